@@ -1,0 +1,7 @@
+"""``python -m forecaster`` is the ``forecaster`` command."""
+
+import sys
+
+from forecaster.cli import main
+
+sys.exit(main())

@@ -1,0 +1,222 @@
+"""Typed settings, grouped by concern, read from YAML (no I/O beyond reading the file asked for).
+
+A *target* is one forecast: where its history comes from (a PromQL expression that yields one series), how
+the model is shaped and trained, and where its models are stored. One YAML per target lives in
+``training/``; the trainer, the forecast service and the prescaler all read the same files.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from forecaster.errors import ConfigError, DataError
+from forecaster.series import parse_duration
+
+__all__ = [
+    "PrometheusSettings",
+    "ModelSettings",
+    "TrainSettings",
+    "TargetConfig",
+    "load_target_config",
+    "load_target_configs",
+    "TARGET_NAME_RE",
+]
+
+TARGET_NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+
+
+@dataclass(frozen=True)
+class PrometheusSettings:
+    """How to reach Prometheus (or Thanos, Mimir, VictoriaMetrics: anything with its HTTP API)."""
+
+    url: str = "http://127.0.0.1:9090"
+    query: str = ""
+    """PromQL yielding exactly one series, e.g. ``sum(rate(http_requests_total{service="live"}[1m]))``."""
+    step: str = "1m"
+    """Resolution of the history and of the forecast."""
+    history: str = "28d"
+    """How much history to train on."""
+    timeout_s: float = 30.0
+    """Per-request timeout; a query that takes longer is retried, then fails."""
+    bearer_token_file: str | None = None
+    """File holding a bearer token (a mounted Secret); re-read on each client build."""
+    bearer_token_env: str | None = None
+    """Environment variable holding a bearer token."""
+    basic_auth_user: str | None = None
+    basic_auth_password_env: str | None = None
+    """Environment variable holding the basic-auth password (never the password itself in YAML)."""
+    ca_file: str | None = None
+    """CA bundle to verify Prometheus' TLS certificate."""
+    insecure_skip_verify: bool = False
+    retries: int = 4
+    """Attempts after the first for 5xx answers and timeouts."""
+    backoff_s: float = 0.5
+    """First retry delay; doubles each attempt."""
+    max_points_per_query: int = 10_000
+    """Prometheus refuses more than 11,000 points per series per query; long ranges are chunked below that."""
+
+    def bearer_token(self) -> str | None:
+        if self.bearer_token_file:
+            try:
+                return Path(self.bearer_token_file).read_text().strip()
+            except OSError as exc:
+                raise ConfigError(f"cannot read bearer_token_file {self.bearer_token_file}: {exc}") from exc
+        if self.bearer_token_env:
+            return os.environ.get(self.bearer_token_env) or None
+        return None
+
+    def basic_auth(self) -> tuple[str, str] | None:
+        if not self.basic_auth_user:
+            return None
+        password = os.environ.get(self.basic_auth_password_env or "", "")
+        return (self.basic_auth_user, password)
+
+
+@dataclass(frozen=True)
+class ModelSettings:
+    """Shape of the LSTM forecaster."""
+
+    lookback: str = "2h"
+    """How much recent history the LSTM reads at each forecast."""
+    horizon: str = "30m"
+    """How far ahead to forecast; every step up to it is predicted."""
+    quantiles: tuple[float, ...] = (0.5, 0.9)
+    hidden_size: int = 64
+    num_layers: int = 1
+    dropout: float = 0.0
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """How to fit the model."""
+
+    epochs: int = 30
+    batch_size: int = 256
+    learning_rate: float = 2e-3
+    validation_fraction: float = 0.15
+    """The last part of the training range, in time order, used for early stopping."""
+    patience: int = 5
+    """Epochs without validation improvement before stopping."""
+    seed: int = 0
+    max_windows_per_epoch: int = 20_000
+    """Subsample of training windows seen per epoch, bounding epoch time on long histories."""
+    backtest: str = "3d"
+    """Recent range held out to decide promotion (model vs baselines vs the current model)."""
+
+
+@dataclass(frozen=True)
+class TargetConfig:
+    """One forecast target: name, source, model and training settings, store location."""
+
+    name: str
+    prometheus: PrometheusSettings = field(default_factory=PrometheusSettings)
+    model: ModelSettings = field(default_factory=ModelSettings)
+    train: TrainSettings = field(default_factory=TrainSettings)
+    store: str = "models"
+    """Model store: a directory, or ``s3://bucket/prefix``."""
+    description: str = ""
+
+    @property
+    def step(self) -> pd.Timedelta:
+        return parse_duration(self.prometheus.step)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["model"]["quantiles"] = list(self.model.quantiles)
+        return d
+
+
+def _build(cls: type, data: Any, where: str) -> Any:
+    if data is None:
+        return cls()
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: expected a mapping, got {type(data).__name__}")
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)}", hint=f"known keys: {', '.join(sorted(known))}")
+    try:
+        return cls(**data)
+    except TypeError as exc:
+        raise ConfigError(f"{where}: {exc}") from exc
+
+
+def target_config_from_dict(data: dict[str, Any], *, source: str = "config") -> TargetConfig:
+    """Validate a parsed YAML mapping into a :class:`TargetConfig`."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: expected a mapping at the top level")
+    name = data.get("name")
+    if not isinstance(name, str) or not TARGET_NAME_RE.match(name):
+        raise ConfigError(
+            f"{source}: target name {name!r} is invalid",
+            hint="use lowercase letters, digits and '-', up to 63 characters (a DNS label)",
+        )
+    unknown = sorted(set(data) - {"name", "prometheus", "model", "train", "store", "description"})
+    if unknown:
+        raise ConfigError(f"{source}: unknown key(s) {', '.join(unknown)}")
+    prom = _build(PrometheusSettings, data.get("prometheus"), f"{source}: prometheus")
+    model_data = dict(data.get("model") or {})
+    if "quantiles" in model_data:
+        model_data["quantiles"] = tuple(float(q) for q in model_data["quantiles"])
+    model = _build(ModelSettings, model_data, f"{source}: model")
+    train = _build(TrainSettings, data.get("train"), f"{source}: train")
+    cfg = TargetConfig(
+        name=name,
+        prometheus=prom,
+        model=model,
+        train=train,
+        store=str(data.get("store", "models")),
+        description=str(data.get("description", "")),
+    )
+    _validate(cfg, source)
+    return cfg
+
+
+def _validate(cfg: TargetConfig, source: str) -> None:
+    try:
+        step = parse_duration(cfg.prometheus.step)
+        horizon = parse_duration(cfg.model.horizon)
+        lookback = parse_duration(cfg.model.lookback)
+        parse_duration(cfg.prometheus.history)
+        parse_duration(cfg.train.backtest)
+    except DataError as exc:
+        raise ConfigError(f"{source}: {exc.problem}", hint=exc.hint) from exc
+    if horizon < step or lookback < step:
+        raise ConfigError(f"{source}: horizon and lookback must be at least one step ({cfg.prometheus.step})")
+    qs = cfg.model.quantiles
+    if not qs or any(not 0 < q < 1 for q in qs) or len(set(qs)) != len(qs):
+        raise ConfigError(f"{source}: quantiles {list(qs)} must be distinct numbers strictly between 0 and 1")
+    if 0.5 not in qs:
+        raise ConfigError(f"{source}: quantiles must include 0.5 (the point forecast)")
+    if cfg.train.epochs < 1 or cfg.train.batch_size < 1:
+        raise ConfigError(f"{source}: train.epochs and train.batch_size must be at least 1")
+
+
+def load_target_config(path: str | Path) -> TargetConfig:
+    """Read one target YAML (see ``training/live-streaming.yaml``)."""
+    p = Path(path)
+    try:
+        data = yaml.safe_load(p.read_text())
+    except OSError as exc:
+        raise ConfigError(f"cannot read config {p}: {exc.strerror}", hint="check the path") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{p}: invalid YAML ({exc})") from exc
+    return target_config_from_dict(data, source=str(p))
+
+
+def load_target_configs(directory: str | Path) -> dict[str, TargetConfig]:
+    """Every ``*.yaml`` in ``directory``, keyed by target name; duplicate names are an error."""
+    out: dict[str, TargetConfig] = {}
+    for p in sorted(Path(directory).glob("*.y*ml")):
+        cfg = load_target_config(p)
+        if cfg.name in out:
+            raise ConfigError(f"{p}: target {cfg.name!r} is defined twice in {directory}")
+        out[cfg.name] = cfg
+    return out
