@@ -45,7 +45,9 @@ def parse_quantile_label(label: str) -> float:
             raise ValueError
         q = float(text[1:]) / 100
     except ValueError:
-        raise DataError(f"quantile {label!r} is not of the form p50, p90", hint="e.g. quantiles=p50,p90") from None
+        raise DataError(
+            f"quantile {label!r} is not of the form p50, p90", hint="e.g. quantiles=p50,p90"
+        ) from None
     if not 0 < q < 1:
         raise DataError(f"quantile {label!r} must be between p0 and p100 exclusive")
     return q
@@ -122,7 +124,9 @@ class _ResidualBands:
             return
         err = np.asarray(errors)  # [N, H]
         # Quantiles of the error around the point forecast; p50 is the point itself.
-        self.table = np.stack([np.quantile(err, q, axis=0) if q != 0.5 else np.zeros(h) for q in self.quantiles], 1)
+        self.table = np.stack(
+            [np.quantile(err, q, axis=0) if q != 0.5 else np.zeros(h) for q in self.quantiles], 1
+        )
 
     def apply(self, point: np.ndarray, scale: float) -> np.ndarray:
         table = self.table if self.table is not None else np.zeros((len(point), len(self.quantiles)))
@@ -282,7 +286,7 @@ class HoltWinters(_Baseline):
             season.append(g * (y[t] - level) + (1 - g) * s)
         n = len(y)
         h = np.arange(1, self.horizon_steps + 1)
-        damp = np.cumsum(phi ** h)
+        damp = np.cumsum(phi**h)
         seas = np.array([season[n - m + ((k - 1) % m)] for k in h])
         return level + damp * trend + seas
 
@@ -303,7 +307,11 @@ def baselines_for(
     if span >= pd.Timedelta(days=14):
         out.append(
             SeasonalNaive(
-                step=step, horizon_steps=horizon_steps, quantiles=qs, season=pd.Timedelta(days=7), name="seasonal_naive_weekly"
+                step=step,
+                horizon_steps=horizon_steps,
+                quantiles=qs,
+                season=pd.Timedelta(days=7),
+                name="seasonal_naive_weekly",
             )
         )
     if span >= pd.Timedelta(days=2):
@@ -311,4 +319,3 @@ def baselines_for(
     for b in out:
         b.fit(series)
     return out
-

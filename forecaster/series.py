@@ -39,7 +39,9 @@ def parse_duration(value: str | int | float | pd.Timedelta) -> pd.Timedelta:
             total += int(number) * _UNITS[ch]
             number = ""
         else:
-            raise DataError(f"cannot parse duration {value!r}", hint="use forms like '90s', '5m', '1h30m', '28d'")
+            raise DataError(
+                f"cannot parse duration {value!r}", hint="use forms like '90s', '5m', '1h30m', '28d'"
+            )
     if number or total <= 0:
         raise DataError(f"cannot parse duration {value!r}", hint="use forms like '90s', '5m', '1h30m', '28d'")
     return pd.Timedelta(seconds=total)

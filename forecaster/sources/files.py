@@ -62,7 +62,9 @@ def read_series(
         else:
             frame = pd.read_csv(p, dtype=str, keep_default_na=False)
     except (ValueError, OSError, pd.errors.ParserError) as exc:
-        raise DataError(f"{p}: cannot read the file ({exc})", hint="give a CSV with header timestamp,value") from exc
+        raise DataError(
+            f"{p}: cannot read the file ({exc})", hint="give a CSV with header timestamp,value"
+        ) from exc
     if len(frame) == 0:
         raise DataError(f"{p}: the file has no rows", hint="give at least a few days of history")
     raw = _from_frame(frame, path=p)
@@ -71,5 +73,7 @@ def read_series(
 
 def write_csv(series: pd.Series, path: str | Path) -> None:
     """Write ``series`` as ``timestamp,value`` (the format :func:`read_series` reads)."""
-    frame = pd.DataFrame({"timestamp": series.index.strftime("%Y-%m-%d %H:%M:%S"), "value": series.to_numpy()})
+    frame = pd.DataFrame(
+        {"timestamp": series.index.strftime("%Y-%m-%d %H:%M:%S"), "value": series.to_numpy()}
+    )
     frame.to_csv(path, index=False)
