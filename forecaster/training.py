@@ -1,0 +1,184 @@
+"""Fitting the quantile LSTM: windows, pinball loss, time-ordered validation, early stopping (no I/O).
+
+``fit_forecaster`` turns a regular series into a :class:`forecaster.model.Forecaster`. It is deterministic
+for a seed on the CPU, shows a progress bar when asked, and uses a GPU when one is present. Deciding
+whether a trained model is good enough to serve is :mod:`forecaster.promotion`'s job, not this module's.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import asdict
+
+import numpy as np
+import pandas as pd
+import torch
+
+from forecaster.errors import DataError
+from forecaster.model import Forecaster
+from forecaster.series import format_duration, infer_step, parse_duration
+from forecaster.settings import ModelSettings, TrainSettings
+from forecaster.windows import Scaler, WindowSpec, make_windows, valid_origins
+
+__all__ = ["fit_forecaster", "pinball_loss", "window_spec_for", "pick_device"]
+
+log = logging.getLogger(__name__)
+
+_MIN_TRAIN_WINDOWS = 64
+_SEASONAL_MIN_SPAN = pd.Timedelta(days=3)
+"""Daily-lag inputs only when there is enough history for the model to learn from them."""
+
+
+def pinball_loss(pred: torch.Tensor, target: torch.Tensor, quantiles: torch.Tensor) -> torch.Tensor:
+    """Mean quantile (pinball) loss. pred [B, H, Q], target [B, H], quantiles [Q]."""
+    diff = target.unsqueeze(-1) - pred  # [B, H, Q]
+    return torch.maximum(quantiles * diff, (quantiles - 1) * diff).mean()
+
+
+def pick_device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def window_spec_for(series: pd.Series, *, step: pd.Timedelta, model: ModelSettings) -> WindowSpec:
+    lookback = int(parse_duration(model.lookback) / step)
+    horizon = int(parse_duration(model.horizon) / step)
+    span = series.index[-1] - series.index[0]
+    season = int(pd.Timedelta(days=1) / step) if span >= _SEASONAL_MIN_SPAN else 0
+    return WindowSpec(lookback=max(lookback, 1), horizon=max(horizon, 1), season=season)
+
+
+def fit_forecaster(
+    series: pd.Series,
+    *,
+    model: ModelSettings | None = None,
+    train: TrainSettings | None = None,
+    name: str = "model",
+    progress: bool = False,
+    device: torch.device | None = None,
+) -> Forecaster:
+    """Train a quantile LSTM on ``series`` (a regular series; NaN marks masked gaps)."""
+    model = model or ModelSettings()
+    train = train or TrainSettings()
+    started = time.perf_counter()
+    if len(series) < 3:
+        raise DataError(f"{name}: history of {len(series)} points is too short to train on")
+    index = pd.DatetimeIndex(series.index).as_unit("ns")
+    step = pd.Timedelta(index.freq) if index.freq is not None else infer_step(index)
+    values = series.to_numpy(dtype=float)
+    spec = window_spec_for(series, step=step, model=model)
+    quantiles = tuple(sorted(model.quantiles))
+
+    origins = valid_origins(values, spec, with_target=True)
+    split = int(len(values) * (1 - train.validation_fraction))
+    train_origins = origins[origins + spec.horizon <= split]
+    val_origins = origins[origins >= split]
+    if len(train_origins) < _MIN_TRAIN_WINDOWS or len(val_origins) < 8:
+        need = spec.history_needed + spec.horizon + _MIN_TRAIN_WINDOWS
+        raise DataError(
+            f"{name}: history too short to train: {len(origins)} usable windows of "
+            f"{format_duration(step * spec.history_needed)} + {format_duration(step * spec.horizon)} "
+            f"in {len(values)} points",
+            hint=f"give at least {format_duration(step * int(need / (1 - train.validation_fraction)))} of history "
+            "without long gaps, or shorten model.lookback",
+        )
+
+    torch.manual_seed(train.seed)
+    rng = np.random.default_rng(train.seed)
+    scaler = Scaler.fit(values[:split], lookback=spec.lookback)
+    architecture = {
+        "type": "QuantileLSTM",
+        "hidden_size": model.hidden_size,
+        "num_layers": model.num_layers,
+        "dropout": model.dropout,
+    }
+    device = device or pick_device()
+    network = Forecaster.build_network(spec=spec, n_quantiles=len(quantiles), architecture=architecture).to(
+        device
+    )
+    optimiser = torch.optim.Adam(network.parameters(), lr=train.learning_rate)
+    q = torch.tensor(quantiles, dtype=torch.float32, device=device)
+
+    def tensors(origin_set: np.ndarray) -> tuple[torch.Tensor, ...]:
+        w = make_windows(
+            values, index, spec=spec, scaler=scaler, origins=origin_set, with_target=True, step=step
+        )
+        assert w.target is not None
+        return tuple(torch.from_numpy(a).to(device) for a in (w.past, w.future, w.level, w.target))
+
+    val = tensors(val_origins)
+    best_loss = float("inf")
+    best_state = {k: v.detach().clone() for k, v in network.state_dict().items()}
+    stale = 0
+    epochs_run = 0
+    bar = _progress(train.epochs, enabled=progress, desc=f"train {name}")
+    for _epoch in range(train.epochs):
+        epochs_run += 1
+        picked = rng.permutation(train_origins)[: train.max_windows_per_epoch]
+        past, future, level, target = tensors(np.sort(picked))
+        order = torch.from_numpy(rng.permutation(len(picked))).to(device)
+        network.train()
+        total = 0.0
+        for start in range(0, len(picked), train.batch_size):
+            batch = order[start : start + train.batch_size]
+            optimiser.zero_grad()
+            loss = pinball_loss(network(past[batch], future[batch], level[batch]), target[batch], q)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(network.parameters(), 1.0)
+            optimiser.step()
+            total += loss.detach().item() * len(batch)
+        network.eval()
+        with torch.no_grad():
+            val_loss = float(pinball_loss(network(*val[:3]), val[3], q))
+        if val_loss < best_loss - 1e-6:
+            best_loss, stale = val_loss, 0
+            best_state = {k: v.detach().clone() for k, v in network.state_dict().items()}
+        else:
+            stale += 1
+        bar.update(1)
+        bar.set_postfix(train=f"{total / len(picked):.4f}", val=f"{val_loss:.4f}", best=f"{best_loss:.4f}")
+        if stale >= train.patience:
+            break
+    bar.close()
+    network.load_state_dict(best_state)
+    network = network.cpu().eval()
+    info = {
+        "training": {
+            "data_start": str(index[0]),
+            "data_end": str(index[-1]),
+            "points": int(len(values)),
+            "train_windows": int(len(train_origins)),
+            "validation_windows": int(len(val_origins)),
+            "epochs_run": epochs_run,
+            "best_validation_pinball": best_loss,
+            "seconds": round(time.perf_counter() - started, 2),
+            "settings": asdict(train),
+            "lookback": model.lookback,
+            "horizon": model.horizon,
+        },
+    }
+    log.info("trained %s: %d epochs, validation pinball %.4f", name, epochs_run, best_loss)
+    return Forecaster(
+        name=name,
+        step=step,
+        spec=spec,
+        scaler=scaler,
+        quantiles=quantiles,
+        network=network,
+        architecture=architecture,
+        info=info,
+    )
+
+
+class _NoBar:
+    def update(self, n: int) -> None: ...
+    def set_postfix(self, **kwargs: str) -> None: ...
+    def close(self) -> None: ...
+
+
+def _progress(total: int, *, enabled: bool, desc: str):
+    if not enabled:
+        return _NoBar()
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, unit="epoch", leave=True)
