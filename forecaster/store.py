@@ -1,0 +1,275 @@
+"""The model store: versioned artifacts per target, a ``current`` pointer, atomic writes, promotion.
+
+Layout (the same keys on every backend)::
+
+    <target>/versions/<version>/manifest.json        JSON: architecture, scaler, training range, metrics
+    <target>/versions/<version>/weights.safetensors  tensors only, never pickle
+    <target>/current.json                            {"version", "promoted_at", "reason", "previous"}
+
+A version becomes visible only once all its files are written (a temporary directory renamed into place,
+or objects written before anything points at them); the pointer is replaced atomically. So a crash leaves
+the store as it was, and readers (the forecast service, the prescaler) that re-read the small pointer pick
+up a newly promoted model without a restart. Storage goes through :class:`StoreBackend`: a directory
+(a ReadWriteMany volume) here, S3-compatible object storage in :mod:`forecaster.cloud.s3`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import tempfile
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import pandas as pd
+
+from forecaster.errors import ModelStoreError
+from forecaster.model import MANIFEST_FILE, WEIGHTS_FILE, Forecaster
+from forecaster.settings import TARGET_NAME_RE
+
+__all__ = ["StoreBackend", "DirectoryBackend", "ModelRef", "ModelStore", "POINTER_FILE"]
+
+POINTER_FILE = "current.json"
+_VERSION_RE = re.compile(r"^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{8}$")
+
+
+@runtime_checkable
+class StoreBackend(Protocol):
+    """Bytes under ``/``-separated keys. Implementations must make ``put_version`` all-or-nothing."""
+
+    def read(self, key: str) -> bytes | None:
+        """The object's bytes, or None when it does not exist."""
+
+    def put_version(self, prefix: str, files: Mapping[str, bytes]) -> None:
+        """Write ``prefix/<name>`` for every file; nothing under ``prefix`` is visible before all are."""
+
+    def put_atomic(self, key: str, data: bytes) -> None:
+        """Replace one small object (the pointer) so readers see the old or the new bytes, never a mix."""
+
+    def list_children(self, prefix: str) -> list[str]:
+        """Names directly under ``prefix`` (folders and files), sorted."""
+
+    def describe(self) -> str:
+        """Human name for messages, e.g. the directory or the s3:// URL."""
+
+
+class DirectoryBackend:
+    """A directory on a local disk or a shared (ReadWriteMany) volume."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+
+    def describe(self) -> str:
+        return str(self.root)
+
+    def _path(self, key: str) -> Path:
+        parts = [p for p in key.split("/") if p]
+        if any(p in {".", ".."} for p in parts):
+            raise ModelStoreError(f"invalid store key {key!r}")
+        return self.root.joinpath(*parts)
+
+    def read(self, key: str) -> bytes | None:
+        try:
+            return self._path(key).read_bytes()
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        except OSError as exc:
+            raise ModelStoreError(f"cannot read {self._path(key)}: {exc.strerror}") from exc
+
+    def put_version(self, prefix: str, files: Mapping[str, bytes]) -> None:
+        final = self._path(prefix)
+        if final.exists():
+            raise ModelStoreError(f"{final} already exists", hint="versions are immutable; save a new one")
+        final.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=final.parent))
+        try:
+            for name, data in files.items():
+                with open(tmp / name, "wb") as fh:
+                    fh.write(data)
+                    fh.flush()
+                    os.fsync(fh.fileno())
+            os.rename(tmp, final)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+
+    def put_atomic(self, key: str, data: bytes) -> None:
+        final = self._path(key)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.tmp-", dir=final.parent)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, final)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def list_children(self, prefix: str) -> list[str]:
+        path = self._path(prefix) if prefix else self.root
+        if not path.is_dir():
+            return []
+        return sorted(p.name for p in path.iterdir() if not p.name.startswith("."))
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """One stored version of a target's model."""
+
+    target: str
+    version: str
+    manifest: dict[str, Any]
+    location: str
+    """Where it lives, for messages (a directory path or an s3:// URL)."""
+
+    @property
+    def path(self) -> Path:
+        """The version's directory (directory backends only)."""
+        return Path(self.location)
+
+    @property
+    def trained_at(self) -> str | None:
+        return self.manifest.get("created_at")
+
+    @property
+    def metrics(self) -> dict[str, Any]:
+        return dict(self.manifest.get("metrics") or {})
+
+
+class ModelStore:
+    """Versions, the current pointer and promotion for every target, over a :class:`StoreBackend`."""
+
+    def __init__(self, root: str | Path | StoreBackend) -> None:
+        if isinstance(root, str | Path):
+            text = str(root)
+            if text.startswith("s3://"):
+                from forecaster.cloud.s3 import S3Backend  # only when asked: boto3 stays at the edge
+
+                self.backend: StoreBackend = S3Backend.from_url(text)
+            else:
+                self.backend = DirectoryBackend(text)
+        else:
+            self.backend = root
+        self._cache: dict[tuple[str, str], Forecaster] = {}
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"ModelStore({self.backend.describe()!r})"
+
+    @staticmethod
+    def _check_target(target: str) -> None:
+        if not TARGET_NAME_RE.match(target):
+            raise ModelStoreError(f"invalid target name {target!r}", hint="lowercase letters, digits and '-'")
+
+    def targets(self) -> list[str]:
+        return [t for t in self.backend.list_children("") if TARGET_NAME_RE.match(t)]
+
+    def versions(self, target: str) -> list[str]:
+        self._check_target(target)
+        return [v for v in self.backend.list_children(f"{target}/versions") if _VERSION_RE.match(v)]
+
+    def pointer(self, target: str) -> dict[str, Any] | None:
+        self._check_target(target)
+        raw = self.backend.read(f"{target}/{POINTER_FILE}")
+        if raw is None:
+            return None
+        try:
+            data = json.loads(raw)
+            str(data["version"])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ModelStoreError(
+                f"{self.backend.describe()}: {target}/{POINTER_FILE} is damaged",
+                hint="promote a version again with 'forecaster train' or fix the file",
+            ) from exc
+        return data
+
+    def ref(self, target: str, version: str) -> ModelRef:
+        self._check_target(target)
+        raw = self.backend.read(f"{target}/versions/{version}/{MANIFEST_FILE}")
+        if raw is None:
+            raise ModelStoreError(
+                f"{self.backend.describe()}: no model {target}/{version}",
+                hint=f"known versions: {', '.join(self.versions(target)) or 'none'}",
+            )
+        try:
+            manifest = json.loads(raw)
+        except ValueError as exc:
+            raise ModelStoreError(
+                f"{target}/{version}: manifest.json is not valid JSON", hint="retrain"
+            ) from exc
+        return ModelRef(target, version, manifest, self._location(target, version))
+
+    def _location(self, target: str, version: str) -> str:
+        base = self.backend.describe().rstrip("/")
+        return f"{base}/{target}/versions/{version}"
+
+    def current(self, target: str) -> ModelRef | None:
+        """The promoted version of ``target``, or None when nothing was promoted yet."""
+        pointer = self.pointer(target)
+        if pointer is None:
+            return None
+        return self.ref(target, str(pointer["version"]))
+
+    def load(self, target: str, version: str) -> Forecaster:
+        key = (target, version)
+        with self._lock:
+            cached = self._cache.get(key)
+        if cached is not None:
+            return cached
+        prefix = f"{target}/versions/{version}"
+        files = {name: self.backend.read(f"{prefix}/{name}") for name in (MANIFEST_FILE, WEIGHTS_FILE)}
+        missing = [name for name, data in files.items() if data is None]
+        if missing:
+            raise ModelStoreError(
+                f"{self._location(target, version)}: {', '.join(missing)} missing", hint="retrain the model"
+            )
+        model = Forecaster.from_bytes(files, where=self._location(target, version))  # type: ignore[arg-type]
+        with self._lock:
+            self._cache = {k: v for k, v in self._cache.items() if k[0] != target}  # keep one per target
+            self._cache[key] = model
+        return model
+
+    def load_current(self, target: str) -> Forecaster:
+        """The promoted model; re-reads the pointer each call, so a new promotion is picked up at once."""
+        pointer = self.pointer(target)
+        if pointer is None:
+            raise ModelStoreError(
+                f"{self.backend.describe()}: no promoted model for target {target!r}",
+                hint=f"train one: forecaster train --config training/{target}.yaml",
+            )
+        return self.load(target, str(pointer["version"]))
+
+    def save(
+        self, target: str, model: Forecaster, *, metrics: Mapping[str, Any] | None = None, now: pd.Timestamp
+    ) -> ModelRef:
+        """Store ``model`` as a new immutable version of ``target`` (not promoted)."""
+        self._check_target(target)
+        created = pd.Timestamp(now)
+        created = created.tz_convert("UTC").tz_localize(None) if created.tzinfo else created
+        model.info["created_at"] = created.isoformat() + "Z"
+        if metrics is not None:
+            model.info["metrics"] = dict(metrics)
+        files = model.to_bytes()
+        digest = json.loads(files[MANIFEST_FILE])["weights"]["sha256"][:8]
+        version = f"{created:%Y%m%dT%H%M%S}Z-{digest}"
+        self.backend.put_version(f"{target}/versions/{version}", files)
+        return self.ref(target, version)
+
+    def promote(self, target: str, version: str, *, reason: str, now: pd.Timestamp) -> None:
+        """Point ``target``'s current model at ``version`` (which must exist and load)."""
+        self.load(target, version)  # refuse to promote something that does not load
+        previous = self.pointer(target)
+        pointer = {
+            "version": version,
+            "promoted_at": pd.Timestamp(now).isoformat(),
+            "reason": reason,
+            "previous": previous["version"] if previous else None,
+        }
+        self.backend.put_atomic(f"{target}/{POINTER_FILE}", json.dumps(pointer, indent=2).encode())
