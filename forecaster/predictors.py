@@ -244,6 +244,7 @@ class HoltWinters(_Baseline):
         values = _fill_nan(series.to_numpy(dtype=float))
         m = self.season_steps
         recent = values[-(self.fit_seasons + 1) * m :]
+        self._profile = None
         if len(recent) >= 2 * m:
             try:
                 from statsmodels.tsa.holtwinters import ExponentialSmoothing
@@ -256,35 +257,59 @@ class HoltWinters(_Baseline):
                         damped_trend=True,
                         seasonal="add",
                         seasonal_periods=m,
-                        initialization_method="heuristic",
+                        initialization_method="estimated",
                     ).fit(optimized=True)
                 p = fitted.params
                 self.alpha = float(p["smoothing_level"])
                 self.beta = float(p.get("smoothing_trend") or 0.0)
                 self.gamma = float(p.get("smoothing_seasonal") or 0.0)
                 self.phi = float(p.get("damping_trend") or 1.0)
+                # The fitted seasonal profile, keyed by phase of day, seeds every later re-run.
+                season = np.asarray(fitted.season)[-m:]
+                phases = self._phases(series.index[-m:])
+                profile = np.zeros(m)
+                profile[phases] = season
+                self._profile = profile
             except (ValueError, np.linalg.LinAlgError):  # pragma: no cover - statsmodels numerical failure
                 pass
         return super().fit(series)
 
+    def _phases(self, index: pd.DatetimeIndex) -> np.ndarray:
+        step_ns = self.step.value
+        return ((pd.DatetimeIndex(index).as_unit("ns").asi8 // step_ns) % self.season_steps).astype(np.int64)
+
+    def predict(self, history: pd.Series) -> pd.DataFrame:
+        self._last_phase = int(self._phases(history.index[-1:])[0]) if len(history) else 0
+        return super().predict(history)
+
     def _point(self, values: np.ndarray) -> np.ndarray:
         m = self.season_steps
         y = values[-(self.fit_seasons * m) :] if len(values) > self.fit_seasons * m else values
-        if len(y) < 2 * m:
-            raise DataError(f"{self.name} needs two seasons ({2 * m} points) of history, got {len(y)}")
-        # Heuristic initial state from the first two seasons, then the standard recursions.
-        first, second = y[:m], y[m : 2 * m]
-        level = float(first.mean())
-        trend = float((second.mean() - first.mean()) / m)
-        season = list(first - level)
+        profile = getattr(self, "_profile", None)
+        if profile is not None and len(y) >= m:
+            # Seasonal state from the fit, aligned to the phase of the first point of y.
+            last_phase = getattr(self, "_last_phase", len(values) - 1)
+            first_phase = (last_phase - (len(y) - 1)) % m
+            season = list(np.roll(profile, -first_phase)[:m])
+            level = float(np.mean(y[:m] - np.asarray(season)))
+            trend = 0.0
+            start = 0
+        else:
+            if len(y) < 2 * m:
+                raise DataError(f"{self.name} needs two seasons ({2 * m} points) of history, got {len(y)}")
+            first, second = y[:m], y[m : 2 * m]
+            level = float(first.mean())
+            trend = float((second.mean() - first.mean()) / m)
+            season = list(first - level)
+            start = m
         a, b, g, phi = self.alpha, self.beta, self.gamma, self.phi
-        for t in range(m, len(y)):
-            s = season[t - m]
+        for t in range(start, len(y)):
+            s = season[t - start]
             prev_level = level
             level = a * (y[t] - s) + (1 - a) * (prev_level + phi * trend)
             trend = b * (level - prev_level) + (1 - b) * phi * trend
             season.append(g * (y[t] - level) + (1 - g) * s)
-        n = len(y)
+        n = len(season)
         h = np.arange(1, self.horizon_steps + 1)
         damp = np.cumsum(phi**h)
         seas = np.array([season[n - m + ((k - 1) % m)] for k in h])

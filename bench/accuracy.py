@@ -1,0 +1,147 @@
+"""Accuracy benchmark (not a test): the LSTM against the baselines on real traffic series.
+
+For every series: train on the first 80%, then one origin every hour over the last 20%, each forecast (all
+steps up to 30 minutes) made from data before the origin only. Reports per series and overall: WAPE over
+all steps, WAPE of the 30-minute point, MASE (daily seasonal-naive scale), p90 coverage, the share of
+30-minute windows whose true peak exceeds the forecast peak by more than 10%, training time and the
+latency of one forecast on one core.
+
+    python bench/accuracy.py                      # every CSV in ../shared/data/traffic/
+    python bench/accuracy.py --csv a.csv b.csv    # any CSVs
+    python bench/accuracy.py --only nasa --epochs 5
+
+Writes ``bench/results/accuracy.md`` and ``bench/results/accuracy.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from forecaster.evaluation import backtest, mase_scale, rolling_origins
+from forecaster.predictors import baselines_for
+from forecaster.settings import ModelSettings, TrainSettings
+from forecaster.sources.files import read_series
+from forecaster.training import fit_forecaster
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_DATA = ROOT.parent / "shared" / "data" / "traffic"
+HORIZON = "30m"
+LSTM = "lstm"
+
+
+def evaluate(path: Path, *, model: ModelSettings, train: TrainSettings) -> dict:
+    series = read_series(path, duplicates="mean")
+    step = pd.Timedelta(series.index.freq)
+    horizon_steps = int(pd.Timedelta(HORIZON) / step)
+    split = int(len(series) * 0.8)
+    train_part = series.iloc[:split]
+    t0 = time.perf_counter()
+    lstm = fit_forecaster(train_part, model=model, train=train, name=LSTM)
+    train_s = time.perf_counter() - t0
+    baselines = baselines_for(train_part, step=step, horizon_steps=horizon_steps, quantiles=model.quantiles)
+    season = int(pd.Timedelta(days=1) / step)
+    need = max(lstm.lookback_steps, max(getattr(b, "min_history", 1) for b in baselines))
+    origins = rolling_origins(series, start=split, every=pd.Timedelta(hours=1), horizon_steps=horizon_steps, need=need)
+    result = backtest([lstm, *baselines], series, origins=origins, mase_denominator=mase_scale(train_part.to_numpy(), season))
+    # Latency of one forecast on one core, from the history a live call would pass.
+    history = series.iloc[: split][-lstm.lookback_steps :]
+    lstm.predict(history)
+    reps = 50
+    t0 = time.perf_counter()
+    for _ in range(reps):
+        lstm.predict(history)
+    latency_ms = (time.perf_counter() - t0) / reps * 1000
+    return {
+        "series": path.stem,
+        "points": len(series),
+        "step": str(step),
+        "origins": len(origins),
+        "train_s": round(train_s, 1),
+        "epochs_run": lstm.info["training"]["epochs_run"],
+        "latency_ms": round(latency_ms, 2),
+        "scores": {name: s.to_dict() for name, s in result.scores.items()},
+    }
+
+
+def summarise(rows: list[dict]) -> tuple[str, dict]:
+    models = list(rows[0]["scores"])
+    baselines = [m for m in models if m != LSTM]
+    lines = ["| series | " + " | ".join(f"{m} WAPE" for m in models) + " | LSTM WAPE@30m | LSTM MASE | p90 cov | peak miss p90 | best baseline peak miss (p50) | train s |"]
+    lines.append("|" + "---|" * (len(models) + 7))
+    wins = 0
+    per_best = []
+    for r in rows:
+        sc = r["scores"]
+        best = min((b for b in baselines if sc[b]["wape"] is not None), key=lambda b: sc[b]["wape"])
+        per_best.append(sc[best]["wape"])
+        if sc[LSTM]["wape"] < sc[best]["wape"]:
+            wins += 1
+        cells = [f"{sc[m]['wape']:.3f}" if sc[m]["wape"] is not None else "-" for m in models]
+        lines.append(
+            f"| {r['series']} | " + " | ".join(cells)
+            + f" | {sc[LSTM]['wape_last']:.3f} | {sc[LSTM]['mase']:.3f} | {sc[LSTM]['coverage']:.2f}"
+            + f" | {sc[LSTM]['peak_miss']:.2f} | {sc[best]['peak_miss_p50']:.2f} ({best}) | {r['train_s']} |"
+        )
+    med = {m: statistics.median(r["scores"][m]["wape"] for r in rows if r["scores"][m]["wape"] is not None) for m in models}
+    best_baseline = min(baselines, key=med.__getitem__)
+    summary = {
+        "series": len(rows),
+        "median_wape": med,
+        "best_baseline": best_baseline,
+        "lstm_vs_best_baseline_median": med[LSTM] / med[best_baseline] - 1,
+        "lstm_wins_vs_best_per_series": f"{wins}/{len(rows)}",
+        "median_p90_coverage": statistics.median(r["scores"][LSTM]["coverage"] for r in rows),
+        "median_peak_miss_p90": statistics.median(r["scores"][LSTM]["peak_miss"] for r in rows),
+        "median_train_s": statistics.median(r["train_s"] for r in rows),
+        "median_latency_ms": statistics.median(r["latency_ms"] for r in rows),
+    }
+    text = "\n".join(lines)
+    text += "\n\n" + "\n".join(f"- {k}: {v:.3f}" if isinstance(v, float) else f"- {k}: {v}" for k, v in summary.items() if k != "median_wape")
+    text += "\n- median WAPE: " + ", ".join(f"{m} {v:.3f}" for m, v in med.items())
+    return text, summary
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--csv", nargs="*", type=Path, help="CSV files (default: every file in ../shared/data/traffic)")
+    ap.add_argument("--only", help="substring filter on file names")
+    ap.add_argument("--epochs", type=int, default=TrainSettings().epochs)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
+    args = ap.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    files = args.csv or sorted(DEFAULT_DATA.glob("*.csv"))
+    if args.only:
+        files = [f for f in files if args.only in f.name]
+    if not files:
+        print("no series found: pass --csv FILE or provide ../shared/data/traffic", file=sys.stderr)
+        return 2
+    model = ModelSettings()
+    train = TrainSettings(epochs=args.epochs)
+    rows = []
+    for f in files:
+        row = evaluate(f, model=model, train=train)
+        sc = row["scores"]
+        print(f"{row['series']:45s} " + " ".join(f"{m}={s['wape']:.3f}" for m, s in sc.items() if s["wape"] is not None)
+              + f" cov={sc[LSTM]['coverage']:.2f} miss={sc[LSTM]['peak_miss']:.2f} train={row['train_s']}s", flush=True)
+        rows.append(row)
+    text, summary = summarise(rows)
+    print(text)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "accuracy.json").write_text(json.dumps({"summary": summary, "rows": rows}, indent=2, default=float))
+    (args.out / "accuracy.md").write_text("# Accuracy benchmark\n\n`python bench/accuracy.py`\n\n" + text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,184 @@
+"""Train a target and promote the new model only if it wins (the training CronJob's job).
+
+``train_target`` holds out the most recent ``train.backtest`` of the history, trains on what comes before,
+and backtests the new model, the baselines and the currently promoted model on the held-out range (an
+origin every hour). The new version is always saved, but becomes *current* only when it beats the
+daily seasonal-naive baseline and the current model on the same data. The result says which happened
+and why. I/O is limited to the store passed in.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from forecaster.errors import DataError, ModelStoreError
+from forecaster.evaluation import BacktestResult, backtest, mase_scale, rolling_origins
+from forecaster.predictors import Predictor, baselines_for
+from forecaster.series import format_duration, parse_duration
+from forecaster.settings import TargetConfig
+from forecaster.store import ModelRef, ModelStore
+from forecaster.training import fit_forecaster
+
+__all__ = ["PromotionResult", "train_target", "evaluate_candidates"]
+
+log = logging.getLogger(__name__)
+
+CANDIDATE = "candidate"
+CURRENT = "current"
+REFERENCE_BASELINE = "seasonal_naive_daily"
+BACKTEST_EVERY = pd.Timedelta(hours=1)
+
+
+@dataclass
+class PromotionResult:
+    target: str
+    saved: ModelRef
+    promoted: bool
+    reason: str
+    backtest: BacktestResult
+    previous_version: str | None = None
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+    def summary(self) -> str:
+        verdict = "promoted" if self.promoted else "saved, NOT promoted"
+        return f"{self.target}: version {self.saved.version} {verdict}: {self.reason}"
+
+
+def _split(series: pd.Series, holdout: pd.Timedelta) -> int:
+    step = pd.Timedelta(series.index.freq)
+    n = int(holdout / step)
+    if n >= len(series) // 2:
+        n = len(series) // 5  # short histories: hold out the last fifth rather than fail
+    return len(series) - n
+
+
+def evaluate_candidates(
+    candidate: Predictor,
+    series: pd.Series,
+    *,
+    split: int,
+    current: Predictor | None,
+) -> BacktestResult:
+    """Backtest the candidate, the baselines and (when compatible) the current model after ``split``."""
+    step = candidate.step
+    train_part = series.iloc[:split]
+    baselines = baselines_for(
+        train_part, step=step, horizon_steps=candidate.horizon_steps, quantiles=candidate.quantiles
+    )
+    predictors: list[Predictor] = [candidate, *baselines]
+    if current is not None:
+        predictors.append(current)
+    need = max(getattr(p, "lookback_steps", getattr(p, "min_history", 1)) for p in predictors)
+    origins = rolling_origins(
+        series, start=split, every=BACKTEST_EVERY, horizon_steps=candidate.horizon_steps, need=need
+    )
+    season = int(pd.Timedelta(days=1) / step)
+    return backtest(
+        predictors, series, origins=origins, mase_denominator=mase_scale(train_part.to_numpy(), season)
+    )
+
+
+class _Renamed:
+    """A predictor under another name (the current model is scored as 'current')."""
+
+    def __init__(self, inner: Predictor, name: str) -> None:
+        self._inner = inner
+        self.name = name
+        self.step = inner.step
+        self.horizon_steps = inner.horizon_steps
+        self.quantiles = inner.quantiles
+        self.lookback_steps = getattr(inner, "lookback_steps", 1)
+        if hasattr(inner, "predict_many"):
+            self.predict_many = inner.predict_many  # type: ignore[attr-defined]
+
+    def predict(self, history: pd.Series) -> pd.DataFrame:
+        return self._inner.predict(history)
+
+
+def train_target(
+    cfg: TargetConfig,
+    series: pd.Series,
+    *,
+    store: ModelStore,
+    now: pd.Timestamp,
+    progress: bool = False,
+) -> PromotionResult:
+    """Train ``cfg``'s model on ``series``, save it, and promote it if it beats the baseline and current."""
+    if series.index.freq is None:
+        raise DataError(
+            "series must be on a regular grid", hint="pass it through forecaster.series.regularize"
+        )
+    split = _split(series, parse_duration(cfg.train.backtest))
+    model = fit_forecaster(
+        series.iloc[:split], model=cfg.model, train=cfg.train, name=cfg.name, progress=progress
+    )
+    candidate = _Renamed(model, CANDIDATE)
+
+    current_ref: ModelRef | None = None
+    current: Predictor | None = None
+    note = ""
+    try:
+        current_ref = store.current(cfg.name)
+        if current_ref is not None:
+            loaded = store.load(cfg.name, current_ref.version)
+            if (
+                loaded.step == model.step
+                and loaded.horizon_steps == model.horizon_steps
+                and tuple(loaded.quantiles) == tuple(model.quantiles)
+            ):
+                current = _Renamed(loaded, CURRENT)
+            else:
+                note = " (the current model has a different step, horizon or quantiles and is replaced)"
+    except ModelStoreError as exc:
+        note = f" (the current model could not be loaded: {exc.problem})"
+        log.warning("target %s: %s", cfg.name, exc)
+
+    result = evaluate_candidates(candidate, series, split=split, current=current)
+    scores = result.scores
+    new = scores[CANDIDATE].wape
+    reference = scores.get(REFERENCE_BASELINE) or scores[result.best_baseline(exclude=(CANDIDATE, CURRENT))]
+    reasons = []
+    promoted = not math.isnan(new)
+    if math.isnan(new):
+        reasons.append("the backtest produced no score")
+    elif not new < reference.wape:
+        promoted = False
+        reasons.append(f"WAPE {new:.3f} does not beat the seasonal-naive baseline's {reference.wape:.3f}")
+    if current is not None and CURRENT in scores and promoted and not new < scores[CURRENT].wape:
+        promoted = False
+        reasons.append(f"WAPE {new:.3f} does not beat the current model's {scores[CURRENT].wape:.3f}")
+    if promoted:
+        beat = f"seasonal naive {reference.wape:.3f}"
+        if current is not None and CURRENT in scores:
+            beat += f" and current {current_ref.version if current_ref else ''} {scores[CURRENT].wape:.3f}"
+        reason = f"WAPE {new:.3f} beats {beat}" + note
+    else:
+        reason = "; ".join(reasons) + note
+
+    holdout_index = series.index[split:]
+    metrics = {
+        "backtest": {
+            "start": str(holdout_index[0]),
+            "end": str(holdout_index[-1]),
+            "every": format_duration(BACKTEST_EVERY),
+            "origins": int(len(result.origins)),
+            "models": {name: s.to_dict() for name, s in scores.items()},
+        }
+    }
+    saved = store.save(cfg.name, model, metrics=metrics, now=now)
+    if promoted:
+        store.promote(cfg.name, saved.version, reason=reason, now=now)
+    return PromotionResult(
+        target=cfg.name,
+        saved=saved,
+        promoted=promoted,
+        reason=reason,
+        backtest=result,
+        previous_version=current_ref.version if current_ref else None,
+        metrics=metrics,
+    )
