@@ -1,0 +1,365 @@
+"""Read a target's history from Prometheus (or Thanos, Mimir, VictoriaMetrics: anything with its HTTP API).
+
+The only module that imports ``prometheus_api_client``, and the one retry point for Prometheus: 5xx answers,
+408/429, connection errors and timeouts are retried with exponential backoff (``retries``, ``backoff_s``);
+the client's own urllib3 retry is switched off so the two never multiply. A rejected query (4xx: bad PromQL,
+wrong credentials), an empty result or a result with several series is a :class:`SourceError` naming the
+query. Long ranges are fetched in chunks below Prometheus' limit of 11,000 points per series per query and
+merged in order without duplicated edge samples; the result is a regular series (see
+:func:`forecaster.series.regularize`): short gaps interpolated, long gaps NaN, nothing invented as zero.
+
+The PromQL expression comes only from operator configuration (``PrometheusSettings.query``). This module
+must never be handed a query built from request input (an API parameter, a dashboard field): that would let
+any caller run arbitrary, possibly very expensive, queries with the service's credentials.
+
+Note on gaps: Prometheus answers each step with the latest sample of the previous 5 minutes (its lookback
+delta), so the first 5 minutes of any gap come back as the last value repeated; only the rest is missing.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import requests
+from prometheus_api_client import PrometheusConnect
+from prometheus_api_client.exceptions import PrometheusApiClientException
+from urllib3.util.retry import Retry
+
+from forecaster.errors import ConfigError, DataError, SourceError
+from forecaster.series import parse_duration, regularize
+from forecaster.settings import PrometheusSettings
+
+__all__ = ["PrometheusSource", "fetch_history", "PROMETHEUS_MAX_POINTS"]
+
+_LOG = logging.getLogger(__name__)
+
+PROMETHEUS_MAX_POINTS = 11_000
+"""Prometheus refuses range queries that would return more points than this per series."""
+
+_RETRY_STATUS = frozenset({408, 429})
+"""4xx answers that mean "try again later" (request timeout, rate limited), retried like 5xx."""
+_MAX_RETRY_AFTER_S = 60.0
+_STATUS_RE = re.compile(r"HTTP Status Code (\d{3})")
+
+
+class _Temporary(Exception):
+    """A failure worth retrying; ``delay_s`` overrides the backoff (a Retry-After header)."""
+
+    def __init__(self, message: str, *, delay_s: float | None = None) -> None:
+        super().__init__(message)
+        self.delay_s = delay_s
+
+
+def _epoch_s(value: pd.Timestamp | datetime | str) -> float:
+    ts = pd.Timestamp(value)
+    if ts.tz is not None:
+        ts = ts.tz_convert("UTC").tz_localize(None)
+    return ts.as_unit("ns").value / 1e9
+
+
+def _label_set(metric: dict[str, str]) -> str:
+    name = metric.get("__name__", "")
+    labels = ",".join(f'{k}="{v}"' for k, v in sorted(metric.items()) if k != "__name__")
+    return f"{name}{{{labels}}}"
+
+
+class PrometheusSource:
+    """Fetches one PromQL expression's history as a regular series.
+
+    ``client`` (a ``PrometheusConnect``) and ``sleep`` are seams for tests; by default the client is built
+    from ``settings`` (bearer token re-read before each fetch, basic auth, CA bundle or skip-verify, the
+    per-request ``timeout_s``). ``max_interp_gap`` is the longest gap interpolated; longer ones stay NaN.
+    """
+
+    def __init__(
+        self,
+        settings: PrometheusSettings,
+        *,
+        client: PrometheusConnect | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        max_interp_gap: str | pd.Timedelta = "15m",
+    ) -> None:
+        if not settings.query.strip():
+            raise ConfigError(
+                "prometheus.query is empty",
+                hint='set a PromQL expression yielding one series, e.g. sum(rate(http_requests_total{service="live"}[1m]))',
+            )
+        if not 1 <= settings.max_points_per_query <= PROMETHEUS_MAX_POINTS:
+            raise ConfigError(
+                f"prometheus.max_points_per_query={settings.max_points_per_query} is out of range",
+                hint=f"use 1..{PROMETHEUS_MAX_POINTS} (Prometheus' per-query limit)",
+            )
+        if settings.retries < 0 or settings.backoff_s < 0 or settings.timeout_s <= 0:
+            raise ConfigError("prometheus.retries and backoff_s must be >= 0 and timeout_s > 0")
+        if not settings.url.startswith(("http://", "https://")):
+            raise ConfigError(f"prometheus.url {settings.url!r} must start with http:// or https://")
+        try:
+            self.step = parse_duration(settings.step)
+        except DataError as exc:
+            raise ConfigError(f"prometheus.step: {exc.problem}", hint=exc.hint) from exc
+        self.settings = settings
+        self.query = settings.query
+        self.max_interp_gap = max_interp_gap
+        self._sleep = sleep
+        self._owns_client = client is None
+        self._last_response: requests.Response | None = None
+        self.client = client if client is not None else self._build_client()
+
+    # -- client -------------------------------------------------------------------------------------------
+
+    def _headers(self) -> dict[str, str] | None:
+        token = self.settings.bearer_token()
+        return {"Authorization": f"Bearer {token}"} if token else None
+
+    def _build_client(self) -> PrometheusConnect:
+        s = self.settings
+        session = requests.Session()
+        # A custom session makes PrometheusConnect ignore disable_ssl; it passes session.verify per request.
+        session.verify = False if s.insecure_skip_verify else (s.ca_file or True)
+        # Keep the raw answer of every request so a rejected query can quote Prometheus' own error message.
+        session.hooks["response"].append(self._remember)
+        return PrometheusConnect(
+            url=s.url.rstrip("/"),
+            headers=self._headers(),
+            auth=s.basic_auth(),
+            session=session,
+            # This module is the retry point: the client's default Retry (3 tries, 503 included) is disabled.
+            retry=Retry(total=0, read=False, redirect=False, status_forcelist=()),
+            timeout=s.timeout_s,
+        )
+
+    def _remember(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
+        self._last_response = response
+
+    def close(self) -> None:
+        if self._owns_client:
+            self.client.close()
+
+    def __enter__(self) -> PrometheusSource:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- fetching -----------------------------------------------------------------------------------------
+
+    def fetch_recent(self, *, duration: str | pd.Timedelta, now: pd.Timestamp | datetime) -> pd.Series:
+        """The last ``duration`` before ``now``: points on the step grid from ``now - duration`` up to the
+        last grid point strictly before ``now`` (``duration / step`` points when Prometheus has them all)."""
+        span = parse_duration(duration)
+        step_s = int(self.step.total_seconds())
+        now_s = _epoch_s(now)
+        end_s = (math.ceil(now_s / step_s) - 1) * step_s
+        points = max(1, int(span.total_seconds() // step_s))
+        start_s = end_s - (points - 1) * step_s
+        return self._fetch_range(start_s, end_s, step_s)
+
+    def fetch(
+        self,
+        *,
+        start: pd.Timestamp | datetime | str,
+        end: pd.Timestamp | datetime | str,
+        step: str | pd.Timedelta | None = None,
+    ) -> pd.Series:
+        """Evaluate the query at ``start, start + step, ...`` up to ``end`` (inclusive, as Prometheus does)."""
+        step_td = self.step if step is None else parse_duration(step)
+        step_s = int(step_td.total_seconds())
+        start_s, end_s = math.ceil(_epoch_s(start)), math.floor(_epoch_s(end))
+        if end_s < start_s:
+            raise DataError(f"range end {end} is before its start {start}", hint="swap or widen the range")
+        return self._fetch_range(start_s, end_s, step_s)
+
+    def _fetch_range(self, start_s: int, end_s: int, step_s: int) -> pd.Series:
+        if self._owns_client:
+            self.client.headers = self._headers()  # bearer tokens in mounted Secrets rotate
+        chunk = self.settings.max_points_per_query
+        stamps: list[np.ndarray] = []
+        values: list[np.ndarray] = []
+        label_sets: dict[str, None] = {}
+        chunk_start = start_s
+        while chunk_start <= end_s:
+            # Both ends of a range query are inclusive: the next chunk starts one step after this one ends.
+            chunk_end = min(chunk_start + (chunk - 1) * step_s, end_s)
+            result = self._query_range(chunk_start, chunk_end, step_s)
+            for item in result:
+                label_sets[_label_set(item.get("metric", {}))] = None
+            if len(result) == 1:
+                raw = np.asarray(result[0].get("values", []), dtype=object).reshape(-1, 2)
+                stamps.append(raw[:, 0].astype(float))
+                values.append(np.array([float(v) for v in raw[:, 1]], dtype=float))
+            chunk_start = chunk_end + step_s
+        if len(label_sets) > 1:
+            shown = ", ".join(list(label_sets)[:5]) + (" ..." if len(label_sets) > 5 else "")
+            raise SourceError(
+                f"the query {self.query!r} yields {len(label_sets)} series, not one: {shown}",
+                hint="aggregate them into one, e.g. sum(...) or sum by () (...)",
+            )
+        if not stamps or sum(len(s) for s in stamps) == 0:
+            raise SourceError(
+                f"the query {self.query!r} returned no data between {_iso(start_s)} and {_iso(end_s)}",
+                hint="check the metric name and labels in the Prometheus UI, and that it has history that far back",
+            )
+        ts = np.concatenate(stamps)
+        vs = np.concatenate(values)
+        order = np.argsort(ts, kind="stable")
+        ts, vs = ts[order], vs[order]
+        # Servers that align chunks differently may repeat an edge sample or answer outside the range.
+        keep = np.concatenate(([True], np.diff(ts) > 0)) & (ts >= start_s) & (ts <= end_s)
+        ts, vs = ts[keep], vs[keep]
+        if np.isinf(vs).any():
+            at = _iso(ts[int(np.argmax(np.isinf(vs)))])
+            raise SourceError(
+                f"the query {self.query!r} returned an infinite value at {at}",
+                hint="guard divisions in the PromQL, e.g. a / (b > 0)",
+            )
+        # NaN (e.g. 0/0 in a ratio at a quiet hour) means "no value": a gap, not zero.
+        finite = ~np.isnan(vs)
+        if not finite.any():
+            raise SourceError(f"the query {self.query!r} returned only NaN values", hint="check the PromQL")
+        raw_series = pd.Series(vs[finite], index=pd.to_datetime(ts[finite], unit="s").as_unit("ns"))
+        return regularize(
+            raw_series, step=pd.Timedelta(seconds=step_s), max_interp_gap=self.max_interp_gap, name=self.query
+        ).rename(self.query)
+
+    def _query_range(self, start_s: int, end_s: int, step_s: int) -> list[dict[str, Any]]:
+        """One range query, retried on temporary failures; the only place that retries Prometheus."""
+        attempts = self.settings.retries + 1
+        last = ""
+        for attempt in range(attempts):
+            try:
+                return self._query_range_once(start_s, end_s, step_s)
+            except _Temporary as exc:
+                last = str(exc)
+                if attempt + 1 == attempts:
+                    break
+                delay_s = self.settings.backoff_s * 2**attempt
+                if exc.delay_s is not None:
+                    delay_s = min(max(delay_s, exc.delay_s), _MAX_RETRY_AFTER_S)
+                _LOG.warning(
+                    "Prometheus query %r failed (%s); retry %d/%d in %.1fs",
+                    self.query,
+                    last,
+                    attempt + 1,
+                    attempts - 1,
+                    delay_s,
+                )
+                self._sleep(delay_s)
+        raise SourceError(
+            f"Prometheus at {self.settings.url} failed for the query {self.query!r} after {attempts} attempt(s): {last}",
+            hint="check that Prometheus is up and reachable; raise prometheus.timeout_s or retries if it is slow",
+        )
+
+    def _query_range_once(self, start_s: int, end_s: int, step_s: int) -> list[dict[str, Any]]:
+        self._last_response = None
+        try:
+            result = self.client.custom_query_range(
+                self.query,
+                start_time=datetime.fromtimestamp(start_s, tz=UTC),
+                end_time=datetime.fromtimestamp(end_s, tz=UTC),
+                step=str(step_s),
+                # Ask Prometheus to give up at the same time we do, so abandoned queries do not pile up.
+                params={"timeout": str(float(self.settings.timeout_s))},
+            )
+        except requests.exceptions.SSLError as exc:
+            raise SourceError(
+                f"TLS error talking to Prometheus at {self.settings.url}: {exc}",
+                hint="set prometheus.ca_file to the CA bundle that signed its certificate",
+            ) from exc
+        except requests.exceptions.Timeout as exc:
+            raise _Temporary(f"timed out after {self.settings.timeout_s:g}s") from exc
+        except requests.exceptions.ConnectionError as exc:
+            raise _Temporary(f"cannot connect ({_short(exc)})") from exc
+        except requests.exceptions.RequestException as exc:
+            raise SourceError(f"request to Prometheus at {self.settings.url} failed: {exc}") from exc
+        except PrometheusApiClientException as exc:
+            raise self._status_error(exc) from exc
+        except (ValueError, KeyError, TypeError) as exc:
+            raise SourceError(
+                f"{self.settings.url} answered the query {self.query!r} with something that is not the "
+                f"Prometheus API ({type(exc).__name__}: {exc})",
+                hint="check prometheus.url: it must be the Prometheus base URL, without /api/v1",
+            ) from exc
+        if not isinstance(result, list):
+            raise SourceError(
+                f"the query {self.query!r} returned a {type(result).__name__}, not a range vector",
+                hint="the query must yield an instant vector (a scalar or string cannot be a history)",
+            )
+        return result
+
+    def _status_error(self, exc: PrometheusApiClientException) -> Exception:
+        """A non-200 answer as a temporary failure (5xx, 408, 429) or a SourceError naming the query."""
+        response = self._last_response
+        status = response.status_code if response is not None else None
+        if status is None:
+            match = _STATUS_RE.search(str(exc))
+            status = int(match.group(1)) if match else 0
+        message = _error_message(response) or str(exc)
+        if status >= 500 or status in _RETRY_STATUS:
+            retry_after = _retry_after_s(response)
+            return _Temporary(f"HTTP {status}: {message}", delay_s=retry_after)
+        if status in (401, 403):
+            return SourceError(
+                f"Prometheus at {self.settings.url} refused the query {self.query!r} (HTTP {status}): {message}",
+                hint="check prometheus.bearer_token_file/bearer_token_env or basic_auth_user",
+            )
+        return SourceError(
+            f"Prometheus rejected the query {self.query!r} (HTTP {status}): {message}",
+            hint="fix the PromQL in the target's prometheus.query (try it in the Prometheus UI)",
+        )
+
+
+def _error_message(response: requests.Response | None) -> str:
+    if response is None:
+        return ""
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text.strip()[:300]
+    if isinstance(body, dict) and body.get("error"):
+        kind = body.get("errorType")
+        return f"{kind}: {body['error']}" if kind else str(body["error"])
+    return response.text.strip()[:300]
+
+
+def _retry_after_s(response: requests.Response | None) -> float | None:
+    if response is None:
+        return None
+    value = response.headers.get("Retry-After", "")
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None
+
+
+def _short(exc: Exception) -> str:
+    """The root cause of a requests connection error ("[Errno 111] Connection refused"), not its URL dump."""
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    text = str(reason if reason is not None else exc)
+    errno_at = text.find("[Errno")
+    if errno_at >= 0:
+        text = text[errno_at:].rstrip(")'\"")
+    return text if len(text) <= 200 else text[:200] + "..."
+
+
+def _iso(epoch_s: float) -> str:
+    return pd.Timestamp(epoch_s, unit="s").isoformat()
+
+
+def fetch_history(
+    settings: PrometheusSettings,
+    *,
+    now: pd.Timestamp | datetime,
+    history: str | pd.Timedelta | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> pd.Series:
+    """``settings.history`` (or ``history``) of ``settings.query`` before ``now``, as a regular series."""
+    with PrometheusSource(settings, sleep=sleep) as source:
+        return source.fetch_recent(duration=history or settings.history, now=now)
