@@ -1,0 +1,292 @@
+"""Subcommands of the forecasting core: ``train``, ``predict``, ``backtest``, ``demo``.
+
+Thin: parse arguments, call the pure core and the sources, print. Heavy imports happen inside ``run_*``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from forecaster.errors import ConfigError, ModelStoreError
+
+__all__ = ["add_parser", "resolve_model_dir"]
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help="train a model (from Prometheus with --config, or from a CSV)")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument(
+        "--config", type=Path, help="target config YAML (training/<target>.yaml): history from Prometheus"
+    )
+    src.add_argument("--csv", type=Path, help="history from a CSV/Parquet file (timestamp,value)")
+    p.add_argument(
+        "--out", type=Path, help="model store directory (default: the config's store, or ./models)"
+    )
+    p.add_argument("--target", help="target name for --csv (default: the file name)")
+    p.add_argument("--horizon", help="forecast horizon, e.g. 30m (default from config, else 30m)")
+    p.add_argument("--lookback", help="history the model reads, e.g. 2h")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--seed", type=int)
+    p.add_argument(
+        "--on-duplicate",
+        choices=["error", "mean", "last"],
+        default="error",
+        help="what to do with duplicated timestamps in a file",
+    )
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--plot", type=Path, help="write the promotion backtest plot to this PNG")
+    p.set_defaults(func=run_train)
+
+    p = sub.add_parser("predict", help="forecast the steps after the last timestamp of a history")
+    p.add_argument(
+        "--model",
+        type=Path,
+        required=True,
+        help="a model version directory, a target directory, or a store with one target",
+    )
+    p.add_argument("--csv", type=Path, required=True)
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.add_argument("--on-duplicate", choices=["error", "mean", "last"], default="error")
+    p.set_defaults(func=run_predict)
+
+    p = sub.add_parser("backtest", help="rolling-origin evaluation of a model and the baselines")
+    p.add_argument("--csv", type=Path, required=True)
+    p.add_argument("--model", type=Path, help="model to evaluate (default: train one on the first part)")
+    p.add_argument("--test-fraction", type=float, default=0.2, help="last part of the series to evaluate on")
+    p.add_argument("--every", default="1h", help="distance between forecast origins")
+    p.add_argument("--epochs", type=int, help="epochs when training here")
+    p.add_argument("--plot", type=Path, default=Path("backtest.png"))
+    p.add_argument("--json", type=Path, help="also write the scores as JSON")
+    p.add_argument("--on-duplicate", choices=["error", "mean", "last"], default="error")
+    p.set_defaults(func=run_backtest)
+
+    p = sub.add_parser(
+        "demo", help="the main job on synthetic live-streaming traffic: no Prometheus, no cluster"
+    )
+    p.add_argument("--out", type=Path, default=Path("demo-output"), help="where the store, plot and CSV go")
+    p.add_argument("--days", type=float, default=21)
+    p.add_argument("--epochs", type=int, default=12)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=run_demo)
+
+
+def _now() -> pd.Timestamp:
+    return pd.Timestamp.now(tz="UTC").tz_localize(None)
+
+
+def _settings_for_csv(args: argparse.Namespace, name: str):
+    from forecaster.settings import ModelSettings, TargetConfig, TrainSettings, target_config_from_dict
+
+    model = ModelSettings()
+    train = TrainSettings()
+    cfg = TargetConfig(name=name, model=model, train=train, store=str(args.out or "models"))
+    data = cfg.to_dict()
+    if args.horizon:
+        data["model"]["horizon"] = args.horizon
+    if getattr(args, "lookback", None):
+        data["model"]["lookback"] = args.lookback
+    if args.epochs is not None:
+        data["train"]["epochs"] = args.epochs
+    if args.seed is not None:
+        data["train"]["seed"] = args.seed
+    return target_config_from_dict(data, source="command line")
+
+
+def _target_name(path: Path) -> str:
+    import re
+
+    name = re.sub(r"[^a-z0-9-]+", "-", path.stem.lower()).strip("-")[:63].strip("-")
+    return name or "target"
+
+
+def _print_table(result) -> None:  # noqa: ANN001
+    table = result.table()
+    cols = ["wape", "wape_last", "mase", "coverage", "peak_miss", "peak_miss_p50", "origins"]
+    print(table[cols].to_string(float_format=lambda v: f"{v:.3f}" if not math.isnan(v) else "-"))
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from forecaster.promotion import train_target
+    from forecaster.settings import load_target_config
+    from forecaster.store import ModelStore
+
+    if args.config:
+        cfg = load_target_config(args.config)
+        overrides = {
+            k: getattr(args, k) for k in ("horizon", "epochs", "seed", "lookback") if getattr(args, k)
+        }
+        if overrides:
+            from forecaster.settings import target_config_from_dict
+
+            data = cfg.to_dict()
+            for key, value in overrides.items():
+                section = "train" if key in {"epochs", "seed"} else "model"
+                data[section][key] = value
+            cfg = target_config_from_dict(data, source=str(args.config))
+        from forecaster.sources.prometheus import fetch_history
+
+        now = _now()
+        series = fetch_history(cfg.prometheus, now=now)
+        store_root = args.out or cfg.store
+    else:
+        from forecaster.sources.files import read_series
+
+        name = args.target or _target_name(args.csv)
+        cfg = _settings_for_csv(args, name)
+        series = read_series(args.csv, duplicates=args.on_duplicate)
+        store_root = args.out or Path("models")
+        now = _now()
+    store = ModelStore(store_root)
+    result = train_target(
+        cfg, series, store=store, now=now, progress=not args.no_progress and sys.stderr.isatty()
+    )
+    _print_table(result.backtest)
+    if args.plot:
+        from forecaster.plots import plot_backtest
+
+        plot_backtest(
+            result.backtest, args.plot, model="candidate", baseline="seasonal_naive_daily", title=cfg.name
+        )
+        print(f"plot: {args.plot}")
+    print(result.summary())
+    print(f"stored at: {result.saved.location}")
+    return 0
+
+
+def resolve_model_dir(path: Path) -> Path:
+    """A model version directory from: itself, a target directory (its current), or a one-target store."""
+    from forecaster.model import MANIFEST_FILE
+    from forecaster.store import POINTER_FILE, ModelStore
+
+    if (path / MANIFEST_FILE).is_file():
+        return path
+    if (path / POINTER_FILE).is_file():
+        ref = ModelStore(path.parent).current(path.name)
+        assert ref is not None
+        return ref.path
+    if path.is_dir():
+        store = ModelStore(path)
+        promoted = [t for t in store.targets() if store.pointer(t)]
+        if len(promoted) == 1:
+            ref = store.current(promoted[0])
+            assert ref is not None
+            return ref.path
+        if len(promoted) > 1:
+            raise ConfigError(
+                f"{path} holds several targets ({', '.join(promoted)})", hint=f"use --model {path}/<target>"
+            )
+    raise ModelStoreError(
+        f"{path} is not a model: no manifest.json, no current.json, no promoted target",
+        hint="point --model at a directory written by 'forecaster train'",
+    )
+
+
+def run_predict(args: argparse.Namespace) -> int:
+    from forecaster.model import Forecaster
+    from forecaster.sources.files import read_series
+
+    model = Forecaster.load(resolve_model_dir(args.model))
+    history = read_series(args.csv, step=model.step, duplicates=args.on_duplicate)
+    forecast = model.predict(history)
+    if args.json:
+        out = {
+            "model": model.name,
+            "step_s": model.step.total_seconds(),
+            "history_end": history.index[-1].isoformat(),
+            "forecast": [
+                {"timestamp": ts.isoformat(), **{c: round(float(v), 6) for c, v in row.items()}}
+                for ts, row in forecast.iterrows()
+            ],
+        }
+        print(json.dumps(out, indent=2))
+    else:
+        print(forecast.to_string(float_format=lambda v: f"{v:.2f}"))
+    return 0
+
+
+def run_backtest(args: argparse.Namespace) -> int:
+    from forecaster.evaluation import backtest, mase_scale, rolling_origins
+    from forecaster.model import Forecaster
+    from forecaster.plots import plot_backtest
+    from forecaster.predictors import baselines_for
+    from forecaster.series import parse_duration
+    from forecaster.settings import TrainSettings
+    from forecaster.sources.files import read_series
+    from forecaster.training import fit_forecaster
+
+    if not 0 < args.test_fraction < 1:
+        raise ConfigError(f"--test-fraction {args.test_fraction} must be between 0 and 1")
+    series = read_series(args.csv, duplicates=args.on_duplicate)
+    split = int(len(series) * (1 - args.test_fraction))
+    if args.model:
+        model = Forecaster.load(resolve_model_dir(args.model))
+        model.name = "lstm"
+    else:
+        train = TrainSettings(epochs=args.epochs or TrainSettings().epochs)
+        model = fit_forecaster(series.iloc[:split], train=train, name="lstm", progress=sys.stderr.isatty())
+    baselines = baselines_for(
+        series.iloc[:split], step=model.step, horizon_steps=model.horizon_steps, quantiles=model.quantiles
+    )
+    need = max([model.lookback_steps] + [b.min_history for b in baselines])
+    origins = rolling_origins(
+        series, start=split, every=parse_duration(args.every), horizon_steps=model.horizon_steps, need=need
+    )
+    season = int(pd.Timedelta(days=1) / model.step)
+    result = backtest(
+        [model, *baselines],
+        series,
+        origins=origins,
+        mase_denominator=mase_scale(series.iloc[:split].to_numpy(), season),
+    )
+    _print_table(result)
+    best = result.best_baseline(exclude=("lstm",))
+    plot_backtest(result, args.plot, model="lstm", baseline=best, title=str(args.csv))
+    print(f"plot: {args.plot}")
+    if args.json:
+        args.json.write_text(json.dumps({n: s.to_dict() for n, s in result.scores.items()}, indent=2))
+    return 0
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    from forecaster.plots import plot_backtest
+    from forecaster.promotion import train_target
+    from forecaster.settings import TargetConfig, TrainSettings
+    from forecaster.sources.files import write_csv
+    from forecaster.sources.synthetic import live_streaming
+    from forecaster.store import ModelStore
+
+    out: Path = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    print(
+        f"1/4 generating {args.days:g} days of synthetic live-streaming traffic (1-minute steps, seed {args.seed})"
+    )
+    series = live_streaming(days=args.days, step="1m", seed=args.seed)
+    write_csv(series, out / "live-streaming.csv")
+    cfg = TargetConfig(
+        name="live-streaming", train=TrainSettings(epochs=args.epochs, seed=args.seed, backtest="3d")
+    )
+    print("2/4 training the LSTM on all but the last 3 days; 3/4 backtesting it against the baselines")
+    store = ModelStore(out / "models")
+    result = train_target(
+        cfg, series, store=store, now=_now(), progress=not args.no_progress and sys.stderr.isatty()
+    )
+    _print_table(result.backtest)
+    plot = plot_backtest(
+        result.backtest,
+        out / "backtest.png",
+        model="candidate",
+        baseline="holt_winters",
+        title="forecaster demo: synthetic live-streaming traffic, 30-minute forecasts every hour",
+    )
+    print(f"4/4 {result.summary()}")
+    print(f"model: {result.saved.location}")
+    print(f"plot:  {plot}")
+    print(f"try:   forecaster predict --model {out / 'models'} --csv {out / 'live-streaming.csv'}")
+    return 0
