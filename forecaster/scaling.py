@@ -1,0 +1,340 @@
+"""The prescaler's decision: forecast + policy + past state + ``now`` -> desired capacity, with its reason (pure).
+
+The in-cluster controller (``forecaster prescale``) and the replay simulator (``forecaster simulate``) both call
+:func:`decide`, so what the replay measures is exactly what the controller does. This module never reads a
+clock, a cluster or a model: the forecast, the state carried from the previous decision and ``now`` are passed
+in, and the updated state comes back in :class:`Decision`.
+
+Two ways to plan (``ScalingPolicy.plan``):
+
+- ``"peak"`` (the default): capacity for the largest planned-quantile load over
+  ``[now, now + lead_time + interval]``. Safe and simple, but as a floor under an HPA it keeps capacity at the
+  forecast's upper quantile all the time, which costs more than the HPA alone.
+- ``"rise"``: plan only for what the reactive HPA cannot catch in time. Capacity is planned for the window that
+  starts at ``now + lead_time`` (what pods started now will face when they are ready), and only when the median
+  forecast there rises above the median forecast of the next step by more than ``rise_threshold``; otherwise the
+  recommendation is ``min_replicas`` and the HPA handles the level. The scale-down stabilisation window then holds
+  a raised floor until the HPA has seen the new load and caught up, and releases it.
+
+Fail safe: without a usable forecast (None, empty, NaN, nothing inside the planning window) the decision never
+scales down; it keeps the last desired value (or the current replicas).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, fields
+
+import numpy as np
+import pandas as pd
+
+from forecaster.errors import ConfigError
+
+__all__ = [
+    "ScalingPolicy",
+    "ScalingState",
+    "Decision",
+    "REASONS",
+    "PLANS",
+    "decide",
+    "nodes_needed",
+]
+
+REASONS = ("forecast", "bound_min", "bound_max", "stabilizing", "rate_limited", "no_forecast", "no_rise")
+"""Every ``Decision.reason`` code (for metrics labels)."""
+
+PLANS = ("peak", "rise")
+
+
+@dataclass(frozen=True)
+class ScalingPolicy:
+    """How one workload is pre-scaled. Times in seconds; loads in the forecast's unit (e.g. requests/s)."""
+
+    capacity_per_replica: float
+    """Load one replica serves at its target utilisation."""
+    min_replicas: int = 1
+    max_replicas: int = 100
+    quantile: float = 0.9
+    """Which forecast column to plan on (0.9 -> ``p90``)."""
+    headroom: float = 0.0
+    """Extra fraction on top of the planned load (0.1 = +10%)."""
+    lead_time_s: float = 180.0
+    """How long new capacity takes to be ready (pod start-up, or node start-up for node groups)."""
+    interval_s: float = 60.0
+    """Reconcile interval: the decision must hold until the next one."""
+    scale_down_stabilization_s: float = 300.0
+    """Scale down only to the highest recommendation of this trailing window (like the HPA's)."""
+    scale_down_max_step: int = 0
+    """At most this many replicas removed per ``scale_down_period_s``; 0 = unlimited."""
+    scale_down_period_s: float = 60.0
+    plan: str = "peak"
+    """``"peak"``: the largest load over [now, now + lead + interval]; ``"rise"``: only predicted rises the HPA
+    cannot follow, planned at the lead-time horizon (see the module docstring)."""
+    rise_threshold: float = 0.0
+    """``plan="rise"``: the median forecast at the lead horizon must exceed the next step's by this fraction."""
+
+    def __post_init__(self) -> None:
+        def bad(name: str, problem: str, hint: str) -> ConfigError:
+            return ConfigError(f"scaling policy: {name} {problem}", hint=hint)
+
+        if not _finite(self.capacity_per_replica) or self.capacity_per_replica <= 0:
+            raise bad(
+                "capacity_per_replica",
+                f"must be a positive number, got {self.capacity_per_replica!r}",
+                "the load one replica serves at its target utilisation, e.g. 100 (requests/s)",
+            )
+        for name in ("min_replicas", "max_replicas", "scale_down_max_step"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 0:
+                raise bad(name, f"must be a whole number >= 0, got {value!r}", "e.g. 1")
+        if self.max_replicas < 1:
+            raise bad("max_replicas", f"must be at least 1, got {self.max_replicas}", "e.g. 100")
+        if self.min_replicas > self.max_replicas:
+            raise bad(
+                "min_replicas",
+                f"({self.min_replicas}) is above max_replicas ({self.max_replicas})",
+                "lower min_replicas or raise max_replicas",
+            )
+        if not _finite(self.quantile) or not 0 < self.quantile < 1:
+            raise bad("quantile", f"must be between 0 and 1 exclusive, got {self.quantile!r}", "e.g. 0.9")
+        if not _finite(self.headroom) or not 0 <= self.headroom <= 10:
+            raise bad("headroom", f"must be a fraction in [0, 10], got {self.headroom!r}", "0.1 = +10%")
+        if not _finite(self.rise_threshold) or self.rise_threshold < 0:
+            raise bad("rise_threshold", f"must be a fraction >= 0, got {self.rise_threshold!r}", "e.g. 0.05")
+        for name in ("lead_time_s", "scale_down_stabilization_s"):
+            value = getattr(self, name)
+            if not _finite(value) or value < 0:
+                raise bad(name, f"must be seconds >= 0, got {value!r}", "e.g. 180")
+        for name in ("interval_s", "scale_down_period_s"):
+            value = getattr(self, name)
+            if not _finite(value) or value <= 0:
+                raise bad(name, f"must be seconds > 0, got {value!r}", "e.g. 60")
+        if self.plan not in PLANS:
+            raise bad("plan", f"must be one of {', '.join(PLANS)}, got {self.plan!r}", "e.g. plan: rise")
+
+    @property
+    def column(self) -> str:
+        """The forecast column planned on: 0.9 -> ``"p90"``."""
+        from forecaster.predictors import quantile_label
+
+        return quantile_label(self.quantile)
+
+    def replace(self, **changes: object) -> ScalingPolicy:
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        values.update(changes)
+        return ScalingPolicy(**values)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class ScalingState:
+    """What a decision needs from the past; the controller keeps it between ticks (and may persist it)."""
+
+    recommendations: tuple[tuple[pd.Timestamp, int], ...] = ()
+    """Bounded recommendations inside the stabilisation window, oldest first."""
+    last_desired: int | None = None
+    last_scale_down_at: pd.Timestamp | None = None
+
+
+@dataclass(frozen=True)
+class Decision:
+    desired_replicas: int
+    """What to apply (the HPA floor, or the replicas)."""
+    raw_replicas: int
+    """The need before bounds and stabilisation."""
+    forecast_peak: float | None
+    forecast_peak_at: pd.Timestamp | None
+    reason: str
+    """One of :data:`REASONS`."""
+    message: str
+    state: ScalingState = field(repr=False)
+
+
+def _finite(value: object) -> bool:
+    try:
+        return math.isfinite(float(value))  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return False
+
+
+def _fmt_time(ts: pd.Timestamp) -> str:
+    return ts.strftime("%Y-%m-%d %H:%M")
+
+
+def _column(forecast: pd.DataFrame, name: str) -> pd.Series:
+    if name not in forecast.columns:
+        raise ConfigError(
+            f"the forecast has no {name} column (it has {', '.join(map(str, forecast.columns)) or 'none'})",
+            hint="plan on a quantile the model predicts, or retrain the model with that quantile",
+        )
+    return forecast[name]
+
+
+def _planning_window(
+    forecast: pd.DataFrame | None, policy: ScalingPolicy, now: pd.Timestamp
+) -> tuple[pd.Series, pd.Series] | None:
+    """(planned-quantile, median-or-None) values inside the planning window, or None if unusable."""
+    if forecast is None or len(forecast) == 0:
+        return None
+    planned = _column(forecast, policy.column)
+    start = now + pd.Timedelta(seconds=policy.lead_time_s if policy.plan == "rise" else 0.0)
+    end = now + pd.Timedelta(seconds=policy.lead_time_s + policy.interval_s)
+    index = pd.DatetimeIndex(forecast.index)
+    inside = (index >= start) & (index <= end)
+    if not inside.any():
+        return None
+    window = planned[inside]
+    if window.isna().any() or not np.isfinite(window.to_numpy(dtype=float)).all():
+        return None
+    return window, forecast.loc[inside]
+
+
+def decide(
+    *,
+    forecast: pd.DataFrame | None,
+    policy: ScalingPolicy,
+    state: ScalingState,
+    now: pd.Timestamp,
+    current_replicas: int,
+) -> Decision:
+    """Decide the desired replicas at ``now`` from ``forecast`` (indexed by future timestamps, quantile columns)."""
+    now = pd.Timestamp(now)
+    usable = _planning_window(forecast, policy, now)
+    if usable is None:
+        keep = state.last_desired if state.last_desired is not None else int(current_replicas)
+        keep = min(max(keep, policy.min_replicas), policy.max_replicas)
+        return Decision(
+            desired_replicas=keep,
+            raw_replicas=keep,
+            forecast_peak=None,
+            forecast_peak_at=None,
+            reason="no_forecast",
+            message=(
+                f"no usable forecast for {_fmt_time(now)} .. +{policy.lead_time_s + policy.interval_s:.0f}s "
+                f"(missing, empty, stale or NaN): keeping {keep} replicas, never scaling down without data"
+            ),
+            state=ScalingState(
+                recommendations=_prune(state.recommendations, now, policy),
+                last_desired=keep,
+                last_scale_down_at=state.last_scale_down_at,
+            ),
+        )
+
+    window, rows = usable
+    peak_at = pd.Timestamp(window.idxmax())
+    peak = float(window.max())
+    raw = math.ceil(peak * (1 + policy.headroom) / policy.capacity_per_replica - 1e-9)
+    raw = max(raw, 0)
+    rising = True
+    if policy.plan == "rise":
+        median = _column(forecast, "p50") if forecast is not None else None
+        assert median is not None
+        first = median.dropna()
+        base = float(first.iloc[0]) if len(first) else float("nan")
+        ahead = float(_column(rows, "p50").max())
+        # A rise the HPA can follow by itself (or none at all) needs no floor: the reactive path handles levels.
+        rising = not math.isfinite(base) or ahead > base * (1 + policy.rise_threshold)
+    bounded = min(max(raw if rising else policy.min_replicas, policy.min_replicas), policy.max_replicas)
+    if not rising:
+        reason = "no_rise"
+    elif raw < policy.min_replicas:
+        reason = "bound_min"
+    elif raw > policy.max_replicas:
+        reason = "bound_max"
+    else:
+        reason = "forecast"
+
+    recs = _prune(state.recommendations, now, policy) + ((now, bounded),)
+    desired = bounded
+    last = state.last_desired
+    last_down = state.last_scale_down_at
+    if last is not None and bounded < last:
+        stabilised = max(r for _, r in recs)
+        desired = min(last, stabilised)
+        if desired > bounded:
+            reason = "stabilizing"
+        if desired < last and policy.scale_down_max_step > 0:
+            period = pd.Timedelta(seconds=policy.scale_down_period_s)
+            if last_down is not None and now - last_down < period:
+                desired, reason = last, "rate_limited"
+            elif last - desired > policy.scale_down_max_step:
+                desired, reason = last - policy.scale_down_max_step, "rate_limited"
+        if desired < last:
+            last_down = now
+
+    q = policy.column
+    parts = [f"{q} peak {peak:.4g} at {_fmt_time(peak_at)}"]
+    if policy.headroom:
+        parts.append(f"+{policy.headroom:.0%} headroom")
+    parts.append(f"/ {policy.capacity_per_replica:g} per replica = {raw} replicas")
+    text = " ".join(parts)
+    if reason == "no_rise":
+        text = f"no rise the HPA cannot follow is forecast ({text}): floor released to {policy.min_replicas}"
+    elif reason == "bound_min":
+        text += f", raised to min_replicas {policy.min_replicas}"
+    elif reason == "bound_max":
+        text += f", capped at max_replicas {policy.max_replicas}"
+    if reason == "stabilizing":
+        text += (
+            f"; holding {desired} (highest recommendation in the last "
+            f"{policy.scale_down_stabilization_s:.0f}s) before scaling down"
+        )
+    elif reason == "rate_limited":
+        text += (
+            f"; scaling down by at most {policy.scale_down_max_step} per "
+            f"{policy.scale_down_period_s:.0f}s: {desired}"
+        )
+    return Decision(
+        desired_replicas=int(desired),
+        raw_replicas=int(raw),
+        forecast_peak=peak,
+        forecast_peak_at=peak_at,
+        reason=reason,
+        message=text,
+        state=ScalingState(recommendations=recs, last_desired=int(desired), last_scale_down_at=last_down),
+    )
+
+
+def _prune(
+    recs: tuple[tuple[pd.Timestamp, int], ...], now: pd.Timestamp, policy: ScalingPolicy
+) -> tuple[tuple[pd.Timestamp, int], ...]:
+    """Keep recommendations strictly inside the trailing stabilisation window (as the HPA does)."""
+    cutoff = now - pd.Timedelta(seconds=policy.scale_down_stabilization_s)
+    return tuple((t, r) for t, r in recs if t > cutoff and t <= now)
+
+
+def nodes_needed(
+    *,
+    replicas: int,
+    pod_request: float,
+    node_allocatable: float,
+    max_pods_per_node: int | None = None,
+    min_nodes: int = 0,
+    max_nodes: int | None = None,
+) -> int:
+    """Nodes that fit ``replicas`` pods of ``pod_request`` each (whole pods per node), within the group's bounds.
+
+    ``pod_request`` and ``node_allocatable`` are in the same unit (e.g. CPU cores). Pods do not split across
+    nodes, so a node holds ``floor(allocatable / request)`` of them (capped by ``max_pods_per_node``).
+    """
+    if isinstance(replicas, bool) or int(replicas) != replicas or replicas < 0:
+        raise ConfigError(f"nodes_needed: replicas must be a whole number >= 0, got {replicas!r}")
+    if not _finite(pod_request) or pod_request <= 0:
+        raise ConfigError(
+            f"nodes_needed: pod_request must be > 0, got {pod_request!r}", hint="e.g. 0.5 (cores)"
+        )
+    if not _finite(node_allocatable) or node_allocatable <= 0:
+        raise ConfigError(f"nodes_needed: node_allocatable must be > 0, got {node_allocatable!r}")
+    per_node = math.floor(node_allocatable / pod_request + 1e-9)
+    if max_pods_per_node is not None:
+        if max_pods_per_node < 1:
+            raise ConfigError(f"nodes_needed: max_pods_per_node must be >= 1, got {max_pods_per_node!r}")
+        per_node = min(per_node, int(max_pods_per_node))
+    if per_node < 1:
+        raise ConfigError(
+            f"nodes_needed: a pod requesting {pod_request:g} does not fit a node with {node_allocatable:g} allocatable",
+            hint="use bigger nodes or smaller pod requests",
+        )
+    if max_nodes is not None and max_nodes < min_nodes:
+        raise ConfigError(f"nodes_needed: max_nodes ({max_nodes}) is below min_nodes ({min_nodes})")
+    nodes = max(math.ceil(int(replicas) / per_node), int(min_nodes))
+    return min(nodes, int(max_nodes)) if max_nodes is not None else nodes
