@@ -199,7 +199,9 @@ class PrometheusServer:
         """The series that was backfilled under ``key`` (``name`` or ``name{k="v",...}``, labels sorted)."""
         for item in self.series:
             if item.key == key:
-                return item.values
+                values = item.values.copy()
+                values.index = pd.DatetimeIndex(values.index).as_unit("ns")  # the package's series contract
+                return values
         raise KeyError(f"{key!r} not backfilled; have {[s.key for s in self.series]}")
 
     def log_tail(self, lines: int = 30) -> str:
@@ -375,15 +377,29 @@ def prometheus_binaries() -> tuple[str, str]:
     return require_prometheus()
 
 
+# One standard server per test session even when several modules import the fixture: pytest then holds one
+# session-scoped fixture definition per importing module, so the server itself is shared and refcounted.
+class _Shared:
+    server: PrometheusServer | None = None
+    users = 0
+
+
 @pytest.fixture(scope="session")
 def prometheus_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrometheusServer]:
     """One Prometheus per test session serving :func:`standard_series`."""
     require_prometheus()
-    server = start_prometheus(tmp_path_factory.mktemp("prometheus-standard"), standard_series())
+    server = _Shared.server
+    if server is None or not server.running():
+        server = start_prometheus(tmp_path_factory.mktemp("prometheus-standard"), standard_series())
+        _Shared.server = server
+    _Shared.users += 1
     try:
         yield server
     finally:
-        server.stop()
+        _Shared.users -= 1
+        if _Shared.users == 0:
+            server.stop()
+            _Shared.server = None
 
 
 @pytest.fixture(scope="module")

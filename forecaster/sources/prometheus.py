@@ -22,7 +22,9 @@ import logging
 import math
 import re
 import time
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -31,6 +33,7 @@ import pandas as pd
 import requests
 from prometheus_api_client import PrometheusConnect
 from prometheus_api_client.exceptions import PrometheusApiClientException
+from urllib3.exceptions import InsecureRequestWarning
 from urllib3.util.retry import Retry
 
 from forecaster.errors import ConfigError, DataError, SourceError
@@ -124,6 +127,8 @@ class PrometheusSource:
         session = requests.Session()
         # A custom session makes PrometheusConnect ignore disable_ssl; it passes session.verify per request.
         session.verify = False if s.insecure_skip_verify else (s.ca_file or True)
+        if s.insecure_skip_verify:
+            _LOG.warning("TLS certificate verification is off for Prometheus at %s", s.url)
         # Keep the raw answer of every request so a rejected query can quote Prometheus' own error message.
         session.hooks["response"].append(self._remember)
         return PrometheusConnect(
@@ -260,14 +265,15 @@ class PrometheusSource:
     def _query_range_once(self, start_s: int, end_s: int, step_s: int) -> list[dict[str, Any]]:
         self._last_response = None
         try:
-            result = self.client.custom_query_range(
-                self.query,
-                start_time=datetime.fromtimestamp(start_s, tz=UTC),
-                end_time=datetime.fromtimestamp(end_s, tz=UTC),
-                step=str(step_s),
-                # Ask Prometheus to give up at the same time we do, so abandoned queries do not pile up.
-                params={"timeout": str(float(self.settings.timeout_s))},
-            )
+            with self._tls_warnings():
+                result = self.client.custom_query_range(
+                    self.query,
+                    start_time=datetime.fromtimestamp(start_s, tz=UTC),
+                    end_time=datetime.fromtimestamp(end_s, tz=UTC),
+                    step=str(step_s),
+                    # Ask Prometheus to give up when we do, so abandoned queries do not pile up there.
+                    params={"timeout": str(float(self.settings.timeout_s))},
+                )
         except requests.exceptions.SSLError as exc:
             raise SourceError(
                 f"TLS error talking to Prometheus at {self.settings.url}: {exc}",
@@ -293,6 +299,16 @@ class PrometheusSource:
                 hint="the query must yield an instant vector (a scalar or string cannot be a history)",
             )
         return result
+
+    @contextmanager
+    def _tls_warnings(self) -> Iterator[None]:
+        if not self.settings.insecure_skip_verify:
+            yield
+            return
+        # The operator chose skip-verify in the config (logged once at build); urllib3 would warn per request.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", InsecureRequestWarning)
+            yield
 
     def _status_error(self, exc: PrometheusApiClientException) -> Exception:
         """A non-200 answer as a temporary failure (5xx, 408, 429) or a SourceError naming the query."""
