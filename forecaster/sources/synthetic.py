@@ -66,7 +66,7 @@ def live_streaming(
     index = pd.date_range(pd.Timestamp(start), periods=n, freq=step_td)
     minute_of_day = (index.hour * 60 + index.minute + index.second / 60).to_numpy(dtype=float)
     hour = minute_of_day / 60.0
-    dow = index.dayofweek.to_numpy()
+    dow = index.day_of_week.to_numpy()
     weekend = dow >= 5
 
     # Daily cycle: trough ~05:00, slow climb through the day, prime-time bump centred at 21:00.
