@@ -1,0 +1,265 @@
+"""``create_app``: the forecast service's FastAPI app, its lifespan (models loaded, refresher started) and seams.
+
+Everything heavy happens in the lifespan, never at import or in ``create_app``: target configs are read,
+models loaded from the store (torch imported), sources built, and the background refresher started. The
+seams are keyword arguments with production defaults: ``clock`` (tests pass a fixed one), ``source_factory``
+(tests wrap the Prometheus source to count queries), ``model_loader``, ``targets`` and ``registry``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import shutil
+import tempfile
+import threading
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from prometheus_client import CollectorRegistry
+
+from forecaster import __version__
+from forecaster.api.cache import Clock, ForecastService, ServingModel, Source, TargetState, utc_now
+from forecaster.api.demo import DEMO_TARGET, DemoTrainer, SyntheticSource, demo_target, train_demo_model
+from forecaster.api.handlers import BodyLimitMiddleware, LatencyMiddleware, install_handlers
+from forecaster.api.metrics import ServiceMetrics
+from forecaster.api.routes import forecast, health, metrics, page
+from forecaster.api.routes import targets as targets_routes
+from forecaster.api.settings import ServeSettings, get_settings
+from forecaster.errors import ConfigError, ForecasterError, ModelStoreError
+from forecaster.predictors import quantile_label
+from forecaster.settings import TargetConfig, load_target_configs
+
+__all__ = ["create_app", "StoreModels", "default_source_factory"]
+
+log = logging.getLogger(__name__)
+
+SourceFactory = Callable[[TargetConfig], Source]
+ModelLoader = Callable[[TargetConfig], ServingModel | None]
+
+
+def default_source_factory(cfg: TargetConfig) -> Source:
+    """The demo target reads synthetic traffic; every other target its configured PromQL, nothing else."""
+    if cfg.name == DEMO_TARGET and not cfg.prometheus.query:
+        return SyntheticSource(step=cfg.prometheus.step)
+    from forecaster.sources.prometheus import PrometheusSource
+
+    if not cfg.prometheus.query:
+        raise ConfigError(f"target {cfg.name}: prometheus.query is empty", hint="set the PromQL in its YAML")
+    return PrometheusSource(cfg.prometheus)
+
+
+class StoreModels:
+    """Loads each target's promoted model from its store; ``store_override`` replaces every config's store."""
+
+    def __init__(self, store_override: str | None = None) -> None:
+        self.store_override = store_override
+        self._stores: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    def root(self, cfg: TargetConfig) -> str:
+        return self.store_override or cfg.store
+
+    def _store(self, cfg: TargetConfig) -> Any:
+        from forecaster.store import ModelStore
+
+        root = self.root(cfg)
+        with self._lock:
+            if root not in self._stores:
+                self._stores[root] = ModelStore(root)
+            return self._stores[root]
+
+    def __call__(self, cfg: TargetConfig) -> ServingModel | None:
+        store = self._store(cfg)
+        ref = store.current(cfg.name)
+        if ref is None:
+            return None
+        model = store.load(cfg.name, ref.version)
+        if model.step != cfg.step:
+            raise ModelStoreError(
+                f"model {ref.version} forecasts in steps of {model.step}, the target's step is {cfg.step}",
+                hint="retrain with the target's config",
+            )
+        missing = {quantile_label(q) for q in cfg.model.quantiles} - {
+            quantile_label(q) for q in model.quantiles
+        }
+        if missing:
+            raise ModelStoreError(
+                f"model {ref.version} lacks quantile(s) {', '.join(sorted(missing))} of the target's config",
+                hint="retrain with the target's config",
+            )
+        return ServingModel(
+            predictor=model,
+            kind="model",
+            name="quantile_lstm",
+            version=ref.version,
+            trained_at=ref.trained_at,
+            metrics=ref.metrics,
+        )
+
+
+def _load_model(cfg: TargetConfig, loader: ModelLoader, *, where: str) -> ServingModel:
+    try:
+        model = loader(cfg)
+    except ForecasterError as exc:
+        log.warning("target %s: model unusable: %s", cfg.name, exc)
+        return ServingModel.baseline(
+            f"the stored model is unusable ({exc.problem}); seasonal baseline serves"
+        )
+    if model is None:
+        return ServingModel.baseline(
+            f"no trained model in {where}; seasonal baseline serves "
+            f"(train one: forecaster train --config training/{cfg.name}.yaml)"
+        )
+    return model
+
+
+def _model_refresher(loader: ModelLoader) -> Callable[[TargetState], ServingModel | None]:
+    """Re-reads the store's small pointer each refresh so a newly promoted model serves without a restart."""
+
+    def check(state: TargetState) -> ServingModel | None:
+        model = loader(state.config)
+        if model is not None and model.version != state.model.version:
+            log.info("target %s: now serving model %s", state.name, model.version)
+            return model
+        return None
+
+    return check
+
+
+def create_app(
+    settings: ServeSettings | None = None,
+    *,
+    clock: Clock | None = None,
+    source_factory: SourceFactory | None = None,
+    model_loader: ModelLoader | None = None,
+    targets: list[TargetConfig] | None = None,
+    registry: CollectorRegistry | None = None,
+) -> FastAPI:
+    """Build the app; nothing is loaded until the lifespan starts (uvicorn, or ``TestClient`` as a context)."""
+    explicit = settings is not None
+    settings = settings or get_settings()
+    clock = clock or utc_now
+    service_metrics = ServiceMetrics(registry)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        demo = targets is None and settings.targets_dir is None
+        cleanup: str | None = None
+        if targets is not None:
+            configs = list(targets)
+        elif settings.targets_dir is not None:
+            configs = list(load_target_configs(settings.targets_dir).values())
+            if not configs:
+                raise ConfigError(
+                    f"no target configs (*.yaml) in {settings.targets_dir}",
+                    hint="point targets_dir at training/, or unset it to serve the demo",
+                )
+        else:
+            store = settings.demo_store or settings.store
+            if store is None:
+                store = cleanup = tempfile.mkdtemp(prefix="forecaster-demo-")
+            configs = [demo_target(store=store, epochs=settings.demo_epochs)]
+        loader = model_loader or StoreModels(settings.store if not demo else None)
+        make_source = source_factory or default_source_factory
+
+        def load_all() -> list[TargetState]:
+            if settings.torch_threads:
+                import torch
+
+                torch.set_num_threads(settings.torch_threads)
+            states = []
+            for cfg in configs:
+                where = f"the model store {getattr(loader, 'root', lambda c: c.store)(cfg)}"
+                model = _load_model(cfg, loader, where=where)
+                if demo and model.predictor is None and settings.demo_train:
+                    model = ServingModel.baseline(
+                        "the demo model is training; seasonal baseline serves meanwhile"
+                    )
+                states.append(TargetState(config=cfg, source=make_source(cfg), model=model))
+            return states
+
+        states = await asyncio.to_thread(load_all)
+        service = ForecastService(
+            states,
+            clock=clock,
+            max_history=settings.max_history_td,
+            refresh_delay=settings.refresh_delay_td,
+            retry_interval=settings.retry_interval_td,
+            stale_after_steps=settings.stale_after_steps,
+            metrics=service_metrics,
+            model_refresher=_model_refresher(loader),
+        )
+        service.models_loaded = True
+        service_metrics.attach(service)
+        app.state.service = service
+        refresher = asyncio.create_task(service.run(tick_s=settings.tick_s), name="forecast-refresher")
+
+        if demo and settings.demo_train and states[0].model.predictor is None:
+            state = states[0]
+            loop = asyncio.get_running_loop()
+            service.notes[DEMO_TARGET] = "the demo model is training"
+
+            def done(model: ServingModel) -> None:
+                def apply() -> None:
+                    service.notes.pop(DEMO_TARGET, None)
+                    service.set_model(DEMO_TARGET, model)
+
+                loop.call_soon_threadsafe(apply)
+
+            def failed(reason: str) -> None:
+                loop.call_soon_threadsafe(service.notes.__setitem__, DEMO_TARGET, reason)
+
+            trainer = DemoTrainer(
+                lambda: train_demo_model(
+                    state.source,  # type: ignore[arg-type]
+                    state.config,
+                    now=clock(),
+                    torch_threads=settings.torch_threads,
+                ),
+                on_done=done,
+                on_error=failed,
+            )
+            trainer.start()
+            app.state.demo_trainer = trainer
+        try:
+            yield
+        finally:
+            refresher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await refresher
+            if cleanup is not None:
+                shutil.rmtree(cleanup, ignore_errors=True)
+
+    app = FastAPI(
+        title="forecaster",
+        version=__version__,
+        summary="30-minute traffic forecasts with quantiles, for dashboards and capacity planning",
+        lifespan=lifespan,
+    )
+    app.state.clock = clock
+    app.state.metrics = service_metrics
+    app.state.settings = settings
+    token = settings.auth_token()
+    app.state.auth_token = token.encode() if token else None
+    if explicit:
+        # Routes read settings through the cached dependency; make it answer with the settings given here.
+        app.dependency_overrides[get_settings] = lambda: settings
+
+    install_handlers(app)
+    for module in (targets_routes.router, forecast.router, metrics.router, health.router, page.router):
+        app.include_router(module)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.cors_origins),
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type", "If-None-Match"],
+            expose_headers=["ETag", "Age"],
+        )
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(LatencyMiddleware, histogram=service_metrics.request_duration)
+    return app

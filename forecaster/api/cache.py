@@ -1,0 +1,436 @@
+"""The forecast cache: each target's forecast is computed once per step in the background and served from memory.
+
+The refresher wakes every ``tick_s``; a target is *due* when a new step has begun (plus ``refresh_delay``,
+so Prometheus has the step's last sample) or when the last attempt failed and ``retry_interval`` has passed.
+A due target costs one source query and one prediction, in a worker thread; requests never query the source,
+so a hundred polling dashboards cost Prometheus one query per step. Responses are pre-rendered JSON bytes
+per (quantiles, history) with a weak ETag; only the ``age_s`` field is spliced in per request.
+
+When the source fails the last good forecast stays and is served with ``stale: true`` and the reason; a
+target without a usable model is forecast by the seasonal naive baseline and the response says so.
+
+This module must not build PromQL from request input (sources are built from configured targets only), and
+must not query the source from a request handler.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import math
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+import numpy as np
+import pandas as pd
+
+from forecaster.errors import DataError, ForecasterError
+from forecaster.predictors import LastValue, Predictor, SeasonalNaive, quantile_label
+from forecaster.series import format_duration
+from forecaster.settings import TargetConfig
+
+__all__ = [
+    "Clock",
+    "Source",
+    "ServingModel",
+    "CachedForecast",
+    "TargetState",
+    "Rendered",
+    "ForecastService",
+    "utc_now",
+    "iso",
+]
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], pd.Timestamp]
+
+_MAX_RENDERED_PER_TARGET = 64
+"""Pre-rendered bodies kept per forecast (distinct quantiles x history asked); an LRU bounds the memory."""
+_BASELINE_HISTORY = pd.Timedelta(days=2)
+"""History fetched when the seasonal baseline serves: one day to look back on, one to learn its bands from."""
+
+
+def utc_now() -> pd.Timestamp:
+    """The wall clock as a tz-naive UTC timestamp (the package's convention)."""
+    return pd.Timestamp.now(tz="UTC").tz_localize(None)
+
+
+def iso(ts: pd.Timestamp | None) -> str | None:
+    return None if ts is None else pd.Timestamp(ts).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class Source(Protocol):
+    """Where a target's recent history comes from (Prometheus, or the synthetic demo)."""
+
+    def fetch_recent(self, *, duration: pd.Timedelta, now: pd.Timestamp) -> pd.Series: ...
+
+
+@dataclass(frozen=True)
+class ServingModel:
+    """The predictor serving a target, and what to tell callers about it."""
+
+    predictor: Predictor | None
+    """None: the seasonal baseline, fitted on each refresh's history."""
+    kind: Literal["model", "baseline"]
+    name: str
+    version: str | None = None
+    trained_at: str | None = None
+    metrics: dict[str, Any] = field(default_factory=dict)
+    note: str | None = None
+    """Why this is what serves (e.g. no trained model yet), shown in every response."""
+
+    @property
+    def history_steps(self) -> int:
+        return int(getattr(self.predictor, "lookback_steps", 0) or 0)
+
+    @classmethod
+    def baseline(cls, note: str) -> ServingModel:
+        return cls(predictor=None, kind="baseline", name="seasonal_naive_daily", note=note)
+
+
+@dataclass
+class CachedForecast:
+    """One refresh's result. Immutable once published, except its LRU of rendered bodies (event loop only)."""
+
+    target: str
+    generated_at: pd.Timestamp
+    actual: pd.Series
+    forecast: pd.DataFrame
+    model: ServingModel
+    model_name: str
+    """The predictor that actually ran (differs from ``model.name`` when a baseline had to step in)."""
+    note: str | None
+    rendered: OrderedDict[tuple[Any, ...], Rendered] = field(default_factory=OrderedDict)
+
+    @property
+    def last_actual(self) -> float | None:
+        valid = self.actual.dropna()
+        return None if valid.empty else float(valid.iloc[-1])
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """A response body without its leading ``{"age_s":...,``; ``etag`` names the representation."""
+
+    tail: bytes
+    etag: str
+
+    def body(self, age_s: float) -> bytes:
+        return b'{"age_s":' + f"{age_s:.1f}".encode() + b"," + self.tail
+
+
+@dataclass
+class TargetState:
+    """Everything the service knows about one target. Written by the refresher, read by handlers."""
+
+    config: TargetConfig
+    source: Source
+    model: ServingModel
+    entry: CachedForecast | None = None
+    last_success_bucket: int | None = None
+    last_attempt_at: pd.Timestamp | None = None
+    last_error: str | None = None
+    last_error_at: pd.Timestamp | None = None
+    refreshing: bool = False
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    @property
+    def step(self) -> pd.Timedelta:
+        return self.config.step
+
+    @property
+    def quantile_labels(self) -> list[str]:
+        return [quantile_label(q) for q in sorted(self.config.model.quantiles)]
+
+
+def json_floats(values: np.ndarray) -> list[float | None]:
+    # NaN is not JSON; a masked gap in the actuals becomes null. Three decimals are plenty for rates.
+    return [None if math.isnan(v) else round(v, 3) for v in values.tolist()]
+
+
+def json_timestamps(index: pd.DatetimeIndex) -> list[str]:
+    return list(index.strftime("%Y-%m-%dT%H:%M:%SZ"))
+
+
+class ForecastService:
+    """The targets, their models and cached forecasts, and the background refresher.
+
+    ``metrics`` is a :class:`forecaster.api.metrics.ServiceMetrics` (or anything with the same counters).
+    """
+
+    def __init__(
+        self,
+        targets: list[TargetState],
+        *,
+        clock: Clock,
+        max_history: pd.Timedelta,
+        refresh_delay: pd.Timedelta,
+        retry_interval: pd.Timedelta,
+        stale_after_steps: int,
+        metrics: Any,
+        model_refresher: Callable[[TargetState], ServingModel | None] | None = None,
+    ) -> None:
+        self.targets: dict[str, TargetState] = {t.name: t for t in targets}
+        self.clock = clock
+        self.max_history = max_history
+        self.refresh_delay = refresh_delay
+        self.retry_interval = retry_interval
+        self.stale_after_steps = stale_after_steps
+        self.metrics = metrics
+        self.model_refresher = model_refresher
+        self.models_loaded = False
+        self.notes: dict[str, str] = {}
+        """Service-wide notes per target (e.g. the demo model is training), shown by /readyz."""
+        self._lock = threading.Lock()
+
+    # -- refreshing -----------------------------------------------------------------------------------------
+    def _bucket(self, state: TargetState, now: pd.Timestamp) -> int:
+        return int((now - self.refresh_delay).value // state.step.value)
+
+    def due(self, state: TargetState, now: pd.Timestamp) -> bool:
+        if state.refreshing:
+            return False
+        if state.last_error_at is not None and state.last_error is not None:
+            return now - state.last_error_at >= self.retry_interval
+        return state.last_success_bucket is None or self._bucket(state, now) > state.last_success_bucket
+
+    def invalidate(self, name: str) -> None:
+        """Make ``name`` due at the next tick (a new model arrived)."""
+        state = self.targets[name]
+        state.last_success_bucket = None
+        state.last_error_at = None
+
+    def set_model(self, name: str, model: ServingModel) -> None:
+        with self._lock:
+            self.targets[name].model = model
+        self.invalidate(name)
+
+    def _fetch_duration(self, state: TargetState, model: ServingModel) -> pd.Timedelta:
+        need = state.step * (model.history_steps + 1) if model.predictor is not None else _BASELINE_HISTORY
+        return max(self.max_history, need)
+
+    def refresh(self, name: str) -> bool:
+        """Query the source once and recompute ``name``'s forecast. Runs in a worker thread; never raises."""
+        state = self.targets[name]
+        now = self.clock()
+        state.last_attempt_at = now
+        started = time.perf_counter()
+        if self.model_refresher is not None:
+            try:
+                newer = self.model_refresher(state)
+            except ForecasterError as exc:  # a damaged store must not stop forecasts
+                log.warning("target %s: model check failed: %s", name, exc)
+                newer = None
+            if newer is not None:
+                state.model = newer
+        model = state.model
+        try:
+            history = state.source.fetch_recent(duration=self._fetch_duration(state, model), now=now)
+        except ForecasterError as exc:
+            self._failed(state, now, f"history query failed: {exc}", source=True)
+            return False
+        except Exception as exc:  # noqa: BLE001 - a source bug must not kill the refresher
+            log.exception("target %s: source raised", name)
+            self._failed(state, now, f"history query failed: {type(exc).__name__}", source=True)
+            return False
+        try:
+            forecast, model_name, note = self._predict(state, model, history)
+        except ForecasterError as exc:
+            self._failed(state, now, f"forecast failed: {exc}", source=False)
+            return False
+        except Exception as exc:  # noqa: BLE001
+            log.exception("target %s: prediction raised", name)
+            self._failed(state, now, f"forecast failed: {type(exc).__name__}", source=False)
+            return False
+        shown = history.loc[history.index > history.index[-1] - self.max_history]
+        state.entry = CachedForecast(
+            target=name,
+            generated_at=now,
+            actual=shown,
+            forecast=forecast,
+            model=model,
+            model_name=model_name,
+            note=note,
+        )
+        state.last_success_bucket = self._bucket(state, now)
+        state.last_error = None
+        state.last_error_at = None
+        self.metrics.refreshes.labels(name, "ok").inc()
+        self.metrics.refresh_duration.labels(name).observe(time.perf_counter() - started)
+        return True
+
+    def _failed(self, state: TargetState, now: pd.Timestamp, reason: str, *, source: bool) -> None:
+        log.warning("target %s: %s", state.name, reason)
+        state.last_error = reason
+        state.last_error_at = now
+        if source:
+            self.metrics.source_errors.labels(state.name).inc()
+        self.metrics.refreshes.labels(state.name, "error").inc()
+
+    def _predict(
+        self, state: TargetState, model: ServingModel, history: pd.Series
+    ) -> tuple[pd.DataFrame, str, str | None]:
+        if history.dropna().empty:
+            raise DataError(f"the source returned no samples for target {state.name}", hint="check the query")
+        horizon_steps = max(1, int(pd.Timedelta(state.config.model.horizon) / state.step))
+        qs = tuple(sorted(state.config.model.quantiles))
+        if model.predictor is not None:
+            try:
+                return model.predictor.predict(history), model.name, model.note
+            except DataError as exc:
+                # A model that cannot use this history (too short after an outage) must not blank the
+                # dashboard: the baseline answers and the response says why.
+                note = (
+                    f"model {model.version or model.name} could not forecast ({exc.problem}); baseline used"
+                )
+                return self._baseline(state, history, horizon_steps, qs, note)
+        return self._baseline(state, history, horizon_steps, qs, model.note)
+
+    def _baseline(
+        self,
+        state: TargetState,
+        history: pd.Series,
+        horizon_steps: int,
+        qs: tuple[float, ...],
+        note: str | None,
+    ) -> tuple[pd.DataFrame, str, str | None]:
+        span = history.index[-1] - history.index[0]
+        if span >= pd.Timedelta(days=1) + state.step * horizon_steps:
+            base: Any = SeasonalNaive(step=state.step, horizon_steps=horizon_steps, quantiles=qs)
+        else:
+            base = LastValue(step=state.step, horizon_steps=horizon_steps, quantiles=qs)
+            note = f"{note + '; ' if note else ''}less than a day of history: last-value baseline used"
+        base.fit(history)
+        return base.predict(history), base.name, note
+
+    async def refresh_due(self) -> list[str]:
+        """Refresh every due target (in worker threads); returns the names refreshed successfully."""
+        now = self.clock()
+        due = [s for s in self.targets.values() if self.due(s, now)]
+        for s in due:
+            s.refreshing = True
+
+        async def one(state: TargetState) -> bool:
+            try:
+                return await asyncio.to_thread(self.refresh, state.name)
+            finally:
+                state.refreshing = False
+
+        results = await asyncio.gather(*(one(s) for s in due))
+        return [s.name for s, ok in zip(due, results, strict=True) if ok]
+
+    async def run(self, *, tick_s: float) -> None:
+        """The refresher loop; cancel the task to stop it."""
+        while True:
+            try:
+                await self.refresh_due()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - keep serving; the error is logged and retried next tick
+                log.exception("refresher tick failed")
+            await asyncio.sleep(tick_s)
+
+    # -- reading --------------------------------------------------------------------------------------------
+    def stale_reason(self, state: TargetState, now: pd.Timestamp) -> str | None:
+        entry = state.entry
+        if entry is None:
+            return state.last_error
+        if state.last_error is not None:
+            return f"{state.last_error} (at {iso(state.last_error_at)}); serving the forecast from {iso(entry.generated_at)}"
+        limit = state.step * self.stale_after_steps
+        if now - entry.generated_at > limit:
+            return f"not refreshed for more than {format_duration(limit)}"
+        last = entry.actual.dropna()
+        if not last.empty and now - last.index[-1] > limit + state.step:
+            return f"the newest sample is from {iso(last.index[-1])}: the source has no recent data"
+        return None
+
+    def next_refresh_in_s(self, state: TargetState, now: pd.Timestamp) -> float:
+        """Seconds until this target's forecast may change: what ``Cache-Control: max-age`` promises."""
+        if state.last_error_at is not None and state.last_error is not None:
+            wait = state.last_error_at + self.retry_interval - now
+        else:
+            bucket = self._bucket(state, now)
+            next_start = pd.Timestamp((bucket + 1) * state.step.value, unit="ns")
+            wait = next_start + self.refresh_delay - now
+        return max(1.0, wait.total_seconds())
+
+    def render(
+        self, state: TargetState, *, quantiles: tuple[str, ...], history_steps: int, now: pd.Timestamp
+    ) -> Rendered | None:
+        """The cached body for this view of the target's forecast (rendered on first use)."""
+        entry = state.entry
+        if entry is None:
+            return None
+        stale = self.stale_reason(state, now)
+        key = (quantiles, history_steps, stale)
+        hit = entry.rendered.get(key)
+        if hit is not None:
+            entry.rendered.move_to_end(key)
+            return hit
+        actual = entry.actual.iloc[-history_steps:] if history_steps > 0 else entry.actual.iloc[:0]
+        payload = {
+            "target": state.name,
+            "generated_at": iso(entry.generated_at),
+            "stale": stale is not None,
+            "stale_reason": stale,
+            "step_s": state.step.total_seconds(),
+            "horizon_steps": len(entry.forecast),
+            "quantiles": list(quantiles),
+            "model": model_info(entry.model, ran=entry.model_name, note=entry.note),
+            "actual": {"timestamps": json_timestamps(actual.index), "values": json_floats(actual.to_numpy())},
+            "forecast": {
+                "timestamps": json_timestamps(entry.forecast.index),
+                "values": {q: json_floats(entry.forecast[q].to_numpy(dtype=float)) for q in quantiles},
+            },
+        }
+        tail = json.dumps(payload, separators=(",", ":"), allow_nan=False).encode()[1:]
+        digest = hashlib.blake2b(tail, digest_size=12).hexdigest()
+        rendered = Rendered(tail=tail, etag=f'W/"{digest}"')
+        entry.rendered[key] = rendered
+        while len(entry.rendered) > _MAX_RENDERED_PER_TARGET:
+            entry.rendered.popitem(last=False)
+        return rendered
+
+    def readiness(self) -> tuple[bool, list[str], list[str]]:
+        """(ready, reasons it is not, degradations that do not stop it serving)."""
+        if not self.models_loaded:
+            return False, ["models are still loading"], []
+        now = self.clock()
+        reasons: list[str] = []
+        degraded: list[str] = []
+        for state in self.targets.values():
+            stale = self.stale_reason(state, now)
+            if state.entry is None:
+                why = stale or "first refresh has not finished"
+                reasons.append(f"{state.name}: no forecast yet: {why}")
+            elif stale is not None:
+                degraded.append(f"{state.name}: stale: {stale}")
+            if state.model.kind == "baseline" and state.model.note:
+                degraded.append(f"{state.name}: {state.model.note}")
+        for name, note in self.notes.items():
+            degraded.append(f"{name}: {note}")
+        return not reasons, reasons, degraded
+
+
+def model_info(model: ServingModel, *, ran: str | None = None, note: str | None = None) -> dict[str, Any]:
+    """The ``model`` object of the API's responses."""
+    kind = model.kind if ran in (None, model.name) else "baseline"
+    return {
+        "kind": kind,
+        "name": ran or model.name,
+        "version": model.version if kind == "model" else None,
+        "trained_at": model.trained_at if kind == "model" else None,
+        "fallback": kind == "baseline",
+        "note": note if note is not None else model.note,
+    }

@@ -1,0 +1,194 @@
+"""Exception handlers and ASGI middleware: JSON errors naming the field, no stack traces, body limits, latency.
+
+Every error response is ``{"error", "hint", "fields": [{"field", "location", "message"}]}``. Unexpected
+exceptions are logged here with their traceback and answered with a bare 500: a traceback never reaches
+a client. The body-size and latency middlewares are pure ASGI (no ``BaseHTTPMiddleware``), so they add
+microseconds, not milliseconds, to the cached forecast path.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import Any
+
+from fastapi import FastAPI, Request, status
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from forecaster.errors import ConfigError, DataError, ForecasterError, ModelStoreError, SourceError
+
+__all__ = ["RequestFieldError", "install_handlers", "BodyLimitMiddleware", "LatencyMiddleware"]
+
+log = logging.getLogger(__name__)
+
+
+class RequestFieldError(Exception):
+    """A query, path or body field is invalid; answered with 422 naming it."""
+
+    def __init__(self, location: str, field: str, message: str, *, status_code: int = 422) -> None:
+        self.location = location
+        self.field = field
+        self.message = message
+        self.status_code = status_code
+        super().__init__(f"{location} field {field!r}: {message}")
+
+
+def _error(
+    status_code: int, error: str, *, hint: str | None = None, fields: list[dict] | None = None, headers=None
+):
+    return JSONResponse(
+        {"error": error, "hint": hint, "fields": fields or []}, status_code=status_code, headers=headers
+    )
+
+
+def _field_path(loc: tuple[Any, ...]) -> tuple[str, str]:
+    parts = list(loc)
+    location = (
+        str(parts.pop(0)) if parts and parts[0] in {"body", "query", "path", "header", "cookie"} else "body"
+    )
+    return location, ".".join(str(p) for p in parts) or location
+
+
+def install_handlers(app: FastAPI) -> None:
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        fields = []
+        for err in exc.errors():
+            location, path = _field_path(tuple(err.get("loc", ())))
+            fields.append({"field": path, "location": location, "message": str(err.get("msg", "invalid"))})
+        names = ", ".join(sorted({f["field"] for f in fields}))
+        return _error(422, f"invalid request: {names}", hint="see fields for what is wrong", fields=fields)
+
+    @app.exception_handler(RequestFieldError)
+    async def _field(request: Request, exc: RequestFieldError) -> JSONResponse:
+        return _error(
+            exc.status_code,
+            f"invalid {exc.field}: {exc.message}",
+            fields=[{"field": exc.field, "location": exc.location, "message": exc.message}],
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return _error(exc.status_code, str(exc.detail), headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(ForecasterError)
+    async def _forecaster(request: Request, exc: ForecasterError) -> JSONResponse:
+        if isinstance(exc, DataError | ConfigError):
+            code = status.HTTP_422_UNPROCESSABLE_CONTENT
+        elif isinstance(exc, SourceError):
+            code = status.HTTP_502_BAD_GATEWAY
+        elif isinstance(exc, ModelStoreError):
+            code = status.HTTP_503_SERVICE_UNAVAILABLE
+        else:
+            code = status.HTTP_500_INTERNAL_SERVER_ERROR
+        return _error(code, exc.problem, hint=exc.hint)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return _error(500, "internal error", hint="the server log has the details")
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+class BodyLimitMiddleware:
+    """413 for bodies over ``max_bytes``: refused by Content-Length up front, or while streaming in."""
+
+    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] in {"GET", "HEAD", "OPTIONS"}:
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope.get("headers", ()):
+            if name == b"content-length":
+                try:
+                    too_big = int(value) > self.max_bytes
+                except ValueError:
+                    too_big = False
+                if too_big:
+                    await self._reject(send)
+                    return
+        seen = 0
+        started = False
+
+        async def limited_receive() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    raise _BodyTooLarge
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, tracking_send)
+        except _BodyTooLarge:
+            if not started:
+                await self._reject(send)
+
+    async def _reject(self, send: Send) -> None:
+        body = json.dumps(
+            {
+                "error": f"request body larger than {self.max_bytes} bytes",
+                "hint": "send a shorter history (or raise max_body_bytes)",
+                "fields": [],
+            }
+        ).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+
+class LatencyMiddleware:
+    """Observes each request's duration under its route *template* (bounded label values)."""
+
+    def __init__(self, app: ASGIApp, *, histogram: Any) -> None:
+        self.app = app
+        self.histogram = histogram
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status_code = 500
+
+        async def send_status(message: Message) -> None:
+            nonlocal status_code
+            if message["type"] == "http.response.start":
+                status_code = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_status)
+        finally:
+            route = scope.get("route")
+            template = getattr(route, "path", None) or (
+                "/static" if scope["path"].startswith("/static/") else "unmatched"
+            )
+            self.histogram.labels(template, scope["method"], str(status_code)).observe(
+                time.perf_counter() - started
+            )

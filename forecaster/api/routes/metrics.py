@@ -1,0 +1,23 @@
+"""``GET /metrics``: the forecasts as gauges and the service's own metrics, in Prometheus text format."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from forecaster.api.deps import MetricsAuthDep
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["metrics"], dependencies=[MetricsAuthDep])
+
+
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={200: {"content": {"text/plain": {}}, "description": "Prometheus exposition format"}},
+    summary="Prometheus metrics: forecasts and service health",
+)
+def metrics(request: Request) -> Response:
+    body = generate_latest(request.app.state.metrics.registry)
+    return Response(body, media_type=CONTENT_TYPE_LATEST, headers={"Cache-Control": "no-store"})

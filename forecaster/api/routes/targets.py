@@ -1,0 +1,145 @@
+"""``/v1/targets``: the configured targets and their cached forecasts.
+
+Handlers only read the cache: they never query a source, and the only thing a request chooses is which
+*configured* target to read (a dictionary lookup), never a query.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Request, Response
+
+from forecaster.api.cache import iso, model_info
+from forecaster.api.deps import AuthDep, ClockDep, ServiceDep, SettingsDep
+from forecaster.api.handlers import RequestFieldError
+from forecaster.api.schemas import ErrorResponse, ForecastResponse, TargetInfo, TargetsResponse
+from forecaster.errors import DataError
+from forecaster.predictors import parse_quantile_label, quantile_label
+from forecaster.series import parse_duration
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/v1/targets", tags=["targets"], dependencies=[AuthDep])
+
+_ERRORS = {
+    401: {"model": ErrorResponse, "description": "Bearer token missing or wrong (when auth is on)"},
+    404: {"model": ErrorResponse, "description": "No such target"},
+    422: {"model": ErrorResponse, "description": "A query parameter is invalid; `fields` names it"},
+    503: {"model": ErrorResponse, "description": "No forecast yet (first refresh pending or failing)"},
+}
+
+
+@router.get("", response_model=TargetsResponse, summary="Configured targets and their models")
+def list_targets(service: ServiceDep, clock: ClockDep) -> TargetsResponse:
+    now = clock()
+    out = []
+    for state in service.targets.values():
+        entry = state.entry
+        info = (
+            model_info(state.model)
+            if entry is None
+            else model_info(entry.model, ran=entry.model_name, note=entry.note)
+        )
+        stale = service.stale_reason(state, now)
+        out.append(
+            TargetInfo(
+                name=state.name,
+                description=state.config.description,
+                step_s=state.step.total_seconds(),
+                horizon_s=parse_duration(state.config.model.horizon).total_seconds(),
+                quantiles=state.quantile_labels,
+                model=info,
+                metrics=state.model.metrics,
+                last_refreshed_at=iso(entry.generated_at) if entry else None,
+                stale=stale is not None,
+                stale_reason=stale,
+            )
+        )
+    return TargetsResponse(targets=out)
+
+
+def _parse_quantiles(text: str | None, available: list[str]) -> tuple[str, ...]:
+    if text is None or not text.strip():
+        return tuple(available)
+    labels = [part for part in (p.strip() for p in text.split(",")) if part]
+    if len(labels) > len(available):
+        raise RequestFieldError(
+            "query", "quantiles", f"at most {len(available)} quantiles: {', '.join(available)}"
+        )
+    chosen: list[str] = []
+    for label in labels:
+        try:
+            normal = quantile_label(parse_quantile_label(label))
+        except DataError as exc:
+            raise RequestFieldError("query", "quantiles", exc.problem) from None
+        if normal not in available:
+            raise RequestFieldError(
+                "query",
+                "quantiles",
+                f"{label!r} is not forecast for this target; available: {', '.join(available)}",
+            )
+        if normal not in chosen:
+            chosen.append(normal)
+    # Canonical order, so p90,p50 and p50,p90 share one cached body and ETag.
+    return tuple(q for q in available if q in chosen)
+
+
+@router.get(
+    "/{target}/forecast",
+    response_model=ForecastResponse,
+    responses=_ERRORS,
+    summary="The cached forecast and recent actuals of one target",
+)
+async def get_forecast(
+    request: Request,
+    service: ServiceDep,
+    settings: SettingsDep,
+    clock: ClockDep,
+    target: Annotated[str, Path(max_length=63, description="A configured target name")],
+    quantiles: Annotated[str | None, Query(max_length=100, description="e.g. p50,p90 (default: all)")] = None,
+    history: Annotated[
+        str | None, Query(max_length=16, description="Actuals to include, e.g. 6h (max: max_history)")
+    ] = None,
+) -> Response:
+    state = service.targets.get(target)
+    if state is None:
+        raise RequestFieldError(
+            "path", "target", f"unknown target; configured: {', '.join(service.targets)}", status_code=404
+        )
+    qs = _parse_quantiles(quantiles, state.quantile_labels)
+    try:
+        hist = parse_duration(history) if history is not None else settings.default_history_td
+    except DataError as exc:
+        raise RequestFieldError("query", "history", exc.problem) from None
+    if hist > settings.max_history_td:
+        raise RequestFieldError("query", "history", f"at most {settings.max_history} of history is served")
+    now = clock()
+    rendered = service.render(state, quantiles=qs, history_steps=int(hist / state.step), now=now)
+    if rendered is None:
+        service.metrics.cache_requests.labels(target, "miss").inc()
+        why = service.stale_reason(state, now) or "the first refresh has not finished"
+        raise RequestFieldError("path", "target", f"no forecast yet: {why}", status_code=503)
+    entry = state.entry
+    assert entry is not None
+    age_s = max(0.0, (now - entry.generated_at).total_seconds())
+    cache_control = "private" if request.app.state.auth_token is not None else "public"
+    headers = {
+        "ETag": rendered.etag,
+        "Cache-Control": f"{cache_control}, max-age={int(service.next_refresh_in_s(state, now))}",
+        "Age": str(int(age_s)),
+    }
+    if_none_match = request.headers.get("if-none-match")
+    if if_none_match and _etag_matches(if_none_match, rendered.etag):
+        service.metrics.cache_requests.labels(target, "not_modified").inc()
+        return Response(status_code=304, headers=headers)
+    service.metrics.cache_requests.labels(target, "hit").inc()
+    return Response(rendered.body(age_s), media_type="application/json", headers=headers)
+
+
+def _etag_matches(header: str, etag: str) -> bool:
+    # Weak comparison (RFC 9110 13.1.2): W/ prefixes are ignored.
+    if header.strip() == "*":
+        return True
+    bare = etag.removeprefix("W/")
+    return any(tag.strip().removeprefix("W/") == bare for tag in header.split(","))

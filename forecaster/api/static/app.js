@@ -1,0 +1,168 @@
+// forecaster page: draws each target's actuals, median forecast and forecast band as SVG (no libraries).
+// It records its own errors into the DOM (#errors, body[data-errors]) and sets body[data-drawn] to the
+// number of charts drawn, so a headless browser test can tell "loaded, drawn, no errors".
+(function () {
+  "use strict";
+  var SVG = "http://www.w3.org/2000/svg";
+  var W = 960, H = 280, PAD = { l: 56, r: 12, t: 12, b: 28 };
+  var errors = [];
+
+  function recordError(message) {
+    errors.push(String(message));
+    var el = document.getElementById("errors");
+    el.hidden = false;
+    el.textContent = errors.join("\n");
+    document.body.setAttribute("data-errors", String(errors.length));
+  }
+  window.addEventListener("error", function (e) { recordError(e.message || "script error"); });
+  window.addEventListener("unhandledrejection", function (e) {
+    recordError("unhandled rejection: " + (e.reason && e.reason.message ? e.reason.message : e.reason));
+  });
+  var consoleError = console.error;
+  console.error = function () {
+    recordError(Array.prototype.join.call(arguments, " "));
+    consoleError.apply(console, arguments);
+  };
+
+  function headers() {
+    // Auth is usually off for the page; an operator can store a token once with
+    // localStorage.setItem("forecasterToken", "...") (never in the URL).
+    var token = window.localStorage ? localStorage.getItem("forecasterToken") : null;
+    return token ? { Authorization: "Bearer " + token } : {};
+  }
+
+  function getJSON(url) {
+    return fetch(url, { headers: headers() }).then(function (r) {
+      if (r.status === 503) { return r.json().then(function (body) { return { pending: body.error || "not ready" }; }); }
+      if (!r.ok) { throw new Error(url + ": HTTP " + r.status); }
+      return r.json();
+    });
+  }
+
+  function el(name, attrs, parent) {
+    var node = document.createElementNS(SVG, name);
+    Object.keys(attrs || {}).forEach(function (k) { node.setAttribute(k, attrs[k]); });
+    if (parent) { parent.appendChild(node); }
+    return node;
+  }
+
+  function pathOf(xs, ys, sx, sy) {
+    var d = "", pen = false;
+    for (var i = 0; i < xs.length; i++) {
+      if (ys[i] === null || ys[i] === undefined) { pen = false; continue; }
+      d += (pen ? "L" : "M") + sx(xs[i]).toFixed(1) + "," + sy(ys[i]).toFixed(1);
+      pen = true;
+    }
+    return d;
+  }
+
+  function hhmm(t) {
+    var d = new Date(t);
+    return ("0" + d.getUTCHours()).slice(-2) + ":" + ("0" + d.getUTCMinutes()).slice(-2);
+  }
+
+  // Returns the number of points drawn.
+  function drawChart(svg, data) {
+    var ta = data.actual.timestamps.map(Date.parse), va = data.actual.values;
+    var tf = data.forecast.timestamps.map(Date.parse);
+    var qs = data.quantiles, lo = data.forecast.values[qs[0]], hi = data.forecast.values[qs[qs.length - 1]];
+    var mid = data.forecast.values.p50 || lo;
+    var all = va.concat(lo, hi).filter(function (v) { return v !== null; });
+    var t0 = ta.length ? ta[0] : tf[0], t1 = tf[tf.length - 1];
+    var ymax = Math.max.apply(null, all.concat([1])) * 1.08, ymin = Math.min(0, Math.min.apply(null, all));
+    var sx = function (t) { return PAD.l + (t - t0) / Math.max(1, t1 - t0) * (W - PAD.l - PAD.r); };
+    var sy = function (v) { return H - PAD.b - (v - ymin) / (ymax - ymin) * (H - PAD.t - PAD.b); };
+    svg.setAttribute("viewBox", "0 0 " + W + " " + H);
+    for (var k = 0; k <= 4; k++) {
+      var v = ymin + (ymax - ymin) * k / 4, y = sy(v);
+      el("line", { x1: PAD.l, x2: W - PAD.r, y1: y, y2: y, "class": "grid" }, svg);
+      el("text", { x: PAD.l - 6, y: y + 4, "text-anchor": "end" }, svg).textContent = Math.round(v).toString();
+    }
+    for (var j = 0; j <= 6; j++) {
+      var t = t0 + (t1 - t0) * j / 6;
+      el("text", { x: sx(t), y: H - 8, "text-anchor": "middle" }, svg).textContent = hhmm(t);
+    }
+    if (qs.length > 1) {
+      var band = "";
+      for (var i = 0; i < tf.length; i++) { band += (i ? "L" : "M") + sx(tf[i]).toFixed(1) + "," + sy(hi[i]).toFixed(1); }
+      for (var m = tf.length - 1; m >= 0; m--) { band += "L" + sx(tf[m]).toFixed(1) + "," + sy(lo[m]).toFixed(1); }
+      el("path", { d: band + "Z", "class": "band" }, svg);
+    }
+    el("path", { d: pathOf(ta, va, sx, sy), "class": "actual" }, svg);
+    el("path", { d: pathOf(tf, mid, sx, sy), "class": "p50" }, svg);
+    if (ta.length) {
+      var xn = sx(ta[ta.length - 1]);
+      el("line", { x1: xn, x2: xn, y1: PAD.t, y2: H - PAD.b, "class": "now" }, svg);
+    }
+    return ta.length + tf.length;
+  }
+
+  function section(target) {
+    var id = "target-" + target.name;
+    var node = document.getElementById(id);
+    if (!node) {
+      node = document.createElement("section");
+      node.id = id;
+      node.className = "target";
+      document.getElementById("targets").appendChild(node);
+    }
+    return node;
+  }
+
+  function render(target, data) {
+    var node = section(target);
+    node.textContent = "";
+    var h = document.createElement("h2");
+    h.textContent = target.name + (target.description ? " — " + target.description : "");
+    node.appendChild(h);
+    var meta = document.createElement("p");
+    meta.className = "meta";
+    if (data.pending) {
+      meta.textContent = "No forecast yet: " + data.pending;
+      node.appendChild(meta);
+      return 0;
+    }
+    var model = data.model;
+    meta.textContent = "model " + model.name + (model.version ? " " + model.version : "") +
+      " · computed " + data.generated_at + " (" + Math.round(data.age_s) + " s ago) · quantiles " + data.quantiles.join(", ");
+    [[data.stale, "stale", "stale: " + data.stale_reason], [model.fallback, "fallback", "baseline: " + (model.note || "")]]
+      .forEach(function (flag) {
+        if (!flag[0]) { return; }
+        var span = document.createElement("span");
+        span.className = flag[1];
+        span.textContent = " · " + flag[2];
+        meta.appendChild(span);
+      });
+    node.appendChild(meta);
+    var svg = el("svg", { "class": "chart", role: "img", "aria-label": "forecast for " + target.name });
+    node.appendChild(svg);
+    var points = drawChart(svg, data);
+    svg.setAttribute("data-points", String(points));
+    return points;
+  }
+
+  function load() {
+    return getJSON("/v1/targets").then(function (list) {
+      var status = document.getElementById("status");
+      if (status) { status.remove(); }
+      return Promise.all(list.targets.map(function (target) {
+        var url = "/v1/targets/" + encodeURIComponent(target.name) + "/forecast?history=6h";
+        return getJSON(url).then(function (data) { return render(target, data) > 0 ? 1 : 0; });
+      }));
+    }).then(function (drawn) {
+      var n = drawn.reduce(function (a, b) { return a + b; }, 0);
+      document.body.setAttribute("data-drawn", String(n));
+      return n;
+    });
+  }
+
+  function cycle() {
+    load().then(function (n) {
+      setTimeout(cycle, n ? 30000 : 3000);
+    }, function (err) {
+      recordError(err && err.message ? err.message : err);
+      setTimeout(cycle, 10000);
+    });
+  }
+  cycle();
+})();
