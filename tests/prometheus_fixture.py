@@ -11,12 +11,13 @@ value other than empty/``0``/``false``), where they fail: CI must really run the
 
 Use from another test module
 ----------------------------
+The fixtures ``prometheus_server``, ``prometheus_factory`` and ``prometheus_binaries`` are registered once in
+``tests/conftest.py``: just name them as test arguments (importing them into a test module also works, the
+standard server is still started once per session, but ruff then wants ``# noqa: F811`` on every use).
 The shared, session-scoped server holds the standard data set below (21 days at 1 minute, fixed timestamps,
 so tests use a fixed clock: ``STANDARD_NOW``)::
 
-    from tests.prometheus_fixture import (  # noqa: F401  (pytest finds fixtures by name)
-        STANDARD_END, STANDARD_NOW, STANDARD_START, prometheus_server,
-    )
+    from tests.prometheus_fixture import STANDARD_END, STANDARD_NOW, STANDARD_START
 
     @pytest.mark.prometheus
     def test_train_from_prometheus(prometheus_server):
@@ -38,7 +39,7 @@ context manager); ``series`` is a list of :class:`MetricSeries` or a ``{metric_n
 NaN values are left out, so they become gaps. Or use the module-scoped ``prometheus_factory`` fixture, which
 stops every server it started at the end of the module::
 
-    from tests.prometheus_fixture import MetricSeries, prometheus_factory  # noqa: F401
+    from tests.prometheus_fixture import MetricSeries
 
     def test_mine(prometheus_factory):
         server = prometheus_factory([MetricSeries("cpu", my_series, labels={"node": "n1"})])

@@ -283,17 +283,20 @@ class PrometheusSource:
             raise _Temporary(f"timed out after {self.settings.timeout_s:g}s") from exc
         except requests.exceptions.ConnectionError as exc:
             raise _Temporary(f"cannot connect ({_short(exc)})") from exc
-        except requests.exceptions.RequestException as exc:
-            raise SourceError(f"request to Prometheus at {self.settings.url} failed: {exc}") from exc
         except PrometheusApiClientException as exc:
             raise self._status_error(exc) from exc
-        except (ValueError, KeyError, TypeError) as exc:
+        except (requests.exceptions.JSONDecodeError, ValueError, KeyError, TypeError) as exc:
             raise SourceError(
                 f"{self.settings.url} answered the query {self.query!r} with something that is not the "
                 f"Prometheus API ({type(exc).__name__}: {exc})",
                 hint="check prometheus.url: it must be the Prometheus base URL, without /api/v1",
             ) from exc
-        if not isinstance(result, list):
+        except requests.exceptions.RequestException as exc:
+            raise SourceError(
+                f"request to Prometheus at {self.settings.url} for the query {self.query!r} failed: {exc}",
+                hint="check prometheus.url",
+            ) from exc
+        if not isinstance(result, list) or not all(isinstance(item, dict) for item in result):
             raise SourceError(
                 f"the query {self.query!r} returned a {type(result).__name__}, not a range vector",
                 hint="the query must yield an instant vector (a scalar or string cannot be a history)",
