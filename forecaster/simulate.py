@@ -408,6 +408,7 @@ def replay(
         raise DataError(
             "replay: the trace must be a series indexed by timestamps", hint="use prepare_trace()"
         )
+    trace = trace.set_axis(pd.DatetimeIndex(trace.index).as_unit("ns"))
     step = pd.Timedelta(trace.index[1] - trace.index[0])
     if step != TICK or (np.diff(trace.index.asi8) != TICK.value).any():
         raise DataError("replay: the trace must be on a regular 1-minute grid", hint="use prepare_trace()")

@@ -1,0 +1,248 @@
+"""Replay simulator: the oracle's minimality (brute force), a spike the prescaler catches, bad input."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from forecaster.errors import ConfigError, DataError
+from forecaster.hpa import HPAConfig
+from forecaster.oracle import layer_schedule, oracle_schedule
+from forecaster.scaling import ScalingPolicy
+from forecaster.simulate import ClusterConfig, ReplayConfig, prepare_trace, replay, run_metrics
+
+START = pd.Timestamp("2026-01-05 00:00:00")
+
+
+def brute_force_cost(need: list[int], *, initial: int, startup: int, top: int) -> int:
+    """Cheapest pod-minutes over every sequence of pod counts (newest pods removed first), never short."""
+    best = None
+    for counts in itertools.product(range(top + 1), repeat=len(need)):
+        created: list[int] = [-(10**6)] * initial  # creation minute per pod, oldest first
+        ok = True
+        for m, c in enumerate(counts):
+            if c > len(created):
+                created += [m] * (c - len(created))
+            else:
+                del created[c:]
+            ready = sum(1 for t in created if t + startup <= m)
+            if ready < need[m]:
+                ok = False
+                break
+        if ok:
+            cost = sum(counts)
+            best = cost if best is None else min(best, cost)
+    assert best is not None
+    return best
+
+
+ORACLE_CASES = [
+    ("a lone spike is started ahead", [0, 0, 0, 2, 0, 0], 0, 2),
+    ("a short dip is bridged", [1, 0, 0, 0, 0, 1, 1], 1, 2),
+    ("a long dip is cheaper to restart", [1, 0, 0, 0, 0, 0, 1], 1, 2),
+    ("nested layers", [1, 2, 1, 2, 2, 1, 0], 1, 1),
+    ("a staircase", [0, 0, 1, 2, 3, 2, 1], 0, 2),
+    ("initial units beyond the need are dropped", [0, 0, 1, 0, 0, 0], 2, 2),
+]
+
+
+@pytest.mark.parametrize(
+    ("need", "initial", "startup"), [c[1:] for c in ORACLE_CASES], ids=[c[0] for c in ORACLE_CASES]
+)
+def test_oracle_is_never_short_and_as_cheap_as_brute_force(need, initial, startup) -> None:
+    ready, exist = layer_schedule(np.array(need), initial=initial, startup_min=startup)
+    assert (ready >= np.array(need)).all()
+    assert (exist >= ready).all()
+    assert int(exist.sum()) == brute_force_cost(
+        need, initial=initial, startup=startup, top=max(max(need), initial)
+    )
+
+
+def test_oracle_random_small_cases_match_brute_force() -> None:
+    rng = np.random.default_rng(3)
+    for _ in range(12):
+        startup = int(rng.integers(1, 3))
+        need = [0] * startup + list(rng.integers(0, 3, size=5))  # nothing needed before it can be ready
+        ready, exist = layer_schedule(np.array(need), initial=0, startup_min=startup)
+        assert (ready >= np.array(need)).all()
+        assert int(exist.sum()) == brute_force_cost(need, initial=0, startup=startup, top=2), need
+
+
+def test_oracle_nodes_cover_pods() -> None:
+    need = np.array([1, 1, 1, 1, 1, 1, 5, 5, 5, 1, 1, 1, 1, 1, 1, 1, 1, 1])
+    s = oracle_schedule(need=need, initial=1, pod_startup_min=2, pods_per_node=2, node_startup_min=3)
+    assert (s.nodes * 2 >= s.pods).all()
+    assert s.pods[4] == 5  # started two minutes before minute 6
+
+
+def spike_trace(
+    *, minutes: int = 240, spike_at: int = 150, base: float = 500, peak: float = 2500
+) -> pd.Series:
+    load = np.full(minutes, base)
+    load[spike_at : spike_at + 40] = peak
+    return pd.Series(load, index=pd.date_range(START, periods=minutes, freq="1min"), name="spike")
+
+
+def perfect_forecast(trace: pd.Series, *, horizon: int = 30):
+    """Tomorrow's truth, but only handed out for timestamps >= now (the prescaler's best case)."""
+
+    def fn(history: pd.Series, now: pd.Timestamp) -> pd.DataFrame:
+        assert history.index[-1] < now  # nothing at or after the tick is visible
+        future = trace.loc[now : now + pd.Timedelta(minutes=horizon - 1)]
+        return pd.DataFrame({"p50": future.to_numpy(), "p90": future.to_numpy() * 1.05}, index=future.index)
+
+    return fn
+
+
+def config(plan: str = "peak", **cluster) -> ReplayConfig:
+    return ReplayConfig(
+        hpa=HPAConfig(capacity_per_replica=100, max_replicas=60),
+        policy=ScalingPolicy(
+            capacity_per_replica=100, max_replicas=60, plan=plan, scale_down_stabilization_s=180
+        ),
+        cluster=ClusterConfig(pod_startup_s=180, **cluster),
+    )
+
+
+@pytest.mark.parametrize("plan", ["peak", "rise"])
+def test_prescaler_is_ready_before_the_spike_and_hpa_is_not(plan) -> None:
+    trace = spike_trace()
+    result = replay(
+        trace,
+        config=config(plan),
+        forecast_fn=perfect_forecast(trace),
+        replay_start=START + pd.Timedelta(minutes=60),
+    )
+    spike = 150 - 60
+    hpa, pre, oracle = (result.runs[k] for k in ("hpa", "prescaler", "oracle"))
+    assert pre.ready[spike] >= 25  # 2500 / 100 ready when the spike lands
+    assert hpa.ready[spike] < 25
+    assert hpa.metrics["under_provisioned_minutes"] >= 3  # start-up + metric lag
+    assert pre.metrics["under_provisioned_minutes"] == 0
+    assert oracle.metrics["under_provisioned_minutes"] == 0
+    assert oracle.metrics["replica_minutes"] <= pre.metrics["replica_minutes"]
+    assert result.forecast is not None and result.reasons
+
+
+def test_replay_is_deterministic_for_a_seed_with_jitter() -> None:
+    trace = spike_trace()
+    cfg = config(pod_startup_jitter_s=90)
+    a = replay(
+        trace, config=cfg, forecast_fn=perfect_forecast(trace), replay_start=START + pd.Timedelta(minutes=60)
+    )
+    b = replay(
+        trace, config=cfg, forecast_fn=perfect_forecast(trace), replay_start=START + pd.Timedelta(minutes=60)
+    )
+    assert a.to_dict() == b.to_dict()
+
+
+def test_nodes_delay_pods_and_the_node_floor_prepares_them() -> None:
+    trace = spike_trace()
+    cfg = config(pods_per_node=4, node_startup_s=300)
+    result = replay(
+        trace, config=cfg, forecast_fn=perfect_forecast(trace), replay_start=START + pd.Timedelta(minutes=60)
+    )
+    spike = 150 - 60
+    hpa, pre = result.runs["hpa"], result.runs["prescaler"]
+    # The HPA alone waits for nodes (5 min) and then pods (3 min).
+    assert hpa.ready[spike + 6] < 25
+    assert pre.ready[spike] >= 25
+    assert pre.metrics["node_minutes"] > 0
+    assert (hpa.nodes * 4 + 1e-9 >= np.minimum(hpa.ready, hpa.pods)).all()
+
+
+def test_json_has_the_contract_keys() -> None:
+    trace = spike_trace()
+    out = replay(
+        trace,
+        config=config(),
+        forecast_fn=perfect_forecast(trace),
+        replay_start=START + pd.Timedelta(minutes=60),
+    ).to_dict()
+    for run in ("hpa", "prescaler", "oracle"):
+        for key in (
+            "under_provisioned_minutes",
+            "unserved_fraction",
+            "replica_minutes",
+            "scaling_actions",
+            "node_minutes",
+            "mean_utilisation",
+        ):
+            assert key in out["runs"][run]
+
+
+def test_no_forecast_never_lowers_capacity_below_the_hpa() -> None:
+    trace = spike_trace()
+    result = replay(
+        trace, config=config(), forecast_fn=lambda h, now: None, replay_start=START + pd.Timedelta(minutes=60)
+    )
+    assert result.reasons == {"no_forecast": len(result.load)}
+    assert (
+        result.runs["prescaler"].metrics["replica_minutes"] >= result.runs["hpa"].metrics["replica_minutes"]
+    )
+
+
+def test_run_metrics_by_hand() -> None:
+    m = run_metrics(
+        load=np.array([100.0, 300.0, 200.0]),
+        capacity_per_replica=100,
+        ready=np.array([2.0, 2.0, 2.0]),
+        pods=np.array([2.0, 3.0, 3.0]),
+        nodes=np.zeros(3),
+        actions=1,
+    )
+    assert m["under_provisioned_minutes"] == 1
+    assert m["unserved_fraction"] == pytest.approx(100 / 600)
+    assert m["replica_minutes"] == 8
+    assert m["mean_utilisation"] == pytest.approx(500 / 600)
+
+
+def test_prepare_trace_interpolates_5_minute_data() -> None:
+    s = pd.Series([0.0, 50.0, 100.0], index=pd.date_range(START, periods=3, freq="5min"))
+    out = prepare_trace(s)
+    assert len(out) == 11 and out.iloc[1] == pytest.approx(10.0)
+
+
+@pytest.mark.parametrize(
+    ("series", "match"),
+    [
+        (pd.Series([1.0, np.nan, 2.0, 3.0], index=pd.date_range(START, periods=4, freq="1min")), "NaN"),
+        (
+            pd.Series(
+                [1.0, 2.0, 3.0, 4.0],
+                index=pd.DatetimeIndex(
+                    [
+                        START,
+                        START + pd.Timedelta("1min"),
+                        START + pd.Timedelta("2h"),
+                        START + pd.Timedelta("2h1min"),
+                    ]
+                ),
+            ),
+            "gaps longer",
+        ),
+        (pd.Series([1.0, -2.0, 3.0], index=pd.date_range(START, periods=3, freq="1min")), "negative"),
+    ],
+)
+def test_prepare_trace_rejects_bad_traces(series, match) -> None:
+    with pytest.raises(DataError, match=match):
+        prepare_trace(series)
+
+
+def test_startup_longer_than_the_trace_is_an_error() -> None:
+    trace = spike_trace(minutes=20, spike_at=5)
+    with pytest.raises(ConfigError, match="longer than the replayed"):
+        replay(
+            trace,
+            config=config(),
+            forecast_fn=perfect_forecast(trace),
+            replay_start=START + pd.Timedelta(minutes=18),
+        )
+
+
+def test_zero_capacity_is_an_error() -> None:
+    with pytest.raises(ConfigError, match="capacity_per_replica"):
+        HPAConfig(capacity_per_replica=0)
