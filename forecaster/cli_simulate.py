@@ -1,0 +1,286 @@
+"""``forecaster simulate``: replay a trace against the HPA, the prescaler + HPA and the oracle; print, JSON, plot.
+
+Thin: read the trace (CSV or a Prometheus range), fit the forecaster on the part before the replay, build the
+configs from the flags, call :func:`forecaster.simulate.replay`. Heavy imports stay inside the functions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from forecaster.errors import ConfigError, DataError
+
+__all__ = ["add_parser", "run", "make_forecast_fn", "build_config", "MODELS"]
+
+MODELS = ("lstm", "holt-winters", "seasonal-naive")
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "simulate",
+        help="replay a load trace: HPA alone vs prescaler + HPA vs a perfect-foresight oracle",
+        description="Replays a trace minute by minute against a Deployment + HPA model. Capacity is ready pods x "
+        "--capacity-per-replica (the load one pod serves at the HPA's target utilisation).",
+    )
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--csv", type=Path, help="the load trace (timestamp,value)")
+    src.add_argument("--prometheus-config", type=Path, help="target config YAML: the trace from Prometheus")
+    p.add_argument("--start", help="with --prometheus-config: range start (ISO time)")
+    p.add_argument("--end", help="with --prometheus-config: range end (ISO time)")
+    p.add_argument("--capacity-per-replica", type=float, required=True, help="load one pod serves at target")
+    p.add_argument("--pod-startup", default="3m", help="scheduling to ready (default 3m)")
+    p.add_argument("--train-fraction", type=float, default=0.5, help="first part of the trace to train on")
+    p.add_argument("--model", choices=MODELS, default="lstm", help="forecaster used by the prescaler")
+    p.add_argument("--retrain-daily", action="store_true", help="refit the model every day of the replay")
+    p.add_argument("--epochs", type=int, help="LSTM epochs (default from the training settings)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", type=Path, help="write the results as JSON here")
+    p.add_argument("--plot", type=Path, help="write a PNG of load, capacity and forecast band here")
+    h = p.add_argument_group("HPA")
+    h.add_argument("--min-replicas", type=int, default=1)
+    h.add_argument("--max-replicas", type=int, default=100)
+    h.add_argument("--tolerance", type=float, default=0.1)
+    h.add_argument("--sync-period", default="15s")
+    h.add_argument("--metric-window", default="1m")
+    h.add_argument("--metric-lag", default="1m")
+    h.add_argument("--hpa-scale-down-window", default="5m", help="HPA scale-down stabilisation")
+    h.add_argument("--hpa-scale-up-pods", type=int, default=4, help="scale-up policy: pods per period")
+    h.add_argument(
+        "--hpa-scale-up-percent", type=int, default=100, help="scale-up policy: percent per period"
+    )
+    h.add_argument("--hpa-scale-up-period", default="15s")
+    h.add_argument("--hpa-scale-down-percent", type=int, default=100)
+    h.add_argument("--hpa-scale-down-period", default="15s")
+    s = p.add_argument_group("prescaler policy")
+    s.add_argument("--plan", choices=("peak", "rise"), default="peak", help="see forecaster.scaling")
+    s.add_argument("--quantile", default="p90")
+    s.add_argument("--headroom", type=float, default=0.0, help="fraction, 0.1 = +10%%")
+    s.add_argument("--lead-time", help="default: the pod start-up")
+    s.add_argument("--interval", default="1m")
+    s.add_argument("--stabilization", default="5m", help="prescaler scale-down stabilisation")
+    s.add_argument("--max-step-down", type=int, default=0, help="replicas per --step-down-period (0 = any)")
+    s.add_argument("--step-down-period", default="1m")
+    s.add_argument("--rise-threshold", type=float, default=0.0)
+    n = p.add_argument_group("node group")
+    n.add_argument("--pods-per-node", type=int, default=0, help="0 = no node model")
+    n.add_argument("--node-startup", default="5m")
+    p.set_defaults(func=run)
+
+
+def _seconds(text: str, flag: str, *, zero_ok: bool = False) -> float:
+    from forecaster.series import parse_duration
+
+    if zero_ok and str(text).strip() in ("0", "0s", "0m"):
+        return 0.0
+    try:
+        return parse_duration(text).total_seconds()
+    except DataError as exc:
+        raise ConfigError(f"{flag}: {exc.problem}", hint=exc.hint) from exc
+
+
+def build_config(args: argparse.Namespace) -> Any:
+    """ReplayConfig from the parsed flags."""
+    from forecaster.hpa import HPAConfig, HPAPolicy, HPARules
+    from forecaster.predictors import parse_quantile_label
+    from forecaster.scaling import ScalingPolicy
+    from forecaster.simulate import ClusterConfig, ReplayConfig
+
+    pod_startup_s = _seconds(args.pod_startup, "--pod-startup", zero_ok=True)
+    up_period = _seconds(args.hpa_scale_up_period, "--hpa-scale-up-period")
+    down_period = _seconds(args.hpa_scale_down_period, "--hpa-scale-down-period")
+    hpa = HPAConfig(
+        capacity_per_replica=args.capacity_per_replica,
+        min_replicas=args.min_replicas,
+        max_replicas=args.max_replicas,
+        tolerance=args.tolerance,
+        sync_period_s=_seconds(args.sync_period, "--sync-period"),
+        metric_window_s=_seconds(args.metric_window, "--metric-window"),
+        metric_lag_s=_seconds(args.metric_lag, "--metric-lag", zero_ok=True),
+        scale_up=HPARules(
+            0.0,
+            (
+                HPAPolicy("Percent", args.hpa_scale_up_percent, up_period),
+                HPAPolicy("Pods", args.hpa_scale_up_pods, up_period),
+            ),
+        ),
+        scale_down=HPARules(
+            _seconds(args.hpa_scale_down_window, "--hpa-scale-down-window", zero_ok=True),
+            (HPAPolicy("Percent", args.hpa_scale_down_percent, down_period),),
+        ),
+    )
+    try:
+        quantile = parse_quantile_label(args.quantile)
+    except DataError as exc:
+        raise ConfigError(f"--quantile: {exc.problem}", hint="e.g. p90") from exc
+    policy = ScalingPolicy(
+        capacity_per_replica=args.capacity_per_replica,
+        min_replicas=args.min_replicas,
+        max_replicas=args.max_replicas,
+        quantile=quantile,
+        headroom=args.headroom,
+        lead_time_s=_seconds(args.lead_time, "--lead-time") if args.lead_time else pod_startup_s,
+        interval_s=_seconds(args.interval, "--interval"),
+        scale_down_stabilization_s=_seconds(args.stabilization, "--stabilization", zero_ok=True),
+        scale_down_max_step=args.max_step_down,
+        scale_down_period_s=_seconds(args.step_down_period, "--step-down-period"),
+        plan=args.plan,
+        rise_threshold=args.rise_threshold,
+    )
+    cluster = ClusterConfig(
+        pod_startup_s=pod_startup_s,
+        pods_per_node=args.pods_per_node,
+        node_startup_s=_seconds(args.node_startup, "--node-startup", zero_ok=True),
+    )
+    return ReplayConfig(hpa=hpa, policy=policy, cluster=cluster, seed=args.seed)
+
+
+def make_forecast_fn(
+    native: pd.Series,
+    *,
+    split: pd.Timestamp,
+    model: str,
+    quantiles: tuple[float, ...] = (0.5, 0.9),
+    retrain_daily: bool = False,
+    epochs: int | None = None,
+    seed: int = 0,
+) -> Any:
+    """Fit ``model`` on the native-step trace before ``split`` and wrap it as the replay's forecast_fn."""
+    from forecaster.simulate import predictor_forecasts
+
+    step = (
+        pd.Timedelta(native.index.freq)
+        if native.index.freq is not None
+        else native.index[1] - native.index[0]
+    )
+    horizon = max(1, int(pd.Timedelta(minutes=30) / step))
+    qs = tuple(sorted(set(quantiles) | {0.5}))
+
+    def fit(train: pd.Series) -> Any:
+        if len(train) < 3:
+            raise DataError(
+                "simulate: no history before the replay to train on", hint="raise --train-fraction"
+            )
+        if model == "lstm":
+            import torch
+
+            from forecaster.settings import ModelSettings, TrainSettings
+            from forecaster.training import fit_forecaster
+
+            torch.set_num_threads(max(1, min(4, os.cpu_count() or 1)))
+            train_settings = (
+                TrainSettings(seed=seed) if epochs is None else TrainSettings(seed=seed, epochs=epochs)
+            )
+            return fit_forecaster(
+                train, model=ModelSettings(quantiles=qs), train=train_settings, name="replay", progress=False
+            )
+        from forecaster.predictors import HoltWinters, SeasonalNaive
+
+        cls = HoltWinters if model == "holt-winters" else SeasonalNaive
+        need = pd.Timedelta(days=2 if cls is HoltWinters else 1) + step * horizon
+        if train.index[-1] - train.index[0] < need:
+            raise DataError(
+                f"simulate: {model} needs {need} of history before the replay",
+                hint="raise --train-fraction or give a longer trace",
+            )
+        return cls(step=step, horizon_steps=horizon, quantiles=qs).fit(train)
+
+    first = fit(native.loc[native.index < split])
+    return predictor_forecasts(
+        first,
+        native,
+        start=split,
+        refit=fit if retrain_daily else None,
+        refit_every=pd.Timedelta(days=1) if retrain_daily else None,
+    )
+
+
+def _read_trace(args: argparse.Namespace) -> pd.Series:
+    if args.csv is not None:
+        from forecaster.sources.files import read_series
+
+        return read_series(args.csv)
+    try:
+        from forecaster.settings import load_target_config
+        from forecaster.sources.prometheus import PrometheusSource
+    except ModuleNotFoundError as exc:  # pragma: no cover - shipped together
+        raise ConfigError("this build has no Prometheus source", hint="use --csv") from exc
+    if not args.start or not args.end:
+        raise ConfigError(
+            "--prometheus-config needs --start and --end", hint="e.g. --start 2026-01-01 --end 2026-01-15"
+        )
+    cfg = load_target_config(args.prometheus_config)
+    with PrometheusSource(cfg.prometheus) as source:
+        return source.fetch(start=pd.Timestamp(args.start), end=pd.Timestamp(args.end))
+
+
+def format_table(result_dict: dict[str, Any]) -> str:
+    runs = result_dict["runs"]
+    rows = [
+        ("under-provisioned minutes", "under_provisioned_minutes", "{:.0f}"),
+        ("unserved load", "unserved_fraction", "{:.3%}"),
+        ("replica-minutes", "replica_minutes", "{:.0f}"),
+        ("node-minutes", "node_minutes", "{:.0f}"),
+        ("scaling actions", "scaling_actions", "{:.0f}"),
+        ("mean utilisation", "mean_utilisation", "{:.1%}"),
+    ]
+    names = list(runs)
+    lines = [f"{'':28}" + "".join(f"{n:>16}" for n in names)]
+    for label, key, fmt in rows:
+        lines.append(f"{label:28}" + "".join(f"{fmt.format(runs[n][key]):>16}" for n in names))
+    return "\n".join(lines)
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".simulate-", suffix=".json", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(data, f, indent=2, default=str)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def run(args: argparse.Namespace) -> int:
+    from forecaster.simulate import prepare_trace, replay
+
+    if not 0 < args.train_fraction < 1:
+        raise ConfigError(f"--train-fraction must be in (0, 1), got {args.train_fraction}", hint="e.g. 0.5")
+    config = build_config(args)
+    native = _read_trace(args)
+    if native.isna().any():
+        raise DataError(
+            f"the trace has {int(native.isna().sum())} points missing in long gaps",
+            hint="replay a range without long gaps",
+        )
+    trace = prepare_trace(native, name=str(args.csv or args.prometheus_config))
+    split = native.index[int(len(native) * args.train_fraction)]
+    forecast_fn = make_forecast_fn(
+        native,
+        split=split,
+        model=args.model,
+        quantiles=(config.policy.quantile,),
+        retrain_daily=args.retrain_daily,
+        epochs=args.epochs,
+        seed=args.seed,
+    )
+    result = replay(trace, config=config, forecast_fn=forecast_fn, replay_start=split)
+    out = result.to_dict()
+    out["model"] = args.model
+    print(f"replay {out['start']} .. {out['end']} ({out['minutes']} minutes), forecasts: {args.model}")
+    print(format_table(out))
+    if args.json:
+        _write_json(args.json, out)
+    if args.plot:
+        from forecaster.plots_replay import plot_replay
+
+        plot_replay(result, args.plot, title=f"replay of {args.csv or args.prometheus_config}")
+    return 0
