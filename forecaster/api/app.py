@@ -175,9 +175,11 @@ def create_app(
             for cfg in configs:
                 where = f"the model store {getattr(loader, 'root', lambda c: c.store)(cfg)}"
                 model = _load_model(cfg, loader, where=where)
-                if demo and model.predictor is None and settings.demo_train:
+                if demo and model.predictor is None:
                     model = ServingModel.baseline(
                         "the demo model is training; seasonal baseline serves meanwhile"
+                        if settings.demo_train
+                        else "demo_train is off; seasonal baseline serves"
                     )
                 states.append(TargetState(config=cfg, source=make_source(cfg), model=model))
             return states

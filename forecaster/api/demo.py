@@ -57,7 +57,7 @@ class SyntheticSource:
         # A Monday between 14 and 21 days back: the generator's weekday pattern lines up with the calendar,
         # and 28 days from it reach past now. It moves once a week, so the series is regenerated weekly.
         back = (now - pd.Timedelta(days=14)).normalize()
-        anchor = back - pd.Timedelta(days=int(back.dayofweek))
+        anchor = back - pd.Timedelta(days=int(back.day_of_week))
         with self._lock:
             if self._anchor != anchor or self._series is None:
                 self._series = live_streaming(days=_SPAN_DAYS, step=self.step, seed=self.seed, start=anchor)

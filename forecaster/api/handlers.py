@@ -119,18 +119,25 @@ class BodyLimitMiddleware:
                     return
         seen = 0
         started = False
+        rejected = False
 
         async def limited_receive() -> Message:
-            nonlocal seen
+            nonlocal seen, rejected
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_bytes:
+                    # Answer now: the framework may swallow the exception below into its own 400.
+                    if not started and not rejected:
+                        rejected = True
+                        await self._reject(send)
                     raise _BodyTooLarge
             return message
 
         async def tracking_send(message: Message) -> None:
             nonlocal started
+            if rejected:
+                return  # the 413 went out already; drop whatever the app answers after the abort
             if message["type"] == "http.response.start":
                 started = True
             await send(message)
@@ -138,7 +145,7 @@ class BodyLimitMiddleware:
         try:
             await self.app(scope, limited_receive, tracking_send)
         except _BodyTooLarge:
-            if not started:
+            if not started and not rejected:
                 await self._reject(send)
 
     async def _reject(self, send: Send) -> None:
