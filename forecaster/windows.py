@@ -23,6 +23,10 @@ __all__ = ["WindowSpec", "Scaler", "Windows", "calendar_features", "make_windows
 
 _DAY_S = 86400.0
 _WEEK_S = 7 * _DAY_S
+_LAG_CLIP = 10.0
+_MIN_LOG_LEVEL_STD = 0.5
+_LEVEL_CLIP = 4.0
+"""Relative daily-lag inputs are clipped: yesterday's outage (a level near zero) must not explode them."""
 
 
 @dataclass(frozen=True)
@@ -72,7 +76,9 @@ class Scaler:
         return cls(
             floor=floor,
             log_level_mean=float(np.mean(logs)) if len(logs) else 0.0,
-            log_level_std=max(std, 1e-3),
+            # A floor on the spread: on a very steady series a later level shift would otherwise land
+            # dozens of deviations outside what training saw, and the network extrapolates wildly.
+            log_level_std=max(std, _MIN_LOG_LEVEL_STD),
             nonnegative=bool(np.all(finite >= 0)),
         )
 
@@ -100,8 +106,8 @@ def calendar_features(index: pd.DatetimeIndex) -> np.ndarray:
 class Windows:
     """Model inputs for ``N`` origins.
 
-    past:   [N, L, 2 + 4]  y/scale, daily-lag y/scale, calendar
-    future: [N, H, 1 + 4]  daily-lag y/scale for each forecast step, calendar
+    past:   [N, L, 2 + 4]  y/scale, daily-lag y/lag-scale, calendar
+    future: [N, H, 1 + 4]  daily-lag y/lag-scale for each forecast step, calendar
     level:  [N, 1]         normalised log of the window scale
     scale:  [N]            the per-window scale (multiply outputs by it)
     target: [N, H] | None  y/scale for the forecast steps
@@ -157,11 +163,16 @@ def make_windows(
     scale = np.maximum(lvl, scaler.floor)  # [N]
     y_past = values[past_idx] / scale[:, None]  # [N, L]
     if m:
-        lag_past = values[past_idx - m] / scale[:, None]  # [N, L]
+        # Yesterday's shape relative to yesterday's level at the same time: a level shift since yesterday
+        # (a new release doubling CPU, a viral stream) must not drag the forecast back to the old level.
+        lag_raw = values[past_idx - m]  # [N, L]
+        lag_scale = np.maximum(np.mean(np.abs(lag_raw), axis=1), scaler.floor)  # [N]
         fut_lag_idx = origins[:, None] + np.arange(H)[None, :] - m  # [N, H]
         # A horizon longer than a season wraps back one more season (never reads the future).
         fut_lag_idx = np.where(fut_lag_idx >= origins[:, None], fut_lag_idx - m, fut_lag_idx)
-        lag_future = values[fut_lag_idx] / scale[:, None]  # [N, H]
+        bound = _LAG_CLIP
+        lag_past = np.clip(lag_raw / lag_scale[:, None], -bound, bound)  # [N, L]
+        lag_future = np.clip(values[fut_lag_idx] / lag_scale[:, None], -bound, bound)  # [N, H]
     else:
         lag_past = np.repeat(y_past[:, -1:], L, axis=1)
         lag_future = np.repeat(y_past[:, -1:], H, axis=1)
@@ -174,7 +185,8 @@ def make_windows(
 
     past = np.concatenate([y_past[..., None], lag_past[..., None], cal_past], axis=2).astype(np.float32)
     future = np.concatenate([lag_future[..., None], cal_future], axis=2).astype(np.float32)
-    level = ((np.log(scale) - scaler.log_level_mean) / scaler.log_level_std)[:, None].astype(np.float32)
+    level = (np.log(scale) - scaler.log_level_mean) / scaler.log_level_std
+    level = np.clip(level, -_LEVEL_CLIP, _LEVEL_CLIP)[:, None].astype(np.float32)  # [N, 1]
     target = None
     if with_target:
         tgt_idx = origins[:, None] + np.arange(H)[None, :]

@@ -63,7 +63,7 @@ def live_streaming(
     rng = np.random.default_rng(seed)
     step_td = parse_duration(step)
     n = int(pd.Timedelta(days=days) / step_td)
-    index = pd.date_range(pd.Timestamp(start), periods=n, freq=step_td)
+    index = pd.date_range(pd.Timestamp(start), periods=n, freq=step_td, unit="ns")
     minute_of_day = (index.hour * 60 + index.minute + index.second / 60).to_numpy(dtype=float)
     hour = minute_of_day / 60.0
     dow = index.day_of_week.to_numpy()
