@@ -1,0 +1,113 @@
+"""The prescaler's own Prometheus metrics, on an injectable ``CollectorRegistry``, and the ``/metrics`` server.
+
+Metric names start with ``forecaster_prescaler_``; labels are the policy's namespace and name (never a
+free-form string such as an error message, so cardinality stays bounded by the number of policies). Tests pass
+their own registry; the CLI serves one with prometheus_client's own HTTP server. Nothing is registered at
+import time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+
+__all__ = ["PrescalerMetrics", "serve_metrics", "ERROR_KINDS"]
+
+ERROR_KINDS = (
+    "invalid_policy",
+    "forecast",
+    "target_not_found",
+    "forbidden",
+    "conflict",
+    "api_temporary",
+    "api",
+    "cloud",
+    "internal",
+)
+"""Values of the ``kind`` label of ``forecaster_prescaler_errors_total``."""
+
+
+class PrescalerMetrics:
+    """Forecast per quantile, desired/current capacity, decisions by reason, reconcile duration, errors."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry if registry is not None else CollectorRegistry()
+        policy = ["namespace", "policy"]
+        r = self.registry
+        self.forecast = Gauge(
+            "forecaster_prescaler_forecast",
+            "Largest forecast load over the planning window [now, now + lead time + interval], per quantile.",
+            [*policy, "quantile"],
+            registry=r,
+        )
+        self.desired = Gauge(
+            "forecaster_prescaler_desired_replicas",
+            "Capacity the prescaler wants (replicas, HPA floor or nodes, per the policy's actuator).",
+            policy,
+            registry=r,
+        )
+        self.current = Gauge(
+            "forecaster_prescaler_current_replicas", "Capacity the target reports now.", policy, registry=r
+        )
+        self.decisions = Counter(
+            "forecaster_prescaler_decisions",
+            "Decisions taken, by reason (forecast, bound_min, bound_max, stabilizing, rate_limited, no_forecast...).",
+            [*policy, "reason"],
+            registry=r,
+        )
+        self.forecast_only = Gauge(
+            "forecaster_prescaler_forecast_only",
+            "1 while a policy only forecasts (spec mode Forecast, --dry-run or the accuracy guard), else 0.",
+            policy,
+            registry=r,
+        )
+        self.degraded = Gauge(
+            "forecaster_prescaler_degraded",
+            "1 while a policy cannot do its job (invalid, target missing, forbidden, no forecast), else 0.",
+            policy,
+            registry=r,
+        )
+        self.forecast_error = Gauge(
+            "forecaster_prescaler_forecast_error",
+            "WAPE of past p50 forecasts against what happened, over the accuracy guard's window.",
+            policy,
+            registry=r,
+        )
+        self.reconcile_duration = Histogram(
+            "forecaster_prescaler_reconcile_duration_seconds",
+            "Time to reconcile one policy (fetch, predict, decide, act).",
+            buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+            registry=r,
+        )
+        self.errors = Counter(
+            "forecaster_prescaler_errors",
+            "Failures by kind: " + ", ".join(ERROR_KINDS) + ".",
+            ["kind"],
+            registry=r,
+        )
+        self.leader = Gauge(
+            "forecaster_prescaler_leader", "1 while this replica holds the leader lease.", registry=r
+        )
+        for kind in ERROR_KINDS:
+            self.errors.labels(kind=kind)  # export zeros, so rate() works from the first error
+
+    def forget(self, namespace: str, policy: str) -> None:
+        """Drop a deleted policy's series."""
+        for metric in (self.desired, self.current, self.forecast_only, self.degraded, self.forecast_error):
+            with contextlib.suppress(KeyError):
+                metric.remove(namespace, policy)
+        for metric in (self.forecast, self.decisions):
+            for labels in [s.labels for fam in metric.collect() for s in fam.samples]:
+                if labels.get("namespace") == namespace and labels.get("policy") == policy:
+                    extra = labels.get("quantile") or labels.get("reason")
+                    if extra is not None:
+                        with contextlib.suppress(KeyError):
+                            metric.remove(namespace, policy, extra)
+
+
+def serve_metrics(metrics: PrescalerMetrics, *, port: int, addr: str = "0.0.0.0") -> Any:
+    """Serve ``/metrics`` on ``addr:port`` in a daemon thread; returns the server (``.shutdown()`` stops it)."""
+    server, _thread = start_http_server(port, addr=addr, registry=metrics.registry)
+    return server
