@@ -7,8 +7,10 @@
   var W = 960, H = 280, PAD = { l: 56, r: 12, t: 12, b: 28 };
   var errors = [];
 
-  function recordError(message) {
+  function recordError(message, logged) {
     errors.push(String(message));
+    // Also to the console, where a browser's devtools (and a headless test) look.
+    if (!logged) { consoleError.call(console, "forecaster page: " + message); }
     var el = document.getElementById("errors");
     el.hidden = false;
     el.textContent = errors.join("\n");
@@ -20,7 +22,7 @@
   });
   var consoleError = console.error;
   console.error = function () {
-    recordError(Array.prototype.join.call(arguments, " "));
+    recordError(Array.prototype.join.call(arguments, " "), true);
     consoleError.apply(console, arguments);
   };
 

@@ -1,0 +1,106 @@
+"""The page at ``/`` in headless Chromium: it loads, draws each target's chart, and logs no console errors.
+
+Chromium runs with ``--dump-dom`` after a virtual-time budget (the page's fetches and drawing finish inside
+it) and ``--log-level=0``, which prints every console message as an ``INFO:CONSOLE`` line on stderr. The
+page records its own errors into the DOM (``body[data-errors]``, ``#errors``) and sets ``body[data-drawn]``
+to the number of charts drawn. A second run against a server that refuses the page's requests proves that
+errors are actually detected. Skipped without Chromium, except under ``CI``, where it fails.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from dataclasses import replace
+
+import httpx
+import pytest
+
+from forecaster.api.app import create_app
+from forecaster.api.settings import ServeSettings
+from tests.test_api_support import ServerThread, wait_for
+
+SETTINGS = ServeSettings(demo_train=False, tick_s=0.05, auth_token_env=None)
+
+
+def _chromium() -> str:
+    path = os.environ.get("CHROMIUM_BIN") or shutil.which("chromium") or shutil.which("chromium-browser")
+    if path:
+        return path
+    reason = "chromium not installed (apt-get install chromium, or run the project's test command)"
+    if os.environ.get("CI", "").strip().lower() not in {"", "0", "false", "no"}:
+        pytest.fail(f"CI must run the page test: {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+def _render(url: str, tmp_path) -> tuple[str, list[str]]:
+    """The DOM after the page ran, and the console lines Chromium printed."""
+    profile = tmp_path / "chromium-profile"
+    cmd = [
+        _chromium(),
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={profile}",
+        "--enable-logging=stderr",
+        "--log-level=0",
+        "--virtual-time-budget=10000",
+        "--dump-dom",
+        url,
+    ]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    console = [line for line in done.stderr.splitlines() if ":CONSOLE" in line]
+    return done.stdout, console
+
+
+def _serve(settings: ServeSettings):
+    app = create_app(settings)
+    server = ServerThread(app).start()
+    wait_for(lambda: httpx.get(server.url + "/readyz").status_code == 200, what="/readyz 200")
+    return server
+
+
+def test_page_draws_the_forecast_without_errors(tmp_path):
+    _chromium()
+    server = _serve(SETTINGS)
+    try:
+        dom, console = _render(server.url + "/", tmp_path)
+    finally:
+        server.stop()
+    assert console == []
+    assert re.search(r'<body[^>]*data-drawn="1"', dom), dom[:2000]
+    assert re.search(r'<body[^>]*data-errors="0"', dom)
+    # One chart for the demo target: actual line, p50 line and the band, with its points.
+    chart = re.search(r'<section id="target-live-streaming-demo".*?</section>', dom, re.S)
+    assert chart, dom[:2000]
+    svg = chart.group(0)
+    points = int(re.search(r'data-points="(\d+)"', svg).group(1))
+    assert points == 6 * 60 + 30  # the default 6 h of actuals and 30 forecast steps
+    for cls in ("actual", "p50", "band"):
+        path = re.search(rf'<path d="(M[^"]+)" class="{cls}"', svg)
+        assert path, f"no {cls} path drawn"
+        assert path.group(1).count("L") >= 29
+    assert "baseline" in svg  # the page says when a baseline serves
+
+
+def test_page_reports_errors_it_meets(tmp_path, monkeypatch):
+    # The API refuses the page (auth on, the page has no token): the failure must show, not pass silently.
+    _chromium()
+    monkeypatch.setenv("FORECASTER_PAGE_TEST_TOKEN", "t0ken")
+    server = _serve(replace(SETTINGS, auth_token_env="FORECASTER_PAGE_TEST_TOKEN"))
+    try:
+        dom, console = _render(server.url + "/", tmp_path)
+    finally:
+        server.stop()
+    assert re.search(r'<body[^>]*data-drawn="0"', dom)
+    assert re.search(r'<body[^>]*data-errors="[1-9]', dom)
+    assert "/v1/targets: HTTP 401" in dom
+    assert console, "Chromium printed no console line for a failed request"
