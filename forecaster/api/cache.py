@@ -351,7 +351,7 @@ class ForecastService:
         if now - entry.generated_at > limit:
             return f"not refreshed for more than {format_duration(limit)}"
         last = entry.actual.dropna()
-        if not last.empty and now - last.index[-1] > limit + state.step:
+        if not last.empty and entry.generated_at - last.index[-1] > limit:
             return f"the newest sample is from {iso(last.index[-1])}: the source has no recent data"
         return None
 
