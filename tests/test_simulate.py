@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 
 import numpy as np
 import pandas as pd
@@ -246,3 +247,37 @@ def test_startup_longer_than_the_trace_is_an_error() -> None:
 def test_zero_capacity_is_an_error() -> None:
     with pytest.raises(ConfigError, match="capacity_per_replica"):
         HPAConfig(capacity_per_replica=0)
+
+
+def test_cli_simulate_writes_the_contract_json_and_plot(tmp_path) -> None:
+    from forecaster.cli import main
+    from forecaster.sources.files import write_csv
+    from forecaster.sources.synthetic import live_streaming
+
+    csv = tmp_path / "trace.csv"
+    write_csv(live_streaming(days=3, step="5m", seed=1), csv)
+    out, png = tmp_path / "r.json", tmp_path / "r.png"
+    argv = ["simulate", "--csv", str(csv), "--capacity-per-replica", "60", "--pod-startup", "3m"]
+    argv += ["--model", "seasonal-naive", "--train-fraction", "0.5", "--json", str(out), "--plot", str(png)]
+    assert main(argv) == 0
+    data = json.loads(out.read_text())
+    for run in ("hpa", "prescaler", "oracle"):
+        assert {
+            "under_provisioned_minutes",
+            "unserved_fraction",
+            "replica_minutes",
+            "scaling_actions",
+        } <= set(data["runs"][run])
+    assert data["runs"]["oracle"]["under_provisioned_minutes"] == 0
+    assert png.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_cli_simulate_rejects_zero_capacity(tmp_path, capsys) -> None:
+    from forecaster.cli import main
+
+    csv = tmp_path / "t.csv"
+    csv.write_text("timestamp,value\n2026-01-01 00:00:00,1\n2026-01-01 00:01:00,2\n2026-01-01 00:02:00,3\n")
+    assert (
+        main(["simulate", "--csv", str(csv), "--capacity-per-replica", "0", "--model", "seasonal-naive"]) == 2
+    )
+    assert "capacity_per_replica" in capsys.readouterr().err
