@@ -264,6 +264,7 @@ class ModelStore:
 
     def promote(self, target: str, version: str, *, reason: str, now: pd.Timestamp) -> None:
         """Point ``target``'s current model at ``version`` (which must exist and load)."""
+        self.ref(target, version)  # names the known versions when this one does not exist
         self.load(target, version)  # refuse to promote something that does not load
         previous = self.pointer(target)
         pointer = {

@@ -1,0 +1,231 @@
+"""The LSTM artifact and the model store: round trips, damage detection, atomic writes, promotion."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from forecaster.errors import DataError, ModelStoreError
+from forecaster.model import MANIFEST_FILE, WEIGHTS_FILE, Forecaster
+from forecaster.promotion import train_target
+from forecaster.settings import TargetConfig
+from forecaster.store import DirectoryBackend, ModelStore
+from forecaster.training import fit_forecaster
+from tests.helpers import TINY_MODEL, TINY_TRAIN, daily_sine
+
+NOW = pd.Timestamp("2026-03-10 00:00")
+
+
+@pytest.fixture(scope="module")
+def series():
+    return daily_sine(days=6, noise=0.03)
+
+
+@pytest.fixture(scope="module")
+def model(series):
+    torch.set_num_threads(1)
+    return fit_forecaster(series, model=TINY_MODEL, train=TINY_TRAIN, name="tiny")
+
+
+def _snapshot(root):
+    return sorted((p.relative_to(root).as_posix(), p.read_bytes()) for p in root.rglob("*") if p.is_file())
+
+
+def test_save_load_round_trip_gives_identical_forecasts(tmp_path, model, series):
+    path = model.save(tmp_path / "m")
+    loaded = Forecaster.load(path)
+    pd.testing.assert_frame_equal(loaded.predict(series), model.predict(series))
+    manifest = json.loads((path / MANIFEST_FILE).read_text())
+    assert manifest["quantiles"] == [0.5, 0.9] and manifest["step_s"] == 300
+    assert manifest["scaler"]["floor"] > 0  # normalisation is saved with the weights
+    assert manifest["training"]["data_end"] == str(series.index[-1])
+
+
+def test_weights_are_safetensors_not_pickle(tmp_path, model):
+    raw = (model.save(tmp_path / "m") / WEIGHTS_FILE).read_bytes()
+    header_len = int.from_bytes(raw[:8], "little")
+    header = json.loads(raw[8 : 8 + header_len])
+    assert "lstm.weight_ih_l0" in header
+    assert not raw.startswith(b"\x80")  # a pickle protocol marker
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (
+            lambda p: (p / WEIGHTS_FILE).write_bytes((p / WEIGHTS_FILE).read_bytes()[:-10] + b"x" * 10),
+            "checksum",
+        ),
+        (lambda p: (p / WEIGHTS_FILE).unlink(), "weights.safetensors is missing"),
+        (lambda p: (p / MANIFEST_FILE).write_text("{not json"), "not valid JSON"),
+        (lambda p: _edit_manifest(p, format="other/9"), "unsupported model format"),
+        (
+            lambda p: _edit_manifest(
+                p, architecture={"type": "QuantileLSTM", "hidden_size": 32, "num_layers": 1}
+            ),
+            "do not fit the architecture",
+        ),
+        (lambda p: _edit_manifest(p, drop="scaler"), "manifest is incomplete"),
+    ],
+)
+def test_damaged_artifact_is_refused_clearly(tmp_path, model, damage, message):
+    path = model.save(tmp_path / "m")
+    damage(path)
+    with pytest.raises(ModelStoreError, match=message):
+        Forecaster.load(path)
+
+
+def _edit_manifest(path, *, drop=None, **changes):
+    manifest = json.loads((path / MANIFEST_FILE).read_text())
+    manifest.update(changes)
+    if drop:
+        del manifest[drop]
+    (path / MANIFEST_FILE).write_text(json.dumps(manifest))
+
+
+def test_predict_rejects_wrong_step_and_short_history(model, series):
+    with pytest.raises(DataError, match="does not match the model's step"):
+        model.predict(series.resample("10min").mean())
+    with pytest.raises(DataError, match="needs .* points"):
+        model.predict(series.iloc[:10])
+
+
+def test_predict_uses_only_the_past(model, series):
+    a = model.predict(series.iloc[:1000])
+    changed = series.copy()
+    changed.iloc[1000:] = 0.0
+    b = model.predict(changed.iloc[:1000])
+    pd.testing.assert_frame_equal(a, b)
+    assert a.index[0] == series.index[1000]
+
+
+def test_store_save_promote_load_current(tmp_path, model, series):
+    store = ModelStore(tmp_path)
+    assert store.current("svc") is None
+    with pytest.raises(ModelStoreError, match="no promoted model"):
+        store.load_current("svc")
+    ref = store.save("svc", model, metrics={"wape": 0.1}, now=NOW)
+    assert store.current("svc") is None  # saved is not promoted
+    store.promote("svc", ref.version, reason="test", now=NOW)
+    assert store.current("svc").version == ref.version
+    assert store.versions("svc") == [ref.version]
+    assert store.targets() == ["svc"]
+    pd.testing.assert_frame_equal(store.load_current("svc").predict(series), model.predict(series))
+
+
+def test_readers_pick_up_a_new_promotion_without_restart(tmp_path, model):
+    writer, reader = ModelStore(tmp_path), ModelStore(tmp_path)
+    first = writer.save("svc", model, now=NOW)
+    writer.promote("svc", first.version, reason="first", now=NOW)
+    assert reader.current("svc").version == first.version
+    reader.load_current("svc")
+    second = writer.save("svc", model, now=NOW + pd.Timedelta(days=1))
+    writer.promote("svc", second.version, reason="second", now=NOW)
+    assert reader.current("svc").version == second.version
+    assert reader.pointer("svc")["previous"] == first.version
+
+
+def test_crash_while_writing_a_version_leaves_the_store_as_it_was(tmp_path, model, monkeypatch):
+    store = ModelStore(tmp_path)
+    ref = store.save("svc", model, now=NOW)
+    store.promote("svc", ref.version, reason="first", now=NOW)
+    before = _snapshot(tmp_path)
+
+    real_open = open
+
+    def failing_open(path, mode="r", *args, **kwargs):
+        if "w" in mode and str(path).endswith(WEIGHTS_FILE):
+            raise OSError(28, "No space left on device")
+        return real_open(path, mode, *args, **kwargs)
+
+    monkeypatch.setattr("builtins.open", failing_open)
+    with pytest.raises(OSError):
+        store.save("svc", model, now=NOW + pd.Timedelta(hours=1))
+    monkeypatch.undo()
+    assert _snapshot(tmp_path) == before
+    assert store.versions("svc") == [ref.version]
+
+
+def test_damaged_pointer_and_bad_names(tmp_path, model):
+    store = ModelStore(tmp_path)
+    ref = store.save("svc", model, now=NOW)
+    (tmp_path / "svc" / "current.json").write_text("garbage")
+    with pytest.raises(ModelStoreError, match="damaged"):
+        store.current("svc")
+    with pytest.raises(ModelStoreError, match="invalid target name"):
+        store.current("../etc")
+    with pytest.raises(ModelStoreError, match="invalid store key"):
+        DirectoryBackend(tmp_path).read("svc/../../x")
+    with pytest.raises(ModelStoreError, match="no model"):
+        store.promote("svc", "20260101T000000Z-deadbeef", reason="x", now=NOW)
+    assert ref.version in store.versions("svc")
+
+
+def _drifting(days=6):
+    """A daily cycle whose level wanders: yesterday is a poor guide, so the LSTM can beat seasonal naive."""
+    base = daily_sine(days=days)
+    walk = np.exp(np.cumsum(np.random.default_rng(1).normal(0, 0.01, len(base))))
+    return base * walk
+
+
+def test_promotion_promotes_a_winner_and_keeps_the_current_against_a_loser(tmp_path):
+    torch.set_num_threads(1)
+    series = _drifting()
+    store = ModelStore(tmp_path)
+    cfg = TargetConfig(
+        name="svc", model=TINY_MODEL, train=TINY_TRAIN.__class__(**{**TINY_TRAIN.__dict__, "backtest": "1d"})
+    )
+    first = train_target(cfg, series, store=store, now=NOW)
+    assert first.promoted, first.reason
+    assert "beats seasonal naive" in first.reason
+    assert store.current("svc").version == first.saved.version
+    models = first.metrics["backtest"]["models"]
+    assert {"candidate", "last_value", "seasonal_naive_daily", "holt_winters"} <= set(models)
+
+    # A second run on data where the daily pattern breaks down, with an untrainable budget, must not
+    # replace the current model unless it wins on the same recent data: the verdict names the comparison.
+    broken = series.copy()
+    broken.iloc[-288:] = broken.iloc[-288:].to_numpy()[::-1] * 3
+    weak = TargetConfig(
+        name="svc", model=TINY_MODEL, train=cfg.train.__class__(**{**cfg.train.__dict__, "epochs": 1})
+    )
+    second = train_target(weak, broken, store=store, now=NOW + pd.Timedelta(days=1))
+    scores = second.backtest.scores
+    if second.promoted:
+        assert scores["candidate"].wape < scores["current"].wape
+        assert scores["candidate"].wape < scores["seasonal_naive_daily"].wape
+        assert store.current("svc").version == second.saved.version
+    else:
+        assert "does not beat" in second.reason
+        assert store.current("svc").version == first.saved.version
+    assert second.saved.version in store.versions("svc")  # always saved, for inspection
+
+
+def test_promotion_refuses_a_model_that_loses_to_seasonal_naive(tmp_path):
+    # A perfectly periodic series: seasonal naive is exact, nothing can beat it.
+    torch.set_num_threads(1)
+    series = daily_sine(days=6)
+    cfg = TargetConfig(name="svc", model=TINY_MODEL, train=TINY_TRAIN)
+    result = train_target(cfg, series, store=ModelStore(tmp_path), now=NOW)
+    assert not result.promoted
+    assert "does not beat the seasonal-naive baseline" in result.reason
+    assert ModelStore(tmp_path).current("svc") is None
+
+
+def test_training_is_deterministic_for_a_seed(series):
+    torch.set_num_threads(1)
+    a = fit_forecaster(series, model=TINY_MODEL, train=TINY_TRAIN, name="a")
+    b = fit_forecaster(series, model=TINY_MODEL, train=TINY_TRAIN, name="b")
+    np.testing.assert_array_equal(a.predict(series).to_numpy(), b.predict(series).to_numpy())
+
+
+def test_training_masks_long_gaps_and_rejects_short_history(series):
+    torch.set_num_threads(1)
+    gappy = series.copy()
+    gappy.iloc[500:600] = np.nan
+    model = fit_forecaster(gappy, model=TINY_MODEL, train=TINY_TRAIN, name="gappy")
+    assert np.isfinite(model.predict(gappy).to_numpy()).all()
+    with pytest.raises(DataError, match="history too short to train"):
+        fit_forecaster(series.iloc[:40], model=TINY_MODEL, train=TINY_TRAIN, name="short")
