@@ -1,0 +1,139 @@
+"""The command line of the forecasting core, end to end: train -> predict -> backtest, and bad input."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from forecaster.cli import main
+from forecaster.sources.files import write_csv
+from tests.helpers import daily_sine
+
+
+@pytest.fixture(scope="module")
+def history_csv(tmp_path_factory):
+    torch.set_num_threads(1)
+    base = daily_sine(days=6)
+    series = base * np.exp(np.cumsum(np.random.default_rng(1).normal(0, 0.01, len(base))))
+    path = tmp_path_factory.mktemp("data") / "svc.csv"
+    write_csv(series, path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def trained_store(history_csv, tmp_path_factory):
+    out = tmp_path_factory.mktemp("store")
+    code = main(
+        [
+            "train",
+            "--csv",
+            str(history_csv),
+            "--out",
+            str(out),
+            "--epochs",
+            "3",
+            "--lookback",
+            "1h",
+            "--no-progress",
+        ]
+    )
+    assert code == 0
+    return out
+
+
+def test_train_csv_promotes_and_predict_prints_json(trained_store, history_csv, capsys):
+    assert (trained_store / "svc" / "current.json").is_file()
+    capsys.readouterr()
+    assert main(["predict", "--model", str(trained_store), "--csv", str(history_csv), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert len(out["forecast"]) == 6  # 30 minutes at 5-minute steps
+    first = out["forecast"][0]
+    assert first["timestamp"] > out["history_end"]
+    assert first["p90"] >= first["p50"] > 0
+
+
+def test_predict_accepts_target_and_version_directories(trained_store, history_csv, capsys):
+    target_dir = trained_store / "svc"
+    version_dir = next((target_dir / "versions").iterdir())
+    for model in (target_dir, version_dir):
+        capsys.readouterr()
+        assert main(["predict", "--model", str(model), "--csv", str(history_csv)]) == 0
+        assert "p50" in capsys.readouterr().out
+
+
+def test_backtest_writes_table_and_plot(trained_store, history_csv, tmp_path, capsys):
+    plot = tmp_path / "bt.png"
+    code = main(
+        [
+            "backtest",
+            "--csv",
+            str(history_csv),
+            "--model",
+            str(trained_store),
+            "--plot",
+            str(plot),
+            "--json",
+            str(tmp_path / "bt.json"),
+        ]
+    )
+    assert code == 0
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    scores = json.loads((tmp_path / "bt.json").read_text())
+    assert {"lstm", "last_value", "seasonal_naive_daily", "holt_winters"} <= set(scores)
+    assert "wape" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("when,what\n1,2\n", "expected columns 'timestamp,value'"),
+        ("timestamp,value\n2026-01-01 00:00,1\n2026-01-01 00:05,x\n", "is not a number"),
+        (
+            "timestamp,value\n2026-01-01 00:00,1\n2026-01-01 00:05,2\n2026-01-01 00:10,3\n",
+            "too short to train",
+        ),
+    ],
+)
+def test_bad_csv_gives_one_clear_line_and_leaves_the_store(trained_store, tmp_path, capsys, content, message):
+    before = sorted(p.as_posix() for p in trained_store.rglob("*"))
+    bad = tmp_path / "svc.csv"
+    bad.write_text(content)
+    assert main(["train", "--csv", str(bad), "--out", str(trained_store), "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("forecaster train: error:") and message in err and "\n" not in err
+    assert sorted(p.as_posix() for p in trained_store.rglob("*")) == before
+
+
+def test_damaged_model_directory_is_refused(trained_store, history_csv, tmp_path, capsys):
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(trained_store, copy)
+    version_dir = next((copy / "svc" / "versions").iterdir())
+    (version_dir / "weights.safetensors").write_bytes(b"garbage")
+    assert main(["predict", "--model", str(copy / "svc"), "--csv", str(history_csv)]) == 2
+    assert "checksum" in capsys.readouterr().err
+    assert main(["predict", "--model", str(tmp_path / "nowhere"), "--csv", str(history_csv)]) == 2
+    assert "is not a model" in capsys.readouterr().err
+
+
+def test_bad_config_is_named(tmp_path, capsys):
+    cfg = tmp_path / "t.yaml"
+    cfg.write_text("name: svc\nmodel:\n  quantiles: [0.9]\n")
+    assert main(["train", "--config", str(cfg)]) == 2
+    assert "must include 0.5" in capsys.readouterr().err
+    cfg.write_text("name: Bad_Name\n")
+    assert main(["train", "--config", str(cfg)]) == 2
+    assert "target name 'Bad_Name' is invalid" in capsys.readouterr().err
+
+
+def test_demo_runs_the_main_job_on_synthetic_traffic(tmp_path, capsys):
+    torch.set_num_threads(1)
+    out = tmp_path / "demo"
+    assert main(["demo", "--out", str(out), "--days", "4", "--epochs", "1", "--no-progress"]) == 0
+    text = capsys.readouterr().out
+    assert "holt_winters" in text and "seasonal_naive_daily" in text and "candidate" in text
+    assert (out / "backtest.png").read_bytes()[:4] == b"\x89PNG"
+    assert (out / "live-streaming.csv").is_file()
+    assert list((out / "models" / "live-streaming" / "versions").iterdir())
