@@ -1233,7 +1233,9 @@ def _int_or(value: Any, default: int) -> int:
 
 
 def _state_to_status(state: ScalingState) -> dict[str, Any]:
-    out: dict[str, Any] = {"recommendations": [[rfc3339(t), int(r)] for t, r in state.recommendations]}
+    out: dict[str, Any] = {
+        "recommendations": [{"time": rfc3339(t), "replicas": int(r)} for t, r in state.recommendations]
+    }
     if state.last_desired is not None:
         out["lastDesired"] = int(state.last_desired)
     if state.last_scale_down_at is not None:
@@ -1247,7 +1249,7 @@ def _state_from_status(data: Any) -> ScalingState:
     if not isinstance(data, dict):
         return ScalingState()
     try:
-        recs = tuple((_utc_naive(t), int(r)) for t, r in data.get("recommendations") or [])
+        recs = tuple((_utc_naive(r["time"]), int(r["replicas"])) for r in data.get("recommendations") or [])
         last = data.get("lastDesired")
         down = data.get("lastScaleDownAt")
         return ScalingState(
@@ -1255,5 +1257,5 @@ def _state_from_status(data: Any) -> ScalingState:
             last_desired=int(last) if last is not None else None,
             last_scale_down_at=_utc_naive(down) if down else None,
         )
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, KeyError):
         return ScalingState()

@@ -171,7 +171,6 @@ EVENTS = Resource("", "v1", "events", "Event")
 SCALABLE_KINDS: dict[tuple[str, str], str] = {
     ("apps", "Deployment"): "deployments",
     ("apps", "StatefulSet"): "statefulsets",
-    ("apps", "ReplicaSet"): "replicasets",
     ("cluster.x-k8s.io", "MachineDeployment"): "machinedeployments",
     ("cluster.x-k8s.io", "MachinePool"): "machinepools",
 }

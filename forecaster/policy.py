@@ -52,7 +52,7 @@ AutoScalingGroup, otherwise ``HPAFloor`` when an HPA targets the workload and ``
 NODE_GROUP_ACTUATORS = ("NodeGroup", "AutoScalingGroup")
 MODES = ("Scale", "Forecast")
 
-_WORKLOAD_KINDS = {("apps", "Deployment"), ("apps", "StatefulSet"), ("apps", "ReplicaSet")}
+_WORKLOAD_KINDS = {("apps", "Deployment"), ("apps", "StatefulSet")}
 _CAPI_KINDS = {("cluster.x-k8s.io", "MachineDeployment"), ("cluster.x-k8s.io", "MachinePool")}
 _NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
 

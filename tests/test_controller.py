@@ -339,9 +339,7 @@ def test_deleting_the_policy_restores_the_floor_then_releases_the_finalizer(fake
     ctl.tick(NOW)
     assert hpa_of(fake_api)["spec"]["minReplicas"] == 10
 
-    from forecaster.kube import POLICIES
-
-    kube.request("DELETE", POLICIES, namespace=NS, name="live-api")
+    fake_api.delete("prescalepolicies", NS, "live-api")  # kubectl delete
     assert fake_api.get("prescalepolicies", NS, "live-api")["metadata"].get("deletionTimestamp")
 
     [outcome] = ctl.tick(NOW + MIN)

@@ -20,9 +20,19 @@ from forecaster.kube import (
     scalable_resource,
 )
 from tests import prescaler_helpers
+from tests.fake_kube_api import FakeKubeApiServer
 from tests.prescaler_helpers import NS, deployment, hpa, policy
 
-fake_api, kube = prescaler_helpers.fake_api, prescaler_helpers.kube  # fixtures
+kube = prescaler_helpers.kube  # fixture
+
+
+@pytest.fixture
+def fake_api():
+    # These tests drive the client directly (deletes, creates...), not as the prescaler: keep their requests
+    # out of the RBAC check (tests/test_rbac.py).
+    with FakeKubeApiServer(rbac_checked=False) as server:
+        yield server
+
 
 DEPLOYMENTS = scalable_resource("apps/v1", "Deployment")
 
@@ -130,9 +140,7 @@ def test_a_slow_answer_is_a_timeout_and_is_retried(fake_api, tmp_path):
 
 
 def test_unreachable_api_server_is_temporary(tmp_path):
-    from tests.fake_kube_api import FakeKubeApiServer
-
-    with FakeKubeApiServer() as dead:
+    with FakeKubeApiServer(rbac_checked=False) as dead:
         path = dead.write_kubeconfig(tmp_path / "kc")
     with (
         KubeClient.from_kubeconfig(

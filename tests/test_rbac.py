@@ -1,0 +1,190 @@
+"""The prescaler's RBAC (k8s/base/prescaler-rbac.yaml) is exactly what it uses: least privilege and complete.
+
+A scenario drives every actuator, conflict re-read, finalizer, event and lease path of the controller against
+the fake API server; each recorded request must be allowed by a rule bound to the prescaler's ServiceAccount,
+and each (group, resource, verb) the rules grant must have been used. Requests the prescaler made in the other
+prescaler tests of this run (``ALL_REQUESTS``) must be allowed too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+from prometheus_client import CollectorRegistry
+
+from forecaster.controller import Controller, CrdPolicySource, LeaderElector
+from forecaster.observability import PrescalerMetrics
+from tests import prescaler_helpers
+from tests.fake_kube_api import ALL_REQUESTS, FakeKubeApiServer, RecordedRequest
+from tests.prescaler_helpers import (
+    NOW,
+    NS,
+    FakeForecasts,
+    deployment,
+    hpa,
+    machine_deployment,
+    policy,
+    statefulset,
+)
+
+fake_api, kube = prescaler_helpers.fake_api, prescaler_helpers.kube  # fixtures
+
+RBAC = Path(__file__).resolve().parents[1] / "k8s" / "base" / "prescaler-rbac.yaml"
+SERVICE_ACCOUNT = ("forecaster", "forecaster-prescaler")
+LEASE_NAMESPACE = "forecaster"
+
+
+@dataclass(frozen=True)
+class Grant:
+    group: str
+    resource: str  # plural or plural/subresource
+    verb: str
+    namespace: str | None  # None: cluster-wide (ClusterRole + ClusterRoleBinding)
+
+
+def load_grants() -> set[Grant]:
+    docs = [d for d in yaml.safe_load_all(RBAC.read_text()) if d]
+    roles = {
+        (d["kind"], d["metadata"].get("namespace"), d["metadata"]["name"]): d
+        for d in docs
+        if d["kind"] in ("Role", "ClusterRole")
+    }
+    grants: set[Grant] = set()
+    for binding in (d for d in docs if d["kind"] in ("RoleBinding", "ClusterRoleBinding")):
+        subjects = {
+            (s.get("namespace"), s["name"]) for s in binding["subjects"] if s["kind"] == "ServiceAccount"
+        }
+        if SERVICE_ACCOUNT not in subjects:
+            continue
+        ref = binding["roleRef"]
+        ns = binding["metadata"].get("namespace") if binding["kind"] == "RoleBinding" else None
+        role = roles[(ref["kind"], ns if ref["kind"] == "Role" else None, ref["name"])]
+        for rule in role["rules"]:
+            assert "*" not in rule["verbs"] and "*" not in rule["resources"], f"wildcard in {rule}"
+            for group in rule["apiGroups"]:
+                for resource in rule["resources"]:
+                    for verb in rule["verbs"]:
+                        grants.add(Grant(group, resource, verb, ns))
+    return grants
+
+
+def required(req: RecordedRequest) -> tuple[str, str, str]:
+    resource = f"{req.resource}/{req.subresource}" if req.subresource else req.resource
+    return req.group, resource, req.verb
+
+
+def allowed_by(req: RecordedRequest, grants: set[Grant]) -> Grant | None:
+    group, resource, verb = required(req)
+    for g in grants:
+        if (g.group, g.resource, g.verb) == (group, resource, verb) and (
+            g.namespace is None or g.namespace == req.namespace
+        ):
+            return g
+    return None
+
+
+def run_everything(fake: FakeKubeApiServer, kube) -> None:
+    """Every code path of the controller that talks to the API server."""
+    fake.put(deployment(replicas=3))
+    fake.put(hpa(min_replicas=2))
+    fake.put(policy())  # HPAFloor
+    fake.put(deployment("web", replicas=1))
+    fake.put(policy("web", target="web"))  # Replicas
+    fake.put(statefulset("cache", replicas=1))
+    fake.put(policy("cache", target="cache", kind="StatefulSet"))
+    fake.put(deployment("capacity-placeholder", replicas=0))
+    fake.put(
+        policy(
+            "placeholder",
+            target="capacity-placeholder",
+            actuator="Placeholder",
+            workloadRef={"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
+        )
+    )
+    node_group = {"podRequest": 1, "nodeAllocatable": 4}
+    for kind in ("MachineDeployment", "MachinePool"):
+        fake.put(machine_deployment(kind.lower(), kind=kind))
+        fake.put(
+            policy(
+                kind.lower(),
+                target=kind.lower(),
+                kind=kind,
+                api_version="cluster.x-k8s.io/v1beta1",
+                nodeGroup=node_group,
+            )
+        )
+    fake.put(policy("broken", capacityPerReplica=-1))  # an InvalidPolicy event
+    forecasts = FakeForecasts(
+        **{
+            "live-api": 1000.0,
+            "web": 800.0,
+            "cache": 300.0,
+            "placeholder": 1500.0,
+            "machinedeployment": 1200.0,
+            "machinepool": 900.0,
+        }
+    )
+    ctl = Controller(
+        policies=CrdPolicySource(kube),
+        forecasts=forecasts,
+        kube=kube,
+        metrics=PrescalerMetrics(CollectorRegistry()),
+        elector=LeaderElector(kube, namespace=LEASE_NAMESPACE, identity="a", lease_duration_s=10),
+    )
+    fake.fail(409, verb="patch", resource="horizontalpodautoscalers")  # re-read the HPA
+    fake.fail(409, verb="patch", resource="prescalepolicies", subresource="")  # re-read the policy
+    ctl.tick(NOW)  # creates the lease
+    ctl.tick(NOW + pd.Timedelta(minutes=1))  # updates it
+    fake.delete("prescalepolicies", NS, "live-api")
+    ctl.tick(NOW + pd.Timedelta(minutes=2))  # finalizer: restore the floor, release
+    ctl.shutdown(NOW + pd.Timedelta(minutes=3))
+    assert fake.get("prescalepolicies", NS, "live-api") is None
+    assert fake.get("horizontalpodautoscalers", NS, "live-api")["spec"]["minReplicas"] == 2
+
+
+def test_rules_are_bound_to_the_prescaler_and_have_no_wildcards():
+    grants = load_grants()
+    assert grants, "no rule bound to the prescaler's ServiceAccount"
+    assert {g.namespace for g in grants if g.group == "coordination.k8s.io"} == {LEASE_NAMESPACE}
+    assert not [
+        g for g in grants if g.verb in ("delete", "deletecollection", "escalate", "bind", "impersonate")
+    ]
+    # The prescaler scales through subresources only: it can never rewrite a workload's pod template.
+    assert not [g for g in grants if g.group == "apps" and "/" not in g.resource]
+
+
+def test_the_prescaler_uses_exactly_the_permissions_it_is_granted(fake_api, kube):
+    run_everything(fake_api, kube)
+    grants = load_grants()
+
+    denied = sorted(
+        {required(r) + (r.namespace,) for r in fake_api.requests if allowed_by(r, grants) is None}
+    )
+    assert not denied, f"requests the RBAC rules do not allow (add them to {RBAC.name}): {denied}"
+
+    used = {allowed_by(r, grants) for r in fake_api.requests}
+    unused = sorted((g.group, g.resource, g.verb) for g in grants - used)
+    assert not unused, f"rules no request needed (remove them from {RBAC.name}): {unused}"
+
+
+def test_every_request_seen_in_the_other_prescaler_tests_is_allowed():
+    grants = load_grants()
+    seen = list(ALL_REQUESTS)
+    if not seen:
+        pytest.skip("run together with the other prescaler tests to check their requests too")
+    denied = sorted({required(r) + (r.namespace,) for r in seen if allowed_by(r, grants) is None})
+    assert not denied, f"requests the RBAC rules do not allow: {denied}"
+
+
+def test_a_missing_rule_is_caught():
+    """The check can fail: drop one rule and the scenario's requests are no longer all allowed."""
+    grants = load_grants()
+    fewer = {g for g in grants if g.resource != "horizontalpodautoscalers" or g.verb != "patch"}
+    req = RecordedRequest("patch", "autoscaling", "horizontalpodautoscalers", None, NS, "live-api")
+    assert allowed_by(req, grants) is not None and allowed_by(req, fewer) is None
+    lease_elsewhere = RecordedRequest("update", "coordination.k8s.io", "leases", None, "default", "x")
+    assert allowed_by(lease_elsewhere, grants) is None
