@@ -140,7 +140,6 @@ def create_app(
     registry: CollectorRegistry | None = None,
 ) -> FastAPI:
     """Build the app; nothing is loaded until the lifespan starts (uvicorn, or ``TestClient`` as a context)."""
-    explicit = settings is not None
     settings = settings or get_settings()
     clock = clock or utc_now
     service_metrics = ServiceMetrics(registry)
@@ -247,9 +246,6 @@ def create_app(
     app.state.settings = settings
     token = settings.auth_token()
     app.state.auth_token = token.encode() if token else None
-    if explicit:
-        # Routes read settings through the cached dependency; make it answer with the settings given here.
-        app.dependency_overrides[get_settings] = lambda: settings
 
     install_handlers(app)
     for module in (targets_routes.router, forecast.router, metrics.router, health.router, page.router):

@@ -108,11 +108,15 @@ class CachedForecast:
     """The predictor that actually ran (differs from ``model.name`` when a baseline had to step in)."""
     note: str | None
     rendered: OrderedDict[tuple[Any, ...], Rendered] = field(default_factory=OrderedDict)
+    last_sample_at: pd.Timestamp | None = None
+    last_actual: float | None = None
 
-    @property
-    def last_actual(self) -> float | None:
+    def __post_init__(self) -> None:
+        # Computed once here: request handlers must not scan the series.
         valid = self.actual.dropna()
-        return None if valid.empty else float(valid.iloc[-1])
+        if not valid.empty:
+            self.last_sample_at = valid.index[-1]
+            self.last_actual = float(valid.iloc[-1])
 
 
 @dataclass(frozen=True)
@@ -139,18 +143,17 @@ class TargetState:
     last_error: str | None = None
     last_error_at: pd.Timestamp | None = None
     refreshing: bool = False
+    step: pd.Timedelta = field(init=False)
+    quantile_labels: list[str] = field(init=False)
+
+    def __post_init__(self) -> None:
+        # Parsed once: request handlers read these on every call.
+        self.step = self.config.step
+        self.quantile_labels = [quantile_label(q) for q in sorted(self.config.model.quantiles)]
 
     @property
     def name(self) -> str:
         return self.config.name
-
-    @property
-    def step(self) -> pd.Timedelta:
-        return self.config.step
-
-    @property
-    def quantile_labels(self) -> list[str]:
-        return [quantile_label(q) for q in sorted(self.config.model.quantiles)]
 
 
 def json_floats(values: np.ndarray) -> list[float | None]:
@@ -350,9 +353,9 @@ class ForecastService:
         limit = state.step * self.stale_after_steps
         if now - entry.generated_at > limit:
             return f"not refreshed for more than {format_duration(limit)}"
-        last = entry.actual.dropna()
-        if not last.empty and entry.generated_at - last.index[-1] > limit:
-            return f"the newest sample is from {iso(last.index[-1])}: the source has no recent data"
+        last = entry.last_sample_at
+        if last is not None and entry.generated_at - last > limit:
+            return f"the newest sample is from {iso(last)}: the source has no recent data"
         return None
 
     def next_refresh_in_s(self, state: TargetState, now: pd.Timestamp) -> float:

@@ -1,7 +1,10 @@
 """FastAPI dependencies as ``Annotated`` aliases: settings, the forecast service, the clock, bearer auth.
 
-The service and clock live on ``app.state`` (built in the lifespan); settings come from the cached
-``get_settings`` dependency, which ``create_app(settings)`` and tests override. Token comparison is
+They are ``async def`` on purpose: FastAPI runs plain ``def`` dependencies in a thread pool, and that hop
+costs more than everything else on the cached forecast path.
+
+The service, clock and settings live on ``app.state`` (``create_app`` puts them there; its ``settings``
+argument is the test seam, and its default is the cached ``get_settings()``). Token comparison is
 constant-time. Nothing here reads a file or the environment at import time.
 """
 
@@ -13,14 +16,24 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request, status
 
 from forecaster.api.cache import Clock, ForecastService
-from forecaster.api.settings import ServeSettings, get_settings
+from forecaster.api.settings import ServeSettings
 
 __all__ = ["SettingsDep", "ServiceDep", "ClockDep", "require_token", "AuthDep", "MetricsAuthDep"]
 
-SettingsDep = Annotated[ServeSettings, Depends(get_settings)]
+
+async def app_settings(request: Request) -> ServeSettings:
+    """This app's settings: those given to ``create_app``, else the process's cached ``get_settings()``.
+
+    Read from ``app.state`` rather than overriding ``get_settings`` per app: FastAPI re-inspects an
+    overridden dependency's signature on every request, which costs more than the whole cached-forecast route.
+    """
+    return request.app.state.settings
 
 
-def get_service(request: Request) -> ForecastService:
+SettingsDep = Annotated[ServeSettings, Depends(app_settings)]
+
+
+async def get_service(request: Request) -> ForecastService:
     service = getattr(request.app.state, "service", None)
     if service is None:  # only between app creation and the end of the lifespan startup
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "the service is starting; retry shortly")
@@ -30,7 +43,7 @@ def get_service(request: Request) -> ForecastService:
 ServiceDep = Annotated[ForecastService, Depends(get_service)]
 
 
-def get_clock(request: Request) -> Clock:
+async def get_clock(request: Request) -> Clock:
     return request.app.state.clock
 
 
@@ -52,12 +65,12 @@ def _check_bearer(request: Request) -> None:
         )
 
 
-def require_token(request: Request) -> None:
+async def require_token(request: Request) -> None:
     """Reject the request unless auth is off or it carries ``Authorization: Bearer <token>``."""
     _check_bearer(request)
 
 
-def require_metrics_token(request: Request, settings: SettingsDep) -> None:
+async def require_metrics_token(request: Request, settings: SettingsDep) -> None:
     if settings.auth_metrics:
         _check_bearer(request)
 

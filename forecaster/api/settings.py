@@ -1,8 +1,8 @@
 """Settings of the forecast service, from a YAML file and ``FORECASTER_SERVE_*`` environment variables.
 
 Precedence: built-in defaults < the YAML file < environment variables (so a Kubernetes Deployment can
-override one field without a new ConfigMap). ``get_settings`` is the cached FastAPI dependency; tests pass
-their own :class:`ServeSettings` to ``create_app`` instead. This module reads files only when asked and
+override one field without a new ConfigMap). ``get_settings`` is the cached process-wide reader (``create_app``'s
+default); tests pass their own :class:`ServeSettings` to ``create_app``, and routes read the app's settings. This module reads files only when asked and
 never holds a secret in YAML: the bearer token comes from a file (a mounted Secret) or an environment
 variable named by the settings.
 """
@@ -14,7 +14,7 @@ import types
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -77,20 +77,20 @@ class ServeSettings:
     """uvicorn's per-request log line; off by default because dashboards poll a lot."""
     log_level: str = "info"
 
-    # -- derived values -------------------------------------------------------------------------------------
-    @property
+    # -- derived values (parsed once: the request path reads them) -------------------------------------------
+    @cached_property
     def default_history_td(self) -> pd.Timedelta:
         return parse_duration(self.default_history)
 
-    @property
+    @cached_property
     def max_history_td(self) -> pd.Timedelta:
         return parse_duration(self.max_history)
 
-    @property
+    @cached_property
     def refresh_delay_td(self) -> pd.Timedelta:
         return parse_duration(self.refresh_delay)
 
-    @property
+    @cached_property
     def retry_interval_td(self) -> pd.Timedelta:
         return parse_duration(self.retry_interval)
 

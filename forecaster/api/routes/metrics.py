@@ -18,6 +18,7 @@ router = APIRouter(tags=["metrics"], dependencies=[MetricsAuthDep])
     responses={200: {"content": {"text/plain": {}}, "description": "Prometheus exposition format"}},
     summary="Prometheus metrics: forecasts and service health",
 )
-def metrics(request: Request) -> Response:
+async def metrics(request: Request) -> Response:
+    # Rendering takes well under a millisecond; no thread-pool hop for it.
     body = generate_latest(request.app.state.metrics.registry)
     return Response(body, media_type=CONTENT_TYPE_LATEST, headers={"Cache-Control": "no-store"})

@@ -31,7 +31,7 @@ _ERRORS = {
 
 
 @router.get("", response_model=TargetsResponse, summary="Configured targets and their models")
-def list_targets(service: ServiceDep, clock: ClockDep) -> TargetsResponse:
+async def list_targets(service: ServiceDep, clock: ClockDep) -> TargetsResponse:
     now = clock()
     out = []
     for state in service.targets.values():
