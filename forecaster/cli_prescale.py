@@ -161,7 +161,9 @@ def run(args: argparse.Namespace) -> int:
             controller.shutdown(utcnow())
             return 0 if all(o.ready for o in outcomes) else 1
         if args.metrics_port:
-            server = serve_metrics(metrics, port=args.metrics_port, addr=args.metrics_address)
+            server = serve_metrics(
+                metrics, port=args.metrics_port, addr=args.metrics_address, health=controller.health
+            )
         stop = threading.Event()
 
         def _stop(signum: int, frame: Any) -> None:

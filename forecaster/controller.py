@@ -485,6 +485,9 @@ class Controller:
         self._asgs: dict[str | None, Any] = {}
         self._memory: dict[str, _Memory] = {}
         self._known: set[str] = set()
+        self._heartbeat: float | None = None
+        self._wake_s = 60.0
+        self._turns = 0
 
     # -- loop -------------------------------------------------------------------------------------------------
 
@@ -539,8 +542,10 @@ class Controller:
         """Reconcile every ``interval_s`` while leading, renewing the lease every ``renew_s``, until ``stop``."""
         next_tick = 0.0
         was_leading = False
+        self._wake_s = min(renew_s, interval_s) if self.elector is not None else interval_s
         try:
             while not stop.is_set():
+                self._heartbeat = time.monotonic()
                 now = clock()
                 leading = True
                 if self.elector is not None:
@@ -550,9 +555,25 @@ class Controller:
                     next_tick = time.monotonic() + interval_s
                     self.reconcile_all(now)
                 was_leading = leading
+                self._turns += 1
                 stop.wait(min(renew_s, interval_s) if self.elector is not None else interval_s)
         finally:
             self.shutdown(clock())
+
+    def health(self, probe: str) -> tuple[bool, str]:
+        """``healthz``: the loop still turns (a hung tick fails it); ``readyz``: it has completed a turn.
+        A standby replica is ready: it is doing its job, which is to wait."""
+        if self._heartbeat is None:
+            return (probe == "healthz"), "starting"
+        # A tick may legitimately take a while (retries, slow Prometheus): allow a few wake periods.
+        stale_s = 3 * self._wake_s + 120.0
+        age = time.monotonic() - self._heartbeat
+        if probe == "healthz" and age > stale_s:
+            return False, f"reconcile loop stuck for {age:.0f}s"
+        if probe == "readyz" and self._turns == 0:
+            return False, "first pass running"
+        leading = self.elector is None or self.elector.leading
+        return True, "leader" if leading else "standby"
 
     def shutdown(self, now: pd.Timestamp) -> None:
         if self.elector is not None:

@@ -2,18 +2,22 @@
 
 Metric names start with ``forecaster_prescaler_``; labels are the policy's namespace and name (never a
 free-form string such as an error message, so cardinality stays bounded by the number of policies). Tests pass
-their own registry; the CLI serves one with prometheus_client's own HTTP server. Nothing is registered at
+their own registry; the CLI serves it (with the liveness and readiness probes) from a small WSGI server. Nothing is registered at
 import time.
 """
 
 from __future__ import annotations
 
 import contextlib
+import threading
+from collections.abc import Callable
+from socketserver import ThreadingMixIn
 from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, make_wsgi_app
 
-__all__ = ["PrescalerMetrics", "serve_metrics", "ERROR_KINDS"]
+__all__ = ["PrescalerMetrics", "serve_metrics", "make_app", "ERROR_KINDS"]
 
 ERROR_KINDS = (
     "invalid_policy",
@@ -107,7 +111,43 @@ class PrescalerMetrics:
                             metric.remove(namespace, policy, extra)
 
 
-def serve_metrics(metrics: PrescalerMetrics, *, port: int, addr: str = "0.0.0.0") -> Any:
-    """Serve ``/metrics`` on ``addr:port`` in a daemon thread; returns the server (``.shutdown()`` stops it)."""
-    server, _thread = start_http_server(port, addr=addr, registry=metrics.registry)
+def make_app(metrics: PrescalerMetrics, *, health: Callable[[str], tuple[bool, str]] | None = None) -> Any:
+    """A WSGI app: ``/metrics`` (the registry), ``/healthz`` and ``/readyz`` (``health("healthz")`` etc.)."""
+    metrics_app = make_wsgi_app(metrics.registry)
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        path = environ.get("PATH_INFO") or "/"
+        if path in ("/healthz", "/readyz"):
+            ok, text = health(path[1:]) if health is not None else (True, "ok")
+            start_response("200 OK" if ok else "503 Service Unavailable", [("Content-Type", "text/plain")])
+            return [text.encode()]
+        if path == "/metrics":
+            return metrics_app(environ, start_response)
+        start_response("404 Not Found", [("Content-Type", "text/plain")])
+        return [b"not found: try /metrics, /healthz or /readyz\n"]
+
+    return app
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's name
+        pass  # probes every few seconds would drown the controller's own log
+
+
+class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+
+
+def serve_metrics(
+    metrics: PrescalerMetrics,
+    *,
+    port: int,
+    addr: str = "0.0.0.0",
+    health: Callable[[str], tuple[bool, str]] | None = None,
+) -> Any:
+    """Serve :func:`make_app` on ``addr:port`` in a daemon thread; returns the server (``.shutdown()``)."""
+    server = make_server(
+        addr, port, make_app(metrics, health=health), _ThreadingWSGIServer, handler_class=_QuietHandler
+    )
+    threading.Thread(target=server.serve_forever, name="metrics", daemon=True).start()
     return server
