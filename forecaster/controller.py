@@ -1091,7 +1091,9 @@ class Controller:
                 )
                 return self._problem(obj, policy, dict(obj.get("status") or {}), problem, now)
         if action:
-            self._event(policy, "Normal", action.split(" ", 1)[0], f"{policy.key} deleted: {action}", None)
+            self._event(
+                policy, "Normal", action.split(" ", 1)[0], f"{policy.key} deleted: {action}", None, now=now
+            )
         self.metrics.forget(policy.namespace, policy.name)
         self._memory.pop(policy.key, None)
         return Outcome(key=policy.key, ready=True, reason="Deleted", action=action, message="finalized")
@@ -1154,7 +1156,9 @@ class Controller:
                 self.metrics.errors.labels(kind=_error_kind(exc)).inc()
                 log.warning("cannot write status of %s: %s", policy_ref.get("name"), exc)
         for type_, reason, message, on_target in events:
-            self._event(policy, type_, reason, message, policy_ref if not on_target else None, obj=obj)
+            self._event(
+                policy, type_, reason, message, policy_ref if not on_target else None, obj=obj, now=now
+            )
 
     def _event(
         self,
@@ -1165,6 +1169,7 @@ class Controller:
         involved: dict[str, Any] | None,
         *,
         obj: dict[str, Any] | None = None,
+        now: pd.Timestamp,
     ) -> None:
         log.log(logging.WARNING if type_ == "Warning" else logging.INFO, "%s: %s", reason, message)
         if self.kube is None:
@@ -1182,7 +1187,7 @@ class Controller:
             else:
                 return
         namespace = involved.get("namespace") or "default"
-        stamp = rfc3339(utcnow())
+        stamp = rfc3339(now)
         body = {
             "metadata": {"generateName": f"{involved['name']}.", "namespace": namespace},
             "involvedObject": involved,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 
 import pytest
 
@@ -165,3 +166,82 @@ def test_bad_policy_files(tmp_path, content, message):
         load_policy_file(path)
     with pytest.raises(ConfigError, match="cannot read policies"):
         load_policy_file(tmp_path / "missing.yaml")
+
+
+# -- the CRD's schema agrees with the parser ----------------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _crd_schema() -> dict:
+    import yaml
+
+    crd = yaml.safe_load((ROOT / "k8s" / "base" / "crd-prescalepolicy.yaml").read_text())
+    [version] = crd["spec"]["versions"]
+    assert version["name"] == "v1alpha1" and version["subresources"] == {"status": {}}
+    columns = {c["name"]: c["jsonPath"] for c in version["additionalPrinterColumns"]}
+    assert columns["Target"] == ".spec.scaleTargetRef.name" and columns["Mode"] == ".status.mode"
+    assert {"Forecast Peak", "Desired", "Current"} <= set(columns)
+
+    def strip(node):
+        if isinstance(node, dict):
+            return {k: strip(v) for k, v in node.items() if not k.startswith("x-kubernetes-")}
+        if isinstance(node, list):
+            return [strip(v) for v in node]
+        return node
+
+    return strip(version["schema"]["openAPIV3Schema"])
+
+
+def _examples() -> list[dict]:
+    import yaml
+
+    out = []
+    for path in sorted((ROOT / "k8s" / "examples").rglob("*.yaml")):
+        out += [d for d in yaml.safe_load_all(path.read_text()) if d and d.get("kind") == "PrescalePolicy"]
+    return out
+
+
+def test_example_and_test_policies_pass_the_crd_schema_and_the_parser():
+    import jsonschema
+
+    validator = jsonschema.Draft4Validator(
+        _crd_schema()
+    )  # OpenAPI v3.0 keeps draft-4's boolean exclusiveMinimum
+    examples = _examples() + [
+        policy(),
+        policy(
+            kind="MachinePool",
+            api_version="cluster.x-k8s.io/v1beta1",
+            nodeGroup={"podRequest": "500m", "nodeAllocatable": 4},
+        ),
+        policy(
+            actuator="Placeholder", workloadRef={"apiVersion": "apps/v1", "kind": "Deployment", "name": "w"}
+        ),
+    ]
+    for obj in examples:
+        obj.setdefault("metadata", {}).setdefault("namespace", "default")
+        errors = [e.message for e in validator.iter_errors(obj)]
+        assert not errors, (obj["metadata"]["name"], errors)
+        parse_policy(obj)
+
+
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [
+        ("spec.capacityPerReplica", -5),
+        ("spec.capacityPerReplica", 0),
+        ("spec.scaleTargetRef.kind", "CronJob"),
+        ("spec.mode", "Auto"),
+        ("spec.quantile", 1.0),
+        ("spec.leadTime", "soon"),
+        ("spec.maxReplicas", _DELETE),
+    ],
+)
+def test_the_crd_schema_rejects_what_the_parser_rejects(path, value):
+    import jsonschema
+
+    obj = _with(path, value)
+    assert list(jsonschema.Draft4Validator(_crd_schema()).iter_errors(obj))
+    with pytest.raises(ConfigError):
+        parse_policy(obj)
