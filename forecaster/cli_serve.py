@@ -35,6 +35,8 @@ def run(args: argparse.Namespace) -> int:
 
     from forecaster.api.app import create_app
     from forecaster.api.settings import load_serve_settings
+    from forecaster.errors import ConfigError
+    from forecaster.settings import load_target_configs
 
     settings = load_serve_settings(args.config)
     overrides = {
@@ -48,6 +50,12 @@ def run(args: argparse.Namespace) -> int:
         if value is not None
     }
     settings = dataclasses.replace(settings, **overrides)
+    # Fail here with one clear line, not inside uvicorn's startup with a traceback.
+    if settings.targets_dir is not None and not load_target_configs(settings.targets_dir):
+        raise ConfigError(
+            f"no target configs (*.yaml) in {settings.targets_dir}",
+            hint="point --targets at training/, or leave it out to serve the demo",
+        )
     app = create_app(settings)
     uvicorn.run(
         app,

@@ -255,3 +255,15 @@ def test_demo_mode_serves_at_once_then_switches_to_its_trained_model():
         assert [t["name"] for t in targets] == [DEMO_TARGET]
         assert targets[0]["metrics"]["demo"] is True
         client.close()
+
+
+def test_serve_command_fails_with_one_clear_line(tmp_path, capsys):
+    from forecaster.cli import main
+
+    assert main(["serve", "--targets", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("forecaster serve: error: no target configs (*.yaml) in") and "\n" not in err
+    bad = tmp_path / "serve.yaml"
+    bad.write_text("port: lots\n")
+    assert main(["serve", "--config", str(bad)]) == 2
+    assert "port" in capsys.readouterr().err
