@@ -78,7 +78,7 @@ def install_handlers(app: FastAPI) -> None:
     @app.exception_handler(ForecasterError)
     async def _forecaster(request: Request, exc: ForecasterError) -> JSONResponse:
         if isinstance(exc, DataError | ConfigError):
-            code = status.HTTP_422_UNPROCESSABLE_CONTENT
+            code = 422  # (the named constant differs across Starlette versions)
         elif isinstance(exc, SourceError):
             code = status.HTTP_502_BAD_GATEWAY
         elif isinstance(exc, ModelStoreError):
