@@ -17,13 +17,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import statistics
 import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import torch
 
@@ -51,10 +49,17 @@ def evaluate(path: Path, *, model: ModelSettings, train: TrainSettings) -> dict:
     baselines = baselines_for(train_part, step=step, horizon_steps=horizon_steps, quantiles=model.quantiles)
     season = int(pd.Timedelta(days=1) / step)
     need = max(lstm.lookback_steps, max(getattr(b, "min_history", 1) for b in baselines))
-    origins = rolling_origins(series, start=split, every=pd.Timedelta(hours=1), horizon_steps=horizon_steps, need=need)
-    result = backtest([lstm, *baselines], series, origins=origins, mase_denominator=mase_scale(train_part.to_numpy(), season))
+    origins = rolling_origins(
+        series, start=split, every=pd.Timedelta(hours=1), horizon_steps=horizon_steps, need=need
+    )
+    result = backtest(
+        [lstm, *baselines],
+        series,
+        origins=origins,
+        mase_denominator=mase_scale(train_part.to_numpy(), season),
+    )
     # Latency of one forecast on one core, from the history a live call would pass.
-    history = series.iloc[: split][-lstm.lookback_steps :]
+    history = series.iloc[:split][-lstm.lookback_steps :]
     lstm.predict(history)
     reps = 50
     t0 = time.perf_counter()
@@ -76,7 +81,11 @@ def evaluate(path: Path, *, model: ModelSettings, train: TrainSettings) -> dict:
 def summarise(rows: list[dict]) -> tuple[str, dict]:
     models = list(rows[0]["scores"])
     baselines = [m for m in models if m != LSTM]
-    lines = ["| series | " + " | ".join(f"{m} WAPE" for m in models) + " | LSTM WAPE@30m | LSTM MASE | p90 cov | peak miss p90 | best baseline peak miss (p50) | train s |"]
+    lines = [
+        "| series | "
+        + " | ".join(f"{m} WAPE" for m in models)
+        + " | LSTM WAPE@30m | LSTM MASE | p90 cov | peak miss p90 | best baseline peak miss (p50) | train s |"
+    ]
     lines.append("|" + "---|" * (len(models) + 7))
     wins = 0
     per_best = []
@@ -88,11 +97,15 @@ def summarise(rows: list[dict]) -> tuple[str, dict]:
             wins += 1
         cells = [f"{sc[m]['wape']:.3f}" if sc[m]["wape"] is not None else "-" for m in models]
         lines.append(
-            f"| {r['series']} | " + " | ".join(cells)
+            f"| {r['series']} | "
+            + " | ".join(cells)
             + f" | {sc[LSTM]['wape_last']:.3f} | {sc[LSTM]['mase']:.3f} | {sc[LSTM]['coverage']:.2f}"
             + f" | {sc[LSTM]['peak_miss']:.2f} | {sc[best]['peak_miss_p50']:.2f} ({best}) | {r['train_s']} |"
         )
-    med = {m: statistics.median(r["scores"][m]["wape"] for r in rows if r["scores"][m]["wape"] is not None) for m in models}
+    med = {
+        m: statistics.median(r["scores"][m]["wape"] for r in rows if r["scores"][m]["wape"] is not None)
+        for m in models
+    }
     best_baseline = min(baselines, key=med.__getitem__)
     summary = {
         "series": len(rows),
@@ -106,17 +119,24 @@ def summarise(rows: list[dict]) -> tuple[str, dict]:
         "median_latency_ms": statistics.median(r["latency_ms"] for r in rows),
     }
     text = "\n".join(lines)
-    text += "\n\n" + "\n".join(f"- {k}: {v:.3f}" if isinstance(v, float) else f"- {k}: {v}" for k, v in summary.items() if k != "median_wape")
+    text += "\n\n" + "\n".join(
+        f"- {k}: {v:.3f}" if isinstance(v, float) else f"- {k}: {v}"
+        for k, v in summary.items()
+        if k != "median_wape"
+    )
     text += "\n- median WAPE: " + ", ".join(f"{m} {v:.3f}" for m, v in med.items())
     return text, summary
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--csv", nargs="*", type=Path, help="CSV files (default: every file in ../shared/data/traffic)")
+    ap.add_argument(
+        "--csv", nargs="*", type=Path, help="CSV files (default: every file in ../shared/data/traffic)"
+    )
     ap.add_argument("--only", help="substring filter on file names")
     ap.add_argument("--epochs", type=int, default=TrainSettings().epochs)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--peak-weight", type=float, default=TrainSettings().peak_weight)
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -127,19 +147,27 @@ def main(argv: list[str] | None = None) -> int:
         print("no series found: pass --csv FILE or provide ../shared/data/traffic", file=sys.stderr)
         return 2
     model = ModelSettings()
-    train = TrainSettings(epochs=args.epochs)
+    train = TrainSettings(epochs=args.epochs, peak_weight=args.peak_weight)
     rows = []
     for f in files:
         row = evaluate(f, model=model, train=train)
         sc = row["scores"]
-        print(f"{row['series']:45s} " + " ".join(f"{m}={s['wape']:.3f}" for m, s in sc.items() if s["wape"] is not None)
-              + f" cov={sc[LSTM]['coverage']:.2f} miss={sc[LSTM]['peak_miss']:.2f} train={row['train_s']}s", flush=True)
+        print(
+            f"{row['series']:45s} "
+            + " ".join(f"{m}={s['wape']:.3f}" for m, s in sc.items() if s["wape"] is not None)
+            + f" cov={sc[LSTM]['coverage']:.2f} miss={sc[LSTM]['peak_miss']:.2f} train={row['train_s']}s",
+            flush=True,
+        )
         rows.append(row)
     text, summary = summarise(rows)
     print(text)
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "accuracy.json").write_text(json.dumps({"summary": summary, "rows": rows}, indent=2, default=float))
-    (args.out / "accuracy.md").write_text("# Accuracy benchmark\n\n`python bench/accuracy.py`\n\n" + text + "\n")
+    (args.out / "accuracy.json").write_text(
+        json.dumps({"summary": summary, "rows": rows}, indent=2, default=float)
+    )
+    (args.out / "accuracy.md").write_text(
+        "# Accuracy benchmark\n\n`python bench/accuracy.py`\n\n" + text + "\n"
+    )
     return 0
 
 

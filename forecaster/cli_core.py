@@ -26,7 +26,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     src.add_argument("--csv", type=Path, help="history from a CSV/Parquet file (timestamp,value)")
     p.add_argument(
-        "--out", type=Path, help="model store directory (default: the config's store, or ./models)"
+        "--out",
+        help="model store: a directory or s3://bucket/prefix (default: the config's store, or ./models)",
     )
     p.add_argument("--target", help="target name for --csv (default: the file name)")
     p.add_argument("--horizon", help="forecast horizon, e.g. 30m (default from config, else 30m)")
@@ -86,7 +87,7 @@ def _settings_for_csv(args: argparse.Namespace, name: str):
 
     model = ModelSettings()
     train = TrainSettings()
-    cfg = TargetConfig(name=name, model=model, train=train, store=str(args.out or "models"))
+    cfg = TargetConfig(name=name, model=model, train=train, store=args.out or "models")
     data = cfg.to_dict()
     if args.horizon:
         data["model"]["horizon"] = args.horizon
@@ -141,7 +142,7 @@ def run_train(args: argparse.Namespace) -> int:
         name = args.target or _target_name(args.csv)
         cfg = _settings_for_csv(args, name)
         series = read_series(args.csv, duplicates=args.on_duplicate)
-        store_root = args.out or Path("models")
+        store_root = args.out or "models"
         now = _now()
     store = ModelStore(store_root)
     result = train_target(

@@ -107,6 +107,9 @@ class TrainSettings:
     seed: int = 0
     max_windows_per_epoch: int = 20_000
     """Subsample of training windows seen per epoch, bounding epoch time on long histories."""
+    peak_weight: float = 0.5
+    """Weight of the peak term in the loss: the upper quantile's highest step must cover the window's true
+    peak as often as the quantile says (capacity is planned on that peak). 0 turns it off."""
     backtest: str = "3d"
     """Recent range held out to decide promotion (model vs baselines vs the current model)."""
 

@@ -36,6 +36,27 @@ def pinball_loss(pred: torch.Tensor, target: torch.Tensor, quantiles: torch.Tens
     return torch.maximum(quantiles * diff, (quantiles - 1) * diff).mean()
 
 
+def peak_pinball_loss(pred: torch.Tensor, target: torch.Tensor, quantile: float) -> torch.Tensor:
+    """Pinball loss of the window's peak: the highest upper-quantile step against the true peak.
+
+    Capacity is planned on the peak of the upper quantile over the lead time, so that peak must cover the
+    true peak as often as the quantile says, not only each step on its own.
+    """
+    peak_pred = pred[..., -1].amax(dim=1)  # [B]
+    peak_true = target.amax(dim=1)  # [B]
+    diff = peak_true - peak_pred
+    return torch.maximum(quantile * diff, (quantile - 1) * diff).mean()
+
+
+def training_loss(
+    pred: torch.Tensor, target: torch.Tensor, quantiles: torch.Tensor, *, peak_weight: float
+) -> torch.Tensor:
+    loss = pinball_loss(pred, target, quantiles)
+    if peak_weight > 0 and pred.shape[-1] > 1:
+        loss = loss + peak_weight * peak_pinball_loss(pred, target, float(quantiles[-1]))
+    return loss
+
+
 def pick_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
@@ -122,14 +143,15 @@ def fit_forecaster(
         for start in range(0, len(picked), train.batch_size):
             batch = order[start : start + train.batch_size]
             optimiser.zero_grad()
-            loss = pinball_loss(network(past[batch], future[batch], level[batch]), target[batch], q)
+            pred = network(past[batch], future[batch], level[batch])
+            loss = training_loss(pred, target[batch], q, peak_weight=train.peak_weight)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(network.parameters(), 1.0)
             optimiser.step()
             total += loss.detach().item() * len(batch)
         network.eval()
         with torch.no_grad():
-            val_loss = float(pinball_loss(network(*val[:3]), val[3], q))
+            val_loss = float(training_loss(network(*val[:3]), val[3], q, peak_weight=train.peak_weight))
         if val_loss < best_loss - 1e-6:
             best_loss, stale = val_loss, 0
             best_state = {k: v.detach().clone() for k, v in network.state_dict().items()}
