@@ -16,6 +16,7 @@ Writes ``bench/results/accuracy.md`` and ``bench/results/accuracy.json``.
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import statistics
 import sys
@@ -35,6 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "traffic"
 HORIZON = "30m"
 LSTM = "lstm"
+LSTM_PLAIN = "lstm_plain"
 
 
 def evaluate(path: Path, *, model: ModelSettings, train: TrainSettings) -> dict:
@@ -52,8 +54,11 @@ def evaluate(path: Path, *, model: ModelSettings, train: TrainSettings) -> dict:
     origins = rolling_origins(
         series, start=split, every=pd.Timedelta(hours=1), horizon_steps=horizon_steps, need=need
     )
+    # The same network without the validation-fitted blend: what a plain per-series LSTM does.
+    plain = copy.copy(lstm)
+    plain.name, plain.blend = LSTM_PLAIN, {"lstm": 1.0}
     result = backtest(
-        [lstm, *baselines],
+        [lstm, plain, *baselines],
         series,
         origins=origins,
         mase_denominator=mase_scale(train_part.to_numpy(), season),
@@ -80,14 +85,14 @@ def evaluate(path: Path, *, model: ModelSettings, train: TrainSettings) -> dict:
 
 def summarise(rows: list[dict]) -> tuple[str, dict]:
     models = list(rows[0]["scores"])
-    baselines = [m for m in models if m != LSTM]
+    baselines = [m for m in models if m not in (LSTM, LSTM_PLAIN)]
     lines = [
         "| series | "
         + " | ".join(f"{m} WAPE" for m in models)
         + " | LSTM WAPE@30m | LSTM MASE | p90 cov | peak miss p90 | best baseline peak miss (p50) | train s |"
     ]
     lines.append("|" + "---|" * (len(models) + 7))
-    wins = 0
+    wins = plain_wins = 0
     per_best = []
     for r in rows:
         sc = r["scores"]
@@ -95,6 +100,8 @@ def summarise(rows: list[dict]) -> tuple[str, dict]:
         per_best.append(sc[best]["wape"])
         if sc[LSTM]["wape"] < sc[best]["wape"]:
             wins += 1
+        if sc[LSTM_PLAIN]["wape"] < sc[best]["wape"]:
+            plain_wins += 1
         cells = [f"{sc[m]['wape']:.3f}" if sc[m]["wape"] is not None else "-" for m in models]
         lines.append(
             f"| {r['series']} | "
@@ -113,6 +120,8 @@ def summarise(rows: list[dict]) -> tuple[str, dict]:
         "best_baseline": best_baseline,
         "lstm_vs_best_baseline_median": med[LSTM] / med[best_baseline] - 1,
         "lstm_wins_vs_best_per_series": f"{wins}/{len(rows)}",
+        "lstm_plain_vs_best_baseline_median": med[LSTM_PLAIN] / med[best_baseline] - 1,
+        "lstm_plain_wins_vs_best_per_series": f"{plain_wins}/{len(rows)}",
         "median_p90_coverage": statistics.median(r["scores"][LSTM]["coverage"] for r in rows),
         "median_peak_miss_p90": statistics.median(r["scores"][LSTM]["peak_miss"] for r in rows),
         "median_train_s": statistics.median(r["train_s"] for r in rows),

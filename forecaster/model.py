@@ -31,11 +31,20 @@ from forecaster.predictors import future_index, quantile_label
 from forecaster.series import format_duration, infer_step
 from forecaster.windows import Scaler, WindowSpec, make_windows
 
-__all__ = ["Forecaster", "MANIFEST_FILE", "WEIGHTS_FILE", "FORMAT"]
+__all__ = [
+    "Forecaster",
+    "MANIFEST_FILE",
+    "WEIGHTS_FILE",
+    "FORMAT",
+    "BLEND_MEMBERS",
+    "baseline_points",
+    "blend_points",
+]
 
 MANIFEST_FILE = "manifest.json"
 WEIGHTS_FILE = "weights.safetensors"
 FORMAT = "forecaster.quantile-lstm/1"
+BLEND_MEMBERS = ("lstm", "last_value", "seasonal_naive")
 _PAST_FEATURES = 6
 _FUTURE_FEATURES = 5
 
@@ -54,6 +63,7 @@ class Forecaster:
         network: QuantileLSTM,
         architecture: Mapping[str, Any],
         info: Mapping[str, Any] | None = None,
+        blend: Mapping[str, float] | None = None,
     ) -> None:
         self.name = name
         self.step = step
@@ -63,6 +73,8 @@ class Forecaster:
         self.network = network.eval()
         self.architecture = dict(architecture)
         self.info: dict[str, Any] = dict(info or {})
+        self.blend: dict[str, float] = dict(blend or {"lstm": 1.0})
+        """Weights of the p50 combination (see :func:`blend_points`), fitted on the validation split."""
 
     # -- Predictor protocol -------------------------------------------------------------------------------
     @property
@@ -132,7 +144,9 @@ class Forecaster:
         return values, index
 
     @torch.no_grad()
-    def _run(self, values: np.ndarray, index: pd.DatetimeIndex, origins: np.ndarray) -> np.ndarray:
+    def _run(
+        self, values: np.ndarray, index: pd.DatetimeIndex, origins: np.ndarray, *, blend: bool = True
+    ) -> np.ndarray:
         w = make_windows(
             values,
             index,
@@ -148,7 +162,12 @@ class Forecaster:
             torch.from_numpy(w.future).to(device),
             torch.from_numpy(w.level).to(device),
         )  # [N, H, Q]
-        pred = out.cpu().numpy().astype(np.float64) * w.scale[:, None, None]
+        pred = out.cpu().numpy().astype(np.float64) * w.scale[:, None, None]  # [N, H, Q]
+        if blend and self.blend.get("lstm", 1.0) != 1.0:
+            members = baseline_points(values, origins, horizon=self.spec.horizon, season=self.spec.season)
+            members["lstm"] = pred[..., self.quantiles.index(0.5)]
+            # Shift every quantile by the same amount: the band keeps the LSTM's width around the blend.
+            pred = pred + (blend_points(members, self.blend) - members["lstm"])[..., None]
         if self.scaler.nonnegative:
             pred = np.maximum(pred, 0.0)
         return pred
@@ -166,6 +185,7 @@ class Forecaster:
             "quantiles": list(self.quantiles),
             "architecture": self.architecture,
             "scaler": self.scaler.to_dict(),
+            "blend": self.blend,
             **self.info,
         }
 
@@ -280,6 +300,7 @@ class Forecaster:
             network=network,
             architecture=arch,
             info=info,
+            blend=_check_blend(manifest.get("blend"), where=where),
         )
 
     @staticmethod
@@ -293,3 +314,36 @@ class Forecaster:
             num_layers=int(architecture["num_layers"]),
             dropout=float(architecture.get("dropout", 0.0)),
         )
+
+
+def baseline_points(
+    values: np.ndarray, origins: np.ndarray, *, horizon: int, season: int
+) -> dict[str, np.ndarray]:
+    """Point forecasts ``[N, H]`` of the cheap blend members for each origin (data before it only)."""
+    last = values[origins - 1]  # [N]
+    out = {"last_value": np.repeat(last[:, None], horizon, axis=1)}
+    if season:
+        idx = origins[:, None] + np.arange(horizon)[None, :] - season  # [N, H]
+        idx = np.where(idx >= origins[:, None], idx - season, idx)
+        out["seasonal_naive"] = values[idx]
+    else:
+        out["seasonal_naive"] = out["last_value"]
+    return out
+
+
+def blend_points(members: Mapping[str, np.ndarray], weights: Mapping[str, float]) -> np.ndarray:
+    """The weighted p50: ``sum(weight * member)`` over the members named in ``weights``."""
+    return sum(float(w) * members[name] for name, w in weights.items() if w)  # type: ignore[return-value]
+
+
+def _check_blend(raw: Any, *, where: str) -> dict[str, float]:
+    if raw is None:
+        return {"lstm": 1.0}
+    if (
+        not isinstance(raw, dict)
+        or set(raw) - set(BLEND_MEMBERS)
+        or any(not isinstance(v, int | float) or v < 0 for v in raw.values())
+        or abs(sum(raw.values()) - 1.0) > 1e-6
+    ):
+        raise ModelStoreError(f"{where}: manifest blend {raw!r} is invalid", hint="retrain the model")
+    return {k: float(v) for k, v in raw.items()}

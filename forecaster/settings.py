@@ -110,6 +110,8 @@ class TrainSettings:
     peak_weight: float = 0.5
     """Weight of the peak term in the loss: the upper quantile's highest step must cover the window's true
     peak as often as the quantile says (capacity is planned on that peak). 0 turns it off."""
+    blend: bool = True
+    """Combine the LSTM's p50 with last value and seasonal naive, weights chosen on the validation split."""
     backtest: str = "3d"
     """Recent range held out to decide promotion (model vs baselines vs the current model)."""
 

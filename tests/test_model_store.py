@@ -229,3 +229,42 @@ def test_training_masks_long_gaps_and_rejects_short_history(series):
     assert np.isfinite(model.predict(gappy).to_numpy()).all()
     with pytest.raises(DataError, match="history too short to train"):
         fit_forecaster(series.iloc[:40], model=TINY_MODEL, train=TINY_TRAIN, name="short")
+
+
+def test_blend_leans_on_seasonal_naive_when_yesterday_is_exact():
+    torch.set_num_threads(1)
+    series = daily_sine(days=6)  # perfectly periodic: seasonal naive is exact
+    model = fit_forecaster(series, model=TINY_MODEL, train=TINY_TRAIN, name="periodic")
+    assert model.blend.get("seasonal_naive", 0) >= 0.5
+    scores = model.info["training"]["blend_validation_wape"]
+    assert scores["blend"] <= min(scores["lstm"], scores["last_value"], scores["seasonal_naive"]) + 1e-9
+    history = series.iloc[:-6]
+    forecast = model.predict(history)
+    np.testing.assert_allclose(forecast["p50"].to_numpy(), series.iloc[-6:].to_numpy(), rtol=0.05)
+    assert (forecast["p90"] >= forecast["p50"]).all()
+
+
+@pytest.mark.parametrize(
+    ("blend", "ok"),
+    [
+        (None, True),  # artifacts written before blending existed keep loading: plain LSTM
+        ({"lstm": 0.5, "last_value": 0.5}, True),
+        ({"lstm": 0.5, "last_value": 0.6}, False),  # must sum to one
+        ({"lstm": 1.0, "prophet": 0.0}, False),  # unknown member
+        ({"lstm": -0.5, "last_value": 1.5}, False),
+    ],
+)
+def test_manifest_blend_is_checked(tmp_path, model, blend, ok):
+    path = model.save(tmp_path / "m")
+    manifest = json.loads((path / MANIFEST_FILE).read_text())
+    if blend is None:
+        manifest.pop("blend", None)
+    else:
+        manifest["blend"] = blend
+    (path / MANIFEST_FILE).write_text(json.dumps(manifest))
+    if ok:
+        loaded = Forecaster.load(path)
+        assert loaded.blend == (blend or {"lstm": 1.0})
+    else:
+        with pytest.raises(ModelStoreError, match="blend"):
+            Forecaster.load(path)
