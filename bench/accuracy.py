@@ -144,7 +144,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--only", help="substring filter on file names")
     ap.add_argument("--epochs", type=int, default=TrainSettings().epochs)
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument(
+        "--threads", type=int, default=1, help="torch threads (training and the latency measurement)"
+    )
     ap.add_argument("--peak-weight", type=float, default=TrainSettings().peak_weight)
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     args = ap.parse_args(argv)
@@ -156,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
         print("no series found: pass --csv FILE or provide ../shared/data/traffic", file=sys.stderr)
         return 2
     model = ModelSettings()
-    train = TrainSettings(epochs=args.epochs, peak_weight=args.peak_weight)
+    train = TrainSettings(epochs=args.epochs, peak_weight=args.peak_weight, threads=args.threads)
     rows = []
     for f in files:
         row = evaluate(f, model=model, train=train)

@@ -110,6 +110,9 @@ class TrainSettings:
     peak_weight: float = 0.5
     """Weight of the peak term in the loss: the upper quantile's highest step must cover the window's true
     peak as often as the quantile says (capacity is planned on that peak). 0 turns it off."""
+    threads: int = 1
+    """Torch CPU threads while training. Torch's default (one per core) oversubscribes shared or CPU-limited
+    machines: on a busy 2-core machine two threads trained 15x slower than one (bench, 2026-11)."""
     blend: bool = True
     """Combine the LSTM's p50 with last value and seasonal naive, weights chosen on the validation split."""
     backtest: str = "3d"

@@ -7,8 +7,10 @@ whether a trained model is good enough to serve is :mod:`forecaster.promotion`'s
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
+from collections.abc import Iterator
 from dataclasses import asdict
 
 import numpy as np
@@ -79,6 +81,31 @@ def fit_forecaster(
     device: torch.device | None = None,
 ) -> Forecaster:
     """Train a quantile LSTM on ``series`` (a regular series; NaN marks masked gaps)."""
+    train = train or TrainSettings()
+    with _cpu_threads(train.threads):
+        return _fit_forecaster(series, model=model, train=train, name=name, progress=progress, device=device)
+
+
+@contextlib.contextmanager
+def _cpu_threads(threads: int) -> Iterator[None]:
+    """Torch's intra-op threads for the duration of a fit, restored afterwards (see TrainSettings.threads)."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(max(1, threads))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+def _fit_forecaster(
+    series: pd.Series,
+    *,
+    model: ModelSettings | None = None,
+    train: TrainSettings | None = None,
+    name: str = "model",
+    progress: bool = False,
+    device: torch.device | None = None,
+) -> Forecaster:
     model = model or ModelSettings()
     train = train or TrainSettings()
     started = time.perf_counter()
