@@ -155,7 +155,11 @@ def _fit_forecaster(
         return tuple(torch.from_numpy(a).to(device) for a in (w.past, w.future, w.level, w.target))
 
     val = tensors(val_origins)
-    best_loss = float("inf")
+    # The untrained network is a persistence forecast (see QuantileLSTM): it is epoch 0 of early stopping,
+    # so training can only be kept when it beats "the last value" on held-out data.
+    network.eval()
+    with torch.no_grad():
+        best_loss = float(training_loss(network(*val[:3]), val[3], q, peak_weight=train.peak_weight))
     best_state = {k: v.detach().clone() for k, v in network.state_dict().items()}
     stale = 0
     epochs_run = 0
