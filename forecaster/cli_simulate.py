@@ -20,6 +20,7 @@ from forecaster.errors import ConfigError, DataError
 __all__ = ["add_parser", "run", "make_forecast_fn", "build_config", "MODELS"]
 
 MODELS = ("lstm", "holt-winters", "seasonal-naive")
+REPLAY_EPOCHS = 8
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -173,9 +174,11 @@ def make_forecast_fn(
             from forecaster.settings import ModelSettings, TrainSettings
             from forecaster.training import fit_forecaster
 
-            torch.set_num_threads(max(1, min(4, os.cpu_count() or 1)))
-            train_settings = (
-                TrainSettings(seed=seed) if epochs is None else TrainSettings(seed=seed, epochs=epochs)
+            # One thread: replays run beside other work, and a small LSTM gains little from more.
+            torch.set_num_threads(1)
+            # A few epochs on a bounded sample: the replay needs a forecaster like the nightly one, quickly.
+            train_settings = TrainSettings(
+                seed=seed, epochs=REPLAY_EPOCHS if epochs is None else epochs, max_windows_per_epoch=8000
             )
             return fit_forecaster(
                 train, model=ModelSettings(quantiles=qs), train=train_settings, name="replay", progress=False

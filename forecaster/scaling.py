@@ -15,6 +15,13 @@ Two ways to plan (``ScalingPolicy.plan``):
   forecast there rises above the median forecast of the next step by more than ``rise_threshold``; otherwise the
   recommendation is ``min_replicas`` and the HPA handles the level. The scale-down stabilisation window then holds
   a raised floor until the HPA has seen the new load and caught up, and releases it.
+- ``"shift"``: capacity for the planned-quantile load over ``[now + lead_time, now + lead_time + interval]``
+  only: what pods started now will face when they are ready, and nothing for the minutes before (pods already
+  running or starting cover those). As an HPA floor this is the cheapest proactive plan: it does not hold the
+  forecast's upper band over the whole lead window, and a floor lowered again costs nothing extra because the
+  HPA's own scale-down stabilisation keeps pods it still needs (so ``scale_down_stabilization_s`` can be 0).
+  ``max_over_median`` caps the planned quantile at the median x (1 + it), so a band that widens after a spike
+  does not hold capacity the median does not ask for.
 
 Fail safe: without a usable forecast (None, empty, NaN, nothing inside the planning window) the decision never
 scales down; it keeps the last desired value (or the current replicas).
@@ -43,7 +50,7 @@ __all__ = [
 REASONS = ("forecast", "bound_min", "bound_max", "stabilizing", "rate_limited", "no_forecast", "no_rise")
 """Every ``Decision.reason`` code (for metrics labels)."""
 
-PLANS = ("peak", "rise")
+PLANS = ("peak", "rise", "shift")
 
 
 @dataclass(frozen=True)
@@ -72,6 +79,8 @@ class ScalingPolicy:
     cannot follow, planned at the lead-time horizon (see the module docstring)."""
     rise_threshold: float = 0.0
     """``plan="rise"``: the median forecast at the lead horizon must exceed the next step's by this fraction."""
+    max_over_median: float = 0.0
+    """Cap the planned quantile at ``p50 x (1 + max_over_median)`` at each step; 0 = no cap. Needs a p50."""
 
     def __post_init__(self) -> None:
         def bad(name: str, problem: str, hint: str) -> ConfigError:
@@ -101,6 +110,12 @@ class ScalingPolicy:
             raise bad("headroom", f"must be a fraction in [0, 10], got {self.headroom!r}", "0.1 = +10%")
         if not _finite(self.rise_threshold) or self.rise_threshold < 0:
             raise bad("rise_threshold", f"must be a fraction >= 0, got {self.rise_threshold!r}", "e.g. 0.05")
+        if not _finite(self.max_over_median) or not 0 <= self.max_over_median <= 10:
+            raise bad(
+                "max_over_median",
+                f"must be a fraction in [0, 10], got {self.max_over_median!r}",
+                "0 = no cap",
+            )
         for name in ("lead_time_s", "scale_down_stabilization_s"):
             value = getattr(self, name)
             if not _finite(value) or value < 0:
@@ -171,21 +186,33 @@ def _column(forecast: pd.DataFrame, name: str) -> pd.Series:
 
 def _planning_window(
     forecast: pd.DataFrame | None, policy: ScalingPolicy, now: pd.Timestamp
-) -> tuple[pd.Series, pd.Series] | None:
-    """(planned-quantile, median-or-None) values inside the planning window, or None if unusable."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None] | None:
+    """(times in ns, planned load, median or None) inside the planning window, or None if unusable.
+
+    Plain arrays: the replay calls this every simulated minute, and pandas masks dominated its run time.
+    """
     if forecast is None or len(forecast) == 0:
         return None
-    planned = _column(forecast, policy.column)
-    start = now + pd.Timedelta(seconds=policy.lead_time_s if policy.plan == "rise" else 0.0)
-    end = now + pd.Timedelta(seconds=policy.lead_time_s + policy.interval_s)
-    index = pd.DatetimeIndex(forecast.index)
-    inside = (index >= start) & (index <= end)
+    planned = _column(forecast, policy.column).to_numpy(dtype=float)
+    has_median = "p50" in forecast.columns
+    if policy.max_over_median > 0 and not has_median:
+        _column(forecast, "p50")  # raises the clear error
+    now_ns = pd.Timestamp(now).as_unit("ns").value
+    start = now_ns + int(policy.lead_time_s * 1e9 if policy.plan in ("rise", "shift") else 0)
+    end = now_ns + int((policy.lead_time_s + policy.interval_s) * 1e9)
+    times = pd.DatetimeIndex(forecast.index).as_unit("ns").asi8
+    inside = (times >= start) & (times <= end)
     if not inside.any():
         return None
     window = planned[inside]
-    if window.isna().any() or not np.isfinite(window.to_numpy(dtype=float)).all():
+    median = forecast["p50"].to_numpy(dtype=float)[inside] if has_median else None
+    if policy.max_over_median > 0:
+        assert median is not None
+        # A band that widens after a spike must not hold capacity the median does not ask for.
+        window = np.minimum(window, median * (1 + policy.max_over_median))
+    if not np.isfinite(window).all():
         return None
-    return window, forecast.loc[inside]
+    return times[inside], window, median
 
 
 def decide(
@@ -219,9 +246,10 @@ def decide(
             ),
         )
 
-    window, rows = usable
-    peak_at = pd.Timestamp(window.idxmax())
-    peak = float(window.max())
+    times, window, window_median = usable
+    top = int(np.argmax(window))
+    peak_at = pd.Timestamp(int(times[top]))
+    peak = float(window[top])
     raw = math.ceil(peak * (1 + policy.headroom) / policy.capacity_per_replica - 1e-9)
     raw = max(raw, 0)
     rising = True
@@ -230,7 +258,10 @@ def decide(
         assert median is not None
         first = median.dropna()
         base = float(first.iloc[0]) if len(first) else float("nan")
-        ahead = float(_column(rows, "p50").max())
+        if window_median is None:
+            _column(forecast, "p50")  # raises the clear error
+        assert window_median is not None
+        ahead = float(np.nanmax(window_median)) if np.isfinite(window_median).any() else float("nan")
         # A rise the HPA can follow by itself (or none at all) needs no floor: the reactive path handles levels.
         rising = not math.isfinite(base) or ahead > base * (1 + policy.rise_threshold)
     bounded = min(max(raw if rising else policy.min_replicas, policy.min_replicas), policy.max_replicas)

@@ -556,10 +556,18 @@ def predictor_forecasts(
         if frame is None:
             return None
         last_at, last_value = index[t - 1], values[t - 1]
-        anchor = pd.DataFrame({c: [last_value] for c in frame.columns}, index=pd.DatetimeIndex([last_at]))
-        joined = pd.concat([anchor, frame])
+        # Linear in time from the last observed point through the forecast steps (numpy: called every tick).
+        known = np.concatenate(
+            [[last_at.as_unit("ns").value], pd.DatetimeIndex(frame.index).as_unit("ns").asi8]
+        )
         grid = pd.date_range(last_at + TICK, frame.index[-1], freq=TICK, unit="ns")
-        out = joined.reindex(joined.index.union(grid)).interpolate(method="time").loc[grid]
+        out = pd.DataFrame(
+            {
+                c: np.interp(grid.asi8, known, np.concatenate([[last_value], frame[c].to_numpy(dtype=float)]))
+                for c in frame.columns
+            },
+            index=grid,
+        )
         cache.clear()
         cache[t] = out
         return out

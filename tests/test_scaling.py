@@ -198,6 +198,66 @@ CASES = [
         11,
         "stabilizing",
     ),
+    (
+        "shift plan: only [now + lead, now + lead + interval] counts; a spike before it is the running pods' job",
+        fc([300, 1500, 1500, 600, 650, 300]),
+        BASE.replace(plan="shift", scale_down_stabilization_s=0),
+        state(None),
+        3,
+        7,
+        7,
+        "forecast",
+    ),
+    (
+        "shift plan: a rise at the lead horizon raises the floor before it arrives",
+        fc([300, 300, 300, 1100, 1200, 1300]),
+        BASE.replace(plan="shift", scale_down_stabilization_s=0),
+        state(3, [(1, 3)]),
+        3,
+        12,
+        12,
+        "forecast",
+    ),
+    (
+        "shift plan without stabilisation releases the floor at once (the HPA's own window keeps needed pods)",
+        fc([300] * 6),
+        BASE.replace(plan="shift", scale_down_stabilization_s=0),
+        state(12, [(1, 12)]),
+        12,
+        3,
+        3,
+        "forecast",
+    ),
+    (
+        "max_over_median caps a wide band at p50 x (1 + cap)",
+        fc([2000] * 6, p50=[500] * 6),
+        BASE.replace(plan="shift", max_over_median=0.2, scale_down_stabilization_s=0),
+        state(None),
+        3,
+        6,
+        6,
+        "forecast",
+    ),
+    (
+        "max_over_median leaves a band narrower than the cap alone",
+        fc([550] * 6, p50=[500] * 6),
+        BASE.replace(plan="shift", max_over_median=0.2, scale_down_stabilization_s=0),
+        state(None),
+        3,
+        6,
+        6,
+        "forecast",
+    ),
+    (
+        "max_over_median applies per step: the cap of one step does not lift another",
+        fc([300, 300, 300, 900, 2000, 300], p50=[300, 300, 300, 850, 400, 300]),
+        BASE.replace(plan="shift", max_over_median=0.25, scale_down_stabilization_s=0),
+        state(None),
+        3,
+        9,
+        9,
+        "forecast",
+    ),
 ]
 
 
@@ -275,6 +335,8 @@ def test_missing_quantile_column_is_a_config_error() -> None:
         ({"interval_s": 0}, "interval_s"),
         ({"scale_down_max_step": 1.5}, "scale_down_max_step"),
         ({"plan": "magic"}, "plan"),
+        ({"max_over_median": -0.1}, "max_over_median"),
+        ({"max_over_median": float("inf")}, "max_over_median"),
     ],
 )
 def test_policy_validation_names_the_field(changes, field) -> None:
@@ -302,6 +364,18 @@ def test_nodes_needed(kwargs, nodes) -> None:
 def test_nodes_needed_rejects_a_pod_bigger_than_a_node() -> None:
     with pytest.raises(ConfigError, match="does not fit"):
         nodes_needed(replicas=1, pod_request=8, node_allocatable=4)
+
+
+def test_max_over_median_needs_a_median_column() -> None:
+    forecast = pd.DataFrame({"p90": [500.0] * 6}, index=pd.date_range(NOW, periods=6, freq="1min"))
+    with pytest.raises(ConfigError, match="p50"):
+        decide(
+            forecast=forecast,
+            policy=BASE.replace(plan="shift", max_over_median=0.2),
+            state=ScalingState(),
+            now=NOW,
+            current_replicas=1,
+        )
 
 
 def test_decision_is_deterministic_for_random_forecasts() -> None:
