@@ -84,7 +84,7 @@ def evaluate(path: Path, *, model: ModelSettings, train: TrainSettings) -> dict:
 
 
 def summarise(rows: list[dict]) -> tuple[str, dict]:
-    models = list(rows[0]["scores"])
+    models = list(dict.fromkeys(m for r in rows for m in r["scores"]))  # weekly naive only where it fits
     baselines = [m for m in models if m not in (LSTM, LSTM_PLAIN)]
     lines = [
         "| series | "
@@ -96,13 +96,15 @@ def summarise(rows: list[dict]) -> tuple[str, dict]:
     per_best = []
     for r in rows:
         sc = r["scores"]
-        best = min((b for b in baselines if sc[b]["wape"] is not None), key=lambda b: sc[b]["wape"])
+        best = min(
+            (b for b in baselines if b in sc and sc[b]["wape"] is not None), key=lambda b: sc[b]["wape"]
+        )
         per_best.append(sc[best]["wape"])
         if sc[LSTM]["wape"] < sc[best]["wape"]:
             wins += 1
         if sc[LSTM_PLAIN]["wape"] < sc[best]["wape"]:
             plain_wins += 1
-        cells = [f"{sc[m]['wape']:.3f}" if sc[m]["wape"] is not None else "-" for m in models]
+        cells = [f"{sc[m]['wape']:.3f}" if m in sc and sc[m]["wape"] is not None else "-" for m in models]
         lines.append(
             f"| {r['series']} | "
             + " | ".join(cells)
@@ -110,7 +112,9 @@ def summarise(rows: list[dict]) -> tuple[str, dict]:
             + f" | {sc[LSTM]['peak_miss']:.2f} | {sc[best]['peak_miss_p50']:.2f} ({best}) | {r['train_s']} |"
         )
     med = {
-        m: statistics.median(r["scores"][m]["wape"] for r in rows if r["scores"][m]["wape"] is not None)
+        m: statistics.median(
+            r["scores"][m]["wape"] for r in rows if m in r["scores"] and r["scores"][m]["wape"] is not None
+        )
         for m in models
     }
     best_baseline = min(baselines, key=med.__getitem__)
@@ -170,12 +174,15 @@ def main(argv: list[str] | None = None) -> int:
             flush=True,
         )
         rows.append(row)
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "accuracy.partial.json").write_text(json.dumps(rows, indent=1, default=float))
     text, summary = summarise(rows)
     print(text)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "accuracy.json").write_text(
         json.dumps({"summary": summary, "rows": rows}, indent=2, default=float)
     )
+    (args.out / "accuracy.partial.json").unlink(missing_ok=True)
     (args.out / "accuracy.md").write_text(
         "# Accuracy benchmark\n\n`python bench/accuracy.py`\n\n" + text + "\n"
     )
