@@ -60,7 +60,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     h.add_argument("--hpa-scale-down-percent", type=int, default=100)
     h.add_argument("--hpa-scale-down-period", default="15s")
     s = p.add_argument_group("prescaler policy")
-    s.add_argument("--plan", choices=("peak", "rise"), default="peak", help="see forecaster.scaling")
+    s.add_argument(
+        "--plan",
+        choices=("peak", "rise", "shift"),
+        default="peak",
+        help="see forecaster.scaling; shift (with --stabilization 0) is the cheapest proactive plan",
+    )
     s.add_argument("--quantile", default="p90")
     s.add_argument("--headroom", type=float, default=0.0, help="fraction, 0.1 = +10%%")
     s.add_argument("--lead-time", help="default: the pod start-up")
@@ -69,6 +74,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--max-step-down", type=int, default=0, help="replicas per --step-down-period (0 = any)")
     s.add_argument("--step-down-period", default="1m")
     s.add_argument("--rise-threshold", type=float, default=0.0)
+    s.add_argument(
+        "--max-over-median",
+        type=float,
+        default=0.0,
+        help="cap the planned quantile at p50 x (1 + this); 0 = no cap",
+    )
     n = p.add_argument_group("node group")
     n.add_argument("--pods-per-node", type=int, default=0, help="0 = no node model")
     n.add_argument("--node-startup", default="5m")
@@ -133,6 +144,7 @@ def build_config(args: argparse.Namespace) -> Any:
         scale_down_period_s=_seconds(args.step_down_period, "--step-down-period"),
         plan=args.plan,
         rise_threshold=args.rise_threshold,
+        max_over_median=args.max_over_median,
     )
     cluster = ClusterConfig(
         pod_startup_s=pod_startup_s,

@@ -285,8 +285,15 @@ def test_cli_simulate_writes_the_contract_json_and_plot(tmp_path) -> None:
     out, png = tmp_path / "r.json", tmp_path / "r.png"
     argv = ["simulate", "--csv", str(csv), "--capacity-per-replica", "60", "--pod-startup", "3m"]
     argv += ["--model", "seasonal-naive", "--train-fraction", "0.5", "--json", str(out), "--plot", str(png)]
+    argv += ["--plan", "shift", "--stabilization", "0", "--max-over-median", "0.5"]
     assert main(argv) == 0
     data = json.loads(out.read_text())
+    policy = data["config"]["policy"]
+    assert (policy["plan"], policy["scale_down_stabilization_s"], policy["max_over_median"]) == (
+        "shift",
+        0.0,
+        0.5,
+    )
     for run in ("hpa", "prescaler", "oracle"):
         assert {
             "under_provisioned_minutes",
