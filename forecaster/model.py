@@ -27,7 +27,7 @@ from safetensors.torch import save as save_safetensors
 from forecaster import __version__
 from forecaster.errors import DataError, ModelStoreError
 from forecaster.nn import QuantileLSTM
-from forecaster.predictors import future_index, quantile_label
+from forecaster.predictors import HoltWinters, future_index, quantile_label
 from forecaster.series import format_duration, infer_step
 from forecaster.windows import Scaler, WindowSpec, make_windows
 
@@ -44,7 +44,7 @@ __all__ = [
 MANIFEST_FILE = "manifest.json"
 WEIGHTS_FILE = "weights.safetensors"
 FORMAT = "forecaster.quantile-lstm/1"
-BLEND_MEMBERS = ("lstm", "last_value", "seasonal_naive")
+BLEND_MEMBERS = ("lstm", "last_value", "seasonal_naive", "holt_winters")
 _PAST_FEATURES = 6
 _FUTURE_FEATURES = 5
 
@@ -64,6 +64,7 @@ class Forecaster:
         architecture: Mapping[str, Any],
         info: Mapping[str, Any] | None = None,
         blend: Mapping[str, float] | None = None,
+        holt_winters: HoltWinters | None = None,
     ) -> None:
         self.name = name
         self.step = step
@@ -75,6 +76,8 @@ class Forecaster:
         self.info: dict[str, Any] = dict(info or {})
         self.blend: dict[str, float] = dict(blend or {"lstm": 1.0})
         """Weights of the p50 combination (see :func:`blend_points`), fitted on the validation split."""
+        self.holt_winters = holt_winters
+        """The Holt-Winters blend member (weights and seasonal profile fitted on the training range)."""
 
     # -- Predictor protocol -------------------------------------------------------------------------------
     @property
@@ -164,7 +167,14 @@ class Forecaster:
         )  # [N, H, Q]
         pred = out.cpu().numpy().astype(np.float64) * w.scale[:, None, None]  # [N, H, Q]
         if blend and self.blend.get("lstm", 1.0) != 1.0:
-            members = baseline_points(values, origins, horizon=self.spec.horizon, season=self.spec.season)
+            members = baseline_points(
+                values,
+                origins,
+                horizon=self.spec.horizon,
+                season=self.spec.season,
+                index=index,
+                holt_winters=self.holt_winters if self.blend.get("holt_winters") else None,
+            )
             members["lstm"] = pred[..., self.quantiles.index(0.5)]
             # Shift every quantile by the same amount: the band keeps the LSTM's width around the blend.
             pred = pred + (blend_points(members, self.blend) - members["lstm"])[..., None]
@@ -186,6 +196,7 @@ class Forecaster:
             "architecture": self.architecture,
             "scaler": self.scaler.to_dict(),
             "blend": self.blend,
+            "holt_winters": self.holt_winters.to_state() if self.holt_winters is not None else None,
             **self.info,
         }
 
@@ -261,10 +272,20 @@ class Forecaster:
             quantiles = tuple(float(q) for q in manifest["quantiles"])
             step = pd.Timedelta(seconds=float(manifest["step_s"]))
             network = cls.build_network(spec=spec, n_quantiles=len(quantiles), architecture=arch)
+            blend = _check_blend(manifest.get("blend"), where=where)
+            hw_state = manifest.get("holt_winters")
+            holt_winters = (
+                HoltWinters.from_state(hw_state, step=step, horizon_steps=spec.horizon) if hw_state else None
+            )
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelStoreError(
                 f"{where}: manifest is incomplete ({exc})", hint="retrain the model"
             ) from exc
+        if blend.get("holt_winters") and holt_winters is None:
+            raise ModelStoreError(
+                f"{where}: the blend uses Holt-Winters but the manifest has no Holt-Winters state",
+                hint="retrain the model",
+            )
         try:
             state = load_safetensors(weights)
             network.load_state_dict(state, strict=True)
@@ -289,6 +310,8 @@ class Forecaster:
                 "scaler",
                 "weights",
                 "package_version",
+                "blend",
+                "holt_winters",
             }
         }
         return cls(
@@ -300,7 +323,8 @@ class Forecaster:
             network=network,
             architecture=arch,
             info=info,
-            blend=_check_blend(manifest.get("blend"), where=where),
+            blend=blend,
+            holt_winters=holt_winters,
         )
 
     @staticmethod
@@ -317,9 +341,18 @@ class Forecaster:
 
 
 def baseline_points(
-    values: np.ndarray, origins: np.ndarray, *, horizon: int, season: int
+    values: np.ndarray,
+    origins: np.ndarray,
+    *,
+    horizon: int,
+    season: int,
+    index: pd.DatetimeIndex | None = None,
+    holt_winters: HoltWinters | None = None,
 ) -> dict[str, np.ndarray]:
-    """Point forecasts ``[N, H]`` of the cheap blend members for each origin (data before it only)."""
+    """Point forecasts ``[N, H]`` of the baseline blend members for each origin (data before it only).
+
+    Holt-Winters is computed only when given (it costs a pass over a few days of history per origin).
+    """
     last = values[origins - 1]  # [N]
     out = {"last_value": np.repeat(last[:, None], horizon, axis=1)}
     if season:
@@ -328,6 +361,16 @@ def baseline_points(
         out["seasonal_naive"] = values[idx]
     else:
         out["seasonal_naive"] = out["last_value"]
+    if holt_winters is not None and index is not None:
+        need = holt_winters.min_history
+        out["holt_winters"] = np.stack(
+            [
+                holt_winters._point_at(values[max(0, t - 2 * need) : t], index[t - 1])
+                if t >= need
+                else np.repeat(values[t - 1], horizon)
+                for t in origins
+            ]
+        )
     return out
 
 

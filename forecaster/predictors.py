@@ -12,7 +12,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import pandas as pd
@@ -100,7 +100,9 @@ class _ResidualBands:
     quantiles: tuple[float, ...]
     table: np.ndarray | None = None  # [H, Q] relative error quantiles
 
-    def fit(self, predictor: _Baseline, values: np.ndarray, *, origins: int = 400) -> None:
+    def fit(
+        self, predictor: _Baseline, values: np.ndarray, index: pd.DatetimeIndex, *, origins: int = 400
+    ) -> None:
         h = predictor.horizon_steps
         need = predictor.min_history
         last = len(values) - h
@@ -113,7 +115,7 @@ class _ResidualBands:
         errors = []
         for t in picks:
             hist = values[:t]
-            point = predictor._point(hist)
+            point = predictor._point_at(hist, index[t - 1])
             scale = _level(hist, predictor.steps_per_hour)
             actual = values[t : t + h]
             if np.isnan(actual).any():
@@ -167,15 +169,19 @@ class _Baseline:
     def _point(self, values: np.ndarray) -> np.ndarray:  # [H]
         raise NotImplementedError
 
+    def _point_at(self, values: np.ndarray, last: pd.Timestamp) -> np.ndarray:  # [H]
+        """The point forecast after ``values``, whose last sample is at ``last`` (for phase-aware models)."""
+        return self._point(values)
+
     def fit(self, series: pd.Series) -> _Baseline:
         """Learn the error bands from a backtest of this predictor over ``series``."""
-        self.bands.fit(self, series.to_numpy(dtype=float))
+        self.bands.fit(self, series.to_numpy(dtype=float), pd.DatetimeIndex(series.index))
         return self
 
     def predict(self, history: pd.Series) -> pd.DataFrame:
         values = _check_history(history, need=self.min_history, who=self.name)
         values = _fill_nan(values)
-        point = self._point(values)
+        point = self._point_at(values, history.index[-1])
         out = self.bands.apply(point, _level(values, self.steps_per_hour))
         out = np.maximum(out, 0.0) if np.nanmin(values) >= 0 else out
         cols = [quantile_label(q) for q in self.quantiles]
@@ -232,6 +238,10 @@ class HoltWinters(_Baseline):
     phi: float = 0.9
     fit_seasons: int = 4
 
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self._profile: np.ndarray | None = None
+
     @property
     def season_steps(self) -> int:
         return int(self.season / self.step)
@@ -274,21 +284,47 @@ class HoltWinters(_Baseline):
                 pass
         return super().fit(series)
 
+    def to_state(self) -> dict[str, Any]:
+        """Fitted weights and seasonal profile as JSON-able data (saved inside a model's manifest)."""
+        return {
+            "alpha": self.alpha,
+            "beta": self.beta,
+            "gamma": self.gamma,
+            "phi": self.phi,
+            "fit_seasons": self.fit_seasons,
+            "season_s": self.season.total_seconds(),
+            "profile": None if self._profile is None else [round(float(v), 6) for v in self._profile],
+        }
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any], *, step: pd.Timedelta, horizon_steps: int) -> HoltWinters:
+        hw = cls(
+            step=step,
+            horizon_steps=horizon_steps,
+            season=pd.Timedelta(seconds=float(state["season_s"])),
+            alpha=float(state["alpha"]),
+            beta=float(state["beta"]),
+            gamma=float(state["gamma"]),
+            phi=float(state["phi"]),
+            fit_seasons=int(state["fit_seasons"]),
+        )
+        profile = state.get("profile")
+        hw._profile = None if profile is None else np.asarray(profile, dtype=float)
+        if hw._profile is not None and len(hw._profile) != hw.season_steps:
+            raise DataError(f"Holt-Winters profile has {len(hw._profile)} points, expected {hw.season_steps}")
+        return hw
+
     def _phases(self, index: pd.DatetimeIndex) -> np.ndarray:
         step_ns = self.step.value
         return ((pd.DatetimeIndex(index).as_unit("ns").asi8 // step_ns) % self.season_steps).astype(np.int64)
 
-    def predict(self, history: pd.Series) -> pd.DataFrame:
-        self._last_phase = int(self._phases(history.index[-1:])[0]) if len(history) else 0
-        return super().predict(history)
-
-    def _point(self, values: np.ndarray) -> np.ndarray:
+    def _point_at(self, values: np.ndarray, last: pd.Timestamp) -> np.ndarray:
         m = self.season_steps
         y = values[-(self.fit_seasons * m) :] if len(values) > self.fit_seasons * m else values
-        profile = getattr(self, "_profile", None)
+        profile = self._profile
         if profile is not None and len(y) >= m:
             # Seasonal state from the fit, aligned to the phase of the first point of y.
-            last_phase = getattr(self, "_last_phase", len(values) - 1)
+            last_phase = int(self._phases(pd.DatetimeIndex([last]))[0])
             first_phase = (last_phase - (len(y) - 1)) % m
             season = list(np.roll(profile, -first_phase)[:m])
             level = float(np.mean(y[:m] - np.asarray(season)))

@@ -19,6 +19,7 @@ import torch
 
 from forecaster.errors import DataError
 from forecaster.model import Forecaster, baseline_points, blend_points
+from forecaster.predictors import HoltWinters
 from forecaster.series import format_duration, infer_step, parse_duration
 from forecaster.settings import ModelSettings, TrainSettings
 from forecaster.windows import Scaler, WindowSpec, make_windows, valid_origins
@@ -28,6 +29,7 @@ __all__ = ["fit_forecaster", "pinball_loss", "window_spec_for", "pick_device"]
 log = logging.getLogger(__name__)
 
 _MIN_TRAIN_WINDOWS = 64
+_MAX_BLEND_ORIGINS = 1500
 _SEASONAL_MIN_SPAN = pd.Timedelta(days=3)
 """Daily-lag inputs only when there is enough history for the model to learn from them."""
 
@@ -204,9 +206,14 @@ def _fit_forecaster(
         network=network,
         architecture=architecture,
     )
-    blend, blend_scores = (
-        fit_blend(forecaster, values, index, val_origins) if train.blend else ({"lstm": 1.0}, {})
-    )
+    blend, blend_scores = ({"lstm": 1.0}, {})
+    if train.blend:
+        forecaster.holt_winters = _fit_holt_winters(
+            values[:split], index[:split], step=step, horizon=spec.horizon
+        )
+        blend, blend_scores = fit_blend(forecaster, values, index, val_origins)
+        if not blend.get("holt_winters"):
+            forecaster.holt_winters = None  # nothing to carry when the blend does not use it
     forecaster.blend = blend
     info = {
         "training": {
@@ -244,28 +251,50 @@ def fit_blend(
     keeps the better of both and often beats each.
     """
     horizon, season = forecaster.spec.horizon, forecaster.spec.season
+    if len(origins) > _MAX_BLEND_ORIGINS:  # evenly spaced: Holt-Winters costs a pass per origin
+        origins = origins[np.linspace(0, len(origins) - 1, _MAX_BLEND_ORIGINS).astype(np.int64)]
     raw = forecaster._run(values, index, origins, blend=False)  # [N, H, Q]
-    members = baseline_points(values, origins, horizon=horizon, season=season)
+    members = baseline_points(
+        values, origins, horizon=horizon, season=season, index=index, holt_winters=forecaster.holt_winters
+    )
     members["lstm"] = raw[..., forecaster.quantiles.index(0.5)]
     actual = np.stack([values[t : t + horizon] for t in origins])  # [N, H]
     denom = float(np.sum(np.abs(actual))) or 1.0
-    names = ["lstm", "last_value", "seasonal_naive"] if season else ["lstm", "last_value"]
+    names = ["lstm", "last_value"] + (["seasonal_naive"] if season else [])
+    names += ["holt_winters"] if "holt_winters" in members else []
     steps = int(round(1 / grid))
     best: tuple[float, dict[str, float]] = (float("inf"), {"lstm": 1.0})
-    for i in range(steps + 1):
-        for j in range(steps + 1 - i):
-            k = steps - i - j
-            if len(names) == 2 and k:
-                continue
-            weights = dict(zip(names, (i / steps, j / steps, k / steps), strict=False))
-            err = float(np.sum(np.abs(actual - blend_points(members, weights)))) / denom
-            # Prefer the LSTM on ties: it is the model that adapts when the data change.
-            if err < best[0] - 1e-9:
-                best = (err, weights)
+    # Every weight vector on the simplex with the given grid; the LSTM comes first so that it wins ties.
+    for combo in _simplex(len(names), steps):
+        weights = {name: c / steps for name, c in zip(names, combo, strict=True)}
+        err = float(np.sum(np.abs(actual - blend_points(members, weights)))) / denom
+        if err < best[0] - 1e-9:
+            best = (err, weights)
     weights = {k: round(v, 4) for k, v in best[1].items() if v > 0}
     scores = {name: float(np.sum(np.abs(actual - members[name]))) / denom for name in names}
     scores["blend"] = best[0]
     return weights, scores
+
+
+def _simplex(n: int, total: int) -> Iterator[tuple[int, ...]]:
+    """Non-negative integer vectors of length ``n`` summing to ``total``, the first coordinate descending."""
+    if n == 1:
+        yield (total,)
+        return
+    for first in range(total, -1, -1):
+        for rest in _simplex(n - 1, total - first):
+            yield (first, *rest)
+
+
+def _fit_holt_winters(
+    values: np.ndarray, index: pd.DatetimeIndex, *, step: pd.Timedelta, horizon: int
+) -> HoltWinters | None:
+    """Holt-Winters on the training range for the blend, or None when there are not two days of it."""
+    if len(values) * step < pd.Timedelta(days=2):
+        return None
+    hw = HoltWinters(step=step, horizon_steps=horizon, fit_seasons=2)
+    hw.fit(pd.Series(values, index=index))
+    return hw
 
 
 class _NoBar:

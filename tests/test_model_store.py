@@ -252,6 +252,7 @@ def test_blend_leans_on_seasonal_naive_when_yesterday_is_exact():
         ({"lstm": 0.5, "last_value": 0.6}, False),  # must sum to one
         ({"lstm": 1.0, "prophet": 0.0}, False),  # unknown member
         ({"lstm": -0.5, "last_value": 1.5}, False),
+        ({"lstm": 0.5, "holt_winters": 0.5}, False),  # a Holt-Winters weight needs its saved state
     ],
 )
 def test_manifest_blend_is_checked(tmp_path, model, blend, ok):
@@ -261,10 +262,27 @@ def test_manifest_blend_is_checked(tmp_path, model, blend, ok):
         manifest.pop("blend", None)
     else:
         manifest["blend"] = blend
+        if "holt_winters" in blend:
+            manifest["holt_winters"] = None
     (path / MANIFEST_FILE).write_text(json.dumps(manifest))
     if ok:
         loaded = Forecaster.load(path)
         assert loaded.blend == (blend or {"lstm": 1.0})
     else:
-        with pytest.raises(ModelStoreError, match="blend"):
+        with pytest.raises(ModelStoreError, match="blend|Holt-Winters"):
             Forecaster.load(path)
+
+
+def test_holt_winters_blend_member_round_trips(tmp_path):
+    torch.set_num_threads(1)
+    series = daily_sine(days=6, noise=0.01)
+    model = fit_forecaster(series, model=TINY_MODEL, train=TINY_TRAIN, name="hw")
+    assert "holt_winters" in model.info["training"]["blend_validation_wape"]  # it was a candidate member
+    model.blend = {"lstm": 0.5, "holt_winters": 0.5}
+    if model.holt_winters is None:  # the fit did not pick it; attach one to exercise the artifact
+        from forecaster.training import _fit_holt_winters
+
+        model.holt_winters = _fit_holt_winters(series.to_numpy(), series.index, step=model.step, horizon=6)
+    loaded = Forecaster.load(model.save(tmp_path / "m"))
+    assert loaded.blend == model.blend and loaded.holt_winters is not None
+    pd.testing.assert_frame_equal(loaded.predict(series), model.predict(series))
