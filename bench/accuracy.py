@@ -48,7 +48,9 @@ def evaluate(path: Path, *, model: ModelSettings, train: TrainSettings) -> dict:
     t0 = time.perf_counter()
     lstm = fit_forecaster(train_part, model=model, train=train, name=LSTM)
     train_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
     baselines = baselines_for(train_part, step=step, horizon_steps=horizon_steps, quantiles=model.quantiles)
+    baselines_fit_s = time.perf_counter() - t0
     season = int(pd.Timedelta(days=1) / step)
     need = max(lstm.lookback_steps, max(getattr(b, "min_history", 1) for b in baselines))
     origins = rolling_origins(
@@ -65,12 +67,10 @@ def evaluate(path: Path, *, model: ModelSettings, train: TrainSettings) -> dict:
     )
     # Latency of one forecast on one core, from the history a live call would pass.
     history = series.iloc[:split][-lstm.lookback_steps :]
-    lstm.predict(history)
-    reps = 50
-    t0 = time.perf_counter()
-    for _ in range(reps):
-        lstm.predict(history)
-    latency_ms = (time.perf_counter() - t0) / reps * 1000
+    hw = next(b for b in baselines if b.name == "holt_winters")
+    hw_history = series.iloc[:split][-2 * hw.min_history :]
+    latency_ms = _latency_ms(lstm, history)
+    hw_latency_ms = _latency_ms(hw, hw_history)
     return {
         "series": path.stem,
         "points": len(series),
@@ -79,8 +79,21 @@ def evaluate(path: Path, *, model: ModelSettings, train: TrainSettings) -> dict:
         "train_s": round(train_s, 1),
         "epochs_run": lstm.info["training"]["epochs_run"],
         "latency_ms": round(latency_ms, 2),
+        "holt_winters_latency_ms": round(hw_latency_ms, 2),
+        "latency_ratio_vs_holt_winters": round(latency_ms / hw_latency_ms, 2),
+        "baselines_fit_s": round(baselines_fit_s, 1),
+        "train_ratio_vs_baselines_fit": round(train_s / baselines_fit_s, 1),
         "scores": {name: s.to_dict() for name, s in result.scores.items()},
     }
+
+
+def _latency_ms(predictor, history: pd.Series, reps: int = 50) -> float:
+    """Mean wall time of one forecast (after a warm-up call), on the threads set for the run."""
+    predictor.predict(history)
+    t0 = time.perf_counter()
+    for _ in range(reps):
+        predictor.predict(history)
+    return (time.perf_counter() - t0) / reps * 1000
 
 
 def summarise(rows: list[dict]) -> tuple[str, dict]:
@@ -130,6 +143,13 @@ def summarise(rows: list[dict]) -> tuple[str, dict]:
         "median_peak_miss_p90": statistics.median(r["scores"][LSTM]["peak_miss"] for r in rows),
         "median_train_s": statistics.median(r["train_s"] for r in rows),
         "median_latency_ms": statistics.median(r["latency_ms"] for r in rows),
+        "max_latency_ms": max(r["latency_ms"] for r in rows),
+        "median_latency_ratio_vs_holt_winters": statistics.median(
+            r["latency_ratio_vs_holt_winters"] for r in rows
+        ),
+        "median_train_ratio_vs_baselines_fit": statistics.median(
+            r["train_ratio_vs_baselines_fit"] for r in rows
+        ),
     }
     text = "\n".join(lines)
     text += "\n\n" + "\n".join(
