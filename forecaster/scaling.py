@@ -21,7 +21,9 @@ Two ways to plan (``ScalingPolicy.plan``):
   forecast's upper band over the whole lead window, and a floor lowered again costs nothing extra because the
   HPA's own scale-down stabilisation keeps pods it still needs (so ``scale_down_stabilization_s`` can be 0).
   ``max_over_median`` caps the planned quantile at the median x (1 + it), so a band that widens after a spike
-  does not hold capacity the median does not ask for.
+  does not hold capacity the median does not ask for. Meant for the HPA-floor actuator only: without an HPA
+  underneath (the Replicas actuator) nothing would keep the pods needed before the lead horizon, so use
+  ``"peak"`` there.
 
 Fail safe: without a usable forecast (None, empty, NaN, nothing inside the planning window) the decision never
 scales down; it keeps the last desired value (or the current replicas).
