@@ -78,7 +78,8 @@ class ScalingPolicy:
     scale_down_period_s: float = 60.0
     plan: str = "peak"
     """``"peak"``: the largest load over [now, now + lead + interval]; ``"rise"``: only predicted rises the HPA
-    cannot follow, planned at the lead-time horizon (see the module docstring)."""
+    cannot follow, planned at the lead-time horizon; ``"shift"``: the load over [now + lead, now + lead +
+    interval] only, for the HPA-floor actuator (see the module docstring)."""
     rise_threshold: float = 0.0
     """``plan="rise"``: the median forecast at the lead horizon must exceed the next step's by this fraction."""
     max_over_median: float = 0.0
