@@ -37,6 +37,7 @@ VARIANTS = {
     "rise": {"plan": "rise", "scale_down_stabilization_s": 180.0},
     "shift-p90": {"plan": "shift", "scale_down_stabilization_s": 0.0},
     "shift-p90-stab5m": {"plan": "shift", "scale_down_stabilization_s": 300.0},
+    "shift-p90-cap100": {"plan": "shift", "max_over_median": 1.0, "scale_down_stabilization_s": 0.0},
     "shift-p90-cap40": {"plan": "shift", "max_over_median": 0.4, "scale_down_stabilization_s": 0.0},
     "shift-p50": {"plan": "shift", "quantile": 0.5, "scale_down_stabilization_s": 0.0},
     "shift-p50+20": {"plan": "shift", "quantile": 0.5, "headroom": 0.2, "scale_down_stabilization_s": 0.0},
