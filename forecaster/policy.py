@@ -319,6 +319,7 @@ _SPEC_KEYS = {
     "leadTime",
     "interval",
     "plan",
+    "maxOverMedian",
     "minReplicas",
     "maxReplicas",
     "scaleDown",
@@ -410,9 +411,14 @@ def parse_policy(obj: Mapping[str, Any], *, source: str = "PrescalePolicy") -> P
             scale_down_max_step=_int(scale_down, "maxStep", f"{where}.scaleDown", 0) or 0,
             scale_down_period_s=_seconds(scale_down, "period", f"{where}.scaleDown", "1m"),
             plan=str(spec.get("plan", "peak")),
+            max_over_median=_number(spec, "maxOverMedian", where, 0.0),
         )
     except ConfigError as exc:
         raise ConfigError(f"{where}: {exc.problem.removeprefix('scaling policy: ')}", hint=exc.hint) from exc
+    if scaling.plan == "shift" and actuator != "HPAFloor":
+        # shift plans only for what pods started now will face when ready; without an HPA underneath
+        # nothing would keep the pods the current load needs.
+        raise _bad(f"{where}.plan", f"shift needs the HPAFloor actuator (this policy uses {actuator})")
 
     node_group = None
     if actuator in NODE_GROUP_ACTUATORS:

@@ -89,6 +89,7 @@ BAD = [
     ("both forecasts", "spec.forecast", {"target": "x", "query": "q", "modelPath": "m"}, "not both"),
     ("bad target name", "spec.forecast", {"target": "Live Streaming"}, "is not a target name"),
     ("bad plan", "spec.plan", "valley", "plan must be one of peak, rise"),
+    ("negative median cap", "spec.maxOverMedian", -1, "max_over_median"),
     (
         "nodeGroup on a Deployment",
         "spec.nodeGroup",
@@ -236,6 +237,8 @@ def test_example_and_test_policies_pass_the_crd_schema_and_the_parser():
         ("spec.quantile", 1.0),
         ("spec.leadTime", "soon"),
         ("spec.maxReplicas", _DELETE),
+        ("spec.plan", "valley"),
+        ("spec.maxOverMedian", -1),
     ],
 )
 def test_the_crd_schema_rejects_what_the_parser_rejects(path, value):
@@ -245,3 +248,16 @@ def test_the_crd_schema_rejects_what_the_parser_rejects(path, value):
     assert list(jsonschema.Draft4Validator(_crd_schema()).iter_errors(obj))
     with pytest.raises(ConfigError):
         parse_policy(obj)
+
+
+@pytest.mark.parametrize(("actuator", "ok"), [("HPAFloor", True), ("Replicas", False)])
+def test_shift_plan_needs_an_hpa_underneath(actuator, ok):
+    obj = _with("spec.plan", "shift")
+    obj["spec"]["actuator"] = actuator
+    obj["spec"]["maxOverMedian"] = 0.5
+    if ok:
+        parsed = parse_policy(obj)
+        assert parsed.scaling.plan == "shift" and parsed.scaling.max_over_median == 0.5
+    else:
+        with pytest.raises(ConfigError, match="shift needs the HPAFloor actuator"):
+            parse_policy(obj)
