@@ -108,12 +108,9 @@ class Forecaster:
         out = self._run(values, index, np.asarray(origins, dtype=np.int64))  # [N, H, Q]
         frames = []
         for i, t in enumerate(origins):
-            future = pd.date_range(
-                index[0] + self.step * int(t), periods=self.horizon_steps, freq=self.step, unit="ns"
-            )
+            # The steps after the origin's last observed point (t - 1), whatever the history's anchor.
+            future = future_index(history.iloc[: int(t)], self.horizon_steps, self.step)
             frames.append(pd.DataFrame(out[i], index=future, columns=self.columns))
-        if origins is None or (len(origins) == 1 and origins[0] == len(values)):
-            frames[0].index = future_index(history, self.horizon_steps, self.step)
         return frames
 
     def _check_history(self, history: pd.Series) -> tuple[np.ndarray, pd.DatetimeIndex]:
