@@ -91,14 +91,7 @@ class StoreModels:
                 f"model {ref.version} lacks quantile(s) {', '.join(sorted(missing))} of the target's config",
                 hint="retrain with the target's config",
             )
-        return ServingModel(
-            predictor=model,
-            kind="model",
-            name="quantile_lstm",
-            version=ref.version,
-            trained_at=ref.trained_at,
-            metrics=ref.metrics,
-        )
+        return ServingModel.from_store(model, ref)
 
 
 def _load_model(cfg: TargetConfig, loader: ModelLoader, *, where: str) -> ServingModel:

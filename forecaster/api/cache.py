@@ -94,6 +94,19 @@ class ServingModel:
     def baseline(cls, note: str) -> ServingModel:
         return cls(predictor=None, kind="baseline", name="seasonal_naive_daily", note=note)
 
+    @classmethod
+    def from_store(cls, model: Predictor, ref: Any, *, note: str | None = None) -> ServingModel:
+        """A trained model loaded from the store; ``ref`` is its :class:`forecaster.store.ModelRef`."""
+        return cls(
+            predictor=model,
+            kind="model",
+            name="quantile_lstm",
+            version=ref.version,
+            trained_at=ref.trained_at,
+            metrics=ref.metrics,
+            note=note,
+        )
+
 
 @dataclass
 class CachedForecast:

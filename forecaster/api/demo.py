@@ -89,15 +89,7 @@ def train_demo_model(
     ref = store.save(cfg.name, model, metrics={"demo": True, "train_seconds": seconds}, now=now)
     store.promote(cfg.name, ref.version, reason="demo model trained at startup", now=now)
     log.info("demo model %s trained in %.1fs", ref.version, seconds)
-    return ServingModel(
-        predictor=model,
-        kind="model",
-        name="quantile_lstm",
-        version=ref.version,
-        trained_at=ref.trained_at,
-        metrics=ref.metrics,
-        note="demo model trained at startup on synthetic traffic",
-    )
+    return ServingModel.from_store(model, ref, note="demo model trained at startup on synthetic traffic")
 
 
 class DemoTrainer:
