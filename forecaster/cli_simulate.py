@@ -28,14 +28,18 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "simulate",
         help="replay a load trace: HPA alone vs prescaler + HPA vs a perfect-foresight oracle",
         description="Replays a trace minute by minute against a Deployment + HPA model. Capacity is ready pods x "
-        "--capacity-per-replica (the load one pod serves at the HPA's target utilisation).",
+        "--capacity-per-replica (the load one pod serves at full use); a minute is under-provisioned when the "
+        "load exceeds it. The HPA keeps pods at --target-utilisation of that capacity; the prescaler's floor "
+        "plans at full capacity (plus --headroom).",
     )
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--csv", type=Path, help="the load trace (timestamp,value)")
     src.add_argument("--prometheus-config", type=Path, help="target config YAML: the trace from Prometheus")
     p.add_argument("--start", help="with --prometheus-config: range start (ISO time)")
     p.add_argument("--end", help="with --prometheus-config: range end (ISO time)")
-    p.add_argument("--capacity-per-replica", type=float, required=True, help="load one pod serves at target")
+    p.add_argument(
+        "--capacity-per-replica", type=float, required=True, help="load one pod serves at full use"
+    )
     p.add_argument("--pod-startup", default="3m", help="scheduling to ready (default 3m)")
     p.add_argument("--train-fraction", type=float, default=0.5, help="first part of the trace to train on")
     p.add_argument("--model", choices=MODELS, default="lstm", help="forecaster used by the prescaler")
@@ -45,6 +49,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", type=Path, help="write the results as JSON here")
     p.add_argument("--plot", type=Path, help="write a PNG of load, capacity and forecast band here")
     h = p.add_argument_group("HPA")
+    h.add_argument(
+        "--target-utilisation",
+        type=float,
+        default=1.0,
+        help="the HPA's target as a fraction of --capacity-per-replica (default 1.0; 0.7 keeps 30%% spare)",
+    )
     h.add_argument("--min-replicas", type=int, default=1)
     h.add_argument("--max-replicas", type=int, default=100)
     h.add_argument("--tolerance", type=float, default=0.1)
@@ -109,6 +119,7 @@ def build_config(args: argparse.Namespace) -> Any:
     down_period = _seconds(args.hpa_scale_down_period, "--hpa-scale-down-period")
     hpa = HPAConfig(
         capacity_per_replica=args.capacity_per_replica,
+        target_utilisation=args.target_utilisation,
         min_replicas=args.min_replicas,
         max_replicas=args.max_replicas,
         tolerance=args.tolerance,

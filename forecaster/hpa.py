@@ -11,8 +11,9 @@ It follows the controller in ``kubernetes/pkg/controller/podautoscaler`` (horizo
   scale-up: the lowest, default 0 s), then rate-limited by the policies (Pods or Percent per period, select
   Max/Min/Disabled) counted from the scale events inside each period, then clipped to min/max.
 
-Here the metric is the load (e.g. requests/s) and the target is ``capacity_per_replica``, the load one pod serves
-at its target utilisation, so ``usage_ratio = load / (ready pods x capacity_per_replica)``. Which load the HPA
+Here the metric is the load (e.g. requests/s): ``capacity_per_replica`` is the load one pod serves at full use and
+the HPA's target per pod is ``target_utilisation x capacity_per_replica``, so
+``usage_ratio = load / (ready pods x capacity_per_replica x target_utilisation)``. Which load the HPA
 sees (averaged over the metric window, seen with the metrics pipeline's lag) is the simulator's business; this
 module only decides, with ``now`` passed in. It keeps no clock and does no I/O.
 """
@@ -87,7 +88,9 @@ class HPAConfig:
     """An HPA on one Deployment. Times in seconds."""
 
     capacity_per_replica: float
-    """Load one pod serves at the target utilisation (the metric's target per pod)."""
+    """Load one pod serves at full use (above it, the pod is under-provisioned)."""
+    target_utilisation: float = 1.0
+    """The HPA's target as a fraction of ``capacity_per_replica`` (0.7 = scale to keep pods 70% busy)."""
     min_replicas: int = 1
     max_replicas: int = 100
     tolerance: float = 0.1
@@ -105,6 +108,11 @@ class HPAConfig:
             raise ConfigError(
                 f"HPA: capacity_per_replica must be > 0, got {self.capacity_per_replica!r}",
                 hint="the load one pod serves at the target utilisation",
+            )
+        if not math.isfinite(self.target_utilisation) or not 0 < self.target_utilisation <= 1:
+            raise ConfigError(
+                f"HPA: target_utilisation must be in (0, 1], got {self.target_utilisation!r}",
+                hint="the HPA's target as a fraction of a pod's capacity, e.g. 0.7",
             )
         if not 1 <= self.min_replicas <= self.max_replicas:
             raise ConfigError(
@@ -140,14 +148,15 @@ def _proposal(*, config: HPAConfig, load: float, current: int, ready: int, unrea
     """replica_calculator.GetResourceReplicas / GetMetricReplicas for an average-value metric."""
     if ready <= 0:
         return current  # no metrics from ready pods: the controller errors out and keeps the scale
-    ratio = load / (ready * config.capacity_per_replica)
+    target = config.capacity_per_replica * config.target_utilisation
+    ratio = load / (ready * target)
     if unready <= 0:
         if abs(1.0 - ratio) <= config.tolerance:
             return current
         return math.ceil(ratio * ready - 1e-9)
     if ratio > 1.0:
         # Scale-up: pods not ready yet count as idle, so pods already starting are not asked for twice.
-        new_ratio = load / ((ready + unready) * config.capacity_per_replica)
+        new_ratio = load / ((ready + unready) * target)
         pods = ready + unready
     else:
         new_ratio, pods = ratio, ready

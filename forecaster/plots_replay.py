@@ -62,7 +62,7 @@ def plot_replay(
             label=f"{label}: ready capacity ({m['under_provisioned_minutes']} min short, "
             f"{m['replica_minutes']:.0f} replica-min)",
         )
-    ax.set_ylabel("load (and ready capacity at target utilisation)")
+    ax.set_ylabel("load and ready capacity (pods x capacity per replica)")
     ax.set_title(title or "replay: ready capacity against load")
     ax.legend(loc="upper left", fontsize=8)
     ax.grid(alpha=0.3)

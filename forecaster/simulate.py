@@ -15,8 +15,10 @@ Runs, side by side on the same trace and the same starting point:
    ``history`` ends before ``now``.
 3. ``oracle``: the cheapest schedule that is never short, knowing the whole trace (:mod:`forecaster.oracle`).
 
-"Capacity" everywhere is ready pods x ``capacity_per_replica`` (the load a pod serves at the HPA's target
-utilisation): a minute is under-provisioned when the load exceeds it.
+"Capacity" everywhere is ready pods x ``capacity_per_replica`` (the load a pod serves at full use): a minute is
+under-provisioned when the load exceeds it. The HPA keeps pods at ``hpa.target_utilisation`` of that (1.0 by
+default: the HPA's target is the capacity itself, and any rise it has not caught yet is a short minute); the
+prescaler's floor plans at full capacity, plus its ``headroom``; the oracle is never short at full capacity.
 """
 
 from __future__ import annotations
@@ -104,7 +106,7 @@ class ReplayConfig:
         if not math.isclose(self.policy.capacity_per_replica, self.hpa.capacity_per_replica):
             raise ConfigError(
                 "replay: the policy and the HPA must use the same capacity_per_replica",
-                hint="both are the load one pod serves at the target utilisation",
+                hint="both are the load one pod serves at full use (the HPA's target_utilisation is separate)",
             )
 
     @property

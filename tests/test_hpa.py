@@ -1,4 +1,5 @@
-"""The HPA model against hand-worked cases (capacity 100 per pod at the target utilisation)."""
+"""The HPA model against hand-worked cases (capacity 100 per pod; the HPA's target is all of it unless a case
+sets ``target_utilisation``)."""
 
 from __future__ import annotations
 
@@ -107,6 +108,26 @@ CASES = [
         None,
         15,
     ),
+    (
+        "target utilisation 0.5: 10 pods serving 700 of 1000 -> ratio 700 / 500 = 1.4 -> 14",
+        HPAConfig(capacity_per_replica=100, target_utilisation=0.5, max_replicas=50),
+        HPAState(),
+        700,
+        10,
+        10,
+        None,
+        14,
+    ),
+    (
+        "target utilisation 0.8: 10 pods at 760 -> ratio 0.95, inside the tolerance",
+        HPAConfig(capacity_per_replica=100, target_utilisation=0.8, max_replicas=50),
+        HPAState(),
+        760,
+        10,
+        10,
+        None,
+        10,
+    ),
     ("no ready pod, no metric: unchanged", CFG, HPAState(), 5000, 4, 0, None, 4),
     ("below the floor goes to the floor at once", CFG, HPAState(), 100, 3, 3, 12, 12),
     ("a floor does not stop a higher metric proposal", CFG, HPAState(), 2000, 12, 12, 12, 20),
@@ -165,6 +186,8 @@ def test_recommendations_are_recorded_and_old_ones_dropped() -> None:
         {"capacity_per_replica": 1, "min_replicas": 5, "max_replicas": 2},
         {"capacity_per_replica": 1, "tolerance": 1.5},
         {"capacity_per_replica": 1, "sync_period_s": 0},
+        {"capacity_per_replica": 1, "target_utilisation": 0},
+        {"capacity_per_replica": 1, "target_utilisation": 1.2},
     ],
 )
 def test_bad_config_is_rejected(kwargs) -> None:

@@ -154,6 +154,34 @@ def test_shift_plan_costs_about_what_the_hpa_does_on_flat_noisy_load() -> None:
     assert hpa["under_provisioned_minutes"] >= 10  # the noise does reach past the HPA's tolerance
 
 
+def test_hpa_spare_capacity_absorbs_a_rise_that_a_full_target_misses() -> None:
+    # A 20% step: an HPA keeping pods 80% busy already has the pods; one targeting their full capacity is short
+    # until new pods start. Capacity (and so "short") is the pods' full capacity in both.
+    minutes = 240
+    load = np.where(np.arange(minutes) < 150, 1000.0, 1200.0)
+    trace = pd.Series(load, index=pd.date_range(START, periods=minutes, freq="1min"), name="step")
+    results = {}
+    for target in (1.0, 0.8):
+        cfg = ReplayConfig(
+            hpa=HPAConfig(capacity_per_replica=100, target_utilisation=target, max_replicas=60),
+            policy=ScalingPolicy(capacity_per_replica=100, max_replicas=60),
+            cluster=ClusterConfig(pod_startup_s=180),
+        )
+        results[target] = replay(
+            trace,
+            config=cfg,
+            forecast_fn=None,
+            replay_start=START + pd.Timedelta(minutes=60),
+            include=("hpa",),
+        ).runs["hpa"]
+    full, spare = results[1.0], results[0.8]
+    assert full.metrics["under_provisioned_minutes"] >= 3
+    assert spare.metrics["under_provisioned_minutes"] == 0
+    # Both start from 10 pods; before the step the spare one settles at 1000 / (100 x 0.8) = 12.5 -> 13.
+    assert spare.ready[60] == 13 and full.ready[60] == 10
+    assert spare.metrics["replica_minutes"] > full.metrics["replica_minutes"]
+
+
 def test_replay_is_deterministic_for_a_seed_with_jitter() -> None:
     trace = spike_trace()
     cfg = config(pod_startup_jitter_s=90)
@@ -286,8 +314,10 @@ def test_cli_simulate_writes_the_contract_json_and_plot(tmp_path) -> None:
     argv = ["simulate", "--csv", str(csv), "--capacity-per-replica", "60", "--pod-startup", "3m"]
     argv += ["--model", "seasonal-naive", "--train-fraction", "0.5", "--json", str(out), "--plot", str(png)]
     argv += ["--plan", "shift", "--stabilization", "0", "--max-over-median", "0.5"]
+    argv += ["--target-utilisation", "0.8"]
     assert main(argv) == 0
     data = json.loads(out.read_text())
+    assert data["config"]["hpa"]["target_utilisation"] == 0.8
     policy = data["config"]["policy"]
     assert (policy["plan"], policy["scale_down_stabilization_s"], policy["max_over_median"]) == (
         "shift",
