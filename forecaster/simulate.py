@@ -390,7 +390,9 @@ def _simulate(
     run = RunResult(name=name, ready=ready, pods=pods, nodes=nodes, actions=actions, floor=floor_arr)
     fc_frame = None
     if band is not None:
-        fc_frame = pd.DataFrame(band, index=index + lead, columns=["p50", col])
+        # Planning on p50 itself gives one column, not two with the same name.
+        columns = ["p50"] if col == "p50" else ["p50", col]
+        fc_frame = pd.DataFrame(band[:, : len(columns)], index=index + lead, columns=columns)
     return run, fc_frame, reasons
 
 

@@ -182,6 +182,23 @@ def test_hpa_spare_capacity_absorbs_a_rise_that_a_full_target_misses() -> None:
     assert spare.metrics["replica_minutes"] > full.metrics["replica_minutes"]
 
 
+def test_forecast_band_has_one_p50_column_when_planning_on_p50() -> None:
+    trace = spike_trace()
+    cfg = config("shift")
+    cfg = ReplayConfig(hpa=cfg.hpa, policy=cfg.policy.replace(quantile=0.5), cluster=cfg.cluster)
+    result = replay(
+        trace,
+        config=cfg,
+        forecast_fn=perfect_forecast(trace),
+        replay_start=START + pd.Timedelta(minutes=60),
+        include=("prescaler",),
+    )
+    assert result.forecast is not None and list(result.forecast.columns) == ["p50"]
+    # The band is the forecast for now + lead: on the perfect forecast it is the load itself.
+    at = result.forecast.index.intersection(result.load.index)
+    assert np.allclose(result.forecast.loc[at, "p50"], result.load.loc[at])
+
+
 def test_replay_is_deterministic_for_a_seed_with_jitter() -> None:
     trace = spike_trace()
     cfg = config(pod_startup_jitter_s=90)
