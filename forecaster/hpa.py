@@ -107,7 +107,7 @@ class HPAConfig:
         if not math.isfinite(self.capacity_per_replica) or self.capacity_per_replica <= 0:
             raise ConfigError(
                 f"HPA: capacity_per_replica must be > 0, got {self.capacity_per_replica!r}",
-                hint="the load one pod serves at the target utilisation",
+                hint="the load one pod serves at full use (the HPA's target is target_utilisation of it)",
             )
         if not math.isfinite(self.target_utilisation) or not 0 < self.target_utilisation <= 1:
             raise ConfigError(

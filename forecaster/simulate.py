@@ -331,8 +331,10 @@ def _simulate(
     reasons: dict[str, int] = {}
     interval_min = int(config.policy.interval_s // 60)
     lead = pd.Timedelta(seconds=config.policy.lead_time_s)
-    band = np.full((n, 2), np.nan) if forecast_fn is not None else None
     col = config.policy.column
+    # The forecast for now + lead: p50 and the planned quantile (one column when that is p50 itself).
+    band_columns = ["p50"] if col == "p50" else ["p50", col]
+    band = np.full((n, len(band_columns)), np.nan) if forecast_fn is not None else None
     for m in range(n):
         now = index[m]
         if forecast_fn is not None and m % interval_min == 0:
@@ -359,7 +361,7 @@ def _simulate(
             if band is not None and fc is not None and len(fc):
                 at = fc.index.searchsorted(now + lead)
                 if at < len(fc):
-                    band[m] = (fc["p50"].iloc[at] if "p50" in fc else np.nan, fc[col].iloc[at])
+                    band[m] = [fc[c].iloc[at] if c in fc else np.nan for c in band_columns]
         if floor_arr is not None:
             floor_arr[m] = floor if floor is not None else 0
         pod_acc = node_acc = 0.0
@@ -390,9 +392,7 @@ def _simulate(
     run = RunResult(name=name, ready=ready, pods=pods, nodes=nodes, actions=actions, floor=floor_arr)
     fc_frame = None
     if band is not None:
-        # Planning on p50 itself gives one column, not two with the same name.
-        columns = ["p50"] if col == "p50" else ["p50", col]
-        fc_frame = pd.DataFrame(band[:, : len(columns)], index=index + lead, columns=columns)
+        fc_frame = pd.DataFrame(band, index=index + lead, columns=band_columns)
     return run, fc_frame, reasons
 
 
