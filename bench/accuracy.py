@@ -32,6 +32,9 @@ from forecaster.settings import ModelSettings, TrainSettings
 from forecaster.sources.files import read_series
 from forecaster.training import fit_forecaster
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import yardsticks  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "traffic"
 HORIZON = "30m"
@@ -51,6 +54,8 @@ def evaluate(path: Path, *, model: ModelSettings, train: TrainSettings) -> dict:
     t0 = time.perf_counter()
     baselines = baselines_for(train_part, step=step, horizon_steps=horizon_steps, quantiles=model.quantiles)
     baselines_fit_s = time.perf_counter() - t0
+    if yardsticks.available():
+        baselines.append(yardsticks.MSTLETS(step=step, horizon_steps=horizon_steps).fit(train_part))
     season = int(pd.Timedelta(days=1) / step)
     need = max(lstm.lookback_steps, max(getattr(b, "min_history", 1) for b in baselines))
     origins = rolling_origins(

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from forecaster.errors import ConfigError, ModelStoreError
+from forecaster.errors import ConfigError
 
 __all__ = ["add_parser", "resolve_model_dir"]
 
@@ -163,30 +163,9 @@ def run_train(args: argparse.Namespace) -> int:
 
 def resolve_model_dir(path: Path) -> Path:
     """A model version directory from: itself, a target directory (its current), or a one-target store."""
-    from forecaster.model import MANIFEST_FILE
-    from forecaster.store import POINTER_FILE, ModelStore
+    from forecaster.store import resolve_model_dir as resolve
 
-    if (path / MANIFEST_FILE).is_file():
-        return path
-    if (path / POINTER_FILE).is_file():
-        ref = ModelStore(path.parent).current(path.name)
-        assert ref is not None
-        return ref.path
-    if path.is_dir():
-        store = ModelStore(path)
-        promoted = [t for t in store.targets() if store.pointer(t)]
-        if len(promoted) == 1:
-            ref = store.current(promoted[0])
-            assert ref is not None
-            return ref.path
-        if len(promoted) > 1:
-            raise ConfigError(
-                f"{path} holds several targets ({', '.join(promoted)})", hint=f"use --model {path}/<target>"
-            )
-    raise ModelStoreError(
-        f"{path} is not a model: no manifest.json, no current.json, no promoted target",
-        hint="point --model at a directory written by 'forecaster train'",
-    )
+    return resolve(path)
 
 
 def run_predict(args: argparse.Namespace) -> int:

@@ -12,6 +12,7 @@ __all__ = [
     "ConfigError",
     "SourceError",
     "ModelStoreError",
+    "NonFiniteForecastError",
 ]
 
 
@@ -38,3 +39,7 @@ class SourceError(ForecasterError):
 
 class ModelStoreError(ForecasterError):
     """A model artifact is missing, damaged or does not match what was asked for."""
+
+
+class NonFiniteForecastError(DataError):
+    """A forecast came out infinite or NaN (history values so large that the arithmetic overflows)."""

@@ -25,7 +25,8 @@ from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 
 from forecaster import __version__
-from forecaster.errors import DataError, ModelStoreError
+from forecaster.combine import SkillWeighting, combine
+from forecaster.errors import DataError, ModelStoreError, NonFiniteForecastError
 from forecaster.nn import QuantileLSTM
 from forecaster.predictors import HoltWinters, future_index, quantile_label
 from forecaster.series import format_duration, infer_step
@@ -39,12 +40,32 @@ __all__ = [
     "BLEND_MEMBERS",
     "baseline_points",
     "blend_points",
+    "smoothed_points",
 ]
 
 MANIFEST_FILE = "manifest.json"
 WEIGHTS_FILE = "weights.safetensors"
 FORMAT = "forecaster.quantile-lstm/1"
 BLEND_MEMBERS = ("lstm", "last_value", "seasonal_naive", "holt_winters")
+_CORE_KEYS = frozenset(
+    {
+        "format",
+        "package_version",
+        "name",
+        "step_s",
+        "horizon_steps",
+        "lookback_steps",
+        "season_steps",
+        "quantiles",
+        "architecture",
+        "scaler",
+        "weights",
+        "blend",
+        "holt_winters",
+        "weighting",
+    }
+)
+"""Manifest keys that :meth:`Forecaster.manifest` writes itself; everything else is ``info``."""
 _PAST_FEATURES = 6
 _FUTURE_FEATURES = 5
 
@@ -65,6 +86,7 @@ class Forecaster:
         info: Mapping[str, Any] | None = None,
         blend: Mapping[str, float] | None = None,
         holt_winters: HoltWinters | None = None,
+        weighting: SkillWeighting | None = None,
     ) -> None:
         self.name = name
         self.step = step
@@ -78,6 +100,8 @@ class Forecaster:
         """Weights of the p50 combination (see :func:`blend_points`), fitted on the validation split."""
         self.holt_winters = holt_winters
         """The Holt-Winters blend member (weights and seasonal profile fitted on the training range)."""
+        self.weighting = weighting
+        """How components are weighted by recent skill at prediction time (None: the static blend only)."""
 
     # -- Predictor protocol -------------------------------------------------------------------------------
     @property
@@ -86,7 +110,17 @@ class Forecaster:
 
     @property
     def lookback_steps(self) -> int:
-        """Points of history ``predict`` needs (the lookback, plus a day when daily lags are used)."""
+        """Points of history ``predict`` wants: the network's inputs plus the recent origins whose errors
+        the skill weighting judges (callers that fetch history fetch this much)."""
+        extra = self.weighting.lookback_origins(self.spec.horizon) if self.weighting is not None else 0
+        return self.spec.history_needed + extra
+
+    @property
+    def min_history_steps(self) -> int:
+        """Points of history the network needs (the lookback, plus a day when daily lags are used).
+
+        ``predict`` answers with less too: from the statistical fallback, and says so.
+        """
         return self.spec.history_needed
 
     @property
@@ -94,8 +128,51 @@ class Forecaster:
         return [quantile_label(q) for q in self.quantiles]
 
     def predict(self, history: pd.Series) -> pd.DataFrame:
-        """Forecast the ``horizon_steps`` steps after the last timestamp of ``history``."""
-        return self.predict_many(history, origins=None)[0]
+        """Forecast the ``horizon_steps`` steps after the last timestamp of ``history``.
+
+        ``forecast.attrs["answered_by"]`` says which model answered: the network with the skill-weighted
+        combination, or (history shorter than the network needs) the statistical fallback, with
+        ``attrs["note"]`` saying why.
+        """
+        if isinstance(history.index, pd.DatetimeIndex) and 0 < len(history) < self.min_history_steps:
+            return self._fallback(history)
+        out = self.predict_many(history, origins=None)[0]
+        out.attrs["answered_by"] = self.answered_by
+        return out
+
+    @property
+    def answered_by(self) -> str:
+        if self.weighting is not None:
+            return "lstm+skill-weighted"
+        return "lstm+blend" if set(self.blend) - {"lstm"} else "lstm"
+
+    def _fallback(self, history: pd.Series) -> pd.DataFrame:
+        """A short history: the recent mean with the band the network typically gives, relative to it."""
+        values, _ = self._check_history(history, need=1)
+        q = max(1, int(pd.Timedelta(minutes=15) / self.step))
+        level = float(np.mean(values[-q:]))
+        band = np.asarray(
+            self.info.get("training", {}).get("relative_band") or np.zeros((self.horizon_steps, 0)),
+            dtype=float,
+        )
+        out = np.full((self.horizon_steps, len(self.quantiles)), level)
+        p50 = self.quantiles.index(0.5)
+        if band.shape == out.shape:
+            out = out + band * abs(level)
+        else:  # a model trained before the band was recorded: a symmetric 10% per quantile step
+            out = out + 0.1 * abs(level) * (np.arange(len(self.quantiles)) - p50)[None, :]
+        frame = pd.DataFrame(
+            self._finish(out[None])[0],
+            index=future_index(history, self.horizon_steps, self.step),
+            columns=self.columns,
+        )
+        frame.attrs["answered_by"] = "fallback:recent-mean"
+        frame.attrs["note"] = (
+            f"history of {len(history)} points is shorter than the {self.min_history_steps} the network "
+            f"needs ({format_duration(self.step * self.min_history_steps)}): answered by the mean of the "
+            "last 15 minutes with the network's typical band"
+        )
+        return frame
 
     def predict_many(self, history: pd.Series, *, origins: np.ndarray | None) -> list[pd.DataFrame]:
         """Forecasts for several origins of one series in one batch (backtests). ``None``: after the end.
@@ -105,7 +182,8 @@ class Forecaster:
         values, index = self._check_history(history)
         if origins is None:
             origins = np.array([len(values)])
-        out = self._run(values, index, np.asarray(origins, dtype=np.int64))  # [N, H, Q]
+        with np.errstate(over="ignore", invalid="ignore"):  # overflow is reported by _finish, as an error
+            out = self._run(values, index, np.asarray(origins, dtype=np.int64))  # [N, H, Q]
         frames = []
         for i, t in enumerate(origins):
             # The steps after the origin's last observed point (t - 1), whatever the history's anchor.
@@ -113,12 +191,14 @@ class Forecaster:
             frames.append(pd.DataFrame(out[i], index=future, columns=self.columns))
         return frames
 
-    def _check_history(self, history: pd.Series) -> tuple[np.ndarray, pd.DatetimeIndex]:
+    def _check_history(
+        self, history: pd.Series, *, need: int | None = None
+    ) -> tuple[np.ndarray, pd.DatetimeIndex]:
         if not isinstance(history.index, pd.DatetimeIndex):
             raise DataError(
                 "history must be indexed by timestamps", hint="pass a pandas Series with a DatetimeIndex"
             )
-        need = self.lookback_steps
+        need = self.min_history_steps if need is None else need
         if len(history) < need:
             raise DataError(
                 f"model {self.name!r} needs {need} points ({format_duration(self.step * need)}) of history, "
@@ -126,9 +206,12 @@ class Forecaster:
                 hint="fetch a longer history",
             )
         index = pd.DatetimeIndex(history.index).as_unit("ns")
-        step = (
-            pd.Timedelta(index.freq) if index.freq is not None else infer_step(index[-min(len(index), 50) :])
-        )
+        if index.freq is not None:
+            step = pd.Timedelta(index.freq)
+        elif len(index) >= 2:
+            step = infer_step(index[-min(len(index), 50) :])
+        else:  # one point (the fallback's shortest history) carries no step of its own
+            step = self.step
         if step != self.step:
             raise DataError(
                 f"history step {format_duration(step)} does not match the model's step {format_duration(self.step)}",
@@ -144,9 +227,8 @@ class Forecaster:
         return values, index
 
     @torch.no_grad()
-    def _run(
-        self, values: np.ndarray, index: pd.DatetimeIndex, origins: np.ndarray, *, blend: bool = True
-    ) -> np.ndarray:
+    def _network(self, values: np.ndarray, index: pd.DatetimeIndex, origins: np.ndarray) -> np.ndarray:
+        """The network's own quantile forecasts ``[N, H, Q]`` at ``origins`` (no combination)."""
         w = make_windows(
             values,
             index,
@@ -162,19 +244,60 @@ class Forecaster:
             torch.from_numpy(w.future).to(device),
             torch.from_numpy(w.level).to(device),
         )  # [N, H, Q]
-        pred = out.cpu().numpy().astype(np.float64) * w.scale[:, None, None]  # [N, H, Q]
-        if blend and self.blend.get("lstm", 1.0) != 1.0:
-            members = baseline_points(
-                values,
-                origins,
-                horizon=self.spec.horizon,
-                season=self.spec.season,
-                index=index,
-                holt_winters=self.holt_winters if self.blend.get("holt_winters") else None,
+        return out.cpu().numpy().astype(np.float64) * w.scale[:, None, None]  # [N, H, Q]
+
+    def components(
+        self, values: np.ndarray, index: pd.DatetimeIndex, *, first: int, last: int
+    ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """The network's quantiles ``[S, H, Q]`` and every component's point forecast ``[S, H]``.
+
+        At every origin ``first..last`` (consecutive): the network's p50, last value, seasonal naive,
+        Holt-Winters (when the model carries it) and the validation-fitted static blend of those.
+        """
+        origins = np.arange(first, last + 1, dtype=np.int64)
+        raw = self._network(values, index, origins)  # [S, H, Q]
+        members = baseline_points(values, origins, horizon=self.spec.horizon, season=self.spec.season)
+        if self.holt_winters is not None:
+            members["holt_winters"] = self.holt_winters.points_range(values, index, first=first, last=last)
+        members["lstm"] = raw[..., self.quantiles.index(0.5)]
+        if not self.spec.season:
+            members.pop("seasonal_naive", None)  # the same as last value without a season
+        if set(self.blend) - {"lstm"}:
+            members["blend"] = blend_points(members, self.blend)
+        members.update(
+            smoothed_points(
+                values, origins, horizon=self.spec.horizon, season=self.spec.season, step=self.step
             )
-            members["lstm"] = pred[..., self.quantiles.index(0.5)]
-            # Shift every quantile by the same amount: the band keeps the LSTM's width around the blend.
-            pred = pred + (blend_points(members, self.blend) - members["lstm"])[..., None]
+        )
+        return raw, members
+
+    def _run(
+        self, values: np.ndarray, index: pd.DatetimeIndex, origins: np.ndarray, *, blend: bool = True
+    ) -> np.ndarray:
+        """Quantile forecasts ``[N, H, Q]`` at ``origins``: the network's band around the combined p50."""
+        if not blend:
+            return self._finish(self._network(values, index, origins))
+        H = self.spec.horizon
+        if self.weighting is None:  # models trained before skill weighting: the static blend only
+            raw, members = self.components(values, index, first=int(origins.min()), last=int(origins.max()))
+            pos = origins - int(origins.min())
+            raw, point = raw[pos], members.get("blend", members["lstm"])[pos]
+        else:
+            lo = max(self.spec.history_needed, int(origins.min()) - self.weighting.lookback_origins(H))
+            raw_all, members = self.components(values, index, first=lo, last=int(origins.max()))
+            point, _ = combine(members, values, first=lo, origins=origins, weighting=self.weighting)
+            raw = raw_all[origins - lo]
+        p50 = raw[..., self.quantiles.index(0.5)]
+        # Shift every quantile by the same amount: the band keeps the network's width around the combination.
+        return self._finish(raw + (point - p50)[..., None])
+
+    def _finish(self, pred: np.ndarray) -> np.ndarray:
+        if not np.isfinite(pred).all():
+            raise NonFiniteForecastError(
+                f"model {self.name!r} produced a non-finite forecast: the history's values are too large "
+                "for the arithmetic (they overflow)",
+                hint="check the history's units (values near 1e308 are not traffic); rescale them",
+            )
         if self.scaler.nonnegative:
             pred = np.maximum(pred, 0.0)
         return pred
@@ -194,7 +317,8 @@ class Forecaster:
             "scaler": self.scaler.to_dict(),
             "blend": self.blend,
             "holt_winters": self.holt_winters.to_state() if self.holt_winters is not None else None,
-            **self.info,
+            "weighting": self.weighting.to_dict() if self.weighting is not None else None,
+            **{k: v for k, v in self.info.items() if k not in _CORE_KEYS},
         }
 
     def to_bytes(self) -> dict[str, bytes]:
@@ -221,8 +345,14 @@ class Forecaster:
 
     @classmethod
     def load(cls, path: str | Path) -> Forecaster:
-        """Load a model directory written by :meth:`save` (or by the model store)."""
-        p = Path(path)
+        """Load a model: a version directory, a target directory (its promoted version) or a store.
+
+        A store written by ``forecaster train --out DIR`` holds one target: ``Forecaster.load(DIR)``
+        follows its ``current.json`` pointer to the promoted version.
+        """
+        from forecaster.store import resolve_model_dir  # the store imports this module
+
+        p = resolve_model_dir(path)
         try:
             files = {
                 MANIFEST_FILE: (p / MANIFEST_FILE).read_bytes(),
@@ -231,7 +361,7 @@ class Forecaster:
         except FileNotFoundError as exc:
             raise ModelStoreError(
                 f"{p} is not a model directory: {Path(exc.filename).name} is missing",
-                hint="point at a directory written by 'forecaster train'",
+                hint="retrain the model with 'forecaster train'",
             ) from exc
         return cls.from_bytes(files, where=str(p))
 
@@ -270,6 +400,8 @@ class Forecaster:
             step = pd.Timedelta(seconds=float(manifest["step_s"]))
             network = cls.build_network(spec=spec, n_quantiles=len(quantiles), architecture=arch)
             blend = _check_blend(manifest.get("blend"), where=where)
+            weighting_state = manifest.get("weighting")
+            weighting = SkillWeighting.from_dict(weighting_state) if weighting_state else None
             hw_state = manifest.get("holt_winters")
             holt_winters = (
                 HoltWinters.from_state(hw_state, step=step, horizon_steps=spec.horizon) if hw_state else None
@@ -291,26 +423,7 @@ class Forecaster:
                 f"{where}: weights do not fit the architecture in the manifest ({str(exc).splitlines()[0]})",
                 hint="the manifest and weights come from different models; retrain",
             ) from exc
-        info = {
-            k: v
-            for k, v in manifest.items()
-            if k
-            not in {
-                "format",
-                "name",
-                "step_s",
-                "horizon_steps",
-                "lookback_steps",
-                "season_steps",
-                "quantiles",
-                "architecture",
-                "scaler",
-                "weights",
-                "package_version",
-                "blend",
-                "holt_winters",
-            }
-        }
+        info = {k: v for k, v in manifest.items() if k not in _CORE_KEYS}
         return cls(
             name=str(manifest.get("name", "model")),
             step=step,
@@ -322,6 +435,7 @@ class Forecaster:
             info=info,
             blend=blend,
             holt_winters=holt_winters,
+            weighting=weighting,
         )
 
     @staticmethod
@@ -368,6 +482,40 @@ def baseline_points(
                 for t in origins
             ]
         )
+    return out
+
+
+def smoothed_points(
+    values: np.ndarray, origins: np.ndarray, *, horizon: int, season: int, step: pd.Timedelta
+) -> dict[str, np.ndarray]:
+    """Two noise-robust point forecasts ``[N, H]`` that the skill weighting can lean on.
+
+    - ``recent_mean``: the mean of the last 15 minutes (on count-like series the last value alone carries
+      the full Poisson noise of one interval);
+    - ``seasonal_mean``: today's level (the last hour) plus the average deviation from their own level at
+      the same time of day over up to the last three days (yesterday's shape, de-noised and re-levelled).
+    """
+    csum = np.concatenate([[0.0], np.cumsum(values)])
+
+    def mean_before(end: np.ndarray, n: int) -> np.ndarray:
+        start = np.maximum(end - n, 0)
+        return (csum[end] - csum[start]) / np.maximum(end - start, 1)
+
+    q = max(1, int(pd.Timedelta(minutes=15) / step))
+    out = {"recent_mean": np.repeat(mean_before(origins, q)[:, None], horizon, axis=1)}
+    if season and horizon <= season:
+        hour = max(1, int(pd.Timedelta(hours=1) / step))
+        level_now = mean_before(origins, hour)  # [N]
+        steps = np.arange(horizon)
+        devs = []
+        for k in range(1, 4):
+            back = origins - k * season  # [N]
+            if back.min() - hour < 0:
+                break
+            dev = values[back[:, None] + steps[None, :]] - mean_before(back, hour)[:, None]  # [N, H]
+            devs.append(dev)
+        if devs:
+            out["seasonal_mean"] = level_now[:, None] + np.mean(devs, axis=0)
     return out
 
 

@@ -351,6 +351,46 @@ class HoltWinters(_Baseline):
         seas = np.array([season[n - m + ((k - 1) % m)] for k in h])
         return level + damp * trend + seas
 
+    def points_range(
+        self, values: np.ndarray, index: pd.DatetimeIndex, *, first: int, last: int
+    ) -> np.ndarray:
+        """Point forecasts ``[last - first + 1, H]`` at every origin ``first..last`` in one recursion pass.
+
+        The same recursions as :meth:`_point_at`, started ``fit_seasons`` seasons before ``first`` from the
+        fitted seasonal profile, but run once over the range instead of once per origin (a backtest or the
+        skill weighting needs forecasts at many consecutive origins). Without a fitted profile, each origin
+        is computed on its own.
+        """
+        m, H = self.season_steps, self.horizon_steps
+        if self._profile is None:
+            return np.stack([self._point_at(values[:t], index[t - 1]) for t in range(first, last + 1)])
+        start = max(0, first - self.fit_seasons * m)
+        if first - start < m:
+            raise DataError(f"{self.name} needs a season ({m} points) of history before the first origin")
+        y = values[start:last]
+        first_phase = int(self._phases(pd.DatetimeIndex([index[start]]))[0])
+        season = np.empty(m + len(y))  # the seasonal state, appended to as the recursion runs
+        season[:m] = np.roll(self._profile, -first_phase)[:m]
+        level = float(np.mean(y[:m] - season[:m]))
+        trend = 0.0
+        a, b, g, phi = self.alpha, self.beta, self.gamma, self.phi
+        k = np.arange(H)
+        damp = np.cumsum(phi ** (k + 1))  # [H]
+        lag = k % m - m  # [H] where each step's seasonal term sits, relative to the state's end
+        out = np.empty((last - first + 1, H))
+        for t in range(len(y) + 1):
+            origin = start + t
+            if origin >= first:
+                out[origin - first] = level + damp * trend + season[m + t + lag]
+            if t == len(y):
+                break
+            s = season[t]
+            prev_level = level
+            level = a * (y[t] - s) + (1 - a) * (prev_level + phi * trend)
+            trend = b * (level - prev_level) + (1 - b) * phi * trend
+            season[m + t] = g * (y[t] - level) + (1 - g) * s
+        return out
+
 
 def baselines_for(
     series: pd.Series,

@@ -3,7 +3,8 @@
 ``train_target`` holds out the most recent ``train.backtest`` of the history, trains on what comes before,
 and backtests the new model, the baselines and the currently promoted model on the held-out range (an
 origin every hour). The new version is always saved, but becomes *current* only when it beats the
-daily seasonal-naive baseline and the current model on the same data. The result says which happened
+best of the baselines (last value, seasonal naive, Holt-Winters: whichever scores best on this series)
+and the current model on the same data. The result says which happened
 and why. I/O is limited to the store passed in.
 """
 
@@ -30,7 +31,6 @@ log = logging.getLogger(__name__)
 
 CANDIDATE = "candidate"
 CURRENT = "current"
-REFERENCE_BASELINE = "seasonal_naive_daily"
 BACKTEST_EVERY = pd.Timedelta(hours=1)
 
 
@@ -141,19 +141,20 @@ def train_target(
     result = evaluate_candidates(candidate, series, split=split, current=current)
     scores = result.scores
     new = scores[CANDIDATE].wape
-    reference = scores.get(REFERENCE_BASELINE) or scores[result.best_baseline(exclude=(CANDIDATE, CURRENT))]
+    best_name = result.best_baseline(exclude=(CANDIDATE, CURRENT))
+    best = scores[best_name]
     reasons = []
     promoted = not math.isnan(new)
     if math.isnan(new):
         reasons.append("the backtest produced no score")
-    elif not new < reference.wape:
+    elif not new < best.wape:
         promoted = False
-        reasons.append(f"WAPE {new:.3f} does not beat the seasonal-naive baseline's {reference.wape:.3f}")
+        reasons.append(f"WAPE {new:.3f} does not beat the best baseline ({best_name} {best.wape:.3f})")
     if current is not None and CURRENT in scores and promoted and not new < scores[CURRENT].wape:
         promoted = False
         reasons.append(f"WAPE {new:.3f} does not beat the current model's {scores[CURRENT].wape:.3f}")
     if promoted:
-        beat = f"seasonal naive {reference.wape:.3f}"
+        beat = f"the best baseline ({best_name} {best.wape:.3f})"
         if current is not None and CURRENT in scores:
             beat += f" and current {current_ref.version if current_ref else ''} {scores[CURRENT].wape:.3f}"
         reason = f"WAPE {new:.3f} beats {beat}" + note

@@ -32,7 +32,7 @@ from forecaster.errors import ModelStoreError
 from forecaster.model import MANIFEST_FILE, WEIGHTS_FILE, Forecaster
 from forecaster.settings import TARGET_NAME_RE
 
-__all__ = ["StoreBackend", "DirectoryBackend", "ModelRef", "ModelStore", "POINTER_FILE"]
+__all__ = ["StoreBackend", "DirectoryBackend", "ModelRef", "ModelStore", "POINTER_FILE", "resolve_model_dir"]
 
 POINTER_FILE = "current.json"
 _VERSION_RE = re.compile(r"^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{8}$")
@@ -236,6 +236,14 @@ class ModelStore:
             self._cache[key] = model
         return model
 
+    @staticmethod
+    def load_dir(path: str | Path) -> Forecaster:
+        """The model at ``path``: a version directory, a target directory or a store with one promoted target.
+
+        The same as :meth:`Forecaster.load`; ``forecaster train --out DIR`` writes such a store.
+        """
+        return Forecaster.load(path)
+
     def load_current(self, target: str) -> Forecaster:
         """The promoted model; re-reads the pointer each call, so a new promotion is picked up at once."""
         pointer = self.pointer(target)
@@ -274,3 +282,45 @@ class ModelStore:
             "previous": previous["version"] if previous else None,
         }
         self.backend.put_atomic(f"{target}/{POINTER_FILE}", json.dumps(pointer, indent=2).encode())
+
+
+def resolve_model_dir(path: str | Path) -> Path:
+    """The model version directory that ``path`` stands for.
+
+    ``path`` may be a version directory (it holds ``manifest.json``), a target directory (its promoted
+    version, from ``current.json``) or a store directory holding exactly one promoted target (what
+    ``forecaster train --out DIR`` writes).
+    """
+    p = Path(path)
+    if (p / MANIFEST_FILE).is_file():
+        return p
+    if (p / POINTER_FILE).is_file():
+        ref = ModelStore(p.parent).current(p.name)
+        if ref is None:  # pragma: no cover - the pointer file exists
+            raise ModelStoreError(f"{p}: {POINTER_FILE} names no version", hint="promote a version again")
+        return ref.path
+    if p.is_dir():
+        store = ModelStore(p)
+        targets = store.targets()
+        promoted = [t for t in targets if store.pointer(t)]
+        if len(promoted) == 1:
+            ref = store.current(promoted[0])
+            assert ref is not None
+            return ref.path
+        if len(promoted) > 1:
+            raise ModelStoreError(
+                f"{p} holds several promoted targets ({', '.join(promoted)})",
+                hint=f"point at one of them, e.g. {p / promoted[0]}",
+            )
+        unpromoted = [(t, v) for t in targets for v in store.versions(t)]
+        if unpromoted:
+            t, v = unpromoted[-1]
+            raise ModelStoreError(
+                f"{p} holds trained versions of {', '.join(sorted({t for t, _ in unpromoted}))} but none "
+                "was promoted (each lost to a baseline or to the current model in its backtest)",
+                hint=f"load a version directory explicitly, e.g. {p / t / 'versions' / v}",
+            )
+    raise ModelStoreError(
+        f"{p} is not a model: no manifest.json, no current.json, no promoted target",
+        hint="point at a directory written by 'forecaster train --out DIR' (or one of its versions)",
+    )

@@ -17,8 +17,9 @@ import numpy as np
 import pandas as pd
 import torch
 
+from forecaster.combine import SkillWeighting, combine, recent_losses
 from forecaster.errors import DataError
-from forecaster.model import Forecaster, baseline_points, blend_points
+from forecaster.model import BLEND_MEMBERS, Forecaster, blend_points
 from forecaster.predictors import HoltWinters
 from forecaster.series import format_duration, infer_step, parse_duration
 from forecaster.settings import ModelSettings, TrainSettings
@@ -30,6 +31,7 @@ log = logging.getLogger(__name__)
 
 _MIN_TRAIN_WINDOWS = 64
 _MAX_BLEND_ORIGINS = 1500
+_MAX_WEIGHTING_WINDOW = 96
 _SEASONAL_MIN_SPAN = pd.Timedelta(days=3)
 """Daily-lag inputs only when there is enough history for the model to learn from them."""
 
@@ -211,9 +213,8 @@ def _fit_forecaster(
         forecaster.holt_winters = _fit_holt_winters(
             values[:split], index[:split], step=step, horizon=spec.horizon
         )
-        blend, blend_scores = fit_blend(forecaster, values, index, val_origins)
-        if not blend.get("holt_winters"):
-            forecaster.holt_winters = None  # nothing to carry when the blend does not use it
+        blend, weighting, blend_scores = fit_blend(forecaster, values, index, val_origins)
+        forecaster.weighting = weighting
     forecaster.blend = blend
     info = {
         "training": {
@@ -231,6 +232,7 @@ def _fit_forecaster(
         },
     }
     info["training"]["blend_validation_wape"] = blend_scores
+    info["training"]["relative_band"] = _relative_band(forecaster, values, index, val_origins)
     forecaster.info = info
     log.info("trained %s: %d epochs, validation pinball %.4f, blend %s", name, epochs_run, best_loss, blend)
     return forecaster
@@ -243,37 +245,102 @@ def fit_blend(
     origins: np.ndarray,
     *,
     grid: float = 0.05,
-) -> tuple[dict[str, float], dict[str, float]]:
-    """Weights of LSTM, last value and seasonal naive minimising the p50 WAPE on validation origins.
+) -> tuple[dict[str, float], SkillWeighting | None, dict[str, float]]:
+    """Fit how the p50 combines the network with the baselines, on validation origins only.
 
-    A plain per-series LSTM loses to a simple baseline on some series (a flat, noisy CPU series where
-    yesterday is the best guess); combining with weights chosen on held-out data, never on the backtest,
-    keeps the better of both and often beats each.
+    Two layers, both chosen on held-out data (never on the backtest):
+
+    1. a static blend: weights of LSTM, last value, seasonal naive and Holt-Winters minimising the p50
+       WAPE (a plain per-series LSTM loses to a simple baseline on some series: a flat, noisy CPU series
+       where yesterday is the best guess);
+    2. a skill weighting (:mod:`forecaster.combine`): at prediction time every component, the static blend
+       included, is weighted by its recent errors, so that after a level shift the forecast follows the
+       component that tracks. Its sharpness and memory are picked from a small grid.
+
+    Returns the blend weights, the weighting and the validation WAPE of every component and combination.
     """
-    horizon, season = forecaster.spec.horizon, forecaster.spec.season
-    if len(origins) > _MAX_BLEND_ORIGINS:  # evenly spaced: Holt-Winters costs a pass per origin
-        origins = origins[np.linspace(0, len(origins) - 1, _MAX_BLEND_ORIGINS).astype(np.int64)]
-    raw = forecaster._run(values, index, origins, blend=False)  # [N, H, Q]
-    members = baseline_points(
-        values, origins, horizon=horizon, season=season, index=index, holt_winters=forecaster.holt_winters
-    )
-    members["lstm"] = raw[..., forecaster.quantiles.index(0.5)]
-    actual = np.stack([values[t : t + horizon] for t in origins])  # [N, H]
+    H = forecaster.spec.horizon
+    first, last = int(origins.min()), int(origins.max())
+    _, members = forecaster.components(values, index, first=first, last=last)
+    members.pop("blend", None)
+    consecutive = np.arange(first, last + 1)
+    ok = np.isin(consecutive, origins)  # validation origins whose target is complete
+    # The static blend, fitted on evenly spaced origins (the grid search costs a pass per weight vector).
+    fit_pos = np.flatnonzero(ok)
+    if len(fit_pos) > _MAX_BLEND_ORIGINS:
+        fit_pos = fit_pos[np.linspace(0, len(fit_pos) - 1, _MAX_BLEND_ORIGINS).astype(np.int64)]
+    actual = np.stack([values[first + p : first + p + H] for p in fit_pos])  # [N, H]
     denom = float(np.sum(np.abs(actual))) or 1.0
-    names = ["lstm", "last_value"] + (["seasonal_naive"] if season else [])
-    names += ["holt_winters"] if "holt_winters" in members else []
+    names = [n for n in members if n in BLEND_MEMBERS]
     steps = int(round(1 / grid))
     best: tuple[float, dict[str, float]] = (float("inf"), {"lstm": 1.0})
-    # Every weight vector on the simplex with the given grid; the LSTM comes first so that it wins ties.
+    names.sort(key=lambda n: n != "lstm")  # the LSTM comes first so that it wins ties
+    # Every weight vector on the simplex with the given grid.
     for combo in _simplex(len(names), steps):
         weights = {name: c / steps for name, c in zip(names, combo, strict=True)}
-        err = float(np.sum(np.abs(actual - blend_points(members, weights)))) / denom
-        if err < best[0] - 1e-9:
-            best = (err, weights)
-    weights = {k: round(v, 4) for k, v in best[1].items() if v > 0}
-    scores = {name: float(np.sum(np.abs(actual - members[name]))) / denom for name in names}
+        err = float(np.sum(np.abs(actual - blend_points({n: members[n][fit_pos] for n in names}, weights))))
+        if err / denom < best[0] - 1e-9:
+            best = (err / denom, weights)
+    blend = {k: round(v, 4) for k, v in best[1].items() if v > 0}
+    scores = {name: float(np.sum(np.abs(actual - members[name][fit_pos]))) / denom for name in members}
     scores["blend"] = best[0]
-    return weights, scores
+    if set(blend) - {"lstm"}:
+        members["blend"] = blend_points(members, blend)
+
+    # The skill weighting, judged on origins that have a full window of scored origins before them.
+    longest = max(w.lookback_origins(H) for w in _weighting_grid(forecaster.step, H))
+    judged = np.flatnonzero(ok & (consecutive >= first + longest))
+    weighting = None
+    if len(judged) >= 8:
+        if len(judged) > _MAX_BLEND_ORIGINS:
+            judged = judged[np.linspace(0, len(judged) - 1, _MAX_BLEND_ORIGINS).astype(np.int64)]
+        at = consecutive[judged]
+        act = np.stack([values[t : t + H] for t in at])  # [N, H]
+        total = float(np.sum(np.abs(act))) or 1.0
+        static = members.get("blend", members["lstm"])[judged]
+        scores["static_blend_judged"] = float(np.sum(np.abs(act - static))) / total
+        best_err = np.inf
+        losses: dict[tuple[float, int, bool], dict[str, np.ndarray]] = {}
+        for candidate in _weighting_grid(forecaster.step, H):
+            key = (candidate.half_life_steps, candidate.window, candidate.pooled)
+            if key not in losses:  # losses depend on memory and pooling only, not on eta or the prior
+                losses[key] = recent_losses(members, values, first=first, origins=at, weighting=candidate)
+            point, _ = combine(
+                members, values, first=first, origins=at, weighting=candidate, losses=losses[key]
+            )
+            err = float(np.sum(np.abs(act - point))) / total
+            if err < best_err - 1e-9:
+                weighting, best_err = candidate, err
+        scores["skill_weighted_judged"] = best_err
+    return blend, weighting, scores
+
+
+def _relative_band(
+    forecaster: Forecaster, values: np.ndarray, index: pd.DatetimeIndex, origins: np.ndarray
+) -> list[list[float]]:
+    """The network's typical band ``[H][Q]``: each quantile minus the p50, relative to the p50 (median over
+    validation origins). The fallback for a history too short for the network uses it."""
+    if len(origins) > _MAX_BLEND_ORIGINS:
+        origins = origins[np.linspace(0, len(origins) - 1, _MAX_BLEND_ORIGINS).astype(np.int64)]
+    raw = forecaster._network(values, index, origins)  # [N, H, Q]
+    p50 = raw[..., forecaster.quantiles.index(0.5)]  # [N, H]
+    rel = (raw - p50[..., None]) / np.maximum(np.abs(p50), forecaster.scaler.floor)[..., None]
+    return np.round(np.median(rel, axis=0), 4).tolist()
+
+
+def _weighting_grid(step: pd.Timedelta, horizon: int) -> list[SkillWeighting]:
+    """Candidate sharpness x memory (half-lives of 30 minutes to 8 hours) x per-step or pooled judging."""
+    out = []
+    for half_life in (pd.Timedelta(minutes=30), pd.Timedelta(hours=2), pd.Timedelta(hours=8)):
+        hl = max(1.0, half_life / step)
+        window = int(min(max(3 * hl, horizon), _MAX_WEIGHTING_WINDOW))
+        for pooled in (False, True):
+            for prior in (1.0, 4.0, 16.0):
+                for eta in (1.0, 2.0, 4.0, 8.0, 16.0):
+                    out.append(
+                        SkillWeighting(eta=eta, half_life_steps=hl, window=window, pooled=pooled, prior=prior)
+                    )
+    return out
 
 
 def _simplex(n: int, total: int) -> Iterator[tuple[int, ...]]:

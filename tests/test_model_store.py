@@ -85,11 +85,19 @@ def _edit_manifest(path, *, drop=None, **changes):
     (path / MANIFEST_FILE).write_text(json.dumps(manifest))
 
 
-def test_predict_rejects_wrong_step_and_short_history(model, series):
+def test_predict_rejects_wrong_step_and_answers_a_short_history_from_the_fallback(model, series):
     with pytest.raises(DataError, match="does not match the model's step"):
         model.predict(series.resample("10min").mean())
-    with pytest.raises(DataError, match="needs .* points"):
-        model.predict(series.iloc[:10])
+    short = model.predict(series.iloc[:10])  # far less than the network's lookback
+    assert short.attrs["answered_by"] == "fallback:recent-mean"
+    assert "shorter than" in short.attrs["note"]
+    assert np.isfinite(short.to_numpy()).all() and (short["p90"] >= short["p50"]).all()
+    assert short["p50"].iloc[0] == pytest.approx(series.iloc[7:10].mean())  # the last 15 minutes
+    assert model.predict(series).attrs["answered_by"].startswith("lstm")
+    with pytest.raises(DataError, match="needs .* points"):  # backtests never fall back silently
+        model.predict_many(series.iloc[:10], origins=None)
+    with pytest.raises(DataError):
+        model.predict(series.iloc[:0])
 
 
 def test_predict_uses_only_the_past(model, series):
@@ -179,7 +187,9 @@ def test_promotion_promotes_a_winner_and_keeps_the_current_against_a_loser(tmp_p
     )
     first = train_target(cfg, series, store=store, now=NOW)
     assert first.promoted, first.reason
-    assert "beats seasonal naive" in first.reason
+    assert "beats the best baseline" in first.reason
+    best = first.backtest.best_baseline(exclude=("candidate", "current"))
+    assert f"({best} " in first.reason  # the message names the baseline whose score it quotes
     assert store.current("svc").version == first.saved.version
     models = first.metrics["backtest"]["models"]
     assert {"candidate", "last_value", "seasonal_naive_daily", "holt_winters"} <= set(models)
@@ -210,7 +220,7 @@ def test_promotion_refuses_a_model_that_loses_to_seasonal_naive(tmp_path):
     cfg = TargetConfig(name="svc", model=TINY_MODEL, train=TINY_TRAIN)
     result = train_target(cfg, series, store=ModelStore(tmp_path), now=NOW)
     assert not result.promoted
-    assert "does not beat the seasonal-naive baseline" in result.reason
+    assert "does not beat the best baseline (seasonal_naive_daily" in result.reason
     assert ModelStore(tmp_path).current("svc") is None
 
 
