@@ -16,6 +16,7 @@ up a newly promoted model without a restart. Storage goes through :class:`StoreB
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import shutil
@@ -32,9 +33,21 @@ from forecaster.errors import ModelStoreError
 from forecaster.model import MANIFEST_FILE, WEIGHTS_FILE, Forecaster
 from forecaster.settings import TARGET_NAME_RE
 
-__all__ = ["StoreBackend", "DirectoryBackend", "ModelRef", "ModelStore", "POINTER_FILE"]
+__all__ = [
+    "StoreBackend",
+    "DirectoryBackend",
+    "ModelRef",
+    "ModelStore",
+    "DamagedPointerError",
+    "POINTER_FILE",
+    "DAMAGED_POINTER_FILE",
+]
+
+log = logging.getLogger(__name__)
 
 POINTER_FILE = "current.json"
+DAMAGED_POINTER_FILE = "current.json.damaged"
+"""Where :meth:`ModelStore.promote` keeps the bytes of a damaged pointer it replaces (nothing stored is lost)."""
 _VERSION_RE = re.compile(r"^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{8}$")
 
 
@@ -119,6 +132,14 @@ class DirectoryBackend:
         return sorted(p.name for p in path.iterdir() if not p.name.startswith("."))
 
 
+class DamagedPointerError(ModelStoreError):
+    """A target's ``current.json`` exists but is unreadable (truncated, not JSON, no valid version).
+
+    Readers treat it like any unusable model (the API serves the baseline, the prescaler fails safe);
+    :meth:`ModelStore.promote` treats it as absent and replaces it, so a nightly training job recovers.
+    """
+
+
 @dataclass(frozen=True)
 class ModelRef:
     """One stored version of a target's model."""
@@ -176,19 +197,27 @@ class ModelStore:
         return [v for v in self.backend.list_children(f"{target}/versions") if _VERSION_RE.match(v)]
 
     def pointer(self, target: str) -> dict[str, Any] | None:
+        """The target's pointer, None when nothing was promoted; :class:`DamagedPointerError` when unreadable."""
         self._check_target(target)
         raw = self.backend.read(f"{target}/{POINTER_FILE}")
         if raw is None:
             return None
         try:
             data = json.loads(raw)
-            str(data["version"])
-        except (ValueError, KeyError, TypeError) as exc:
-            raise ModelStoreError(
-                f"{self.backend.describe()}: {target}/{POINTER_FILE} is damaged",
-                hint="promote a version again with 'forecaster train' or fix the file",
-            ) from exc
+        except ValueError as exc:
+            why = "it is empty" if not raw.strip() else f"not valid JSON: {exc}"
+            raise self._damaged(target, why) from exc
+        version = data.get("version") if isinstance(data, dict) else None
+        if not isinstance(version, str) or not _VERSION_RE.match(version):
+            raise self._damaged(target, f'no valid "version" in it (version {version!r})')
         return data
+
+    def _damaged(self, target: str, why: str) -> DamagedPointerError:
+        return DamagedPointerError(
+            f"{self.backend.describe()}: {target}/{POINTER_FILE} is damaged ({why})",
+            hint="the next promotion by 'forecaster train' replaces it (no version is lost); "
+            f"known versions: {', '.join(self.versions(target)[-3:]) or 'none'}",
+        )
 
     def ref(self, target: str, version: str) -> ModelRef:
         self._check_target(target)
@@ -266,7 +295,19 @@ class ModelStore:
         """Point ``target``'s current model at ``version`` (which must exist and load)."""
         self.ref(target, version)  # names the known versions when this one does not exist
         self.load(target, version)  # refuse to promote something that does not load
-        previous = self.pointer(target)
+        try:
+            previous = self.pointer(target)
+        except DamagedPointerError as exc:
+            # A damaged pointer must not block every later promotion: keep its bytes, then replace it.
+            raw = self.backend.read(f"{target}/{POINTER_FILE}") or b""
+            self.backend.put_atomic(f"{target}/{DAMAGED_POINTER_FILE}", raw)
+            log.warning(
+                "%s; treating it as absent and pointing it at %s (its old bytes are kept in %s)",
+                exc.problem,
+                version,
+                DAMAGED_POINTER_FILE,
+            )
+            previous = None
         pointer = {
             "version": version,
             "promoted_at": pd.Timestamp(now).isoformat(),

@@ -137,3 +137,26 @@ def test_demo_runs_the_main_job_on_synthetic_traffic(tmp_path, capsys):
     assert (out / "backtest.png").read_bytes()[:4] == b"\x89PNG"
     assert (out / "live-streaming.csv").is_file()
     assert list((out / "models" / "live-streaming" / "versions").iterdir())
+
+
+@pytest.mark.parametrize("damage", [b"{x", b""])
+def test_train_recovers_from_a_damaged_pointer(trained_store, history_csv, tmp_path, capsys, caplog, damage):
+    """A damaged current.json must not make every nightly run fail: it is replaced, and the output says so."""
+    import shutil
+
+    store = tmp_path / "store"
+    shutil.copytree(trained_store, store)
+    before = sorted(p.name for p in (store / "svc" / "versions").iterdir())
+    (store / "svc" / "current.json").write_bytes(damage)
+    capsys.readouterr()
+    args = ["train", "--csv", str(history_csv), "--out", str(store), "--epochs", "3", "--lookback", "1h"]
+    with caplog.at_level("WARNING"):
+        assert main([*args, "--no-progress"]) == 0, capsys.readouterr().err
+    out = capsys.readouterr().out
+    assert " promoted: " in out and "current.json is damaged" in out
+    assert "treating it as absent" in caplog.text
+    after = sorted(p.name for p in (store / "svc" / "versions").iterdir())
+    assert set(before) < set(after) and len(after) == len(before) + 1
+    pointer = json.loads((store / "svc" / "current.json").read_text())
+    assert pointer["version"] == (set(after) - set(before)).pop()
+    assert (store / "svc" / "current.json.damaged").read_bytes() == damage
