@@ -22,6 +22,7 @@ import re
 import shutil
 import tempfile
 import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +42,7 @@ __all__ = [
     "DamagedPointerError",
     "POINTER_FILE",
     "DAMAGED_POINTER_FILE",
+    "STALE_TEMP_AGE_S",
 ]
 
 log = logging.getLogger(__name__)
@@ -48,6 +50,11 @@ log = logging.getLogger(__name__)
 POINTER_FILE = "current.json"
 DAMAGED_POINTER_FILE = "current.json.damaged"
 """Where :meth:`ModelStore.promote` keeps the bytes of a damaged pointer it replaces (nothing stored is lost)."""
+STALE_TEMP_AGE_S = 3600.0
+"""A writer's temporary files untouched this long belong to a killed writer and are removed by the next one.
+
+Writing a version takes seconds (a few MB, written after training, not during it); an hour leaves room for
+a slow shared volume and for clock skew between the node that wrote them and the one that looks."""
 _VERSION_RE = re.compile(r"^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{8}$")
 
 
@@ -74,8 +81,9 @@ class StoreBackend(Protocol):
 class DirectoryBackend:
     """A directory on a local disk or a shared (ReadWriteMany) volume."""
 
-    def __init__(self, root: str | Path) -> None:
+    def __init__(self, root: str | Path, *, stale_temp_age_s: float = STALE_TEMP_AGE_S) -> None:
         self.root = Path(root)
+        self.stale_temp_age_s = stale_temp_age_s
 
     def describe(self) -> str:
         return str(self.root)
@@ -99,6 +107,7 @@ class DirectoryBackend:
         if final.exists():
             raise ModelStoreError(f"{final} already exists", hint="versions are immutable; save a new one")
         final.parent.mkdir(parents=True, exist_ok=True)
+        self._remove_stale_temps(final.parent, prefix=".tmp-")
         tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=final.parent))
         try:
             for name, data in files.items():
@@ -114,6 +123,7 @@ class DirectoryBackend:
     def put_atomic(self, key: str, data: bytes) -> None:
         final = self._path(key)
         final.parent.mkdir(parents=True, exist_ok=True)
+        self._remove_stale_temps(final.parent, prefix=f".{final.name}.tmp-")
         fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.tmp-", dir=final.parent)
         try:
             with os.fdopen(fd, "wb") as fh:
@@ -124,6 +134,29 @@ class DirectoryBackend:
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
+
+    def _remove_stale_temps(self, folder: Path, *, prefix: str) -> None:
+        """Remove ``prefix*`` temporaries nothing has touched for ``stale_temp_age_s`` (a killed writer's).
+
+        A live writer's temporary is never that old: its folder's and files' mtimes move as it writes.
+        Two writers cleaning at once is harmless (whatever is already gone is skipped).
+        """
+        now_s = time.time()
+        for entry in folder.glob(f"{prefix}*"):
+            try:
+                touched = [entry.lstat().st_mtime]
+                if entry.is_dir() and not entry.is_symlink():
+                    touched += [child.lstat().st_mtime for child in entry.iterdir()]
+            except FileNotFoundError:
+                continue  # its writer just renamed it into place, or another writer removed it
+            age_s = now_s - max(touched)
+            if age_s < self.stale_temp_age_s:
+                continue
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                entry.unlink(missing_ok=True)
+            log.warning("removed %s, left by a writer that stopped %.1f h ago", entry, age_s / 3600)
 
     def list_children(self, prefix: str) -> list[str]:
         path = self._path(prefix) if prefix else self.root
