@@ -11,9 +11,12 @@ import numpy as np
 import pandas as pd
 
 from forecaster.errors import DataError, SourceError
-from forecaster.series import DuplicatePolicy, regularize
+from forecaster.series import DuplicatePolicy, format_duration, parse_duration, regularize
 
-__all__ = ["read_series", "write_csv"]
+__all__ = ["read_series", "write_csv", "STEP_TOLERANCE"]
+
+STEP_TOLERANCE = 0.1
+"""How far a file's own step may be from the one asked for (timestamps jitter) before it is refused."""
 
 
 _TIMESTAMP_HINT = "use 'YYYY-MM-DD HH:MM:SS', ISO 8601, Unix seconds or Unix milliseconds"
@@ -92,7 +95,11 @@ def read_series(
     duplicates: DuplicatePolicy = "error",
     max_interp_gap: str | pd.Timedelta = "15m",
 ) -> pd.Series:
-    """Load ``path`` (``.csv`` or ``.parquet``) and regularize it (see :func:`forecaster.series.regularize`)."""
+    """Load ``path`` (``.csv`` or ``.parquet``) and regularize it (see :func:`forecaster.series.regularize`).
+
+    ``step`` (a model's) is checked, not imposed: a file sampled at another step is refused with a
+    :class:`DataError`; one within ``STEP_TOLERANCE`` of it (jittered timestamps) is snapped onto it.
+    """
     p = Path(path)
     if not p.is_file():
         raise SourceError(f"{p}: no such file", hint="check the path")
@@ -108,7 +115,22 @@ def read_series(
     if len(frame) == 0:
         raise DataError(f"{p}: the file has no rows", hint="give at least a few days of history")
     raw = _from_frame(frame, path=p)
-    return regularize(raw, step=step, duplicates=duplicates, max_interp_gap=max_interp_gap, name=str(p))
+    series = regularize(raw, duplicates=duplicates, max_interp_gap=max_interp_gap, name=str(p))
+    if step is None:
+        return series
+    want, got = parse_duration(step), pd.Timedelta(series.index.freq)
+    if abs(got - want) > want * STEP_TOLERANCE:
+        # Snapping onto a coarser grid would keep one sample per slot and shift the grid; averaging or
+        # summing depends on what the values mean (a rate or a count), which only the user knows.
+        raise DataError(
+            f"{p}: the file's step is {format_duration(got)}; the model forecasts in steps of "
+            f"{format_duration(want)}",
+            hint=f"resample the file to {format_duration(want)}: the mean for rates, the sum for counts; "
+            f"or use a model trained on {format_duration(got)} data",
+        )
+    if got == want:
+        return series
+    return regularize(raw, step=want, duplicates=duplicates, max_interp_gap=max_interp_gap, name=str(p))
 
 
 def write_csv(series: pd.Series, path: str | Path) -> None:
