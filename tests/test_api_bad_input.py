@@ -106,3 +106,36 @@ def test_a_refresh_that_cannot_forecast_finite_numbers_fails_and_says_why(model)
         resp = client.get(f"/v1/targets/{TARGET}/forecast")
         assert resp.status_code == 503 and "not a finite number" in resp.json()["error"]
         assert "NaN" not in client.get("/metrics").text
+
+
+def test_many_bad_timestamps_list_a_few_and_count_the_rest(client):
+    from forecaster.api.handlers import MAX_LISTED_ERRORS
+
+    n = 50_000
+    body = {"model": TARGET, "history": {"timestamps": ["x"] * n, "values": [1.0] * n}}
+    resp = client.post("/v1/forecast", json=body)
+    assert resp.status_code == 422
+    assert len(resp.content) < 10_000  # was 7.7 MB for a 0.5 MB request
+    error = resp.json()
+    listed = [f["field"] for f in error["fields"]]
+    assert listed == [f"history.timestamps.{i}" for i in range(MAX_LISTED_ERRORS)]  # in body order
+    assert error["omitted"] == n - MAX_LISTED_ERRORS
+    assert error["error"].endswith(
+        f"history.timestamps.{MAX_LISTED_ERRORS - 1} and {n - MAX_LISTED_ERRORS} more"
+    )
+    assert f"the first {MAX_LISTED_ERRORS} of {n} problems" in error["hint"]
+
+
+@pytest.mark.parametrize(
+    ("raw", "position"),
+    [(b"{not json", 1), (b'{"model": "svc", "history": {"timestamps": [1, 2, ]}}', 50)],
+)
+def test_invalid_json_names_the_body_and_says_where(client, raw, position):
+    resp = client.post("/v1/forecast", content=raw, headers={"content-type": "application/json"})
+    assert resp.status_code == 422
+    error = resp.json()
+    assert error["fields"] == [
+        {"field": "body", "location": "body", "message": error["fields"][0]["message"]}
+    ]
+    assert f"not valid JSON at character {position}: " in error["fields"][0]["message"]
+    assert error["error"].startswith(f"invalid request: body: not valid JSON at character {position}")
