@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from dataclasses import replace
 
 import httpx
 import numpy as np
@@ -139,3 +140,27 @@ def test_invalid_json_names_the_body_and_says_where(client, raw, position):
     ]
     assert f"not valid JSON at character {position}: " in error["fields"][0]["message"]
     assert error["error"].startswith(f"invalid request: body: not valid JSON at character {position}")
+
+
+def test_metrics_need_the_token_when_one_is_set_unless_turned_off(model, tmp_path):
+    """/metrics carries forecaster_forecast and forecaster_actual: the data the token protects on /v1."""
+    from tests.test_api_support import wait_for
+
+    token = tmp_path / "token"
+    token.write_text("scrape-me\n")
+    protected = replace(SETTINGS, auth_token_file=str(token))
+    bearer = {"Authorization": "Bearer scrape-me"}
+    with _client(model, protected) as client:
+        wait_for(lambda: client.get("/readyz").status_code == 200, what="first forecast")
+        assert client.get("/metrics").status_code == 401
+        assert client.get("/metrics", headers={"Authorization": "Bearer wrong"}).status_code == 401
+        scraped = client.get("/metrics", headers=bearer)
+        assert (
+            scraped.status_code == 200
+            and f'forecaster_forecast{{horizon="30m",quantile="p50",target="{TARGET}"}}' in scraped.text
+        )
+    with _client(model, replace(protected, auth_metrics=False)) as client:  # the explicit opt-out
+        assert client.get("/metrics").status_code == 200
+        assert client.get(f"/v1/targets/{TARGET}/forecast").status_code == 401
+    with _client(model) as client:  # no token configured: nothing to protect with
+        assert client.get("/metrics").status_code == 200
