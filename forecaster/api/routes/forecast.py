@@ -14,9 +14,10 @@ from fastapi import APIRouter
 from forecaster.api.cache import ServingModel, TargetState, json_floats, json_timestamps, model_info
 from forecaster.api.deps import AuthDep, ServiceDep, SettingsDep
 from forecaster.api.handlers import RequestFieldError
+from forecaster.api.quantiles import select_quantiles
 from forecaster.api.schemas import AdhocForecastResponse, ErrorResponse, ForecastPoints, ForecastRequest
 from forecaster.errors import DataError
-from forecaster.predictors import LastValue, SeasonalNaive, parse_quantile_label, quantile_label
+from forecaster.predictors import LastValue, SeasonalNaive
 from forecaster.series import format_duration, regularize, require_finite_forecast
 
 __all__ = ["router"]
@@ -64,21 +65,7 @@ def post_forecast(body: ForecastRequest, service: ServiceDep, settings: Settings
             "history.values",
             f"{len(body.history.values)} values for {n} timestamps; give one value per timestamp",
         )
-    available = state.quantile_labels
-    wanted = available
-    if body.quantiles:
-        wanted = []
-        for i, label in enumerate(body.quantiles):
-            try:
-                normal = quantile_label(parse_quantile_label(label))
-            except DataError as exc:
-                raise RequestFieldError("body", f"quantiles.{i}", exc.problem) from None
-            if normal not in available:
-                raise RequestFieldError(
-                    "body", f"quantiles.{i}", f"{label!r} is not forecast; available: {', '.join(available)}"
-                )
-            wanted.append(normal)
-        wanted = [q for q in available if q in wanted]
+    wanted = list(select_quantiles(body.quantiles, state.quantile_labels, location="body"))
     if n < 3:
         raise RequestFieldError("body", "history.timestamps", "at least 3 points are needed")
     try:
