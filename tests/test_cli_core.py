@@ -232,3 +232,29 @@ def test_predict_snaps_slightly_jittered_timestamps(trained_store, history_csv, 
     code, out, err = _predict_json(["--model", str(trained_store), "--csv", str(jittered)], capsys)
     assert code == 0, err
     assert json.loads(out) == json.loads(clean)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"name": "Bad_Name"}, "target name 'Bad_Name' is invalid"),
+        ({"name": ""}, "target name '' is invalid"),
+        ({"model": {"quantiles": (0.9,)}}, "quantiles must include 0.5"),
+        ({"model": {"quantiles": (0.5, 1.5)}}, "must be distinct numbers strictly between 0 and 1"),
+        ({"model": {"quantiles": (0.5, 0.5)}}, "must be distinct numbers strictly between 0 and 1"),
+        ({"model": {"horizon": "30s"}}, "horizon and lookback must be at least one step (1m)"),
+        ({"prometheus": {"step": "banana"}}, "cannot parse duration 'banana'"),
+        ({"train": {"backtest": "soon"}}, "cannot parse duration 'soon'"),
+        ({"train": {"epochs": 0}}, "train.epochs and train.batch_size must be at least 1"),
+    ],
+)
+def test_target_config_is_validated_when_constructed(kwargs, message):
+    """Not only YAML: a TargetConfig built in code (--csv, the demo, tests) is checked the same way."""
+    from forecaster.errors import ConfigError
+    from forecaster.settings import ModelSettings, PrometheusSettings, TargetConfig, TrainSettings
+
+    sections = {"model": ModelSettings, "prometheus": PrometheusSettings, "train": TrainSettings}
+    args = {"name": "svc"} | {k: sections[k](**v) if k in sections else v for k, v in kwargs.items()}
+    with pytest.raises(ConfigError) as err:
+        TargetConfig(**args)
+    assert message in str(err.value) and str(err.value).startswith(f"target {args['name']!r}: ")
