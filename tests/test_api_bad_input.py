@@ -164,3 +164,19 @@ def test_metrics_need_the_token_when_one_is_set_unless_turned_off(model, tmp_pat
         assert client.get(f"/v1/targets/{TARGET}/forecast").status_code == 401
     with _client(model) as client:  # no token configured: nothing to protect with
         assert client.get("/metrics").status_code == 200
+
+
+def test_every_error_body_has_the_documented_shape(client):
+    from forecaster.api.schemas import ErrorResponse
+
+    too_big = b"[" + b"1," * (SETTINGS.max_body_bytes // 2) + b"1]"
+    answers = [
+        client.post("/v1/forecast", content=too_big, headers={"content-type": "application/json"}),
+        client.post("/v1/forecast", content=b"{x", headers={"content-type": "application/json"}),
+        client.post("/v1/forecast", json={"model": "nope", "history": _history(1.0, n=5)}),
+    ]
+    assert [r.status_code for r in answers] == [413, 422, 404]
+    for resp in answers:
+        body = resp.json()
+        assert set(body) == set(ErrorResponse.model_fields), body
+        ErrorResponse.model_validate(body)

@@ -191,6 +191,7 @@ class BodyLimitMiddleware:
                 "error": f"request body larger than {self.max_bytes} bytes",
                 "hint": "send a shorter history (or raise max_body_bytes)",
                 "fields": [],
+                "omitted": 0,
             }
         ).encode()
         await send(
