@@ -169,12 +169,17 @@ def resolve_model_dir(path: Path) -> Path:
 
 
 def run_predict(args: argparse.Namespace) -> int:
+    import numpy as np
+
     from forecaster.model import Forecaster
+    from forecaster.series import require_finite_forecast
     from forecaster.sources.files import read_series
 
     model = Forecaster.load(resolve_model_dir(args.model))
+    # A history at another step is refused, as POST /v1/forecast does, rather than snapped onto the model's.
     history = read_series(args.csv, step=model.step, duplicates=args.on_duplicate)
-    forecast = model.predict(history)
+    with np.errstate(over="ignore", invalid="ignore"):  # checked below, and said in one line
+        forecast = require_finite_forecast(model.predict(history), history=history)
     if args.json:
         out = {
             "model": model.name,
@@ -185,7 +190,7 @@ def run_predict(args: argparse.Namespace) -> int:
                 for ts, row in forecast.iterrows()
             ],
         }
-        print(json.dumps(out, indent=2))
+        print(json.dumps(out, indent=2, allow_nan=False))
     else:
         print(forecast.to_string(float_format=lambda v: f"{v:.2f}"))
     return 0

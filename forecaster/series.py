@@ -14,7 +14,14 @@ import pandas as pd
 
 from forecaster.errors import DataError
 
-__all__ = ["parse_duration", "infer_step", "regularize", "format_duration", "DuplicatePolicy"]
+__all__ = [
+    "parse_duration",
+    "infer_step",
+    "regularize",
+    "format_duration",
+    "require_finite_forecast",
+    "DuplicatePolicy",
+]
 
 DuplicatePolicy = Literal["error", "mean", "last"]
 
@@ -162,3 +169,25 @@ def _interpolate_short_gaps(series: pd.Series, limit: int) -> pd.Series:
     out = series.copy()
     out[fillable] = filled[fillable]
     return out
+
+
+def require_finite_forecast(forecast: pd.DataFrame, *, history: pd.Series | None = None) -> pd.DataFrame:
+    """``forecast`` unchanged when every value is a finite number, else a :class:`DataError` naming the first.
+
+    The output layers (the CLI, the API, the cached forecasts) call this before serialising, whatever the
+    model does: JSON has no NaN or Infinity, and a table of NaN is not a forecast.
+    """
+    values = forecast.to_numpy(dtype=float)
+    bad = ~np.isfinite(values)
+    if not bad.any():
+        return forecast
+    row, col = np.argwhere(bad)[0]
+    where = f"{forecast.columns[col]} at {forecast.index[row]} is {values[row, col]}"
+    cause = ""
+    if history is not None and history.notna().any():
+        largest = float(np.nanmax(np.abs(history.to_numpy(dtype=float))))
+        cause = f": the history's values reach {largest:.3g}, beyond what the model can forecast"
+    raise DataError(
+        f"the forecast is not a finite number ({where}){cause}",
+        hint="check the history's values and their unit; a model forecasts values of the size it was trained on",
+    )

@@ -131,6 +131,13 @@ class TargetConfig:
     """Model store: a directory, or ``s3://bucket/prefix``."""
     description: str = ""
 
+    def __post_init__(self) -> None:
+        # Validated here, not only when read from YAML: a config built in code (the CLI's --csv path, the
+        # demo, tests, the prescaler's inline policies) must not reach training or serving unchecked.
+        problem = _first_problem(self)
+        if problem is not None:
+            raise _InvalidTarget(f"target {self.name!r}: {problem[0]}", hint=problem[1], bare=problem[0])
+
     @property
     def step(self) -> pd.Timedelta:
         return parse_duration(self.prometheus.step)
@@ -163,11 +170,6 @@ def target_config_from_dict(data: dict[str, Any], *, source: str = "config") -> 
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: expected a mapping at the top level")
     name = data.get("name")
-    if not isinstance(name, str) or not TARGET_NAME_RE.match(name):
-        raise ConfigError(
-            f"{source}: target name {name!r} is invalid",
-            hint="use lowercase letters, digits and '-', up to 63 characters (a DNS label)",
-        )
     unknown = sorted(set(data) - {"name", "prometheus", "model", "train", "store", "description"})
     if unknown:
         raise ConfigError(f"{source}: unknown key(s) {', '.join(unknown)}")
@@ -177,19 +179,34 @@ def target_config_from_dict(data: dict[str, Any], *, source: str = "config") -> 
         model_data["quantiles"] = tuple(float(q) for q in model_data["quantiles"])
     model = _build(ModelSettings, model_data, f"{source}: model")
     train = _build(TrainSettings, data.get("train"), f"{source}: train")
-    cfg = TargetConfig(
-        name=name,
-        prometheus=prom,
-        model=model,
-        train=train,
-        store=str(data.get("store", "models")),
-        description=str(data.get("description", "")),
-    )
-    _validate(cfg, source)
-    return cfg
+    try:
+        return TargetConfig(
+            name=name,
+            prometheus=prom,
+            model=model,
+            train=train,
+            store=str(data.get("store", "models")),
+            description=str(data.get("description", "")),
+        )
+    except _InvalidTarget as exc:  # name the file rather than the object
+        raise ConfigError(f"{source}: {exc.bare}", hint=exc.hint) from None
 
 
-def _validate(cfg: TargetConfig, source: str) -> None:
+class _InvalidTarget(ConfigError):
+    """Raised by ``TargetConfig()``; ``bare`` is the problem without the target's name, for file messages."""
+
+    def __init__(self, problem: str, *, hint: str | None, bare: str) -> None:
+        super().__init__(problem, hint=hint)
+        self.bare = bare
+
+
+def _first_problem(cfg: TargetConfig) -> tuple[str, str | None] | None:
+    """What is wrong with ``cfg`` (problem, hint), or None when it is valid."""
+    if not isinstance(cfg.name, str) or not TARGET_NAME_RE.match(cfg.name):
+        return (
+            f"target name {cfg.name!r} is invalid",
+            "use lowercase letters, digits and '-', up to 63 characters (a DNS label)",
+        )
     try:
         step = parse_duration(cfg.prometheus.step)
         horizon = parse_duration(cfg.model.horizon)
@@ -197,16 +214,21 @@ def _validate(cfg: TargetConfig, source: str) -> None:
         parse_duration(cfg.prometheus.history)
         parse_duration(cfg.train.backtest)
     except DataError as exc:
-        raise ConfigError(f"{source}: {exc.problem}", hint=exc.hint) from exc
+        return exc.problem, exc.hint
     if horizon < step or lookback < step:
-        raise ConfigError(f"{source}: horizon and lookback must be at least one step ({cfg.prometheus.step})")
+        return f"horizon and lookback must be at least one step ({cfg.prometheus.step})", None
     qs = cfg.model.quantiles
-    if not qs or any(not 0 < q < 1 for q in qs) or len(set(qs)) != len(qs):
-        raise ConfigError(f"{source}: quantiles {list(qs)} must be distinct numbers strictly between 0 and 1")
+    try:
+        distinct = len(set(qs)) == len(qs) and all(0 < float(q) < 1 for q in qs)
+    except (TypeError, ValueError):
+        distinct = False
+    if not qs or not distinct:
+        return f"quantiles {list(qs)} must be distinct numbers strictly between 0 and 1", None
     if 0.5 not in qs:
-        raise ConfigError(f"{source}: quantiles must include 0.5 (the point forecast)")
+        return "quantiles must include 0.5 (the point forecast)", None
     if cfg.train.epochs < 1 or cfg.train.batch_size < 1:
-        raise ConfigError(f"{source}: train.epochs and train.batch_size must be at least 1")
+        return "train.epochs and train.batch_size must be at least 1", None
+    return None
 
 
 def load_target_config(path: str | Path) -> TargetConfig:

@@ -16,11 +16,13 @@ up a newly promoted model without a restart. Storage goes through :class:`StoreB
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import shutil
 import tempfile
 import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,9 +34,28 @@ from forecaster.errors import ModelStoreError
 from forecaster.model import MANIFEST_FILE, WEIGHTS_FILE, Forecaster
 from forecaster.settings import TARGET_NAME_RE
 
-__all__ = ["StoreBackend", "DirectoryBackend", "ModelRef", "ModelStore", "POINTER_FILE", "resolve_model_dir"]
+__all__ = [
+    "StoreBackend",
+    "DirectoryBackend",
+    "ModelRef",
+    "ModelStore",
+    "DamagedPointerError",
+    "POINTER_FILE",
+    "DAMAGED_POINTER_FILE",
+    "STALE_TEMP_AGE_S",
+    "resolve_model_dir",
+]
+
+log = logging.getLogger(__name__)
 
 POINTER_FILE = "current.json"
+DAMAGED_POINTER_FILE = "current.json.damaged"
+"""Where :meth:`ModelStore.promote` keeps the bytes of a damaged pointer it replaces (nothing stored is lost)."""
+STALE_TEMP_AGE_S = 3600.0
+"""A writer's temporary files untouched this long belong to a killed writer and are removed by the next one.
+
+Writing a version takes seconds (a few MB, written after training, not during it); an hour leaves room for
+a slow shared volume and for clock skew between the node that wrote them and the one that looks."""
 _VERSION_RE = re.compile(r"^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{8}$")
 
 
@@ -61,8 +82,9 @@ class StoreBackend(Protocol):
 class DirectoryBackend:
     """A directory on a local disk or a shared (ReadWriteMany) volume."""
 
-    def __init__(self, root: str | Path) -> None:
+    def __init__(self, root: str | Path, *, stale_temp_age_s: float = STALE_TEMP_AGE_S) -> None:
         self.root = Path(root)
+        self.stale_temp_age_s = stale_temp_age_s
 
     def describe(self) -> str:
         return str(self.root)
@@ -86,6 +108,7 @@ class DirectoryBackend:
         if final.exists():
             raise ModelStoreError(f"{final} already exists", hint="versions are immutable; save a new one")
         final.parent.mkdir(parents=True, exist_ok=True)
+        self._remove_stale_temps(final.parent, prefix=".tmp-")
         tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=final.parent))
         try:
             for name, data in files.items():
@@ -101,6 +124,7 @@ class DirectoryBackend:
     def put_atomic(self, key: str, data: bytes) -> None:
         final = self._path(key)
         final.parent.mkdir(parents=True, exist_ok=True)
+        self._remove_stale_temps(final.parent, prefix=f".{final.name}.tmp-")
         fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.tmp-", dir=final.parent)
         try:
             with os.fdopen(fd, "wb") as fh:
@@ -112,11 +136,42 @@ class DirectoryBackend:
             Path(tmp).unlink(missing_ok=True)
             raise
 
+    def _remove_stale_temps(self, folder: Path, *, prefix: str) -> None:
+        """Remove ``prefix*`` temporaries nothing has touched for ``stale_temp_age_s`` (a killed writer's).
+
+        A live writer's temporary is never that old: its folder's and files' mtimes move as it writes.
+        Two writers cleaning at once is harmless (whatever is already gone is skipped).
+        """
+        now_s = time.time()
+        for entry in folder.glob(f"{prefix}*"):
+            try:
+                touched = [entry.lstat().st_mtime]
+                if entry.is_dir() and not entry.is_symlink():
+                    touched += [child.lstat().st_mtime for child in entry.iterdir()]
+            except FileNotFoundError:
+                continue  # its writer just renamed it into place, or another writer removed it
+            age_s = now_s - max(touched)
+            if age_s < self.stale_temp_age_s:
+                continue
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                entry.unlink(missing_ok=True)
+            log.warning("removed %s, left by a writer that stopped %.1f h ago", entry, age_s / 3600)
+
     def list_children(self, prefix: str) -> list[str]:
         path = self._path(prefix) if prefix else self.root
         if not path.is_dir():
             return []
         return sorted(p.name for p in path.iterdir() if not p.name.startswith("."))
+
+
+class DamagedPointerError(ModelStoreError):
+    """A target's ``current.json`` exists but is unreadable (truncated, not JSON, no valid version).
+
+    Readers treat it like any unusable model (the API serves the baseline, the prescaler fails safe);
+    :meth:`ModelStore.promote` treats it as absent and replaces it, so a nightly training job recovers.
+    """
 
 
 @dataclass(frozen=True)
@@ -176,19 +231,27 @@ class ModelStore:
         return [v for v in self.backend.list_children(f"{target}/versions") if _VERSION_RE.match(v)]
 
     def pointer(self, target: str) -> dict[str, Any] | None:
+        """The target's pointer, None when nothing was promoted; :class:`DamagedPointerError` when unreadable."""
         self._check_target(target)
         raw = self.backend.read(f"{target}/{POINTER_FILE}")
         if raw is None:
             return None
         try:
             data = json.loads(raw)
-            str(data["version"])
-        except (ValueError, KeyError, TypeError) as exc:
-            raise ModelStoreError(
-                f"{self.backend.describe()}: {target}/{POINTER_FILE} is damaged",
-                hint="promote a version again with 'forecaster train' or fix the file",
-            ) from exc
+        except ValueError as exc:
+            why = "it is empty" if not raw.strip() else f"not valid JSON: {exc}"
+            raise self._damaged(target, why) from exc
+        version = data.get("version") if isinstance(data, dict) else None
+        if not isinstance(version, str) or not _VERSION_RE.match(version):
+            raise self._damaged(target, f'no valid "version" in it (version {version!r})')
         return data
+
+    def _damaged(self, target: str, why: str) -> DamagedPointerError:
+        return DamagedPointerError(
+            f"{self.backend.describe()}: {target}/{POINTER_FILE} is damaged ({why})",
+            hint="the next promotion by 'forecaster train' replaces it (no version is lost); "
+            f"known versions: {', '.join(self.versions(target)[-3:]) or 'none'}",
+        )
 
     def ref(self, target: str, version: str) -> ModelRef:
         self._check_target(target)
@@ -274,7 +337,19 @@ class ModelStore:
         """Point ``target``'s current model at ``version`` (which must exist and load)."""
         self.ref(target, version)  # names the known versions when this one does not exist
         self.load(target, version)  # refuse to promote something that does not load
-        previous = self.pointer(target)
+        try:
+            previous = self.pointer(target)
+        except DamagedPointerError as exc:
+            # A damaged pointer must not block every later promotion: keep its bytes, then replace it.
+            raw = self.backend.read(f"{target}/{POINTER_FILE}") or b""
+            self.backend.put_atomic(f"{target}/{DAMAGED_POINTER_FILE}", raw)
+            log.warning(
+                "%s; treating it as absent and pointing it at %s (its old bytes are kept in %s)",
+                exc.problem,
+                version,
+                DAMAGED_POINTER_FILE,
+            )
+            previous = None
         pointer = {
             "version": version,
             "promoted_at": pd.Timestamp(now).isoformat(),

@@ -452,7 +452,10 @@ def test_bearer_token_auth(prometheus_server, store_dir, tmp_path):
         ok = svc.client.get(FORECAST, headers={"Authorization": "Bearer s3cret-token"})
         assert ok.status_code == 200
         assert ok.headers["cache-control"].startswith("private")  # shared caches must not keep it
-        assert svc.client.get("/metrics").status_code == 200  # auth_metrics is off
+        # /metrics holds the same forecasts: the token protects it too unless auth_metrics is turned off.
+        assert svc.client.get("/metrics").status_code == 401
+        metrics = svc.client.get("/metrics", headers={"Authorization": "Bearer s3cret-token"})
+        assert metrics.status_code == 200 and "forecaster_forecast{" in metrics.text
 
 
 def test_cors_only_for_configured_origins(prometheus_server, store_dir):

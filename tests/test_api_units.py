@@ -12,8 +12,10 @@ import pytest
 
 from forecaster.api.cache import ForecastService, ServingModel, TargetState
 from forecaster.api.demo import DEMO_TARGET, SyntheticSource
+from forecaster.api.handlers import RequestFieldError
 from forecaster.api.metrics import ServiceMetrics
-from forecaster.api.routes.targets import _etag_matches, _parse_quantiles
+from forecaster.api.quantiles import select_quantiles
+from forecaster.api.routes.targets import _etag_matches
 from forecaster.api.schemas import ForecastResponse
 from forecaster.api.settings import ServeSettings, load_serve_settings
 from forecaster.errors import ConfigError, SourceError
@@ -214,7 +216,27 @@ def test_etag_weak_comparison(header, matches):
     ],
 )
 def test_quantiles_parameter(text, expected):
-    assert _parse_quantiles(text, ["p50", "p90"]) == expected
+    assert select_quantiles(text, ["p50", "p90"], location="query") == expected
+    # The body's list is read by the same rule.
+    as_list = None if text is None else text.split(",")
+    assert select_quantiles(as_list, ["p50", "p90"], location="body") == expected
+
+
+@pytest.mark.parametrize(
+    ("asked", "location", "field", "message"),
+    [
+        ("p33", "query", "quantiles", "'p33' is not forecast for this target; available: p50, p90"),
+        (["p50", "p33"], "body", "quantiles.1", "'p33' is not forecast for this target; available: p50, p90"),
+        ("median", "query", "quantiles", "quantile 'median' is not of the form p50, p90"),
+        (["median"], "body", "quantiles.0", "quantile 'median' is not of the form p50, p90"),
+        ("p50,p90,p95", "query", "quantiles", "at most 2 quantiles: p50, p90"),
+        (["p50", "p90", "p95"], "body", "quantiles", "at most 2 quantiles: p50, p90"),
+    ],
+)
+def test_quantiles_refused_alike_in_query_and_body(asked, location, field, message):
+    with pytest.raises(RequestFieldError) as err:
+        select_quantiles(asked, ["p50", "p90"], location=location)
+    assert (err.value.location, err.value.field, err.value.message) == (location, field, message)
 
 
 # -- the demo -----------------------------------------------------------------------------------------------

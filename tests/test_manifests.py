@@ -506,6 +506,28 @@ def test_services_and_monitors_select_real_ports(build):
 OVERLAY = "overlays/prometheus-operator"
 
 
+def test_metrics_scrape_sends_the_token_the_service_reads():
+    """With a token set, /metrics needs it (auth_metrics defaults on): the ServiceMonitor must send that token."""
+    from forecaster.api.settings import load_serve_settings
+
+    settings = load_serve_settings(K8S / "base" / "serve.yaml", environ={})
+    assert settings.auth_metrics and settings.auth_token_file is None
+    deployment = one(OVERLAY, "Deployment", "forecast-service")
+    env = {e["name"]: e for e in pod_spec(deployment)["containers"][0]["env"]}
+    secret = env[settings.auth_token_env]["valueFrom"]["secretKeyRef"]
+    assert secret["optional"] is True  # no Secret: auth off, the service still starts
+    monitor = one(OVERLAY, "ServiceMonitor", "forecast-service")
+    (endpoint,) = monitor["spec"]["endpoints"]
+    assert endpoint["path"] == "/metrics"
+    assert endpoint["authorization"] == {
+        "type": "Bearer",
+        "credentials": {"name": secret["name"], "key": secret["key"]},
+    }
+    assert (
+        monitor["metadata"]["namespace"] == deployment["metadata"]["namespace"]
+    )  # Secrets are per namespace
+
+
 def test_dashboard_configmap_carries_the_dashboard():
     maps = [
         c

@@ -11,7 +11,7 @@ from forecaster.errors import DataError, ModelStoreError
 from forecaster.model import MANIFEST_FILE, WEIGHTS_FILE, Forecaster
 from forecaster.promotion import train_target
 from forecaster.settings import TargetConfig
-from forecaster.store import DirectoryBackend, ModelStore
+from forecaster.store import DamagedPointerError, DirectoryBackend, ModelStore
 from forecaster.training import fit_forecaster
 from tests.helpers import TINY_MODEL, TINY_TRAIN, daily_sine
 
@@ -156,6 +156,41 @@ def test_crash_while_writing_a_version_leaves_the_store_as_it_was(tmp_path, mode
     assert store.versions("svc") == [ref.version]
 
 
+def test_a_killed_writers_temporaries_are_removed_by_the_next_writer(tmp_path, model, caplog):
+    """Only temporaries untouched for STALE_TEMP_AGE_S go; a live writer's (fresh mtimes) stays."""
+    import os
+    import time
+
+    from forecaster.store import STALE_TEMP_AGE_S
+
+    store = ModelStore(tmp_path)
+    first = store.save("svc", model, now=NOW)
+    versions, target = tmp_path / "svc" / "versions", tmp_path / "svc"
+    old_s = time.time() - STALE_TEMP_AGE_S - 60
+    killed = versions / ".tmp-killed"
+    killed.mkdir()
+    (killed / WEIGHTS_FILE).write_bytes(b"half")
+    killed_pointer = target / ".current.json.tmp-killed"
+    killed_pointer.write_text('{"vers')
+    for path in (killed / WEIGHTS_FILE, killed, killed_pointer):
+        os.utime(path, (old_s, old_s))
+    live = versions / ".tmp-live"  # a concurrent writer, busy writing its files right now
+    live.mkdir()
+    (live / WEIGHTS_FILE).write_bytes(b"in progress")
+    os.utime(live, (old_s, old_s))  # an old folder whose file is still being written is not stale
+    live_pointer = target / ".current.json.tmp-live"
+    live_pointer.write_text("{")
+
+    with caplog.at_level("WARNING", logger="forecaster.store"):
+        second = store.save("svc", model, now=NOW + pd.Timedelta(days=1))
+        store.promote("svc", second.version, reason="nightly", now=NOW + pd.Timedelta(days=1))
+    assert not killed.exists() and not killed_pointer.exists()
+    assert (live / WEIGHTS_FILE).read_bytes() == b"in progress" and live_pointer.exists()
+    assert "left by a writer that stopped" in caplog.text
+    assert store.versions("svc") == [first.version, second.version]
+    assert store.current("svc").version == second.version
+
+
 def test_damaged_pointer_and_bad_names(tmp_path, model):
     store = ModelStore(tmp_path)
     ref = store.save("svc", model, now=NOW)
@@ -169,6 +204,36 @@ def test_damaged_pointer_and_bad_names(tmp_path, model):
     with pytest.raises(ModelStoreError, match="no model"):
         store.promote("svc", "20260101T000000Z-deadbeef", reason="x", now=NOW)
     assert ref.version in store.versions("svc")
+
+
+@pytest.mark.parametrize(
+    ("damage", "why"),
+    [
+        (b"{x", "not valid JSON"),
+        (b"", "it is empty"),
+        (b"  \n", "it is empty"),
+        (b"[]", "no valid"),
+        (b'{"version": "../../etc"}', "no valid"),
+        (b'{"version": 7}', "no valid"),
+    ],
+)
+def test_promotion_replaces_a_damaged_pointer_and_keeps_every_version(tmp_path, model, damage, why, caplog):
+    store = ModelStore(tmp_path)
+    first = store.save("svc", model, now=NOW)
+    store.promote("svc", first.version, reason="first", now=NOW)
+    (tmp_path / "svc" / "current.json").write_bytes(damage)
+    with pytest.raises(DamagedPointerError, match=f"current.json is damaged \\({why}") as err:
+        store.current("svc")
+    assert isinstance(err.value, ModelStoreError) and "no version is lost" in err.value.hint
+
+    second = store.save("svc", model, now=NOW + pd.Timedelta(days=1))
+    with caplog.at_level("WARNING", logger="forecaster.store"):
+        store.promote("svc", second.version, reason="nightly", now=NOW + pd.Timedelta(days=1))
+    assert "treating it as absent" in caplog.text and second.version in caplog.text
+    assert store.current("svc").version == second.version
+    assert store.pointer("svc")["previous"] is None
+    assert (tmp_path / "svc" / "current.json.damaged").read_bytes() == damage
+    assert store.versions("svc") == [first.version, second.version]
 
 
 def _drifting(days=6):

@@ -32,7 +32,7 @@ import pandas as pd
 
 from forecaster.errors import DataError, ForecasterError
 from forecaster.predictors import LastValue, Predictor, SeasonalNaive, quantile_label
-from forecaster.series import format_duration
+from forecaster.series import format_duration, require_finite_forecast
 from forecaster.settings import TargetConfig
 
 __all__ = [
@@ -302,7 +302,9 @@ class ForecastService:
         qs = tuple(sorted(state.config.model.quantiles))
         if model.predictor is not None:
             try:
-                return model.predictor.predict(history), model.name, model.note
+                with np.errstate(over="ignore", invalid="ignore"):  # a non-finite result is refused below
+                    frame = model.predictor.predict(history)
+                return require_finite_forecast(frame, history=history), model.name, model.note
             except DataError as exc:
                 # A model that cannot use this history (too short after an outage) must not blank the
                 # dashboard: the baseline answers and the response says why.
@@ -326,8 +328,10 @@ class ForecastService:
         else:
             base = LastValue(step=state.step, horizon_steps=horizon_steps, quantiles=qs)
             note = f"{note + '; ' if note else ''}less than a day of history: last-value baseline used"
-        base.fit(history)
-        return base.predict(history), base.name, note
+        with np.errstate(over="ignore", invalid="ignore"):  # a non-finite result is refused below
+            frame = base.fit(history).predict(history)
+        # Raises DataError: the refresh fails, and the last good forecast is served as stale, saying why.
+        return require_finite_forecast(frame, history=history), base.name, note
 
     async def refresh_due(self) -> list[str]:
         """Refresh every due target (in worker threads); returns the names refreshed successfully."""

@@ -71,6 +71,7 @@ async def require_token(request: Request) -> None:
 
 
 async def require_metrics_token(request: Request, settings: SettingsDep) -> None:
+    """The bearer token on ``/metrics`` as well, unless ``auth_metrics`` is off (it is on by default)."""
     if settings.auth_metrics:
         _check_bearer(request)
 

@@ -1,6 +1,7 @@
 """Exception handlers and ASGI middleware: JSON errors naming the field, no stack traces, body limits, latency.
 
-Every error response is ``{"error", "hint", "fields": [{"field", "location", "message"}]}``. Unexpected
+Every error response is ``{"error", "hint", "fields": [{"field", "location", "message"}], "omitted"}``, at
+most ``MAX_LISTED_ERRORS`` fields listed and the rest counted in ``omitted``. Unexpected
 exceptions are logged here with their traceback and answered with a bare 500: a traceback never reaches
 a client. The body-size and latency middlewares are pure ASGI (no ``BaseHTTPMiddleware``), so they add
 microseconds, not milliseconds, to the cached forecast path.
@@ -11,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request, status
@@ -21,9 +23,19 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from forecaster.errors import ConfigError, DataError, ForecasterError, ModelStoreError, SourceError
 
-__all__ = ["RequestFieldError", "install_handlers", "BodyLimitMiddleware", "LatencyMiddleware"]
+__all__ = [
+    "RequestFieldError",
+    "install_handlers",
+    "BodyLimitMiddleware",
+    "LatencyMiddleware",
+    "MAX_LISTED_ERRORS",
+]
 
 log = logging.getLogger(__name__)
+
+MAX_LISTED_ERRORS = 20
+"""Field errors listed in one response; the rest are counted (``omitted``), so an error body stays small
+(50,000 bad timestamps used to answer 7.7 MB)."""
 
 
 class RequestFieldError(Exception):
@@ -38,11 +50,16 @@ class RequestFieldError(Exception):
 
 
 def _error(
-    status_code: int, error: str, *, hint: str | None = None, fields: list[dict] | None = None, headers=None
+    status_code: int,
+    error: str,
+    *,
+    hint: str | None = None,
+    fields: list[dict] | None = None,
+    omitted: int = 0,
+    headers=None,
 ):
-    return JSONResponse(
-        {"error": error, "hint": hint, "fields": fields or []}, status_code=status_code, headers=headers
-    )
+    body = {"error": error, "hint": hint, "fields": fields or [], "omitted": omitted}
+    return JSONResponse(body, status_code=status_code, headers=headers)
 
 
 def _field_path(loc: tuple[Any, ...]) -> tuple[str, str]:
@@ -53,15 +70,35 @@ def _field_path(loc: tuple[Any, ...]) -> tuple[str, str]:
     return location, ".".join(str(p) for p in parts) or location
 
 
+def _field_error(err: Mapping[str, Any]) -> dict[str, str]:
+    """One pydantic error as ``{field, location, message}``; a JSON syntax error names the body, not its offset."""
+    loc = tuple(err.get("loc", ()))
+    if err.get("type") == "json_invalid":
+        position = loc[1] if len(loc) > 1 else "?"
+        why = (err.get("ctx") or {}).get("error", "invalid JSON")
+        return {
+            "field": "body",
+            "location": "body",
+            "message": f"not valid JSON at character {position}: {why}",
+        }
+    location, path = _field_path(loc)
+    return {"field": path, "location": location, "message": str(err.get("msg", "invalid"))}
+
+
 def install_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
-        fields = []
-        for err in exc.errors():
-            location, path = _field_path(tuple(err.get("loc", ())))
-            fields.append({"field": path, "location": location, "message": str(err.get("msg", "invalid"))})
-        names = ", ".join(sorted({f["field"] for f in fields}))
-        return _error(422, f"invalid request: {names}", hint="see fields for what is wrong", fields=fields)
+        errors = exc.errors()
+        fields = [_field_error(err) for err in errors[:MAX_LISTED_ERRORS]]
+        omitted = len(errors) - len(fields)
+        names = ", ".join(dict.fromkeys(f["field"] for f in fields))  # in body order, once each
+        if len(errors) == 1:
+            names += f": {fields[0]['message']}"
+        more = f" and {omitted} more" if omitted else ""
+        hint = "see fields for what is wrong"
+        if omitted:
+            hint += f" (the first {len(fields)} of {len(errors)} problems are listed)"
+        return _error(422, f"invalid request: {names}{more}", hint=hint, fields=fields, omitted=omitted)
 
     @app.exception_handler(RequestFieldError)
     async def _field(request: Request, exc: RequestFieldError) -> JSONResponse:
@@ -154,6 +191,7 @@ class BodyLimitMiddleware:
                 "error": f"request body larger than {self.max_bytes} bytes",
                 "hint": "send a shorter history (or raise max_body_bytes)",
                 "fields": [],
+                "omitted": 0,
             }
         ).encode()
         await send(

@@ -134,3 +134,4 @@ class ErrorResponse(BaseModel):
     error: str
     hint: str | None = None
     fields: list[FieldError] = Field(default_factory=list)
+    omitted: int = Field(default=0, description="Further field errors not listed (only the first 20 are)")

@@ -58,8 +58,11 @@ class ServeSettings:
     """File holding the bearer token callers must send (a mounted Secret). Unset with no env: auth off."""
     auth_token_env: str | None = "FORECASTER_API_TOKEN"
     """Environment variable holding the bearer token; auth is on when it is set and non-empty."""
-    auth_metrics: bool = False
-    """Also require the token on ``/metrics`` (Prometheus can send it with ``authorization`` in its scrape config)."""
+    auth_metrics: bool = True
+    """Require the token on ``/metrics`` too whenever one is set: it carries the forecasts and actuals the token
+    protects. Prometheus sends it with ``authorization: {credentials_file: ...}`` in its scrape config (the
+    ServiceMonitor in ``k8s/overlays/prometheus-operator`` reads it from the Secret the service reads it from).
+    ``false`` serves ``/metrics`` openly, e.g. to a scraper that cannot send a token."""
     cors_origins: tuple[str, ...] = ()
     """Browser origins allowed to call the API (e.g. a Grafana URL). Empty: no CORS headers."""
     max_body_bytes: int = 2 * 1024 * 1024

@@ -7,20 +7,34 @@ This route computes (in FastAPI's thread pool, it is a plain ``def``) and must n
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 from fastapi import APIRouter
 
-from forecaster.api.cache import json_floats, json_timestamps, model_info
+from forecaster.api.cache import ServingModel, TargetState, json_floats, json_timestamps, model_info
 from forecaster.api.deps import AuthDep, ServiceDep, SettingsDep
 from forecaster.api.handlers import RequestFieldError
+from forecaster.api.quantiles import select_quantiles
 from forecaster.api.schemas import AdhocForecastResponse, ErrorResponse, ForecastPoints, ForecastRequest
 from forecaster.errors import DataError
-from forecaster.predictors import LastValue, SeasonalNaive, parse_quantile_label, quantile_label
-from forecaster.series import format_duration, regularize
+from forecaster.predictors import LastValue, SeasonalNaive
+from forecaster.series import format_duration, regularize, require_finite_forecast
 
 __all__ = ["router"]
 
 router = APIRouter(prefix="/v1/forecast", tags=["forecast"], dependencies=[AuthDep])
+
+
+def _predict(state: TargetState, model: ServingModel, history: pd.Series) -> tuple[pd.DataFrame, str]:
+    """The target's model's forecast, or the seasonal baseline's when no trained model serves."""
+    if model.predictor is not None:
+        return model.predictor.predict(history), model.name
+    horizon_steps = int(pd.Timedelta(state.config.model.horizon) / state.step)
+    qs = tuple(sorted(state.config.model.quantiles))
+    span = history.index[-1] - history.index[0]
+    cls = SeasonalNaive if span >= pd.Timedelta(days=1) + state.step * horizon_steps else LastValue
+    base = cls(step=state.step, horizon_steps=horizon_steps, quantiles=qs)
+    return base.fit(history).predict(history), base.name
 
 
 @router.post(
@@ -51,21 +65,7 @@ def post_forecast(body: ForecastRequest, service: ServiceDep, settings: Settings
             "history.values",
             f"{len(body.history.values)} values for {n} timestamps; give one value per timestamp",
         )
-    available = state.quantile_labels
-    wanted = available
-    if body.quantiles:
-        wanted = []
-        for i, label in enumerate(body.quantiles):
-            try:
-                normal = quantile_label(parse_quantile_label(label))
-            except DataError as exc:
-                raise RequestFieldError("body", f"quantiles.{i}", exc.problem) from None
-            if normal not in available:
-                raise RequestFieldError(
-                    "body", f"quantiles.{i}", f"{label!r} is not forecast; available: {', '.join(available)}"
-                )
-            wanted.append(normal)
-        wanted = [q for q in available if q in wanted]
+    wanted = list(select_quantiles(body.quantiles, state.quantile_labels, location="body"))
     if n < 3:
         raise RequestFieldError("body", "history.timestamps", "at least 3 points are needed")
     try:
@@ -86,17 +86,9 @@ def post_forecast(body: ForecastRequest, service: ServiceDep, settings: Settings
     model = state.model
     note = model.note
     try:
-        if model.predictor is not None:
-            frame = model.predictor.predict(history)
-            ran = model.name
-        else:
-            horizon_steps = int(pd.Timedelta(state.config.model.horizon) / state.step)
-            qs = tuple(sorted(state.config.model.quantiles))
-            span = history.index[-1] - history.index[0]
-            cls = SeasonalNaive if span >= pd.Timedelta(days=1) + state.step * horizon_steps else LastValue
-            base = cls(step=state.step, horizon_steps=horizon_steps, quantiles=qs).fit(history)
-            frame = base.predict(history)
-            ran = base.name
+        with np.errstate(over="ignore", invalid="ignore"):  # a non-finite result is refused just below
+            frame, ran = _predict(state, model, history)
+        frame = require_finite_forecast(frame[wanted], history=history)  # the response holds only numbers
     except DataError as exc:
         raise RequestFieldError("body", "history", exc.problem) from None
     return AdhocForecastResponse(

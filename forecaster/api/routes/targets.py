@@ -13,9 +13,9 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from forecaster.api.cache import iso, model_info
 from forecaster.api.deps import AuthDep, ClockDep, ServiceDep, SettingsDep
 from forecaster.api.handlers import RequestFieldError
+from forecaster.api.quantiles import select_quantiles
 from forecaster.api.schemas import ErrorResponse, ForecastResponse, TargetInfo, TargetsResponse
 from forecaster.errors import DataError
-from forecaster.predictors import parse_quantile_label, quantile_label
 from forecaster.series import parse_duration
 
 __all__ = ["router"]
@@ -59,32 +59,6 @@ async def list_targets(service: ServiceDep, clock: ClockDep) -> TargetsResponse:
     return TargetsResponse(targets=out)
 
 
-def _parse_quantiles(text: str | None, available: list[str]) -> tuple[str, ...]:
-    if text is None or not text.strip():
-        return tuple(available)
-    labels = [part for part in (p.strip() for p in text.split(",")) if part]
-    if len(labels) > len(available):
-        raise RequestFieldError(
-            "query", "quantiles", f"at most {len(available)} quantiles: {', '.join(available)}"
-        )
-    chosen: list[str] = []
-    for label in labels:
-        try:
-            normal = quantile_label(parse_quantile_label(label))
-        except DataError as exc:
-            raise RequestFieldError("query", "quantiles", exc.problem) from None
-        if normal not in available:
-            raise RequestFieldError(
-                "query",
-                "quantiles",
-                f"{label!r} is not forecast for this target; available: {', '.join(available)}",
-            )
-        if normal not in chosen:
-            chosen.append(normal)
-    # Canonical order, so p90,p50 and p50,p90 share one cached body and ETag.
-    return tuple(q for q in available if q in chosen)
-
-
 @router.get(
     "/{target}/forecast",
     response_model=ForecastResponse,
@@ -107,7 +81,7 @@ async def get_forecast(
         raise RequestFieldError(
             "path", "target", f"unknown target; configured: {', '.join(service.targets)}", status_code=404
         )
-    qs = _parse_quantiles(quantiles, state.quantile_labels)
+    qs = select_quantiles(quantiles, state.quantile_labels, location="query")
     try:
         hist = parse_duration(history) if history is not None else settings.default_history_td
     except DataError as exc:
