@@ -77,7 +77,7 @@ def _pod_namespace() -> str | None:
 
 def _kube_client(args: argparse.Namespace) -> Any:
     from forecaster.errors import ConfigError
-    from forecaster.kube import KubeClient
+    from forecaster.prescaler.kube import KubeClient
 
     if args.kubeconfig or args.context:
         return KubeClient.from_kubeconfig(args.kubeconfig, context=args.context)
@@ -92,16 +92,12 @@ def _kube_client(args: argparse.Namespace) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
-    from forecaster.controller import (
-        Controller,
-        CrdPolicySource,
-        FilePolicySource,
-        LeaderElector,
-        StoreForecastProvider,
-        utcnow,
-    )
     from forecaster.errors import ConfigError, DataError
-    from forecaster.observability import PrescalerMetrics, serve_metrics
+    from forecaster.prescaler.forecasts import StoreForecastProvider
+    from forecaster.prescaler.leader import LeaderElector
+    from forecaster.prescaler.loop import Controller, utcnow
+    from forecaster.prescaler.metrics import PrescalerMetrics, serve_metrics
+    from forecaster.prescaler.policy_sources import CrdPolicySource, FilePolicySource
     from forecaster.series import parse_duration
 
     try:

@@ -12,10 +12,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from forecaster.controller import ForecastResult
 from forecaster.errors import ForecasterError, SourceError
-from forecaster.kube import KubeClient, KubeSettings
-from forecaster.policy import PrescalePolicy
+from forecaster.prescaler.forecasts import ForecastResult
+from forecaster.prescaler.kube import KubeClient, KubeSettings
+from forecaster.prescaler.policy import PrescalePolicy
 from tests.fake_kube_api import FakeKubeApiServer
 
 NOW = pd.Timestamp("2024-05-01 20:00:00")

@@ -15,9 +15,11 @@ import yaml
 from prometheus_client import CollectorRegistry
 
 from forecaster.cli import main
-from forecaster.controller import Controller, FilePolicySource, StoreForecastProvider
-from forecaster.observability import PrescalerMetrics, serve_metrics
-from forecaster.policy import parse_policy
+from forecaster.prescaler.forecasts import StoreForecastProvider
+from forecaster.prescaler.loop import Controller
+from forecaster.prescaler.metrics import PrescalerMetrics, serve_metrics
+from forecaster.prescaler.policy import parse_policy
+from forecaster.prescaler.policy_sources import FilePolicySource
 from forecaster.settings import PrometheusSettings
 from tests import prescaler_helpers
 from tests.prescaler_helpers import NOW, NS, FakeForecasts, deployment, hpa, policy

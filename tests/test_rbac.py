@@ -16,8 +16,10 @@ import pytest
 import yaml
 from prometheus_client import CollectorRegistry
 
-from forecaster.controller import Controller, CrdPolicySource, LeaderElector
-from forecaster.observability import PrescalerMetrics
+from forecaster.prescaler.leader import LeaderElector
+from forecaster.prescaler.loop import Controller
+from forecaster.prescaler.metrics import PrescalerMetrics
+from forecaster.prescaler.policy_sources import CrdPolicySource
 from tests import prescaler_helpers
 from tests.fake_kube_api import ALL_REQUESTS, FakeKubeApiServer, RecordedRequest
 from tests.prescaler_helpers import (

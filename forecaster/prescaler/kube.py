@@ -7,8 +7,9 @@ and timeouts/connection errors are *temporary* and retried on the named schedule
 client's own urllib3 retries are switched off so the two never multiply. Objects go in and come out as plain
 dicts (the JSON the API server speaks): the controller never sees the client's generated models.
 
-This module must not decide anything: no scaling policy, no retries on conflicts (a 409 means "re-read and
-decide again", which only the caller can do), no sleeping outside the retry point.
+This module must not decide anything: no scaling policy, no sleeping outside the retry point. A 409 means
+"re-read and decide again": :func:`update_fresh` is the one loop that does it, with the caller's ``compute``
+deciding on each fresh copy.
 """
 
 from __future__ import annotations
@@ -39,6 +40,9 @@ __all__ = [
     "HPAS",
     "LEASES",
     "EVENTS",
+    "SCALED_OBJECTS",
+    "CONFLICT_ATTEMPTS",
+    "update_fresh",
     "scalable_resource",
     "SCALABLE_KINDS",
     "MERGE_PATCH",
@@ -167,6 +171,7 @@ POLICIES = Resource("prescaling.forecaster.io", "v1alpha1", "prescalepolicies", 
 HPAS = Resource("autoscaling", "v2", "horizontalpodautoscalers", "HorizontalPodAutoscaler")
 LEASES = Resource("coordination.k8s.io", "v1", "leases", "Lease")
 EVENTS = Resource("", "v1", "events", "Event")
+SCALED_OBJECTS = Resource("keda.sh", "v1alpha1", "scaledobjects", "ScaledObject")
 
 SCALABLE_KINDS: dict[tuple[str, str], str] = {
     ("apps", "Deployment"): "deployments",
@@ -379,6 +384,52 @@ class KubeClient:
             body=dict(patch),
             content_type=MERGE_PATCH,
         )
+
+
+CONFLICT_ATTEMPTS = 3
+"""Read-decide-write attempts when another writer changed the object in between (409)."""
+
+
+def update_fresh(
+    kube: KubeClient,
+    resource: Resource,
+    *,
+    namespace: str | None,
+    name: str,
+    compute: Callable[[dict[str, Any]], tuple[dict[str, Any] | None, Any]],
+    subresource: str | None = None,
+    first: dict[str, Any] | None = None,
+) -> Any:
+    """Merge-patch an object with optimistic concurrency, re-reading it after each 409.
+
+    ``compute(obj)`` returns ``(patch, result)``: the patch to write (None: nothing to change) and what to
+    return once written. ``first`` is a copy already read (saves a GET). The patch carries the object's
+    ``resourceVersion``, so a change in between is a 409 and ``compute`` decides again on the fresh copy.
+    Raises :class:`ConflictError` when the object kept changing ``CONFLICT_ATTEMPTS`` times.
+    """
+    where = dict(namespace=namespace, name=name, subresource=subresource)
+    obj = first
+    for attempt in range(CONFLICT_ATTEMPTS):
+        if obj is None:
+            obj = kube.get(resource, **where)
+        patch, result = compute(obj)
+        if patch is None:
+            return result
+        patch.setdefault("metadata", {})["resourceVersion"] = obj["metadata"].get("resourceVersion")
+        try:
+            kube.merge_patch(resource, patch=patch, **where)
+            return result
+        except ConflictError:
+            log.info("%s %s/%s changed (attempt %d); re-reading", resource.kind, namespace, name, attempt + 1)
+            obj = None
+    raise ConflictError(
+        f"{resource.kind} {namespace}/{name} kept changing; will retry next tick",
+        hint="another writer keeps changing it",
+        verb="patch",
+        resource=resource.rbac_name(subresource),
+        namespace=namespace,
+        name=name,
+    )
 
 
 def _api_client(configuration: Any) -> Any:

@@ -29,7 +29,7 @@ __all__ = [
     "API_GROUP",
     "API_VERSION",
     "KIND",
-    "ACTUATORS",
+    "actuator_names",
     "MODES",
     "TargetRef",
     "ForecastSpec",
@@ -39,21 +39,15 @@ __all__ = [
     "parse_policy",
     "load_policy_file",
     "parse_quantity",
-    "NODE_GROUP_ACTUATORS",
 ]
 
 API_GROUP = "prescaling.forecaster.io"
 API_VERSION = "v1alpha1"
 KIND = "PrescalePolicy"
 
-ACTUATORS = ("Auto", "HPAFloor", "Replicas", "NodeGroup", "Placeholder", "AutoScalingGroup")
-"""How capacity is raised. ``Auto``: ``NodeGroup`` for Cluster API kinds, ``AutoScalingGroup`` for kind
-AutoScalingGroup, otherwise ``HPAFloor`` when an HPA targets the workload and ``Replicas`` when none does."""
-NODE_GROUP_ACTUATORS = ("NodeGroup", "AutoScalingGroup")
 MODES = ("Scale", "Forecast")
 
 _WORKLOAD_KINDS = {("apps", "Deployment"), ("apps", "StatefulSet")}
-_CAPI_KINDS = {("cluster.x-k8s.io", "MachineDeployment"), ("cluster.x-k8s.io", "MachinePool")}
 _NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
 
 
@@ -308,75 +302,7 @@ def _guard(value: Any, path: str) -> AccuracyGuardSpec | None:
     )
 
 
-_SPEC_KEYS = {
-    "scaleTargetRef",
-    "workloadRef",
-    "actuator",
-    "forecast",
-    "capacityPerReplica",
-    "quantile",
-    "headroomPercent",
-    "leadTime",
-    "interval",
-    "plan",
-    "maxOverMedian",
-    "minReplicas",
-    "maxReplicas",
-    "scaleDown",
-    "mode",
-    "accuracyGuard",
-    "nodeGroup",
-}
-
-
-def parse_policy(obj: Mapping[str, Any], *, source: str = "PrescalePolicy") -> PrescalePolicy:
-    """Validate one PrescalePolicy object (as the API server or a YAML file gives it)."""
-    obj = _mapping(obj, source)
-    if obj.get("kind", KIND) != KIND:
-        raise _bad(source, f"kind is {obj.get('kind')!r}, expected {KIND}")
-    api_version = obj.get("apiVersion", f"{API_GROUP}/{API_VERSION}")
-    if api_version != f"{API_GROUP}/{API_VERSION}":
-        raise _bad(source, f"apiVersion {api_version!r} is not {API_GROUP}/{API_VERSION}")
-    meta = _mapping(obj.get("metadata"), f"{source}: metadata")
-    name, namespace = meta.get("name"), meta.get("namespace") or "default"
-    if not isinstance(name, str) or not _NAME_RE.match(name):
-        raise _bad(f"{source}: metadata.name", f"{name!r} is not a valid object name")
-    where = f"{namespace}/{name}: spec"
-    spec = _mapping(obj.get("spec"), where)
-    _unknown(spec, _SPEC_KEYS, where)
-
-    target = _ref(spec.get("scaleTargetRef"), f"{where}.scaleTargetRef")
-    actuator = spec.get("actuator", "Auto")
-    if actuator not in ACTUATORS:
-        raise _bad(f"{where}.actuator", f"unknown actuator {actuator!r}", f"one of {', '.join(ACTUATORS)}")
-    kind_key = (target.group, target.kind)
-    if target.kind == "AutoScalingGroup":
-        if actuator not in ("Auto", "AutoScalingGroup"):
-            raise _bad(
-                f"{where}.actuator", f"{actuator} cannot act on an AutoScalingGroup", "use AutoScalingGroup"
-            )
-        actuator = "AutoScalingGroup"
-    elif kind_key in _CAPI_KINDS:
-        if actuator not in ("Auto", "NodeGroup"):
-            raise _bad(f"{where}.actuator", f"{actuator} cannot act on a {target.kind}", "use NodeGroup")
-        actuator = "NodeGroup"
-    elif kind_key in _WORKLOAD_KINDS:
-        if actuator in NODE_GROUP_ACTUATORS:
-            raise _bad(f"{where}.actuator", f"{actuator} needs a node group target, not a {target.kind}")
-    else:
-        known = sorted(f"{g}/{k}" for g, k in _WORKLOAD_KINDS | _CAPI_KINDS) + ["AutoScalingGroup"]
-        raise _bad(
-            f"{where}.scaleTargetRef",
-            f"unknown kind {target.kind} ({target.api_version})",
-            f"the prescaler scales {', '.join(known)}",
-        )
-
-    mode = spec.get("mode", "Scale")
-    if mode not in MODES:
-        raise _bad(
-            f"{where}.mode", f"must be Scale or Forecast, got {mode!r}", "Forecast = compute and publish only"
-        )
-
+def _scaling(spec: Mapping[str, Any], where: str) -> ScalingPolicy:
     capacity = _number(spec, "capacityPerReplica", where)
     if capacity <= 0:
         raise _bad(
@@ -415,18 +341,72 @@ def parse_policy(obj: Mapping[str, Any], *, source: str = "PrescalePolicy") -> P
         )
     except ConfigError as exc:
         raise ConfigError(f"{where}: {exc.problem.removeprefix('scaling policy: ')}", hint=exc.hint) from exc
-    if scaling.plan == "shift" and actuator != "HPAFloor":
-        # shift plans only for what pods started now will face when ready; without an HPA underneath
+    return scaling
+
+
+_SPEC_KEYS = {
+    "scaleTargetRef",
+    "workloadRef",
+    "actuator",
+    "forecast",
+    "capacityPerReplica",
+    "quantile",
+    "headroomPercent",
+    "leadTime",
+    "interval",
+    "plan",
+    "maxOverMedian",
+    "minReplicas",
+    "maxReplicas",
+    "scaleDown",
+    "mode",
+    "accuracyGuard",
+    "nodeGroup",
+}
+
+
+def parse_policy(obj: Mapping[str, Any], *, source: str = "PrescalePolicy") -> PrescalePolicy:
+    """Validate one PrescalePolicy object (as the API server or a YAML file gives it)."""
+    obj = _mapping(obj, source)
+    if obj.get("kind", KIND) != KIND:
+        raise _bad(source, f"kind is {obj.get('kind')!r}, expected {KIND}")
+    api_version = obj.get("apiVersion", f"{API_GROUP}/{API_VERSION}")
+    if api_version != f"{API_GROUP}/{API_VERSION}":
+        raise _bad(source, f"apiVersion {api_version!r} is not {API_GROUP}/{API_VERSION}")
+    meta = _mapping(obj.get("metadata"), f"{source}: metadata")
+    name, namespace = meta.get("name"), meta.get("namespace") or "default"
+    if not isinstance(name, str) or not _NAME_RE.match(name):
+        raise _bad(f"{source}: metadata.name", f"{name!r} is not a valid object name")
+    where = f"{namespace}/{name}: spec"
+    spec = _mapping(obj.get("spec"), where)
+    _unknown(spec, _SPEC_KEYS, where)
+
+    target = _ref(spec.get("scaleTargetRef"), f"{where}.scaleTargetRef")
+    actuator = _actuator(spec.get("actuator", "Auto"), target, where)
+
+    mode = spec.get("mode", "Scale")
+    if mode not in MODES:
+        raise _bad(
+            f"{where}.mode", f"must be Scale or Forecast, got {mode!r}", "Forecast = compute and publish only"
+        )
+
+    scaling = _scaling(spec, where)
+    if scaling.plan == "shift" and not (actuator != "Auto" and _registry()[actuator].floor):
+        # shift plans only for what pods started now will face when ready; without an autoscaler underneath
         # nothing would keep the pods the current load needs.
-        raise _bad(f"{where}.plan", f"shift needs the HPAFloor actuator (this policy uses {actuator})")
+        raise _bad(
+            f"{where}.plan",
+            f"shift needs the HPAFloor actuator or another floor (KEDAScaledObject); this policy uses {actuator}",
+        )
 
     node_group = None
-    if actuator in NODE_GROUP_ACTUATORS:
+    needs = _registry()[actuator] if actuator != "Auto" else None
+    if needs is not None and needs.needs_node_group:
         node_group = _node_group(spec.get("nodeGroup"), f"{where}.nodeGroup")
     elif spec.get("nodeGroup") is not None:
         raise _bad(f"{where}.nodeGroup", f"only applies to node-group targets, not a {target.kind}")
     workload = None
-    if actuator == "Placeholder":
+    if needs is not None and needs.needs_workload_ref:
         workload = _ref(spec.get("workloadRef"), f"{where}.workloadRef")
         if (workload.group, workload.kind) not in _WORKLOAD_KINDS:
             raise _bad(f"{where}.workloadRef", f"must be a Deployment or StatefulSet, not {workload.kind}")
@@ -450,6 +430,49 @@ def parse_policy(obj: Mapping[str, Any], *, source: str = "PrescalePolicy") -> P
         deleting=bool(meta.get("deletionTimestamp")),
         finalizers=tuple(str(f) for f in finalizers),
     )
+
+
+def _registry() -> dict[str, Any]:
+    from forecaster.prescaler.actuators import ACTUATORS  # the registry; no cluster is touched
+
+    return ACTUATORS
+
+
+def actuator_names() -> tuple[str, ...]:
+    """Every value ``spec.actuator`` accepts: ``Auto`` and the registered actuators."""
+    return ("Auto", *_registry())
+
+
+def _actuator(name: Any, target: TargetRef, where: str) -> str:
+    """The actuator for ``target``: ``name`` checked against the target's kind; ``Auto`` resolved where the
+    kind alone decides it (node groups); on a workload ``Auto`` stays (the HPA, or its absence, decides)."""
+    registry = _registry()
+    if name != "Auto" and name not in registry:
+        raise _bad(f"{where}.actuator", f"unknown actuator {name!r}", f"one of {', '.join(actuator_names())}")
+    kind_key = (target.group, target.kind)
+    accepting = [n for n, cls in registry.items() if cls.accepts(*kind_key)]
+    if not accepting:
+        known = sorted(
+            {f"{g}/{k}" for cls in registry.values() for g, k in getattr(cls, "kinds", ())}
+            | {"AutoScalingGroup"}
+        )
+        raise _bad(
+            f"{where}.scaleTargetRef",
+            f"unknown kind {target.kind} ({target.api_version})",
+            f"the prescaler scales {', '.join(known)}",
+        )
+    if kind_key in _WORKLOAD_KINDS:
+        if name != "Auto" and registry[name].needs_node_group:
+            raise _bad(f"{where}.actuator", f"{name} needs a node group target, not a {target.kind}")
+        return str(name)
+    if name == "Auto":
+        return accepting[0]  # a node group: one actuator acts on each kind
+    if name not in accepting:
+        article = "an" if target.kind[0] in "AEIOU" else "a"
+        raise _bad(
+            f"{where}.actuator", f"{name} cannot act on {article} {target.kind}", f"use {accepting[0]}"
+        )
+    return str(name)
 
 
 def load_policy_file(path: str | Path) -> list[dict[str, Any]]:
