@@ -49,7 +49,7 @@ from forecaster.prescaler.status import (
     state_to_status,
     utc_naive,
 )
-from forecaster.scaling import Decision, decide
+from forecaster.scaling import Decision, ScalingState, decide
 
 __all__ = ["Controller", "utcnow"]
 
@@ -66,6 +66,19 @@ class _Memory:
 
     log: ForecastLog = field(default_factory=ForecastLog)
     last_good: LastGoodForecast | None = None
+
+
+@dataclass
+class _Tick:
+    """One policy in one tick: what the pipeline's steps share."""
+
+    obj: dict[str, Any]
+    policy: PrescalePolicy
+    old: dict[str, Any]
+    """The status as read (the decision's state, the guard's, the last action)."""
+    now: pd.Timestamp
+    actuator: Any = None
+    target: Target | None = None
 
 
 @dataclass
@@ -214,14 +227,15 @@ class Controller:
             return policy
         if policy.deleting:
             return self._finalize(obj, policy, now)
-        old = dict(obj.get("status") or {})
+        tick = _Tick(obj=obj, policy=policy, old=dict(obj.get("status") or {}), now=now)
         try:
-            actuator, target = self._fetch(policy)
-            plan = self._predict_and_decide(policy, actuator, target, old, now)
-            applied = self._act(obj, policy, actuator, target, plan)
+            tick.actuator, tick.target = self._fetch(policy)
+            result, problem, guard = self._predict(tick)
+            plan = self._decide(tick, result=result, problem=problem, guard=guard)
+            applied = self._act(tick, plan)
         except Problem as problem:
-            return self._problem(obj, policy, old, problem, now)
-        return self._report(obj, policy, old, actuator, target, plan, applied, now)
+            return self._problem(obj, policy, old=tick.old, problem=problem, now=now)
+        return self._report(tick, plan, applied)
 
     def _parse(self, obj: dict[str, Any], now: pd.Timestamp) -> PrescalePolicy | Outcome:
         try:
@@ -246,18 +260,14 @@ class Controller:
                 exc, target=f"{policy.target.describe()} not found in {policy.namespace}"
             ) from exc
 
-    def _predict(self, policy: PrescalePolicy, now: pd.Timestamp) -> tuple[ForecastResult | None, str | None]:
+    def _predict(self, tick: _Tick) -> tuple[ForecastResult | None, str | None, GuardReading]:
+        """The forecast (or why there is none) and the accuracy guard's reading."""
+        policy, now = tick.policy, tick.now
+        memory = self._memory.setdefault(policy.key, _Memory())
         result, problem = fetch_forecast(self.forecasts, policy, now)
         if problem is not None:
             self.metrics.errors.labels(kind="forecast").inc()
-        return result, problem
-
-    def _predict_and_decide(
-        self, policy: PrescalePolicy, actuator: Any, target: Target, old: dict[str, Any], now: pd.Timestamp
-    ) -> _Plan:
-        memory = self._memory.setdefault(policy.key, _Memory())
-        result, problem = self._predict(policy, now)
-        was_on = bool((old.get("accuracy") or {}).get("guardActive", False))
+        was_on = bool((tick.old.get("accuracy") or {}).get("guardActive", False))
         history = result.history if result is not None else None
         guard = judge(policy.guard, log=memory.log, history=history, was_active=was_on, now=now)
         if guard.error is not None:
@@ -267,80 +277,81 @@ class Controller:
         if result is not None and "p50" in result.frame.columns:
             keep_s = (policy.guard.window_s if policy.guard else 0) + 86400
             memory.log.record(now, result.frame["p50"], keep_s=keep_s)
+        return result, problem, guard
+
+    def _decide(
+        self, tick: _Tick, *, result: ForecastResult | None, problem: str | None, guard: GuardReading
+    ) -> _Plan:
+        """One call to :func:`forecaster.scaling.decide`: on the fresh forecast, else on the last good one while
+        it still covers the planning window, else without a forecast (which never scales down)."""
+        policy, now, target = tick.policy, tick.now, tick.target
+        assert target is not None
+        memory = self._memory[policy.key]
         fresh = result.frame if result is not None and problem is None else None
-        holding = memory.last_good if fresh is None and memory.last_good is not None else None
+        holding = memory.last_good if fresh is None else None
         if holding is not None and not holding.covers(policy, now):
             holding = None  # never act on a forecast beyond its horizon
-        decision, problem, holding = self._decide(
-            policy, actuator, target, old, now, fresh, result, problem, holding
+        state = state_from_status(tick.old.get("scalingState"))
+        pods = target.pods if target.pods is not None else state.last_desired
+        inputs = dict(
+            policy=policy.scaling,
+            state=state,
+            now=now,
+            current_replicas=pods if pods is not None else policy.scaling.min_replicas,
         )
-        if fresh is not None and problem is None:
+        observed = _observed_load(result) if fresh is not None and tick.actuator.uses_observed_load else None
+        frame = fresh if fresh is not None else (holding.frame if holding is not None else None)
+        try:
+            decision = decide(forecast=frame, observed_load=observed, **inputs)  # type: ignore[arg-type]
+        except ConfigError as exc:  # e.g. the model does not predict the planned quantile
+            problem, holding, fresh = str(exc), None, None
+            decision = decide(forecast=None, **inputs)  # type: ignore[arg-type]
+        if decision.reason == "no_forecast":
+            holding = None
+            problem = problem or "the forecast does not cover the planning window (stale, NaN or too short)"
+        elif fresh is not None:
             version = result.model_version if result is not None else None
             memory.last_good = LastGoodForecast(made_at=now, frame=fresh, model_version=version)
+        return self._plan(tick, decision, result=result, problem=problem, holding=holding, guard=guard)
+
+    def _plan(
+        self,
+        tick: _Tick,
+        decision: Decision,
+        *,
+        result: ForecastResult | None,
+        problem: str | None,
+        holding: LastGoodForecast | None,
+        guard: GuardReading,
+    ) -> _Plan:
+        policy, actuator, target = tick.policy, tick.actuator, tick.target
+        assert target is not None
         units = actuator.units(policy, target, decision)
         if holding is not None and not actuator.floor:
             units = max(units, target.current)  # no autoscaler underneath: never lower on an old forecast
         spec_only = policy.mode == "Forecast" or self.dry_run
         why = "--dry-run" if self.dry_run else ("spec.mode is Forecast" if policy.mode == "Forecast" else "")
         if guard.active and not spec_only:
+            assert policy.guard is not None
             why = (
-                f"accuracy guard: forecast error {guard.accuracy.get('error')} above {policy.guard.max_error}"  # type: ignore[union-attr]
+                f"accuracy guard: forecast error {guard.accuracy.get('error')} above {policy.guard.max_error}"
             )
         return _Plan(decision, units, result, problem, holding, guard, spec_only or guard.active, why)
 
-    def _decide(
-        self,
-        policy: PrescalePolicy,
-        actuator: Any,
-        target: Target,
-        old: dict[str, Any],
-        now: pd.Timestamp,
-        fresh: pd.DataFrame | None,
-        result: ForecastResult | None,
-        problem: str | None,
-        holding: LastGoodForecast | None,
-    ) -> tuple[Decision, str | None, LastGoodForecast | None]:
-        state = state_from_status(old.get("scalingState"))
-        pods = target.pods
-        if pods is None:
-            pods = state.last_desired if state.last_desired is not None else policy.scaling.min_replicas
-        observed = None
-        if (
-            fresh is not None
-            and actuator.uses_observed_load
-            and result is not None
-            and result.history is not None
-        ):
-            last = result.history.dropna()
-            observed = float(last.iloc[-1]) if len(last) else None
-        frame = fresh if fresh is not None else (holding.frame if holding is not None else None)
-        inputs = dict(policy=policy.scaling, state=state, now=now, current_replicas=pods)
-        try:
-            decision = decide(forecast=frame, observed_load=observed, **inputs)  # type: ignore[arg-type]
-        except ConfigError as exc:  # e.g. the model does not predict the planned quantile
-            problem, holding = str(exc), None
-            decision = decide(forecast=None, **inputs)  # type: ignore[arg-type]
-        if decision.reason == "no_forecast":
-            holding = None
-            if problem is None:
-                problem = "the forecast does not cover the planning window (stale, NaN or too short)"
-        return decision, problem, holding
-
-    def _act(
-        self, obj: dict[str, Any], policy: PrescalePolicy, actuator: Any, target: Target, plan: _Plan
-    ) -> Applied | None:
-        """Apply the plan; None when nothing was applied (dry run, or nothing to restore)."""
+    def _act(self, tick: _Tick, plan: _Plan) -> Applied | None:
+        """Apply the plan, or let go (restore a floor); None when nothing was applied (dry run, nothing to restore)."""
         if self.dry_run:
             return None  # --dry-run: touch nothing at all
         letting_go = plan.forecast_only or (plan.problem is not None and plan.holding is None)
         try:
             if letting_go:
-                return actuator.restore(policy, target)
-            self._ensure_finalizer(obj, policy)
-            return actuator.apply(policy, target, plan.units)
+                return tick.actuator.restore(tick.policy, tick.target)
+            self._ensure_finalizer(tick.obj, tick.policy)
+            return tick.actuator.apply(tick.policy, tick.target, plan.units)
         except ForecasterError as exc:
-            doing = "restore the original floor" if letting_go else "apply the decision"
-            raise as_problem(exc, doing=doing) from exc
+            raise as_problem(
+                exc, doing="restore the original floor" if letting_go else "apply the decision"
+            ) from exc
 
     def _ensure_finalizer(self, obj: dict[str, Any], policy: PrescalePolicy) -> None:
         if not self.policies.uses_finalizers or FINALIZER in policy.finalizers:
@@ -352,36 +363,28 @@ class Controller:
 
     # -- report ---------------------------------------------------------------------------------------------
 
-    def _report(
-        self,
-        obj: dict[str, Any],
-        policy: PrescalePolicy,
-        old: dict[str, Any],
-        actuator: Any,
-        target: Target,
-        plan: _Plan,
-        applied: Applied | None,
-        now: pd.Timestamp,
-    ) -> Outcome:
-        desired, message = self._what_was_done(policy, actuator, target, plan, applied)
+    def _report(self, tick: _Tick, plan: _Plan, applied: Applied | None) -> Outcome:
+        policy, target = tick.policy, tick.target
+        assert target is not None
+        desired, message = self._what_was_done(tick, plan, applied)
         state = plan.decision.state
         if plan.problem is not None and plan.holding is None and not plan.forecast_only:
             state = dataclasses.replace(state, last_desired=desired)  # what is in effect, not what was kept
         conditions = _conditions(plan, message)
-        status = _status(policy, old, actuator.name, target, plan, desired, state, conditions)
+        status = _status(tick, plan, desired=desired, state=state, conditions=conditions)
         events = []
         if applied is not None and applied.action:
-            status["lastAction"], status["lastActionTime"] = applied.action, rfc3339(now)
+            status["lastAction"], status["lastActionTime"] = applied.action, rfc3339(tick.now)
             events.append(
                 ("Normal", applied.action.split(" ", 1)[0], f"{policy.key}: {applied.action}", True)
             )
-        self.reporter.write_status(obj, old, status, now, events=events, policy=policy)
-        self._export_metrics(policy, target, plan, desired, now)
+        self.reporter.write_status(tick.obj, tick.old, status, tick.now, events=events, policy=policy)
+        self._export_metrics(tick, plan, desired)
         return Outcome(
             key=policy.key,
             ready=plan.problem is None,
             mode=status["mode"],
-            actuator=actuator.name,
+            actuator=tick.actuator.name,
             desired=desired,
             current=target.current,
             action=applied.action if applied is not None else None,
@@ -390,38 +393,37 @@ class Controller:
             conditions={c["type"]: c["status"] for c in conditions},
         )
 
-    def _what_was_done(
-        self, policy: PrescalePolicy, actuator: Any, target: Target, plan: _Plan, applied: Applied | None
-    ) -> tuple[int, str]:
+    def _what_was_done(self, tick: _Tick, plan: _Plan, applied: Applied | None) -> tuple[int, str]:
         """The capacity in effect after acting (the recommendation in Forecast mode) and what to say about it."""
+        assert tick.target is not None
         if plan.forecast_only:
             return plan.units, plan.decision.message
         if plan.problem is None:
             return (applied.units if applied is not None else plan.units), plan.decision.message
         if plan.holding is not None:
-            until = rfc3339(plan.holding.usable_until(policy))
-            then = "restoring the original floor" if actuator.floor else "holding capacity"
-            units = applied.units if applied is not None else plan.units
-            return units, (
-                f"{plan.problem}; acting on the last good forecast (made {rfc3339(plan.holding.made_at)}) "
-                f"until {until}, then {then}: {plan.decision.message}"
+            until = rfc3339(plan.holding.usable_until(tick.policy))
+            then = "restoring the original floor" if tick.actuator.floor else "holding capacity"
+            made = rfc3339(plan.holding.made_at)
+            return (applied.units if applied is not None else plan.units), (
+                f"{plan.problem}; acting on the last good forecast (made {made}) until {until}, then {then}: "
+                f"{plan.decision.message}"
             )
         if applied is not None:
-            return (
-                applied.units,
-                f"{plan.problem}; original floor {applied.units} restored, the autoscaler scales on load",
+            return applied.units, (
+                f"{plan.problem}; original floor {applied.units} restored, the autoscaler scales on load"
             )
         if self.dry_run:
             return plan.units, f"{plan.problem}; --dry-run: nothing touched"
-        return target.current, f"{plan.problem}; keeping {target.current}, never scaling down without data"
+        current = tick.target.current
+        return current, f"{plan.problem}; keeping {current}, never scaling down without data"
 
-    def _export_metrics(
-        self, policy: PrescalePolicy, target: Target, plan: _Plan, desired: int, now: pd.Timestamp
-    ) -> None:
+    def _export_metrics(self, tick: _Tick, plan: _Plan, desired: int) -> None:
+        policy, now = tick.policy, tick.now
+        assert tick.target is not None
         labels = {"namespace": policy.namespace, "policy": policy.name}
         self.metrics.decisions.labels(**labels, reason=plan.decision.reason).inc()
         self.metrics.desired.labels(**labels).set(desired)
-        self.metrics.current.labels(**labels).set(target.current)
+        self.metrics.current.labels(**labels).set(tick.target.current)
         self.metrics.forecast_only.labels(**labels).set(1 if plan.forecast_only else 0)
         self.metrics.degraded.labels(**labels).set(1 if plan.problem else 0)
         if plan.result is not None and plan.problem is None:
@@ -438,6 +440,7 @@ class Controller:
         self,
         obj: dict[str, Any],
         policy: PrescalePolicy,
+        *,
         old: dict[str, Any],
         problem: Problem,
         now: pd.Timestamp,
@@ -467,9 +470,9 @@ class Controller:
                 self.policies.set_finalizers(obj, [f for f in policy.finalizers if f != FINALIZER])
             except ForecasterError as exc:
                 problem = as_problem(exc, doing="restore the original floor")
-                return self._problem(obj, policy, dict(obj.get("status") or {}), problem, now)
+                return self._problem(obj, policy, old=dict(obj.get("status") or {}), problem=problem, now=now)
             except Problem as problem:
-                return self._problem(obj, policy, dict(obj.get("status") or {}), problem, now)
+                return self._problem(obj, policy, old=dict(obj.get("status") or {}), problem=problem, now=now)
         if action:
             involved = self.reporter._about_target(policy) or policy_ref(obj)
             self.reporter.event(
@@ -507,24 +510,31 @@ def _conditions(plan: _Plan, message: str) -> list[dict[str, str]]:
     ]
 
 
+def _observed_load(result: ForecastResult | None) -> float | None:
+    """The last load measured (the history's last point), or None."""
+    if result is None or result.history is None:
+        return None
+    observed = result.history.dropna()
+    return float(observed.iloc[-1]) if len(observed) else None
+
+
 def _status(
-    policy: PrescalePolicy,
-    old: dict[str, Any],
-    actuator: str,
-    target: Target,
+    tick: _Tick,
     plan: _Plan,
+    *,
     desired: int,
-    state: Any,
+    state: ScalingState,
     conditions: list[dict[str, str]],
 ) -> dict[str, Any]:
-    decision = plan.decision
+    policy, old, decision = tick.policy, tick.old, plan.decision
+    assert tick.target is not None
     status: dict[str, Any] = {
         "observedGeneration": policy.generation,
         "mode": "Forecast" if plan.forecast_only else "Scale",
-        "actuator": actuator,
+        "actuator": tick.actuator.name,
         "quantile": policy.scaling.column,
         "desiredReplicas": desired,
-        "currentReplicas": target.current,
+        "currentReplicas": tick.target.current,
         "reason": decision.reason,
         "message": conditions[0]["message"],
         "scalingState": state_to_status(state),

@@ -365,6 +365,27 @@ _SPEC_KEYS = {
 }
 
 
+def _actuator_specs(
+    spec: Mapping[str, Any], where: str, *, actuator: str, target: TargetRef
+) -> tuple[NodeGroupSpec | None, TargetRef | None]:
+    """The node group and workload sections, required by the actuators that need them and refused elsewhere."""
+    node_group = None
+    needs = _registry()[actuator] if actuator != "Auto" else None
+    if needs is not None and needs.needs_node_group:
+        node_group = _node_group(spec.get("nodeGroup"), f"{where}.nodeGroup")
+    elif spec.get("nodeGroup") is not None:
+        raise _bad(f"{where}.nodeGroup", f"only applies to node-group targets, not a {target.kind}")
+    workload = None
+    if needs is not None and needs.needs_workload_ref:
+        workload = _ref(spec.get("workloadRef"), f"{where}.workloadRef")
+        if (workload.group, workload.kind) not in _WORKLOAD_KINDS:
+            raise _bad(f"{where}.workloadRef", f"must be a Deployment or StatefulSet, not {workload.kind}")
+    elif spec.get("workloadRef") is not None:
+        raise _bad(f"{where}.workloadRef", "only applies to the Placeholder actuator")
+
+    return node_group, workload
+
+
 def parse_policy(obj: Mapping[str, Any], *, source: str = "PrescalePolicy") -> PrescalePolicy:
     """Validate one PrescalePolicy object (as the API server or a YAML file gives it)."""
     obj = _mapping(obj, source)
@@ -399,19 +420,7 @@ def parse_policy(obj: Mapping[str, Any], *, source: str = "PrescalePolicy") -> P
             f"shift needs the HPAFloor actuator or another floor (KEDAScaledObject); this policy uses {actuator}",
         )
 
-    node_group = None
-    needs = _registry()[actuator] if actuator != "Auto" else None
-    if needs is not None and needs.needs_node_group:
-        node_group = _node_group(spec.get("nodeGroup"), f"{where}.nodeGroup")
-    elif spec.get("nodeGroup") is not None:
-        raise _bad(f"{where}.nodeGroup", f"only applies to node-group targets, not a {target.kind}")
-    workload = None
-    if needs is not None and needs.needs_workload_ref:
-        workload = _ref(spec.get("workloadRef"), f"{where}.workloadRef")
-        if (workload.group, workload.kind) not in _WORKLOAD_KINDS:
-            raise _bad(f"{where}.workloadRef", f"must be a Deployment or StatefulSet, not {workload.kind}")
-    elif spec.get("workloadRef") is not None:
-        raise _bad(f"{where}.workloadRef", "only applies to the Placeholder actuator")
+    node_group, workload = _actuator_specs(spec, where, actuator=actuator, target=target)
 
     finalizers = meta.get("finalizers") or []
     return PrescalePolicy(
