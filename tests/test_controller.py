@@ -187,8 +187,8 @@ def test_forecast_outage_holds_the_last_good_forecast_then_restores_the_original
     # What was applied, not what the decision kept: 2, never "keeping 10 replicas".
     assert st["desiredReplicas"] == 2 and "original floor 2 restored" in st["message"]
     assert "keeping" not in st["message"]
-    warnings = [e["reason"] for e in fake_api.events() if e["type"] == "Warning"]
-    assert warnings == ["HoldingLastForecast", "ForecastUnavailable"]
+    warnings = sorted((e["lastTimestamp"], e["reason"]) for e in fake_api.events() if e["type"] == "Warning")
+    assert [reason for _, reason in warnings] == ["HoldingLastForecast", "ForecastUnavailable"]
 
     # Recovery: the floor goes back up and Ready turns True again, with an event saying so.
     forecasts.by_policy["live-api"] = 1000.0
