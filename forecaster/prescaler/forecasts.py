@@ -32,6 +32,7 @@ __all__ = [
     "LastGoodForecast",
     "fetch_forecast",
     "forecast_problem",
+    "load_prometheus_settings",
 ]
 
 log = logging.getLogger(__name__)
@@ -129,6 +130,37 @@ class StoreForecastProvider:
 
             self._load_model = Forecaster.load
         return settings, self._load_model(spec.model_path), None
+
+
+def load_prometheus_settings(path: str | Path) -> PrometheusSettings:
+    """Connection settings for inline-query policies from YAML: the keys of a target's ``prometheus:`` section
+    (``url``, ``timeout_s``, ``bearer_token_file``/``_env``, ``basic_auth_*``, ``ca_file``, ``retries``...), at
+    the top level or under ``prometheus:`` (so a target's own YAML works). ``query`` and ``step`` come from
+    each policy."""
+    import yaml
+
+    p = Path(path)
+    try:
+        data = yaml.safe_load(p.read_text())
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot read Prometheus settings {p}: {exc.strerror}", hint="check the path"
+        ) from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{p}: invalid YAML ({exc})") from exc
+    if isinstance(data, dict) and isinstance(data.get("prometheus"), dict):
+        data = data["prometheus"]
+    if not isinstance(data, dict):
+        raise ConfigError(
+            f"{p}: expected a mapping of Prometheus settings", hint="e.g. url: https://prom:9090"
+        )
+    known = {f.name for f in dataclasses.fields(PrometheusSettings)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ConfigError(
+            f"{p}: unknown key(s) {', '.join(unknown)}", hint=f"known: {', '.join(sorted(known))}"
+        )
+    return PrometheusSettings(**data)
 
 
 def forecast_problem(result: ForecastResult, policy: PrescalePolicy, now: pd.Timestamp) -> str | None:
