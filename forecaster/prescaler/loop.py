@@ -546,8 +546,11 @@ def _status(
     elif old.get("forecastPeak") is not None:
         status["forecastPeak"] = old["forecastPeak"]
         status["forecastPeakTime"] = old.get("forecastPeakTime")
-    if plan.result is not None and plan.result.model_version:
-        status["modelVersion"] = plan.result.model_version
+    version = plan.result.model_version if plan.result is not None else None
+    if plan.holding is not None:
+        version = plan.holding.model_version  # the model behind what is acted on
+    if version:
+        status["modelVersion"] = version
     if policy.guard is not None:
         status["accuracy"] = plan.guard.accuracy
     if old.get("lastAction"):
