@@ -474,7 +474,7 @@ class Controller:
             except Problem as problem:
                 return self._problem(obj, policy, old=dict(obj.get("status") or {}), problem=problem, now=now)
         if action:
-            involved = self.reporter._about_target(policy) or policy_ref(obj)
+            involved = self.reporter.about_target(policy) or policy_ref(obj)
             self.reporter.event(
                 "Normal",
                 action.split(" ", 1)[0],

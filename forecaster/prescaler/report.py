@@ -1,7 +1,8 @@
 """Writes what the prescaler says: a policy's status (only when it changed) and its Events.
 
 Status goes through the policy source (the cluster, or memory for policy files); Events are best effort: a
-failure is counted and logged, never fails a tick. What to write is built by :mod:`forecaster.prescaler.status`.
+failure is counted and logged, never fails a tick. What to write is built by :mod:`forecaster.prescaler.status`;
+this module must not decide what to say, only deliver it.
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ class Reporter:
                 self.metrics.errors.labels(kind=error_kind(exc)).inc()
                 log.warning("cannot write status of %s: %s", policy_ref(obj).get("name"), exc)
         for type_, reason, message, on_target in events:
-            involved = self._about_target(policy) if on_target else policy_ref(obj)
+            involved = self.about_target(policy) if on_target else policy_ref(obj)
             self.event(type_, reason, message, involved=involved or policy_ref(obj), now=now)
 
     def event(
@@ -71,7 +72,7 @@ class Reporter:
             log.warning("cannot post event %s: %s", reason, exc)
 
     @staticmethod
-    def _about_target(policy: PrescalePolicy | None) -> dict[str, Any] | None:
+    def about_target(policy: PrescalePolicy | None) -> dict[str, Any] | None:
         """The target as an involvedObject, when it is a Kubernetes object (not a cloud node group)."""
         if policy is None:
             return None
