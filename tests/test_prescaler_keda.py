@@ -201,3 +201,21 @@ def test_every_registered_actuator_is_in_the_crd_enum_and_the_parser_accepts_ked
     assert set(spec["actuator"]["enum"]) == {"Auto", *ACTUATORS}
     parsed = parse_policy(policy(actuator="KEDAScaledObject", plan="shift"))  # a floor: shift is allowed
     assert parsed.actuator == "KEDAScaledObject" and parsed.scaling.plan == "shift"
+
+
+def test_deletion_restores_the_floor_even_when_status_never_recorded_the_actuator(fake_api, kube):
+    """Auto on a KEDA workload, its status write lost: deletion looks at every floor for the target's kind."""
+    seed(fake_api, actuator="Auto")
+    ctl = make(kube, FakeForecasts(**{"live-api": 1000.0}))
+    ctl.tick(NOW)
+    assert so_of(fake_api)["spec"]["minReplicaCount"] == 10
+    fake_api.set_field("prescalepolicies", NS, "live-api", "status", {})
+    fake_api.delete("prescalepolicies", NS, "live-api")
+
+    [outcome] = ctl.tick(NOW + MIN)
+
+    assert outcome.reason == "Deleted"
+    assert so_of(fake_api)["spec"]["minReplicaCount"] == 2 and not so_of(fake_api)["metadata"].get(
+        "annotations"
+    )
+    assert fake_api.get("prescalepolicies", NS, "live-api") is None

@@ -24,6 +24,7 @@ from forecaster.prescaler.kube import (
     HPAS,
     SCALED_OBJECTS,
     KubeClient,
+    NotFoundError,
     Resource,
     scalable_resource,
     update_fresh,
@@ -346,8 +347,10 @@ class _Floor(_Base):
         return action
 
     def _owned(self, policy: PrescalePolicy) -> list[dict[str, Any]]:
-        kube = self.ctx.require_kube()
-        objs = kube.list(self.resource, namespace=policy.namespace)
+        try:
+            objs = self.ctx.require_kube().list(self.resource, namespace=policy.namespace)
+        except NotFoundError:
+            return []  # the API is not installed (e.g. no KEDA): nothing of ours there
         return [
             o for o in objs if (o["metadata"].get("annotations") or {}).get(OWNER_ANNOTATION) == policy.key
         ]
@@ -507,5 +510,11 @@ class Actuators:
         scaled = self.ctx.require_kube().get(SCALED_OBJECTS, namespace=policy.namespace, name=owner)
         return keda, keda.read(policy, found=scaled)
 
-    def named(self, name: str) -> Any:
-        return self.by_name[name]
+    def releasing(self, policy: PrescalePolicy, *, recorded: str | None) -> list[Any]:
+        """The actuators whose objects a deleted policy may own: the one its status recorded, else the one it
+        names, else (``Auto`` never reconciled) every floor that acts on its target's kind."""
+        for name in (recorded, policy.actuator):
+            if name in self.by_name:
+                return [self.by_name[name]]
+        group, kind = policy.target.group, policy.target.kind
+        return [a for a in self.by_name.values() if a.floor and a.accepts(group, kind)]

@@ -463,10 +463,10 @@ class Controller:
         """The policy is being deleted: restore what its actuator owns (floors), then let it go."""
         action = None
         if FINALIZER in policy.finalizers and not self.dry_run:
-            used = (obj.get("status") or {}).get("actuator") or policy.actuator
-            name = used if used in self.actuators.by_name else "HPAFloor"
+            recorded = (obj.get("status") or {}).get("actuator")
             try:
-                action = self.actuators.named(name).release(policy)
+                for actuator in self.actuators.releasing(policy, recorded=recorded):
+                    action = actuator.release(policy) or action
                 self.policies.set_finalizers(obj, [f for f in policy.finalizers if f != FINALIZER])
             except ForecasterError as exc:
                 problem = as_problem(exc, doing="restore the original floor")
