@@ -1,7 +1,9 @@
 """The prescaler's decision: forecast + policy + past state + ``now`` -> desired capacity, with its reason (pure).
 
 The in-cluster controller (``forecaster prescale``) and the replay simulator (``forecaster simulate``) both call
-:func:`decide`, so what the replay measures is exactly what the controller does. This module never reads a
+:func:`decide`, so what the replay measures is exactly what the controller does (``tests/test_prescaler_equivalence.py``
+holds the floors they set equal minute by minute). Everything that sets capacity goes through it: the load
+observed now is an input (``observed_load``), not a correction applied afterwards. This module never reads a
 clock, a cluster or a model: the forecast, the state carried from the previous decision and ``now`` are passed
 in, and the updated state comes back in :class:`Decision`.
 
