@@ -44,6 +44,12 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--training-dir", default="training", help="target configs (default: training/)")
     p.add_argument("--store", help="model store (directory or s3://...), overriding the targets' own")
     p.add_argument(
+        "--prometheus-config",
+        metavar="FILE",
+        help="YAML with Prometheus connection settings (url, auth, TLS, timeouts) for policies that give their "
+        "own query and modelPath (keys as in a target's prometheus: section; default: the built-in defaults)",
+    )
+    p.add_argument(
         "--metrics-port", type=int, default=9102, help="serve /metrics here (0: off; default 9102)"
     )
     p.add_argument("--metrics-address", default="0.0.0.0", help="address for /metrics (default 0.0.0.0)")
@@ -77,7 +83,7 @@ def _pod_namespace() -> str | None:
 
 def _kube_client(args: argparse.Namespace) -> Any:
     from forecaster.errors import ConfigError
-    from forecaster.kube import KubeClient
+    from forecaster.prescaler.kube import KubeClient
 
     if args.kubeconfig or args.context:
         return KubeClient.from_kubeconfig(args.kubeconfig, context=args.context)
@@ -92,16 +98,12 @@ def _kube_client(args: argparse.Namespace) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
-    from forecaster.controller import (
-        Controller,
-        CrdPolicySource,
-        FilePolicySource,
-        LeaderElector,
-        StoreForecastProvider,
-        utcnow,
-    )
     from forecaster.errors import ConfigError, DataError
-    from forecaster.observability import PrescalerMetrics, serve_metrics
+    from forecaster.prescaler.forecasts import StoreForecastProvider, load_prometheus_settings
+    from forecaster.prescaler.leader import LeaderElector
+    from forecaster.prescaler.loop import Controller, utcnow
+    from forecaster.prescaler.metrics import PrescalerMetrics, serve_metrics
+    from forecaster.prescaler.policy_sources import CrdPolicySource, FilePolicySource
     from forecaster.series import parse_duration
 
     try:
@@ -115,6 +117,7 @@ def run(args: argparse.Namespace) -> int:
             f"--renew-period ({args.renew_period}) must be shorter than --lease-duration ({args.lease_duration})"
         )
 
+    prometheus = load_prometheus_settings(args.prometheus_config) if args.prometheus_config else None
     kube = _kube_client(args)
     if args.policies:
         source: Any = FilePolicySource(*args.policies)
@@ -142,7 +145,9 @@ def run(args: argparse.Namespace) -> int:
     metrics = PrescalerMetrics()
     controller = Controller(
         policies=source,
-        forecasts=StoreForecastProvider(training_dir=args.training_dir, store=args.store),
+        forecasts=StoreForecastProvider(
+            training_dir=args.training_dir, store=args.store, prometheus=prometheus
+        ),
         kube=kube,
         metrics=metrics,
         elector=elector,

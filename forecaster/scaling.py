@@ -1,7 +1,9 @@
 """The prescaler's decision: forecast + policy + past state + ``now`` -> desired capacity, with its reason (pure).
 
 The in-cluster controller (``forecaster prescale``) and the replay simulator (``forecaster simulate``) both call
-:func:`decide`, so what the replay measures is exactly what the controller does. This module never reads a
+:func:`decide`, so what the replay measures is exactly what the controller does (``tests/test_prescaler_equivalence.py``
+holds the floors they set equal minute by minute). Everything that sets capacity goes through it: the load
+observed now is an input (``observed_load``), not a correction applied afterwards. This module never reads a
 clock, a cluster or a model: the forecast, the state carried from the previous decision and ``now`` are passed
 in, and the updated state comes back in :class:`Decision`.
 
@@ -49,7 +51,16 @@ __all__ = [
     "nodes_needed",
 ]
 
-REASONS = ("forecast", "bound_min", "bound_max", "stabilizing", "rate_limited", "no_forecast", "no_rise")
+REASONS = (
+    "forecast",
+    "observed_load",
+    "bound_min",
+    "bound_max",
+    "stabilizing",
+    "rate_limited",
+    "no_forecast",
+    "no_rise",
+)
 """Every ``Decision.reason`` code (for metrics labels)."""
 
 PLANS = ("peak", "rise", "shift")
@@ -225,8 +236,14 @@ def decide(
     state: ScalingState,
     now: pd.Timestamp,
     current_replicas: int,
+    observed_load: float | None = None,
 ) -> Decision:
-    """Decide the desired replicas at ``now`` from ``forecast`` (indexed by future timestamps, quantile columns)."""
+    """Decide the desired replicas at ``now`` from ``forecast`` (indexed by future timestamps, quantile columns).
+
+    ``observed_load`` (the load measured now, optional) is a lower bound on the recommendation: never fewer
+    replicas than it needs with the headroom, even when the forecast is late to a surge. The Replicas actuator
+    passes it (nothing else keeps those pods without an HPA); a floor under an HPA leaves it to the HPA.
+    """
     now = pd.Timestamp(now)
     usable = _planning_window(forecast, policy, now)
     if usable is None:
@@ -253,8 +270,8 @@ def decide(
     top = int(np.argmax(window))
     peak_at = pd.Timestamp(int(times[top]))
     peak = float(window[top])
-    raw = math.ceil(peak * (1 + policy.headroom) / policy.capacity_per_replica - 1e-9)
-    raw = max(raw, 0)
+    raw = _replicas_for(peak, policy)
+    assert raw is not None  # the planning window is finite
     rising = True
     if policy.plan == "rise":
         median = _column(forecast, "p50") if forecast is not None else None
@@ -268,6 +285,7 @@ def decide(
         # A rise the HPA can follow by itself (or none at all) needs no floor: the reactive path handles levels.
         rising = not math.isfinite(base) or ahead > base * (1 + policy.rise_threshold)
     bounded = min(max(raw if rising else policy.min_replicas, policy.min_replicas), policy.max_replicas)
+    observed_need = _replicas_for(observed_load, policy)
     if not rising:
         reason = "no_rise"
     elif raw < policy.min_replicas:
@@ -276,6 +294,8 @@ def decide(
         reason = "bound_max"
     else:
         reason = "forecast"
+    if observed_need is not None and min(observed_need, policy.max_replicas) > bounded:
+        bounded, reason = min(observed_need, policy.max_replicas), "observed_load"
 
     recs = _prune(state.recommendations, now, policy) + ((now, bounded),)
     desired = bounded
@@ -307,6 +327,8 @@ def decide(
         text += f", raised to min_replicas {policy.min_replicas}"
     elif reason == "bound_max":
         text += f", capped at max_replicas {policy.max_replicas}"
+    elif reason == "observed_load":
+        text += f"; the load observed now ({observed_load:.4g}) needs {bounded}"
     if reason == "stabilizing":
         text += (
             f"; holding {desired} (highest recommendation in the last "
@@ -326,6 +348,13 @@ def decide(
         message=text,
         state=ScalingState(recommendations=recs, last_desired=int(desired), last_scale_down_at=last_down),
     )
+
+
+def _replicas_for(load: float | None, policy: ScalingPolicy) -> int | None:
+    """Replicas a load needs with the policy's headroom (None for no or a non-finite load)."""
+    if load is None or not math.isfinite(load):
+        return None
+    return max(0, math.ceil(load * (1 + policy.headroom) / policy.capacity_per_replica - 1e-9))
 
 
 def _prune(

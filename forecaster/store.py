@@ -23,7 +23,7 @@ import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -38,6 +38,7 @@ __all__ = [
     "StoreBackend",
     "DirectoryBackend",
     "ModelRef",
+    "PromotedModel",
     "ModelStore",
     "DamagedPointerError",
     "POINTER_FILE",
@@ -198,6 +199,14 @@ class ModelRef:
         return dict(self.manifest.get("metrics") or {})
 
 
+@dataclass(frozen=True)
+class PromotedModel:
+    """A target's promoted model, loaded and checked against what its config asks for."""
+
+    ref: ModelRef
+    model: Forecaster
+
+
 class ModelStore:
     """Versions, the current pointer and promotion for every target, over a :class:`StoreBackend`."""
 
@@ -213,6 +222,7 @@ class ModelStore:
         else:
             self.backend = root
         self._cache: dict[tuple[str, str], Forecaster] = {}
+        self._promoted: dict[str, PromotedModel] = {}
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -317,6 +327,33 @@ class ModelStore:
             )
         return self.load(target, str(pointer["version"]))
 
+    def load_for(
+        self,
+        target: str,
+        *,
+        step: pd.Timedelta | str | None = None,
+        quantiles: Sequence[float] | None = None,
+    ) -> PromotedModel | None:
+        """The promoted model of ``target`` checked against its config, or None when nothing is promoted.
+
+        The one loader shared by the forecast service and the prescaler: reads the small pointer once per
+        call, and reuses the loaded model (and its manifest) until the pointer names another version, so a
+        promotion is picked up without a restart. Raises :class:`ModelStoreError` when the model forecasts
+        in another ``step`` or lacks one of ``quantiles`` (the config changed: retrain).
+        """
+        pointer = self.pointer(target)
+        if pointer is None:
+            return None
+        version = str(pointer["version"])
+        with self._lock:
+            promoted = self._promoted.get(target)
+        if promoted is None or promoted.ref.version != version:
+            promoted = PromotedModel(ref=self.ref(target, version), model=self.load(target, version))
+            with self._lock:
+                self._promoted[target] = promoted
+        _check_fits(promoted, step=step, quantiles=quantiles)
+        return promoted
+
     def save(
         self, target: str, model: Forecaster, *, metrics: Mapping[str, Any] | None = None, now: pd.Timestamp
     ) -> ModelRef:
@@ -399,3 +436,22 @@ def resolve_model_dir(path: str | Path) -> Path:
         f"{p} is not a model: no manifest.json, no current.json, no promoted target",
         hint="point at a directory written by 'forecaster train --out DIR' (or one of its versions)",
     )
+
+
+def _check_fits(
+    promoted: PromotedModel, *, step: pd.Timedelta | str | None, quantiles: Sequence[float] | None
+) -> None:
+    from forecaster.predictors import quantile_label
+
+    model, version = promoted.model, promoted.ref.version
+    if step is not None and pd.Timedelta(model.step) != pd.Timedelta(step):
+        raise ModelStoreError(
+            f"model {version} forecasts in steps of {model.step}, the target's step is {pd.Timedelta(step)}",
+            hint="retrain with the target's config",
+        )
+    missing = {quantile_label(q) for q in quantiles or ()} - {quantile_label(q) for q in model.quantiles}
+    if missing:
+        raise ModelStoreError(
+            f"model {version} lacks quantile(s) {', '.join(sorted(missing))} of the target's config",
+            hint="retrain with the target's config",
+        )

@@ -5,7 +5,7 @@ the real ``kubernetes`` Python client, configured through a generated kubeconfig
 
 - objects of the kinds in :data:`KINDS` (deployments and statefulsets with their scale subresource, HPAs
   autoscaling/v2, PrescalePolicies with status subresource and finalizers, leases, core/v1 events, Cluster
-  API MachineDeployments and MachinePools with scale);
+  API MachineDeployments and MachinePools with scale, KEDA ScaledObjects keda.sh/v1alpha1);
 - get, list (namespaced and across namespaces), create, update (PUT), patch (merge, strategic merge treated
   as merge: our objects only patch maps, and JSON patch), delete;
 - ``metadata.resourceVersion`` from one global counter, 409 Conflict when a write carries a stale one, and
@@ -79,6 +79,7 @@ KINDS: dict[str, Kind] = {
         Kind(
             "cluster.x-k8s.io", "v1beta1", "machinepools", "MachinePool", scale=True, status_subresource=True
         ),
+        Kind("keda.sh", "v1alpha1", "scaledobjects", "ScaledObject", status_subresource=True),
     )
 }
 _BY_KIND = {k.kind: k for k in KINDS.values()}

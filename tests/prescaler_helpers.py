@@ -12,10 +12,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from forecaster.controller import ForecastResult
 from forecaster.errors import ForecasterError, SourceError
-from forecaster.kube import KubeClient, KubeSettings
-from forecaster.policy import PrescalePolicy
+from forecaster.prescaler.forecasts import ForecastResult
+from forecaster.prescaler.kube import KubeClient, KubeSettings
+from forecaster.prescaler.policy import PrescalePolicy
 from tests.fake_kube_api import FakeKubeApiServer
 
 NOW = pd.Timestamp("2024-05-01 20:00:00")
@@ -75,6 +75,41 @@ def hpa(
             ],
         },
     }
+
+
+def scaled_object(
+    name: str = "live-api", *, target: str = "live-api", min_count: int | None = 2, max_count: int | None = 30
+) -> dict[str, Any]:
+    spec: dict[str, Any] = {
+        "scaleTargetRef": {"name": target},  # KEDA's defaults: apps/v1 Deployment
+        "triggers": [{"type": "prometheus", "metadata": {"query": "sum(rate(x[1m]))", "threshold": "100"}}],
+    }
+    if min_count is not None:
+        spec["minReplicaCount"] = min_count
+    if max_count is not None:
+        spec["maxReplicaCount"] = max_count
+    return {
+        "apiVersion": "keda.sh/v1alpha1",
+        "kind": "ScaledObject",
+        "metadata": {"name": name, "namespace": NS},
+        "spec": spec,
+    }
+
+
+def keda_hpa(scaled: str = "live-api", *, target: str = "live-api") -> dict[str, Any]:
+    """The HPA KEDA generates for a ScaledObject (it owns it and overwrites changes)."""
+    obj = hpa(f"keda-hpa-{scaled}", target=target, min_replicas=2)
+    obj["metadata"]["ownerReferences"] = [
+        {
+            "apiVersion": "keda.sh/v1alpha1",
+            "kind": "ScaledObject",
+            "name": scaled,
+            "uid": "u-1",
+            "controller": True,
+        }
+    ]
+    obj["metadata"]["labels"] = {"scaledobject.keda.sh/name": scaled}
+    return obj
 
 
 def policy(

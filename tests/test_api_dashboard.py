@@ -13,7 +13,7 @@ import yaml
 
 from forecaster.api.cache import ForecastService, ServingModel, TargetState
 from forecaster.api.metrics import ServiceMetrics
-from forecaster.observability import PrescalerMetrics
+from forecaster.prescaler.metrics import PrescalerMetrics
 from forecaster.settings import PrometheusSettings, TargetConfig
 
 DASHBOARD = Path(__file__).resolve().parents[1] / "k8s" / "dashboards" / "forecaster.json"

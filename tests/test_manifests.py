@@ -567,7 +567,7 @@ def test_alert_rules_are_valid_and_use_existing_metrics(tmp_path):
     } <= alerts
     # Every forecaster_* metric a rule reads is one the code exports (counters gain _total when exposed).
     sources = (ROOT / "forecaster" / "api" / "metrics.py").read_text() + (
-        ROOT / "forecaster" / "observability.py"
+        ROOT / "forecaster" / "prescaler" / "metrics.py"
     ).read_text()
     exported = set(re.findall(r'"(forecaster_[a-z_]+)"', sources))
     exported |= {f"{name}_total" for name in exported}
@@ -684,7 +684,7 @@ EXAMPLE = "examples/live-streaming"
 
 
 def test_live_streaming_example_policies():
-    from forecaster.policy import parse_policy
+    from forecaster.prescaler.policy import parse_policy
 
     deployment = one(EXAMPLE, "Deployment", "live-api")
     hpa = one(EXAMPLE, "HorizontalPodAutoscaler", "live-api")
@@ -700,7 +700,7 @@ def test_live_streaming_example_policies():
     assert node_policy.scaling.lead_time_s == 300 and node_policy.scaling.quantile == 0.9
     assert pod_policy.forecast.target == node_policy.forecast.target == "live-streaming"
     # The node group plans with the pods' real CPU request.
-    from forecaster.policy import parse_quantity
+    from forecaster.prescaler.policy import parse_quantity
 
     request = pod_spec(deployment)["containers"][0]["resources"]["requests"]["cpu"]
     assert node_policy.node_group is not None

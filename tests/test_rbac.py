@@ -16,8 +16,10 @@ import pytest
 import yaml
 from prometheus_client import CollectorRegistry
 
-from forecaster.controller import Controller, CrdPolicySource, LeaderElector
-from forecaster.observability import PrescalerMetrics
+from forecaster.prescaler.leader import LeaderElector
+from forecaster.prescaler.loop import Controller
+from forecaster.prescaler.metrics import PrescalerMetrics
+from forecaster.prescaler.policy_sources import CrdPolicySource
 from tests import prescaler_helpers
 from tests.fake_kube_api import ALL_REQUESTS, FakeKubeApiServer, RecordedRequest
 from tests.prescaler_helpers import (
@@ -26,8 +28,10 @@ from tests.prescaler_helpers import (
     FakeForecasts,
     deployment,
     hpa,
+    keda_hpa,
     machine_deployment,
     policy,
+    scaled_object,
     statefulset,
 )
 
@@ -117,6 +121,13 @@ def run_everything(fake: FakeKubeApiServer, kube) -> None:
                 nodeGroup=node_group,
             )
         )
+    # KEDA: one policy names the actuator (list ScaledObjects), one is Auto on a KEDA-generated HPA (get it).
+    for name in ("keda-web", "keda-auto"):
+        fake.put(deployment(name, replicas=1))
+        fake.put(scaled_object(name, target=name))
+    fake.put(keda_hpa("keda-auto", target="keda-auto"))
+    fake.put(policy("keda-web", target="keda-web", actuator="KEDAScaledObject"))
+    fake.put(policy("keda-auto", target="keda-auto"))
     fake.put(policy("broken", capacityPerReplica=-1))  # an InvalidPolicy event
     forecasts = FakeForecasts(
         **{
@@ -126,6 +137,8 @@ def run_everything(fake: FakeKubeApiServer, kube) -> None:
             "placeholder": 1500.0,
             "machinedeployment": 1200.0,
             "machinepool": 900.0,
+            "keda-web": 700.0,
+            "keda-auto": 600.0,
         }
     )
     ctl = Controller(
@@ -137,13 +150,17 @@ def run_everything(fake: FakeKubeApiServer, kube) -> None:
     )
     fake.fail(409, verb="patch", resource="horizontalpodautoscalers")  # re-read the HPA
     fake.fail(409, verb="patch", resource="prescalepolicies", subresource="")  # re-read the policy
+    fake.fail(409, verb="patch", resource="scaledobjects")  # re-read the ScaledObject
     ctl.tick(NOW)  # creates the lease
     ctl.tick(NOW + pd.Timedelta(minutes=1))  # updates it
     fake.delete("prescalepolicies", NS, "live-api")
-    ctl.tick(NOW + pd.Timedelta(minutes=2))  # finalizer: restore the floor, release
+    fake.delete("prescalepolicies", NS, "keda-web")
+    ctl.tick(NOW + pd.Timedelta(minutes=2))  # finalizers: restore the floors, release
     ctl.shutdown(NOW + pd.Timedelta(minutes=3))
     assert fake.get("prescalepolicies", NS, "live-api") is None
     assert fake.get("horizontalpodautoscalers", NS, "live-api")["spec"]["minReplicas"] == 2
+    assert fake.get("scaledobjects", NS, "keda-web")["spec"]["minReplicaCount"] == 2
+    assert fake.get("scaledobjects", NS, "keda-auto")["spec"]["minReplicaCount"] == 6
 
 
 def test_rules_are_bound_to_the_prescaler_and_have_no_wildcards():

@@ -29,8 +29,7 @@ from forecaster.api.metrics import ServiceMetrics
 from forecaster.api.routes import forecast, health, metrics, page
 from forecaster.api.routes import targets as targets_routes
 from forecaster.api.settings import ServeSettings, get_settings
-from forecaster.errors import ConfigError, ForecasterError, ModelStoreError
-from forecaster.predictors import quantile_label
+from forecaster.errors import ConfigError, ForecasterError
 from forecaster.settings import TargetConfig, load_target_configs
 
 __all__ = ["create_app", "StoreModels", "default_source_factory"]
@@ -73,25 +72,10 @@ class StoreModels:
             return self._stores[root]
 
     def __call__(self, cfg: TargetConfig) -> ServingModel | None:
-        store = self._store(cfg)
-        ref = store.current(cfg.name)
-        if ref is None:
+        promoted = self._store(cfg).load_for(cfg.name, step=cfg.step, quantiles=cfg.model.quantiles)
+        if promoted is None:
             return None
-        model = store.load(cfg.name, ref.version)
-        if model.step != cfg.step:
-            raise ModelStoreError(
-                f"model {ref.version} forecasts in steps of {model.step}, the target's step is {cfg.step}",
-                hint="retrain with the target's config",
-            )
-        missing = {quantile_label(q) for q in cfg.model.quantiles} - {
-            quantile_label(q) for q in model.quantiles
-        }
-        if missing:
-            raise ModelStoreError(
-                f"model {ref.version} lacks quantile(s) {', '.join(sorted(missing))} of the target's config",
-                hint="retrain with the target's config",
-            )
-        return ServingModel.from_store(model, ref)
+        return ServingModel.from_store(promoted.model, promoted.ref)
 
 
 def _load_model(cfg: TargetConfig, loader: ModelLoader, *, where: str) -> ServingModel:

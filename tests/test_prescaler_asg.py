@@ -12,9 +12,10 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 from prometheus_client import CollectorRegistry
 
-from forecaster.cloud.asg import ASG_BACKOFF_S, AsgError, AsgNotFoundError, AutoScalingGroups
-from forecaster.controller import Controller, FilePolicySource
-from forecaster.observability import PrescalerMetrics
+from forecaster.prescaler.asg import ASG_BACKOFF_S, AsgError, AsgNotFoundError, AutoScalingGroups
+from forecaster.prescaler.loop import Controller
+from forecaster.prescaler.metrics import PrescalerMetrics
+from forecaster.prescaler.policy_sources import FilePolicySource
 from tests.prescaler_helpers import NOW, FakeForecasts, policy
 
 REGION = "eu-west-1"

@@ -15,9 +15,11 @@ import yaml
 from prometheus_client import CollectorRegistry
 
 from forecaster.cli import main
-from forecaster.controller import Controller, FilePolicySource, StoreForecastProvider
-from forecaster.observability import PrescalerMetrics, serve_metrics
-from forecaster.policy import parse_policy
+from forecaster.prescaler.forecasts import StoreForecastProvider
+from forecaster.prescaler.loop import Controller
+from forecaster.prescaler.metrics import PrescalerMetrics, serve_metrics
+from forecaster.prescaler.policy import parse_policy
+from forecaster.prescaler.policy_sources import FilePolicySource
 from forecaster.settings import PrometheusSettings
 from tests import prescaler_helpers
 from tests.prescaler_helpers import NOW, NS, FakeForecasts, deployment, hpa, policy
@@ -171,3 +173,47 @@ def test_health_follows_the_loop():
     assert ctl.health("readyz") == (True, "leader")
     ctl._heartbeat -= 10_000  # the loop has not turned for hours
     assert ctl.health("healthz")[0] is False
+
+
+def test_inline_query_policies_keep_the_full_prometheus_settings(tmp_path):
+    """Auth, TLS, timeouts and retries come from the controller's settings; the policy gives query, step, url."""
+    from forecaster.errors import ConfigError
+    from forecaster.prescaler.forecasts import load_prometheus_settings
+
+    path = tmp_path / "prometheus.yaml"
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "prometheus": {
+                    "url": "https://thanos:10902",
+                    "bearer_token_env": "PROM_TOKEN",
+                    "ca_file": "/etc/ssl/prom-ca.pem",
+                    "timeout_s": 7.5,
+                    "retries": 1,
+                }
+            }
+        )
+    )
+    calls = []
+
+    def fetch(settings: PrometheusSettings, *, now, history):
+        calls.append(settings)
+        index = pd.date_range(end=now - pd.Timedelta(minutes=1), periods=60, freq="1min")
+        return pd.Series(np.full(60, 100.0), index=index)
+
+    provider = StoreForecastProvider(
+        prometheus=load_prometheus_settings(path), fetch=fetch, load_model=lambda p: TinyModel()
+    )
+    inline = {"query": "sum(up)", "modelPath": "/models/x", "step": "1m"}
+    provider.forecast(parse_policy(policy(forecast=inline)), NOW)
+    provider.forecast(parse_policy(policy(forecast={**inline, "prometheusUrl": "http://prom:9090"})), NOW)
+
+    for settings in calls:
+        assert settings.query == "sum(up)" and settings.step == "1m"
+        assert settings.bearer_token_env == "PROM_TOKEN" and settings.ca_file == "/etc/ssl/prom-ca.pem"
+        assert settings.timeout_s == 7.5 and settings.retries == 1
+    assert [s.url for s in calls] == ["https://thanos:10902", "http://prom:9090"]
+
+    path.write_text(yaml.safe_dump({"url": "http://x:9090", "bearer_token": "inline-secret"}))
+    with pytest.raises(ConfigError, match="unknown key\\(s\\) bearer_token"):
+        load_prometheus_settings(path)

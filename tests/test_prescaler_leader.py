@@ -7,9 +7,11 @@ import threading
 import pandas as pd
 from prometheus_client import CollectorRegistry
 
-from forecaster.controller import Controller, CrdPolicySource, LeaderElector
-from forecaster.kube import LEASES, KubeClient
-from forecaster.observability import PrescalerMetrics
+from forecaster.prescaler.kube import LEASES, KubeClient
+from forecaster.prescaler.leader import LeaderElector
+from forecaster.prescaler.loop import Controller
+from forecaster.prescaler.metrics import PrescalerMetrics
+from forecaster.prescaler.policy_sources import CrdPolicySource
 from tests import prescaler_helpers
 from tests.fake_kube_api import FakeKubeApiServer
 from tests.prescaler_helpers import NOW, NS, FakeForecasts, deployment, hpa, policy

@@ -11,17 +11,13 @@ import pandas as pd
 import pytest
 from prometheus_client import CollectorRegistry
 
-from forecaster.controller import (
-    FINALIZER,
-    ORIGINAL_FLOOR_ANNOTATION,
-    OWNER_ANNOTATION,
-    Controller,
-    CrdPolicySource,
-    ForecastResult,
-)
 from forecaster.errors import ModelStoreError
-from forecaster.kube import KubeClient
-from forecaster.observability import PrescalerMetrics
+from forecaster.prescaler.actuators import ORIGINAL_FLOOR_ANNOTATION, OWNER_ANNOTATION
+from forecaster.prescaler.forecasts import ForecastResult
+from forecaster.prescaler.kube import KubeClient
+from forecaster.prescaler.loop import Controller
+from forecaster.prescaler.metrics import PrescalerMetrics
+from forecaster.prescaler.policy_sources import FINALIZER, CrdPolicySource
 from tests import prescaler_helpers
 from tests.fake_kube_api import FakeKubeApiServer
 from tests.prescaler_helpers import (
@@ -149,7 +145,10 @@ def test_floor_never_goes_below_the_original_and_is_capped_by_the_hpa_max(fake_a
     assert hpa_of(fake_api)["spec"]["minReplicas"] == 8
 
 
-def test_forecast_outage_restores_the_original_floor_and_says_so(fake_api, kube):
+def test_forecast_outage_holds_the_last_good_forecast_then_restores_the_original_floor(fake_api, kube):
+    """Prometheus goes down: the last good forecast (made at NOW, 30 minutes long) still covers the next
+    minutes, so the floor stays while its planning window fits in it (never beyond), then the original floor
+    comes back; conditions, Events and status say which is happening and until when."""
     seed_hpa_workload(fake_api)
     forecasts = FakeForecasts(**{"live-api": 1000.0})
     ctl = make(kube, forecasts)
@@ -159,21 +158,41 @@ def test_forecast_outage_restores_the_original_floor_and_says_so(fake_api, kube)
     forecasts.by_policy["live-api"] = prometheus_down()
     [outcome] = ctl.tick(NOW + MIN)
 
+    # Holding: the forecast ends at 20:30, the planning window is lead 3m + interval 1m -> usable until 20:26.
+    assert hpa_of(fake_api)["spec"]["minReplicas"] == 10
+    assert not outcome.ready and outcome.desired == 10
+    cond = conditions(fake_api)
+    assert cond["Ready"]["status"] == "False" and cond["Ready"]["reason"] == "HoldingLastForecast"
+    assert "connection refused" in cond["Ready"]["message"]
+    assert "until 2024-05-01T20:26:00Z, then restoring the original floor" in cond["Ready"]["message"]
+    assert cond["Degraded"]["status"] == "True" and cond["Degraded"]["reason"] == "HoldingLastForecast"
+    assert status(fake_api)["desiredReplicas"] == 10
+    assert [e["reason"] for e in fake_api.events() if e["type"] == "Warning"] == ["HoldingLastForecast"]
+    assert sample(ctl.metrics, "forecaster_prescaler_errors_total", kind="forecast") == 1
+
+    ctl.tick(NOW + 26 * MIN)  # the last minute the forecast still covers
+    assert hpa_of(fake_api)["spec"]["minReplicas"] == 10
+
+    [outcome] = ctl.tick(NOW + 27 * MIN)  # beyond it: the original floor comes back
     h = hpa_of(fake_api)
     assert h["spec"]["minReplicas"] == 2
     assert ORIGINAL_FLOOR_ANNOTATION not in (h["metadata"].get("annotations") or {})
-    assert not outcome.ready
+    assert not outcome.ready and outcome.desired == 2 and outcome.action.startswith("FloorRestored")
     cond = conditions(fake_api)
-    assert cond["Ready"]["status"] == "False" and cond["Ready"]["reason"] == "ForecastUnavailable"
-    assert "connection refused" in cond["Ready"]["message"]
-    assert cond["Degraded"]["status"] == "True"
-    warnings = [e for e in fake_api.events() if e["type"] == "Warning"]
-    assert [e["reason"] for e in warnings] == ["ForecastUnavailable"]
-    assert sample(ctl.metrics, "forecaster_prescaler_errors_total", kind="forecast") == 1
+    assert (
+        cond["Ready"]["reason"] == "ForecastUnavailable"
+        and "original floor 2 restored" in cond["Ready"]["message"]
+    )
+    st = status(fake_api)
+    # What was applied, not what the decision kept: 2, never "keeping 10 replicas".
+    assert st["desiredReplicas"] == 2 and "original floor 2 restored" in st["message"]
+    assert "keeping" not in st["message"]
+    warnings = sorted((e["lastTimestamp"], e["reason"]) for e in fake_api.events() if e["type"] == "Warning")
+    assert [reason for _, reason in warnings] == ["HoldingLastForecast", "ForecastUnavailable"]
 
     # Recovery: the floor goes back up and Ready turns True again, with an event saying so.
     forecasts.by_policy["live-api"] = 1000.0
-    ctl.tick(NOW + 2 * MIN)
+    ctl.tick(NOW + 28 * MIN)
     assert hpa_of(fake_api)["spec"]["minReplicas"] == 10
     assert conditions(fake_api)["Ready"]["status"] == "True"
     assert any(e["reason"] == "Reconciled" for e in fake_api.events())

@@ -1,11 +1,11 @@
-"""forecaster.kube: the real kubernetes client against the fake API server; errors, retries, timeouts."""
+"""forecaster.prescaler.kube: the real kubernetes client against the fake API server; errors, retries, timeouts."""
 
 from __future__ import annotations
 
 import pytest
 
 from forecaster.errors import ConfigError
-from forecaster.kube import (
+from forecaster.prescaler.kube import (
     BACKOFF_S,
     HPAS,
     LEASES,

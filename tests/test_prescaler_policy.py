@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from forecaster.errors import ConfigError
-from forecaster.policy import load_policy_file, parse_policy, parse_quantity
+from forecaster.prescaler.policy import load_policy_file, parse_policy, parse_quantity
 from tests.prescaler_helpers import policy
 
 

@@ -1,0 +1,559 @@
+"""The prescaler's reconcile loop: for each PrescalePolicy, fetch -> predict -> decide -> act -> report.
+
+One tick reads every policy and, for each one independently (one bad policy never stops the others):
+
+1. **fetch**: parse it (an invalid one gets ``Ready=False`` naming the field) and read its target through its
+   actuator (:mod:`~forecaster.prescaler.actuators`);
+2. **predict**: get a forecast (:mod:`~forecaster.prescaler.forecasts`); failures, staleness and NaN become
+   "no forecast", and the last good forecast bridges the part of its horizon that has not passed yet;
+3. **decide**: update the accuracy guard (:mod:`~forecaster.prescaler.guard`) and call the pure
+   :func:`forecaster.scaling.decide` (the replay simulates the same call), with the state persisted in status;
+4. **act** (Scale mode only): the actuator applies the decision, or restores the original floor when the
+   prescaler lets go (forecast lost beyond the last good one, Forecast mode, the accuracy guard);
+5. **report**: status describing what was actually applied, Events on transitions and actions, metrics.
+
+This module must not import the kubernetes client or boto3, read the wall clock inside a tick (``now`` is
+passed in) or decide capacity itself.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import pandas as pd
+
+from forecaster.errors import ConfigError, ForecasterError
+from forecaster.prescaler.actuators import ActuatorContext, Actuators, Applied, Target
+from forecaster.prescaler.forecasts import ForecastProvider, ForecastResult, LastGoodForecast, fetch_forecast
+from forecaster.prescaler.guard import ForecastLog, GuardReading, judge
+from forecaster.prescaler.kube import KubeClient, rfc3339
+from forecaster.prescaler.leader import LeaderElector
+from forecaster.prescaler.metrics import PrescalerMetrics
+from forecaster.prescaler.policy import PrescalePolicy, parse_policy
+from forecaster.prescaler.policy_sources import FINALIZER, PolicySource
+from forecaster.prescaler.problems import Problem, as_problem, error_kind
+from forecaster.prescaler.report import Reporter
+from forecaster.prescaler.status import (
+    COMPONENT,
+    Outcome,
+    condition,
+    policy_ref,
+    state_from_status,
+    state_to_status,
+    utc_naive,
+)
+from forecaster.scaling import Decision, ScalingState, decide
+
+__all__ = ["Controller", "utcnow"]
+
+log = logging.getLogger(__name__)
+
+
+def utcnow() -> pd.Timestamp:
+    return pd.Timestamp(datetime.now(UTC)).tz_localize(None)
+
+
+@dataclass
+class _Memory:
+    """What the controller remembers about one policy between ticks (in memory)."""
+
+    log: ForecastLog = field(default_factory=ForecastLog)
+    last_good: LastGoodForecast | None = None
+
+
+@dataclass
+class _Tick:
+    """One policy in one tick: what the pipeline's steps share."""
+
+    obj: dict[str, Any]
+    policy: PrescalePolicy
+    old: dict[str, Any]
+    """The status as read (the decision's state, the guard's, the last action)."""
+    now: pd.Timestamp
+    actuator: Any = None
+    target: Target | None = None
+
+
+@dataclass
+class _Plan:
+    """The predict and decide steps' result for one policy."""
+
+    decision: Decision
+    units: int
+    """The decision in the actuator's unit."""
+    result: ForecastResult | None
+    problem: str | None
+    """Why there is no usable forecast now (None: there is one)."""
+    holding: LastGoodForecast | None
+    """Acting on the last good forecast while ``problem`` lasts."""
+    guard: GuardReading
+    forecast_only: bool
+    forecast_only_why: str = ""
+
+
+class Controller:
+    """Reconciles every policy from ``policies`` on each :meth:`tick`; see the module docstring."""
+
+    def __init__(
+        self,
+        *,
+        policies: PolicySource,
+        forecasts: ForecastProvider,
+        kube: KubeClient | None,
+        metrics: PrescalerMetrics | None = None,
+        elector: LeaderElector | None = None,
+        asg_factory: Callable[[str | None], Any] | None = None,
+        dry_run: bool = False,
+        identity: str = COMPONENT,
+    ) -> None:
+        self.policies = policies
+        self.forecasts = forecasts
+        self.kube = kube
+        self.metrics = metrics if metrics is not None else PrescalerMetrics()
+        self.elector = elector
+        self.dry_run = dry_run
+        self.identity = identity
+        self.actuators = Actuators(ActuatorContext(kube, asg_factory))
+        self.reporter = Reporter(policies=policies, kube=kube, metrics=self.metrics, identity=identity)
+        self._memory: dict[str, _Memory] = {}
+        self._known: set[str] = set()
+        self._heartbeat: float | None = None
+        self._wake_s = 60.0
+        self._turns = 0
+
+    # -- the loop -------------------------------------------------------------------------------------------
+
+    def tick(self, now: pd.Timestamp) -> list[Outcome]:
+        """One pass over every policy, if this replica leads (always, without an elector)."""
+        now = utc_naive(now)
+        if self.elector is not None:
+            leading = self.elector.ensure(now)
+            self.metrics.leader.set(1 if leading else 0)
+            if not leading:
+                return []
+        return self.reconcile_all(now)
+
+    def reconcile_all(self, now: pd.Timestamp) -> list[Outcome]:
+        try:
+            objects = self.policies.list()
+        except ForecasterError as exc:
+            self.metrics.errors.labels(kind=error_kind(exc)).inc()
+            log.error("cannot list policies: %s", exc)
+            return []
+        outcomes = []
+        seen = set()
+        for obj in objects:
+            meta = obj.get("metadata") or {}
+            key = f"{meta.get('namespace', 'default')}/{meta.get('name')}"
+            seen.add(key)
+            started = time.perf_counter()
+            try:
+                outcome = self.reconcile(obj, now)
+            except Exception as exc:  # one policy's bug must not stop the others
+                log.exception("reconciling %s failed", key)
+                self.metrics.errors.labels(kind=error_kind(exc)).inc()
+                outcome = Outcome(key=key, ready=False, reason="InternalError", message=str(exc))
+            finally:
+                self.metrics.reconcile_duration.observe(time.perf_counter() - started)
+            outcomes.append(outcome)
+        for gone in self._known - seen:
+            ns, _, name = gone.partition("/")
+            self.metrics.forget(ns, name)
+            self._memory.pop(gone, None)
+        self._known = seen
+        return outcomes
+
+    def run(
+        self,
+        *,
+        stop: threading.Event,
+        interval_s: float = 60.0,
+        renew_s: float = 5.0,
+        clock: Callable[[], pd.Timestamp] = utcnow,
+    ) -> None:
+        """Reconcile every ``interval_s`` while leading, renewing the lease every ``renew_s``, until ``stop``."""
+        next_tick = 0.0
+        was_leading = False
+        self._wake_s = min(renew_s, interval_s) if self.elector is not None else interval_s
+        try:
+            while not stop.is_set():
+                self._heartbeat = time.monotonic()
+                now = clock()
+                leading = True
+                if self.elector is not None:
+                    leading = self.elector.ensure(now)
+                    self.metrics.leader.set(1 if leading else 0)
+                if leading and (time.monotonic() >= next_tick or not was_leading):
+                    next_tick = time.monotonic() + interval_s
+                    self.reconcile_all(now)
+                was_leading = leading
+                self._turns += 1
+                stop.wait(self._wake_s)
+        finally:
+            self.shutdown(clock())
+
+    def health(self, probe: str) -> tuple[bool, str]:
+        """``healthz``: the loop still turns (a hung tick fails it); ``readyz``: it has completed a turn.
+        A standby replica is ready: it is doing its job, which is to wait."""
+        if self._heartbeat is None:
+            return (probe == "healthz"), "starting"
+        # A tick may legitimately take a while (retries, slow Prometheus): allow a few wake periods.
+        stale_s = 3 * self._wake_s + 120.0
+        age = time.monotonic() - self._heartbeat
+        if probe == "healthz" and age > stale_s:
+            return False, f"reconcile loop stuck for {age:.0f}s"
+        if probe == "readyz" and self._turns == 0:
+            return False, "first pass running"
+        leading = self.elector is None or self.elector.leading
+        return True, "leader" if leading else "standby"
+
+    def shutdown(self, now: pd.Timestamp) -> None:
+        if self.elector is not None:
+            self.elector.release(now)
+            self.metrics.leader.set(0)
+
+    # -- one policy: fetch -> predict -> decide -> act -> report ----------------------------------------------
+
+    def reconcile(self, obj: dict[str, Any], now: pd.Timestamp) -> Outcome:
+        policy = self._parse(obj, now)
+        if isinstance(policy, Outcome):
+            return policy
+        if policy.deleting:
+            return self._finalize(obj, policy, now)
+        tick = _Tick(obj=obj, policy=policy, old=dict(obj.get("status") or {}), now=now)
+        try:
+            tick.actuator, tick.target = self._fetch(policy)
+            result, problem, guard = self._predict(tick)
+            plan = self._decide(tick, result=result, problem=problem, guard=guard)
+            applied = self._act(tick, plan)
+        except Problem as problem:
+            return self._problem(obj, policy, old=tick.old, problem=problem, now=now)
+        return self._report(tick, plan, applied)
+
+    def _parse(self, obj: dict[str, Any], now: pd.Timestamp) -> PrescalePolicy | Outcome:
+        try:
+            return parse_policy(obj)
+        except ConfigError as exc:
+            meta = obj.get("metadata") or {}
+            key = f"{meta.get('namespace', 'default')}/{meta.get('name')}"
+            self.metrics.errors.labels(kind="invalid_policy").inc()
+            conditions = [
+                condition("Ready", False, "InvalidPolicy", str(exc)),
+                condition("Degraded", True, "InvalidPolicy", str(exc)),
+            ]
+            status = {"observedGeneration": meta.get("generation"), "conditions": conditions}
+            self.reporter.write_status(obj, dict(obj.get("status") or {}), status, now)
+            return Outcome(key=key, ready=False, reason="InvalidPolicy", message=str(exc))
+
+    def _fetch(self, policy: PrescalePolicy) -> tuple[Any, Target]:
+        try:
+            return self.actuators.read(policy)
+        except ForecasterError as exc:
+            raise as_problem(
+                exc, target=f"{policy.target.describe()} not found in {policy.namespace}"
+            ) from exc
+
+    def _predict(self, tick: _Tick) -> tuple[ForecastResult | None, str | None, GuardReading]:
+        """The forecast (or why there is none) and the accuracy guard's reading."""
+        policy, now = tick.policy, tick.now
+        memory = self._memory.setdefault(policy.key, _Memory())
+        result, problem = fetch_forecast(self.forecasts, policy, now)
+        if problem is not None:
+            self.metrics.errors.labels(kind="forecast").inc()
+        was_on = bool((tick.old.get("accuracy") or {}).get("guardActive", False))
+        history = result.history if result is not None else None
+        guard = judge(policy.guard, log=memory.log, history=history, was_active=was_on, now=now)
+        if guard.error is not None:
+            self.metrics.forecast_error.labels(namespace=policy.namespace, policy=policy.name).set(
+                guard.error
+            )
+        if result is not None and "p50" in result.frame.columns:
+            keep_s = (policy.guard.window_s if policy.guard else 0) + 86400
+            memory.log.record(now, result.frame["p50"], keep_s=keep_s)
+        return result, problem, guard
+
+    def _decide(
+        self, tick: _Tick, *, result: ForecastResult | None, problem: str | None, guard: GuardReading
+    ) -> _Plan:
+        """One call to :func:`forecaster.scaling.decide`: on the fresh forecast, else on the last good one while
+        it still covers the planning window, else without a forecast (which never scales down)."""
+        policy, now, target = tick.policy, tick.now, tick.target
+        assert target is not None
+        memory = self._memory[policy.key]
+        fresh = result.frame if result is not None and problem is None else None
+        holding = memory.last_good if fresh is None else None
+        if holding is not None and not holding.covers(policy, now):
+            holding = None  # never act on a forecast beyond its horizon
+        state = state_from_status(tick.old.get("scalingState"))
+        pods = target.pods if target.pods is not None else state.last_desired
+        inputs = dict(
+            policy=policy.scaling,
+            state=state,
+            now=now,
+            current_replicas=pods if pods is not None else policy.scaling.min_replicas,
+        )
+        observed = _observed_load(result) if fresh is not None and tick.actuator.uses_observed_load else None
+        frame = fresh if fresh is not None else (holding.frame if holding is not None else None)
+        try:
+            decision = decide(forecast=frame, observed_load=observed, **inputs)  # type: ignore[arg-type]
+        except ConfigError as exc:  # e.g. the model does not predict the planned quantile
+            problem, holding, fresh = str(exc), None, None
+            decision = decide(forecast=None, **inputs)  # type: ignore[arg-type]
+        if decision.reason == "no_forecast":
+            holding = None
+            problem = problem or "the forecast does not cover the planning window (stale, NaN or too short)"
+        elif fresh is not None:
+            version = result.model_version if result is not None else None
+            memory.last_good = LastGoodForecast(made_at=now, frame=fresh, model_version=version)
+        return self._plan(tick, decision, result=result, problem=problem, holding=holding, guard=guard)
+
+    def _plan(
+        self,
+        tick: _Tick,
+        decision: Decision,
+        *,
+        result: ForecastResult | None,
+        problem: str | None,
+        holding: LastGoodForecast | None,
+        guard: GuardReading,
+    ) -> _Plan:
+        policy, actuator, target = tick.policy, tick.actuator, tick.target
+        assert target is not None
+        units = actuator.units(policy, target, decision)
+        if holding is not None and not actuator.floor:
+            units = max(units, target.current)  # no autoscaler underneath: never lower on an old forecast
+        spec_only = policy.mode == "Forecast" or self.dry_run
+        why = "--dry-run" if self.dry_run else ("spec.mode is Forecast" if policy.mode == "Forecast" else "")
+        if guard.active and not spec_only:
+            assert policy.guard is not None
+            why = (
+                f"accuracy guard: forecast error {guard.accuracy.get('error')} above {policy.guard.max_error}"
+            )
+        return _Plan(decision, units, result, problem, holding, guard, spec_only or guard.active, why)
+
+    def _act(self, tick: _Tick, plan: _Plan) -> Applied | None:
+        """Apply the plan, or let go (restore a floor); None when nothing was applied (dry run, nothing to restore)."""
+        if self.dry_run:
+            return None  # --dry-run: touch nothing at all
+        letting_go = plan.forecast_only or (plan.problem is not None and plan.holding is None)
+        try:
+            if letting_go:
+                return tick.actuator.restore(tick.policy, tick.target)
+            self._ensure_finalizer(tick.obj, tick.policy)
+            return tick.actuator.apply(tick.policy, tick.target, plan.units)
+        except ForecasterError as exc:
+            raise as_problem(
+                exc, doing="restore the original floor" if letting_go else "apply the decision"
+            ) from exc
+
+    def _ensure_finalizer(self, obj: dict[str, Any], policy: PrescalePolicy) -> None:
+        if not self.policies.uses_finalizers or FINALIZER in policy.finalizers:
+            return
+        try:
+            self.policies.set_finalizers(obj, [*policy.finalizers, FINALIZER])
+        except ForecasterError as exc:
+            raise as_problem(exc, doing="add the finalizer") from exc
+
+    # -- report ---------------------------------------------------------------------------------------------
+
+    def _report(self, tick: _Tick, plan: _Plan, applied: Applied | None) -> Outcome:
+        policy, target = tick.policy, tick.target
+        assert target is not None
+        desired, message = self._what_was_done(tick, plan, applied)
+        state = plan.decision.state
+        if plan.problem is not None and plan.holding is None and not plan.forecast_only:
+            state = dataclasses.replace(state, last_desired=desired)  # what is in effect, not what was kept
+        conditions = _conditions(plan, message)
+        status = _status(tick, plan, desired=desired, state=state, conditions=conditions)
+        events = []
+        if applied is not None and applied.action:
+            status["lastAction"], status["lastActionTime"] = applied.action, rfc3339(tick.now)
+            events.append(
+                ("Normal", applied.action.split(" ", 1)[0], f"{policy.key}: {applied.action}", True)
+            )
+        self.reporter.write_status(tick.obj, tick.old, status, tick.now, events=events, policy=policy)
+        self._export_metrics(tick, plan, desired)
+        return Outcome(
+            key=policy.key,
+            ready=plan.problem is None,
+            mode=status["mode"],
+            actuator=tick.actuator.name,
+            desired=desired,
+            current=target.current,
+            action=applied.action if applied is not None else None,
+            reason=plan.decision.reason,
+            message=message,
+            conditions={c["type"]: c["status"] for c in conditions},
+        )
+
+    def _what_was_done(self, tick: _Tick, plan: _Plan, applied: Applied | None) -> tuple[int, str]:
+        """The capacity in effect after acting (the recommendation in Forecast mode) and what to say about it."""
+        assert tick.target is not None
+        if plan.forecast_only:
+            return plan.units, plan.decision.message
+        if plan.problem is None:
+            return (applied.units if applied is not None else plan.units), plan.decision.message
+        if plan.holding is not None:
+            until = rfc3339(plan.holding.usable_until(tick.policy))
+            then = "restoring the original floor" if tick.actuator.floor else "holding capacity"
+            made = rfc3339(plan.holding.made_at)
+            return (applied.units if applied is not None else plan.units), (
+                f"{plan.problem}; acting on the last good forecast (made {made}) until {until}, then {then}: "
+                f"{plan.decision.message}"
+            )
+        if applied is not None:
+            return applied.units, (
+                f"{plan.problem}; original floor {applied.units} restored, the autoscaler scales on load"
+            )
+        if self.dry_run:
+            return plan.units, f"{plan.problem}; --dry-run: nothing touched"
+        current = tick.target.current
+        return current, f"{plan.problem}; keeping {current}, never scaling down without data"
+
+    def _export_metrics(self, tick: _Tick, plan: _Plan, desired: int) -> None:
+        policy, now = tick.policy, tick.now
+        assert tick.target is not None
+        labels = {"namespace": policy.namespace, "policy": policy.name}
+        self.metrics.decisions.labels(**labels, reason=plan.decision.reason).inc()
+        self.metrics.desired.labels(**labels).set(desired)
+        self.metrics.current.labels(**labels).set(tick.target.current)
+        self.metrics.forecast_only.labels(**labels).set(1 if plan.forecast_only else 0)
+        self.metrics.degraded.labels(**labels).set(1 if plan.problem else 0)
+        if plan.result is not None and plan.problem is None:
+            end = now + pd.Timedelta(seconds=policy.scaling.lead_time_s + policy.scaling.interval_s)
+            frame = plan.result.frame
+            index = pd.DatetimeIndex(frame.index)
+            inside = frame[(index >= now) & (index <= end)]
+            for column in frame.columns:
+                values = inside[column].dropna() if len(inside) else inside
+                if len(values):
+                    self.metrics.forecast.labels(**labels, quantile=str(column)).set(float(values.max()))
+
+    def _problem(
+        self,
+        obj: dict[str, Any],
+        policy: PrescalePolicy,
+        *,
+        old: dict[str, Any],
+        problem: Problem,
+        now: pd.Timestamp,
+    ) -> Outcome:
+        self.metrics.errors.labels(kind=problem.kind).inc()
+        self.metrics.degraded.labels(namespace=policy.namespace, policy=policy.name).set(1)
+        status = {k: v for k, v in old.items() if k not in ("conditions", "observedGeneration")}
+        status["observedGeneration"] = policy.generation
+        status["conditions"] = [
+            condition("Ready", False, problem.reason, problem.message),
+            condition("Degraded", True, problem.reason, problem.message),
+            *[c for c in old.get("conditions") or [] if c.get("type") == "ForecastOnly"],
+        ]
+        self.reporter.write_status(obj, old, status, now, policy=policy)
+        return Outcome(key=policy.key, ready=False, reason=problem.reason, message=problem.message)
+
+    # -- deletion ---------------------------------------------------------------------------------------------
+
+    def _finalize(self, obj: dict[str, Any], policy: PrescalePolicy, now: pd.Timestamp) -> Outcome:
+        """The policy is being deleted: restore what its actuator owns (floors), then let it go."""
+        action = None
+        if FINALIZER in policy.finalizers and not self.dry_run:
+            recorded = (obj.get("status") or {}).get("actuator")
+            try:
+                for actuator in self.actuators.releasing(policy, recorded=recorded):
+                    action = actuator.release(policy) or action
+                self.policies.set_finalizers(obj, [f for f in policy.finalizers if f != FINALIZER])
+            except ForecasterError as exc:
+                problem = as_problem(exc, doing="restore the original floor")
+                return self._problem(obj, policy, old=dict(obj.get("status") or {}), problem=problem, now=now)
+            except Problem as problem:
+                return self._problem(obj, policy, old=dict(obj.get("status") or {}), problem=problem, now=now)
+        if action:
+            involved = self.reporter.about_target(policy) or policy_ref(obj)
+            self.reporter.event(
+                "Normal",
+                action.split(" ", 1)[0],
+                f"{policy.key} deleted: {action}",
+                involved=involved,
+                now=now,
+            )
+        self.metrics.forget(policy.namespace, policy.name)
+        self._memory.pop(policy.key, None)
+        return Outcome(key=policy.key, ready=True, reason="Deleted", action=action, message="finalized")
+
+
+def _conditions(plan: _Plan, message: str) -> list[dict[str, str]]:
+    problem = plan.problem
+    reason = "HoldingLastForecast" if plan.holding is not None else "ForecastUnavailable"
+    if plan.forecast_only:
+        only_reason = (
+            "AccuracyGuard" if plan.forecast_only_why.startswith("accuracy guard") else "ModeForecast"
+        )
+    else:
+        only_reason = "ModeScale"
+    return [
+        condition("Ready", problem is None, reason if problem else "Reconciled", message),
+        condition(
+            "Degraded", problem is not None, reason if problem else "AsExpected", message if problem else ""
+        ),
+        condition(
+            "ForecastOnly",
+            plan.forecast_only,
+            only_reason,
+            plan.forecast_only_why if plan.forecast_only else "",
+        ),
+    ]
+
+
+def _observed_load(result: ForecastResult | None) -> float | None:
+    """The last load measured (the history's last point), or None."""
+    if result is None or result.history is None:
+        return None
+    observed = result.history.dropna()
+    return float(observed.iloc[-1]) if len(observed) else None
+
+
+def _status(
+    tick: _Tick,
+    plan: _Plan,
+    *,
+    desired: int,
+    state: ScalingState,
+    conditions: list[dict[str, str]],
+) -> dict[str, Any]:
+    policy, old, decision = tick.policy, tick.old, plan.decision
+    assert tick.target is not None
+    status: dict[str, Any] = {
+        "observedGeneration": policy.generation,
+        "mode": "Forecast" if plan.forecast_only else "Scale",
+        "actuator": tick.actuator.name,
+        "quantile": policy.scaling.column,
+        "desiredReplicas": desired,
+        "currentReplicas": tick.target.current,
+        "reason": decision.reason,
+        "message": conditions[0]["message"],
+        "scalingState": state_to_status(state),
+        "conditions": conditions,
+    }
+    if decision.forecast_peak is not None:
+        status["forecastPeak"] = round(float(decision.forecast_peak), 4)
+        status["forecastPeakTime"] = rfc3339(decision.forecast_peak_at)
+    elif old.get("forecastPeak") is not None:
+        status["forecastPeak"] = old["forecastPeak"]
+        status["forecastPeakTime"] = old.get("forecastPeakTime")
+    version = plan.result.model_version if plan.result is not None else None
+    if plan.holding is not None:
+        version = plan.holding.model_version  # the model behind what is acted on
+    if version:
+        status["modelVersion"] = version
+    if policy.guard is not None:
+        status["accuracy"] = plan.guard.accuracy
+    if old.get("lastAction"):
+        status["lastAction"] = old["lastAction"]
+        status["lastActionTime"] = old.get("lastActionTime")
+    return status
