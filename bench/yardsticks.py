@@ -8,7 +8,7 @@ which the models themselves do not need, so install it beside the project withou
 ``MSTLETS`` decomposes the trailing history into daily (and, with three weeks of it, weekly) seasonal parts
 with MSTL and forecasts the seasonally adjusted rest with AutoETS (model chosen by AICc among additive and
 multiplicative error/trend forms, no ETS season). It is fitted once on the training range (model choice and
-smoothing weights) and, at each forecast origin, re-run forward over the trailing window before that
+smoothing weights) and, at each forecast origin, re-run forward over the trailing window (four days, at most 4,032 points) before that
 origin only (statsforecast's ``forward``: the same weights, the state from the new data), which is how a
 production ETS is used between refits. Its p90 is the upper bound of ETS's 80% prediction interval.
 
@@ -33,7 +33,7 @@ __all__ = ["MSTLETS", "available"]
 
 CACHE = Path(__file__).resolve().parent / ".cache"
 _MAX_WINDOW_POINTS = 4032
-_VERSION = 1
+_VERSION = 2
 
 
 def available() -> bool:
@@ -58,7 +58,7 @@ class MSTLETS:
         self.horizon_steps = horizon_steps
         self.quantiles = (0.5, 0.9)
         day = int(pd.Timedelta(days=1) / step)
-        self.window = min(7 * day, _MAX_WINDOW_POINTS)
+        self.window = min(4 * day, _MAX_WINDOW_POINTS)
         self.min_history = 2 * day
         self._day = day
         self._model = None

@@ -162,7 +162,7 @@ class Forecaster:
         else:  # a model trained before the band was recorded: a symmetric 10% per quantile step
             out = out + 0.1 * abs(level) * (np.arange(len(self.quantiles)) - p50)[None, :]
         frame = pd.DataFrame(
-            self._finish(out[None])[0],
+            self._finish(out[None], values)[0],
             index=future_index(history, self.horizon_steps, self.step),
             columns=self.columns,
         )
@@ -276,7 +276,7 @@ class Forecaster:
     ) -> np.ndarray:
         """Quantile forecasts ``[N, H, Q]`` at ``origins``: the network's band around the combined p50."""
         if not blend:
-            return self._finish(self._network(values, index, origins))
+            return self._finish(self._network(values, index, origins), values)
         H = self.spec.horizon
         if self.weighting is None:  # models trained before skill weighting: the static blend only
             raw, members = self.components(values, index, first=int(origins.min()), last=int(origins.max()))
@@ -289,14 +289,18 @@ class Forecaster:
             raw = raw_all[origins - lo]
         p50 = raw[..., self.quantiles.index(0.5)]
         # Shift every quantile by the same amount: the band keeps the network's width around the combination.
-        return self._finish(raw + (point - p50)[..., None])
+        return self._finish(raw + (point - p50)[..., None], values)
 
-    def _finish(self, pred: np.ndarray) -> np.ndarray:
+    def _finish(self, pred: np.ndarray, values: np.ndarray | None = None) -> np.ndarray:
         if not np.isfinite(pred).all():
+            cause = ""
+            if values is not None and np.isfinite(values).any():
+                largest = float(np.nanmax(np.abs(values[np.isfinite(values)])))
+                cause = f": the history's values reach {largest:.3g}, beyond what the model can forecast"
             raise NonFiniteForecastError(
-                f"model {self.name!r} produced a non-finite forecast: the history's values are too large "
-                "for the arithmetic (they overflow)",
-                hint="check the history's units (values near 1e308 are not traffic); rescale them",
+                f"the forecast is not a finite number (model {self.name!r}){cause}",
+                hint="check the history's values and their unit; a model forecasts values of the size it "
+                "was trained on",
             )
         if self.scaler.nonnegative:
             pred = np.maximum(pred, 0.0)

@@ -22,7 +22,7 @@ from forecaster.evaluation import BacktestResult, backtest, mase_scale, rolling_
 from forecaster.predictors import Predictor, baselines_for
 from forecaster.series import format_duration, parse_duration
 from forecaster.settings import TargetConfig
-from forecaster.store import ModelRef, ModelStore
+from forecaster.store import POINTER_FILE, DamagedPointerError, ModelRef, ModelStore
 from forecaster.training import fit_forecaster
 
 __all__ = ["PromotionResult", "train_target", "evaluate_candidates"]
@@ -134,6 +134,9 @@ def train_target(
                 current = _Renamed(loaded, CURRENT)
             else:
                 note = " (the current model has a different step, horizon or quantiles and is replaced)"
+    except DamagedPointerError as exc:
+        note = f" ({POINTER_FILE} was damaged and is treated as absent; this promotion replaces it: {exc.problem})"
+        log.warning("target %s: %s; treating it as absent", cfg.name, exc.problem)
     except ModelStoreError as exc:
         note = f" (the current model could not be loaded: {exc.problem})"
         log.warning("target %s: %s", cfg.name, exc)

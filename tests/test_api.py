@@ -332,6 +332,16 @@ def _history(n: int, *, step: str = "1min") -> dict:
     return {"timestamps": [t.isoformat() + "Z" for t in index], "values": [100.0 + i % 7 for i in range(n)]}
 
 
+def test_a_history_shorter_than_the_lookback_is_answered_by_the_named_fallback(service):
+    resp = service.client.post("/v1/forecast", json={"model": LIVE, "history": _history(100)})
+    assert resp.status_code == 200, resp.text
+    model = resp.json()["model"]
+    assert model["fallback"] is True and model["name"] == "fallback:recent-mean"
+    assert "shorter than" in model["note"]
+    values = resp.json()["forecast"]["values"]
+    assert all(p90 >= p50 for p50, p90 in zip(values["p50"], values["p90"], strict=True))
+
+
 @pytest.mark.parametrize(
     ("body", "status", "field"),
     [
@@ -348,7 +358,6 @@ def _history(n: int, *, step: str = "1min") -> dict:
             422,
             "history.timestamps.0",
         ),
-        ({"model": LIVE, "history": _history(100)}, 422, "history"),  # shorter than the model's lookback
         ({"model": LIVE, "history": _history(10), "quantiles": ["p99"]}, 422, "quantiles.0"),
         ({"model": LIVE, "history": _history(10), "extra": 1}, 422, "extra"),
         ({"history": _history(10)}, 422, "model"),

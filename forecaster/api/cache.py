@@ -304,6 +304,10 @@ class ForecastService:
             try:
                 with np.errstate(over="ignore", invalid="ignore"):  # a non-finite result is refused below
                     frame = model.predictor.predict(history)
+                answered = str(frame.attrs.get("answered_by", ""))
+                if answered.startswith("fallback"):  # the model's own fallback for a short history
+                    note = f"{model.note + '; ' if model.note else ''}{frame.attrs.get('note', answered)}"
+                    return require_finite_forecast(frame, history=history), answered, note
                 return require_finite_forecast(frame, history=history), model.name, model.note
             except DataError as exc:
                 # A model that cannot use this history (too short after an outage) must not blank the

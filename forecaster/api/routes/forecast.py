@@ -88,6 +88,9 @@ def post_forecast(body: ForecastRequest, service: ServiceDep, settings: Settings
     try:
         with np.errstate(over="ignore", invalid="ignore"):  # a non-finite result is refused just below
             frame, ran = _predict(state, model, history)
+        answered = str(frame.attrs.get("answered_by", ""))
+        if answered.startswith("fallback"):  # the model's own fallback for a history too short for it
+            ran, note = answered, frame.attrs.get("note", answered)
         frame = require_finite_forecast(frame[wanted], history=history)  # the response holds only numbers
     except DataError as exc:
         raise RequestFieldError("body", "history", exc.problem) from None
