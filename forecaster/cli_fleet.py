@@ -56,7 +56,7 @@ def run_train_all(args: argparse.Namespace) -> int:
     from forecaster.fleet import Shard, train_shard
     from forecaster.prescaler.kube import rfc3339
     from forecaster.promotion import train_target
-    from forecaster.sources.prometheus import fetch_history
+    from forecaster.sources.prometheus import fetch_history, fetch_history_split
     from forecaster.store import ModelStore
     from forecaster.target_sources import ClusterTargetSource, FileTargetSource
 
@@ -86,12 +86,19 @@ def run_train_all(args: argparse.Namespace) -> int:
 
     stores: dict[str, ModelStore] = {}
 
-    def train_one(cfg: Any) -> Any:
+    def train_one(cfg: Any, series: Any = None) -> Any:
         now = pd.Timestamp.now(tz="UTC").tz_localize(None)
-        series = fetch_history(cfg.prometheus, now=now)
+        if series is None:
+            series = fetch_history(cfg.prometheus, now=now)
         root = str(args.out or cfg.store)
         store = stores.setdefault(root, ModelStore(root))
         return train_target(cfg, series, store=store, now=now, progress=False)
+
+    def fetch_split(cfg: Any, template: Any) -> Any:
+        now = pd.Timestamp.now(tz="UTC").tz_localize(None)
+        return fetch_history_split(
+            cfg.prometheus, now=now, split_by=template.split_by, max_series=template.max_targets
+        )
 
     def finished_at() -> str:
         return rfc3339(pd.Timestamp.now(tz="UTC"))
@@ -103,6 +110,7 @@ def run_train_all(args: argparse.Namespace) -> int:
             entries,
             shard=shard,
             train_one=train_one,
+            fetch_split=fetch_split,
             record=source.record,
             now=finished_at,
             report=lambda line: print(line, flush=True),

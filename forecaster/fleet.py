@@ -152,27 +152,143 @@ def record_line(record: TrainingRecord) -> str:
     return f"{record.target}: {record.outcome}{version} in {record.duration_s:.1f}s: {what}"
 
 
+def _train_member(
+    cfg: Any,
+    series: Any,
+    *,
+    shard: Shard,
+    train_one: Callable[..., Any],
+    now: Callable[[], str],
+    monotonic: Callable[[], float],
+) -> TrainingRecord:
+    started = monotonic()
+    try:
+        result = train_one(cfg) if series is None else train_one(cfg, series)
+    except Exception as exc:  # noqa: BLE001 - any failure is this target's alone; the next one runs
+        log.exception("target %s failed", cfg.name)
+        return TrainingRecord(
+            target=cfg.name,
+            finished_at=now(),
+            duration_s=monotonic() - started,
+            shard=str(shard),
+            error=f"{type(exc).__name__}: {exc}",
+        )
+    return TrainingRecord(
+        target=cfg.name,
+        finished_at=now(),
+        duration_s=monotonic() - started,
+        shard=str(shard),
+        version=result.saved.version,
+        promoted=bool(result.promoted),
+        reason=str(result.reason),
+    )
+
+
+def _train_template(
+    entry: TargetEntry,
+    *,
+    shard: Shard,
+    train_one: Callable[..., Any],
+    fetch_split: Callable[[Any, Any], dict[tuple[str, ...], Any]],
+    now: Callable[[], str],
+    monotonic: Callable[[], float],
+    report: Callable[[str], None],
+) -> tuple[TrainingRecord, list[TrainingRecord]]:
+    """Fetch every series of the template at once, then train one generated target per series."""
+    from forecaster.sources.prometheus import TooManySeriesError
+    from forecaster.templates import member_configs
+
+    template, cfg = entry.template, entry.config
+    assert template is not None and cfg is not None
+    started = monotonic()
+
+    def failed(reason: str, exc: Exception) -> tuple[TrainingRecord, list[TrainingRecord]]:
+        message = f"{type(exc).__name__}: {exc}"
+        return TrainingRecord(
+            target=entry.name,
+            finished_at=now(),
+            duration_s=monotonic() - started,
+            shard=str(shard),
+            error=message,
+            expansion=("False", reason, str(exc)),
+        ), []
+
+    try:
+        series = fetch_split(cfg, template)
+    except TooManySeriesError as exc:
+        return failed("TooManySeries", exc)
+    except Exception as exc:  # noqa: BLE001 - the template's failure is its own
+        reason = "NoSeries" if "matches no series" in str(exc) else "FetchFailed"
+        return failed(reason, exc)
+    keys = sorted(series)
+    members = member_configs(cfg, template, keys)
+    records = []
+    for member, key in zip(members, keys, strict=True):
+        rec = _train_member(
+            member, series[key], shard=shard, train_one=train_one, now=now, monotonic=monotonic
+        )
+        records.append(rec)
+        report(record_line(rec))
+    summary = FleetSummary(shard=shard, records=records, total_declared=len(records))
+    labels = ", ".join(template.split_by)
+    shown = ", ".join(m.name for m in members[:10]) + (" ..." if len(members) > 10 else "")
+    return TrainingRecord(
+        target=entry.name,
+        finished_at=now(),
+        duration_s=monotonic() - started,
+        shard=str(shard),
+        reason=summary.line().split(": ", 1)[1],
+        members=tuple(records),
+        expansion=(
+            "True",
+            "Expanded",
+            f"{len(members)} series by ({labels}) of at most {template.max_targets}: {shown}",
+        ),
+    ), records
+
+
 def train_shard(
     entries: Sequence[TargetEntry],
     *,
     shard: Shard,
-    train_one: Callable[[Any], Any],
+    train_one: Callable[..., Any],
     record: Callable[[TargetEntry, TrainingRecord], None],
     now: Callable[[], str],
+    fetch_split: Callable[[Any, Any], dict[tuple[str, ...], Any]] | None = None,
     monotonic: Callable[[], float] = time.monotonic,
     report: Callable[[str], None] = print,
 ) -> FleetSummary:
     """Train every target ``shard`` owns, one after another; one failure never stops the others.
 
-    ``train_one(config)`` returns a promotion result (``saved.version``, ``promoted``, ``reason``) or raises.
+    ``train_one(config)`` (or ``train_one(config, series)`` for a template's generated target, whose history
+    was fetched with the others) returns a promotion result (``saved.version``, ``promoted``, ``reason``) or
+    raises. ``fetch_split(config, template)`` fetches every series of a template keyed by label values.
     ``record(entry, record)`` stores the outcome (a ForecastTarget's status). ``now()`` gives the RFC 3339
-    time a run finished; ``report`` gets one line per target.
+    time a run finished; ``report`` gets one line per target. A template is owned as a whole (by its own
+    name's hash), so its one fetch serves all the targets it generates.
     """
     mine = owned(entries, shard)
     summary = FleetSummary(shard=shard, total_declared=len(entries))
-    log.info("shard %s: %d of %d targets", shard, len(mine), len(entries))
+    log.info("shard %s: %d of %d declarations", shard, len(mine), len(entries))
     for entry in mine:
-        started = monotonic()
+        if entry.config is not None and entry.template is not None:
+            if fetch_split is None:
+                raise ConfigError(f"{entry.origin}: a template needs a fetcher for split queries")
+            rec, members = _train_template(
+                entry,
+                shard=shard,
+                train_one=train_one,
+                fetch_split=fetch_split,
+                now=now,
+                monotonic=monotonic,
+                report=report,
+            )
+            record(entry, rec)
+            summary.records.extend(members)
+            if rec.error is not None:
+                summary.records.append(rec)
+                report(record_line(rec))
+            continue
         if entry.config is None:
             rec = TrainingRecord(
                 target=entry.name,
@@ -183,27 +299,9 @@ def train_shard(
                 reason="",
             )
         else:
-            try:
-                result = train_one(entry.config)
-            except Exception as exc:  # noqa: BLE001 - any failure is this target's alone; the next one runs
-                log.exception("target %s failed", entry.name)
-                rec = TrainingRecord(
-                    target=entry.name,
-                    finished_at=now(),
-                    duration_s=monotonic() - started,
-                    shard=str(shard),
-                    error=f"{type(exc).__name__}: {exc}",
-                )
-            else:
-                rec = TrainingRecord(
-                    target=entry.name,
-                    finished_at=now(),
-                    duration_s=monotonic() - started,
-                    shard=str(shard),
-                    version=result.saved.version,
-                    promoted=bool(result.promoted),
-                    reason=str(result.reason),
-                )
+            rec = _train_member(
+                entry.config, None, shard=shard, train_one=train_one, now=now, monotonic=monotonic
+            )
         record(entry, rec)
         summary.records.append(rec)
         report(record_line(rec))

@@ -45,6 +45,7 @@ __all__ = [
     "target_config_from_object",
     "object_from_target_config",
     "training_status",
+    "template_from_object",
     "TrainingRecord",
 ]
 
@@ -66,7 +67,7 @@ DURATION_FIELDS: dict[str, tuple[str, ...]] = {
 }
 """Fields holding a duration (``90s``, ``5m``, ``1h30m``, ``28d``, ``1w``), checked one by one."""
 
-_TOP_LEVEL = ("prometheus", "model", "train", "store", "description")
+_TOP_LEVEL = ("prometheus", "model", "train", "store", "description", "splitBy", "maxTargets")
 
 
 def field_name(python_name: str) -> str:
@@ -197,7 +198,35 @@ def target_config_from_object(obj: dict[str, Any], *, source: str | None = None)
     if "model" in data and "quantiles" in data["model"]:
         data["model"]["quantiles"] = list(data["model"]["quantiles"])
     # Cross-field rules (horizon >= step, quantiles include 0.5...) are the plain config's own.
-    return target_config_from_dict(data, source=where)
+    cfg = target_config_from_dict(data, source=where)
+    template = _template(spec, where)
+    if template is not None:
+        from forecaster.templates import check_template
+
+        check_template(cfg.prometheus.query, template, where=where)
+    return cfg
+
+
+def _template(spec: dict[str, Any], where: str) -> Any:
+    from forecaster.templates import DEFAULT_MAX_TARGETS, Template
+
+    if "splitBy" not in spec:
+        if "maxTargets" in spec:
+            raise ConfigError(f"{where}: spec.maxTargets needs spec.splitBy", hint="or leave maxTargets out")
+        return None
+    split_by = spec["splitBy"]
+    if not isinstance(split_by, list) or not all(isinstance(label, str) for label in split_by):
+        raise ConfigError(f"{where}: spec.splitBy must be a list of label names, got {split_by!r}")
+    max_targets = spec.get("maxTargets", DEFAULT_MAX_TARGETS)
+    if not isinstance(max_targets, int) or isinstance(max_targets, bool):
+        raise ConfigError(f"{where}: spec.maxTargets must be an int, got {max_targets!r}")
+    return Template(split_by=tuple(split_by), max_targets=max_targets)
+
+
+def template_from_object(obj: dict[str, Any]) -> Any:
+    """The :class:`~forecaster.templates.Template` of a ForecastTarget (``spec.splitBy``), or None for an
+    ordinary target. Call after :func:`target_config_from_object` accepted the object."""
+    return _template(obj.get("spec") or {}, _where(obj, None))
 
 
 # -- config -> object ----------------------------------------------------------------------------------------
@@ -250,11 +279,17 @@ class TrainingRecord:
     reason: str = ""
     """Why it was (not) promoted, or the error."""
     error: str | None = None
+    members: tuple[TrainingRecord, ...] = ()
+    """For a template: one record per generated target."""
+    expansion: tuple[str, str, str] | None = None
+    """For a template: the ``Expanded`` condition's (status, reason, message)."""
 
     @property
     def outcome(self) -> str:
-        if self.error is not None:
+        if self.error is not None or any(m.error is not None for m in self.members):
             return "Failed"
+        if self.members:
+            return "Promoted" if any(m.promoted for m in self.members) else "NotPromoted"
         return "Promoted" if self.promoted else "NotPromoted"
 
 
@@ -303,20 +338,45 @@ def training_status(
     status["lastTraining"] = training
     if record.promoted and record.version:
         status["lastPromotion"] = {"time": record.finished_at, "modelVersion": record.version}
-    if record.error is not None:
-        status["lastError"] = {"time": record.finished_at, "message": record.error[:1024]}
+    promoted = [m for m in record.members if m.promoted and m.version]
+    if promoted:
+        status["lastPromotion"] = {
+            "time": record.finished_at,
+            "modelVersion": f"{len(promoted)} generated targets promoted",
+        }
+    failures = [f"{m.target}: {m.error}" for m in record.members if m.error is not None]
+    error = record.error if record.error is not None else ("; ".join(failures) if failures else None)
+    if error is not None:
+        status["lastError"] = {"time": record.finished_at, "message": error[:1024]}
     if generation is not None:
         status["observedGeneration"] = generation
-    ok = record.error is None
-    status["conditions"] = [
+    ok = error is None
+    previous_conditions = list(previous.get("conditions") or [])
+    conditions = [
         _condition(
-            previous=list(previous.get("conditions") or []),
+            previous=previous_conditions,
             type_="Trained",
             status="True" if ok else "False",
             reason=record.outcome,
-            message=record.reason if ok else (record.error or ""),
+            message=record.reason if ok else error or "",
             now=record.finished_at,
             generation=generation,
         )
-    ] + [c for c in previous.get("conditions") or [] if c.get("type") != "Trained"]
+    ]
+    if record.expansion is not None:
+        expanded, reason, message = record.expansion
+        conditions.append(
+            _condition(
+                previous=previous_conditions,
+                type_="Expanded",
+                status=expanded,
+                reason=reason,
+                message=message,
+                now=record.finished_at,
+                generation=generation,
+            )
+        )
+        status["generatedTargets"] = len(record.members)
+    ours = {c["type"] for c in conditions}
+    status["conditions"] = conditions + [c for c in previous_conditions if c.get("type") not in ours]
     return status

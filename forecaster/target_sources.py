@@ -15,10 +15,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+import yaml
+
 from forecaster.errors import ConfigError, ForecasterError
 from forecaster.prescaler.kube import FORECAST_TARGETS, KubeClient
 from forecaster.settings import KUSTOMIZATION_FILES, TargetConfig, load_target_config
-from forecaster.target_resource import TrainingRecord, target_config_from_object, training_status
+from forecaster.target_resource import (
+    TrainingRecord,
+    is_forecast_target,
+    target_config_from_object,
+    template_from_object,
+    training_status,
+)
+from forecaster.templates import Template
 
 __all__ = ["TargetEntry", "TargetSource", "FileTargetSource", "ClusterTargetSource", "LIST_PAGE_SIZE"]
 
@@ -39,6 +48,8 @@ class TargetEntry:
     """Where it was declared (a file, or ``ForecastTarget ns/name``)."""
     obj: dict[str, Any] | None = field(default=None, repr=False)
     """The ForecastTarget as listed (its status is updated from it); None for files."""
+    template: Template | None = None
+    """Set for a fleet template (``spec.splitBy``): ``config`` is then the template's own settings."""
 
 
 class TargetSource(Protocol):
@@ -69,6 +80,8 @@ class FileTargetSource:
                 continue
             try:
                 cfg = load_target_config(path)
+                doc = yaml.safe_load(path.read_text())
+                template = template_from_object(doc) if is_forecast_target(doc) else None
             except ConfigError as exc:
                 entries.append(TargetEntry(name=path.stem, error=str(exc), origin=str(path)))
                 continue
@@ -82,7 +95,7 @@ class FileTargetSource:
                 )
                 continue
             seen[cfg.name] = str(path)
-            entries.append(TargetEntry(name=cfg.name, config=cfg, origin=str(path)))
+            entries.append(TargetEntry(name=cfg.name, config=cfg, origin=str(path), template=template))
         return entries
 
     def record(self, entry: TargetEntry, record: TrainingRecord) -> None:
@@ -105,10 +118,11 @@ class ClusterTargetSource:
             origin = f"ForecastTarget {self.namespace}/{name}"
             try:
                 cfg = target_config_from_object(obj)
+                template = template_from_object(obj)
             except ConfigError as exc:
                 entries.append(TargetEntry(name=name, error=str(exc), origin=origin, obj=obj))
                 continue
-            entries.append(TargetEntry(name=name, config=cfg, origin=origin, obj=obj))
+            entries.append(TargetEntry(name=name, config=cfg, origin=origin, obj=obj, template=template))
         return entries
 
     def record(self, entry: TargetEntry, record: TrainingRecord) -> None:
