@@ -132,7 +132,22 @@ def _selects(selector: dict[str, str], labels: dict[str, str]) -> bool:
 
 
 def test_builds_are_found():
-    assert {"base", "overlays/prometheus-operator", "examples/live-streaming"} <= set(BUILDS)
+    assert {
+        "base",
+        "overlays/prometheus-operator",
+        "examples/live-streaming",
+        "examples/fleet-template",
+    } <= set(BUILDS)
+
+
+def test_the_fleet_template_example_is_a_valid_template():
+    from forecaster.target_resource import target_config_from_object, template_from_object
+
+    (obj,) = objects("examples/fleet-template", "ForecastTarget")
+    assert obj["metadata"]["namespace"] == NAMESPACE, "the trainer lists ForecastTargets in its own namespace"
+    cfg = target_config_from_object(obj)
+    template = template_from_object(obj)
+    assert template is not None and template.split_by == ("service",) and cfg.name == "http-requests"
 
 
 def _strict(schema: Any) -> Any:
