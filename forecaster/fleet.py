@@ -195,7 +195,7 @@ def _train_template(
     report: Callable[[str], None],
 ) -> tuple[TrainingRecord, list[TrainingRecord]]:
     """Fetch every series of the template at once, then train one generated target per series."""
-    from forecaster.sources.prometheus import TooManySeriesError
+    from forecaster.sources.prometheus import NoSeriesError, TooManySeriesError
     from forecaster.templates import member_configs
 
     template, cfg = entry.template, entry.config
@@ -217,9 +217,10 @@ def _train_template(
         series = fetch_split(cfg, template)
     except TooManySeriesError as exc:
         return failed("TooManySeries", exc)
+    except NoSeriesError as exc:
+        return failed("NoSeries", exc)
     except Exception as exc:  # noqa: BLE001 - the template's failure is its own
-        reason = "NoSeries" if "matches no series" in str(exc) else "FetchFailed"
-        return failed(reason, exc)
+        return failed("FetchFailed", exc)
     keys = sorted(series)
     members = member_configs(cfg, template, keys)
     records = []

@@ -171,3 +171,51 @@ def test_file_source_reads_both_forms_and_reports_bad_files(tmp_path):
     assert entries["b.yaml"].config.prometheus.step == "5m"
     assert entries["c.yaml"].config is None and "spec.prometheus.step" in entries["c.yaml"].error
     assert entries["d.yaml"].config is None and "already defined" in entries["d.yaml"].error
+
+
+def test_a_template_is_fetched_once_and_each_member_trained_on_its_series():
+    from forecaster.settings import PrometheusSettings
+    from forecaster.sources.prometheus import TooManySeriesError
+    from forecaster.templates import Template
+
+    query = "sum by (service) (rate(x[1m]))"
+    web = TargetConfig(name="web", prometheus=PrometheusSettings(query=query))
+    entries = [
+        TargetEntry(name="web", config=web, template=Template(("service",))),
+        TargetEntry(
+            name="big",
+            config=TargetConfig(name="big", prometheus=web.prometheus),
+            template=Template(("service",), 2),
+        ),
+    ]
+    fetched, trained, recorded = [], {}, {}
+
+    def fetch_split(cfg, template):
+        fetched.append(cfg.name)
+        if template.max_targets == 2:
+            raise TooManySeriesError("yields 7 series, more than the cap of 2", count=7)
+        return {("a",): "series-a", ("b",): "series-b"}
+
+    def train_one(cfg, series=None):
+        trained[cfg.name] = series
+        if cfg.name == "web-b":
+            raise RuntimeError("diverged")
+        return _result(cfg.name)
+
+    summary = train_shard(
+        entries,
+        shard=Shard(0, 1),
+        train_one=train_one,
+        fetch_split=fetch_split,
+        record=lambda e, r: recorded.__setitem__(e.name, r),
+        now=lambda: "2026-11-30T02:17:00Z",
+        report=lambda line: None,
+    )
+    assert sorted(fetched) == ["big", "web"], "one fetch per template"
+    assert trained == {"web-a": "series-a", "web-b": "series-b"}, "members train on the fetched series"
+    web_record = recorded["web"]
+    assert [m.target for m in web_record.members] == ["web-a", "web-b"]
+    assert web_record.outcome == "Failed" and web_record.expansion[:2] == ("True", "Expanded")
+    assert recorded["big"].expansion[:2] == ("False", "TooManySeries") and not trained.keys() & {"big"}
+    assert summary.exit_code == EXIT_SOME_FAILED
+    assert sorted(r.target for r in summary.failed) == ["big", "web-b"]

@@ -10,9 +10,13 @@ import pytest
 
 import forecaster.sources.prometheus as prometheus_module
 from forecaster.cli import main
-from forecaster.errors import SourceError
 from forecaster.settings import PrometheusSettings
-from forecaster.sources.prometheus import TooManySeriesError, fetch_history, fetch_history_split
+from forecaster.sources.prometheus import (
+    NoSeriesError,
+    TooManySeriesError,
+    fetch_history,
+    fetch_history_split,
+)
 from forecaster.sources.synthetic import live_streaming
 from forecaster.store import ModelStore
 from forecaster.templates import member_name, member_query
@@ -95,7 +99,7 @@ def test_too_many_series_stop_before_fetching_history(prometheus, queries):
 
 def test_a_template_matching_nothing_is_an_error_naming_the_query(prometheus):
     settings = _settings(prometheus, query='sum by (service) (fleet_requests_rate{service="gone"})')
-    with pytest.raises(SourceError, match="matches no series"):
+    with pytest.raises(NoSeriesError, match="matches no series"):
         fetch_history_split(settings, now=NOW, split_by=("service",), max_series=10)
 
 

@@ -45,6 +45,7 @@ __all__ = [
     "fetch_history",
     "fetch_history_split",
     "TooManySeriesError",
+    "NoSeriesError",
     "PROMETHEUS_MAX_POINTS",
 ]
 
@@ -65,6 +66,10 @@ class TooManySeriesError(SourceError):
     def __init__(self, problem: str, *, hint: str | None = None, count: int) -> None:
         super().__init__(problem, hint=hint)
         self.count = count
+
+
+class NoSeriesError(SourceError):
+    """A split query matches no series at all over its history."""
 
 
 class _Temporary(Exception):
@@ -314,7 +319,7 @@ class PrometheusSource:
                 values.append(np.array([float(v) for v in raw[:, 1]], dtype=float))
             chunk_start = chunk_end + step_s
         if not parts:
-            raise SourceError(
+            raise NoSeriesError(
                 f"the query {self.query!r} matches no series between {_iso(start_s)} and {_iso(end_s)}",
                 hint="check the metric name and labels in the Prometheus UI",
             )
