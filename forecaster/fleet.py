@@ -193,6 +193,7 @@ def _train_template(
     now: Callable[[], str],
     monotonic: Callable[[], float],
     report: Callable[[str], None],
+    declared: set[str],
 ) -> tuple[TrainingRecord, list[TrainingRecord]]:
     """Fetch every series of the template at once, then train one generated target per series."""
     from forecaster.sources.prometheus import NoSeriesError, TooManySeriesError
@@ -225,9 +226,18 @@ def _train_template(
     members = member_configs(cfg, template, keys)
     records = []
     for member, key in zip(members, keys, strict=True):
-        rec = _train_member(
-            member, series[key], shard=shard, train_one=train_one, now=now, monotonic=monotonic
-        )
+        if member.name in declared:  # only a plain config file may hold '--' in a name
+            rec = TrainingRecord(
+                target=member.name,
+                finished_at=now(),
+                duration_s=0.0,
+                shard=str(shard),
+                error=f"the generated target {member.name} is also declared on its own; not trained here",
+            )
+        else:
+            rec = _train_member(
+                member, series[key], shard=shard, train_one=train_one, now=now, monotonic=monotonic
+            )
         records.append(rec)
         report(record_line(rec))
     summary = FleetSummary(shard=shard, records=records, total_declared=len(records))
@@ -283,6 +293,7 @@ def train_shard(
                 now=now,
                 monotonic=monotonic,
                 report=report,
+                declared={e.name for e in entries},
             )
             record(entry, rec)
             summary.records.extend(members)

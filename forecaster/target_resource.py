@@ -158,10 +158,11 @@ def target_config_from_object(obj: dict[str, Any], *, source: str | None = None)
             hint=f"a ForecastTarget has apiVersion {API_VERSION} and kind {KIND}",
         )
     name = (obj.get("metadata") or {}).get("name")
-    if not isinstance(name, str) or not TARGET_NAME_RE.match(name):
+    if not isinstance(name, str) or not TARGET_NAME_RE.match(name) or "--" in name:
         raise ConfigError(
             f"{where}: metadata.name {name!r} is not a valid target name",
-            hint="use lowercase letters, digits and '-', up to 63 characters (a DNS label)",
+            hint="use lowercase letters, digits and single '-', up to 63 characters ('--' is reserved for "
+            "the targets a template generates)",
         )
     spec = obj.get("spec")
     if not isinstance(spec, dict):
@@ -203,7 +204,7 @@ def target_config_from_object(obj: dict[str, Any], *, source: str | None = None)
     if template is not None:
         from forecaster.templates import check_template
 
-        check_template(cfg.prometheus.query, template, where=where)
+        check_template(cfg.prometheus.query, template, where=where, name=cfg.name)
     return cfg
 
 

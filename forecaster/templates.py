@@ -4,10 +4,14 @@ A template is a ForecastTarget with ``spec.splitBy: [service]`` and a query aggr
 (``sum by (service) (rate(http_requests_total[1m]))``). The trainer fetches every series of it in the same
 range queries (:func:`forecaster.sources.prometheus.fetch_history_split`: chunked in time only, since the
 11,000-point limit is per series) and trains one *member* target per label value. A member is an ordinary
-:class:`TargetConfig`: its name is ``<template>-<value>`` (a DNS label; a hash suffix keeps it unique when
+:class:`TargetConfig`: its name is ``<template>--<value>`` (a DNS label; a hash suffix keeps it unique when
 the value had to be shortened or cleaned), and its query selects its own series out of the template's, so
 the forecast service and the prescaler can read it alone. Label values come from Prometheus, never from a
 request; they are still escaped as PromQL strings (and ``$`` for label_replace's replacement).
+
+Why ``--``: declared ForecastTarget names may not contain it and a cleaned value never does, so a member's
+name can equal neither a declared target's nor another template's member (the template's name is everything
+before the first ``--``): two shards, owning different declarations, never write the same target.
 
 ``spec.maxTargets`` caps how many members one template may create (default :data:`DEFAULT_MAX_TARGETS`): a
 template matching more series, or none, is reported in its status, never trained unbounded.
@@ -42,6 +46,9 @@ LIMIT_MAX_TARGETS = 10_000
 """The schema's maximum for ``maxTargets``: beyond it, split the fleet over several templates."""
 LABEL_RE = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 _BY_RE = re.compile(r"\bby\s*\(([^)]*)\)", re.IGNORECASE)
+SEPARATOR = "--"
+MAX_TEMPLATE_NAME = 40
+"""A template's name stays whole in its members' names (63 characters at most, hash suffix included)."""
 
 
 @dataclass(frozen=True)
@@ -57,8 +64,14 @@ def grouping_labels(query: str) -> set[str]:
     return {label.strip() for group in _BY_RE.findall(query) for label in group.split(",") if label.strip()}
 
 
-def check_template(query: str, template: Template, *, where: str) -> None:
-    """ConfigError naming the field when the template cannot work: labels, cap, a query without ``by``."""
+def check_template(query: str, template: Template, *, where: str, name: str = "") -> None:
+    """ConfigError naming the field when the template cannot work: its name's length, labels, cap, a query
+    without ``by``."""
+    if len(name) > MAX_TEMPLATE_NAME:
+        raise ConfigError(
+            f"{where}: metadata.name of a template may have at most {MAX_TEMPLATE_NAME} characters",
+            hint="its generated targets are named <name>--<label value>",
+        )
     if not template.split_by:
         raise ConfigError(
             f"{where}: spec.splitBy is empty", hint="name the label(s) to split by, e.g. [service]"
@@ -79,12 +92,12 @@ def check_template(query: str, template: Template, *, where: str) -> None:
 
 
 def member_name(template_name: str, values: tuple[str, ...]) -> str:
-    """``<template>-<values>`` as a DNS label. Values that had to be cleaned or shortened get an 8-hex SHA-256
+    """``<template>--<values>`` as a DNS label. Values that had to be cleaned or shortened get an 8-hex SHA-256
     suffix of the raw values, so two different values never share a name."""
     raw = "-".join(values)
     clean = re.sub(r"-+", "-", re.sub(r"[^a-z0-9-]", "-", raw.lower())).strip("-")
-    name = f"{template_name}-{clean}" if clean else template_name
-    if clean == raw and len(name) <= 63 and TARGET_NAME_RE.match(name):
+    name = f"{template_name}{SEPARATOR}{clean}" if clean else f"{template_name}{SEPARATOR}x"
+    if clean and clean == raw and len(name) <= 63 and TARGET_NAME_RE.match(name):
         return name
     suffix = hashlib.sha256("\0".join(values).encode("utf-8")).hexdigest()[:8]
     base = name[: 63 - len(suffix) - 1].rstrip("-")

@@ -198,7 +198,7 @@ def test_a_template_is_fetched_once_and_each_member_trained_on_its_series():
 
     def train_one(cfg, series=None):
         trained[cfg.name] = series
-        if cfg.name == "web-b":
+        if cfg.name == "web--b":
             raise RuntimeError("diverged")
         return _result(cfg.name)
 
@@ -212,10 +212,34 @@ def test_a_template_is_fetched_once_and_each_member_trained_on_its_series():
         report=lambda line: None,
     )
     assert sorted(fetched) == ["big", "web"], "one fetch per template"
-    assert trained == {"web-a": "series-a", "web-b": "series-b"}, "members train on the fetched series"
+    assert trained == {"web--a": "series-a", "web--b": "series-b"}, "members train on the fetched series"
     web_record = recorded["web"]
-    assert [m.target for m in web_record.members] == ["web-a", "web-b"]
+    assert [m.target for m in web_record.members] == ["web--a", "web--b"]
     assert web_record.outcome == "Failed" and web_record.expansion[:2] == ("True", "Expanded")
     assert recorded["big"].expansion[:2] == ("False", "TooManySeries") and not trained.keys() & {"big"}
     assert summary.exit_code == EXIT_SOME_FAILED
-    assert sorted(r.target for r in summary.failed) == ["big", "web-b"]
+    assert sorted(r.target for r in summary.failed) == ["big", "web--b"]
+
+
+def test_a_member_named_like_a_declared_target_is_not_trained_twice():
+    from forecaster.settings import PrometheusSettings
+    from forecaster.templates import Template
+
+    web = TargetConfig(name="web", prometheus=PrometheusSettings(query="sum by (service) (x)"))
+    entries = [
+        TargetEntry(name="web", config=web, template=Template(("service",))),
+        TargetEntry(name="web--a", error="a plain file may use '--'; owned by its own hash"),
+    ]
+    trained, recorded = [], {}
+    train_shard(
+        entries,
+        shard=Shard(0, 1),
+        train_one=lambda cfg, series=None: trained.append(cfg.name) or _result(cfg.name),
+        fetch_split=lambda cfg, template: {("a",): "sa", ("b",): "sb"},
+        record=lambda e, r: recorded.__setitem__(e.name, r),
+        now=lambda: "t",
+        report=lambda line: None,
+    )
+    assert trained == ["web--b"]
+    member_a = recorded["web"].members[0]
+    assert member_a.target == "web--a" and "also declared on its own" in member_a.error

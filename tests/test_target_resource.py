@@ -141,6 +141,10 @@ def test_bad_name_and_kind_are_rejected():
     with pytest.raises(ConfigError, match="metadata.name"):
         target_config_from_object(obj)
     assert list(jsonschema.Draft4Validator(_schema()).iter_errors(obj))
+    obj["metadata"]["name"] = "web--a"  # reserved for generated targets
+    with pytest.raises(ConfigError, match="metadata.name"):
+        target_config_from_object(obj)
+    assert list(jsonschema.Draft4Validator(_schema()).iter_errors(obj))
     obj = _target()
     obj["kind"] = "PrescalePolicy"
     with pytest.raises(ConfigError, match="apiVersion/kind"):

@@ -20,8 +20,8 @@ QUERY = "sum by (service) (rate(http_requests_total[1m]))"
 
 # (description, label values, expected name: None = hashed, check only validity and uniqueness)
 NAMES = [
-    ("plain", ("checkout",), "web-checkout"),
-    ("two labels", ("eu", "checkout"), "web-eu-checkout"),
+    ("plain", ("checkout",), "web--checkout"),
+    ("two labels", ("eu", "checkout"), "web--eu-checkout"),
     ("upper case is cleaned and hashed", ("Checkout",), None),
     ("dots and slashes", ("api.v2/orders",), None),
     ("too long", ("x" * 80,), None),
@@ -36,7 +36,7 @@ def test_member_names_are_dns_labels(values, expected):
     if expected is not None:
         assert name == expected
     else:
-        assert name.startswith("web-") and len(name.rsplit("-", 1)[1]) == 8
+        assert name.startswith("web--") and len(name.rsplit("-", 1)[1]) == 8
 
 
 def test_cleaned_names_never_collide():
@@ -85,7 +85,7 @@ def test_a_template_declaration_round_trips():
     cfg = target_config_from_object(obj)
     assert template_from_object(obj) == Template(("service",), 20)
     members = member_configs(cfg, Template(("service",)), [("a",), ("b",)])
-    assert [m.name for m in members] == ["web-a", "web-b"]
+    assert [m.name for m in members] == ["web--a", "web--b"]
     assert members[0].prometheus.query == member_query(QUERY, ("service",), ("a",))
     assert members[0].model == cfg.model and members[0].store == cfg.store
     obj["spec"]["prometheus"]["query"] = "sum(rate(x[1m]))"
@@ -95,3 +95,21 @@ def test_a_template_declaration_round_trips():
     with pytest.raises(ConfigError, match="spec.maxTargets needs spec.splitBy"):
         target_config_from_object(obj)
     assert template_from_object({"spec": {"prometheus": {"query": "up"}}}) is None
+
+
+def test_member_names_cannot_equal_another_declarations_targets():
+    """'--' is reserved: a member's name starts with exactly its template's name, which holds no '--'."""
+    assert member_name("web", ("a-b",)) != member_name("web-a", ("b",))
+    assert member_name("web", ("a-b",)) == "web--a-b" and member_name("web-a", ("b",)) == "web-a--b"
+    assert "--" not in member_name("web", ("a--b",)).split("--", 1)[1], "a cleaned value never holds '--'"
+    long_name = "t" * 41
+    with pytest.raises(ConfigError, match="at most 40 characters"):
+        check_template(QUERY, Template(("service",)), where="ForecastTarget x", name=long_name)
+    obj = {
+        "apiVersion": "forecasting.forecaster.io/v1alpha1",
+        "kind": "ForecastTarget",
+        "metadata": {"name": "web--a"},
+        "spec": {"prometheus": {"query": "up"}},
+    }
+    with pytest.raises(ConfigError, match="reserved for the targets a template generates"):
+        target_config_from_object(obj)
