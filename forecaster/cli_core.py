@@ -25,6 +25,32 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--config", type=Path, help="target config YAML (training/<target>.yaml): history from Prometheus"
     )
     src.add_argument("--csv", type=Path, help="history from a CSV/Parquet file (timestamp,value)")
+    src.add_argument(
+        "--all",
+        action="store_true",
+        help="every declared target this shard owns (--targets DIR or --from-cluster), one after another; "
+        "one target's failure never stops the others (exit 3 when some failed, after all ran)",
+    )
+    fleet = p.add_argument_group("--all: where targets are declared and which shard this is")
+    where = fleet.add_mutually_exclusive_group()
+    where.add_argument(
+        "--targets", type=Path, metavar="DIR", help="directory of target YAMLs or ForecastTargets (training/)"
+    )
+    where.add_argument(
+        "--from-cluster",
+        action="store_true",
+        help="ForecastTarget resources in --namespace; each one's status records the run",
+    )
+    fleet.add_argument(
+        "--shard",
+        metavar="I/N",
+        help="train the targets whose SHA-256 name hash mod N is I (default: from JOB_COMPLETION_INDEX and "
+        "JOB_COMPLETIONS, else all)",
+    )
+    fleet.add_argument("--namespace", help="namespace of the ForecastTargets (default: the pod's own)")
+    fleet.add_argument(
+        "--kubeconfig", help="kubeconfig file (default: in-cluster config, else ~/.kube/config)"
+    )
     p.add_argument(
         "--out",
         help="model store: a directory or s3://bucket/prefix (default: the config's store, or ./models)",
@@ -118,6 +144,15 @@ def run_train(args: argparse.Namespace) -> int:
     from forecaster.settings import load_target_config
     from forecaster.store import ModelStore
 
+    if args.all:
+        from forecaster.cli_fleet import run_train_all
+
+        return run_train_all(args)
+    for flag in ("targets", "from_cluster", "shard", "namespace", "kubeconfig"):
+        if getattr(args, flag):
+            raise ConfigError(
+                f"--{flag.replace('_', '-')} goes with --all", hint="add --all, or leave it out"
+            )
     if args.config:
         cfg = load_target_config(args.config)
         overrides = {

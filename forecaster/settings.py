@@ -2,7 +2,9 @@
 
 A *target* is one forecast: where its history comes from (a PromQL expression that yields one series), how
 the model is shaped and trained, and where its models are stored. One YAML per target lives in
-``training/``; the trainer, the forecast service and the prescaler all read the same files.
+``training/``; the trainer, the forecast service and the prescaler all read the same files. A file holds
+either this module's plain form or a ``ForecastTarget`` manifest (:mod:`forecaster.target_resource`), the form
+``kubectl apply -k`` also takes, so a target is declared once for files and cluster alike.
 """
 
 from __future__ import annotations
@@ -231,22 +233,41 @@ def _first_problem(cfg: TargetConfig) -> tuple[str, str | None] | None:
     return None
 
 
-def load_target_config(path: str | Path) -> TargetConfig:
-    """Read one target YAML (see ``training/live-streaming.yaml``)."""
-    p = Path(path)
+def _read_yaml(p: Path) -> Any:
     try:
-        data = yaml.safe_load(p.read_text())
+        return yaml.safe_load(p.read_text())
     except OSError as exc:
         raise ConfigError(f"cannot read config {p}: {exc.strerror}", hint="check the path") from exc
     except yaml.YAMLError as exc:
         raise ConfigError(f"{p}: invalid YAML ({exc})") from exc
-    return target_config_from_dict(data, source=str(p))
+
+
+def _config_from_document(data: Any, source: str) -> TargetConfig:
+    from forecaster.target_resource import is_forecast_target, target_config_from_object
+
+    if is_forecast_target(data):
+        return target_config_from_object(data, source=source)
+    return target_config_from_dict(data, source=source)
+
+
+def load_target_config(path: str | Path) -> TargetConfig:
+    """Read one target YAML: a plain config or a ForecastTarget manifest (see ``training/live-streaming.yaml``)."""
+    p = Path(path)
+    return _config_from_document(_read_yaml(p), str(p))
+
+
+KUSTOMIZATION_FILES = frozenset({"kustomization.yaml", "kustomization.yml", "Kustomization"})
+"""Not targets: a target directory may also be a kustomization (``training/`` is one: ``k8s/base`` applies its
+ForecastTargets from there, so the manifests are not copied)."""
 
 
 def load_target_configs(directory: str | Path) -> dict[str, TargetConfig]:
-    """Every ``*.yaml`` in ``directory``, keyed by target name; duplicate names are an error."""
+    """Every ``*.yaml`` in ``directory`` (but its kustomization file), keyed by target name; duplicate names are
+    an error."""
     out: dict[str, TargetConfig] = {}
     for p in sorted(Path(directory).glob("*.y*ml")):
+        if p.name in KUSTOMIZATION_FILES:
+            continue
         cfg = load_target_config(p)
         if cfg.name in out:
             raise ConfigError(f"{p}: target {cfg.name!r} is defined twice in {directory}")

@@ -5,8 +5,9 @@ the real ``kubernetes`` Python client, configured through a generated kubeconfig
 
 - objects of the kinds in :data:`KINDS` (deployments and statefulsets with their scale subresource, HPAs
   autoscaling/v2, PrescalePolicies with status subresource and finalizers, leases, core/v1 events, Cluster
-  API MachineDeployments and MachinePools with scale, KEDA ScaledObjects keda.sh/v1alpha1);
-- get, list (namespaced and across namespaces), create, update (PUT), patch (merge, strategic merge treated
+  API MachineDeployments and MachinePools with scale, KEDA ScaledObjects keda.sh/v1alpha1, ForecastTargets
+  forecasting.forecaster.io/v1alpha1 with status subresource);
+- get, list (namespaced and across namespaces, in pages with ``limit``/``continue``), create, update (PUT), patch (merge, strategic merge treated
   as merge: our objects only patch maps, and JSON patch), delete;
 - ``metadata.resourceVersion`` from one global counter, 409 Conflict when a write carries a stale one, and
   ``generation`` bumped on spec changes;
@@ -80,6 +81,13 @@ KINDS: dict[str, Kind] = {
             "cluster.x-k8s.io", "v1beta1", "machinepools", "MachinePool", scale=True, status_subresource=True
         ),
         Kind("keda.sh", "v1alpha1", "scaledobjects", "ScaledObject", status_subresource=True),
+        Kind(
+            "forecasting.forecaster.io",
+            "v1alpha1",
+            "forecasttargets",
+            "ForecastTarget",
+            status_subresource=True,
+        ),
     )
 }
 _BY_KIND = {k.kind: k for k in KINDS.values()}
@@ -409,10 +417,17 @@ class FakeKubeApiServer:
                     for (p, n, _), o in sorted(self._objects.items())
                     if p == plural and (ns is None or n == ns)
                 ]
+                list_meta: dict[str, Any] = {"resourceVersion": str(self._rv)}
+                if query.get("limit"):  # pages: the continue token is the next offset
+                    offset = int((query.get("continue") or ["0"])[0])
+                    limit = int(query["limit"][0])
+                    if offset + limit < len(items):
+                        list_meta["continue"] = str(offset + limit)
+                    items = items[offset : offset + limit]
                 return 200, {
                     "apiVersion": f"{group}/{version}" if group else version,
                     "kind": f"{kind.kind}List",
-                    "metadata": {"resourceVersion": str(self._rv)},
+                    "metadata": list_meta,
                     "items": items,
                 }
             if verb == "create":

@@ -1,15 +1,18 @@
-"""The training CronJob's own command, run here: it trains from a real Prometheus and promotes into a store.
+"""The training CronJob's own command, run here: every pod of its Indexed Job, against a real Prometheus.
 
-The command and the target config come from the rendered manifests (``kubectl kustomize k8s/base``), not
-from a copy in this test, so a change to the CronJob's arguments or to the config it mounts is exercised.
-What differs from the cluster, and only that: absolute paths are remapped under a temporary directory (the
-ConfigMap mount and the model-store volume), the config's Prometheus URL points at a real Prometheus on
-127.0.0.1 backfilled with three days of the live-streaming traffic *as the same counters the config's
-query reads*, and training is made tiny (small network, few epochs) so it takes seconds.
+The command, its environment and the ForecastTarget come from the rendered manifests (``kubectl kustomize
+k8s/base``), not from a copy in this test, so a change to the CronJob's arguments or to the declaration in
+training/ is exercised. Each pod runs as the Job controller runs it: ``JOB_COMPLETION_INDEX`` = 0..N-1 with
+the CronJob's own ``JOB_COMPLETIONS``. What differs from the cluster, and only that: the API server is the
+fake one (tests/fake_kube_api.py, reached through ``KUBECONFIG`` instead of the in-cluster config), absolute
+paths are remapped under a temporary directory (the model-store volume), the target's Prometheus URL points at
+a real Prometheus on 127.0.0.1 backfilled with three days of the live-streaming traffic *as the same counters
+its query reads*, and training is made tiny (small network, few epochs) so it takes seconds.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -18,12 +21,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
 
+from forecaster.fleet import shard_index
 from forecaster.sources.synthetic import live_streaming
 from forecaster.store import ModelStore
+from tests.fake_kube_api import FakeKubeApiServer
 from tests.prometheus_fixture import MetricSeries
-from tests.test_manifests import one, pod_spec
+from tests.test_manifests import _expand, one, pod_spec
 
 SCRAPE = pd.Timedelta(seconds=15)
 HISTORY_DAYS = 3
@@ -48,20 +52,15 @@ def _remap(arg: str, root: Path) -> str:
 @pytest.mark.prometheus
 @pytest.mark.slow
 def test_training_cronjob_command_trains_and_promotes(prometheus_factory, tmp_path):
-    cronjob = one("base", "CronJob", "train-live-streaming")
+    cronjob = one("base", "CronJob", "train-targets")
+    job = cronjob["spec"]["jobTemplate"]["spec"]
     pod = pod_spec(cronjob)
     container = pod["containers"][0]
     args = container["args"]
-    config_path = args[args.index("--config") + 1]
+    target = json.loads(json.dumps(one("base", "ForecastTarget", "live-streaming")))
+    config = target["spec"]
 
-    # The config the job reads is the one the ConfigMap mounted at its --config path holds.
-    mounts = {m["mountPath"]: m for m in container["volumeMounts"]}
-    config_mount = mounts[str(Path(config_path).parent)]
-    volume = next(v for v in pod["volumes"] if v["name"] == config_mount["name"])
-    configmap = one("base", "ConfigMap", volume["configMap"]["name"])
-    config = yaml.safe_load(configmap["data"][Path(config_path).name])
-
-    # The history the config's query asks for, in a real Prometheus, ending now (the command uses the clock).
+    # The history the target's query asks for, in a real Prometheus, ending now (the command uses the clock).
     now = pd.Timestamp.now(tz="UTC").tz_localize(None).floor("min")
     server = prometheus_factory(
         [
@@ -76,36 +75,67 @@ def test_training_cronjob_command_trains_and_promotes(prometheus_factory, tmp_pa
     assert 'service="live-api"' in config["prometheus"]["query"], "the backfilled labels follow the query"
     config["prometheus"]["url"] = server.url
     config["prometheus"]["history"] = f"{HISTORY_DAYS * 24 - 2}h"
-    config["model"]["hidden_size"] = 16
-    config["train"].update(epochs=3, max_windows_per_epoch=2048, backtest="12h")
+    config["model"]["hiddenSize"] = 16
+    config["train"].update(epochs=3, maxWindowsPerEpoch=2048, backtest="12h")
 
     root = tmp_path / "pod"
+    mounts = {m["mountPath"]: m for m in container["volumeMounts"]}
     for mount in mounts:
         (root / mount.lstrip("/")).mkdir(parents=True)
-    (root / config_path.lstrip("/")).write_text(yaml.safe_dump(config))
+    namespace = target["metadata"]["namespace"]
+    with FakeKubeApiServer(rbac_checked=False) as fake:
+        fake.put(target)
+        kubeconfig = fake.write_kubeconfig(tmp_path / "kubeconfig")
+        env = {e["name"]: e["value"] for e in container.get("env", []) if "value" in e}
+        fields = {"metadata.namespace": namespace}
+        env |= {
+            e["name"]: fields[e["valueFrom"]["fieldRef"]["fieldPath"]]
+            for e in container["env"]
+            if "fieldRef" in e.get("valueFrom", {})
+        }
+        env.update(
+            PATH=os.environ.get("PATH", ""),
+            HOME=str(root / "tmp"),
+            TMPDIR=str(root / "tmp"),
+            KUBECONFIG=str(kubeconfig),
+            PYTHONPATH=str(
+                Path(__file__).resolve().parents[1]
+            ),  # this checkout's forecaster, not an installed one
+            OMP_NUM_THREADS="1",  # the test machine's budget, not the pod's
+            MPLBACKEND="Agg",
+        )
+        command = [sys.executable, "-m", "forecaster", *(_remap(_expand(a, env), root) for a in args)]
+        outputs = []
+        for index in range(job["completions"]):  # the pods of the Indexed Job, one after another here
+            done = subprocess.run(
+                command,
+                cwd=root / "tmp",
+                env=env | {"JOB_COMPLETION_INDEX": str(index)},
+                capture_output=True,
+                text=True,
+                timeout=600,
+                check=False,
+            )
+            assert done.returncode == 0, f"pod {index}: {' '.join(command)}\n{done.stdout}\n{done.stderr}"
+            outputs.append(done.stdout)
+        status = fake.get("forecasttargets", namespace, "live-streaming")["status"]
 
-    env = {e["name"]: e["value"] for e in container.get("env", []) if "value" in e}
-    env.update(
-        PATH=os.environ.get("PATH", ""),
-        HOME=str(root / "tmp"),
-        TMPDIR=str(root / "tmp"),
-        OMP_NUM_THREADS="1",  # the test machine's budget, not the pod's
-        MPLBACKEND="Agg",
+    owner = shard_index("live-streaming", job["completions"])
+    assert "live-streaming: Promoted" in outputs[owner], outputs[owner]
+    assert all("live-streaming" not in out for i, out in enumerate(outputs) if i != owner), (
+        "one pod trains it"
     )
-    command = [sys.executable, "-m", "forecaster", *(_remap(a, root) for a in args)]
-    done = subprocess.run(
-        command, cwd=root / "tmp", env=env, capture_output=True, text=True, timeout=600, check=False
-    )
-    assert done.returncode == 0, f"{' '.join(command)}\n{done.stdout}\n{done.stderr}"
-    assert "saved, NOT promoted" not in done.stdout and " promoted:" in done.stdout, done.stdout
-
     store_dir = Path(_remap(args[args.index("--out") + 1], root))
     store = ModelStore(store_dir)
     current = store.current("live-streaming")
     assert current is not None, f"nothing promoted in {store_dir}"
     assert store.versions("live-streaming") == [current.version]
+    assert status["lastPromotion"]["modelVersion"] == current.version
+    assert status["lastTraining"]["shard"] == f"{owner}/{job['completions']}"
+    assert status["conditions"][0]["status"] == "True" and "lastError" not in status
     scores = current.metrics["backtest"]["models"]
     assert scores["candidate"]["wape"] < scores["seasonal_naive_daily"]["wape"]
     model = store.load_current("live-streaming")
     assert model.step == pd.Timedelta(config["prometheus"]["step"])
     assert model.horizon_steps == 30 and model.quantiles == (0.5, 0.9)
+    assert not [p for p in store_dir.rglob(".tmp-*")], "no half-written version left behind"

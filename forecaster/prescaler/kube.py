@@ -41,6 +41,7 @@ __all__ = [
     "LEASES",
     "EVENTS",
     "SCALED_OBJECTS",
+    "FORECAST_TARGETS",
     "CONFLICT_ATTEMPTS",
     "update_fresh",
     "scalable_resource",
@@ -172,6 +173,8 @@ HPAS = Resource("autoscaling", "v2", "horizontalpodautoscalers", "HorizontalPodA
 LEASES = Resource("coordination.k8s.io", "v1", "leases", "Lease")
 EVENTS = Resource("", "v1", "events", "Event")
 SCALED_OBJECTS = Resource("keda.sh", "v1alpha1", "scaledobjects", "ScaledObject")
+FORECAST_TARGETS = Resource("forecasting.forecaster.io", "v1alpha1", "forecasttargets", "ForecastTarget")
+"""Read by the trainer (and its status written); see forecaster/target_resource.py."""
 
 SCALABLE_KINDS: dict[tuple[str, str], str] = {
     ("apps", "Deployment"): "deployments",
@@ -339,9 +342,25 @@ class KubeClient:
 
     # -- verbs --------------------------------------------------------------------------------------------
 
-    def list(self, resource: Resource, *, namespace: str | None = None) -> list[dict[str, Any]]:
-        """Every object (in ``namespace``, or in all namespaces when None)."""
-        return list(self.request("GET", resource, namespace=namespace).get("items") or [])
+    def list(
+        self, resource: Resource, *, namespace: str | None = None, page_size: int | None = None
+    ) -> list[dict[str, Any]]:
+        """Every object (in ``namespace``, or in all namespaces when None).
+
+        ``page_size`` reads the list in pages of that many objects (``limit``/``continue``), so a fleet of
+        thousands of objects is never one huge answer held by the API server at once.
+        """
+        if page_size is None:
+            return list(self.request("GET", resource, namespace=namespace).get("items") or [])
+        items: list[dict[str, Any]] = []
+        token = ""
+        while True:
+            query = {"limit": str(page_size)} | ({"continue": token} if token else {})
+            page = self.request("GET", resource, namespace=namespace, query=query)
+            items.extend(page.get("items") or [])
+            token = (page.get("metadata") or {}).get("continue") or ""
+            if not token:
+                return items
 
     def get(
         self, resource: Resource, *, namespace: str | None, name: str, subresource: str | None = None

@@ -40,7 +40,14 @@ from forecaster.errors import ConfigError, DataError, SourceError
 from forecaster.series import parse_duration, regularize
 from forecaster.settings import PrometheusSettings
 
-__all__ = ["PrometheusSource", "fetch_history", "PROMETHEUS_MAX_POINTS"]
+__all__ = [
+    "PrometheusSource",
+    "fetch_history",
+    "fetch_history_split",
+    "TooManySeriesError",
+    "NoSeriesError",
+    "PROMETHEUS_MAX_POINTS",
+]
 
 _LOG = logging.getLogger(__name__)
 
@@ -51,6 +58,18 @@ _RETRY_STATUS = frozenset({408, 429})
 """4xx answers that mean "try again later" (request timeout, rate limited), retried like 5xx."""
 _MAX_RETRY_AFTER_S = 60.0
 _STATUS_RE = re.compile(r"HTTP Status Code (\d{3})")
+
+
+class TooManySeriesError(SourceError):
+    """A split query yields more series than its cap allows; ``count`` says how many (at least)."""
+
+    def __init__(self, problem: str, *, hint: str | None = None, count: int) -> None:
+        super().__init__(problem, hint=hint)
+        self.count = count
+
+
+class NoSeriesError(SourceError):
+    """A split query matches no series at all over its history."""
 
 
 class _Temporary(Exception):
@@ -212,6 +231,12 @@ class PrometheusSource:
                 f"the query {self.query!r} returned no data between {_iso(start_s)} and {_iso(end_s)}",
                 hint="check the metric name and labels in the Prometheus UI, and that it has history that far back",
             )
+        return self._to_series(stamps, values, start_s=start_s, end_s=end_s, step_s=step_s)
+
+    def _to_series(
+        self, stamps: list[np.ndarray], values: list[np.ndarray], *, start_s: int, end_s: int, step_s: int
+    ) -> pd.Series:
+        """Chunks of one series merged in time order into a regular series (see the module docstring)."""
         ts = np.concatenate(stamps)
         vs = np.concatenate(values)
         order = np.argsort(ts, kind="stable")
@@ -234,13 +259,86 @@ class PrometheusSource:
             raw_series, step=pd.Timedelta(seconds=step_s), max_interp_gap=self.max_interp_gap, name=self.query
         ).rename(self.query)
 
-    def _query_range(self, start_s: int, end_s: int, step_s: int) -> list[dict[str, Any]]:
-        """One range query, retried on temporary failures; the only place that retries Prometheus."""
+    def fetch_recent_split(
+        self,
+        *,
+        duration: str | pd.Timedelta,
+        now: pd.Timestamp | datetime,
+        split_by: tuple[str, ...],
+        max_series: int,
+    ) -> dict[tuple[str, ...], pd.Series]:
+        """Like :meth:`fetch_recent` for a query that yields one series per value of the ``split_by`` labels
+        (``sum by (service) (...)``): every series in the same range queries, chunked in time only (the
+        11,000-point limit is per series), keyed by their ``split_by`` label values.
+
+        Bounded: first one instant count of the series over the latest chunk's window (a subquery); more than
+        ``max_series`` is a :class:`TooManySeriesError` before any history is fetched (and a series that only
+        appears earlier is still not kept beyond the cap). No series at all, or a series without a ``split_by`` label, is a SourceError.
+        """
+        span = parse_duration(duration)
+        step_s = int(self.step.total_seconds())
+        end_s = (math.ceil(_epoch_s(now) / step_s) - 1) * step_s
+        start_s = end_s - (max(1, int(span.total_seconds() // step_s)) - 1) * step_s
+        if self._owns_client:
+            self.client.headers = self._headers()
+        # Series present anywhere in the last chunk's window count, not only those with a sample at its end.
+        window_s = min(end_s - start_s + step_s, self.settings.max_points_per_query * step_s)
+        count_query = f"count(last_over_time(({self.query})[{window_s}s:{step_s}s]))"
+        counted = self._query_range(end_s, end_s, step_s, query=count_query)
+        count = int(float(counted[0]["values"][-1][1])) if counted and counted[0].get("values") else 0
+        if count > max_series:
+            raise TooManySeriesError(
+                f"the query {self.query!r} yields {count} series, more than the cap of {max_series}",
+                hint="narrow its label matchers, or raise maxTargets if that many targets are wanted",
+                count=count,
+            )
+        chunk = self.settings.max_points_per_query
+        parts: dict[tuple[str, ...], tuple[list[np.ndarray], list[np.ndarray]]] = {}
+        chunk_start = start_s
+        while chunk_start <= end_s:
+            chunk_end = min(chunk_start + (chunk - 1) * step_s, end_s)
+            for item in self._query_range(chunk_start, chunk_end, step_s):
+                metric = item.get("metric", {})
+                missing = [label for label in split_by if label not in metric]
+                if missing:
+                    raise SourceError(
+                        f"the query {self.query!r} yields a series without the label(s) {', '.join(missing)}: "
+                        f"{_label_set(metric)}",
+                        hint=f"aggregate with by ({', '.join(split_by)}) so every series carries them",
+                    )
+                key = tuple(metric[label] for label in split_by)
+                if key not in parts and len(parts) >= max_series:
+                    raise TooManySeriesError(
+                        f"the query {self.query!r} yields more than {max_series} series over its history",
+                        hint="narrow its label matchers, or raise maxTargets if that many targets are wanted",
+                        count=len(parts) + 1,
+                    )
+                stamps, values = parts.setdefault(key, ([], []))
+                raw = np.asarray(item.get("values", []), dtype=object).reshape(-1, 2)
+                stamps.append(raw[:, 0].astype(float))
+                values.append(np.array([float(v) for v in raw[:, 1]], dtype=float))
+            chunk_start = chunk_end + step_s
+        if not parts:
+            raise NoSeriesError(
+                f"the query {self.query!r} matches no series between {_iso(start_s)} and {_iso(end_s)}",
+                hint="check the metric name and labels in the Prometheus UI",
+            )
+        return {
+            key: self._to_series(stamps, values, start_s=start_s, end_s=end_s, step_s=step_s)
+            for key, (stamps, values) in sorted(parts.items())
+        }
+
+    def _query_range(
+        self, start_s: int, end_s: int, step_s: int, *, query: str | None = None
+    ) -> list[dict[str, Any]]:
+        """One range query (of ``query``, default the source's own), retried on temporary failures; the only
+        place that retries Prometheus."""
+        query = query or self.query
         attempts = self.settings.retries + 1
         last = ""
         for attempt in range(attempts):
             try:
-                return self._query_range_once(start_s, end_s, step_s)
+                return self._query_range_once(start_s, end_s, step_s, query=query)
             except _Temporary as exc:
                 last = str(exc)
                 if attempt + 1 == attempts:
@@ -250,7 +348,7 @@ class PrometheusSource:
                     delay_s = min(max(delay_s, exc.delay_s), _MAX_RETRY_AFTER_S)
                 _LOG.warning(
                     "Prometheus query %r failed (%s); retry %d/%d in %.1fs",
-                    self.query,
+                    query,
                     last,
                     attempt + 1,
                     attempts - 1,
@@ -258,16 +356,16 @@ class PrometheusSource:
                 )
                 self._sleep(delay_s)
         raise SourceError(
-            f"Prometheus at {self.settings.url} failed for the query {self.query!r} after {attempts} attempt(s): {last}",
+            f"Prometheus at {self.settings.url} failed for the query {query!r} after {attempts} attempt(s): {last}",
             hint="check that Prometheus is up and reachable; raise prometheus.timeout_s or retries if it is slow",
         )
 
-    def _query_range_once(self, start_s: int, end_s: int, step_s: int) -> list[dict[str, Any]]:
+    def _query_range_once(self, start_s: int, end_s: int, step_s: int, *, query: str) -> list[dict[str, Any]]:
         self._last_response = None
         try:
             with self._tls_warnings():
                 result = self.client.custom_query_range(
-                    self.query,
+                    query,
                     start_time=datetime.fromtimestamp(start_s, tz=UTC),
                     end_time=datetime.fromtimestamp(end_s, tz=UTC),
                     step=str(step_s),
@@ -287,18 +385,18 @@ class PrometheusSource:
             raise self._status_error(exc) from exc
         except (requests.exceptions.JSONDecodeError, ValueError, KeyError, TypeError) as exc:
             raise SourceError(
-                f"{self.settings.url} answered the query {self.query!r} with something that is not the "
+                f"{self.settings.url} answered the query {query!r} with something that is not the "
                 f"Prometheus API ({type(exc).__name__}: {exc})",
                 hint="check prometheus.url: it must be the Prometheus base URL, without /api/v1",
             ) from exc
         except requests.exceptions.RequestException as exc:
             raise SourceError(
-                f"request to Prometheus at {self.settings.url} for the query {self.query!r} failed: {exc}",
+                f"request to Prometheus at {self.settings.url} for the query {query!r} failed: {exc}",
                 hint="check prometheus.url",
             ) from exc
         if not isinstance(result, list) or not all(isinstance(item, dict) for item in result):
             raise SourceError(
-                f"the query {self.query!r} returned a {type(result).__name__}, not a range vector",
+                f"the query {query!r} returned a {type(result).__name__}, not a range vector",
                 hint="the query must yield an instant vector (a scalar or string cannot be a history)",
             )
         return result
@@ -382,3 +480,19 @@ def fetch_history(
     """``settings.history`` (or ``history``) of ``settings.query`` before ``now``, as a regular series."""
     with PrometheusSource(settings, sleep=sleep) as source:
         return source.fetch_recent(duration=history or settings.history, now=now)
+
+
+def fetch_history_split(
+    settings: PrometheusSettings,
+    *,
+    now: pd.Timestamp | datetime,
+    split_by: tuple[str, ...],
+    max_series: int,
+    history: str | pd.Timedelta | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> dict[tuple[str, ...], pd.Series]:
+    """``settings.history`` before ``now`` of every series of a ``by (split_by)`` query, keyed by label values."""
+    with PrometheusSource(settings, sleep=sleep) as source:
+        return source.fetch_recent_split(
+            duration=history or settings.history, now=now, split_by=split_by, max_series=max_series
+        )

@@ -1,0 +1,321 @@
+"""Training a fleet of targets as shards: which targets a shard owns, and running them one by one.
+
+``forecaster train --all`` runs as one pod of a Kubernetes Indexed Job (``completionMode: Indexed``): the pod
+with ``JOB_COMPLETION_INDEX=i`` of ``N`` completions trains the targets whose **stable hash** (the first 8
+bytes of the SHA-256 of the target's name, big-endian, mod N) is ``i``. The same name always lands on the
+same shard in every pod, every run and every Python (unlike ``hash()``, which is salted per process), so two
+shards never write the same target. A hash partition rather than a balance by measured training time: it
+needs no shared state between pods and does not move targets when one gets slower; its imbalance on a fleet
+of many similar targets is a few percent (see ``tests/test_fleet.py``).
+
+One target's failure (an invalid declaration, Prometheus, training, the store) is recorded and the next
+target runs: :func:`train_shard` never raises for a target. The exit code says whether all succeeded.
+
+This module is pure apart from the callables it is given (train one target, record its status, the clock).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from forecaster.errors import ConfigError
+from forecaster.target_resource import TrainingRecord
+from forecaster.target_sources import TargetEntry
+
+__all__ = [
+    "Shard",
+    "shard_index",
+    "owned",
+    "FleetSummary",
+    "train_shard",
+    "EXIT_OK",
+    "EXIT_SOME_FAILED",
+    "INDEX_ENV",
+    "COUNT_ENV",
+]
+
+log = logging.getLogger(__name__)
+
+INDEX_ENV = "JOB_COMPLETION_INDEX"
+"""Set by the Job controller in every pod of an Indexed Job."""
+COUNT_ENV = "JOB_COMPLETIONS"
+"""The Job's ``completions`` (Kubernetes does not expose it to the pod; the CronJob sets it, equal to
+``spec.completions``, and tests/test_manifests.py checks the two agree)."""
+
+EXIT_OK = 0
+EXIT_SOME_FAILED = 3
+"""Some targets failed, after every target of the shard ran (2 is a usage or configuration error of the
+whole command, as for every subcommand)."""
+
+
+def shard_index(name: str, count: int) -> int:
+    """The shard that owns target ``name`` among ``count``: SHA-256 of the name, not the salted ``hash()``."""
+    if count < 1:
+        raise ConfigError(f"shard count {count} must be at least 1")
+    digest = hashlib.sha256(name.encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "big") % count
+
+
+@dataclass(frozen=True)
+class Shard:
+    """Pod ``index`` of ``count`` (``0 <= index < count``)."""
+
+    index: int = 0
+    count: int = 1
+
+    def __post_init__(self) -> None:
+        if self.count < 1 or not 0 <= self.index < self.count:
+            raise ConfigError(
+                f"shard {self.index}/{self.count} is out of range",
+                hint="the index must lie in 0..count-1, e.g. --shard 0/4",
+            )
+
+    def __str__(self) -> str:
+        return f"{self.index}/{self.count}"
+
+    @classmethod
+    def parse(cls, text: str) -> Shard:
+        """``"i/N"`` (``--shard 2/8``)."""
+        index, sep, count = text.partition("/")
+        if not sep or not index.strip().isdigit() or not count.strip().isdigit():
+            raise ConfigError(f"--shard {text!r} is not INDEX/COUNT", hint="e.g. --shard 0/4")
+        return cls(int(index), int(count))
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> Shard:
+        """From ``JOB_COMPLETION_INDEX`` and ``JOB_COMPLETIONS``; the whole fleet (0/1) when neither is set."""
+        raw_index, raw_count = environ.get(INDEX_ENV), environ.get(COUNT_ENV)
+        if raw_index is None and raw_count is None:
+            return cls()
+        if raw_index is None or raw_count is None:
+            missing = INDEX_ENV if raw_index is None else COUNT_ENV
+            raise ConfigError(
+                f"{missing} is not set but {INDEX_ENV if missing == COUNT_ENV else COUNT_ENV} is",
+                hint=f"an Indexed Job sets {INDEX_ENV}; set {COUNT_ENV} to its completions (or pass --shard i/N)",
+            )
+        try:
+            index, count = int(raw_index), int(raw_count)
+        except ValueError as exc:
+            raise ConfigError(
+                f"{INDEX_ENV}={raw_index!r} / {COUNT_ENV}={raw_count!r} are not integers",
+                hint="pass --shard i/N instead",
+            ) from exc
+        return cls(index, count)
+
+    def owns(self, name: str) -> bool:
+        return shard_index(name, self.count) == self.index
+
+
+def owned(entries: Sequence[TargetEntry], shard: Shard) -> list[TargetEntry]:
+    """The entries ``shard`` trains, by name (stable across pods and runs)."""
+    return [e for e in entries if shard.owns(e.name)]
+
+
+@dataclass
+class FleetSummary:
+    """What one shard did: one record per target it owns."""
+
+    shard: Shard
+    records: list[TrainingRecord] = field(default_factory=list)
+    total_declared: int = 0
+
+    @property
+    def failed(self) -> list[TrainingRecord]:
+        return [r for r in self.records if r.error is not None]
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_SOME_FAILED if self.failed else EXIT_OK
+
+    def line(self) -> str:
+        counts = {"Promoted": 0, "NotPromoted": 0, "Failed": 0}
+        for r in self.records:
+            counts[r.outcome] += 1
+        took = sum(r.duration_s for r in self.records)
+        failed = ", ".join(r.target for r in self.failed)
+        return (
+            f"shard {self.shard}: {len(self.records)} of {self.total_declared} targets: "
+            f"{counts['Promoted']} promoted, {counts['NotPromoted']} not promoted, {counts['Failed']} failed"
+            f"{f' ({failed})' if failed else ''} in {took:.1f}s"
+        )
+
+
+def record_line(record: TrainingRecord) -> str:
+    """One line per target for the log: outcome, version, why, and how long."""
+    what = record.error if record.error is not None else record.reason
+    version = f" {record.version}" if record.version else ""
+    return f"{record.target}: {record.outcome}{version} in {record.duration_s:.1f}s: {what}"
+
+
+def _train_member(
+    cfg: Any,
+    series: Any,
+    *,
+    shard: Shard,
+    train_one: Callable[..., Any],
+    now: Callable[[], str],
+    monotonic: Callable[[], float],
+) -> TrainingRecord:
+    started = monotonic()
+    try:
+        result = train_one(cfg) if series is None else train_one(cfg, series)
+    except Exception as exc:  # noqa: BLE001 - any failure is this target's alone; the next one runs
+        log.exception("target %s failed", cfg.name)
+        return TrainingRecord(
+            target=cfg.name,
+            finished_at=now(),
+            duration_s=monotonic() - started,
+            shard=str(shard),
+            error=f"{type(exc).__name__}: {exc}",
+        )
+    return TrainingRecord(
+        target=cfg.name,
+        finished_at=now(),
+        duration_s=monotonic() - started,
+        shard=str(shard),
+        version=result.saved.version,
+        promoted=bool(result.promoted),
+        reason=str(result.reason),
+    )
+
+
+def _train_template(
+    entry: TargetEntry,
+    *,
+    shard: Shard,
+    train_one: Callable[..., Any],
+    fetch_split: Callable[[Any, Any], dict[tuple[str, ...], Any]],
+    now: Callable[[], str],
+    monotonic: Callable[[], float],
+    report: Callable[[str], None],
+    declared: set[str],
+) -> tuple[TrainingRecord, list[TrainingRecord]]:
+    """Fetch every series of the template at once, then train one generated target per series."""
+    from forecaster.sources.prometheus import NoSeriesError, TooManySeriesError
+    from forecaster.templates import member_configs
+
+    template, cfg = entry.template, entry.config
+    assert template is not None and cfg is not None
+    started = monotonic()
+
+    def failed(reason: str, exc: Exception) -> tuple[TrainingRecord, list[TrainingRecord]]:
+        message = f"{type(exc).__name__}: {exc}"
+        return TrainingRecord(
+            target=entry.name,
+            finished_at=now(),
+            duration_s=monotonic() - started,
+            shard=str(shard),
+            error=message,
+            expansion=("False", reason, str(exc)),
+        ), []
+
+    try:
+        series = fetch_split(cfg, template)
+    except TooManySeriesError as exc:
+        return failed("TooManySeries", exc)
+    except NoSeriesError as exc:
+        return failed("NoSeries", exc)
+    except Exception as exc:  # noqa: BLE001 - the template's failure is its own
+        return failed("FetchFailed", exc)
+    keys = sorted(series)
+    members = member_configs(cfg, template, keys)
+    records = []
+    for member, key in zip(members, keys, strict=True):
+        if member.name in declared:  # only a plain config file may hold '--' in a name
+            rec = TrainingRecord(
+                target=member.name,
+                finished_at=now(),
+                duration_s=0.0,
+                shard=str(shard),
+                error=f"the generated target {member.name} is also declared on its own; not trained here",
+            )
+        else:
+            rec = _train_member(
+                member, series[key], shard=shard, train_one=train_one, now=now, monotonic=monotonic
+            )
+        records.append(rec)
+        report(record_line(rec))
+    summary = FleetSummary(shard=shard, records=records, total_declared=len(records))
+    labels = ", ".join(template.split_by)
+    shown = ", ".join(m.name for m in members[:10]) + (" ..." if len(members) > 10 else "")
+    return TrainingRecord(
+        target=entry.name,
+        finished_at=now(),
+        duration_s=monotonic() - started,
+        shard=str(shard),
+        reason=summary.line().split(": ", 1)[1],
+        members=tuple(records),
+        expansion=(
+            "True",
+            "Expanded",
+            f"{len(members)} series by ({labels}) of at most {template.max_targets}: {shown}",
+        ),
+    ), records
+
+
+def train_shard(
+    entries: Sequence[TargetEntry],
+    *,
+    shard: Shard,
+    train_one: Callable[..., Any],
+    record: Callable[[TargetEntry, TrainingRecord], None],
+    now: Callable[[], str],
+    fetch_split: Callable[[Any, Any], dict[tuple[str, ...], Any]] | None = None,
+    monotonic: Callable[[], float] = time.monotonic,
+    report: Callable[[str], None] = print,
+) -> FleetSummary:
+    """Train every target ``shard`` owns, one after another; one failure never stops the others.
+
+    ``train_one(config)`` (or ``train_one(config, series)`` for a template's generated target, whose history
+    was fetched with the others) returns a promotion result (``saved.version``, ``promoted``, ``reason``) or
+    raises. ``fetch_split(config, template)`` fetches every series of a template keyed by label values.
+    ``record(entry, record)`` stores the outcome (a ForecastTarget's status). ``now()`` gives the RFC 3339
+    time a run finished; ``report`` gets one line per target. A template is owned as a whole (by its own
+    name's hash), so its one fetch serves all the targets it generates.
+    """
+    mine = owned(entries, shard)
+    summary = FleetSummary(shard=shard, total_declared=len(entries))
+    log.info("shard %s: %d of %d declarations", shard, len(mine), len(entries))
+    for entry in mine:
+        if entry.config is not None and entry.template is not None:
+            if fetch_split is None:
+                raise ConfigError(f"{entry.origin}: a template needs a fetcher for split queries")
+            rec, members = _train_template(
+                entry,
+                shard=shard,
+                train_one=train_one,
+                fetch_split=fetch_split,
+                now=now,
+                monotonic=monotonic,
+                report=report,
+                declared={e.name for e in entries},
+            )
+            record(entry, rec)
+            summary.records.extend(members)
+            if rec.error is not None:
+                summary.records.append(rec)
+                report(record_line(rec))
+            continue
+        if entry.config is None:
+            rec = TrainingRecord(
+                target=entry.name,
+                finished_at=now(),
+                duration_s=0.0,
+                shard=str(shard),
+                error=entry.error or "invalid declaration",
+                reason="",
+            )
+        else:
+            rec = _train_member(
+                entry.config, None, shard=shard, train_one=train_one, now=now, monotonic=monotonic
+            )
+        record(entry, rec)
+        summary.records.append(rec)
+        report(record_line(rec))
+    report(summary.line())
+    return summary
