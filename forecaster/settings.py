@@ -25,6 +25,7 @@ __all__ = [
     "PrometheusSettings",
     "ModelSettings",
     "TrainSettings",
+    "EventsSettings",
     "TargetConfig",
     "load_target_config",
     "load_target_configs",
@@ -122,6 +123,35 @@ class TrainSettings:
 
 
 @dataclass(frozen=True)
+class EventsSettings:
+    """Where the target's calendar of scheduled events comes from (see :mod:`forecaster.events`).
+
+    At most one source: a ``file`` (CSV or YAML, e.g. a mounted ConfigMap, re-read each time it is used) or a
+    Prometheus ``query`` whose series carry an event's start time as their value (the ``*_timestamp_seconds``
+    convention) and its kind in the label ``kind_label``. Neither: the target has no calendar.
+    """
+
+    file: str | None = None
+    """Calendar file: CSV with a header (start, kind, end, expected) or a YAML list with the same fields."""
+    query: str | None = None
+    """PromQL whose series' values are start times in seconds since the epoch, one series per event."""
+    kind_label: str = "kind"
+    """Label of the query's series that names the event's kind (absent: the kind ``event``)."""
+    expected_label: str | None = None
+    """Optional label of the query's series holding the size hint (a number)."""
+
+    def __post_init__(self) -> None:
+        if self.file and self.query:
+            raise ConfigError(
+                "events: both file and query are set", hint="name one calendar source: a file or a query"
+            )
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.file or self.query)
+
+
+@dataclass(frozen=True)
 class TargetConfig:
     """One forecast target: name, source, model and training settings, store location."""
 
@@ -129,6 +159,8 @@ class TargetConfig:
     prometheus: PrometheusSettings = field(default_factory=PrometheusSettings)
     model: ModelSettings = field(default_factory=ModelSettings)
     train: TrainSettings = field(default_factory=TrainSettings)
+    events: EventsSettings = field(default_factory=EventsSettings)
+    """The calendar of scheduled events the model reads (none by default)."""
     store: str = "models"
     """Model store: a directory, or ``s3://bucket/prefix``."""
     description: str = ""
@@ -172,7 +204,7 @@ def target_config_from_dict(data: dict[str, Any], *, source: str = "config") -> 
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: expected a mapping at the top level")
     name = data.get("name")
-    unknown = sorted(set(data) - {"name", "prometheus", "model", "train", "store", "description"})
+    unknown = sorted(set(data) - {"name", "prometheus", "model", "train", "events", "store", "description"})
     if unknown:
         raise ConfigError(f"{source}: unknown key(s) {', '.join(unknown)}")
     prom = _build(PrometheusSettings, data.get("prometheus"), f"{source}: prometheus")
@@ -181,12 +213,14 @@ def target_config_from_dict(data: dict[str, Any], *, source: str = "config") -> 
         model_data["quantiles"] = tuple(float(q) for q in model_data["quantiles"])
     model = _build(ModelSettings, model_data, f"{source}: model")
     train = _build(TrainSettings, data.get("train"), f"{source}: train")
+    events = _build(EventsSettings, data.get("events"), f"{source}: events")
     try:
         return TargetConfig(
             name=name,
             prometheus=prom,
             model=model,
             train=train,
+            events=events,
             store=str(data.get("store", "models")),
             description=str(data.get("description", "")),
         )

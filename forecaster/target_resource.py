@@ -2,8 +2,8 @@
 
 A ForecastTarget (``forecasting.forecaster.io/v1alpha1``, CRD in ``k8s/base/crd-forecasttarget.yaml``) holds
 exactly what a target YAML holds, in Kubernetes spelling: ``metadata.name`` is the target's name, ``spec``
-has the sections ``prometheus``, ``model`` and ``train`` with the fields of :class:`PrometheusSettings`,
-:class:`ModelSettings` and :class:`TrainSettings` in camelCase (a ``_s`` suffix reads ``Seconds``:
+has the sections ``prometheus``, ``model``, ``train`` and ``events`` with the fields of
+:class:`PrometheusSettings`, :class:`ModelSettings`, :class:`TrainSettings` and :class:`EventsSettings` in camelCase (a ``_s`` suffix reads ``Seconds``:
 ``timeout_s`` -> ``timeoutSeconds``), plus ``store`` and ``description``.
 
 The same manifest works as a file (``forecaster train --targets training/``) and in a cluster (``--from-cluster``):
@@ -25,6 +25,7 @@ from forecaster.errors import ConfigError, DataError
 from forecaster.series import parse_duration
 from forecaster.settings import (
     TARGET_NAME_RE,
+    EventsSettings,
     ModelSettings,
     PrometheusSettings,
     TargetConfig,
@@ -57,7 +58,12 @@ API_VERSION = f"{GROUP}/{VERSION}"
 KIND = "ForecastTarget"
 PLURAL = "forecasttargets"
 
-SECTIONS: dict[str, type] = {"prometheus": PrometheusSettings, "model": ModelSettings, "train": TrainSettings}
+SECTIONS: dict[str, type] = {
+    "prometheus": PrometheusSettings,
+    "model": ModelSettings,
+    "train": TrainSettings,
+    "events": EventsSettings,
+}
 """``spec.<section>`` -> the settings dataclass it holds."""
 
 DURATION_FIELDS: dict[str, tuple[str, ...]] = {
@@ -67,7 +73,7 @@ DURATION_FIELDS: dict[str, tuple[str, ...]] = {
 }
 """Fields holding a duration (``90s``, ``5m``, ``1h30m``, ``28d``, ``1w``), checked one by one."""
 
-_TOP_LEVEL = ("prometheus", "model", "train", "store", "description", "splitBy", "maxTargets")
+_TOP_LEVEL = ("prometheus", "model", "train", "events", "store", "description", "splitBy", "maxTargets")
 
 
 def field_name(python_name: str) -> str:

@@ -25,6 +25,7 @@ import time
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -37,13 +38,16 @@ from urllib3.exceptions import InsecureRequestWarning
 from urllib3.util.retry import Retry
 
 from forecaster.errors import ConfigError, DataError, SourceError
+from forecaster.events import Calendar, CalendarError, calendar_from_records
 from forecaster.series import parse_duration, regularize
-from forecaster.settings import PrometheusSettings
+from forecaster.settings import EventsSettings, PrometheusSettings
 
 __all__ = [
     "PrometheusSource",
     "fetch_history",
     "fetch_history_split",
+    "fetch_calendar",
+    "calendar_from_vector",
     "TooManySeriesError",
     "NoSeriesError",
     "PROMETHEUS_MAX_POINTS",
@@ -496,3 +500,56 @@ def fetch_history_split(
         return source.fetch_recent_split(
             duration=history or settings.history, now=now, split_by=split_by, max_series=max_series
         )
+
+
+def calendar_from_vector(
+    result: list[dict[str, Any]], *, events: EventsSettings, source: str = "prometheus calendar"
+) -> Calendar:
+    """A calendar from a query result: one series per event, its latest value the start time (epoch seconds),
+    the kind in ``events.kind_label`` and an optional size hint in ``events.expected_label``."""
+    records = []
+    for item in result:
+        metric = item.get("metric") or {}
+        samples = item.get("values") or ([item["value"]] if "value" in item else [])
+        if not samples:
+            continue
+        raw = samples[-1][1]
+        try:
+            start_s = float(raw)
+        except (TypeError, ValueError):
+            start_s = math.nan
+        if not math.isfinite(start_s) or start_s <= 0:
+            raise CalendarError(
+                f"{source}: series {_label_set(metric)}: field 'start': value {raw!r} is not a time in "
+                "seconds since the epoch",
+                hint="the query must yield *_timestamp_seconds gauges (the start time as the value)",
+            )
+        record = {"start": pd.Timestamp(start_s, unit="s", tz="UTC").isoformat()}
+        if metric.get(events.kind_label):
+            record["kind"] = metric[events.kind_label]
+        if events.expected_label and metric.get(events.expected_label):
+            record["expected"] = metric[events.expected_label]
+        records.append(record)
+    return calendar_from_records(records, source=source)
+
+
+def fetch_calendar(
+    settings: PrometheusSettings,
+    events: EventsSettings,
+    *,
+    now: pd.Timestamp | datetime,
+    client: PrometheusConnect | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Calendar:
+    """The calendar exported as metrics: ``events.query`` evaluated at ``now`` (retried like every query).
+
+    The query comes from operator configuration only, like ``prometheus.query``.
+    """
+    if not events.query:
+        raise ConfigError(
+            "events.query is empty", hint="set a PromQL expression yielding the scheduled starts"
+        )
+    at_s = int(_epoch_s(now))
+    with PrometheusSource(replace(settings, query=events.query), client=client, sleep=sleep) as source:
+        result = source._query_range(at_s, at_s, 60, query=events.query)
+    return calendar_from_vector(result, events=events, source=f"prometheus query {events.query!r}")
