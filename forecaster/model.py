@@ -27,10 +27,11 @@ from safetensors.torch import save as save_safetensors
 from forecaster import __version__
 from forecaster.combine import SkillWeighting, combine
 from forecaster.errors import DataError, ModelStoreError, NonFiniteForecastError
+from forecaster.events import Calendar
 from forecaster.nn import QuantileLSTM
 from forecaster.predictors import HoltWinters, future_index, quantile_label
 from forecaster.series import format_duration, infer_step
-from forecaster.windows import Scaler, WindowSpec, make_windows
+from forecaster.windows import EventFeatures, Scaler, WindowSpec, make_windows
 
 __all__ = [
     "Forecaster",
@@ -63,6 +64,7 @@ _CORE_KEYS = frozenset(
         "blend",
         "holt_winters",
         "weighting",
+        "events",
     }
 )
 """Manifest keys that :meth:`Forecaster.manifest` writes itself; everything else is ``info``."""
@@ -87,6 +89,7 @@ class Forecaster:
         blend: Mapping[str, float] | None = None,
         holt_winters: HoltWinters | None = None,
         weighting: SkillWeighting | None = None,
+        events: EventFeatures | None = None,
     ) -> None:
         self.name = name
         self.step = step
@@ -102,6 +105,8 @@ class Forecaster:
         """The Holt-Winters blend member (weights and seasonal profile fitted on the training range)."""
         self.weighting = weighting
         """How components are weighted by recent skill at prediction time (None: the static blend only)."""
+        self.events = events
+        """The event inputs the network reads (None: a model trained without a calendar)."""
 
     # -- Predictor protocol -------------------------------------------------------------------------------
     @property
@@ -127,16 +132,17 @@ class Forecaster:
     def columns(self) -> list[str]:
         return [quantile_label(q) for q in self.quantiles]
 
-    def predict(self, history: pd.Series) -> pd.DataFrame:
+    def predict(self, history: pd.Series, *, events: Calendar | None = None) -> pd.DataFrame:
         """Forecast the ``horizon_steps`` steps after the last timestamp of ``history``.
 
         ``forecast.attrs["answered_by"]`` says which model answered: the network with the skill-weighted
         combination, or (history shorter than the network needs) the statistical fallback, with
-        ``attrs["note"]`` saying why.
+        ``attrs["note"]`` saying why. ``events``: the calendar of scheduled events, for a model trained with
+        one (``attrs["note"]`` says when it is missing, ignored or holds kinds never seen in training).
         """
         if isinstance(history.index, pd.DatetimeIndex) and 0 < len(history) < self.min_history_steps:
             return self._fallback(history)
-        out = self.predict_many(history, origins=None)[0]
+        out = self.predict_many(history, origins=None, events=events)[0]
         out.attrs["answered_by"] = self.answered_by
         return out
 
@@ -174,21 +180,26 @@ class Forecaster:
         )
         return frame
 
-    def predict_many(self, history: pd.Series, *, origins: np.ndarray | None) -> list[pd.DataFrame]:
+    def predict_many(
+        self, history: pd.Series, *, origins: np.ndarray | None, events: Calendar | None = None
+    ) -> list[pd.DataFrame]:
         """Forecasts for several origins of one series in one batch (backtests). ``None``: after the end.
 
-        An origin ``t`` forecasts ``history.iloc[t : t + H]`` from ``history.iloc[:t]`` only.
+        An origin ``t`` forecasts ``history.iloc[t : t + H]`` from ``history.iloc[:t]`` and the schedule only.
         """
         values, index = self._check_history(history)
         if origins is None:
             origins = np.array([len(values)])
         with np.errstate(over="ignore", invalid="ignore"):  # overflow is reported by _finish, as an error
-            out = self._run(values, index, np.asarray(origins, dtype=np.int64))  # [N, H, Q]
+            out = self._run(values, index, np.asarray(origins, dtype=np.int64), events=events)  # [N, H, Q]
+        note = events_note(self.events, events)
         frames = []
         for i, t in enumerate(origins):
             # The steps after the origin's last observed point (t - 1), whatever the history's anchor.
             future = future_index(history.iloc[: int(t)], self.horizon_steps, self.step)
             frames.append(pd.DataFrame(out[i], index=future, columns=self.columns))
+            if note:
+                frames[-1].attrs["note"] = note
         return frames
 
     def _check_history(
@@ -227,27 +238,49 @@ class Forecaster:
         return values, index
 
     @torch.no_grad()
-    def _network(self, values: np.ndarray, index: pd.DatetimeIndex, origins: np.ndarray) -> np.ndarray:
-        """The network's own quantile forecasts ``[N, H, Q]`` at ``origins`` (no combination)."""
-        w = make_windows(
-            values,
-            index,
-            spec=self.spec,
-            scaler=self.scaler,
-            origins=origins,
-            with_target=False,
-            step=self.step,
-        )
-        device = next(self.network.parameters()).device
-        out = self.network(
-            torch.from_numpy(w.past).to(device),
-            torch.from_numpy(w.future).to(device),
-            torch.from_numpy(w.level).to(device),
-        )  # [N, H, Q]
-        return out.cpu().numpy().astype(np.float64) * w.scale[:, None, None]  # [N, H, Q]
+    def _network(
+        self,
+        values: np.ndarray,
+        index: pd.DatetimeIndex,
+        origins: np.ndarray,
+        *,
+        events: Calendar | None = None,
+    ) -> np.ndarray:
+        """The network's own quantile forecasts ``[N, H, Q]`` at ``origins`` (no combination).
+
+        A calendar with kinds never seen in training: the mean over the known kinds standing in for them.
+        """
+        calendars = self.events.variants(events) if self.events is not None else [None]
+        outs = []
+        for calendar in calendars:
+            w = make_windows(
+                values,
+                index,
+                spec=self.spec,
+                scaler=self.scaler,
+                origins=origins,
+                with_target=False,
+                step=self.step,
+                events=calendar,
+                event_spec=self.events,
+            )
+            device = next(self.network.parameters()).device
+            out = self.network(
+                torch.from_numpy(w.past).to(device),
+                torch.from_numpy(w.future).to(device),
+                torch.from_numpy(w.level).to(device),
+            )  # [N, H, Q]
+            outs.append(out.cpu().numpy().astype(np.float64) * w.scale[:, None, None])  # [N, H, Q]
+        return np.mean(outs, axis=0)  # [N, H, Q]
 
     def components(
-        self, values: np.ndarray, index: pd.DatetimeIndex, *, first: int, last: int
+        self,
+        values: np.ndarray,
+        index: pd.DatetimeIndex,
+        *,
+        first: int,
+        last: int,
+        events: Calendar | None = None,
     ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """The network's quantiles ``[S, H, Q]`` and every component's point forecast ``[S, H]``.
 
@@ -255,7 +288,7 @@ class Forecaster:
         Holt-Winters (when the model carries it) and the validation-fitted static blend of those.
         """
         origins = np.arange(first, last + 1, dtype=np.int64)
-        raw = self._network(values, index, origins)  # [S, H, Q]
+        raw = self._network(values, index, origins, events=events)  # [S, H, Q]
         members = baseline_points(values, origins, horizon=self.spec.horizon, season=self.spec.season)
         if self.holt_winters is not None:
             members["holt_winters"] = self.holt_winters.points_range(values, index, first=first, last=last)
@@ -272,19 +305,29 @@ class Forecaster:
         return raw, members
 
     def _run(
-        self, values: np.ndarray, index: pd.DatetimeIndex, origins: np.ndarray, *, blend: bool = True
+        self,
+        values: np.ndarray,
+        index: pd.DatetimeIndex,
+        origins: np.ndarray,
+        *,
+        blend: bool = True,
+        events: Calendar | None = None,
     ) -> np.ndarray:
         """Quantile forecasts ``[N, H, Q]`` at ``origins``: the network's band around the combined p50."""
         if not blend:
-            return self._finish(self._network(values, index, origins), values)
+            return self._finish(self._network(values, index, origins, events=events), values)
         H = self.spec.horizon
         if self.weighting is None:  # models trained before skill weighting: the static blend only
-            raw, members = self.components(values, index, first=int(origins.min()), last=int(origins.max()))
+            raw, members = self.components(
+                values, index, first=int(origins.min()), last=int(origins.max()), events=events
+            )
             pos = origins - int(origins.min())
             raw, point = raw[pos], members.get("blend", members["lstm"])[pos]
         else:
             lo = max(self.spec.history_needed, int(origins.min()) - self.weighting.lookback_origins(H))
-            raw_all, members = self.components(values, index, first=lo, last=int(origins.max()))
+            raw_all, members = self.components(
+                values, index, first=lo, last=int(origins.max()), events=events
+            )
             point, _ = combine(members, values, first=lo, origins=origins, weighting=self.weighting)
             raw = raw_all[origins - lo]
         p50 = raw[..., self.quantiles.index(0.5)]
@@ -322,6 +365,7 @@ class Forecaster:
             "blend": self.blend,
             "holt_winters": self.holt_winters.to_state() if self.holt_winters is not None else None,
             "weighting": self.weighting.to_dict() if self.weighting is not None else None,
+            **({"events": self.events.to_dict()} if self.events is not None else {}),
             **{k: v for k, v in self.info.items() if k not in _CORE_KEYS},
         }
 
@@ -402,7 +446,11 @@ class Forecaster:
             scaler = Scaler(**manifest["scaler"])
             quantiles = tuple(float(q) for q in manifest["quantiles"])
             step = pd.Timedelta(seconds=float(manifest["step_s"]))
-            network = cls.build_network(spec=spec, n_quantiles=len(quantiles), architecture=arch)
+            events_state = manifest.get("events")
+            events = EventFeatures.from_dict(events_state) if events_state else None
+            network = cls.build_network(
+                spec=spec, n_quantiles=len(quantiles), architecture=arch, events=events
+            )
             blend = _check_blend(manifest.get("blend"), where=where)
             weighting_state = manifest.get("weighting")
             weighting = SkillWeighting.from_dict(weighting_state) if weighting_state else None
@@ -440,19 +488,42 @@ class Forecaster:
             blend=blend,
             holt_winters=holt_winters,
             weighting=weighting,
+            events=events,
         )
 
     @staticmethod
-    def build_network(*, spec: WindowSpec, n_quantiles: int, architecture: Mapping[str, Any]) -> QuantileLSTM:
+    def build_network(
+        *,
+        spec: WindowSpec,
+        n_quantiles: int,
+        architecture: Mapping[str, Any],
+        events: EventFeatures | None = None,
+    ) -> QuantileLSTM:
+        n_events = events.n_features if events is not None else 0
         return QuantileLSTM(
-            past_features=_PAST_FEATURES,
-            future_features=_FUTURE_FEATURES,
+            past_features=_PAST_FEATURES + n_events,
+            future_features=_FUTURE_FEATURES + n_events,
             horizon=spec.horizon,
             n_quantiles=n_quantiles,
             hidden_size=int(architecture["hidden_size"]),
             num_layers=int(architecture["num_layers"]),
             dropout=float(architecture.get("dropout", 0.0)),
         )
+
+
+def events_note(spec: EventFeatures | None, calendar: Calendar | None) -> str:
+    """What a forecast should say about the calendar it was given ("" when there is nothing to say)."""
+    if spec is None:
+        return "the model was trained without a calendar: the events given were ignored" if calendar else ""
+    if calendar is None:
+        return "the model reads a calendar but none was given: forecast as if nothing were scheduled"
+    unseen = spec.unseen(calendar)
+    if unseen:
+        return (
+            f"event kind(s) {', '.join(unseen)} never seen in training: forecast with the average effect of "
+            f"the known kinds ({', '.join(spec.kinds)})"
+        )
+    return ""
 
 
 def baseline_points(

@@ -19,11 +19,12 @@ import torch
 
 from forecaster.combine import SkillWeighting, combine, recent_losses
 from forecaster.errors import DataError
+from forecaster.events import Calendar
 from forecaster.model import BLEND_MEMBERS, Forecaster, blend_points
 from forecaster.predictors import HoltWinters
 from forecaster.series import format_duration, infer_step, parse_duration
 from forecaster.settings import ModelSettings, TrainSettings
-from forecaster.windows import Scaler, WindowSpec, make_windows, valid_origins
+from forecaster.windows import EventFeatures, Scaler, WindowSpec, make_windows, valid_origins
 
 __all__ = ["fit_forecaster", "pinball_loss", "window_spec_for", "pick_device"]
 
@@ -83,11 +84,18 @@ def fit_forecaster(
     name: str = "model",
     progress: bool = False,
     device: torch.device | None = None,
+    events: Calendar | None = None,
 ) -> Forecaster:
-    """Train a quantile LSTM on ``series`` (a regular series; NaN marks masked gaps)."""
+    """Train a quantile LSTM on ``series`` (a regular series; NaN marks masked gaps).
+
+    ``events``: the calendar of scheduled events; the model then reads event inputs for the kinds that
+    start within the training range and learns each kind's effect from those past events.
+    """
     train = train or TrainSettings()
     with _cpu_threads(train.threads):
-        return _fit_forecaster(series, model=model, train=train, name=name, progress=progress, device=device)
+        return _fit_forecaster(
+            series, model=model, train=train, name=name, progress=progress, device=device, events=events
+        )
 
 
 @contextlib.contextmanager
@@ -109,6 +117,7 @@ def _fit_forecaster(
     name: str = "model",
     progress: bool = False,
     device: torch.device | None = None,
+    events: Calendar | None = None,
 ) -> Forecaster:
     model = model or ModelSettings()
     train = train or TrainSettings()
@@ -138,6 +147,9 @@ def _fit_forecaster(
     torch.manual_seed(train.seed)
     rng = np.random.default_rng(train.seed)
     scaler = Scaler.fit(values[:split], lookback=spec.lookback)
+    event_spec = (
+        EventFeatures.fit(events, start=index[0], end=index[-1], name=name) if events is not None else None
+    )
     architecture = {
         "type": "QuantileLSTM",
         "hidden_size": model.hidden_size,
@@ -145,15 +157,23 @@ def _fit_forecaster(
         "dropout": model.dropout,
     }
     device = device or pick_device()
-    network = Forecaster.build_network(spec=spec, n_quantiles=len(quantiles), architecture=architecture).to(
-        device
-    )
+    network = Forecaster.build_network(
+        spec=spec, n_quantiles=len(quantiles), architecture=architecture, events=event_spec
+    ).to(device)
     optimiser = torch.optim.Adam(network.parameters(), lr=train.learning_rate)
     q = torch.tensor(quantiles, dtype=torch.float32, device=device)
 
     def tensors(origin_set: np.ndarray) -> tuple[torch.Tensor, ...]:
         w = make_windows(
-            values, index, spec=spec, scaler=scaler, origins=origin_set, with_target=True, step=step
+            values,
+            index,
+            spec=spec,
+            scaler=scaler,
+            origins=origin_set,
+            with_target=True,
+            step=step,
+            events=events,
+            event_spec=event_spec,
         )
         assert w.target is not None
         return tuple(torch.from_numpy(a).to(device) for a in (w.past, w.future, w.level, w.target))
@@ -207,13 +227,14 @@ def _fit_forecaster(
         quantiles=quantiles,
         network=network,
         architecture=architecture,
+        events=event_spec,
     )
     blend, blend_scores = ({"lstm": 1.0}, {})
     if train.blend:
         forecaster.holt_winters = _fit_holt_winters(
             values[:split], index[:split], step=step, horizon=spec.horizon
         )
-        blend, weighting, blend_scores = fit_blend(forecaster, values, index, val_origins)
+        blend, weighting, blend_scores = fit_blend(forecaster, values, index, val_origins, events=events)
         forecaster.weighting = weighting
     forecaster.blend = blend
     info = {
@@ -232,7 +253,7 @@ def _fit_forecaster(
         },
     }
     info["training"]["blend_validation_wape"] = blend_scores
-    info["training"]["relative_band"] = _relative_band(forecaster, values, index, val_origins)
+    info["training"]["relative_band"] = _relative_band(forecaster, values, index, val_origins, events=events)
     forecaster.info = info
     log.info("trained %s: %d epochs, validation pinball %.4f, blend %s", name, epochs_run, best_loss, blend)
     return forecaster
@@ -245,6 +266,7 @@ def fit_blend(
     origins: np.ndarray,
     *,
     grid: float = 0.05,
+    events: Calendar | None = None,
 ) -> tuple[dict[str, float], SkillWeighting | None, dict[str, float]]:
     """Fit how the p50 combines the network with the baselines, on validation origins only.
 
@@ -264,7 +286,7 @@ def fit_blend(
     # Components read a gap-filled copy, as predict does (masked gaps carry the last value); targets stay
     # raw, so a gap is never scored.
     filled = pd.Series(values).ffill().bfill().to_numpy()
-    _, members = forecaster.components(filled, index, first=first, last=last)
+    _, members = forecaster.components(filled, index, first=first, last=last, events=events)
     members.pop("blend", None)
     consecutive = np.arange(first, last + 1)
     ok = np.isin(consecutive, origins)  # validation origins whose target is complete
@@ -319,13 +341,18 @@ def fit_blend(
 
 
 def _relative_band(
-    forecaster: Forecaster, values: np.ndarray, index: pd.DatetimeIndex, origins: np.ndarray
+    forecaster: Forecaster,
+    values: np.ndarray,
+    index: pd.DatetimeIndex,
+    origins: np.ndarray,
+    *,
+    events: Calendar | None = None,
 ) -> list[list[float]]:
     """The network's typical band ``[H][Q]``: each quantile minus the p50, relative to the p50 (median over
     validation origins). The fallback for a history too short for the network uses it."""
     if len(origins) > _MAX_BLEND_ORIGINS:
         origins = origins[np.linspace(0, len(origins) - 1, _MAX_BLEND_ORIGINS).astype(np.int64)]
-    raw = forecaster._network(values, index, origins)  # [N, H, Q]
+    raw = forecaster._network(values, index, origins, events=events)  # [N, H, Q]
     p50 = raw[..., forecaster.quantiles.index(0.5)]  # [N, H]
     rel = (raw - p50[..., None]) / np.maximum(np.abs(p50), forecaster.scaler.floor)[..., None]
     return np.round(np.median(rel, axis=0), 4).tolist()

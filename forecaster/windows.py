@@ -3,7 +3,9 @@
 Axis convention: ``N`` windows (one per forecast origin), ``L`` lookback steps, ``H`` horizon steps, ``F``
 features per step. The origin ``t`` is the index of the first forecast step: the lookback is ``y[t-L:t]``
 and the target ``y[t:t+H]``. Every value a window uses comes from before ``t`` except the target and the
-*calendar* (time of day, day of week), which is known in advance.
+*calendar* (time of day, day of week), which is known in advance, and, for models trained with one, the
+*schedule* of events (:class:`EventFeatures`): the inputs at a step depend only on that step's timestamp and
+the scheduled starts, never on values observed after the origin.
 
 Scaling is per window (divide by the mean level of the lookback), so one set of weights serves night and
 prime time and a level shift does not push inputs out of the range seen in training. The only fitted
@@ -18,8 +20,18 @@ import numpy as np
 import pandas as pd
 
 from forecaster.errors import DataError
+from forecaster.events import Calendar
 
-__all__ = ["WindowSpec", "Scaler", "Windows", "calendar_features", "make_windows", "valid_origins"]
+__all__ = [
+    "WindowSpec",
+    "Scaler",
+    "Windows",
+    "EventFeatures",
+    "calendar_features",
+    "event_features",
+    "make_windows",
+    "valid_origins",
+]
 
 _DAY_S = 86400.0
 _WEEK_S = 7 * _DAY_S
@@ -102,12 +114,136 @@ def calendar_features(index: pd.DatetimeIndex) -> np.ndarray:
     return np.stack([np.sin(day), np.cos(day), np.sin(week), np.cos(week)], axis=1).astype(np.float32)
 
 
+@dataclass(frozen=True)
+class EventFeatures:
+    """Which event inputs a model reads: the kinds seen in training and how the inputs are scaled.
+
+    Per kind, at every step (lookback and horizon), five inputs (:func:`event_features`):
+    time until the next start (``/ until_cap_s``, 1 when none is that close), time since the last start
+    (``/ since_cap_s``, 1 when none), whether the last one is still running (before its end, or an hour
+    after its start without one), and the size hints of the next and of the last start relative to the
+    kind's mean hint in training (1 without hints; 0 when that start is beyond the cap).
+    Saved in the model's manifest (``events``); a model without it reads no event inputs.
+    """
+
+    kinds: tuple[str, ...]
+    size_scale: tuple[float, ...]
+    """Mean size hint of each kind's training events (0: no hints; every event then counts as 1)."""
+    events_seen: tuple[int, ...]
+    """Training events of each kind: what the model learned each kind's effect from."""
+    until_cap_s: float = 2 * 3600.0
+    since_cap_s: float = 3 * 3600.0
+
+    PER_KIND = 5
+
+    @property
+    def n_features(self) -> int:
+        return self.PER_KIND * len(self.kinds)
+
+    @classmethod
+    def fit(
+        cls, calendar: Calendar, *, start: pd.Timestamp, end: pd.Timestamp, name: str = "model"
+    ) -> EventFeatures:
+        """The kinds with at least one start in ``[start, end]`` (the training range) and their hint scale."""
+        seen = calendar.between(start, end)
+        if not len(seen):
+            raise DataError(
+                f"{name}: the calendar {calendar.source} has no event between {start} and {end}",
+                hint="give a calendar covering the training history (past events are how the model learns "
+                "each kind's effect), or train without --events",
+            )
+        kinds = seen.kinds
+        scales, counts = [], []
+        for kind in kinds:
+            hints = [e.expected for e in seen.events if e.kind == kind and e.expected is not None]
+            scales.append(float(np.mean(hints)) if hints and np.mean(hints) > 0 else 0.0)
+            counts.append(sum(1 for e in seen.events if e.kind == kind))
+        return cls(kinds=kinds, size_scale=tuple(scales), events_seen=tuple(counts))
+
+    def unseen(self, calendar: Calendar | None) -> tuple[str, ...]:
+        """Kinds in ``calendar`` that this model never saw in training."""
+        return tuple(k for k in (calendar.kinds if calendar is not None else ()) if k not in self.kinds)
+
+    def variants(self, calendar: Calendar | None) -> list[Calendar]:
+        """Calendars to average the forecast over: the calendar itself, or, when it holds kinds never seen
+        in training, one copy per known kind with the unseen kinds relabelled to it (their default effect
+        is the average effect of all known kinds)."""
+        calendar = calendar if calendar is not None else Calendar()
+        unseen = self.unseen(calendar)
+        if not unseen:
+            return [calendar]
+        return [calendar.relabel(dict.fromkeys(unseen, kind)) for kind in self.kinds]
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "kinds": list(self.kinds),
+            "size_scale": list(self.size_scale),
+            "events_seen": list(self.events_seen),
+            "until_cap_s": self.until_cap_s,
+            "since_cap_s": self.since_cap_s,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, object]) -> EventFeatures:
+        kinds = tuple(str(k) for k in data["kinds"])  # type: ignore[union-attr]
+        scales = tuple(float(v) for v in data["size_scale"])  # type: ignore[union-attr]
+        seen = tuple(int(v) for v in data.get("events_seen") or [0] * len(kinds))  # type: ignore[union-attr]
+        if not kinds or len(scales) != len(kinds) or len(seen) != len(kinds):
+            raise ValueError(
+                "events: kinds, size_scale and events_seen must be non-empty and of equal length"
+            )
+        return cls(
+            kinds=kinds,
+            size_scale=scales,
+            events_seen=seen,
+            until_cap_s=float(data.get("until_cap_s", 2 * 3600.0)),  # type: ignore[arg-type]
+            since_cap_s=float(data.get("since_cap_s", 3 * 3600.0)),  # type: ignore[arg-type]
+        )
+
+
+def event_features(index: pd.DatetimeIndex, calendar: Calendar | None, spec: EventFeatures) -> np.ndarray:
+    """``[T, 5 K]``: the event inputs of :class:`EventFeatures` at each timestamp of ``index``.
+
+    Depends only on the timestamps and the scheduled starts: the schedule is known in advance, so these
+    inputs may describe steps after the forecast origin. Kinds the model does not know are ignored here
+    (see :meth:`EventFeatures.variants`).
+    """
+    t = index.as_unit("ns").asi8.astype(np.float64) / 1e9  # [T] seconds
+    events = calendar.events if calendar is not None else ()
+    out = np.zeros((len(t), spec.n_features), dtype=np.float64)
+    for k, kind in enumerate(spec.kinds):
+        mine = [e for e in events if e.kind == kind]
+        starts = np.array([e.start.timestamp() for e in mine], dtype=np.float64)  # [E] sorted
+        ends = np.array([e.until.timestamp() for e in mine], dtype=np.float64)  # [E]
+        scale = spec.size_scale[k]
+        sizes = np.array(
+            [(e.expected / scale) if (scale > 0 and e.expected is not None) else 1.0 for e in mine],
+            dtype=np.float64,
+        )  # [E]
+        cols = slice(spec.PER_KIND * k, spec.PER_KIND * (k + 1))
+        if not len(starts):
+            out[:, cols] = [1.0, 1.0, 0.0, 0.0, 0.0]
+            continue
+        nxt = np.searchsorted(starts, t, side="right")  # [T] first start after t
+        last = nxt - 1  # [T] latest start at or before t (-1: none)
+        has_next = nxt < len(starts)
+        has_last = last >= 0
+        until = np.where(has_next, (starts[np.minimum(nxt, len(starts) - 1)] - t) / spec.until_cap_s, 1.0)
+        since = np.where(has_last, (t - starts[np.maximum(last, 0)]) / spec.since_cap_s, 1.0)
+        until, since = np.clip(until, 0.0, 1.0), np.clip(since, 0.0, 1.0)
+        running = has_last & (t < ends[np.maximum(last, 0)])
+        size_next = np.where(has_next & (until < 1.0), sizes[np.minimum(nxt, len(starts) - 1)], 0.0)
+        size_last = np.where(has_last & (since < 1.0), sizes[np.maximum(last, 0)], 0.0)
+        out[:, cols] = np.stack([until, since, running.astype(np.float64), size_next, size_last], axis=1)
+    return out.astype(np.float32)
+
+
 @dataclass
 class Windows:
     """Model inputs for ``N`` origins.
 
-    past:   [N, L, 2 + 4]  y/scale, daily-lag y/lag-scale, calendar
-    future: [N, H, 1 + 4]  daily-lag y/lag-scale for each forecast step, calendar
+    past:   [N, L, 2 + 4 (+ 5K)]  y/scale, daily-lag y/lag-scale, calendar (, event inputs)
+    future: [N, H, 1 + 4 (+ 5K)]  daily-lag y/lag-scale for each forecast step, calendar (, event inputs)
     level:  [N, 1]         normalised log of the window scale
     scale:  [N]            the per-window scale (multiply outputs by it)
     target: [N, H] | None  y/scale for the forecast steps
@@ -153,8 +289,14 @@ def make_windows(
     origins: np.ndarray,
     with_target: bool,
     step: pd.Timedelta,
+    events: Calendar | None = None,
+    event_spec: EventFeatures | None = None,
 ) -> Windows:
-    """Build the inputs (and targets) for ``origins``; see :class:`Windows` for shapes."""
+    """Build the inputs (and targets) for ``origins``; see :class:`Windows` for shapes.
+
+    With ``event_spec`` (a model trained with a calendar) every step also gets the event inputs computed from
+    ``events`` (None: nothing scheduled); without it ``events`` is ignored.
+    """
     L, H, m = spec.lookback, spec.horizon, spec.season
     n = len(values)
     origins = np.asarray(origins, dtype=np.int64)
@@ -182,6 +324,10 @@ def make_windows(
     cal = calendar_features(full_index)  # [n + H, 4]
     cal_past = cal[past_idx]  # [N, L, 4]
     cal_future = cal[origins[:, None] + np.arange(H)[None, :]]  # [N, H, 4]
+    if event_spec is not None:
+        ev = event_features(full_index, events, event_spec)  # [n + H, 5K]
+        cal_past = np.concatenate([cal_past, ev[past_idx]], axis=2)  # [N, L, 4 + 5K]
+        cal_future = np.concatenate([cal_future, ev[origins[:, None] + np.arange(H)[None, :]]], axis=2)
 
     past = np.concatenate([y_past[..., None], lag_past[..., None], cal_past], axis=2).astype(np.float32)
     future = np.concatenate([lag_future[..., None], cal_future], axis=2).astype(np.float32)
