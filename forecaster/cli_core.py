@@ -56,6 +56,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="model store: a directory or s3://bucket/prefix (default: the config's store, or ./models)",
     )
     p.add_argument("--target", help="target name for --csv (default: the file name)")
+    p.add_argument(
+        "--events",
+        type=Path,
+        help="calendar of scheduled events (CSV with a header start,kind,end,expected, or YAML); with "
+        "--config it replaces the config's events: section",
+    )
     p.add_argument("--horizon", help="forecast horizon, e.g. 30m (default from config, else 30m)")
     p.add_argument("--lookback", help="history the model reads, e.g. 2h")
     p.add_argument("--epochs", type=int)
@@ -78,6 +84,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="a model version directory, a target directory, or a store with one target",
     )
     p.add_argument("--csv", type=Path, required=True)
+    p.add_argument(
+        "--events",
+        type=Path,
+        help="calendar of scheduled events (CSV with a header start,kind,end,expected, or YAML)",
+    )
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.add_argument("--on-duplicate", choices=["error", "mean", "last"], default="error")
     p.set_defaults(func=run_predict)
@@ -88,6 +99,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--test-fraction", type=float, default=0.2, help="last part of the series to evaluate on")
     p.add_argument("--every", default="1h", help="distance between forecast origins")
     p.add_argument("--epochs", type=int, help="epochs when training here")
+    p.add_argument(
+        "--events",
+        type=Path,
+        help="calendar of scheduled events (CSV with a header start,kind,end,expected, or YAML)",
+    )
     p.add_argument("--plot", type=Path, default=Path("backtest.png"))
     p.add_argument("--json", type=Path, help="also write the scores as JSON")
     p.add_argument("--on-duplicate", choices=["error", "mean", "last"], default="error")
@@ -101,6 +117,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument(
+        "--no-events",
+        action="store_true",
+        help="the old scenario (a show at the same time every day) and one model, without a calendar",
+    )
     p.set_defaults(func=run_demo)
 
 
@@ -124,6 +145,24 @@ def _settings_for_csv(args: argparse.Namespace, name: str):
     if args.seed is not None:
         data["train"]["seed"] = args.seed
     return target_config_from_dict(data, source="command line")
+
+
+def _read_events(path: Path | None):
+    """The calendar file given on the command line, or None."""
+    if path is None:
+        return None
+    from forecaster.events import read_calendar
+
+    calendar = read_calendar(path)
+    print(
+        f"calendar: {len(calendar)} events of kind(s) {', '.join(calendar.kinds) or '-'} from {path}"
+        + (
+            f" ({calendar.duplicates} duplicate(s) dropped, {calendar.overlapping} overlapping)"
+            if calendar.duplicates or calendar.overlapping
+            else ""
+        )
+    )
+    return calendar
 
 
 def _target_name(path: Path) -> str:
@@ -171,6 +210,11 @@ def run_train(args: argparse.Namespace) -> int:
         now = _now()
         series = fetch_history(cfg.prometheus, now=now)
         store_root = args.out or cfg.store
+        events = _read_events(args.events)
+        if events is None and cfg.events.enabled:
+            from forecaster.sources.calendar import load_calendar
+
+            events = load_calendar(cfg.events, prometheus=cfg.prometheus, now=now)
     else:
         from forecaster.sources.files import read_series
 
@@ -179,9 +223,15 @@ def run_train(args: argparse.Namespace) -> int:
         series = read_series(args.csv, duplicates=args.on_duplicate)
         store_root = args.out or "models"
         now = _now()
+        events = _read_events(args.events)
     store = ModelStore(store_root)
     result = train_target(
-        cfg, series, store=store, now=now, progress=not args.no_progress and sys.stderr.isatty()
+        cfg,
+        series,
+        store=store,
+        now=now,
+        progress=not args.no_progress and sys.stderr.isatty(),
+        events=events,
     )
     _print_table(result.backtest)
     if args.plot:
@@ -213,13 +263,15 @@ def run_predict(args: argparse.Namespace) -> int:
     model = Forecaster.load(resolve_model_dir(args.model))
     # A history at another step is refused, as POST /v1/forecast does, rather than snapped onto the model's.
     history = read_series(args.csv, step=model.step, duplicates=args.on_duplicate)
+    events = _read_events(args.events) if args.events else None
     with np.errstate(over="ignore", invalid="ignore"):  # checked below, and said in one line
-        forecast = require_finite_forecast(model.predict(history), history=history)
+        forecast = require_finite_forecast(model.predict(history, events=events), history=history)
     if args.json:
         out = {
             "model": model.name,
             "step_s": model.step.total_seconds(),
             "history_end": history.index[-1].isoformat(),
+            "note": forecast.attrs.get("note"),
             "forecast": [
                 {"timestamp": ts.isoformat(), **{c: round(float(v), 6) for c, v in row.items()}}
                 for ts, row in forecast.iterrows()
@@ -228,11 +280,14 @@ def run_predict(args: argparse.Namespace) -> int:
         print(json.dumps(out, indent=2, allow_nan=False))
     else:
         print(forecast.to_string(float_format=lambda v: f"{v:.2f}"))
+        if forecast.attrs.get("note"):
+            print(f"note: {forecast.attrs['note']}")
     return 0
 
 
 def run_backtest(args: argparse.Namespace) -> int:
     from forecaster.evaluation import backtest, mase_scale, rolling_origins
+    from forecaster.events import bind_calendar
     from forecaster.model import Forecaster
     from forecaster.plots import plot_backtest
     from forecaster.predictors import baselines_for
@@ -245,12 +300,18 @@ def run_backtest(args: argparse.Namespace) -> int:
         raise ConfigError(f"--test-fraction {args.test_fraction} must be between 0 and 1")
     series = read_series(args.csv, duplicates=args.on_duplicate)
     split = int(len(series) * (1 - args.test_fraction))
+    events = _read_events(args.events)
     if args.model:
         model = Forecaster.load(resolve_model_dir(args.model))
         model.name = "lstm"
+        if events is not None and model.events is None:
+            print("note: the model was trained without a calendar: --events is ignored")
     else:
         train = TrainSettings(epochs=args.epochs or TrainSettings().epochs)
-        model = fit_forecaster(series.iloc[:split], train=train, name="lstm", progress=sys.stderr.isatty())
+        model = fit_forecaster(
+            series.iloc[:split], train=train, name="lstm", progress=sys.stderr.isatty(), events=events
+        )
+    model = bind_calendar(model, events)
     baselines = baselines_for(
         series.iloc[:split], step=model.step, horizon_steps=model.horizon_steps, quantiles=model.quantiles
     )
@@ -275,6 +336,84 @@ def run_backtest(args: argparse.Namespace) -> int:
 
 
 def run_demo(args: argparse.Namespace) -> int:
+    if args.no_events:
+        return _run_demo_plain(args)
+    return _run_demo_events(args)
+
+
+def _run_demo_events(args: argparse.Namespace) -> int:
+    """Synthetic traffic with irregularly scheduled streams: one model with the calendar, one without."""
+    from forecaster.event_scores import event_window_wape
+    from forecaster.events import bind_calendar, calendar_to_csv
+    from forecaster.plots import plot_backtest
+    from forecaster.promotion import train_target
+    from forecaster.settings import TargetConfig, TrainSettings
+    from forecaster.sources.files import write_csv
+    from forecaster.sources.synthetic import live_streaming_events
+    from forecaster.store import ModelStore
+
+    out: Path = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    print(
+        f"1/4 generating {args.days:g} days of synthetic live-streaming traffic with scheduled streams "
+        f"(1-minute steps, seed {args.seed})"
+    )
+    scenario = live_streaming_events(days=args.days, step="1m", seed=args.seed)
+    series, calendar = scenario.series, scenario.calendar
+    write_csv(series, out / "live-streaming.csv")
+    (out / "events.csv").write_text(calendar_to_csv(calendar))
+    print(
+        f"    calendar: {len(calendar)} entries ({', '.join(f'{k} {n}' for k, n in calendar.summary()['kinds'].items())}); "
+        f"{len(scenario.cancelled)} cancelled, {sum(1 for e in scenario.actual_starts)} streamed, "
+        f"{len(scenario.surprises)} unannounced spikes"
+    )
+    backtest = "3d" if args.days >= 12 else "1d"
+    store = ModelStore(out / "models")
+    progress = not args.no_progress and sys.stderr.isatty()
+    results = {}
+    for name, events in (("live-streaming", calendar), ("live-streaming-no-calendar", None)):
+        cfg = TargetConfig(
+            name=name, train=TrainSettings(epochs=args.epochs, seed=args.seed, backtest=backtest)
+        )
+        print(
+            f"2/4 training {name} on all but the last {backtest} ({'with' if events else 'without'} the calendar)"
+        )
+        results[name] = train_target(cfg, series, store=store, now=_now(), progress=progress, events=events)
+    print("3/4 backtests against the baselines (30-minute forecasts every hour)")
+    for name, result in results.items():
+        print(f"--- {name}")
+        _print_table(result.backtest)
+    print(
+        "    WAPE (p50) in the 30 minutes after each scheduled start, from every origin up to 30 minutes before:"
+    )
+    for name, result in results.items():
+        model = bind_calendar(store.load(name, result.saved.version), calendar)
+        split = int(min(result.backtest.origins))  # the held-out range the backtest scored
+        score = event_window_wape(model, series, calendar, start=split, stride=5)
+        print(
+            f"    {name:28} in windows {score.wape_in_windows:.3f}   elsewhere {score.wape_outside:.3f}   "
+            f"({score.events} scheduled starts)"
+        )
+    main = results["live-streaming"]
+    plot = plot_backtest(
+        main.backtest,
+        out / "backtest.png",
+        model="candidate",
+        baseline="holt_winters",
+        title="forecaster demo: synthetic live-streaming traffic with a calendar, 30-minute forecasts every hour",
+    )
+    for name, result in results.items():
+        print(f"4/4 {name}: {result.summary()}")
+    print(f"model: {main.saved.location}")
+    print(f"plot:  {plot}")
+    print(
+        f"try:   forecaster predict --model {out / 'models' / 'live-streaming'} --csv {out / 'live-streaming.csv'} "
+        f"--events {out / 'events.csv'}"
+    )
+    return 0
+
+
+def _run_demo_plain(args: argparse.Namespace) -> int:
     from forecaster.plots import plot_backtest
     from forecaster.promotion import train_target
     from forecaster.settings import TargetConfig, TrainSettings

@@ -33,7 +33,10 @@ __all__ = [
     "Calendar",
     "CalendarError",
     "Event",
+    "CalendarBound",
+    "bind_calendar",
     "calendar_from_records",
+    "calendar_to_csv",
     "parse_calendar_csv",
     "parse_calendar_yaml",
     "read_calendar",
@@ -272,6 +275,23 @@ def parse_calendar_yaml(text: str, *, source: str = "calendar.yaml") -> Calendar
     return calendar_from_records(data, source=source)
 
 
+def calendar_to_csv(calendar: Calendar) -> str:
+    """The calendar as CSV text that :func:`parse_calendar_csv` reads back."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(FIELDS)
+    for e in calendar.events:
+        writer.writerow(
+            [
+                e.start.isoformat(),
+                e.kind,
+                e.end.isoformat() if e.end is not None else "",
+                f"{e.expected:g}" if e.expected is not None else "",
+            ]
+        )
+    return out.getvalue()
+
+
 def read_calendar(path: str | Path) -> Calendar:
     """Read a calendar file: ``.yaml``/``.yml`` as YAML, anything else as CSV."""
     p = Path(path)
@@ -282,3 +302,31 @@ def read_calendar(path: str | Path) -> Calendar:
     if p.suffix.lower() in (".yaml", ".yml"):
         return parse_calendar_yaml(text, source=str(p))
     return parse_calendar_csv(text, source=str(p))
+
+
+class CalendarBound:
+    """A predictor with a calendar bound to it: ``predict(history)`` passes ``events=calendar``.
+
+    Lets code that knows only the Predictor protocol (backtests, the replay, promotion) use a model trained
+    with a calendar; every other attribute is the inner predictor's.
+    """
+
+    def __init__(self, inner: Any, calendar: Calendar) -> None:
+        self._inner = inner
+        self.calendar = calendar
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def predict(self, history: pd.Series) -> pd.DataFrame:
+        return self._inner.predict(history, events=self.calendar)
+
+    def predict_many(self, history: pd.Series, *, origins: Any) -> list[pd.DataFrame]:
+        return self._inner.predict_many(history, origins=origins, events=self.calendar)
+
+
+def bind_calendar(predictor: Any, calendar: Calendar | None) -> Any:
+    """``predictor`` reading ``calendar`` (itself when there is no calendar or it reads none)."""
+    if calendar is None or getattr(predictor, "events", None) is None:
+        return predictor
+    return CalendarBound(predictor, calendar)

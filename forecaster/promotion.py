@@ -19,6 +19,7 @@ import pandas as pd
 
 from forecaster.errors import DataError, ModelStoreError
 from forecaster.evaluation import BacktestResult, backtest, mase_scale, rolling_origins
+from forecaster.events import Calendar, bind_calendar
 from forecaster.predictors import Predictor, baselines_for
 from forecaster.series import format_duration, parse_duration
 from forecaster.settings import TargetConfig
@@ -107,17 +108,21 @@ def train_target(
     store: ModelStore,
     now: pd.Timestamp,
     progress: bool = False,
+    events: Calendar | None = None,
 ) -> PromotionResult:
-    """Train ``cfg``'s model on ``series``, save it, and promote it if it beats the baseline and current."""
+    """Train ``cfg``'s model on ``series``, save it, and promote it if it beats the baseline and current.
+
+    ``events``: the target's calendar; the candidate (and a current model that reads one) use it.
+    """
     if series.index.freq is None:
         raise DataError(
             "series must be on a regular grid", hint="pass it through forecaster.series.regularize"
         )
     split = _split(series, parse_duration(cfg.train.backtest))
     model = fit_forecaster(
-        series.iloc[:split], model=cfg.model, train=cfg.train, name=cfg.name, progress=progress
+        series.iloc[:split], model=cfg.model, train=cfg.train, name=cfg.name, progress=progress, events=events
     )
-    candidate = _Renamed(model, CANDIDATE)
+    candidate = _Renamed(bind_calendar(model, events), CANDIDATE)
 
     current_ref: ModelRef | None = None
     current: Predictor | None = None
@@ -131,7 +136,7 @@ def train_target(
                 and loaded.horizon_steps == model.horizon_steps
                 and tuple(loaded.quantiles) == tuple(model.quantiles)
             ):
-                current = _Renamed(loaded, CURRENT)
+                current = _Renamed(bind_calendar(loaded, events), CURRENT)
             else:
                 note = " (the current model has a different step, horizon or quantiles and is replaced)"
     except DamagedPointerError as exc:
