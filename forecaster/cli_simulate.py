@@ -48,6 +48,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", type=Path, help="write the results as JSON here")
     p.add_argument("--plot", type=Path, help="write a PNG of load, capacity and forecast band here")
+    p.add_argument(
+        "--timeline",
+        type=Path,
+        help="write one CSV row per replayed minute here: timestamp, load, and each run's ready capacity",
+    )
+    p.add_argument(
+        "--events",
+        type=Path,
+        help="calendar of scheduled events (CSV or YAML) the LSTM trains and forecasts with (--model lstm)",
+    )
     h = p.add_argument_group("HPA")
     h.add_argument(
         "--target-utilisation",
@@ -174,9 +184,17 @@ def make_forecast_fn(
     retrain_daily: bool = False,
     epochs: int | None = None,
     seed: int = 0,
+    events: Any = None,
 ) -> Any:
-    """Fit ``model`` on the native-step trace before ``split`` and wrap it as the replay's forecast_fn."""
+    """Fit ``model`` on the native-step trace before ``split`` and wrap it as the replay's forecast_fn.
+
+    ``events`` (a :class:`~forecaster.events.Calendar`, LSTM only): trained on and read at every forecast.
+    """
+    from forecaster.events import bind_calendar
     from forecaster.simulate import predictor_forecasts
+
+    if events is not None and model != "lstm":
+        raise ConfigError(f"--events needs --model lstm ({model} reads no calendar)", hint="use --model lstm")
 
     step = (
         pd.Timedelta(native.index.freq)
@@ -203,9 +221,15 @@ def make_forecast_fn(
             train_settings = TrainSettings(
                 seed=seed, epochs=REPLAY_EPOCHS if epochs is None else epochs, max_windows_per_epoch=8000
             )
-            return fit_forecaster(
-                train, model=ModelSettings(quantiles=qs), train=train_settings, name="replay", progress=False
+            fitted = fit_forecaster(
+                train,
+                model=ModelSettings(quantiles=qs),
+                train=train_settings,
+                name="replay",
+                progress=False,
+                events=events,
             )
+            return bind_calendar(fitted, events)
         from forecaster.predictors import HoltWinters, SeasonalNaive
 
         cls = HoltWinters if model == "holt-winters" else SeasonalNaive
@@ -275,6 +299,19 @@ def _write_json(path: Path, data: dict[str, Any]) -> None:
             os.unlink(tmp)
 
 
+def _write_csv(path: Path, frame: pd.DataFrame) -> None:
+    """Write ``frame`` as CSV atomically: a half-written timeline never replaces a whole one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".timeline-", suffix=".csv", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            frame.to_csv(f, index=False, float_format="%.6g")
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
 def run(args: argparse.Namespace) -> int:
     from forecaster.simulate import prepare_trace, replay
 
@@ -289,6 +326,11 @@ def run(args: argparse.Namespace) -> int:
         )
     trace = prepare_trace(native, name=str(args.csv or args.prometheus_config))
     split = native.index[int(len(native) * args.train_fraction)]
+    events = None
+    if args.events is not None:
+        from forecaster.events import read_calendar
+
+        events = read_calendar(args.events)
     forecast_fn = make_forecast_fn(
         native,
         split=split,
@@ -297,14 +339,23 @@ def run(args: argparse.Namespace) -> int:
         retrain_daily=args.retrain_daily,
         epochs=args.epochs,
         seed=args.seed,
+        events=events,
     )
     result = replay(trace, config=config, forecast_fn=forecast_fn, replay_start=split)
     out = result.to_dict()
     out["model"] = args.model
-    print(f"replay {out['start']} .. {out['end']} ({out['minutes']} minutes), forecasts: {args.model}")
+    if events is not None:
+        out["events"] = events.summary(now=split)
+    calendar_note = f", calendar {args.events} ({len(events)} events)" if events is not None else ""
+    print(
+        f"replay {out['start']} .. {out['end']} ({out['minutes']} minutes), forecasts: {args.model}{calendar_note}"
+    )
     print(format_table(out))
     if args.json:
         _write_json(args.json, out)
+    if args.timeline:
+        _write_csv(args.timeline, result.timeline())
+        print(f"timeline: {args.timeline}")
     if args.plot:
         from forecaster.plots_replay import plot_replay
 

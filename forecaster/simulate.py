@@ -154,6 +154,20 @@ class ReplayResult:
             "prescaler_reasons": dict(self.reasons),
         }
 
+    def timeline(self) -> pd.DataFrame:
+        """One row per replayed minute: ``timestamp``, ``load`` and each run's ready capacity
+        (``<run>_ready_capacity`` = ready pods x capacity per replica) and ready pods."""
+        cap = self.config.hpa.capacity_per_replica
+        columns: dict[str, Any] = {
+            "timestamp": [ts.isoformat() for ts in pd.DatetimeIndex(self.load.index)],
+            "load": self.load.to_numpy(dtype=float),
+        }
+        for name, run in self.runs.items():
+            columns[f"{name}_ready_capacity"] = run.ready.astype(float) * cap
+        for name, run in self.runs.items():
+            columns[f"{name}_ready_replicas"] = run.ready.astype(np.int64)
+        return pd.DataFrame(columns)
+
 
 def _jsonable(value: Any) -> Any:
     if isinstance(value, dict):

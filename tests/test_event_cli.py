@@ -1,0 +1,123 @@
+"""The calendar on the command line: train/predict/backtest/simulate --events, simulate --timeline."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from forecaster.cli import main
+from forecaster.events import Event, calendar_to_csv, read_calendar
+from forecaster.model import Forecaster
+from forecaster.sources.files import write_csv
+from forecaster.sources.synthetic import live_streaming_events
+
+
+@pytest.fixture(scope="module")
+def scenario_files(tmp_path_factory):
+    torch.set_num_threads(1)
+    root = tmp_path_factory.mktemp("events-cli")
+    scenario = live_streaming_events(days=7, step="5m", seed=2)
+    write_csv(scenario.series, root / "load.csv")
+    (root / "events.csv").write_text(calendar_to_csv(scenario.calendar))
+    return root, scenario
+
+
+def test_train_and_predict_with_a_calendar(scenario_files, tmp_path, capsys):
+    root, scenario = scenario_files
+    store = tmp_path / "store"
+    argv = [
+        "train",
+        "--csv",
+        str(root / "load.csv"),
+        "--events",
+        str(root / "events.csv"),
+        "--out",
+        str(store),
+    ]
+    assert main([*argv, "--target", "live", "--epochs", "2", "--lookback", "1h", "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert f"calendar: {len(scenario.calendar)} events" in out and "stored at:" in out
+    model = Forecaster.load(next((store / "live" / "versions").iterdir()))
+    assert model.events is not None and set(model.events.kinds) == set(scenario.calendar.kinds)
+
+    # A calendar with a kind the model never saw: the forecast says what it assumed.
+    odd = root / "odd.csv"
+    extra = Event(
+        start=scenario.series.index[-1].tz_localize("UTC") + pd.Timedelta(minutes=10), kind="esports"
+    )
+    odd.write_text(
+        calendar_to_csv(read_calendar(root / "events.csv")) + f"{extra.start.isoformat()},esports,,\n"
+    )
+    argv = ["predict", "--model", str(store / "live"), "--csv", str(root / "load.csv"), "--json"]
+    assert main([*argv, "--events", str(odd)]) == 0
+    text = capsys.readouterr().out
+    answer = json.loads(text[text.index("{") :])
+    assert "esports never seen in training" in answer["note"] and len(answer["forecast"]) == 6
+    assert main(argv) == 0
+    text = capsys.readouterr().out
+    assert "none was given" in json.loads(text[text.index("{") :])["note"]
+
+
+def test_backtest_with_a_calendar(scenario_files, tmp_path, capsys):
+    root, _ = scenario_files
+    argv = [
+        "backtest",
+        "--csv",
+        str(root / "load.csv"),
+        "--events",
+        str(root / "events.csv"),
+        "--epochs",
+        "1",
+    ]
+    assert main([*argv, "--plot", str(tmp_path / "b.png"), "--json", str(tmp_path / "b.json")]) == 0
+    scores = json.loads((tmp_path / "b.json").read_text())
+    assert scores["lstm"]["origins"] > 0 and np.isfinite(scores["lstm"]["wape"])
+
+
+def test_a_malformed_calendar_is_one_clear_line(scenario_files, tmp_path, capsys):
+    root, _ = scenario_files
+    bad = tmp_path / "bad.csv"
+    bad.write_text("start,kind\n2026-01-06T20:00:00Z,football\n2026-01-07 20:00,concert\n")
+    assert main(["backtest", "--csv", str(root / "load.csv"), "--events", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "row 3" in err and "'start'" in err and "no UTC offset" in err
+
+
+def test_simulate_with_a_calendar_writes_a_timeline(scenario_files, tmp_path, capsys):
+    root, scenario = scenario_files
+    timeline = tmp_path / "t.csv"
+    argv = [
+        "simulate",
+        "--csv",
+        str(root / "load.csv"),
+        "--capacity-per-replica",
+        "100",
+        "--train-fraction",
+        "0.7",
+    ]
+    argv += ["--events", str(root / "events.csv"), "--epochs", "1", "--timeline", str(timeline)]
+    argv += ["--json", str(tmp_path / "r.json")]
+    assert main(argv) == 0
+    assert "calendar" in capsys.readouterr().out
+    frame = pd.read_csv(timeline)
+    runs = ("hpa", "prescaler", "oracle")
+    assert list(frame.columns[:5]) == ["timestamp", "load", *(f"{r}_ready_capacity" for r in runs)]
+    data = json.loads((tmp_path / "r.json").read_text())
+    assert len(frame) == data["minutes"], "one row per replayed minute"
+    stamps = pd.to_datetime(frame["timestamp"])
+    assert (stamps.diff().dropna() == pd.Timedelta(minutes=1)).all()
+    assert (frame["oracle_ready_capacity"] >= frame["load"] - 1e-6).all(), "the oracle is never short"
+    short = int((frame["hpa_ready_capacity"] < frame["load"]).sum())
+    assert short == data["runs"]["hpa"]["under_provisioned_minutes"], "the timeline is the replay's own"
+    assert data["events"]["events"] == len(scenario.calendar)
+
+
+def test_simulate_refuses_a_calendar_for_a_model_that_reads_none(scenario_files, capsys):
+    root, _ = scenario_files
+    argv = ["simulate", "--csv", str(root / "load.csv"), "--capacity-per-replica", "100"]
+    assert main([*argv, "--model", "seasonal-naive", "--events", str(root / "events.csv")]) == 2
+    assert "--events needs --model lstm" in capsys.readouterr().err
