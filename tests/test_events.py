@@ -175,3 +175,36 @@ def test_relabel_and_between():
     )
     assert cal.relabel({"esports": "football"}).kinds == ("event", "football")
     assert len(cal.between(pd.Timestamp("2026-03-06", tz=UTC), pd.Timestamp("2026-03-08", tz=UTC))) == 1
+
+
+def test_csv_round_trip():
+    from forecaster.events import calendar_to_csv
+
+    cal = parse_calendar_csv(
+        "start,kind,end,expected\n2026-03-05T20:07:00Z,football,2026-03-05T22:00:00Z,12000\n"
+        "2026-03-06T18:00:00+01:00,,,\n"
+    )
+    assert parse_calendar_csv(calendar_to_csv(cal)).events == cal.events
+
+
+def test_event_window_scores_only_the_minutes_after_scheduled_starts():
+    import numpy as np
+
+    from forecaster.event_scores import event_window_mask, event_window_wape
+    from forecaster.predictors import LastValue
+
+    index = pd.date_range("2026-03-05", periods=600, freq="5min")
+    values = np.full(len(index), 100.0)
+    start = pd.Timestamp("2026-03-06 12:00")
+    after = (index >= start) & (index < start + pd.Timedelta(minutes=30))
+    values[after] = 300.0
+    series = pd.Series(values, index=index)
+    cal = Calendar.of([Event(start=start.tz_localize(UTC), kind="match")])
+    assert (event_window_mask(index, cal, window=pd.Timedelta(minutes=30)) == after).all()
+    model = LastValue(step=pd.Timedelta(minutes=5), horizon_steps=6, quantiles=(0.5,)).fit(series.iloc[:100])
+    score = event_window_wape(model, series, cal, start=100)
+    assert score.events == 1 and score.origins == 12
+    # By hand: origins up to the start forecast 100 for the window's 300 (1+2+...+6 steps, 200 off each) over
+    # 36 window steps of 300; origins inside forecast 300 for the 100 after it (1+...+5 steps) over 36 x 100.
+    assert score.wape_in_windows == pytest.approx(21 * 200 / (36 * 300))
+    assert score.wape_outside == pytest.approx(15 * 200 / (36 * 100))

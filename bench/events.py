@@ -1,0 +1,237 @@
+"""Scheduled-events benchmark: the prescaler with the calendar vs the same model without it vs the HPA alone.
+
+For each seed, the synthetic live-streaming scenario with irregularly scheduled streams
+(:func:`forecaster.sources.synthetic.live_streaming_events`: three kinds, sizes varying per event, ~7% of the
+entries cancelled, ~30% starting late, unannounced spikes on top) at 5 minutes, ``--days`` long; the last
+``--replay-days`` are replayed minute by minute (pods ready 3 minutes after start, the prescaler's lead 3
+minutes, policy ``shift-p90`` as in bench/replay.py), the LSTM (15 epochs by default) fitted on
+everything before, once with the calendar and once without. Scaled so that the replayed peak needs 30 replicas.
+
+Measured against the issue-12 targets:
+
+- under-provisioned minutes in the first 30 minutes after each scheduled start (entries that were not
+  cancelled): with the calendar vs the HPA alone and vs the model without the calendar;
+- p50 WAPE in the 30-minute windows after scheduled starts (every origin from a horizon before the start),
+  and outside them, with vs without the calendar;
+- replica-minutes vs the HPA alone and vs the perfect-foresight oracle;
+- what each cancelled entry costs: replica-minutes the calendar run spends more than the run without it in
+  the hour around the cancelled start, against "the lead time's worth" (lead minutes x the replicas an
+  average real event adds at its peak).
+
+Writes ``bench/results/events.md`` and ``events.json``.
+
+    python bench/events.py [--seeds 0,1,2] [--days 28] [--replay-days 8] [--epochs 15]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from forecaster.event_scores import EVENT_WINDOW, event_window_mask, event_window_wape
+from forecaster.events import Calendar, bind_calendar
+from forecaster.hpa import HPAConfig
+from forecaster.scaling import ScalingPolicy
+from forecaster.settings import ModelSettings, TrainSettings
+from forecaster.simulate import ClusterConfig, ReplayConfig, predictor_forecasts, prepare_trace, replay
+from forecaster.sources.synthetic import live_streaming_events
+from forecaster.training import fit_forecaster
+
+HERE = Path(__file__).resolve().parent
+REPLICAS_AT_PEAK = 30
+LEAD_S = 180.0
+
+
+def _config(cap: float) -> ReplayConfig:
+    return ReplayConfig(
+        hpa=HPAConfig(capacity_per_replica=cap, max_replicas=200),
+        policy=ScalingPolicy(
+            capacity_per_replica=cap,
+            max_replicas=200,
+            lead_time_s=LEAD_S,
+            plan="shift",
+            scale_down_stabilization_s=0.0,
+        ),
+        cluster=ClusterConfig(pod_startup_s=180),
+    )
+
+
+def run_seed(seed: int, *, days: float, replay_days: float, epochs: int) -> dict:
+    started = time.perf_counter()
+    scenario = live_streaming_events(days=days, step="5m", seed=seed)
+    native, calendar = scenario.series, scenario.calendar
+    split = native.index[-1] - pd.Timedelta(days=replay_days) + pd.Timedelta(minutes=5)
+    trace = prepare_trace(native, name=f"seed {seed}")
+    cap = float(trace.loc[split:].max()) / REPLICAS_AT_PEAK
+    config = _config(cap)
+    out: dict = {"seed": seed, "replay_start": str(split), "replay_end": str(trace.index[-1])}
+    # The same settings as `forecaster simulate` (make_forecast_fn): a few epochs on a bounded sample.
+    settings = TrainSettings(seed=seed, epochs=epochs, max_windows_per_epoch=8000)
+    train_part = native.loc[native.index < split]
+    models = {
+        name: bind_calendar(
+            fit_forecaster(train_part, model=ModelSettings(), train=settings, name=name, events=events),
+            events,
+        )
+        for name, events in (("calendar", calendar), ("no_calendar", None))
+    }
+    fns = {name: predictor_forecasts(model, native, start=split) for name, model in models.items()}
+    results = {
+        "calendar": replay(trace, config=config, forecast_fn=fns["calendar"], replay_start=split),
+        "no_calendar": replay(
+            trace, config=config, forecast_fn=fns["no_calendar"], replay_start=split, include=("prescaler",)
+        ),
+    }
+    base = results["calendar"]
+    runs = {
+        "hpa": base.runs["hpa"],
+        "oracle": base.runs["oracle"],
+        "prescaler_calendar": base.runs["prescaler"],
+        "prescaler_no_calendar": results["no_calendar"].runs["prescaler"],
+    }
+    index = pd.DatetimeIndex(base.load.index)
+    load = base.load.to_numpy()
+    cancelled = {e.start for e in scenario.cancelled}
+    held = Calendar.of([e for e in calendar.events if e.start not in cancelled])
+    in_window = event_window_mask(index, held, window=EVENT_WINDOW)
+    starts_replayed = [e for e in held.events if index[0] <= e.start.tz_localize(None) <= index[-1]]
+    out["scheduled_starts"] = len(starts_replayed)
+    out["cancelled_entries"] = sum(
+        1 for e in scenario.cancelled if index[0] <= e.start.tz_localize(None) <= index[-1]
+    )
+    out["replayed_minutes"] = len(index)
+    out["runs"] = {}
+    for name, run in runs.items():
+        short = run.ready * cap < load - 1e-9
+        out["runs"][name] = {
+            "short_minutes": int(short.sum()),
+            "short_minutes_in_event_windows": int((short & in_window).sum()),
+            "replica_minutes": float(run.pods.sum()),
+        }
+    # Cancelled entries: what the calendar run spends more than the run without it around each one.
+    lead_min = int(LEAD_S / 60)
+    extra = []
+    for e in scenario.cancelled:
+        at = e.start.tz_localize(None)
+        sel = (index >= at - pd.Timedelta(minutes=30)) & (index < at + pd.Timedelta(minutes=30))
+        if sel.sum() < 60:
+            continue
+        extra.append(
+            float(runs["prescaler_calendar"].pods[sel].sum() - runs["prescaler_no_calendar"].pods[sel].sum())
+        )
+    # The lead time's worth: lead minutes x the replicas a real event adds at its peak (oracle, over the hour before).
+    adds = []
+    for e in starts_replayed:
+        at = e.start.tz_localize(None)
+        before = (index >= at - pd.Timedelta(minutes=30)) & (index < at)
+        after = (index >= at) & (index < at + EVENT_WINDOW)
+        if before.any() and after.any():
+            adds.append(float(runs["oracle"].ready[after].max() - runs["oracle"].ready[before].mean()))
+    out["cancelled_extra_replica_minutes"] = extra
+    out["lead_time_worth_replica_minutes"] = lead_min * float(np.mean(adds)) if adds else float("nan")
+
+    # Forecast accuracy around scheduled starts (5-minute grid, the replayed range), with and without calendar.
+    start_pos = int(native.index.searchsorted(split))
+    for name, model in models.items():
+        score = event_window_wape(model, native, held, start=start_pos)
+        out[f"wape_{name}"] = {"in_windows": score.wape_in_windows, "outside": score.wape_outside}
+    out["seconds"] = round(time.perf_counter() - started, 1)
+    return out
+
+
+def _pct_cut(before: float, after: float) -> str:
+    return f"{(1 - after / before):.0%}" if before else "-"
+
+
+def report(results: list[dict], args: argparse.Namespace) -> str:
+    total = {
+        k: sum(r["runs"][k]["short_minutes_in_event_windows"] for r in results) for k in results[0]["runs"]
+    }
+    cost = {k: sum(r["runs"][k]["replica_minutes"] for r in results) for k in results[0]["runs"]}
+    wape = {
+        n: {w: float(np.mean([r[f"wape_{n}"][w] for r in results])) for w in ("in_windows", "outside")}
+        for n in ("calendar", "no_calendar")
+    }
+    extra = [x for r in results for x in r["cancelled_extra_replica_minutes"]]
+    worth = float(np.nanmean([r["lead_time_worth_replica_minutes"] for r in results]))
+    days = sum(r["replayed_minutes"] for r in results) / 1440
+    starts = sum(r["scheduled_starts"] for r in results)
+    cal, nocal, hpa, oracle = (
+        total[k] for k in ("prescaler_calendar", "prescaler_no_calendar", "hpa", "oracle")
+    )
+    lines = [
+        "# Scheduled events benchmark (bench/events.py)",
+        "",
+        f"Synthetic live-streaming scenario with irregularly scheduled streams, seeds {args.seeds}; each "
+        f"{args.days:g} days at 5 minutes, the last {args.replay_days:g} replayed minute by minute "
+        f"({days:.1f} replayed days, {starts} scheduled starts that happened); LSTM {args.epochs} epochs trained "
+        "on everything before the replay, once with the calendar and once without; pods ready 3 minutes after "
+        "start, prescaler lead 3 minutes, policy shift-p90; replayed peak = 30 replicas.",
+        "",
+        "| target | measured | met |",
+        "|---|---|---|",
+        f"| short minutes in the 30 min after scheduled starts: >= 95% fewer than the HPA alone | "
+        f"{_pct_cut(hpa, cal)} ({hpa} -> {cal}) | {'yes' if hpa and cal <= 0.05 * hpa else 'no'} |",
+        f"| ... and >= 80% fewer than the same model without the calendar | {_pct_cut(nocal, cal)} "
+        f"({nocal} -> {cal}) | {'yes' if nocal and cal <= 0.2 * nocal else 'no'} |",
+        f"| WAPE in those windows <= 0.5x without the calendar | {wape['calendar']['in_windows']:.3f} vs "
+        f"{wape['no_calendar']['in_windows']:.3f} "
+        f"({wape['calendar']['in_windows'] / wape['no_calendar']['in_windows']:.2f}x) | "
+        f"{'yes' if wape['calendar']['in_windows'] <= 0.5 * wape['no_calendar']['in_windows'] else 'no'} |",
+        f"| WAPE outside the windows within 2% of without | {wape['calendar']['outside']:.3f} vs "
+        f"{wape['no_calendar']['outside']:.3f} | "
+        f"{'yes' if wape['calendar']['outside'] <= 1.02 * wape['no_calendar']['outside'] else 'no'} |",
+        f"| replica-minutes <= +10% over the HPA alone | "
+        f"{cost['prescaler_calendar'] / cost['hpa'] - 1:+.1%} | "
+        f"{'yes' if cost['prescaler_calendar'] <= 1.1 * cost['hpa'] else 'no'} |",
+        f"| replica-minutes <= +10% over the oracle | {cost['prescaler_calendar'] / cost['oracle'] - 1:+.1%} | "
+        f"{'yes' if cost['prescaler_calendar'] <= 1.1 * cost['oracle'] else 'no'} |",
+        f"| a cancelled entry costs at most the lead time's worth of extra pods | "
+        f"{np.mean(extra) if extra else float('nan'):.1f} extra replica-minutes per cancelled entry "
+        f"({len(extra)} entries; max {max(extra) if extra else float('nan'):.1f}) vs {worth:.1f} | "
+        f"{'yes' if extra and max(extra) <= worth else 'no'} |",
+        "",
+        "All runs (summed over seeds):",
+        "",
+        "| run | short minutes (all) | short minutes in event windows | replica-minutes |",
+        "|---|---:|---:|---:|",
+    ]
+    for k in results[0]["runs"]:
+        lines.append(
+            f"| {k} | {sum(r['runs'][k]['short_minutes'] for r in results)} | {total[k]} | {cost[k]:.0f} |"
+        )
+    lines += ["", f"Oracle short minutes in event windows: {oracle} (never short by construction).", ""]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--seeds", default="0,1,2")
+    p.add_argument("--days", type=float, default=28)
+    p.add_argument("--replay-days", type=float, default=8)
+    p.add_argument("--epochs", type=int, default=15)
+    p.add_argument("--out", type=Path, default=HERE / "results")
+    args = p.parse_args()
+    torch.set_num_threads(1)
+    results = []
+    for seed in (int(s) for s in args.seeds.split(",")):
+        results.append(run_seed(seed, days=args.days, replay_days=args.replay_days, epochs=args.epochs))
+        print(
+            json.dumps({k: v for k, v in results[-1].items() if k != "cancelled_extra_replica_minutes"}),
+            flush=True,
+        )
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "events.json").write_text(json.dumps(results, indent=2, default=str))
+    text = report(results, args)
+    (args.out / "events.md").write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
