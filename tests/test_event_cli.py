@@ -121,3 +121,29 @@ def test_simulate_refuses_a_calendar_for_a_model_that_reads_none(scenario_files,
     argv = ["simulate", "--csv", str(root / "load.csv"), "--capacity-per-replica", "100"]
     assert main([*argv, "--model", "seasonal-naive", "--events", str(root / "events.csv")]) == 2
     assert "--events needs --model lstm" in capsys.readouterr().err
+
+
+def test_train_config_reads_the_targets_events_section(scenario_files, tmp_path, monkeypatch, capsys):
+    import yaml
+
+    import forecaster.sources.prometheus as prometheus
+
+    root, scenario = scenario_files
+    # The history source is the one seam replaced: the calendar comes from the config's events.file.
+    monkeypatch.setattr(prometheus, "fetch_history", lambda settings, *, now: scenario.series)
+    cfg = tmp_path / "live.yaml"
+    cfg.write_text(
+        yaml.safe_dump(
+            {
+                "name": "live",
+                "prometheus": {"query": "sum(rate(x[1m]))", "step": "5m"},
+                "model": {"lookback": "1h"},
+                "train": {"epochs": 1, "backtest": "2d"},
+                "events": {"file": str(root / "events.csv")},
+                "store": str(tmp_path / "store"),
+            }
+        )
+    )
+    assert main(["train", "--config", str(cfg), "--no-progress"]) == 0, capsys.readouterr().err
+    model = Forecaster.load(next((tmp_path / "store" / "live" / "versions").iterdir()))
+    assert model.events is not None and model.manifest()["events"]["kinds"] == list(scenario.calendar.kinds)
