@@ -92,7 +92,12 @@ def run_train_all(args: argparse.Namespace) -> int:
             series = fetch_history(cfg.prometheus, now=now)
         root = str(args.out or cfg.store)
         store = stores.setdefault(root, ModelStore(root))
-        return train_target(cfg, series, store=store, now=now, progress=False)
+        events = None
+        if cfg.events.enabled:  # the target's calendar; a failure fails this target only, like its history
+            from forecaster.sources.calendar import load_calendar
+
+            events = load_calendar(cfg.events, prometheus=cfg.prometheus, now=now)
+        return train_target(cfg, series, store=store, now=now, progress=False, events=events)
 
     def fetch_split(cfg: Any, template: Any) -> Any:
         now = pd.Timestamp.now(tz="UTC").tz_localize(None)
