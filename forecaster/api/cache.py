@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from forecaster.errors import DataError, ForecasterError
+from forecaster.events import Calendar
 from forecaster.predictors import LastValue, Predictor, SeasonalNaive, quantile_label
 from forecaster.series import format_duration, require_finite_forecast
 from forecaster.settings import TargetConfig
@@ -53,6 +54,8 @@ Clock = Callable[[], pd.Timestamp]
 
 _MAX_RENDERED_PER_TARGET = 64
 """Pre-rendered bodies kept per forecast (distinct quantiles x history asked); an LRU bounds the memory."""
+UPCOMING_EVENTS = pd.Timedelta(hours=24)
+"""Scheduled events listed with each forecast: those starting within this long after the last sample."""
 _BASELINE_HISTORY = pd.Timedelta(days=2)
 """History fetched when the seasonal baseline serves: one day to look back on, one to learn its bands from."""
 
@@ -121,6 +124,8 @@ class CachedForecast:
     """The predictor that actually ran (differs from ``model.name`` when a baseline had to step in)."""
     note: str | None
     rendered: OrderedDict[tuple[Any, ...], Rendered] = field(default_factory=OrderedDict)
+    events: list[dict[str, Any]] = field(default_factory=list)
+    """Upcoming scheduled events (start, kind, end, expected) from the target's calendar."""
     last_sample_at: pd.Timestamp | None = None
     last_actual: float | None = None
 
@@ -195,6 +200,7 @@ class ForecastService:
         stale_after_steps: int,
         metrics: Any,
         model_refresher: Callable[[TargetState], ServingModel | None] | None = None,
+        calendar_loader: Callable[[TargetState, pd.Timestamp], Calendar | None] | None = None,
     ) -> None:
         self.targets: dict[str, TargetState] = {t.name: t for t in targets}
         self.clock = clock
@@ -204,6 +210,8 @@ class ForecastService:
         self.stale_after_steps = stale_after_steps
         self.metrics = metrics
         self.model_refresher = model_refresher
+        self.calendar_loader = calendar_loader or _load_calendar
+        """Reads a target's calendar (its ``events:`` section) on every refresh; a seam for tests."""
         self.models_loaded = False
         self.notes: dict[str, str] = {}
         """Service-wide notes per target (e.g. the demo model is training), shown by /readyz."""
@@ -259,8 +267,9 @@ class ForecastService:
             log.exception("target %s: source raised", name)
             self._failed(state, now, f"history query failed: {type(exc).__name__}", source=True)
             return False
+        calendar, calendar_note = self._calendar(state, now)
         try:
-            forecast, model_name, note = self._predict(state, model, history)
+            forecast, model_name, note = self._predict(state, model, history, events=calendar)
         except ForecasterError as exc:
             self._failed(state, now, f"forecast failed: {exc}", source=False)
             return False
@@ -268,7 +277,21 @@ class ForecastService:
             log.exception("target %s: prediction raised", name)
             self._failed(state, now, f"forecast failed: {type(exc).__name__}", source=False)
             return False
+        if calendar_note:
+            note = f"{note + '; ' if note else ''}{calendar_note}"
         shown = history.loc[history.index > history.index[-1] - self.max_history]
+        upcoming = []
+        if calendar is not None:
+            last = pd.Timestamp(history.index[-1]).tz_localize("UTC")
+            upcoming = [
+                {
+                    "start": iso(e.start.tz_localize(None)),
+                    "kind": e.kind,
+                    "end": iso(e.end.tz_localize(None)) if e.end is not None else None,
+                    "expected": e.expected,
+                }
+                for e in calendar.upcoming(last, within=UPCOMING_EVENTS)
+            ]
         state.entry = CachedForecast(
             target=name,
             generated_at=now,
@@ -277,6 +300,7 @@ class ForecastService:
             model=model,
             model_name=model_name,
             note=note,
+            events=upcoming,
         )
         state.last_success_bucket = self._bucket(state, now)
         state.last_error = None
@@ -293,8 +317,26 @@ class ForecastService:
             self.metrics.source_errors.labels(state.name).inc()
         self.metrics.refreshes.labels(state.name, "error").inc()
 
+    def _calendar(self, state: TargetState, now: pd.Timestamp) -> tuple[Calendar | None, str | None]:
+        """The target's calendar, or None and why: a calendar that cannot be read never stops forecasts."""
+        if not state.config.events.enabled:
+            return None, None
+        try:
+            return self.calendar_loader(state, now), None
+        except ForecasterError as exc:
+            log.warning("target %s: calendar unavailable: %s", state.name, exc)
+            return None, f"calendar unavailable ({exc.problem}): forecast without scheduled events"
+        except Exception as exc:  # noqa: BLE001 - a calendar bug must not kill the refresher
+            log.exception("target %s: calendar loader raised", state.name)
+            return None, f"calendar unavailable ({type(exc).__name__}): forecast without scheduled events"
+
     def _predict(
-        self, state: TargetState, model: ServingModel, history: pd.Series
+        self,
+        state: TargetState,
+        model: ServingModel,
+        history: pd.Series,
+        *,
+        events: Calendar | None = None,
     ) -> tuple[pd.DataFrame, str, str | None]:
         if history.dropna().empty:
             raise DataError(f"the source returned no samples for target {state.name}", hint="check the query")
@@ -303,11 +345,18 @@ class ForecastService:
         if model.predictor is not None:
             try:
                 with np.errstate(over="ignore", invalid="ignore"):  # a non-finite result is refused below
-                    frame = model.predictor.predict(history)
+                    if getattr(model.predictor, "events", None) is not None:  # a model that reads a calendar
+                        frame = model.predictor.predict(history, events=events)  # type: ignore[call-arg]
+                    else:
+                        frame = model.predictor.predict(history)
                 answered = str(frame.attrs.get("answered_by", ""))
                 if answered.startswith("fallback"):  # the model's own fallback for a short history
                     note = f"{model.note + '; ' if model.note else ''}{frame.attrs.get('note', answered)}"
                     return require_finite_forecast(frame, history=history), answered, note
+                calendar_note = frame.attrs.get("note") if getattr(model.predictor, "events", None) else None
+                if calendar_note:
+                    note = f"{model.note + '; ' if model.note else ''}{calendar_note}"
+                    return require_finite_forecast(frame, history=history), model.name, note
                 return require_finite_forecast(frame, history=history), model.name, model.note
             except DataError as exc:
                 # A model that cannot use this history (too short after an outage) must not blank the
@@ -417,6 +466,7 @@ class ForecastService:
                 "timestamps": json_timestamps(entry.forecast.index),
                 "values": {q: json_floats(entry.forecast[q].to_numpy(dtype=float)) for q in quantiles},
             },
+            "events": entry.events,
         }
         tail = json.dumps(payload, separators=(",", ":"), allow_nan=False).encode()[1:]
         digest = hashlib.blake2b(tail, digest_size=12).hexdigest()
@@ -445,6 +495,12 @@ class ForecastService:
         for name, note in self.notes.items():
             degraded.append(f"{name}: {note}")
         return not reasons, reasons, degraded
+
+
+def _load_calendar(state: TargetState, now: pd.Timestamp) -> Calendar | None:
+    from forecaster.sources.calendar import load_calendar
+
+    return load_calendar(state.config.events, prometheus=state.config.prometheus, now=now)
 
 
 def model_info(model: ServingModel, *, ran: str | None = None, note: str | None = None) -> dict[str, Any]:

@@ -18,6 +18,7 @@ __all__ = [
     "Points",
     "ForecastPoints",
     "ForecastResponse",
+    "UpcomingEvent",
     "HistoryIn",
     "ForecastRequest",
     "AdhocForecastResponse",
@@ -64,6 +65,13 @@ class ForecastPoints(BaseModel):
     values: dict[str, list[float]] = Field(description="One list per quantile label (p50, p90...)")
 
 
+class UpcomingEvent(BaseModel):
+    start: str = Field(description="Scheduled start (UTC)")
+    kind: str
+    end: str | None
+    expected: float | None = Field(description="The calendar's size hint, if any")
+
+
 class ForecastResponse(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -78,6 +86,10 @@ class ForecastResponse(BaseModel):
     model: ModelInfo
     actual: Points
     forecast: ForecastPoints
+    events: list[UpcomingEvent] = Field(
+        default_factory=list,
+        description="Scheduled events starting within 24 hours after the last sample (the target's calendar)",
+    )
 
 
 _MAX_POINTS_DOC = "at most the service's max_points (50,000 by default)"
