@@ -46,6 +46,9 @@ class ForecastResult:
     history: pd.Series | None = None
     """Recent actual load: the staleness check, the accuracy guard and the observed-load bound use it."""
     model_version: str | None = None
+    upcoming: tuple[Any, ...] = ()
+    """Scheduled events (:class:`forecaster.events.Event`) starting within the forecast's horizon, for a model
+    that reads its target's calendar."""
 
 
 class ForecastProvider(Protocol):
@@ -71,12 +74,15 @@ class StoreForecastProvider:
         prometheus: PrometheusSettings | None = None,
         fetch: Callable[..., pd.Series] | None = None,
         load_model: Callable[[str], Any] | None = None,
+        load_calendar: Callable[..., Any] | None = None,
     ) -> None:
         self.training_dir = Path(training_dir)
         self.store_root = store
         self.prometheus = prometheus or PrometheusSettings()
         self._fetch = fetch
         self._load_model = load_model
+        self._load_calendar = load_calendar
+        """``(events_settings, prometheus=, now=)`` -> Calendar | None: a seam (default: the target's source)."""
         self._stores: dict[str, Any] = {}
 
     def _fetcher(self) -> Callable[..., pd.Series]:
@@ -87,16 +93,40 @@ class StoreForecastProvider:
         return self._fetch
 
     def forecast(self, policy: PrescalePolicy, now: pd.Timestamp) -> ForecastResult:
+        events = None
         if policy.forecast.target:
-            settings, model, version = self._from_store(policy)
+            settings, model, version, cfg = self._from_store(policy)
+            if cfg.events.enabled and getattr(model, "events", None) is not None:
+                events = self._calendar(cfg, now)
         else:
             settings, model, version = self._inline(policy)
         lookback = pd.Timedelta(model.step) * int(model.lookback_steps)
         window = max(lookback, pd.Timedelta(seconds=policy.guard.window_s) if policy.guard else lookback)
         history = self._fetcher()(settings, now=now, history=window)
-        return ForecastResult(frame=model.predict(history), history=history, model_version=version)
+        if events is None:
+            return ForecastResult(frame=model.predict(history), history=history, model_version=version)
+        frame = model.predict(history, events=events)
+        horizon = pd.Timedelta(model.step) * int(model.horizon_steps)
+        last = pd.Timestamp(history.index[-1]).tz_localize("UTC")
+        upcoming = tuple(events.upcoming(last, within=horizon))
+        return ForecastResult(frame=frame, history=history, model_version=version, upcoming=upcoming)
 
-    def _from_store(self, policy: PrescalePolicy) -> tuple[PrometheusSettings, Any, str]:
+    def _calendar(self, cfg: Any, now: pd.Timestamp) -> Any:
+        """The target's calendar. A calendar that cannot be read is a forecast problem: the controller then
+        fails safe (keeps the last good forecast's remaining part, never scales down because of it)."""
+        if self._load_calendar is None:
+            from forecaster.sources.calendar import load_calendar
+
+            self._load_calendar = load_calendar
+        try:
+            return self._load_calendar(cfg.events, prometheus=cfg.prometheus, now=now)
+        except ForecasterError as exc:
+            raise ForecasterError(
+                f"target {cfg.name}: the calendar of scheduled events is unavailable ({exc.problem})",
+                hint=exc.hint or "check the target's events: source",
+            ) from exc
+
+    def _from_store(self, policy: PrescalePolicy) -> tuple[PrometheusSettings, Any, str, Any]:
         from forecaster.settings import load_target_config
         from forecaster.store import ModelStore
 
@@ -117,7 +147,7 @@ class StoreForecastProvider:
                 f"{store.backend.describe()}: no promoted model for target {target!r}",
                 hint=f"train one: forecaster train --config training/{target}.yaml",
             )
-        return settings, promoted.model, promoted.ref.version
+        return settings, promoted.model, promoted.ref.version, cfg
 
     def _inline(self, policy: PrescalePolicy) -> tuple[PrometheusSettings, Any, None]:
         spec = policy.forecast
