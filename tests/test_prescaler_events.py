@@ -16,7 +16,10 @@ from forecaster.settings import ModelSettings, TrainSettings
 from forecaster.sources.synthetic import live_streaming_events
 from forecaster.store import ModelStore
 from forecaster.training import fit_forecaster
+from tests import prescaler_helpers
 from tests.prescaler_helpers import policy
+
+fake_api, kube = prescaler_helpers.fake_api, prescaler_helpers.kube  # fixtures
 
 
 @pytest.fixture(scope="module")
@@ -82,3 +85,81 @@ def test_a_calendar_that_cannot_be_read_is_a_forecast_problem(target):
     result, problem = fetch_forecast(provider, parse_policy(policy()), series.index[1400])
     assert result is None
     assert "calendar of scheduled events is unavailable" in problem and "unreachable" in problem
+
+
+# -- the status names the event ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("description", "kind", "seen", "desired", "current", "message"),
+    [
+        (
+            "a known kind, raising",
+            "football",
+            {"football": 11},
+            42,
+            10,
+            "raising to 42 for football at 20:07 UTC, learned from 11 past events",
+        ),
+        (
+            "already enough",
+            "football",
+            {"football": 11},
+            10,
+            10,
+            "holding 10 for football at 20:07 UTC, learned from 11 past events",
+        ),
+        (
+            "an unseen kind",
+            "esports",
+            {"football": 11},
+            12,
+            10,
+            "raising to 12 for esports at 20:07 UTC, a kind never seen in training",
+        ),
+    ],
+)
+def test_preparing_for_names_the_event(description, kind, seen, desired, current, message):
+    from forecaster.events import Event
+    from forecaster.prescaler.loop import preparing_for
+
+    event = Event(start=pd.Timestamp("2024-05-01 20:07", tz="UTC"), kind=kind)
+    block = preparing_for(event, seen=seen, desired=desired, current=current)
+    assert block["message"].startswith(message), description
+    assert block["start"] == "2024-05-01T20:07:00Z" and block["learnedFrom"] == seen.get(kind, 0)
+
+
+def test_the_policy_status_names_the_event_it_prepares_for(fake_api, kube):
+    from prometheus_client import CollectorRegistry
+
+    from forecaster.events import Event
+    from forecaster.prescaler.forecasts import ForecastResult
+    from forecaster.prescaler.loop import Controller
+    from forecaster.prescaler.metrics import PrescalerMetrics
+    from forecaster.prescaler.policy_sources import CrdPolicySource
+    from tests.prescaler_helpers import NOW, NS, FakeForecasts, deployment, forecast_frame, history, hpa
+
+    fake_api.put(deployment(replicas=3))
+    fake_api.put(hpa(min_replicas=2))
+    fake_api.put(policy())
+    match = Event(start=(NOW + pd.Timedelta(minutes=7)).tz_localize("UTC"), kind="football")
+    result = ForecastResult(
+        frame=forecast_frame(NOW, p90=1000.0),
+        history=history(NOW, value=500.0),
+        upcoming=(match,),
+        events_seen={"football": 11},
+    )
+    ctl = Controller(
+        policies=CrdPolicySource(kube),
+        forecasts=FakeForecasts(**{"live-api": result}),
+        kube=kube,
+        metrics=PrescalerMetrics(CollectorRegistry()),
+    )
+    [outcome] = ctl.tick(NOW)
+    assert outcome.ready and outcome.desired == 10
+    status = fake_api.get("prescalepolicies", NS, "live-api")["status"]
+    assert (
+        status["preparingFor"]["message"]
+        == "raising to 10 for football at 20:07 UTC, learned from 11 past events"
+    )
+    assert status["preparingFor"]["kind"] == "football" and status["preparingFor"]["learnedFrom"] == 11

@@ -49,6 +49,8 @@ class ForecastResult:
     upcoming: tuple[Any, ...] = ()
     """Scheduled events (:class:`forecaster.events.Event`) starting within the forecast's horizon, for a model
     that reads its target's calendar."""
+    events_seen: dict[str, int] = dataclasses.field(default_factory=dict)
+    """Past events of each kind the model learned from (its manifest's ``events`` section)."""
 
 
 class ForecastProvider(Protocol):
@@ -109,7 +111,10 @@ class StoreForecastProvider:
         horizon = pd.Timedelta(model.step) * int(model.horizon_steps)
         last = pd.Timestamp(history.index[-1]).tz_localize("UTC")
         upcoming = tuple(events.upcoming(last, within=horizon))
-        return ForecastResult(frame=frame, history=history, model_version=version, upcoming=upcoming)
+        seen = dict(zip(model.events.kinds, model.events.events_seen, strict=True))
+        return ForecastResult(
+            frame=frame, history=history, model_version=version, upcoming=upcoming, events_seen=seen
+        )
 
     def _calendar(self, cfg: Any, now: pd.Timestamp) -> Any:
         """The target's calendar. A calendar that cannot be read is a forecast problem: the controller then
