@@ -10,6 +10,7 @@ Training lives in :mod:`forecaster.training`; the store that versions and promot
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -28,7 +29,7 @@ from forecaster import __version__
 from forecaster.combine import SkillWeighting, combine
 from forecaster.errors import DataError, ModelStoreError, NonFiniteForecastError
 from forecaster.nn import QuantileLSTM
-from forecaster.predictors import HoltWinters, future_index, quantile_label
+from forecaster.predictors import HoltWinters, HoltWintersState, future_index, quantile_label
 from forecaster.series import format_duration, infer_step
 from forecaster.windows import Scaler, WindowSpec, make_windows
 
@@ -252,13 +253,86 @@ class Forecaster:
         """The network's quantiles ``[S, H, Q]`` and every component's point forecast ``[S, H]``.
 
         At every origin ``first..last`` (consecutive): the network's p50, last value, seasonal naive,
-        Holt-Winters (when the model carries it) and the validation-fitted static blend of those.
+        Holt-Winters (when the model carries it), the validation-fitted static blend of those, and the
+        smoothed components of :func:`smoothed_points`.
+
+        The service and the prescaler call ``predict`` once a step on a history that grew by a step: the
+        components of origins already computed on identical data are reused from the previous call, so
+        only the new origins cost a forward pass. A forecast once made is kept, as it was made: computed
+        afresh in one batch, Holt-Winters' recursion starts a fixed number of seasons before the batch's
+        first origin, so a reused row can differ from a fresh one in the fourth digit
+        (:meth:`reset` drops what was kept).
         """
+        reused = self._reuse(values, index, first=first, last=last)
+        if reused is not None:
+            done, raw_old, members_old, hw_state = reused
+            if done == last:
+                return raw_old, members_old
+            raw_new, members_new, hw_state = self._compute_components(
+                values, index, first=done + 1, last=last, hw_state=hw_state
+            )
+            if set(members_new) == set(members_old):
+                raw = np.concatenate([raw_old, raw_new])
+                members = {k: np.concatenate([members_old[k], members_new[k]]) for k in members_old}
+                self._remember(values, index, first=first, last=last, found=(raw, members, hw_state))
+                return raw, members
+        raw, members, hw_state = self._compute_components(values, index, first=first, last=last)
+        self._remember(values, index, first=first, last=last, found=(raw, members, hw_state))
+        return raw, members
+
+    def reset(self) -> None:
+        """Forget the components kept from previous calls (the next ``predict`` computes them afresh)."""
+        self._cache = None
+
+    def _remember(self, values, index, *, first, last, found) -> None:  # noqa: ANN001
+        # One entry, replaced whole (a reference swap: safe for the service's concurrent readers).
+        self._cache = (self._cache_key(), int(index[0].value), values.copy(), first, last, *found)
+
+    def _cache_key(self) -> tuple:
+        """What the kept components depend on besides the data (the blend and its Holt-Winters member)."""
+        return (tuple(sorted(self.blend.items())), id(self.holt_winters), id(self.network))
+
+    def _reuse(
+        self, values: np.ndarray, index: pd.DatetimeIndex, *, first: int, last: int
+    ) -> tuple[int, np.ndarray, dict[str, np.ndarray], HoltWintersState | None] | None:
+        """Cached components for origins ``first..done`` when computed before on identical data."""
+        cache = getattr(self, "_cache", None)
+        if cache is None or len(index) == 0:
+            return None
+        key, t0, old_values, old_first, old_last, raw, members, hw_state = cache
+        if key != self._cache_key():
+            return None
+        shift, rem = divmod(t0 - int(index[0].value), self.step.value)  # old position 0 in new positions
+        if rem:
+            return None
+        lo, done = old_first + shift, min(old_last + shift, last)
+        if not (lo <= first <= done):
+            return None
+        # Every input of the reused origins (everything before ``done``) must be unchanged.
+        a, b = max(0, shift), min(done, shift + len(old_values))
+        if b - a < done - a or not np.array_equal(values[a:done], old_values[a - shift : done - shift]):
+            return None
+        rows = slice(first - lo, done - lo + 1)
+        if hw_state is not None:  # the recursion's state, moved to the new positions
+            hw_state = dataclasses.replace(hw_state, origin=hw_state.origin + shift)
+        return done, raw[rows], {k: v[rows] for k, v in members.items()}, hw_state
+
+    def _compute_components(
+        self,
+        values: np.ndarray,
+        index: pd.DatetimeIndex,
+        *,
+        first: int,
+        last: int,
+        hw_state: HoltWintersState | None = None,
+    ) -> tuple[np.ndarray, dict[str, np.ndarray], HoltWintersState | None]:
         origins = np.arange(first, last + 1, dtype=np.int64)
         raw = self._network(values, index, origins)  # [S, H, Q]
         members = baseline_points(values, origins, horizon=self.spec.horizon, season=self.spec.season)
         if self.holt_winters is not None:
-            members["holt_winters"] = self.holt_winters.points_range(values, index, first=first, last=last)
+            members["holt_winters"], hw_state = self.holt_winters.range_state(
+                values, index, first=first, last=last, state=hw_state
+            )
         members["lstm"] = raw[..., self.quantiles.index(0.5)]
         if not self.spec.season:
             members.pop("seasonal_naive", None)  # the same as last value without a season
@@ -269,7 +343,7 @@ class Forecaster:
                 values, origins, horizon=self.spec.horizon, season=self.spec.season, step=self.step
             )
         )
-        return raw, members
+        return raw, members, hw_state
 
     def _run(
         self, values: np.ndarray, index: pd.DatetimeIndex, origins: np.ndarray, *, blend: bool = True

@@ -95,11 +95,16 @@ def _rolling_level(values: np.ndarray, lookback: int, floor: float) -> np.ndarra
 
 def calendar_features(index: pd.DatetimeIndex) -> np.ndarray:
     """``[T, 4]``: sine and cosine of time of day and of time of week (UTC)."""
-    seconds = index.as_unit("ns").asi8 / 1e9
+    return _calendar_at(index.as_unit("ns").asi8)
+
+
+def _calendar_at(ns: np.ndarray) -> np.ndarray:
+    """``[..., 4]`` calendar features of epoch nanoseconds (any shape)."""
+    seconds = ns / 1e9
     day = 2 * np.pi * (seconds % _DAY_S) / _DAY_S
     # 1970-01-01 was a Thursday; shift so the week phase starts on Monday.
     week = 2 * np.pi * ((seconds + 3 * _DAY_S) % _WEEK_S) / _WEEK_S
-    return np.stack([np.sin(day), np.cos(day), np.sin(week), np.cos(week)], axis=1).astype(np.float32)
+    return np.stack([np.sin(day), np.cos(day), np.sin(week), np.cos(week)], axis=-1).astype(np.float32)
 
 
 @dataclass
@@ -156,7 +161,6 @@ def make_windows(
 ) -> Windows:
     """Build the inputs (and targets) for ``origins``; see :class:`Windows` for shapes."""
     L, H, m = spec.lookback, spec.horizon, spec.season
-    n = len(values)
     origins = np.asarray(origins, dtype=np.int64)
     past_idx = origins[:, None] + np.arange(-L, 0)[None, :]  # [N, L]
     lvl = np.mean(np.abs(values[past_idx]), axis=1)  # [N]
@@ -178,10 +182,11 @@ def make_windows(
         lag_future = np.repeat(y_past[:, -1:], H, axis=1)
 
     # Calendar for every position, including steps after the end of the series (prediction time).
-    full_index = pd.date_range(index[0], periods=n + H, freq=step, unit="ns")
-    cal = calendar_features(full_index)  # [n + H, 4]
-    cal_past = cal[past_idx]  # [N, L, 4]
-    cal_future = cal[origins[:, None] + np.arange(H)[None, :]]  # [N, H, 4]
+    # Calendar for the positions the windows use only, including steps after the end of the series
+    # (prediction time): position p is at index[0] + p * step.
+    t0, step_ns = int(pd.Timestamp(index[0]).value), int(pd.Timedelta(step).value)
+    cal_past = _calendar_at(t0 + past_idx * step_ns)  # [N, L, 4]
+    cal_future = _calendar_at(t0 + (origins[:, None] + np.arange(H)[None, :]) * step_ns)  # [N, H, 4]
 
     past = np.concatenate([y_past[..., None], lag_past[..., None], cal_past], axis=2).astype(np.float32)
     future = np.concatenate([lag_future[..., None], cal_future], axis=2).astype(np.float32)
