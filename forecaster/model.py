@@ -64,6 +64,7 @@ _CORE_KEYS = frozenset(
         "blend",
         "holt_winters",
         "weighting",
+        "band_scale",
     }
 )
 """Manifest keys that :meth:`Forecaster.manifest` writes itself; everything else is ``info``."""
@@ -88,6 +89,7 @@ class Forecaster:
         blend: Mapping[str, float] | None = None,
         holt_winters: HoltWinters | None = None,
         weighting: SkillWeighting | None = None,
+        band_scale: list[float] | None = None,
     ) -> None:
         self.name = name
         self.step = step
@@ -103,6 +105,9 @@ class Forecaster:
         """The Holt-Winters blend member (weights and seasonal profile fitted on the training range)."""
         self.weighting = weighting
         """How components are weighted by recent skill at prediction time (None: the static blend only)."""
+        self.band_scale = list(band_scale) if band_scale is not None else None
+        """Per quantile, how much the network's relative band is widened (>1) or narrowed (<1) around the
+        combined p50 so that its coverage on validation matches the quantile."""
 
     # -- Predictor protocol -------------------------------------------------------------------------------
     @property
@@ -361,9 +366,28 @@ class Forecaster:
             raw_all, members = self.components(values, index, first=lo, last=int(origins.max()))
             point, _ = combine(members, values, first=lo, origins=origins, weighting=self.weighting)
             raw = raw_all[origins - lo]
-        p50 = raw[..., self.quantiles.index(0.5)]
-        # Shift every quantile by the same amount: the band keeps the network's width around the combination.
-        return self._finish(raw + (point - p50)[..., None], values)
+        if self.weighting is None:
+            # Models trained before the relative band: every quantile shifted by the same amount.
+            return self._finish(raw + (point - raw[..., self.quantiles.index(0.5)])[..., None], values)
+        return self._finish(self.band_around(raw, point), values)
+
+    def band_around(self, raw: np.ndarray, point: np.ndarray) -> np.ndarray:
+        """The network's band ``[N, H, Q]`` carried to the combined p50 ``[N, H]``.
+
+        Traffic noise grows with the level, so each quantile keeps its distance from the p50 *relative to
+        the p50* (a forecast spike to 3x gets a band three times as wide, which a band of fixed width
+        computed at the pre-spike level does not), scaled by ``band_scale`` (fitted on validation so that
+        the combined forecast's quantiles cover what they say). Near zero the distance is absolute.
+        """
+        i50 = self.quantiles.index(0.5)
+        p50 = raw[..., i50]  # [N, H]
+        dist = raw - p50[..., None]  # [N, H, Q]
+        floor = self.scaler.floor
+        relative = np.abs(p50) > 10 * floor
+        rel = dist / np.where(relative, np.abs(p50), 1.0)[..., None]
+        scale = np.asarray(self.band_scale or [1.0] * len(self.quantiles))  # [Q]
+        width = np.where(relative[..., None], rel * np.abs(point)[..., None], dist) * scale
+        return point[..., None] + width
 
     def _finish(self, pred: np.ndarray, values: np.ndarray | None = None) -> np.ndarray:
         if not np.isfinite(pred).all():
@@ -396,6 +420,7 @@ class Forecaster:
             "blend": self.blend,
             "holt_winters": self.holt_winters.to_state() if self.holt_winters is not None else None,
             "weighting": self.weighting.to_dict() if self.weighting is not None else None,
+            "band_scale": self.band_scale,
             **{k: v for k, v in self.info.items() if k not in _CORE_KEYS},
         }
 
@@ -480,6 +505,11 @@ class Forecaster:
             blend = _check_blend(manifest.get("blend"), where=where)
             weighting_state = manifest.get("weighting")
             weighting = SkillWeighting.from_dict(weighting_state) if weighting_state else None
+            band_scale = manifest.get("band_scale")
+            if band_scale is not None:
+                band_scale = [float(v) for v in band_scale]
+                if len(band_scale) != len(manifest["quantiles"]) or not all(0 < v < 100 for v in band_scale):
+                    raise ValueError(f"band_scale {band_scale} does not fit the quantiles")
             hw_state = manifest.get("holt_winters")
             holt_winters = (
                 HoltWinters.from_state(hw_state, step=step, horizon_steps=spec.horizon) if hw_state else None
@@ -514,6 +544,7 @@ class Forecaster:
             blend=blend,
             holt_winters=holt_winters,
             weighting=weighting,
+            band_scale=band_scale,
         )
 
     @staticmethod

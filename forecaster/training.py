@@ -236,6 +236,9 @@ def _fit_forecaster(
         forecaster.weighting = weighting
     forecaster.blend = blend
     forecaster.reset()  # the components computed while fitting the blend are not for serving
+    if forecaster.weighting is not None:
+        forecaster.band_scale = _fit_band_scale(forecaster, values, index, val_origins)
+        forecaster.reset()
     info = {
         "training": {
             "data_start": str(index[0]),
@@ -338,6 +341,33 @@ def fit_blend(
                 weighting, best_err = candidate, err
         scores["skill_weighted_judged"] = best_err
     return blend, weighting, scores
+
+
+def _fit_band_scale(
+    forecaster: Forecaster, values: np.ndarray, index: pd.DatetimeIndex, origins: np.ndarray
+) -> list[float]:
+    """Per quantile, the factor on the network's relative band that makes the combined forecast's quantile
+    cover its share of the validation targets (the band was learnt around the network's own p50, the
+    forecast is centred on the combination). Clipped to [0.5, 4]: a short validation range must not make a
+    band vanish or explode."""
+    forecaster.band_scale = None
+    if len(origins) > _MAX_BLEND_ORIGINS:
+        origins = origins[np.linspace(0, len(origins) - 1, _MAX_BLEND_ORIGINS).astype(np.int64)]
+    filled = pd.Series(values).ffill().bfill().to_numpy()
+    pred = forecaster._run(filled, index, origins)  # [N, H, Q] at scale 1
+    actual = np.stack([values[t : t + forecaster.spec.horizon] for t in origins])  # [N, H]
+    point = pred[..., forecaster.quantiles.index(0.5)]
+    scales = []
+    for i, q in enumerate(forecaster.quantiles):
+        width = pred[..., i] - point
+        ok = np.isfinite(actual) & (np.abs(width) > 0)
+        if q == 0.5 or ok.sum() < 20:
+            scales.append(1.0)
+            continue
+        ratio = (actual[ok] - point[ok]) / width[ok]  # how many band widths away the truth landed
+        k = np.quantile(ratio, q if q > 0.5 else 1 - q)
+        scales.append(round(float(np.clip(k, 0.5, 4.0)), 4))
+    return scales
 
 
 def _relative_band(
