@@ -1,15 +1,17 @@
 """Strong statistical yardsticks for the benchmarks: MSTL + AutoETS (Nixtla's statsforecast).
 
 Not part of the runtime package: statsforecast pins ``pandas<3`` for its distributed front end (fugue),
-which the models themselves do not need, so install it beside the project without its dependencies:
+which the models used here do not need (checked on pandas 3.1), so install it, then put the project's
+pandas back:
 
-    pip install --no-deps 'statsforecast==2.1.*' coreforecast utilsforecast
+    pip install 'statsforecast==2.1.*' && pip install -U 'pandas>=3'
 
-``MSTLETS`` decomposes the trailing history into daily (and, with three weeks of it, weekly) seasonal parts
-with MSTL and forecasts the seasonally adjusted rest with AutoETS (model chosen by AICc among additive and
+``MSTLETS`` decomposes the trailing history into its daily seasonal part with MSTL (a weekly part would
+need three weeks in the window, which makes each forecast about ten times slower) and forecasts the
+seasonally adjusted rest with AutoETS (model chosen by AICc among additive and
 multiplicative error/trend forms, no ETS season). It is fitted once on the training range (model choice and
-smoothing weights) and, at each forecast origin, re-run forward over the trailing window (four days, at most 4,032 points) before that
-origin only (statsforecast's ``forward``: the same weights, the state from the new data), which is how a
+smoothing weights) and, at each forecast origin, re-run forward over the trailing window before that
+origin only (four days, at most 4,032 points) (statsforecast's ``forward``: the same weights, the state from the new data), which is how a
 production ETS is used between refits. Its p90 is the upper bound of ETS's 80% prediction interval.
 
 A backtest costs about half a second per origin, so the forecasts are cached on disk (``bench/.cache/``,

@@ -10,6 +10,7 @@ Training lives in :mod:`forecaster.training`; the store that versions and promot
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -29,7 +30,7 @@ from forecaster.combine import SkillWeighting, combine
 from forecaster.errors import DataError, ModelStoreError, NonFiniteForecastError
 from forecaster.events import Calendar
 from forecaster.nn import QuantileLSTM
-from forecaster.predictors import HoltWinters, future_index, quantile_label
+from forecaster.predictors import HoltWinters, HoltWintersState, future_index, quantile_label
 from forecaster.series import format_duration, infer_step
 from forecaster.windows import EventFeatures, Scaler, WindowSpec, make_windows
 
@@ -64,6 +65,7 @@ _CORE_KEYS = frozenset(
         "blend",
         "holt_winters",
         "weighting",
+        "band_scale",
         "events",
     }
 )
@@ -89,6 +91,7 @@ class Forecaster:
         blend: Mapping[str, float] | None = None,
         holt_winters: HoltWinters | None = None,
         weighting: SkillWeighting | None = None,
+        band_scale: list[float] | None = None,
         events: EventFeatures | None = None,
     ) -> None:
         self.name = name
@@ -105,6 +108,9 @@ class Forecaster:
         """The Holt-Winters blend member (weights and seasonal profile fitted on the training range)."""
         self.weighting = weighting
         """How components are weighted by recent skill at prediction time (None: the static blend only)."""
+        self.band_scale = list(band_scale) if band_scale is not None else None
+        """Per quantile, how much the network's relative band is widened (>1) or narrowed (<1) around the
+        combined p50 so that its coverage on validation matches the quantile."""
         self.events = events
         """The event inputs the network reads (None: a model trained without a calendar)."""
 
@@ -285,13 +291,99 @@ class Forecaster:
         """The network's quantiles ``[S, H, Q]`` and every component's point forecast ``[S, H]``.
 
         At every origin ``first..last`` (consecutive): the network's p50, last value, seasonal naive,
-        Holt-Winters (when the model carries it) and the validation-fitted static blend of those.
+        Holt-Winters (when the model carries it), the validation-fitted static blend of those, and the
+        smoothed components of :func:`smoothed_points`.
+
+        The service and the prescaler call ``predict`` once a step on a history that grew by a step: the
+        components of origins already computed on identical data are reused from the previous call, so
+        only the new origins cost a forward pass. A forecast once made is kept, as it was made: computed
+        afresh in one batch, Holt-Winters' recursion starts a fixed number of seasons before the batch's
+        first origin, so a reused row can differ from a fresh one in the fourth digit
+        (:meth:`reset` drops what was kept).
         """
+        reused = self._reuse(values, index, first=first, last=last, events=events)
+        if reused is not None:
+            done, raw_old, members_old, hw_state = reused
+            if done == last:
+                return raw_old, members_old
+            raw_new, members_new, hw_state = self._compute_components(
+                values, index, first=done + 1, last=last, hw_state=hw_state, events=events
+            )
+            if set(members_new) == set(members_old):
+                raw = np.concatenate([raw_old, raw_new])
+                members = {k: np.concatenate([members_old[k], members_new[k]]) for k in members_old}
+                self._remember(
+                    values, index, first=first, last=last, found=(raw, members, hw_state), events=events
+                )
+                return raw, members
+        raw, members, hw_state = self._compute_components(
+            values, index, first=first, last=last, events=events
+        )
+        self._remember(values, index, first=first, last=last, found=(raw, members, hw_state), events=events)
+        return raw, members
+
+    def reset(self) -> None:
+        """Forget the components kept from previous calls (the next ``predict`` computes them afresh)."""
+        self._cache = None
+
+    def _remember(self, values, index, *, first, last, found, events=None) -> None:  # noqa: ANN001
+        # One entry, replaced whole (a reference swap: safe for the service's concurrent readers).
+        self._cache = (self._cache_key(events), int(index[0].value), values.copy(), first, last, *found)
+
+    def _cache_key(self, events: Calendar | None = None) -> tuple:
+        """What the kept components depend on besides the data (the blend and its Holt-Winters member, and
+        the calendar for a model that reads one: another calendar is another forecast)."""
+        calendar = events.events if (events is not None and self.events is not None) else None
+        return (tuple(sorted(self.blend.items())), id(self.holt_winters), id(self.network), calendar)
+
+    def _reuse(
+        self,
+        values: np.ndarray,
+        index: pd.DatetimeIndex,
+        *,
+        first: int,
+        last: int,
+        events: Calendar | None = None,
+    ) -> tuple[int, np.ndarray, dict[str, np.ndarray], HoltWintersState | None] | None:
+        """Cached components for origins ``first..done`` when computed before on identical data."""
+        cache = getattr(self, "_cache", None)
+        if cache is None or len(index) == 0:
+            return None
+        key, t0, old_values, old_first, old_last, raw, members, hw_state = cache
+        if key != self._cache_key(events):
+            return None
+        shift, rem = divmod(t0 - int(index[0].value), self.step.value)  # old position 0 in new positions
+        if rem:
+            return None
+        lo, done = old_first + shift, min(old_last + shift, last)
+        if not (lo <= first <= done):
+            return None
+        # Every input of the reused origins (everything before ``done``) must be unchanged.
+        a, b = max(0, shift), min(done, shift + len(old_values))
+        if b - a < done - a or not np.array_equal(values[a:done], old_values[a - shift : done - shift]):
+            return None
+        rows = slice(first - lo, done - lo + 1)
+        if hw_state is not None:  # the recursion's state, moved to the new positions
+            hw_state = dataclasses.replace(hw_state, origin=hw_state.origin + shift)
+        return done, raw[rows], {k: v[rows] for k, v in members.items()}, hw_state
+
+    def _compute_components(
+        self,
+        values: np.ndarray,
+        index: pd.DatetimeIndex,
+        *,
+        first: int,
+        last: int,
+        hw_state: HoltWintersState | None = None,
+        events: Calendar | None = None,
+    ) -> tuple[np.ndarray, dict[str, np.ndarray], HoltWintersState | None]:
         origins = np.arange(first, last + 1, dtype=np.int64)
         raw = self._network(values, index, origins, events=events)  # [S, H, Q]
         members = baseline_points(values, origins, horizon=self.spec.horizon, season=self.spec.season)
         if self.holt_winters is not None:
-            members["holt_winters"] = self.holt_winters.points_range(values, index, first=first, last=last)
+            members["holt_winters"], hw_state = self.holt_winters.range_state(
+                values, index, first=first, last=last, state=hw_state
+            )
         members["lstm"] = raw[..., self.quantiles.index(0.5)]
         if not self.spec.season:
             members.pop("seasonal_naive", None)  # the same as last value without a season
@@ -302,7 +394,7 @@ class Forecaster:
                 values, origins, horizon=self.spec.horizon, season=self.spec.season, step=self.step
             )
         )
-        return raw, members
+        return raw, members, hw_state
 
     def _run(
         self,
@@ -330,9 +422,28 @@ class Forecaster:
             )
             point, _ = combine(members, values, first=lo, origins=origins, weighting=self.weighting)
             raw = raw_all[origins - lo]
-        p50 = raw[..., self.quantiles.index(0.5)]
-        # Shift every quantile by the same amount: the band keeps the network's width around the combination.
-        return self._finish(raw + (point - p50)[..., None], values)
+        if self.weighting is None:
+            # Models trained before the relative band: every quantile shifted by the same amount.
+            return self._finish(raw + (point - raw[..., self.quantiles.index(0.5)])[..., None], values)
+        return self._finish(self.band_around(raw, point), values)
+
+    def band_around(self, raw: np.ndarray, point: np.ndarray) -> np.ndarray:
+        """The network's band ``[N, H, Q]`` carried to the combined p50 ``[N, H]``.
+
+        Traffic noise grows with the level, so each quantile keeps its distance from the p50 *relative to
+        the p50* (a forecast spike to 3x gets a band three times as wide, which a band of fixed width
+        computed at the pre-spike level does not), scaled by ``band_scale`` (fitted on validation so that
+        the combined forecast's quantiles cover what they say). Near zero the distance is absolute.
+        """
+        i50 = self.quantiles.index(0.5)
+        p50 = raw[..., i50]  # [N, H]
+        dist = raw - p50[..., None]  # [N, H, Q]
+        floor = self.scaler.floor
+        relative = np.abs(p50) > 10 * floor
+        rel = dist / np.where(relative, np.abs(p50), 1.0)[..., None]
+        scale = np.asarray(self.band_scale or [1.0] * len(self.quantiles))  # [Q]
+        width = np.where(relative[..., None], rel * np.abs(point)[..., None], dist) * scale
+        return point[..., None] + width
 
     def _finish(self, pred: np.ndarray, values: np.ndarray | None = None) -> np.ndarray:
         if not np.isfinite(pred).all():
@@ -365,6 +476,7 @@ class Forecaster:
             "blend": self.blend,
             "holt_winters": self.holt_winters.to_state() if self.holt_winters is not None else None,
             "weighting": self.weighting.to_dict() if self.weighting is not None else None,
+            "band_scale": self.band_scale,
             **({"events": self.events.to_dict()} if self.events is not None else {}),
             **{k: v for k, v in self.info.items() if k not in _CORE_KEYS},
         }
@@ -454,6 +566,11 @@ class Forecaster:
             blend = _check_blend(manifest.get("blend"), where=where)
             weighting_state = manifest.get("weighting")
             weighting = SkillWeighting.from_dict(weighting_state) if weighting_state else None
+            band_scale = manifest.get("band_scale")
+            if band_scale is not None:
+                band_scale = [float(v) for v in band_scale]
+                if len(band_scale) != len(manifest["quantiles"]) or not all(0 < v < 100 for v in band_scale):
+                    raise ValueError(f"band_scale {band_scale} does not fit the quantiles")
             hw_state = manifest.get("holt_winters")
             holt_winters = (
                 HoltWinters.from_state(hw_state, step=step, horizon_steps=spec.horizon) if hw_state else None
@@ -488,6 +605,7 @@ class Forecaster:
             blend=blend,
             holt_winters=holt_winters,
             weighting=weighting,
+            band_scale=band_scale,
             events=events,
         )
 

@@ -222,6 +222,16 @@ class SeasonalNaive(_Baseline):
         return values[idx]
 
 
+@dataclass(frozen=True)
+class HoltWintersState:
+    """The Holt-Winters recursion at a forecast origin: enough to resume it one step later."""
+
+    origin: int
+    level: float
+    trend: float
+    season: np.ndarray  # [m] the last season's seasonal terms
+
+
 @dataclass
 class HoltWinters(_Baseline):
     """Additive Holt-Winters (level, damped trend, daily season), smoothing weights fitted by statsmodels.
@@ -352,27 +362,54 @@ class HoltWinters(_Baseline):
         return level + damp * trend + seas
 
     def points_range(
-        self, values: np.ndarray, index: pd.DatetimeIndex, *, first: int, last: int
+        self,
+        values: np.ndarray,
+        index: pd.DatetimeIndex,
+        *,
+        first: int,
+        last: int,
+        state: HoltWintersState | None = None,
     ) -> np.ndarray:
         """Point forecasts ``[last - first + 1, H]`` at every origin ``first..last`` in one recursion pass.
 
         The same recursions as :meth:`_point_at`, started ``fit_seasons`` seasons before ``first`` from the
         fitted seasonal profile, but run once over the range instead of once per origin (a backtest or the
-        skill weighting needs forecasts at many consecutive origins). Without a fitted profile, each origin
-        is computed on its own.
+        skill weighting needs forecasts at many consecutive origins). ``state`` (from :meth:`range_state`
+        of a previous call on the same data, at origin ``first - 1``) resumes the recursion instead of
+        warming it up again. Without a fitted profile, each origin is computed on its own.
         """
+        return self.range_state(values, index, first=first, last=last, state=state)[0]
+
+    def range_state(
+        self,
+        values: np.ndarray,
+        index: pd.DatetimeIndex,
+        *,
+        first: int,
+        last: int,
+        state: HoltWintersState | None = None,
+    ) -> tuple[np.ndarray, HoltWintersState | None]:
+        """:meth:`points_range` and the recursion's state at origin ``last`` (to resume from)."""
         m, H = self.season_steps, self.horizon_steps
         if self._profile is None:
-            return np.stack([self._point_at(values[:t], index[t - 1]) for t in range(first, last + 1)])
-        start = max(0, first - self.fit_seasons * m)
-        if first - start < m:
-            raise DataError(f"{self.name} needs a season ({m} points) of history before the first origin")
-        y = values[start:last]
-        first_phase = int(self._phases(pd.DatetimeIndex([index[start]]))[0])
-        season = np.empty(m + len(y))  # the seasonal state, appended to as the recursion runs
-        season[:m] = np.roll(self._profile, -first_phase)[:m]
-        level = float(np.mean(y[:m] - season[:m]))
-        trend = 0.0
+            out = np.stack([self._point_at(values[:t], index[t - 1]) for t in range(first, last + 1)])
+            return out, None
+        if state is not None and state.origin == first - 1:
+            start, level, trend = state.origin, state.level, state.trend
+            season = np.concatenate([state.season, np.empty(last - start)])
+            y = values[start:last]
+            skip = 1  # the state's own origin was forecast by the previous call
+        else:
+            start = max(0, first - self.fit_seasons * m)
+            if first - start < m:
+                raise DataError(f"{self.name} needs a season ({m} points) of history before the first origin")
+            y = values[start:last]
+            first_phase = int(self._phases(pd.DatetimeIndex([index[start]]))[0])
+            season = np.empty(m + len(y))  # the seasonal state, appended to as the recursion runs
+            season[:m] = np.roll(self._profile, -first_phase)[:m]
+            level = float(np.mean(y[:m] - season[:m]))
+            trend = 0.0
+            skip = 0
         a, b, g, phi = self.alpha, self.beta, self.gamma, self.phi
         k = np.arange(H)
         damp = np.cumsum(phi ** (k + 1))  # [H]
@@ -380,7 +417,7 @@ class HoltWinters(_Baseline):
         out = np.empty((last - first + 1, H))
         for t in range(len(y) + 1):
             origin = start + t
-            if origin >= first:
+            if origin >= first and t >= skip:
                 out[origin - first] = level + damp * trend + season[m + t + lag]
             if t == len(y):
                 break
@@ -389,7 +426,7 @@ class HoltWinters(_Baseline):
             level = a * (y[t] - s) + (1 - a) * (prev_level + phi * trend)
             trend = b * (level - prev_level) + (1 - b) * phi * trend
             season[m + t] = g * (y[t] - level) + (1 - g) * s
-        return out
+        return out, HoltWintersState(origin=last, level=level, trend=trend, season=season[-m:].copy())
 
 
 def baselines_for(

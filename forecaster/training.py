@@ -33,6 +33,9 @@ log = logging.getLogger(__name__)
 _MIN_TRAIN_WINDOWS = 64
 _MAX_BLEND_ORIGINS = 1500
 _MAX_WEIGHTING_WINDOW = 96
+_MAX_VALIDATION_WINDOWS = 20_000
+_MAX_COMBINATION_ORIGINS = 6_000
+_EVAL_BATCH = 4096
 _SEASONAL_MIN_SPAN = pd.Timedelta(days=3)
 """Daily-lag inputs only when there is enough history for the model to learn from them."""
 
@@ -178,12 +181,28 @@ def _fit_forecaster(
         assert w.target is not None
         return tuple(torch.from_numpy(a).to(device) for a in (w.past, w.future, w.level, w.target))
 
-    val = tensors(val_origins)
+    # Memory is bounded by the windows used, not by the series: validation is scored on at most
+    # _MAX_VALIDATION_WINDOWS evenly spaced origins, in batches (a 1.35M-point series otherwise built
+    # every validation window at once and peaked at 3.8 GB).
+    scored = val_origins
+    if len(scored) > _MAX_VALIDATION_WINDOWS:
+        scored = scored[np.linspace(0, len(scored) - 1, _MAX_VALIDATION_WINDOWS).astype(np.int64)]
+    val = tensors(scored)
+
+    def validation_loss() -> float:
+        total, n = 0.0, len(val[0])
+        for start in range(0, n, _EVAL_BATCH):
+            part = slice(start, start + _EVAL_BATCH)
+            pred = network(val[0][part], val[1][part], val[2][part])
+            loss = training_loss(pred, val[3][part], q, peak_weight=train.peak_weight)
+            total += float(loss) * len(val[0][part])
+        return total / n
+
     # The untrained network is a persistence forecast (see QuantileLSTM): it is epoch 0 of early stopping,
     # so training can only be kept when it beats "the last value" on held-out data.
     network.eval()
     with torch.no_grad():
-        best_loss = float(training_loss(network(*val[:3]), val[3], q, peak_weight=train.peak_weight))
+        best_loss = validation_loss()
     best_state = {k: v.detach().clone() for k, v in network.state_dict().items()}
     stale = 0
     epochs_run = 0
@@ -206,7 +225,7 @@ def _fit_forecaster(
             total += loss.detach().item() * len(batch)
         network.eval()
         with torch.no_grad():
-            val_loss = float(training_loss(network(*val[:3]), val[3], q, peak_weight=train.peak_weight))
+            val_loss = validation_loss()
         if val_loss < best_loss - 1e-6:
             best_loss, stale = val_loss, 0
             best_state = {k: v.detach().clone() for k, v in network.state_dict().items()}
@@ -237,6 +256,10 @@ def _fit_forecaster(
         blend, weighting, blend_scores = fit_blend(forecaster, values, index, val_origins, events=events)
         forecaster.weighting = weighting
     forecaster.blend = blend
+    forecaster.reset()  # the components computed while fitting the blend are not for serving
+    if forecaster.weighting is not None:
+        forecaster.band_scale = _fit_band_scale(forecaster, values, index, val_origins, events=events)
+        forecaster.reset()
     info = {
         "training": {
             "data_start": str(index[0]),
@@ -282,6 +305,8 @@ def fit_blend(
     Returns the blend weights, the weighting and the validation WAPE of every component and combination.
     """
     H = forecaster.spec.horizon
+    # The most recent validation origins only: the components run at every consecutive origin of the range.
+    origins = origins[origins > int(origins.max()) - _MAX_COMBINATION_ORIGINS]
     first, last = int(origins.min()), int(origins.max())
     # Components read a gap-filled copy, as predict does (masked gaps carry the last value); targets stay
     # raw, so a gap is never scored.
@@ -338,6 +363,38 @@ def fit_blend(
                 weighting, best_err = candidate, err
         scores["skill_weighted_judged"] = best_err
     return blend, weighting, scores
+
+
+def _fit_band_scale(
+    forecaster: Forecaster,
+    values: np.ndarray,
+    index: pd.DatetimeIndex,
+    origins: np.ndarray,
+    *,
+    events: Calendar | None = None,
+) -> list[float]:
+    """Per quantile, the factor on the network's relative band that makes the combined forecast's quantile
+    cover its share of the validation targets (the band was learnt around the network's own p50, the
+    forecast is centred on the combination). Clipped to [0.5, 4]: a short validation range must not make a
+    band vanish or explode."""
+    forecaster.band_scale = None
+    if len(origins) > _MAX_BLEND_ORIGINS:
+        origins = origins[np.linspace(0, len(origins) - 1, _MAX_BLEND_ORIGINS).astype(np.int64)]
+    filled = pd.Series(values).ffill().bfill().to_numpy()
+    pred = forecaster._run(filled, index, origins, events=events)  # [N, H, Q] at scale 1
+    actual = np.stack([values[t : t + forecaster.spec.horizon] for t in origins])  # [N, H]
+    point = pred[..., forecaster.quantiles.index(0.5)]
+    scales = []
+    for i, q in enumerate(forecaster.quantiles):
+        width = pred[..., i] - point
+        ok = np.isfinite(actual) & (np.abs(width) > 0)
+        if q == 0.5 or ok.sum() < 20:
+            scales.append(1.0)
+            continue
+        ratio = (actual[ok] - point[ok]) / width[ok]  # how many band widths away the truth landed
+        k = np.quantile(ratio, q if q > 0.5 else 1 - q)
+        scales.append(round(float(np.clip(k, 0.5, 4.0)), 4))
+    return scales
 
 
 def _relative_band(

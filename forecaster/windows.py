@@ -107,11 +107,16 @@ def _rolling_level(values: np.ndarray, lookback: int, floor: float) -> np.ndarra
 
 def calendar_features(index: pd.DatetimeIndex) -> np.ndarray:
     """``[T, 4]``: sine and cosine of time of day and of time of week (UTC)."""
-    seconds = index.as_unit("ns").asi8 / 1e9
+    return _calendar_at(index.as_unit("ns").asi8)
+
+
+def _calendar_at(ns: np.ndarray) -> np.ndarray:
+    """``[..., 4]`` calendar features of epoch nanoseconds (any shape)."""
+    seconds = ns / 1e9
     day = 2 * np.pi * (seconds % _DAY_S) / _DAY_S
     # 1970-01-01 was a Thursday; shift so the week phase starts on Monday.
     week = 2 * np.pi * ((seconds + 3 * _DAY_S) % _WEEK_S) / _WEEK_S
-    return np.stack([np.sin(day), np.cos(day), np.sin(week), np.cos(week)], axis=1).astype(np.float32)
+    return np.stack([np.sin(day), np.cos(day), np.sin(week), np.cos(week)], axis=-1).astype(np.float32)
 
 
 @dataclass(frozen=True)
@@ -298,7 +303,6 @@ def make_windows(
     ``events`` (None: nothing scheduled); without it ``events`` is ignored.
     """
     L, H, m = spec.lookback, spec.horizon, spec.season
-    n = len(values)
     origins = np.asarray(origins, dtype=np.int64)
     past_idx = origins[:, None] + np.arange(-L, 0)[None, :]  # [N, L]
     lvl = np.mean(np.abs(values[past_idx]), axis=1)  # [N]
@@ -320,14 +324,19 @@ def make_windows(
         lag_future = np.repeat(y_past[:, -1:], H, axis=1)
 
     # Calendar for every position, including steps after the end of the series (prediction time).
-    full_index = pd.date_range(index[0], periods=n + H, freq=step, unit="ns")
-    cal = calendar_features(full_index)  # [n + H, 4]
-    cal_past = cal[past_idx]  # [N, L, 4]
-    cal_future = cal[origins[:, None] + np.arange(H)[None, :]]  # [N, H, 4]
+    # Calendar for the positions the windows use only, including steps after the end of the series
+    # (prediction time): position p is at index[0] + p * step.
+    t0, step_ns = int(pd.Timestamp(index[0]).value), int(pd.Timedelta(step).value)
+    past_ns = t0 + past_idx * step_ns  # [N, L]
+    future_ns = t0 + (origins[:, None] + np.arange(H)[None, :]) * step_ns  # [N, H]
+    cal_past = _calendar_at(past_ns)  # [N, L, 4]
+    cal_future = _calendar_at(future_ns)  # [N, H, 4]
     if event_spec is not None:
-        ev = event_features(full_index, events, event_spec)  # [n + H, 5K]
-        cal_past = np.concatenate([cal_past, ev[past_idx]], axis=2)  # [N, L, 4 + 5K]
-        cal_future = np.concatenate([cal_future, ev[origins[:, None] + np.arange(H)[None, :]]], axis=2)
+        # Event inputs at the same positions: they depend on the schedule only, never on values.
+        ev_past = event_features(pd.to_datetime(past_ns.ravel(), unit="ns"), events, event_spec)  # [N*L, 5K]
+        ev_future = event_features(pd.to_datetime(future_ns.ravel(), unit="ns"), events, event_spec)
+        cal_past = np.concatenate([cal_past, ev_past.reshape(*past_ns.shape, -1)], axis=2)  # [N, L, 4 + 5K]
+        cal_future = np.concatenate([cal_future, ev_future.reshape(*future_ns.shape, -1)], axis=2)
 
     past = np.concatenate([y_past[..., None], lag_past[..., None], cal_past], axis=2).astype(np.float32)
     future = np.concatenate([lag_future[..., None], cal_future], axis=2).astype(np.float32)

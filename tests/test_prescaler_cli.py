@@ -210,9 +210,14 @@ def test_inline_query_policies_keep_the_full_prometheus_settings(tmp_path):
 
     for settings in calls:
         assert settings.query == "sum(up)" and settings.step == "1m"
-        assert settings.bearer_token_env == "PROM_TOKEN" and settings.ca_file == "/etc/ssl/prom-ca.pem"
+        assert settings.ca_file == "/etc/ssl/prom-ca.pem"
         assert settings.timeout_s == 7.5 and settings.retries == 1
     assert [s.url for s in calls] == ["https://thanos:10902", "http://prom:9090"]
+    # The operator's token goes to the operator's Prometheus only: a policy naming another URL (anyone who
+    # may create a policy could name their own server) gets no credentials.
+    assert calls[0].bearer_token_env == "PROM_TOKEN"
+    assert calls[1].bearer_token_env is None and calls[1].bearer_token_file is None
+    assert calls[1].basic_auth_user is None
 
     path.write_text(yaml.safe_dump({"url": "http://x:9090", "bearer_token": "inline-secret"}))
     with pytest.raises(ConfigError, match="unknown key\\(s\\) bearer_token"):

@@ -143,7 +143,7 @@ class StoreForecastProvider:
         cfg = load_target_config(path)
         settings = cfg.prometheus
         if policy.forecast.prometheus_url:
-            settings = dataclasses.replace(settings, url=policy.forecast.prometheus_url)
+            settings = _at_url(settings, policy.forecast.prometheus_url)
         root = self.store_root or cfg.store
         store = self._stores.setdefault(root, ModelStore(root))
         promoted = store.load_for(target, step=cfg.step, quantiles=cfg.model.quantiles)
@@ -157,14 +157,30 @@ class StoreForecastProvider:
     def _inline(self, policy: PrescalePolicy) -> tuple[PrometheusSettings, Any, None]:
         spec = policy.forecast
         assert spec.query and spec.model_path
-        settings = dataclasses.replace(
-            self.prometheus, url=spec.prometheus_url or self.prometheus.url, query=spec.query, step=spec.step
-        )
+        settings = dataclasses.replace(self.prometheus, query=spec.query, step=spec.step)
+        if spec.prometheus_url:
+            settings = _at_url(settings, spec.prometheus_url)
         if self._load_model is None:
             from forecaster.model import Forecaster
 
             self._load_model = Forecaster.load
         return settings, self._load_model(spec.model_path), None
+
+
+def _at_url(settings: PrometheusSettings, url: str) -> PrometheusSettings:
+    """``settings`` pointed at a policy's ``prometheusUrl``. Credentials go only to the URL they were
+    configured for: anyone who may create a policy must not be able to send the target's or the
+    operator's token to a server of their choosing, so another URL gets no token and no basic auth."""
+    if url.rstrip("/") == settings.url.rstrip("/"):
+        return settings
+    return dataclasses.replace(
+        settings,
+        url=url,
+        bearer_token_file=None,
+        bearer_token_env=None,
+        basic_auth_user=None,
+        basic_auth_password_env=None,
+    )
 
 
 def load_prometheus_settings(path: str | Path) -> PrometheusSettings:

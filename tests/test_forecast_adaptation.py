@@ -1,0 +1,186 @@
+"""Forecasts that adapt at prediction time: components weighted by recent skill, the fallback, the contract."""
+
+import copy
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from forecaster.combine import SkillWeighting, combine, recent_losses
+from forecaster.errors import ModelStoreError, NonFiniteForecastError
+from forecaster.evaluation import wape
+from forecaster.model import Forecaster
+from forecaster.predictors import HoltWinters
+from forecaster.store import ModelStore
+from forecaster.training import fit_forecaster
+from tests.helpers import TINY_MODEL, TINY_TRAIN, daily_sine
+
+H = 6
+
+
+def _components(values: np.ndarray, first: int, last: int) -> dict[str, np.ndarray]:
+    """Two hand-made components at consecutive origins: 'stale' forecasts the old level, 'last' the last value."""
+    origins = np.arange(first, last + 1)
+    return {
+        "stale": np.full((len(origins), H), 100.0),
+        "last": np.repeat(values[origins - 1][:, None], H, axis=1),
+    }
+
+
+# -- the pure combination ---------------------------------------------------------------------------------
+
+
+def test_after_a_level_shift_the_weight_moves_to_what_tracks_and_back_when_it_stops():
+    values = np.full(400, 100.0)
+    values[200:300] = 200.0  # a shift up for 100 steps, then back
+    comps = _components(values, 50, 399)
+    weighting = SkillWeighting(eta=8, half_life_steps=6, window=18)
+    origins = np.array([190, 230, 290, 350])
+    point, weights = combine(comps, values, first=50, origins=origins, weighting=weighting)
+    # Before the shift both are exact: equal weights.
+    assert weights["stale"][0, 0] == pytest.approx(0.5)
+    # Well into the shift: the last value tracks (exact), the stale level is off by 100%.
+    assert weights["last"][1].min() > 0.99 and point[1] == pytest.approx(np.full(H, 200.0), rel=0.01)
+    assert weights["last"][2].min() > 0.99
+    # Long after the shift ended, the stale component is exact again and shares the weight.
+    assert weights["stale"][3].min() == pytest.approx(0.5)
+
+
+def test_the_combination_is_never_much_worse_than_its_best_component_over_the_recent_window():
+    rng = np.random.default_rng(0)
+    values = 100 + np.cumsum(rng.normal(0, 3, 600))  # a random walk: last value is the best component
+    comps = _components(values, 100, 599)
+    comps["noisy"] = comps["last"] + rng.normal(0, 20, comps["last"].shape)
+    origins = np.arange(200, 590)
+    point, _ = combine(comps, values, first=100, origins=origins, weighting=SkillWeighting(eta=8))
+    actual = np.stack([values[t : t + H] for t in origins])
+    best = min(wape(actual, comps[n][origins - 100]) for n in comps)
+    assert wape(actual, point) <= 1.05 * best
+
+
+def test_only_errors_observed_before_the_origin_are_judged():
+    values = np.full(200, 100.0)
+    comps = _components(values, 20, 199)
+    weighting = SkillWeighting(window=10, half_life_steps=5)
+    before = recent_losses(comps, values, first=20, origins=np.array([120]), weighting=weighting)
+    changed = values.copy()
+    changed[120:] = 1e6  # the future changes wildly; the judgement at origin 120 must not
+    after = recent_losses(comps, changed, first=20, origins=np.array([120]), weighting=weighting)
+    for name in comps:
+        np.testing.assert_array_equal(before[name], after[name])
+
+
+def test_the_static_blend_keeps_its_prior_until_another_component_is_clearly_better():
+    values = np.full(300, 100.0)
+    comps = {"blend": np.full((250, H), 101.0), "last": np.full((250, H), 99.0)}  # equally good (1% off)
+    strong = SkillWeighting(eta=8, prior=4)
+    _, weights = combine(comps, values, first=50, origins=np.array([250]), weighting=strong)
+    assert weights["blend"][0, 0] == pytest.approx(0.8)  # 4:1
+    with pytest.raises(ValueError):
+        SkillWeighting(prior=0)
+
+
+def test_an_idle_series_gives_finite_weights():
+    values = np.zeros(300)
+    comps = _components(values, 50, 299)
+    point, weights = combine(comps, values, first=50, origins=np.array([200]), weighting=SkillWeighting())
+    assert np.isfinite(point).all() and all(np.isfinite(w).all() for w in weights.values())
+
+
+def test_weighting_round_trips_through_json():
+    w = SkillWeighting(eta=2.5, half_life_steps=7, window=21, prior=4, pooled=True)
+    assert SkillWeighting.from_dict(w.to_dict()) == w
+
+
+# -- Holt-Winters over many origins in one pass ------------------------------------------------------------
+
+
+def test_holt_winters_one_pass_matches_its_per_origin_forecast_at_the_first_origin():
+    series = daily_sine(days=6, noise=0.05)
+    hw = HoltWinters(step=pd.Timedelta("5min"), horizon_steps=H, fit_seasons=2).fit(series.iloc[: 288 * 4])
+    values, index = series.to_numpy(), series.index
+    first = 288 * 4
+    many = hw.points_range(values, index, first=first, last=first + 40)
+    single = hw._point_at(values[first - 2 * hw.min_history : first], index[first - 1])
+    np.testing.assert_allclose(many[0], single)
+    assert many.shape == (41, H)
+    # Every later origin is a proper forecast: close to the truth on this smooth series.
+    actual = np.stack([values[t : t + H] for t in range(first, first + 41)])
+    assert wape(actual, many) < 0.1
+
+
+# -- the model: adaptation, fallback, overflow, loading ------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def shifted():
+    """Six days of a daily cycle, then the level doubles (a launch) for the last day."""
+    base = daily_sine(days=7, noise=0.02)
+    values = base.to_numpy().copy()
+    values[-288:] *= 2.0
+    return pd.Series(values, index=base.index, name="load")
+
+
+@pytest.fixture(scope="module")
+def model(shifted):
+    torch.set_num_threads(1)
+    return fit_forecaster(shifted.iloc[:-288], model=TINY_MODEL, train=TINY_TRAIN, name="svc")
+
+
+def test_after_a_level_shift_the_forecast_follows_the_new_level(model, shifted):
+    assert model.weighting is not None
+    static = copy.copy(model)
+    static.weighting = None  # the same network and blend, without weighting by recent skill
+    origin = len(shifted) - 288 + 36  # three hours after the shift
+    history = shifted.iloc[:origin]
+    actual = shifted.iloc[origin : origin + H].to_numpy()
+    adapted = model.predict(history)["p50"].to_numpy()
+    fixed = static.predict(history)["p50"].to_numpy()
+    last = np.repeat(history.iloc[-1], H)
+    assert wape(actual, adapted) < wape(actual, fixed)
+    assert wape(actual, adapted) <= 1.1 * wape(actual, last) + 0.01
+
+
+def test_the_model_wants_the_recent_origins_it_judges_and_saves_its_weighting(model, tmp_path):
+    assert model.lookback_steps == model.min_history_steps + model.weighting.lookback_origins(H)
+    loaded = Forecaster.load(model.save(tmp_path / "m"))
+    assert loaded.weighting == model.weighting
+    assert loaded.info["training"]["relative_band"]
+
+
+def test_overflowing_history_is_an_error_not_nan(model, shifted):
+    huge = pd.Series(np.full(len(shifted), 1e308), index=shifted.index)
+    with pytest.raises(NonFiniteForecastError, match="not a finite number.*reach 1e\\+308"):
+        model.predict(huge)
+
+
+def test_load_follows_the_pointer_of_a_store_written_by_train(model, shifted, tmp_path):
+    store = ModelStore(tmp_path / "out")
+    ref = store.save("svc", model, now=pd.Timestamp("2026-03-10"))
+    with pytest.raises(ModelStoreError, match="none was promoted"):
+        Forecaster.load(tmp_path / "out")  # versions exist, nothing promoted: says so and where to look
+    store.promote("svc", ref.version, reason="test", now=pd.Timestamp("2026-03-10"))
+    history = shifted.iloc[:-300]
+    expected = model.predict(history)
+    for path in (tmp_path / "out", tmp_path / "out" / "svc", ref.path):
+        pd.testing.assert_frame_equal(Forecaster.load(path).predict(history), expected)
+    pd.testing.assert_frame_equal(ModelStore.load_dir(tmp_path / "out").predict(history), expected)
+
+
+def test_calls_on_a_growing_history_reuse_what_was_computed_and_agree_with_a_fresh_model(model, shifted):
+    model.reset()
+    fresh = Forecaster.from_bytes(model.to_bytes())
+    history = shifted.iloc[:-100]
+    model.predict(history.iloc[:-3])
+    for k in (2, 1, 0):  # the service's pattern: one more point each call
+        grown = history.iloc[: len(history) - k]
+        kept = model.predict(grown)
+        fresh.reset()
+        again = fresh.predict(grown)
+        np.testing.assert_allclose(kept.to_numpy(), again.to_numpy(), rtol=1e-3)
+    # A changed past is never served from what was kept.
+    edited = history.copy()
+    edited.iloc[-10] *= 3
+    fresh.reset()
+    np.testing.assert_allclose(model.predict(edited).to_numpy(), fresh.predict(edited).to_numpy(), rtol=1e-9)
