@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -31,6 +32,8 @@ __all__ = [
     "StoreForecastProvider",
     "LastGoodForecast",
     "fetch_forecast",
+    "call_provider",
+    "ClusterTargetConfigs",
     "forecast_problem",
     "load_prometheus_settings",
 ]
@@ -54,6 +57,28 @@ class ForecastProvider(Protocol):
     def forecast(self, policy: PrescalePolicy, now: pd.Timestamp) -> ForecastResult | None: ...
 
 
+class ClusterTargetConfigs:
+    """Target configs from ForecastTarget resources (a :class:`~forecaster.prescaler.informer.WatchCache` of
+    them): what a policy's ``forecast.target`` names in a cluster, instead of ``training/<target>.yaml``."""
+
+    def __init__(self, cache: Any) -> None:
+        self.cache = cache
+
+    def config_for(self, target: str) -> Any:
+        from forecaster.target_resource import target_config_from_object
+
+        if not self.cache.synced.is_set():
+            self.cache.relist()
+        found = [o for o in self.cache.items() if (o.get("metadata") or {}).get("name") == target]
+        if not found:
+            where = f" in namespace {self.cache.namespace}" if self.cache.namespace else ""
+            raise ConfigError(
+                f"no ForecastTarget {target!r}{where}",
+                hint="create it (kubectl apply -f training/) or fix the policy's spec.forecast.target",
+            )
+        return target_config_from_object(found[0])
+
+
 class StoreForecastProvider:
     """The real provider: the target's model from the model store, its history from Prometheus.
 
@@ -71,8 +96,14 @@ class StoreForecastProvider:
         prometheus: PrometheusSettings | None = None,
         fetch: Callable[..., pd.Series] | None = None,
         load_model: Callable[[str], Any] | None = None,
+        targets: ClusterTargetConfigs | None = None,
     ) -> None:
         self.training_dir = Path(training_dir)
+        self.targets = targets
+        """ForecastTargets in the cluster; None: ``training_dir``'s YAML files."""
+        self.queries = 0
+        """History reads made so far (one Prometheus range query each for windows under 11,000 points)."""
+        self._count_lock = threading.Lock()
         self.store_root = store
         self.prometheus = prometheus or PrometheusSettings()
         self._fetch = fetch
@@ -86,6 +117,11 @@ class StoreForecastProvider:
             self._fetch = fetch_history
         return self._fetch
 
+    def group_key(self, policy: PrescalePolicy) -> Hashable:
+        """Policies with equal keys get one forecast per tick (one Prometheus read, one forward pass): the same
+        target (or query + model) read over the same window."""
+        return (policy.forecast, policy.guard.window_s if policy.guard else None)
+
     def forecast(self, policy: PrescalePolicy, now: pd.Timestamp) -> ForecastResult:
         if policy.forecast.target:
             settings, model, version = self._from_store(policy)
@@ -93,6 +129,8 @@ class StoreForecastProvider:
             settings, model, version = self._inline(policy)
         lookback = pd.Timedelta(model.step) * int(model.lookback_steps)
         window = max(lookback, pd.Timedelta(seconds=policy.guard.window_s) if policy.guard else lookback)
+        with self._count_lock:
+            self.queries += 1
         history = self._fetcher()(settings, now=now, history=window)
         return ForecastResult(frame=model.predict(history), history=history, model_version=version)
 
@@ -102,10 +140,13 @@ class StoreForecastProvider:
 
         target = policy.forecast.target
         assert target is not None
-        path = self.training_dir / f"{target}.yaml"
-        if not path.exists():
-            raise ConfigError(f"forecast target {target!r} has no {path}", hint="add the training config")
-        cfg = load_target_config(path)
+        if self.targets is not None:
+            cfg = self.targets.config_for(target)
+        else:
+            path = self.training_dir / f"{target}.yaml"
+            if not path.exists():
+                raise ConfigError(f"forecast target {target!r} has no {path}", hint="add the training config")
+            cfg = load_target_config(path)
         settings = cfg.prometheus
         if policy.forecast.prometheus_url:
             settings = dataclasses.replace(settings, url=policy.forecast.prometheus_url)
@@ -187,6 +228,23 @@ def fetch_forecast(
     provider: ForecastProvider, policy: PrescalePolicy, now: pd.Timestamp
 ) -> tuple[ForecastResult | None, str | None]:
     """The forecast and None, or what there is and why it cannot be used: nothing here raises."""
+    return check_forecast(call_provider(provider, policy, now), policy, now)
+
+
+def check_forecast(
+    called: tuple[ForecastResult | None, str | None], policy: PrescalePolicy, now: pd.Timestamp
+) -> tuple[ForecastResult | None, str | None]:
+    """:func:`call_provider`'s answer judged for ``policy`` (its own staleness limit) at ``now``."""
+    result, problem = called
+    if result is None:
+        return None, problem
+    return result, forecast_problem(result, policy, now)
+
+
+def call_provider(
+    provider: ForecastProvider, policy: PrescalePolicy, now: pd.Timestamp
+) -> tuple[ForecastResult | None, str | None]:
+    """The provider's forecast, or None and why not (exceptions become the reason; nothing raises)."""
     try:
         result = provider.forecast(policy, now)
     except ForecasterError as exc:
@@ -198,7 +256,7 @@ def fetch_forecast(
         return None, "no forecast available"
     if isinstance(result, pd.DataFrame):
         result = ForecastResult(frame=result)
-    return result, forecast_problem(result, policy, now)
+    return result, None
 
 
 @dataclass(frozen=True)
