@@ -258,3 +258,40 @@ def test_an_unchanged_tick_reads_the_cache_and_writes_only_what_changed(fake_api
         "one list, then watch"
     )
     ctl.shutdown(NOW)
+
+
+# -- targets discovered from ForecastTargets ----------------------------------------------------------------
+
+
+def forecast_target(name: str, *, store: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "forecasting.forecaster.io/v1alpha1",
+        "kind": "ForecastTarget",
+        "metadata": {"name": name, "namespace": "forecaster"},
+        "spec": {"prometheus": {"url": "http://127.0.0.1:1", "query": f'up{{job="{name}"}}'}, "store": store},
+    }
+
+
+def test_a_policy_finds_its_target_among_the_clusters_forecast_targets(fake_api, kube, tmp_path):
+    from forecaster.errors import ConfigError, ModelStoreError
+    from forecaster.prescaler.forecasts import ClusterTargetConfigs
+    from forecaster.prescaler.kube import FORECAST_TARGETS
+    from forecaster.prescaler.policy import parse_policy
+
+    store = tmp_path / "models"
+    fake_api.put(forecast_target("web", store=str(store)))
+    cache = WatchCache(kube, FORECAST_TARGETS, namespace="forecaster", watch_timeout_s=1)
+    provider = StoreForecastProvider(
+        training_dir=tmp_path / "nothing-here", targets=ClusterTargetConfigs(cache)
+    )
+    web = parse_policy(policy("web", forecast={"target": "web"}))
+    # The config (its store) came from the ForecastTarget: the store it names has no model yet.
+    with pytest.raises(ModelStoreError, match="no promoted model for target 'web'"):
+        provider.forecast(web, NOW)
+    with pytest.raises(ConfigError, match="no ForecastTarget 'api' in namespace forecaster"):
+        provider.forecast(parse_policy(policy("api", forecast={"target": "api"})), NOW)
+    fake_api.put(forecast_target("api", store=str(store)))
+    cache.step()  # the watch brings the new target
+    with pytest.raises(ModelStoreError, match="target 'api'"):
+        provider.forecast(parse_policy(policy("api", forecast={"target": "api"})), NOW)
+    assert cache.lists == 1
