@@ -295,3 +295,60 @@ def test_a_policy_finds_its_target_among_the_clusters_forecast_targets(fake_api,
     with pytest.raises(ModelStoreError, match="target 'api'"):
         provider.forecast(parse_policy(policy("api", forecast={"target": "api"})), NOW)
     assert cache.lists == 1
+
+
+class FakeStore:
+    """``load_for`` of a model store holding a :class:`Model` for each name in ``targets``."""
+
+    def __init__(self, targets: set[str]) -> None:
+        self.targets = targets
+
+    def load_for(self, target: str, **kw: Any) -> Any:
+        from types import SimpleNamespace
+
+        if target not in self.targets:
+            return None
+        return SimpleNamespace(model=Model(), ref=SimpleNamespace(version=f"{target}-v1"))
+
+
+def test_members_of_a_template_share_one_read_of_its_query(fake_api, kube):
+    from forecaster.prescaler.forecasts import ClusterTargetConfigs
+    from forecaster.prescaler.kube import FORECAST_TARGETS
+    from forecaster.templates import member_name
+
+    template = forecast_target("web", store="/models")
+    template["spec"]["prometheus"]["query"] = "sum by (service) (rate(http_requests_total[1m]))"
+    template["spec"]["splitBy"] = ["service"]
+    fake_api.put(template)
+    services = [f"s{i:02d}" for i in range(30)]
+    members = [member_name("web", (s,)) for s in services]
+    for i, member in enumerate(members):
+        fake_api.put(deployment(f"d{i:02d}", replicas=2))
+        fake_api.put(policy(f"p{i:02d}", target=f"d{i:02d}", forecast={"target": member}))
+    reads: list[tuple[str, ...]] = []
+
+    def fetch_split(settings, *, now, split_by, max_series, history):
+        reads.append(split_by)
+        assert settings.query == template["spec"]["prometheus"]["query"] and max_series == 100
+        # One series is gone from Prometheus now.
+        return {(s,): prescaler_helpers.history(now, value=100.0 + i) for i, s in enumerate(services[:-1])}
+
+    provider = StoreForecastProvider(
+        targets=ClusterTargetConfigs(WatchCache(kube, FORECAST_TARGETS, namespace="forecaster")),
+        fetch_split=fetch_split,
+        stores=lambda root: FakeStore(set(members) - {members[0]}),  # the first was never trained
+    )
+    ctl = controller(kube, provider, fleet=FleetSettings(forecast_workers=4))
+    outcomes = {o.key: o for o in ctl.tick(NOW)}
+    assert reads == [("service",)], "one read of the template for all 30 members"
+    assert ctl.metrics.registry.get_sample_value("forecaster_prescaler_tick_prometheus_queries") == 2
+    assert "no promoted model for target 'web--s00'" in outcomes[f"{NS}/p00"].message
+    assert "has no series for 'web--s29'" in outcomes[f"{NS}/p29"].message
+    ready = [k for k, o in outcomes.items() if o.ready]
+    assert len(ready) == 28
+    assert fake_api.get("prescalepolicies", NS, "p05")["status"]["modelVersion"] == "web--s05-v1"
+    # Each member's own series (value 100 + i, flat): p90 105 / 100 per replica -> 2 replicas (min 2), p20: 120.
+    assert outcomes[f"{NS}/p20"].desired == 2 and fake_api.get("prescalepolicies", NS, "p20")["status"][
+        "forecastPeak"
+    ] == pytest.approx(120.0)
+    ctl.shutdown(NOW)

@@ -21,7 +21,7 @@ from typing import Any, Protocol
 
 import pandas as pd
 
-from forecaster.errors import ConfigError, ForecasterError, ModelStoreError
+from forecaster.errors import ConfigError, ForecasterError, ModelStoreError, SourceError
 from forecaster.prescaler.kube import rfc3339
 from forecaster.prescaler.policy import PrescalePolicy
 from forecaster.settings import PrometheusSettings
@@ -78,6 +78,23 @@ class ClusterTargetConfigs:
             )
         return target_config_from_object(found[0])
 
+    def template_for(self, member: str) -> tuple[Any, Any]:
+        """The template ForecastTarget a generated member (``<template>--<value>``) comes from: its config and
+        its :class:`~forecaster.templates.Template`."""
+        from forecaster.target_resource import template_from_object
+        from forecaster.templates import SEPARATOR
+
+        name = member.split(SEPARATOR, 1)[0]
+        cfg = self.config_for(name)
+        found = [o for o in self.cache.items() if (o.get("metadata") or {}).get("name") == name]
+        template = template_from_object(found[0]) if found else None
+        if template is None:
+            raise ConfigError(
+                f"ForecastTarget {name!r} is not a template (no spec.splitBy), so {member!r} is no target of it",
+                hint="name the ForecastTarget itself, or a member <template>--<value> of a template",
+            )
+        return cfg, template
+
 
 class StoreForecastProvider:
     """The real provider: the target's model from the model store, its history from Prometheus.
@@ -97,6 +114,8 @@ class StoreForecastProvider:
         fetch: Callable[..., pd.Series] | None = None,
         load_model: Callable[[str], Any] | None = None,
         targets: ClusterTargetConfigs | None = None,
+        fetch_split: Callable[..., dict[tuple[str, ...], pd.Series]] | None = None,
+        stores: Callable[[str], Any] | None = None,
     ) -> None:
         self.training_dir = Path(training_dir)
         self.targets = targets
@@ -109,6 +128,28 @@ class StoreForecastProvider:
         self._fetch = fetch
         self._load_model = load_model
         self._stores: dict[str, Any] = {}
+        self._fetch_split = fetch_split
+        self._new_store = stores
+        """Seams: the template read (default :func:`~forecaster.sources.prometheus.fetch_history_split`) and
+        the model store for a root (default :class:`~forecaster.store.ModelStore`)."""
+
+    def _store(self, root: str) -> Any:
+        if root not in self._stores:
+            if self._new_store is None:
+                from forecaster.store import ModelStore
+
+                self._new_store = ModelStore
+            self._stores[root] = self._new_store(root)
+        return self._stores[root]
+
+    def _member_of(self, policy: PrescalePolicy) -> str | None:
+        """The template a policy's target is a generated member of (cluster targets only), else None."""
+        from forecaster.templates import SEPARATOR
+
+        target = policy.forecast.target
+        if self.targets is None or not target or SEPARATOR not in target:
+            return None
+        return target.split(SEPARATOR, 1)[0]
 
     def _fetcher(self) -> Callable[..., pd.Series]:
         if self._fetch is None:
@@ -120,9 +161,98 @@ class StoreForecastProvider:
     def group_key(self, policy: PrescalePolicy) -> Hashable:
         """Policies with equal keys get one forecast per tick (one Prometheus read, one forward pass): the same
         target (or query + model) read over the same window."""
-        return (policy.forecast, policy.guard.window_s if policy.guard else None)
+        window = policy.guard.window_s if policy.guard else None
+        template = self._member_of(policy)
+        if template is not None:  # every member of a template: one read of the template's query
+            return ("template", template, policy.forecast.prometheus_url, window)
+        return (policy.forecast, window)
+
+    def forecast_many(
+        self, policies: list[PrescalePolicy], now: pd.Timestamp
+    ) -> dict[str, tuple[ForecastResult | None, str | None]]:
+        """Forecasts for a group of policies (one :meth:`group_key`), by policy key; nothing raises.
+
+        Policies on the same target share one forecast. Members of one template share one read of the
+        template's ``by (...)`` query (a count and one range query, however many members), then each member's
+        own model predicts its own series.
+        """
+        if not policies:
+            return {}
+        if self._member_of(policies[0]) is None:
+            shared = call_provider(self, policies[0], now)
+            return {p.key: shared for p in policies}
+        try:
+            return self._template_forecasts(policies, now)
+        except ForecasterError as exc:
+            return {p.key: (None, f"forecast failed: {exc}") for p in policies}
+        except Exception as exc:  # a source or model bug fails safe like an outage
+            log.exception("template forecast for %s failed", policies[0].forecast.target)
+            return {p.key: (None, f"forecast failed: {type(exc).__name__}: {exc}") for p in policies}
+
+    def _template_forecasts(
+        self, policies: list[PrescalePolicy], now: pd.Timestamp
+    ) -> dict[str, tuple[ForecastResult | None, str | None]]:
+        from forecaster.templates import member_name
+
+        assert self.targets is not None
+        first = policies[0]
+        assert first.forecast.target is not None
+        cfg, template = self.targets.template_for(first.forecast.target)
+        store = self._store(self.store_root or cfg.store)
+        out: dict[str, tuple[ForecastResult | None, str | None]] = {}
+        models: dict[str, Any] = {}
+        window = pd.Timedelta(0)
+        for policy in policies:
+            target = policy.forecast.target
+            assert target is not None
+            try:
+                promoted = store.load_for(target, step=cfg.step, quantiles=cfg.model.quantiles)
+            except ForecasterError as exc:
+                out[policy.key] = (None, f"forecast failed: {exc}")
+                continue
+            if promoted is None:
+                out[policy.key] = (None, f"forecast failed: no promoted model for target {target!r}")
+                continue
+            models[policy.key] = promoted
+            lookback = pd.Timedelta(promoted.model.step) * int(promoted.model.lookback_steps)
+            guard = pd.Timedelta(seconds=policy.guard.window_s) if policy.guard else lookback
+            window = max(window, lookback, guard)
+        if not models:
+            return out
+        settings = cfg.prometheus
+        if first.forecast.prometheus_url:
+            settings = dataclasses.replace(settings, url=first.forecast.prometheus_url)
+        if self._fetch_split is None:
+            from forecaster.sources.prometheus import fetch_history_split
+
+            self._fetch_split = fetch_history_split
+        with self._count_lock:
+            self.queries += 2  # the capped series count, then one range query for every member
+        series = self._fetch_split(
+            settings, now=now, split_by=template.split_by, max_series=template.max_targets, history=window
+        )
+        by_member = {member_name(cfg.name, values): s for values, s in series.items()}
+        for policy in policies:
+            promoted = models.get(policy.key)
+            if promoted is None:
+                continue
+            history = by_member.get(str(policy.forecast.target))
+            if history is None:
+                out[policy.key] = (
+                    None,
+                    f"forecast failed: template {cfg.name!r} has no series for {policy.forecast.target!r} now",
+                )
+                continue
+            frame = promoted.model.predict(history)
+            out[policy.key] = (ForecastResult(frame, history, promoted.ref.version), None)
+        return out
 
     def forecast(self, policy: PrescalePolicy, now: pd.Timestamp) -> ForecastResult:
+        if self._member_of(policy) is not None:
+            result, problem = self.forecast_many([policy], now)[policy.key]
+            if result is None:
+                raise SourceError(problem or "no forecast", hint="see the template's ForecastTarget status")
+            return result
         if policy.forecast.target:
             settings, model, version = self._from_store(policy)
         else:
@@ -136,7 +266,6 @@ class StoreForecastProvider:
 
     def _from_store(self, policy: PrescalePolicy) -> tuple[PrometheusSettings, Any, str]:
         from forecaster.settings import load_target_config
-        from forecaster.store import ModelStore
 
         target = policy.forecast.target
         assert target is not None
@@ -151,7 +280,7 @@ class StoreForecastProvider:
         if policy.forecast.prometheus_url:
             settings = dataclasses.replace(settings, url=policy.forecast.prometheus_url)
         root = self.store_root or cfg.store
-        store = self._stores.setdefault(root, ModelStore(root))
+        store = self._store(root)
         promoted = store.load_for(target, step=cfg.step, quantiles=cfg.model.quantiles)
         if promoted is None:
             raise ModelStoreError(

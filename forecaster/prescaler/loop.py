@@ -100,11 +100,15 @@ class FleetSettings:
             )
 
 
+_Answers = dict[str, tuple[ForecastResult | None, str | None]]
+"""A forecast group's answer: (forecast or None, why not) by policy key."""
+
+
 @dataclass
 class _Pending:
     """A forecast started for this tick: its future and when (monotonic seconds) the policy stops waiting."""
 
-    future: concurrent.futures.Future[tuple[ForecastResult | None, str | None]]
+    future: concurrent.futures.Future[_Answers]
     deadline: float
     deadline_s: float
 
@@ -257,7 +261,7 @@ class Controller:
             )
         self._inflight = {k: f for k, f in self._inflight.items() if not f.done()}
         started = time.monotonic()
-        pending: dict[str, _Pending] = {}
+        groups: dict[Hashable, list[PrescalePolicy]] = {}
         for obj in objects:
             try:
                 policy = parse_policy(obj)
@@ -266,12 +270,16 @@ class Controller:
             if policy.deleting:
                 continue
             group: Hashable = group_key(policy) if group_key is not None else ("policy", policy.key)
+            groups.setdefault(group, []).append(policy)
+        pending: dict[str, _Pending] = {}
+        for group, members in groups.items():
             future = self._inflight.get(group)
             if future is None:
-                future = self._forecast_pool.submit(call_provider, self.forecasts, policy, now)
+                future = self._forecast_pool.submit(_forecast_group, self.forecasts, members, now)
                 self._inflight[group] = future
-            deadline_s = self.fleet.forecast_deadline_s or policy.scaling.interval_s / 2
-            pending[policy.key] = _Pending(future, started + deadline_s, deadline_s)
+            for policy in members:
+                deadline_s = self.fleet.forecast_deadline_s or policy.scaling.interval_s / 2
+                pending[policy.key] = _Pending(future, started + deadline_s, deadline_s)
         self._pending = pending
 
     def _forecast(
@@ -283,13 +291,16 @@ class Controller:
         if pending is None:
             return check_forecast(call_provider(self.forecasts, policy, now), policy, now)
         try:
-            called = pending.future.result(timeout=max(0.0, pending.deadline - time.monotonic()))
+            answers = pending.future.result(timeout=max(0.0, pending.deadline - time.monotonic()))
         except concurrent.futures.TimeoutError:
             self.metrics.deadline_exceeded.inc()
             return None, (
                 f"forecast not ready within its deadline ({pending.deadline_s:.0f}s after the tick started): "
                 "Prometheus or the model is slow"
             )
+        called = answers.get(
+            policy.key, (None, "the forecast started for it by an earlier tick is still running")
+        )
         return check_forecast(called, policy, now)
 
     def run(
@@ -611,6 +622,19 @@ class Controller:
         self.metrics.forget(policy.namespace, policy.name)
         self._memory.pop(policy.key, None)
         return Outcome(key=policy.key, ready=True, reason="Deleted", action=action, message="finalized")
+
+
+def _forecast_group(
+    provider: ForecastProvider, policies: list[PrescalePolicy], now: pd.Timestamp
+) -> _Answers:
+    """One forecast group's answers: the provider's ``forecast_many`` when it has one, else one forecast for
+    the first policy shared by all (the provider grouped them: they share a forecast)."""
+    many = getattr(provider, "forecast_many", None)
+    if many is not None:
+        answers: _Answers = many(policies, now)
+        return answers
+    shared = call_provider(provider, policies[0], now)
+    return {p.key: shared for p in policies}
 
 
 def _key(obj: dict[str, Any]) -> str:
