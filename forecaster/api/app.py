@@ -107,6 +107,31 @@ def _model_refresher(loader: ModelLoader) -> Callable[[TargetState], ServingMode
     return check
 
 
+def labels_in(directory: str) -> dict[str, dict[str, str]]:
+    """``metadata.labels`` of the ForecastTarget manifests in ``directory``, by target name (plain target
+    YAML has none). Read once at startup; ``/v1/targets?labelSelector=`` filters on them."""
+    from pathlib import Path
+
+    import yaml
+
+    from forecaster.settings import KUSTOMIZATION_FILES
+
+    out: dict[str, dict[str, str]] = {}
+    for path in sorted(Path(directory).glob("*.y*ml")):
+        if path.name in KUSTOMIZATION_FILES:
+            continue
+        try:
+            doc = yaml.safe_load(path.read_text())
+        except (OSError, yaml.YAMLError):
+            continue  # load_target_configs has already reported a bad file
+        if isinstance(doc, dict) and doc.get("kind") == "ForecastTarget":
+            meta = doc.get("metadata") or {}
+            found = meta.get("labels") or {}
+            if isinstance(found, dict):
+                out[str(meta.get("name"))] = {str(k): str(v) for k, v in found.items()}
+    return out
+
+
 def create_app(
     settings: ServeSettings | None = None,
     *,
@@ -114,6 +139,7 @@ def create_app(
     source_factory: SourceFactory | None = None,
     model_loader: ModelLoader | None = None,
     targets: list[TargetConfig] | None = None,
+    labels: dict[str, dict[str, str]] | None = None,
     registry: CollectorRegistry | None = None,
 ) -> FastAPI:
     """Build the app; nothing is loaded until the lifespan starts (uvicorn, or ``TestClient`` as a context)."""
@@ -139,6 +165,9 @@ def create_app(
             if store is None:
                 store = cleanup = tempfile.mkdtemp(prefix="forecaster-demo-")
             configs = [demo_target(store=store, epochs=settings.demo_epochs)]
+        target_labels = dict(labels or {})
+        if targets is None and settings.targets_dir is not None:
+            target_labels = labels_in(settings.targets_dir)
         loader = model_loader or StoreModels(settings.store if not demo else None)
         make_source = source_factory or default_source_factory
 
@@ -157,7 +186,14 @@ def create_app(
                         if settings.demo_train
                         else "demo_train is off; seasonal baseline serves"
                     )
-                states.append(TargetState(config=cfg, source=make_source(cfg), model=model))
+                states.append(
+                    TargetState(
+                        config=cfg,
+                        source=make_source(cfg),
+                        model=model,
+                        labels=dict(target_labels.get(cfg.name) or {}),
+                    )
+                )
             return states
 
         states = await asyncio.to_thread(load_all)

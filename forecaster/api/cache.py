@@ -156,6 +156,8 @@ class TargetState:
     last_error: str | None = None
     last_error_at: pd.Timestamp | None = None
     refreshing: bool = False
+    labels: dict[str, str] = field(default_factory=dict)
+    """The ForecastTarget's ``metadata.labels`` (what ``/v1/targets?labelSelector=`` filters on)."""
     step: pd.Timedelta = field(init=False)
     quantile_labels: list[str] = field(init=False)
 
@@ -208,6 +210,13 @@ class ForecastService:
         self.notes: dict[str, str] = {}
         """Service-wide notes per target (e.g. the demo model is training), shown by /readyz."""
         self._lock = threading.Lock()
+        self._sorted: list[str] | None = None
+
+    def sorted_names(self) -> list[str]:
+        """Target names in order (cached: ``/v1/targets`` pages through them on every call)."""
+        if self._sorted is None or len(self._sorted) != len(self.targets):
+            self._sorted = sorted(self.targets)
+        return self._sorted
 
     # -- refreshing -----------------------------------------------------------------------------------------
     def _bucket(self, state: TargetState, now: pd.Timestamp) -> int:
