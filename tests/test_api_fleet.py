@@ -147,3 +147,85 @@ def test_the_baseline_serves_every_target_of_a_small_fleet():
 
 
 _ = ServingModel  # the model a replica serves is the shared snapshot's (see below)
+
+
+# -- one elected refresher, followers serve its snapshot ----------------------------------------------------
+
+
+def test_one_elected_replica_queries_and_the_follower_serves_its_snapshot(tmp_path):
+    from forecaster.prescaler.kube import KubeClient
+    from forecaster.prescaler.leader import LeaderElector
+    from tests.fake_kube_api import FakeKubeApiServer
+
+    count = 6
+    snapshot = tmp_path / "shared" / "api.json"
+    settings = ServeSettings(
+        tick_s=0.05, auth_token_env=None, refresher="elected", snapshot_path=str(snapshot)
+    )
+    with FakeKubeApiServer(rbac_checked=False) as fake:
+        kubeconfig = fake.write_kubeconfig(tmp_path / "kubeconfig")
+
+        def elector(identity: str) -> LeaderElector:
+            kube = KubeClient.from_kubeconfig(str(kubeconfig))
+            return LeaderElector(kube, namespace="forecaster", name="api", identity=identity)
+
+        def app(identity: str, sources: dict) -> object:
+            return create_app(
+                settings,
+                clock=lambda: NOW,
+                targets=configs(count),
+                labels=labels(count),
+                source_factory=lambda cfg: sources.setdefault(cfg.name, FlatSource(float(len(sources) + 1))),
+                model_loader=lambda cfg: None,
+                elector=elector(identity),
+            )
+
+        a_sources: dict = {}
+        b_sources: dict = {}
+        with ServerThread(app("a", a_sources)) as a, httpx.Client(base_url=a.url, timeout=30) as ca:
+            wait_for(lambda: ca.get("/readyz").status_code == 200, what="the leader ready")
+            with ServerThread(app("b", b_sources)) as b, httpx.Client(base_url=b.url, timeout=30) as cb:
+                wait_for(lambda: cb.get("/readyz").status_code == 200, what="the follower ready")
+                for name in ("svc-000", "svc-005"):
+                    url = f"/v1/targets/{name}/forecast"
+                    assert cb.get(url).json() == ca.get(url).json(), (
+                        "the follower serves the leader's forecast"
+                    )
+                assert sum(s.calls for s in b_sources.values()) == 0, "the follower never queries"
+                assert sorted(s.calls for s in a_sources.values()) == [1] * count, "one query per target"
+                assert "forecaster_refresher_leader 1.0" in ca.get("/metrics").text
+                metrics_b = cb.get("/metrics").text
+                assert "forecaster_refresher_leader 0.0" in metrics_b
+                assert "forecaster_source_queries_total 0.0" in metrics_b
+                assert fake.get("leases", "forecaster", "api")["spec"]["holderIdentity"] == "a"
+            # The leader stops: it releases the Lease; the snapshot stays for whoever leads next.
+        assert snapshot.exists() and not list(snapshot.parent.glob(".*.tmp")), "no temporary file left"
+        assert fake.get("leases", "forecaster", "api")["spec"].get("holderIdentity") in (None, "")
+
+
+def test_a_snapshot_round_trip_keeps_every_field_a_response_shows(tmp_path):
+    from forecaster.api.shared import SnapshotFile, apply_snapshot, snapshot_document
+
+    sources: dict = {}
+    leader_app = create_app(
+        ServeSettings(tick_s=0.05, auth_token_env=None),
+        clock=lambda: NOW,
+        targets=configs(3),
+        source_factory=lambda cfg: sources.setdefault(cfg.name, FlatSource(7.0)),
+        model_loader=lambda cfg: None,
+    )
+    with ServerThread(leader_app) as server, httpx.Client(base_url=server.url, timeout=30) as client:
+        wait_for(lambda: client.get("/readyz").status_code == 200, what="ready")
+        service = leader_app.state.service
+        before = client.get("/v1/targets/svc-001/forecast").json()
+        file = SnapshotFile(tmp_path / "s.json")
+        file.write(snapshot_document(service, written_at=NOW))
+        doc = file.read_if_changed()
+        assert doc is not None and file.read_if_changed() is None, "unchanged: not read again"
+        for state in service.targets.values():
+            state.entry = None
+        assert apply_snapshot(service, doc) == 3
+        assert client.get("/v1/targets/svc-001/forecast").json() == before
+        doc["version"] = 99
+        with pytest.raises(Exception, match="snapshot version 99"):
+            apply_snapshot(service, doc)

@@ -107,6 +107,38 @@ def _model_refresher(loader: ModelLoader) -> Callable[[TargetState], ServingMode
     return check
 
 
+def _elector(settings: ServeSettings) -> Any:
+    """The Lease elector of ``refresher: elected`` (the prescaler's, through the one Kubernetes wrapper)."""
+    import os
+    import socket
+
+    from forecaster.prescaler.kube import KubeClient
+    from forecaster.prescaler.leader import LeaderElector
+
+    if settings.kubeconfig:
+        kube = KubeClient.from_kubeconfig(settings.kubeconfig)
+    elif os.environ.get("KUBERNETES_SERVICE_HOST"):
+        kube = KubeClient.in_cluster()
+    else:
+        raise ConfigError(
+            "refresher elected needs a cluster for its Lease", hint="set kubeconfig, or refresher: local"
+        )
+    namespace = settings.lease_namespace
+    if namespace is None:
+        try:
+            with open("/var/run/secrets/kubernetes.io/serviceaccount/namespace") as fh:
+                namespace = fh.read().strip() or "forecaster"
+        except OSError:
+            namespace = "forecaster"
+    return LeaderElector(
+        kube,
+        namespace=namespace,
+        name=settings.lease_name,
+        identity=settings.identity or socket.gethostname(),
+        lease_duration_s=settings.lease_duration_s,
+    )
+
+
 def labels_in(directory: str) -> dict[str, dict[str, str]]:
     """``metadata.labels`` of the ForecastTarget manifests in ``directory``, by target name (plain target
     YAML has none). Read once at startup; ``/v1/targets?labelSelector=`` filters on them."""
@@ -141,6 +173,7 @@ def create_app(
     targets: list[TargetConfig] | None = None,
     labels: dict[str, dict[str, str]] | None = None,
     registry: CollectorRegistry | None = None,
+    elector: Any = None,
 ) -> FastAPI:
     """Build the app; nothing is loaded until the lifespan starts (uvicorn, or ``TestClient`` as a context)."""
     settings = settings or get_settings()
@@ -210,7 +243,22 @@ def create_app(
         service.models_loaded = True
         service_metrics.attach(service)
         app.state.service = service
-        refresher = asyncio.create_task(service.run(tick_s=settings.tick_s), name="forecast-refresher")
+        shared = None
+        if settings.refresher == "elected":
+            from forecaster.api.shared import SharedRefresher, SnapshotFile
+
+            assert settings.snapshot_path is not None  # _validate
+            shared = SharedRefresher(
+                service,
+                elector=elector or await asyncio.to_thread(_elector, settings),
+                snapshot=SnapshotFile(settings.snapshot_path),
+                metrics=service_metrics,
+            )
+            app.state.shared_refresher = shared
+            loop_task = shared.run(tick_s=settings.tick_s)
+        else:
+            loop_task = service.run(tick_s=settings.tick_s)
+        refresher = asyncio.create_task(loop_task, name="forecast-refresher")
 
         if demo and settings.demo_train and states[0].model.predictor is None:
             state = states[0]

@@ -211,6 +211,8 @@ class ForecastService:
         """Service-wide notes per target (e.g. the demo model is training), shown by /readyz."""
         self._lock = threading.Lock()
         self._sorted: list[str] | None = None
+        self.changes = 0
+        """Refreshes done or failed so far: the shared refresher writes its snapshot when this moved."""
 
     def sorted_names(self) -> list[str]:
         """Target names in order (cached: ``/v1/targets`` pages through them on every call)."""
@@ -259,6 +261,9 @@ class ForecastService:
             if newer is not None:
                 state.model = newer
         model = state.model
+        queries = getattr(self.metrics, "source_queries", None)
+        if queries is not None:
+            queries.inc()
         try:
             history = state.source.fetch_recent(duration=self._fetch_duration(state, model), now=now)
         except ForecasterError as exc:
@@ -290,6 +295,7 @@ class ForecastService:
         state.last_success_bucket = self._bucket(state, now)
         state.last_error = None
         state.last_error_at = None
+        self.changes += 1
         self.metrics.refreshes.labels(name, "ok").inc()
         self.metrics.refresh_duration.labels(name).observe(time.perf_counter() - started)
         return True
@@ -298,6 +304,7 @@ class ForecastService:
         log.warning("target %s: %s", state.name, reason)
         state.last_error = reason
         state.last_error_at = now
+        self.changes += 1
         if source:
             self.metrics.source_errors.labels(state.name).inc()
         self.metrics.refreshes.labels(state.name, "error").inc()

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import pandas as pd
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -75,6 +75,17 @@ class ServiceMetrics:
             "Time to query the history and compute one target's forecast.",
             ["target"],
             buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
+            registry=r,
+        )
+
+        self.source_queries = Counter(
+            "forecaster_source_queries_total",
+            "History queries this replica sent to its sources (with an elected refresher: the leader's only).",
+            registry=r,
+        )
+        self.leader = Gauge(
+            "forecaster_refresher_leader",
+            "1 while this replica holds the refresher Lease (refresher: elected), else 0.",
             registry=r,
         )
 
