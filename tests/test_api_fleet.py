@@ -229,3 +229,37 @@ def test_a_snapshot_round_trip_keeps_every_field_a_response_shows(tmp_path):
         doc["version"] = 99
         with pytest.raises(Exception, match="snapshot version 99"):
             apply_snapshot(service, doc)
+
+
+def test_metrics_fast_path_gives_what_the_collector_gives():
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from forecaster.api.metrics import ForecastCollector, render_forecasts
+
+    app = create_app(
+        ServeSettings(tick_s=0.05, auth_token_env=None),
+        clock=lambda: NOW,
+        targets=configs(4),
+        source_factory=lambda cfg: FlatSource(3.0),
+        model_loader=lambda cfg: (
+            ServingModel(
+                predictor=None,
+                kind="baseline",
+                name="seasonal_naive_daily",
+                trained_at="2024-05-01T19:00:00Z",
+            )
+            if cfg.name == "svc-001"
+            else None
+        ),
+    )
+    with ServerThread(app) as server, httpx.Client(base_url=server.url, timeout=30) as client:
+        wait_for(lambda: client.get("/readyz").status_code == 200, what="ready")
+        service = app.state.service
+        registry = CollectorRegistry()
+        registry.register(ForecastCollector(service))
+        expected = sorted(generate_latest(registry).decode().splitlines())
+        assert sorted(render_forecasts(service).decode().splitlines()) == expected
+        assert render_forecasts(service) == render_forecasts(service), "cached lines are stable"
+        scraped = client.get("/metrics").text
+        assert 'forecaster_model_age_seconds{target="svc-001"} 3630.0' in scraped
+        assert scraped.count("# TYPE forecaster_forecast gauge") == 1

@@ -123,6 +123,10 @@ class CachedForecast:
     rendered: OrderedDict[tuple[Any, ...], Rendered] = field(default_factory=OrderedDict)
     last_sample_at: pd.Timestamp | None = None
     last_actual: float | None = None
+    horizon_samples: list[Any] | None = field(default=None, repr=False, compare=False)
+    metric_lines: tuple[Any, dict[str, str]] | None = field(default=None, repr=False, compare=False)
+    """This forecast's ``/metrics`` lines that do not change between scrapes, and the model they are for."""
+    """The ``/metrics`` gauge samples of this forecast, computed at its first scrape (see api/metrics.py)."""
 
     def __post_init__(self) -> None:
         # Computed once here: request handlers must not scan the series.
@@ -297,7 +301,7 @@ class ForecastService:
         state.last_error_at = None
         self.changes += 1
         self.metrics.refreshes.labels(name, "ok").inc()
-        self.metrics.refresh_duration.labels(name).observe(time.perf_counter() - started)
+        self.metrics.refresh_duration.observe(time.perf_counter() - started)
         return True
 
     def _failed(self, state: TargetState, now: pd.Timestamp, reason: str, *, source: bool) -> None:
