@@ -391,7 +391,8 @@ def report(results: dict, *, command: str, out: Path) -> None:
             f"- `/v1/targets?limit=500`: p50 {a['targets_page_500']['p50_ms']} ms, max {a['targets_page_500']['max_ms']} ms",
             f"- `/v1/targets?labelSelector=team=search&limit=100`: p50 {a['targets_label_selector']['p50_ms']} ms",
             f"- `/metrics` ({a['metrics_bytes']} bytes): p50 {a['metrics']['p50_ms']} ms, max {a['metrics']['max_ms']} ms",
-            f"- cached forecast, 32 connections: {load.get('rps', load)} requests/s, p99 {load.get('p99_ms', '?')} ms",
+            f"- cached forecast, 32 connections: {load.get('rps', 0):.0f} requests/s, p50 {load.get('p50_ms', 0):.1f} ms, "
+            f"p99 {load.get('p99_ms', 0):.1f} ms",
             "",
         ]
     lines += ["```json", json.dumps(results, indent=1, default=str), "```", ""]

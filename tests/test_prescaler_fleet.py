@@ -352,3 +352,48 @@ def test_members_of_a_template_share_one_read_of_its_query(fake_api, kube):
         "forecastPeak"
     ] == pytest.approx(120.0)
     ctl.shutdown(NOW)
+
+
+def test_a_member_is_reconciled_as_soon_as_its_forecast_is_made_not_after_its_whole_template(fake_api, kube):
+    from forecaster.prescaler.forecasts import ClusterTargetConfigs
+    from forecaster.prescaler.kube import FORECAST_TARGETS
+    from forecaster.templates import member_name
+
+    template = forecast_target("web", store="/models")
+    template["spec"]["prometheus"]["query"] = "sum by (service) (rate(http_requests_total[1m]))"
+    template["spec"]["splitBy"] = ["service"]
+    fake_api.put(template)
+    members = [member_name("web", (s,)) for s in ("fast", "slow")]
+    for i, member in enumerate(members):
+        fake_api.put(deployment(f"d{i}", replicas=2))
+        fake_api.put(policy(f"p{i}", target=f"d{i}", forecast={"target": member}))
+    release = threading.Event()
+
+    class SlowModel(Model):
+        def predict(self, series: pd.Series) -> pd.DataFrame:
+            release.wait(10)
+            return super().predict(series)
+
+    class Store(FakeStore):
+        def load_for(self, target: str, **kw: Any) -> Any:
+            promoted = super().load_for(target, **kw)
+            if target.endswith("slow"):
+                promoted.model = SlowModel()
+            return promoted
+
+    provider = StoreForecastProvider(
+        targets=ClusterTargetConfigs(WatchCache(kube, FORECAST_TARGETS, namespace="forecaster")),
+        fetch_split=lambda settings, **kw: {
+            ("fast",): prescaler_helpers.history(NOW, value=300.0),
+            ("slow",): prescaler_helpers.history(NOW, value=300.0),
+        },
+        stores=lambda root: Store(set(members)),
+    )
+    ctl = controller(kube, provider, fleet=FleetSettings(forecast_workers=2, forecast_deadline_s=1.0))
+    try:
+        outcomes = {o.key: o for o in ctl.tick(NOW)}
+        assert outcomes[f"{NS}/p0"].ready, "its forecast was made before its slow sibling's"
+        assert not outcomes[f"{NS}/p1"].ready and "deadline" in outcomes[f"{NS}/p1"].message
+    finally:
+        release.set()
+        ctl.shutdown(NOW)

@@ -168,13 +168,18 @@ class StoreForecastProvider:
         return (policy.forecast, window)
 
     def forecast_many(
-        self, policies: list[PrescalePolicy], now: pd.Timestamp
+        self,
+        policies: list[PrescalePolicy],
+        now: pd.Timestamp,
+        *,
+        on_each: Callable[[str, tuple[ForecastResult | None, str | None]], None] | None = None,
     ) -> dict[str, tuple[ForecastResult | None, str | None]]:
         """Forecasts for a group of policies (one :meth:`group_key`), by policy key; nothing raises.
 
         Policies on the same target share one forecast. Members of one template share one read of the
         template's ``by (...)`` query (a count and one range query, however many members), then each member's
-        own model predicts its own series.
+        own model predicts its own series; ``on_each(key, answer)`` hears of each member's answer as soon as
+        it is made (the controller reconciles it meanwhile).
         """
         if not policies:
             return {}
@@ -182,7 +187,7 @@ class StoreForecastProvider:
             shared = call_provider(self, policies[0], now)
             return {p.key: shared for p in policies}
         try:
-            return self._template_forecasts(policies, now)
+            return self._template_forecasts(policies, now, on_each=on_each)
         except ForecasterError as exc:
             return {p.key: (None, f"forecast failed: {exc}") for p in policies}
         except Exception as exc:  # a source or model bug fails safe like an outage
@@ -190,7 +195,11 @@ class StoreForecastProvider:
             return {p.key: (None, f"forecast failed: {type(exc).__name__}: {exc}") for p in policies}
 
     def _template_forecasts(
-        self, policies: list[PrescalePolicy], now: pd.Timestamp
+        self,
+        policies: list[PrescalePolicy],
+        now: pd.Timestamp,
+        *,
+        on_each: Callable[[str, tuple[ForecastResult | None, str | None]], None] | None = None,
     ) -> dict[str, tuple[ForecastResult | None, str | None]]:
         from forecaster.templates import member_name
 
@@ -245,6 +254,8 @@ class StoreForecastProvider:
                 continue
             frame = promoted.model.predict(history)
             out[policy.key] = (ForecastResult(frame, history, promoted.ref.version), None)
+            if on_each is not None:
+                on_each(policy.key, out[policy.key])
         return out
 
     def forecast(self, policy: PrescalePolicy, now: pd.Timestamp) -> ForecastResult:

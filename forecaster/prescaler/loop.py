@@ -104,13 +104,25 @@ _Answers = dict[str, tuple[ForecastResult | None, str | None]]
 """A forecast group's answer: (forecast or None, why not) by policy key."""
 
 
+_Answer = tuple[ForecastResult | None, str | None]
+
+
 @dataclass
 class _Pending:
-    """A forecast started for this tick: its future and when (monotonic seconds) the policy stops waiting."""
+    """A policy's forecast started for this tick: its future (set as soon as this policy's forecast is made,
+    before the rest of its group's) and when (monotonic seconds) the policy stops waiting."""
 
-    future: concurrent.futures.Future[_Answers]
+    future: concurrent.futures.Future[_Answer]
     deadline: float
     deadline_s: float
+
+
+@dataclass
+class _Group:
+    """A forecast group in flight: the task, and one future per policy of the group."""
+
+    task: concurrent.futures.Future[Any]
+    futures: dict[str, concurrent.futures.Future[_Answer]]
 
 
 @dataclass
@@ -171,7 +183,7 @@ class Controller:
         self.fleet = fleet or FleetSettings()
         self._forecast_pool: concurrent.futures.ThreadPoolExecutor | None = None
         self._reconcile_pool: concurrent.futures.ThreadPoolExecutor | None = None
-        self._inflight: dict[Hashable, concurrent.futures.Future[Any]] = {}
+        self._inflight: dict[Hashable, _Group] = {}
         self._pending: dict[str, _Pending] = {}
         self.forecasts = forecasts
         self.kube = kube
@@ -259,7 +271,7 @@ class Controller:
             self._forecast_pool = concurrent.futures.ThreadPoolExecutor(
                 self.fleet.forecast_workers, thread_name_prefix="forecast"
             )
-        self._inflight = {k: f for k, f in self._inflight.items() if not f.done()}
+        self._inflight = {k: g for k, g in self._inflight.items() if not g.task.done()}
         started = time.monotonic()
         groups: dict[Hashable, list[PrescalePolicy]] = {}
         for obj in objects:
@@ -273,12 +285,19 @@ class Controller:
             groups.setdefault(group, []).append(policy)
         pending: dict[str, _Pending] = {}
         for group, members in groups.items():
-            future = self._inflight.get(group)
-            if future is None:
-                future = self._forecast_pool.submit(_forecast_group, self.forecasts, members, now)
-                self._inflight[group] = future
+            running = self._inflight.get(group)
+            if running is None:
+                futures = {p.key: concurrent.futures.Future[_Answer]() for p in members}
+                task = self._forecast_pool.submit(_forecast_group, self.forecasts, members, now, futures)
+                running = self._inflight[group] = _Group(task, futures)
             for policy in members:
                 deadline_s = self.fleet.forecast_deadline_s or policy.scaling.interval_s / 2
+                future = running.futures.get(policy.key)
+                if future is None:  # new in a group whose earlier read is still running
+                    future = concurrent.futures.Future()
+                    future.set_result(
+                        (None, "the forecast started for its group by an earlier tick is still running")
+                    )
                 pending[policy.key] = _Pending(future, started + deadline_s, deadline_s)
         self._pending = pending
 
@@ -291,16 +310,13 @@ class Controller:
         if pending is None:
             return check_forecast(call_provider(self.forecasts, policy, now), policy, now)
         try:
-            answers = pending.future.result(timeout=max(0.0, pending.deadline - time.monotonic()))
+            called = pending.future.result(timeout=max(0.0, pending.deadline - time.monotonic()))
         except concurrent.futures.TimeoutError:
             self.metrics.deadline_exceeded.inc()
             return None, (
                 f"forecast not ready within its deadline ({pending.deadline_s:.0f}s after the tick started): "
                 "Prometheus or the model is slow"
             )
-        called = answers.get(
-            policy.key, (None, "the forecast started for it by an earlier tick is still running")
-        )
         return check_forecast(called, policy, now)
 
     def run(
@@ -625,16 +641,37 @@ class Controller:
 
 
 def _forecast_group(
-    provider: ForecastProvider, policies: list[PrescalePolicy], now: pd.Timestamp
-) -> _Answers:
-    """One forecast group's answers: the provider's ``forecast_many`` when it has one, else one forecast for
-    the first policy shared by all (the provider grouped them: they share a forecast)."""
-    many = getattr(provider, "forecast_many", None)
-    if many is not None:
-        answers: _Answers = many(policies, now)
-        return answers
-    shared = call_provider(provider, policies[0], now)
-    return {p.key: shared for p in policies}
+    provider: ForecastProvider,
+    policies: list[PrescalePolicy],
+    now: pd.Timestamp,
+    futures: dict[str, concurrent.futures.Future[_Answer]],
+) -> None:
+    """Make one forecast group's answers and set each policy's future as soon as its answer exists, so its
+    reconcile can start while the group's other members are still being predicted. The provider's
+    ``forecast_many`` when it has one (``on_each`` reports each answer), else one forecast for the first
+    policy shared by all (the provider grouped them: they share a forecast). Every future is set, always."""
+
+    def settle(key: str, answer: _Answer) -> None:
+        future = futures.get(key)
+        if future is not None and not future.done():
+            future.set_result(answer)
+
+    try:
+        many = getattr(provider, "forecast_many", None)
+        if many is not None:
+            answers: _Answers = many(policies, now, on_each=settle)
+        else:
+            shared = call_provider(provider, policies[0], now)
+            answers = {p.key: shared for p in policies}
+        for key, answer in answers.items():
+            settle(key, answer)
+    except Exception as exc:  # a provider bug fails safe like an outage, for the whole group
+        log.exception("forecast group of %s failed", policies[0].key)
+        for policy in policies:
+            settle(policy.key, (None, f"forecast failed: {type(exc).__name__}: {exc}"))
+    finally:
+        for policy in policies:
+            settle(policy.key, (None, "the provider gave no forecast for this policy"))
 
 
 def _key(obj: dict[str, Any]) -> str:
