@@ -223,7 +223,7 @@ def bench_prescaler(n: int, *, prometheus: str, store: str, workers: int) -> dic
         targets = WatchCache(kube, FORECAST_TARGETS, namespace="forecaster", watch_timeout_s=1)
         ctl = Controller(
             policies=WatchedPolicySource(kube, cache=policies),
-            forecasts=StoreForecastProvider(targets=ClusterTargetConfigs(targets)),
+            forecasts=StoreForecastProvider(targets=ClusterTargetConfigs(targets), predict_workers=2),
             kube=kube,
             metrics=metrics,
             fleet=FleetSettings(forecast_workers=workers, reconcile_workers=workers),
@@ -414,6 +414,9 @@ def main() -> None:
     parser.add_argument("--skip", default="", help="comma list of parts to skip: prescaler,api")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "fleet.md")
     args = parser.parse_args()
+    import logging
+
+    logging.basicConfig(level=logging.ERROR)  # one line per policy event would drown the figures
     sizes = args.n or [100]
     skip = set(filter(None, args.skip.split(",")))
     command = "python bench/fleet.py " + " ".join(sys.argv[1:])

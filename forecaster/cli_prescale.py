@@ -69,6 +69,12 @@ def add_parser(subparsers: Any) -> None:
         help="policies reconciled at once against the API server (default 1)",
     )
     p.add_argument(
+        "--predict-workers",
+        type=int,
+        default=2,
+        help="members of one fleet template predicted at once (default 2; one model each)",
+    )
+    p.add_argument(
         "--forecast-deadline",
         default=None,
         help="how long a policy waits for its forecast after a tick starts (default: half its interval)",
@@ -205,7 +211,11 @@ def run(args: argparse.Namespace) -> int:
     controller = Controller(
         policies=source,
         forecasts=StoreForecastProvider(
-            training_dir=args.training_dir, store=args.store, prometheus=prometheus, targets=targets
+            training_dir=args.training_dir,
+            store=args.store,
+            prometheus=prometheus,
+            targets=targets,
+            predict_workers=args.predict_workers,
         ),
         fleet=fleet,
         kube=kube,

@@ -311,7 +311,8 @@ class FakeStore:
         return SimpleNamespace(model=Model(), ref=SimpleNamespace(version=f"{target}-v1"))
 
 
-def test_members_of_a_template_share_one_read_of_its_query(fake_api, kube):
+@pytest.mark.parametrize("predict_workers", [1, 3])
+def test_members_of_a_template_share_one_read_of_its_query(fake_api, kube, predict_workers):
     from forecaster.prescaler.forecasts import ClusterTargetConfigs
     from forecaster.prescaler.kube import FORECAST_TARGETS
     from forecaster.templates import member_name
@@ -337,6 +338,7 @@ def test_members_of_a_template_share_one_read_of_its_query(fake_api, kube):
         targets=ClusterTargetConfigs(WatchCache(kube, FORECAST_TARGETS, namespace="forecaster")),
         fetch_split=fetch_split,
         stores=lambda root: FakeStore(set(members) - {members[0]}),  # the first was never trained
+        predict_workers=predict_workers,
     )
     ctl = controller(kube, provider, fleet=FleetSettings(forecast_workers=4))
     outcomes = {o.key: o for o in ctl.tick(NOW)}

@@ -11,6 +11,7 @@ This module must not touch the cluster or decide capacity.
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 import logging
 import threading
@@ -116,6 +117,7 @@ class StoreForecastProvider:
         targets: ClusterTargetConfigs | None = None,
         fetch_split: Callable[..., dict[tuple[str, ...], pd.Series]] | None = None,
         stores: Callable[[str], Any] | None = None,
+        predict_workers: int = 1,
     ) -> None:
         self.training_dir = Path(training_dir)
         self.targets = targets
@@ -128,6 +130,11 @@ class StoreForecastProvider:
         self._fetch = fetch
         self._load_model = load_model
         self._stores: dict[str, Any] = {}
+        if predict_workers < 1:
+            raise ConfigError(f"predict_workers must be at least 1, not {predict_workers}", hint="e.g. 2")
+        self.predict_workers = predict_workers
+        """Members of one template predicted at once (their models differ: one pass each)."""
+        self._predict_pool: concurrent.futures.ThreadPoolExecutor | None = None
         self._fetch_split = fetch_split
         self._new_store = stores
         """Seams: the template read (default :func:`~forecaster.sources.prometheus.fetch_history_split`) and
@@ -241,21 +248,43 @@ class StoreForecastProvider:
             settings, now=now, split_by=template.split_by, max_series=template.max_targets, history=window
         )
         by_member = {member_name(cfg.name, values): s for values, s in series.items()}
-        for policy in policies:
-            promoted = models.get(policy.key)
-            if promoted is None:
-                continue
+
+        def predict(policy: PrescalePolicy) -> tuple[ForecastResult | None, str | None]:
+            promoted = models[policy.key]
             history = by_member.get(str(policy.forecast.target))
             if history is None:
-                out[policy.key] = (
+                return (
                     None,
                     f"forecast failed: template {cfg.name!r} has no series for {policy.forecast.target!r} now",
                 )
-                continue
-            frame = promoted.model.predict(history)
-            out[policy.key] = (ForecastResult(frame, history, promoted.ref.version), None)
+            try:
+                frame = promoted.model.predict(history)
+            except ForecasterError as exc:
+                return None, f"forecast failed: {exc}"
+            except Exception as exc:  # one member's model bug fails that member safe, not its siblings
+                log.exception("forecast for %s failed", policy.key)
+                return None, f"forecast failed: {type(exc).__name__}: {exc}"
+            return ForecastResult(frame, history, promoted.ref.version), None
+
+        def done(key: str, answer: tuple[ForecastResult | None, str | None]) -> None:
+            out[key] = answer
             if on_each is not None:
-                on_each(policy.key, out[policy.key])
+                on_each(key, answer)
+
+        todo = [p for p in policies if p.key in models]
+        if self.predict_workers <= 1 or len(todo) <= 1:
+            for policy in todo:
+                done(policy.key, predict(policy))
+            return out
+        # Members' models differ, so no one forward pass serves them all; the network's work (torch releases
+        # the GIL) runs on up to predict_workers cores instead.
+        if self._predict_pool is None:
+            self._predict_pool = concurrent.futures.ThreadPoolExecutor(
+                self.predict_workers, thread_name_prefix="predict"
+            )
+        futures = {self._predict_pool.submit(predict, p): p.key for p in todo}
+        for future in concurrent.futures.as_completed(futures):
+            done(futures[future], future.result())
         return out
 
     def forecast(self, policy: PrescalePolicy, now: pd.Timestamp) -> ForecastResult:
