@@ -1,7 +1,9 @@
 """The forecast service's Prometheus metrics: the forecasts themselves as gauges, and the service's own health.
 
-Forecast gauges are produced at scrape time from the cache (a custom collector), so they always show the
-latest cached forecast and cost nothing between scrapes:
+Forecast gauges are produced at scrape time from the cache (:func:`render_forecasts`, a fast path that keeps
+each forecast's lines once made, so a scrape of 1,000 targets stays in milliseconds; :class:`ForecastCollector`
+gives the same families through the client library), so they always show the latest cached forecast and
+cost nothing between scrapes:
 
 - ``forecaster_forecast{target, quantile, horizon}``: the forecast for ``horizon`` ahead (5m, 10m, 15m, 30m
   where the model's step and horizon allow) made at the last refresh. Grafana overlays it on the actual with
@@ -30,7 +32,7 @@ from forecaster.series import format_duration
 if TYPE_CHECKING:  # pragma: no cover
     from forecaster.api.cache import ForecastService
 
-__all__ = ["ServiceMetrics", "ForecastCollector", "HORIZONS"]
+__all__ = ["ServiceMetrics", "ForecastCollector", "render_forecasts", "HORIZONS"]
 
 HORIZONS = (
     pd.Timedelta(minutes=5),

@@ -34,6 +34,7 @@ __all__ = [
     "LastGoodForecast",
     "fetch_forecast",
     "call_provider",
+    "check_forecast",
     "ClusterTargetConfigs",
     "forecast_problem",
     "load_prometheus_settings",
