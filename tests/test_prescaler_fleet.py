@@ -101,6 +101,39 @@ def test_the_cache_thread_follows_changes_until_stopped(fake_api: FakeKubeApiSer
     assert names(cache) == ["a", "b"] and not thread.is_alive()
 
 
+def test_a_failing_watch_keeps_the_cache_serving_and_restarts_on_the_backoff_schedule(
+    fake_api: FakeKubeApiServer, kube: KubeClient
+):
+    from forecaster.prescaler.informer import RESTART_BACKOFF_S
+    from forecaster.prescaler.kube import TemporaryKubeError
+
+    fake_api.put(policy("a"))
+    cache = WatchCache(kube, POLICIES, watch_timeout_s=1)
+    cache.step()
+    fake_api.fail(503, verb="watch", resource="prescalepolicies", times=2)
+    with pytest.raises(TemporaryKubeError):
+        cache.step()
+    assert names(cache) == ["a"], "the last state is still served"
+    stop = threading.Event()
+    waits: list[float] = []
+
+    def wait(delay: float) -> bool:
+        waits.append(delay)
+        return False
+
+    fake_api.put(policy("b"))
+    thread = threading.Thread(target=cache.run, args=(stop,), kwargs={"wait": wait}, daemon=True)
+    thread.start()
+    for _ in range(200):
+        if names(cache) == ["a", "b"]:
+            break
+        stop.wait(0.05)
+    stop.set()
+    thread.join(5)
+    assert waits == [RESTART_BACKOFF_S[0]], "one more failure, one wait, then the watch resumed"
+    assert names(cache) == ["a", "b"] and cache.lists == 1, "resumed from its resourceVersion, no relist"
+
+
 # -- the controller: bounded concurrency, deadlines, groups, writes only on change ---------------------------
 
 
