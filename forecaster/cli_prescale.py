@@ -3,7 +3,9 @@
 In a cluster it reads PrescalePolicy resources with the pod's ServiceAccount and elects a leader on a Lease,
 so two replicas can run and only one acts. Outside one, ``--kubeconfig`` picks the cluster and ``--policies``
 reads the policies from YAML files instead (statuses are printed); ``--once`` runs one tick and exits;
-``--dry-run`` forces Forecast mode (compute and publish, touch nothing). Heavy imports stay inside ``run``.
+``--dry-run`` forces Forecast mode (compute and publish, touch nothing). Running in a cluster, policies (and,
+with ``--targets-from-cluster``, ForecastTargets) are kept in caches fed by list + watch; forecasts run on a
+bounded pool (``--forecast-workers``) with a per-policy deadline. Heavy imports stay inside ``run``.
 """
 
 from __future__ import annotations
@@ -43,6 +45,40 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--interval", default="1m", help="time between reconcile passes (default 1m)")
     p.add_argument("--training-dir", default="training", help="target configs (default: training/)")
     p.add_argument("--store", help="model store (directory or s3://...), overriding the targets' own")
+    p.add_argument(
+        "--targets-from-cluster",
+        action="store_true",
+        help="read the targets policies name (spec.forecast.target) from ForecastTarget resources instead of "
+        "--training-dir",
+    )
+    p.add_argument(
+        "--targets-namespace",
+        default=None,
+        help="namespace of the ForecastTargets (default: the pod's namespace, else 'forecaster')",
+    )
+    p.add_argument(
+        "--forecast-workers",
+        type=int,
+        default=8,
+        help="forecasts (Prometheus reads) in flight at once (default 8)",
+    )
+    p.add_argument(
+        "--reconcile-workers",
+        type=int,
+        default=1,
+        help="policies reconciled at once against the API server (default 1)",
+    )
+    p.add_argument(
+        "--predict-workers",
+        type=int,
+        default=2,
+        help="members of one fleet template predicted at once (default 2; one model each)",
+    )
+    p.add_argument(
+        "--forecast-deadline",
+        default=None,
+        help="how long a policy waits for its forecast after a tick starts (default: half its interval)",
+    )
     p.add_argument(
         "--prometheus-config",
         metavar="FILE",
@@ -99,17 +135,26 @@ def _kube_client(args: argparse.Namespace) -> Any:
 
 def run(args: argparse.Namespace) -> int:
     from forecaster.errors import ConfigError, DataError
-    from forecaster.prescaler.forecasts import StoreForecastProvider, load_prometheus_settings
+    from forecaster.prescaler.forecasts import (
+        ClusterTargetConfigs,
+        StoreForecastProvider,
+        load_prometheus_settings,
+    )
+    from forecaster.prescaler.informer import WatchCache
+    from forecaster.prescaler.kube import FORECAST_TARGETS, POLICIES
     from forecaster.prescaler.leader import LeaderElector
-    from forecaster.prescaler.loop import Controller, utcnow
+    from forecaster.prescaler.loop import Controller, FleetSettings, utcnow
     from forecaster.prescaler.metrics import PrescalerMetrics, serve_metrics
-    from forecaster.prescaler.policy_sources import CrdPolicySource, FilePolicySource
+    from forecaster.prescaler.policy_sources import CrdPolicySource, FilePolicySource, WatchedPolicySource
     from forecaster.series import parse_duration
 
     try:
         interval_s = parse_duration(args.interval).total_seconds()
         lease_s = parse_duration(args.lease_duration).total_seconds()
         renew_s = parse_duration(args.renew_period).total_seconds()
+        deadline_s = (
+            parse_duration(args.forecast_deadline).total_seconds() if args.forecast_deadline else None
+        )
     except DataError as exc:
         raise ConfigError(exc.problem, hint=exc.hint) from exc
     if renew_s >= lease_s:
@@ -117,16 +162,36 @@ def run(args: argparse.Namespace) -> int:
             f"--renew-period ({args.renew_period}) must be shorter than --lease-duration ({args.lease_duration})"
         )
 
+    fleet = FleetSettings(
+        forecast_workers=args.forecast_workers,
+        reconcile_workers=args.reconcile_workers,
+        forecast_deadline_s=deadline_s,
+    )
     prometheus = load_prometheus_settings(args.prometheus_config) if args.prometheus_config else None
     kube = _kube_client(args)
+    caches: list[Any] = []
     if args.policies:
         source: Any = FilePolicySource(*args.policies)
     elif kube is None:
         raise ConfigError(
             "no cluster to read PrescalePolicies from", hint="pass --kubeconfig or --policies FILE"
         )
+    elif args.once:
+        source = CrdPolicySource(kube, namespace=args.namespace)  # one pass: one list, no watch
     else:
-        source = CrdPolicySource(kube, namespace=args.namespace)
+        policy_cache = WatchCache(kube, POLICIES, namespace=args.namespace)
+        caches.append(policy_cache)
+        source = WatchedPolicySource(kube, cache=policy_cache)
+    targets = None
+    if args.targets_from_cluster:
+        if kube is None:
+            raise ConfigError("--targets-from-cluster needs a cluster", hint="pass --kubeconfig")
+        target_cache = WatchCache(
+            kube, FORECAST_TARGETS, namespace=args.targets_namespace or _pod_namespace() or "forecaster"
+        )
+        if not args.once:
+            caches.append(target_cache)
+        targets = ClusterTargetConfigs(target_cache)
     leader_elect = args.leader_elect
     if leader_elect is None:
         leader_elect = kube is not None and not args.policies and not args.once
@@ -146,8 +211,13 @@ def run(args: argparse.Namespace) -> int:
     controller = Controller(
         policies=source,
         forecasts=StoreForecastProvider(
-            training_dir=args.training_dir, store=args.store, prometheus=prometheus
+            training_dir=args.training_dir,
+            store=args.store,
+            prometheus=prometheus,
+            targets=targets,
+            predict_workers=args.predict_workers,
         ),
+        fleet=fleet,
         kube=kube,
         metrics=metrics,
         elector=elector,
@@ -177,6 +247,8 @@ def run(args: argparse.Namespace) -> int:
 
         signal.signal(signal.SIGTERM, _stop)
         signal.signal(signal.SIGINT, _stop)
+        for cache in caches:
+            cache.start(stop)  # list, then watch, until stopped
         log.warning(
             "prescaler %s running: %s, every %ss%s",
             identity,

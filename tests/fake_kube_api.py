@@ -16,7 +16,11 @@ the real ``kubernetes`` Python client, configured through a generated kubeconfig
 - a record of (verb, group, resource, subresource, namespace) for every request, here and in the
   process-wide :data:`ALL_REQUESTS` (the RBAC test checks both against ``k8s/base/prescaler-rbac.yaml``).
 
-It is a fake: no admission, no validation beyond what the tests need, no watch, no field selectors. Scale
+- watch (``?watch=1&resourceVersion=N&timeoutSeconds=T``) as a chunked stream of JSON lines, from a log of
+  every change; :meth:`FakeKubeApiServer.compact` forgets that log, so a watch from before it gets the
+  ``ERROR`` event with code 410 Gone that a real server sends once etcd has compacted the revision.
+
+It is a fake: no admission, no validation beyond what the tests need, no field selectors. Scale
 writes "roll out" at once (``status.replicas`` follows ``spec.replicas``) unless ``rollout=False``.
 """
 
@@ -196,6 +200,11 @@ class FakeKubeApiServer:
         self._objects: dict[tuple[str, str | None, str], dict[str, Any]] = {}
         self._rv = 100
         self._lock = threading.RLock()
+        self._changed = threading.Condition(self._lock)
+        self._history: list[tuple[int, str, str, str | None, dict[str, Any]]] = []
+        """Every change: (resourceVersion, event type, plural, namespace, the object after it)."""
+        self._compacted_rv = 0
+        """Watches from a resourceVersion below this get 410 Gone."""
         self.requests: list[RecordedRequest] = []
         self.faults: list[Fault] = []
         self._httpd: ThreadingHTTPServer | None = None
@@ -270,7 +279,9 @@ class FakeKubeApiServer:
                 stored.setdefault("status", {}).setdefault(
                     "replicas", stored.get("spec", {}).get("replicas", 1)
                 )
-            self._objects[(kind.plural, ns, meta["name"])] = stored
+            key = (kind.plural, ns, meta["name"])
+            self._record("MODIFIED" if key in self._objects else "ADDED", key, stored)
+            self._objects[key] = stored
             return copy.deepcopy(stored)
 
     def get(self, plural: str, namespace: str | None, name: str) -> dict[str, Any] | None:
@@ -296,6 +307,7 @@ class FakeKubeApiServer:
                 node = node.setdefault(p, {})
             node[last] = value
             obj["metadata"]["resourceVersion"] = self._next_rv()
+            self._record("MODIFIED", (plural, namespace, name), obj)
 
     def delete(self, plural: str, namespace: str | None, name: str) -> None:
         """Delete as a user would (``kubectl delete``), with finalizer semantics, without recording a request."""
@@ -305,7 +317,17 @@ class FakeKubeApiServer:
 
     def remove(self, plural: str, namespace: str | None, name: str) -> None:
         with self._lock:
-            self._objects.pop((plural, namespace, name), None)
+            obj = self._objects.pop((plural, namespace, name), None)
+            if obj is not None:
+                obj["metadata"]["resourceVersion"] = self._next_rv()
+                self._record("DELETED", (plural, namespace, name), obj)
+
+    def compact(self) -> None:
+        """Forget the change log (etcd compaction): a watch from any resourceVersion seen so far gets 410."""
+        with self._lock:
+            self._history.clear()
+            self._compacted_rv = self._rv + 1
+            self._changed.notify_all()
 
     def fail(
         self,
@@ -346,6 +368,46 @@ class FakeKubeApiServer:
         return self.objects("events")
 
     # -- internals --------------------------------------------------------------------------------------
+
+    def _record(self, type_: str, key: tuple[str, str | None, str], obj: dict[str, Any]) -> None:
+        """Log a change for watches (under the lock) and wake them."""
+        rv = int(obj["metadata"]["resourceVersion"])
+        self._history.append((rv, type_, key[0], key[1], copy.deepcopy(obj)))
+        self._changed.notify_all()
+
+    def watch_events(self, plural: str, namespace: str | None, since_rv: int, *, timeout_s: float) -> Any:
+        """Yield watch events (dicts) for ``plural`` after ``since_rv`` until ``timeout_s`` has passed."""
+        deadline = time.monotonic() + timeout_s
+        sent = since_rv
+        while True:
+            with self._lock:
+                if since_rv < self._compacted_rv - 1 and sent == since_rv:
+                    yield {
+                        "type": "ERROR",
+                        "object": {
+                            "kind": "Status",
+                            "apiVersion": "v1",
+                            "status": "Failure",
+                            "message": f"too old resource version: {since_rv} ({self._compacted_rv})",
+                            "reason": "Expired",
+                            "code": 410,
+                        },
+                    }
+                    return
+                batch = [
+                    (rv, t, o)
+                    for rv, t, p, ns, o in self._history
+                    if rv > sent and p == plural and (namespace is None or ns == namespace)
+                ]
+                if not batch:
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        return
+                    self._changed.wait(min(left, 0.2))
+                    continue
+            for rv, type_, obj in batch:
+                sent = max(sent, rv)
+                yield {"type": type_, "object": copy.deepcopy(obj)}
 
     def _next_rv(self) -> str:
         self._rv += 1
@@ -409,7 +471,9 @@ class FakeKubeApiServer:
         if sub not in (None, "status", "scale") or (sub == "scale" and not kind.scale):
             raise _HttpError(404, "NotFound", f"{plural} has no subresource {sub}")
         if verb == "watch":
-            raise _HttpError(405, "MethodNotAllowed", "the fake does not implement watch")
+            since = int((query.get("resourceVersion") or ["0"])[0] or 0)
+            timeout_s = float((query.get("timeoutSeconds") or ["30"])[0])
+            return 200, {"__watch__": (plural, ns, since, timeout_s)}
         with self._lock:
             if verb == "list":
                 items = [
@@ -471,6 +535,7 @@ class FakeKubeApiServer:
         meta.pop("resourceVersion", None)
         self._stamp_new(body, kind)
         self._objects[key] = body
+        self._record("ADDED", key, body)
         return 201, copy.deepcopy(body)
 
     def _delete(self, key: tuple[str, str | None, str], obj: dict[str, Any]) -> tuple[int, dict[str, Any]]:
@@ -479,8 +544,11 @@ class FakeKubeApiServer:
             if not meta.get("deletionTimestamp"):
                 meta["deletionTimestamp"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
                 meta["resourceVersion"] = self._next_rv()
+                self._record("MODIFIED", key, obj)
             return 200, copy.deepcopy(obj)
         del self._objects[key]
+        meta["resourceVersion"] = self._next_rv()
+        self._record("DELETED", key, obj)
         return 200, {"kind": "Status", "apiVersion": "v1", "status": "Success"}
 
     def _view(self, kind: Kind, obj: dict[str, Any], sub: str | None) -> dict[str, Any]:
@@ -564,8 +632,10 @@ class FakeKubeApiServer:
         updated["metadata"]["resourceVersion"] = self._next_rv()
         if updated["metadata"].get("deletionTimestamp") and not updated["metadata"].get("finalizers"):
             del self._objects[key]
+            self._record("DELETED", key, updated)
             return 200, self._view(kind, updated, sub)
         self._objects[key] = updated
+        self._record("MODIFIED", key, updated)
         return 200, self._view(kind, updated, sub)
 
 
@@ -586,6 +656,9 @@ class _Handler(BaseHTTPRequestHandler):
             ctype = (self.headers.get("Content-Type") or "").split(";")[0]
             status, payload = self.fake.handle(self.command, parts.path, parse_qs(parts.query), body, ctype)
             headers: dict[str, str] = {}
+            if "__watch__" in payload:
+                self._stream(*payload["__watch__"])
+                return
         except _HttpError as exc:
             status, headers = exc.status, exc.headers
             payload = {
@@ -610,5 +683,21 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(data)
         except (BrokenPipeError, ConnectionResetError):
             pass  # the client gave up (a timeout test)
+
+    def _stream(self, plural: str, ns: str | None, since: int, timeout_s: float) -> None:
+        """A watch answer: chunked JSON lines, one per event, until the watch's timeout."""
+        try:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            for event in self.fake.watch_events(plural, ns, since, timeout_s=timeout_s):
+                line = json.dumps(event).encode() + b"\n"
+                self.wfile.write(f"{len(line):x}\r\n".encode() + line + b"\r\n")
+                self.wfile.flush()
+            self.wfile.write(b"0\r\n\r\n")
+            self.wfile.flush()
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client stopped watching
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _serve

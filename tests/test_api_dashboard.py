@@ -124,7 +124,7 @@ def _exported_names() -> set[str]:
     prescaler.forecast_only.labels("default", "web").set(0)
     prescaler.degraded.labels("default", "web").set(0)
     prescaler.decisions.labels("default", "web", "forecast").inc()
-    text = (generate_latest(metrics.registry) + generate_latest(prescaler.registry)).decode()
+    text = (metrics.render() + generate_latest(prescaler.registry)).decode()  # what each /metrics serves
     return {
         line.split("{")[0].split(" ")[0] for line in text.splitlines() if line and not line.startswith("#")
     }

@@ -16,6 +16,8 @@ import pytest
 import yaml
 from prometheus_client import CollectorRegistry
 
+from forecaster.prescaler.informer import WatchCache
+from forecaster.prescaler.kube import FORECAST_TARGETS, POLICIES
 from forecaster.prescaler.leader import LeaderElector
 from forecaster.prescaler.loop import Controller
 from forecaster.prescaler.metrics import PrescalerMetrics
@@ -151,6 +153,13 @@ def run_everything(fake: FakeKubeApiServer, kube) -> None:
     fake.fail(409, verb="patch", resource="horizontalpodautoscalers")  # re-read the HPA
     fake.fail(409, verb="patch", resource="prescalepolicies", subresource="")  # re-read the policy
     fake.fail(409, verb="patch", resource="scaledobjects")  # re-read the ScaledObject
+    # The caches of a long-running prescaler: list, then watch (policies everywhere, targets in its namespace).
+    for cache in (
+        WatchCache(kube, POLICIES, watch_timeout_s=1),
+        WatchCache(kube, FORECAST_TARGETS, namespace=LEASE_NAMESPACE, watch_timeout_s=1),
+    ):
+        cache.step()
+        cache.step()
     ctl.tick(NOW)  # creates the lease
     ctl.tick(NOW + pd.Timedelta(minutes=1))  # updates it
     fake.delete("prescalepolicies", NS, "live-api")

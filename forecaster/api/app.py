@@ -107,6 +107,63 @@ def _model_refresher(loader: ModelLoader) -> Callable[[TargetState], ServingMode
     return check
 
 
+def _elector(settings: ServeSettings) -> Any:
+    """The Lease elector of ``refresher: elected`` (the prescaler's, through the one Kubernetes wrapper)."""
+    import os
+    import socket
+
+    from forecaster.prescaler.kube import KubeClient
+    from forecaster.prescaler.leader import LeaderElector
+
+    if settings.kubeconfig:
+        kube = KubeClient.from_kubeconfig(settings.kubeconfig)
+    elif os.environ.get("KUBERNETES_SERVICE_HOST"):
+        kube = KubeClient.in_cluster()
+    else:
+        raise ConfigError(
+            "refresher elected needs a cluster for its Lease", hint="set kubeconfig, or refresher: local"
+        )
+    namespace = settings.lease_namespace
+    if namespace is None:
+        try:
+            with open("/var/run/secrets/kubernetes.io/serviceaccount/namespace") as fh:
+                namespace = fh.read().strip() or "forecaster"
+        except OSError:
+            namespace = "forecaster"
+    return LeaderElector(
+        kube,
+        namespace=namespace,
+        name=settings.lease_name,
+        identity=settings.identity or socket.gethostname(),
+        lease_duration_s=settings.lease_duration_s,
+    )
+
+
+def labels_in(directory: str) -> dict[str, dict[str, str]]:
+    """``metadata.labels`` of the ForecastTarget manifests in ``directory``, by target name (plain target
+    YAML has none). Read once at startup; ``/v1/targets?labelSelector=`` filters on them."""
+    from pathlib import Path
+
+    import yaml
+
+    from forecaster.settings import KUSTOMIZATION_FILES
+
+    out: dict[str, dict[str, str]] = {}
+    for path in sorted(Path(directory).glob("*.y*ml")):
+        if path.name in KUSTOMIZATION_FILES:
+            continue
+        try:
+            doc = yaml.safe_load(path.read_text())
+        except (OSError, yaml.YAMLError):
+            continue  # load_target_configs has already reported a bad file
+        if isinstance(doc, dict) and doc.get("kind") == "ForecastTarget":
+            meta = doc.get("metadata") or {}
+            found = meta.get("labels") or {}
+            if isinstance(found, dict):
+                out[str(meta.get("name"))] = {str(k): str(v) for k, v in found.items()}
+    return out
+
+
 def create_app(
     settings: ServeSettings | None = None,
     *,
@@ -114,7 +171,9 @@ def create_app(
     source_factory: SourceFactory | None = None,
     model_loader: ModelLoader | None = None,
     targets: list[TargetConfig] | None = None,
+    labels: dict[str, dict[str, str]] | None = None,
     registry: CollectorRegistry | None = None,
+    elector: Any = None,
 ) -> FastAPI:
     """Build the app; nothing is loaded until the lifespan starts (uvicorn, or ``TestClient`` as a context)."""
     settings = settings or get_settings()
@@ -139,6 +198,9 @@ def create_app(
             if store is None:
                 store = cleanup = tempfile.mkdtemp(prefix="forecaster-demo-")
             configs = [demo_target(store=store, epochs=settings.demo_epochs)]
+        target_labels = dict(labels or {})
+        if targets is None and settings.targets_dir is not None:
+            target_labels = labels_in(settings.targets_dir)
         loader = model_loader or StoreModels(settings.store if not demo else None)
         make_source = source_factory or default_source_factory
 
@@ -157,7 +219,14 @@ def create_app(
                         if settings.demo_train
                         else "demo_train is off; seasonal baseline serves"
                     )
-                states.append(TargetState(config=cfg, source=make_source(cfg), model=model))
+                states.append(
+                    TargetState(
+                        config=cfg,
+                        source=make_source(cfg),
+                        model=model,
+                        labels=dict(target_labels.get(cfg.name) or {}),
+                    )
+                )
             return states
 
         states = await asyncio.to_thread(load_all)
@@ -174,7 +243,22 @@ def create_app(
         service.models_loaded = True
         service_metrics.attach(service)
         app.state.service = service
-        refresher = asyncio.create_task(service.run(tick_s=settings.tick_s), name="forecast-refresher")
+        shared = None
+        if settings.refresher == "elected":
+            from forecaster.api.shared import SharedRefresher, SnapshotFile
+
+            assert settings.snapshot_path is not None  # _validate
+            shared = SharedRefresher(
+                service,
+                elector=elector or await asyncio.to_thread(_elector, settings),
+                snapshot=SnapshotFile(settings.snapshot_path),
+                metrics=service_metrics,
+            )
+            app.state.shared_refresher = shared
+            loop_task = shared.run(tick_s=settings.tick_s)
+        else:
+            loop_task = service.run(tick_s=settings.tick_s)
+        refresher = asyncio.create_task(loop_task, name="forecast-refresher")
 
         if demo and settings.demo_train and states[0].model.predictor is None:
             state = states[0]

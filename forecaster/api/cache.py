@@ -128,6 +128,10 @@ class CachedForecast:
     """Upcoming scheduled events (start, kind, end, expected) from the target's calendar."""
     last_sample_at: pd.Timestamp | None = None
     last_actual: float | None = None
+    horizon_samples: list[Any] | None = field(default=None, repr=False, compare=False)
+    metric_lines: tuple[Any, dict[str, str]] | None = field(default=None, repr=False, compare=False)
+    """This forecast's ``/metrics`` lines that do not change between scrapes, and the model they are for."""
+    """The ``/metrics`` gauge samples of this forecast, computed at its first scrape (see api/metrics.py)."""
 
     def __post_init__(self) -> None:
         # Computed once here: request handlers must not scan the series.
@@ -161,6 +165,8 @@ class TargetState:
     last_error: str | None = None
     last_error_at: pd.Timestamp | None = None
     refreshing: bool = False
+    labels: dict[str, str] = field(default_factory=dict)
+    """The ForecastTarget's ``metadata.labels`` (what ``/v1/targets?labelSelector=`` filters on)."""
     step: pd.Timedelta = field(init=False)
     quantile_labels: list[str] = field(init=False)
 
@@ -216,6 +222,15 @@ class ForecastService:
         self.notes: dict[str, str] = {}
         """Service-wide notes per target (e.g. the demo model is training), shown by /readyz."""
         self._lock = threading.Lock()
+        self._sorted: list[str] | None = None
+        self.changes = 0
+        """Refreshes done or failed so far: the shared refresher writes its snapshot when this moved."""
+
+    def sorted_names(self) -> list[str]:
+        """Target names in order (cached: ``/v1/targets`` pages through them on every call)."""
+        if self._sorted is None or len(self._sorted) != len(self.targets):
+            self._sorted = sorted(self.targets)
+        return self._sorted
 
     # -- refreshing -----------------------------------------------------------------------------------------
     def _bucket(self, state: TargetState, now: pd.Timestamp) -> int:
@@ -258,6 +273,9 @@ class ForecastService:
             if newer is not None:
                 state.model = newer
         model = state.model
+        queries = getattr(self.metrics, "source_queries", None)
+        if queries is not None:
+            queries.inc()
         try:
             history = state.source.fetch_recent(duration=self._fetch_duration(state, model), now=now)
         except ForecasterError as exc:
@@ -305,14 +323,16 @@ class ForecastService:
         state.last_success_bucket = self._bucket(state, now)
         state.last_error = None
         state.last_error_at = None
+        self.changes += 1
         self.metrics.refreshes.labels(name, "ok").inc()
-        self.metrics.refresh_duration.labels(name).observe(time.perf_counter() - started)
+        self.metrics.refresh_duration.observe(time.perf_counter() - started)
         return True
 
     def _failed(self, state: TargetState, now: pd.Timestamp, reason: str, *, source: bool) -> None:
         log.warning("target %s: %s", state.name, reason)
         state.last_error = reason
         state.last_error_at = now
+        self.changes += 1
         if source:
             self.metrics.source_errors.labels(state.name).inc()
         self.metrics.refreshes.labels(state.name, "error").inc()

@@ -41,6 +41,7 @@ class ModelInfo(BaseModel):
 class TargetInfo(BaseModel):
     name: str
     description: str
+    labels: dict[str, str] = Field(default_factory=dict, description="The ForecastTarget's metadata.labels")
     step_s: float
     horizon_s: float
     quantiles: list[str]
@@ -53,6 +54,15 @@ class TargetInfo(BaseModel):
 
 class TargetsResponse(BaseModel):
     targets: list[TargetInfo]
+    total: int | None = Field(default=None, description="Targets matching the label selector, over all pages")
+    continue_: str | None = Field(
+        default=None,
+        alias="continue",
+        serialization_alias="continue",
+        description="Pass as ?continue= for the next page; null on the last page",
+    )
+
+    model_config = {"populate_by_name": True}
 
 
 class Points(BaseModel):

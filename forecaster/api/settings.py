@@ -79,6 +79,20 @@ class ServeSettings:
     access_log: bool = False
     """uvicorn's per-request log line; off by default because dashboards poll a lot."""
     log_level: str = "info"
+    refresher: str = "local"
+    """``local``: every replica refreshes its own forecasts (one replica, or tests). ``elected``: the replicas
+    elect one refresher on a Lease and the others serve the snapshot it writes to ``snapshot_path``, so the
+    load on Prometheus does not grow with the number of replicas (see forecaster/api/shared.py)."""
+    snapshot_path: str | None = None
+    """Where the elected refresher writes its forecast snapshot: a file on a volume every replica mounts."""
+    lease_name: str = "forecaster-api-refresher"
+    lease_namespace: str | None = None
+    """Namespace of the Lease. None: the pod's namespace, else ``forecaster``."""
+    lease_duration_s: float = 15.0
+    identity: str | None = None
+    """This replica's name in the Lease. None: the hostname (the pod's name)."""
+    kubeconfig: str | None = None
+    """For ``elected`` outside a cluster; None in a cluster (the pod's ServiceAccount)."""
 
     # -- derived values (parsed once: the request path reads them) -------------------------------------------
     @cached_property
@@ -135,6 +149,15 @@ def _validate(s: ServeSettings, source: str) -> ServeSettings:
         raise ConfigError(
             f"{source}: tick_s, stale_after_steps, demo_epochs and torch_threads must be positive"
         )
+    if s.refresher not in ("local", "elected"):
+        raise ConfigError(f"{source}: refresher is {s.refresher!r}", hint="local or elected")
+    if s.refresher == "elected" and not s.snapshot_path:
+        raise ConfigError(
+            f"{source}: refresher elected needs snapshot_path",
+            hint="a file on a volume every replica mounts, e.g. /var/lib/forecaster/models/.snapshots/api.json",
+        )
+    if s.lease_duration_s <= 0:
+        raise ConfigError(f"{source}: lease_duration_s must be positive")
     return s
 
 

@@ -11,16 +11,18 @@ This module must not touch the cluster or decide capacity.
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 import logging
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 import pandas as pd
 
-from forecaster.errors import ConfigError, ForecasterError, ModelStoreError
+from forecaster.errors import ConfigError, ForecasterError, ModelStoreError, SourceError
 from forecaster.prescaler.kube import rfc3339
 from forecaster.prescaler.policy import PrescalePolicy
 from forecaster.settings import PrometheusSettings
@@ -31,6 +33,9 @@ __all__ = [
     "StoreForecastProvider",
     "LastGoodForecast",
     "fetch_forecast",
+    "call_provider",
+    "check_forecast",
+    "ClusterTargetConfigs",
     "forecast_problem",
     "load_prometheus_settings",
 ]
@@ -59,6 +64,45 @@ class ForecastProvider(Protocol):
     def forecast(self, policy: PrescalePolicy, now: pd.Timestamp) -> ForecastResult | None: ...
 
 
+class ClusterTargetConfigs:
+    """Target configs from ForecastTarget resources (a :class:`~forecaster.prescaler.informer.WatchCache` of
+    them): what a policy's ``forecast.target`` names in a cluster, instead of ``training/<target>.yaml``."""
+
+    def __init__(self, cache: Any) -> None:
+        self.cache = cache
+
+    def config_for(self, target: str) -> Any:
+        from forecaster.target_resource import target_config_from_object
+
+        if not self.cache.synced.is_set():
+            self.cache.relist()
+        found = [o for o in self.cache.items() if (o.get("metadata") or {}).get("name") == target]
+        if not found:
+            where = f" in namespace {self.cache.namespace}" if self.cache.namespace else ""
+            raise ConfigError(
+                f"no ForecastTarget {target!r}{where}",
+                hint="create it (kubectl apply -f training/) or fix the policy's spec.forecast.target",
+            )
+        return target_config_from_object(found[0])
+
+    def template_for(self, member: str) -> tuple[Any, Any]:
+        """The template ForecastTarget a generated member (``<template>--<value>``) comes from: its config and
+        its :class:`~forecaster.templates.Template`."""
+        from forecaster.target_resource import template_from_object
+        from forecaster.templates import SEPARATOR
+
+        name = member.split(SEPARATOR, 1)[0]
+        cfg = self.config_for(name)
+        found = [o for o in self.cache.items() if (o.get("metadata") or {}).get("name") == name]
+        template = template_from_object(found[0]) if found else None
+        if template is None:
+            raise ConfigError(
+                f"ForecastTarget {name!r} is not a template (no spec.splitBy), so {member!r} is no target of it",
+                hint="name the ForecastTarget itself, or a member <template>--<value> of a template",
+            )
+        return cfg, template
+
+
 class StoreForecastProvider:
     """The real provider: the target's model from the model store, its history from Prometheus.
 
@@ -77,8 +121,17 @@ class StoreForecastProvider:
         fetch: Callable[..., pd.Series] | None = None,
         load_model: Callable[[str], Any] | None = None,
         load_calendar: Callable[..., Any] | None = None,
+        targets: ClusterTargetConfigs | None = None,
+        fetch_split: Callable[..., dict[tuple[str, ...], pd.Series]] | None = None,
+        stores: Callable[[str], Any] | None = None,
+        predict_workers: int = 1,
     ) -> None:
         self.training_dir = Path(training_dir)
+        self.targets = targets
+        """ForecastTargets in the cluster; None: ``training_dir``'s YAML files."""
+        self.queries = 0
+        """History reads made so far (one Prometheus range query each for windows under 11,000 points)."""
+        self._count_lock = threading.Lock()
         self.store_root = store
         self.prometheus = prometheus or PrometheusSettings()
         self._fetch = fetch
@@ -86,6 +139,33 @@ class StoreForecastProvider:
         self._load_calendar = load_calendar
         """``(events_settings, prometheus=, now=)`` -> Calendar | None: a seam (default: the target's source)."""
         self._stores: dict[str, Any] = {}
+        if predict_workers < 1:
+            raise ConfigError(f"predict_workers must be at least 1, not {predict_workers}", hint="e.g. 2")
+        self.predict_workers = predict_workers
+        """Members of one template predicted at once (their models differ: one pass each)."""
+        self._predict_pool: concurrent.futures.ThreadPoolExecutor | None = None
+        self._fetch_split = fetch_split
+        self._new_store = stores
+        """Seams: the template read (default :func:`~forecaster.sources.prometheus.fetch_history_split`) and
+        the model store for a root (default :class:`~forecaster.store.ModelStore`)."""
+
+    def _store(self, root: str) -> Any:
+        if root not in self._stores:
+            if self._new_store is None:
+                from forecaster.store import ModelStore
+
+                self._new_store = ModelStore
+            self._stores[root] = self._new_store(root)
+        return self._stores[root]
+
+    def _member_of(self, policy: PrescalePolicy) -> str | None:
+        """The template a policy's target is a generated member of (cluster targets only), else None."""
+        from forecaster.templates import SEPARATOR
+
+        target = policy.forecast.target
+        if self.targets is None or not target or SEPARATOR not in target:
+            return None
+        return target.split(SEPARATOR, 1)[0]
 
     def _fetcher(self) -> Callable[..., pd.Series]:
         if self._fetch is None:
@@ -94,7 +174,134 @@ class StoreForecastProvider:
             self._fetch = fetch_history
         return self._fetch
 
+    def group_key(self, policy: PrescalePolicy) -> Hashable:
+        """Policies with equal keys get one forecast per tick (one Prometheus read, one forward pass): the same
+        target (or query + model) read over the same window."""
+        window = policy.guard.window_s if policy.guard else None
+        template = self._member_of(policy)
+        if template is not None:  # every member of a template: one read of the template's query
+            return ("template", template, policy.forecast.prometheus_url, window)
+        return (policy.forecast, window)
+
+    def forecast_many(
+        self,
+        policies: list[PrescalePolicy],
+        now: pd.Timestamp,
+        *,
+        on_each: Callable[[str, tuple[ForecastResult | None, str | None]], None] | None = None,
+    ) -> dict[str, tuple[ForecastResult | None, str | None]]:
+        """Forecasts for a group of policies (one :meth:`group_key`), by policy key; nothing raises.
+
+        Policies on the same target share one forecast. Members of one template share one read of the
+        template's ``by (...)`` query (a count and one range query, however many members), then each member's
+        own model predicts its own series; ``on_each(key, answer)`` hears of each member's answer as soon as
+        it is made (the controller reconciles it meanwhile).
+        """
+        if not policies:
+            return {}
+        if self._member_of(policies[0]) is None:
+            shared = call_provider(self, policies[0], now)
+            return {p.key: shared for p in policies}
+        try:
+            return self._template_forecasts(policies, now, on_each=on_each)
+        except ForecasterError as exc:
+            return {p.key: (None, f"forecast failed: {exc}") for p in policies}
+        except Exception as exc:  # a source or model bug fails safe like an outage
+            log.exception("template forecast for %s failed", policies[0].forecast.target)
+            return {p.key: (None, f"forecast failed: {type(exc).__name__}: {exc}") for p in policies}
+
+    def _template_forecasts(
+        self,
+        policies: list[PrescalePolicy],
+        now: pd.Timestamp,
+        *,
+        on_each: Callable[[str, tuple[ForecastResult | None, str | None]], None] | None = None,
+    ) -> dict[str, tuple[ForecastResult | None, str | None]]:
+        from forecaster.templates import member_name
+
+        assert self.targets is not None
+        first = policies[0]
+        assert first.forecast.target is not None
+        cfg, template = self.targets.template_for(first.forecast.target)
+        store = self._store(self.store_root or cfg.store)
+        out: dict[str, tuple[ForecastResult | None, str | None]] = {}
+        models: dict[str, Any] = {}
+        window = pd.Timedelta(0)
+        for policy in policies:
+            target = policy.forecast.target
+            assert target is not None
+            try:
+                promoted = store.load_for(target, step=cfg.step, quantiles=cfg.model.quantiles)
+            except ForecasterError as exc:
+                out[policy.key] = (None, f"forecast failed: {exc}")
+                continue
+            if promoted is None:
+                out[policy.key] = (None, f"forecast failed: no promoted model for target {target!r}")
+                continue
+            models[policy.key] = promoted
+            lookback = pd.Timedelta(promoted.model.step) * int(promoted.model.lookback_steps)
+            guard = pd.Timedelta(seconds=policy.guard.window_s) if policy.guard else lookback
+            window = max(window, lookback, guard)
+        if not models:
+            return out
+        settings = cfg.prometheus
+        if first.forecast.prometheus_url:
+            settings = _at_url(settings, first.forecast.prometheus_url)
+        if self._fetch_split is None:
+            from forecaster.sources.prometheus import fetch_history_split
+
+            self._fetch_split = fetch_history_split
+        with self._count_lock:
+            self.queries += 2  # the capped series count, then one range query for every member
+        series = self._fetch_split(
+            settings, now=now, split_by=template.split_by, max_series=template.max_targets, history=window
+        )
+        by_member = {member_name(cfg.name, values): s for values, s in series.items()}
+
+        def predict(policy: PrescalePolicy) -> tuple[ForecastResult | None, str | None]:
+            promoted = models[policy.key]
+            history = by_member.get(str(policy.forecast.target))
+            if history is None:
+                return (
+                    None,
+                    f"forecast failed: template {cfg.name!r} has no series for {policy.forecast.target!r} now",
+                )
+            try:
+                frame = promoted.model.predict(history)
+            except ForecasterError as exc:
+                return None, f"forecast failed: {exc}"
+            except Exception as exc:  # one member's model bug fails that member safe, not its siblings
+                log.exception("forecast for %s failed", policy.key)
+                return None, f"forecast failed: {type(exc).__name__}: {exc}"
+            return ForecastResult(frame, history, promoted.ref.version), None
+
+        def done(key: str, answer: tuple[ForecastResult | None, str | None]) -> None:
+            out[key] = answer
+            if on_each is not None:
+                on_each(key, answer)
+
+        todo = [p for p in policies if p.key in models]
+        if self.predict_workers <= 1 or len(todo) <= 1:
+            for policy in todo:
+                done(policy.key, predict(policy))
+            return out
+        # Members' models differ, so no one forward pass serves them all; the network's work (torch releases
+        # the GIL) runs on up to predict_workers cores instead.
+        if self._predict_pool is None:
+            self._predict_pool = concurrent.futures.ThreadPoolExecutor(
+                self.predict_workers, thread_name_prefix="predict"
+            )
+        futures = {self._predict_pool.submit(predict, p): p.key for p in todo}
+        for future in concurrent.futures.as_completed(futures):
+            done(futures[future], future.result())
+        return out
+
     def forecast(self, policy: PrescalePolicy, now: pd.Timestamp) -> ForecastResult:
+        if self._member_of(policy) is not None:
+            result, problem = self.forecast_many([policy], now)[policy.key]
+            if result is None:
+                raise SourceError(problem or "no forecast", hint="see the template's ForecastTarget status")
+            return result
         events = None
         if policy.forecast.target:
             settings, model, version, cfg = self._from_store(policy)
@@ -104,6 +311,8 @@ class StoreForecastProvider:
             settings, model, version = self._inline(policy)
         lookback = pd.Timedelta(model.step) * int(model.lookback_steps)
         window = max(lookback, pd.Timedelta(seconds=policy.guard.window_s) if policy.guard else lookback)
+        with self._count_lock:
+            self.queries += 1
         history = self._fetcher()(settings, now=now, history=window)
         if events is None:
             return ForecastResult(frame=model.predict(history), history=history, model_version=version)
@@ -133,19 +342,21 @@ class StoreForecastProvider:
 
     def _from_store(self, policy: PrescalePolicy) -> tuple[PrometheusSettings, Any, str, Any]:
         from forecaster.settings import load_target_config
-        from forecaster.store import ModelStore
 
         target = policy.forecast.target
         assert target is not None
-        path = self.training_dir / f"{target}.yaml"
-        if not path.exists():
-            raise ConfigError(f"forecast target {target!r} has no {path}", hint="add the training config")
-        cfg = load_target_config(path)
+        if self.targets is not None:
+            cfg = self.targets.config_for(target)
+        else:
+            path = self.training_dir / f"{target}.yaml"
+            if not path.exists():
+                raise ConfigError(f"forecast target {target!r} has no {path}", hint="add the training config")
+            cfg = load_target_config(path)
         settings = cfg.prometheus
         if policy.forecast.prometheus_url:
             settings = _at_url(settings, policy.forecast.prometheus_url)
         root = self.store_root or cfg.store
-        store = self._stores.setdefault(root, ModelStore(root))
+        store = self._store(root)
         promoted = store.load_for(target, step=cfg.step, quantiles=cfg.model.quantiles)
         if promoted is None:
             raise ModelStoreError(
@@ -238,6 +449,23 @@ def fetch_forecast(
     provider: ForecastProvider, policy: PrescalePolicy, now: pd.Timestamp
 ) -> tuple[ForecastResult | None, str | None]:
     """The forecast and None, or what there is and why it cannot be used: nothing here raises."""
+    return check_forecast(call_provider(provider, policy, now), policy, now)
+
+
+def check_forecast(
+    called: tuple[ForecastResult | None, str | None], policy: PrescalePolicy, now: pd.Timestamp
+) -> tuple[ForecastResult | None, str | None]:
+    """:func:`call_provider`'s answer judged for ``policy`` (its own staleness limit) at ``now``."""
+    result, problem = called
+    if result is None:
+        return None, problem
+    return result, forecast_problem(result, policy, now)
+
+
+def call_provider(
+    provider: ForecastProvider, policy: PrescalePolicy, now: pd.Timestamp
+) -> tuple[ForecastResult | None, str | None]:
+    """The provider's forecast, or None and why not (exceptions become the reason; nothing raises)."""
     try:
         result = provider.forecast(policy, now)
     except ForecasterError as exc:
@@ -249,7 +477,7 @@ def fetch_forecast(
         return None, "no forecast available"
     if isinstance(result, pd.DataFrame):
         result = ForecastResult(frame=result)
-    return result, forecast_problem(result, policy, now)
+    return result, None
 
 
 @dataclass(frozen=True)

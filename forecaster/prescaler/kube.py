@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -36,6 +36,8 @@ __all__ = [
     "ForbiddenError",
     "NotFoundError",
     "InvalidError",
+    "GoneError",
+    "WatchEvent",
     "POLICIES",
     "HPAS",
     "LEASES",
@@ -119,6 +121,10 @@ class NotFoundError(PermanentKubeError):
     """404: the object (or its API) does not exist."""
 
 
+class GoneError(PermanentKubeError):
+    """410: the resourceVersion a watch started from is too old (compacted away): list again, then watch."""
+
+
 class InvalidError(PermanentKubeError):
     """400/422: the API server rejected the body."""
 
@@ -196,6 +202,18 @@ def scalable_resource(api_version: str, kind: str) -> Resource:
 
 
 # -- the client -----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WatchEvent:
+    """One watch event: ``type`` is ADDED, MODIFIED, DELETED or BOOKMARK; ``obj`` the object as a plain dict."""
+
+    type: str
+    obj: dict[str, Any]
+
+    @property
+    def resource_version(self) -> str | None:
+        return (self.obj.get("metadata") or {}).get("resourceVersion")
 
 
 _VERBS = {"GET": "get", "POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}
@@ -350,17 +368,90 @@ class KubeClient:
         ``page_size`` reads the list in pages of that many objects (``limit``/``continue``), so a fleet of
         thousands of objects is never one huge answer held by the API server at once.
         """
+        return self.list_with_version(resource, namespace=namespace, page_size=page_size)[0]
+
+    def list_with_version(
+        self, resource: Resource, *, namespace: str | None = None, page_size: int | None = None
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """:meth:`list` and the list's ``resourceVersion`` (where a watch of the same objects starts)."""
         if page_size is None:
-            return list(self.request("GET", resource, namespace=namespace).get("items") or [])
+            answer = self.request("GET", resource, namespace=namespace)
+            return list(answer.get("items") or []), (answer.get("metadata") or {}).get("resourceVersion")
         items: list[dict[str, Any]] = []
         token = ""
         while True:
             query = {"limit": str(page_size)} | ({"continue": token} if token else {})
             page = self.request("GET", resource, namespace=namespace, query=query)
             items.extend(page.get("items") or [])
-            token = (page.get("metadata") or {}).get("continue") or ""
-            if not token:
-                return items
+            meta = page.get("metadata") or {}
+            token = meta.get("continue") or ""
+            if not token:  # the pages of one list share the first page's snapshot; the last says which
+                return items, meta.get("resourceVersion")
+
+    def watch(
+        self,
+        resource: Resource,
+        *,
+        namespace: str | None = None,
+        resource_version: str,
+        timeout_s: float = 60.0,
+    ) -> Iterator[WatchEvent]:
+        """Changes to ``resource`` after ``resource_version``, for at most ``timeout_s`` (the server closes then).
+
+        Through the ``kubernetes`` client's own :class:`~kubernetes.watch.Watch` (custom resources only: the
+        prescaler watches its policies and ForecastTargets). Not retried here: a broken watch simply ends with
+        a :class:`TemporaryKubeError` and its owner (:class:`~forecaster.prescaler.informer.WatchCache`) lists
+        again or resumes; a resourceVersion too old to resume from raises :class:`GoneError` (list again).
+        """
+        import urllib3
+        from kubernetes import client, watch
+        from kubernetes.client.rest import ApiException
+
+        if not resource.group:
+            raise ConfigError(f"watch supports custom resources only, not {resource.plural}")
+        api = client.CustomObjectsApi(self._api)
+        args: dict[str, Any] = dict(group=resource.group, version=resource.version, plural=resource.plural)
+        if namespace is not None:
+            func, args["namespace"] = api.list_namespaced_custom_object, namespace
+        else:
+            func = api.list_cluster_custom_object
+        what = dict(verb="watch", resource=resource.rbac_name(), namespace=namespace, name=None)
+        stream = watch.Watch().stream(
+            func,
+            **args,
+            resource_version=resource_version,
+            timeout_seconds=max(1, int(timeout_s)),
+            allow_watch_bookmarks=True,
+            _request_timeout=(self.settings.request_timeout_s, timeout_s + self.settings.request_timeout_s),
+        )
+        try:
+            for event in stream:
+                obj = event.get("raw_object") or event.get("object")
+                if isinstance(obj, dict):
+                    yield WatchEvent(str(event.get("type")), obj)
+        except ApiException as exc:
+            status = int(exc.status or 0)
+            if status == 410:
+                raise GoneError(
+                    f"watch {what['resource']}: resourceVersion {resource_version} is too old ({exc.reason})",
+                    hint="list again and watch from the list's resourceVersion",
+                    status=410,
+                    **what,
+                ) from exc
+            if status == 0:
+                raise TemporaryKubeError(f"watch {what['resource']}: {exc}", **what) from exc
+            raise _error_for(
+                status,
+                (exc.body or b"") if isinstance(exc.body, bytes) else str(exc.body or "").encode(),
+                exc.headers,
+                what,
+            ) from exc
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise TemporaryKubeError(
+                f"watch {what['resource']}: {type(exc).__name__} talking to the API server",
+                hint="the watch is started again",
+                **what,
+            ) from exc
 
     def get(
         self, resource: Resource, *, namespace: str | None, name: str, subresource: str | None = None
@@ -479,6 +570,8 @@ def _error_for(status: int, data: bytes, headers: Any, what: dict[str, Any]) -> 
         err = NotFoundError(
             problem, hint="check the name, namespace and that the API is installed", status=status, **what
         )
+    elif status == 410:
+        err = GoneError(problem, hint="list again and watch from there", status=status, **what)
     elif status == 409:
         err = ConflictError(problem, hint="re-read the object and try again", status=status, **what)
     elif status in (400, 422):

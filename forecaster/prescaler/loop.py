@@ -12,17 +12,26 @@ One tick reads every policy and, for each one independently (one bad policy neve
    prescaler lets go (forecast lost beyond the last good one, Forecast mode, the accuracy guard);
 5. **report**: status describing what was actually applied, Events on transitions and actions, metrics.
 
+At fleet scale (:class:`FleetSettings`) a tick first starts every policy's forecast on a bounded pool
+(``forecast_workers``: at most that many Prometheus reads at once), one per forecast group (policies whose
+provider says they share a forecast get one read and one forward pass), then reconciles the policies on a
+second bounded pool (``reconcile_workers``). Each policy waits for its forecast only until its deadline
+(``forecast_deadline_s`` from the tick's start, by default half its interval): a slow target then fails safe
+like an outage (the last good forecast, else no scale-down) and never delays the others past their interval;
+its read stays the one in flight for its group, so slow reads never pile up.
+
 This module must not import the kubernetes client or boto3, read the wall clock inside a tick (``now`` is
 passed in) or decide capacity itself.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -31,7 +40,13 @@ import pandas as pd
 
 from forecaster.errors import ConfigError, ForecasterError
 from forecaster.prescaler.actuators import ActuatorContext, Actuators, Applied, Target
-from forecaster.prescaler.forecasts import ForecastProvider, ForecastResult, LastGoodForecast, fetch_forecast
+from forecaster.prescaler.forecasts import (
+    ForecastProvider,
+    ForecastResult,
+    LastGoodForecast,
+    call_provider,
+    check_forecast,
+)
 from forecaster.prescaler.guard import ForecastLog, GuardReading, judge
 from forecaster.prescaler.kube import KubeClient, rfc3339
 from forecaster.prescaler.leader import LeaderElector
@@ -51,13 +66,63 @@ from forecaster.prescaler.status import (
 )
 from forecaster.scaling import Decision, ScalingState, decide
 
-__all__ = ["Controller", "utcnow"]
+__all__ = ["Controller", "FleetSettings", "utcnow"]
 
 log = logging.getLogger(__name__)
 
 
 def utcnow() -> pd.Timestamp:
     return pd.Timestamp(datetime.now(UTC)).tz_localize(None)
+
+
+@dataclass(frozen=True)
+class FleetSettings:
+    """How one tick spreads its work (see the module docstring)."""
+
+    forecast_workers: int = 8
+    """Forecasts (Prometheus read + model) in flight at once: the bound on the load put on Prometheus."""
+    reconcile_workers: int = 1
+    """Policies reconciled at once (their reads and writes to the API server); 1 keeps them in list order."""
+    forecast_deadline_s: float | None = None
+    """How long after the tick's start a policy waits for its forecast; None: half the policy's interval."""
+
+    def __post_init__(self) -> None:
+        if self.forecast_workers < 1 or self.reconcile_workers < 1:
+            raise ConfigError(
+                f"workers must be at least 1 (forecast {self.forecast_workers}, reconcile "
+                f"{self.reconcile_workers})",
+                hint="e.g. --forecast-workers 8 --reconcile-workers 4",
+            )
+        if self.forecast_deadline_s is not None and self.forecast_deadline_s <= 0:
+            raise ConfigError(
+                f"forecast deadline must be positive, not {self.forecast_deadline_s}",
+                hint="e.g. --forecast-deadline 20",
+            )
+
+
+_Answers = dict[str, tuple[ForecastResult | None, str | None]]
+"""A forecast group's answer: (forecast or None, why not) by policy key."""
+
+
+_Answer = tuple[ForecastResult | None, str | None]
+
+
+@dataclass
+class _Pending:
+    """A policy's forecast started for this tick: its future (set as soon as this policy's forecast is made,
+    before the rest of its group's) and when (monotonic seconds) the policy stops waiting."""
+
+    future: concurrent.futures.Future[_Answer]
+    deadline: float
+    deadline_s: float
+
+
+@dataclass
+class _Group:
+    """A forecast group in flight: the task, and one future per policy of the group."""
+
+    task: concurrent.futures.Future[Any]
+    futures: dict[str, concurrent.futures.Future[_Answer]]
 
 
 @dataclass
@@ -112,8 +177,14 @@ class Controller:
         asg_factory: Callable[[str | None], Any] | None = None,
         dry_run: bool = False,
         identity: str = COMPONENT,
+        fleet: FleetSettings | None = None,
     ) -> None:
         self.policies = policies
+        self.fleet = fleet or FleetSettings()
+        self._forecast_pool: concurrent.futures.ThreadPoolExecutor | None = None
+        self._reconcile_pool: concurrent.futures.ThreadPoolExecutor | None = None
+        self._inflight: dict[Hashable, _Group] = {}
+        self._pending: dict[str, _Pending] = {}
         self.forecasts = forecasts
         self.kube = kube
         self.metrics = metrics if metrics is not None else PrescalerMetrics()
@@ -141,34 +212,112 @@ class Controller:
         return self.reconcile_all(now)
 
     def reconcile_all(self, now: pd.Timestamp) -> list[Outcome]:
+        tick_started = time.perf_counter()
+        queries_before = _queries(self.forecasts)
         try:
             objects = self.policies.list()
         except ForecasterError as exc:
             self.metrics.errors.labels(kind=error_kind(exc)).inc()
             log.error("cannot list policies: %s", exc)
             return []
-        outcomes = []
-        seen = set()
-        for obj in objects:
-            meta = obj.get("metadata") or {}
-            key = f"{meta.get('namespace', 'default')}/{meta.get('name')}"
-            seen.add(key)
-            started = time.perf_counter()
-            try:
-                outcome = self.reconcile(obj, now)
-            except Exception as exc:  # one policy's bug must not stop the others
-                log.exception("reconciling %s failed", key)
-                self.metrics.errors.labels(kind=error_kind(exc)).inc()
-                outcome = Outcome(key=key, ready=False, reason="InternalError", message=str(exc))
-            finally:
-                self.metrics.reconcile_duration.observe(time.perf_counter() - started)
-            outcomes.append(outcome)
+        keys = [_key(obj) for obj in objects]
+        self._start_forecasts(objects, now)
+        try:
+            if self.fleet.reconcile_workers == 1 or len(objects) <= 1:
+                outcomes = [
+                    self._reconcile_one(obj, key, now) for obj, key in zip(objects, keys, strict=True)
+                ]
+            else:
+                if self._reconcile_pool is None:
+                    self._reconcile_pool = concurrent.futures.ThreadPoolExecutor(
+                        self.fleet.reconcile_workers, thread_name_prefix="reconcile"
+                    )
+                pool = self._reconcile_pool
+                outcomes = list(pool.map(lambda obj, key: self._reconcile_one(obj, key, now), objects, keys))
+        finally:
+            self._pending = {}
+        seen = set(keys)
         for gone in self._known - seen:
             ns, _, name = gone.partition("/")
             self.metrics.forget(ns, name)
             self._memory.pop(gone, None)
         self._known = seen
+        queries = _queries(self.forecasts)
+        if queries is not None and queries_before is not None:
+            self.metrics.tick_queries.set(queries - queries_before)
+        self.metrics.tick_duration.observe(time.perf_counter() - tick_started)
+        self.metrics.policies.set(len(objects))
         return outcomes
+
+    def _reconcile_one(self, obj: dict[str, Any], key: str, now: pd.Timestamp) -> Outcome:
+        started = time.perf_counter()
+        try:
+            return self.reconcile(obj, now)
+        except Exception as exc:  # one policy's bug must not stop the others
+            log.exception("reconciling %s failed", key)
+            self.metrics.errors.labels(kind=error_kind(exc)).inc()
+            return Outcome(key=key, ready=False, reason="InternalError", message=str(exc))
+        finally:
+            self.metrics.reconcile_duration.observe(time.perf_counter() - started)
+
+    def _start_forecasts(self, objects: list[dict[str, Any]], now: pd.Timestamp) -> None:
+        """Start every policy's forecast on the bounded pool, one per forecast group (see the module docstring).
+
+        A group whose read from an earlier tick is still running keeps that one: never two reads of one
+        target at once, however slow Prometheus is.
+        """
+        group_key = getattr(self.forecasts, "group_key", None)
+        if self._forecast_pool is None:
+            self._forecast_pool = concurrent.futures.ThreadPoolExecutor(
+                self.fleet.forecast_workers, thread_name_prefix="forecast"
+            )
+        self._inflight = {k: g for k, g in self._inflight.items() if not g.task.done()}
+        started = time.monotonic()
+        groups: dict[Hashable, list[PrescalePolicy]] = {}
+        for obj in objects:
+            try:
+                policy = parse_policy(obj)
+            except ConfigError:
+                continue  # reported by its reconcile
+            if policy.deleting:
+                continue
+            group: Hashable = group_key(policy) if group_key is not None else ("policy", policy.key)
+            groups.setdefault(group, []).append(policy)
+        pending: dict[str, _Pending] = {}
+        for group, members in groups.items():
+            running = self._inflight.get(group)
+            if running is None:
+                futures = {p.key: concurrent.futures.Future[_Answer]() for p in members}
+                task = self._forecast_pool.submit(_forecast_group, self.forecasts, members, now, futures)
+                running = self._inflight[group] = _Group(task, futures)
+            for policy in members:
+                deadline_s = self.fleet.forecast_deadline_s or policy.scaling.interval_s / 2
+                future = running.futures.get(policy.key)
+                if future is None:  # new in a group whose earlier read is still running
+                    future = concurrent.futures.Future()
+                    future.set_result(
+                        (None, "the forecast started for its group by an earlier tick is still running")
+                    )
+                pending[policy.key] = _Pending(future, started + deadline_s, deadline_s)
+        self._pending = pending
+
+    def _forecast(
+        self, policy: PrescalePolicy, now: pd.Timestamp
+    ) -> tuple[ForecastResult | None, str | None]:
+        """This tick's forecast for ``policy``: the one started for its group (waiting until its deadline at most),
+        or one fetched now (a lone :meth:`reconcile`)."""
+        pending = self._pending.get(policy.key)
+        if pending is None:
+            return check_forecast(call_provider(self.forecasts, policy, now), policy, now)
+        try:
+            called = pending.future.result(timeout=max(0.0, pending.deadline - time.monotonic()))
+        except concurrent.futures.TimeoutError:
+            self.metrics.deadline_exceeded.inc()
+            return None, (
+                f"forecast not ready within its deadline ({pending.deadline_s:.0f}s after the tick started): "
+                "Prometheus or the model is slow"
+            )
+        return check_forecast(called, policy, now)
 
     def run(
         self,
@@ -215,6 +364,10 @@ class Controller:
         return True, "leader" if leading else "standby"
 
     def shutdown(self, now: pd.Timestamp) -> None:
+        for pool in (self._forecast_pool, self._reconcile_pool):
+            if pool is not None:
+                pool.shutdown(wait=False, cancel_futures=True)
+        self._forecast_pool = self._reconcile_pool = None
         if self.elector is not None:
             self.elector.release(now)
             self.metrics.leader.set(0)
@@ -264,7 +417,7 @@ class Controller:
         """The forecast (or why there is none) and the accuracy guard's reading."""
         policy, now = tick.policy, tick.now
         memory = self._memory.setdefault(policy.key, _Memory())
-        result, problem = fetch_forecast(self.forecasts, policy, now)
+        result, problem = self._forecast(policy, now)
         if problem is not None:
             self.metrics.errors.labels(kind="forecast").inc()
         was_on = bool((tick.old.get("accuracy") or {}).get("guardActive", False))
@@ -485,6 +638,51 @@ class Controller:
         self.metrics.forget(policy.namespace, policy.name)
         self._memory.pop(policy.key, None)
         return Outcome(key=policy.key, ready=True, reason="Deleted", action=action, message="finalized")
+
+
+def _forecast_group(
+    provider: ForecastProvider,
+    policies: list[PrescalePolicy],
+    now: pd.Timestamp,
+    futures: dict[str, concurrent.futures.Future[_Answer]],
+) -> None:
+    """Make one forecast group's answers and set each policy's future as soon as its answer exists, so its
+    reconcile can start while the group's other members are still being predicted. The provider's
+    ``forecast_many`` when it has one (``on_each`` reports each answer), else one forecast for the first
+    policy shared by all (the provider grouped them: they share a forecast). Every future is set, always."""
+
+    def settle(key: str, answer: _Answer) -> None:
+        future = futures.get(key)
+        if future is not None and not future.done():
+            future.set_result(answer)
+
+    try:
+        many = getattr(provider, "forecast_many", None)
+        if many is not None:
+            answers: _Answers = many(policies, now, on_each=settle)
+        else:
+            shared = call_provider(provider, policies[0], now)
+            answers = {p.key: shared for p in policies}
+        for key, answer in answers.items():
+            settle(key, answer)
+    except Exception as exc:  # a provider bug fails safe like an outage, for the whole group
+        log.exception("forecast group of %s failed", policies[0].key)
+        for policy in policies:
+            settle(policy.key, (None, f"forecast failed: {type(exc).__name__}: {exc}"))
+    finally:
+        for policy in policies:
+            settle(policy.key, (None, "the provider gave no forecast for this policy"))
+
+
+def _key(obj: dict[str, Any]) -> str:
+    meta = obj.get("metadata") or {}
+    return f"{meta.get('namespace', 'default')}/{meta.get('name')}"
+
+
+def _queries(provider: Any) -> int | None:
+    """The provider's count of Prometheus reads so far, when it keeps one."""
+    count = getattr(provider, "queries", None)
+    return count if isinstance(count, int) else None
 
 
 def _conditions(plan: _Plan, message: str) -> list[dict[str, str]]:

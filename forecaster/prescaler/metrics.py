@@ -91,6 +91,25 @@ class PrescalerMetrics:
             ["kind"],
             registry=r,
         )
+        self.tick_duration = Histogram(
+            "forecaster_prescaler_tick_duration_seconds",
+            "Wall time of one tick over every policy (list from the cache, forecasts, reconciles).",
+            buckets=(0.1, 0.5, 1, 2.5, 5, 10, 15, 30, 60, 120),
+            registry=r,
+        )
+        self.tick_queries = Gauge(
+            "forecaster_prescaler_tick_prometheus_queries",
+            "Prometheus history reads made by the last tick (one per forecast group, not per policy).",
+            registry=r,
+        )
+        self.policies = Gauge(
+            "forecaster_prescaler_policies", "PrescalePolicies seen by the last tick.", registry=r
+        )
+        self.deadline_exceeded = Counter(
+            "forecaster_prescaler_forecast_deadline_exceeded",
+            "Policies whose forecast was not ready by their deadline (they failed safe for that tick).",
+            registry=r,
+        )
         self.leader = Gauge(
             "forecaster_prescaler_leader", "1 while this replica holds the leader lease.", registry=r
         )

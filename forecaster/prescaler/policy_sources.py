@@ -9,10 +9,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Protocol
 
+from forecaster.prescaler.informer import WatchCache
 from forecaster.prescaler.kube import POLICIES, KubeClient, update_fresh
 from forecaster.prescaler.policy import load_policy_file
 
-__all__ = ["FINALIZER", "PolicySource", "CrdPolicySource", "FilePolicySource"]
+__all__ = ["FINALIZER", "PolicySource", "CrdPolicySource", "WatchedPolicySource", "FilePolicySource"]
 
 FINALIZER = "prescaling.forecaster.io/restore-floor"
 """Keeps a deleted policy until the controller has restored the floors it raised."""
@@ -43,12 +44,12 @@ class CrdPolicySource:
     def list(self) -> list[dict[str, Any]]:
         return self.kube.list(POLICIES, namespace=self.namespace)
 
-    def patch_status(self, obj: dict[str, Any], status: dict[str, Any]) -> None:
+    def patch_status(self, obj: dict[str, Any], status: dict[str, Any]) -> dict[str, Any]:
         meta = obj["metadata"]
         old = obj.get("status") or {}
         # A merge patch keeps keys it does not mention: null out the ones that are gone.
         patch = {k: None for k in old if k not in status} | status
-        self.kube.merge_patch(
+        return self.kube.merge_patch(
             POLICIES,
             namespace=meta.get("namespace"),
             name=meta["name"],
@@ -74,6 +75,25 @@ class CrdPolicySource:
             compute=compute,
             first=obj,
         )
+
+
+class WatchedPolicySource(CrdPolicySource):
+    """PrescalePolicies from a :class:`~forecaster.prescaler.informer.WatchCache` (list + watch): a tick reads
+    the cache, not the API server. Until the cache's thread has read its first list, :meth:`list` reads it."""
+
+    def __init__(self, kube: KubeClient, *, cache: WatchCache) -> None:
+        super().__init__(kube, namespace=cache.namespace)
+        self.cache = cache
+
+    def list(self) -> list[dict[str, Any]]:
+        if not self.cache.synced.is_set():
+            self.cache.relist()
+        return self.cache.items()
+
+    def patch_status(self, obj: dict[str, Any], status: dict[str, Any]) -> dict[str, Any]:
+        answer = super().patch_status(obj, status)
+        self.cache.observe(answer)  # the next tick compares against what we wrote, not a stale copy
+        return answer
 
 
 class FilePolicySource:

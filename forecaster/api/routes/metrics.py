@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from forecaster.api.deps import MetricsAuthDep
 
@@ -19,6 +19,6 @@ router = APIRouter(tags=["metrics"], dependencies=[MetricsAuthDep])
     summary="Prometheus metrics: forecasts and service health",
 )
 async def metrics(request: Request) -> Response:
-    # Rendering takes well under a millisecond; no thread-pool hop for it.
-    body = generate_latest(request.app.state.metrics.registry)
+    # A few milliseconds at 1,000 targets (forecast lines are pre-rendered per refresh): no thread-pool hop.
+    body = request.app.state.metrics.render()
     return Response(body, media_type=CONTENT_TYPE_LATEST, headers={"Cache-Control": "no-store"})

@@ -6,7 +6,8 @@ Handlers only read the cache: they never query a source, and the only thing a re
 
 from __future__ import annotations
 
-from typing import Annotated
+import bisect
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
@@ -15,6 +16,7 @@ from forecaster.api.deps import AuthDep, ClockDep, ServiceDep, SettingsDep
 from forecaster.api.handlers import RequestFieldError
 from forecaster.api.quantiles import select_quantiles
 from forecaster.api.schemas import ErrorResponse, ForecastResponse, TargetInfo, TargetsResponse
+from forecaster.api.selectors import decode_token, encode_token, parse_selector
 from forecaster.errors import DataError
 from forecaster.series import parse_duration
 
@@ -30,33 +32,74 @@ _ERRORS = {
 }
 
 
-@router.get("", response_model=TargetsResponse, summary="Configured targets and their models")
-async def list_targets(service: ServiceDep, clock: ClockDep) -> TargetsResponse:
+DEFAULT_PAGE = 500
+MAX_PAGE = 1000
+
+
+@router.get(
+    "",
+    response_model=TargetsResponse,
+    response_model_by_alias=True,
+    responses={422: _ERRORS[422], 401: _ERRORS[401]},
+    summary="Configured targets and their models, by name, in pages, filtered by label",
+)
+async def list_targets(
+    service: ServiceDep,
+    clock: ClockDep,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE, description="Targets per page")] = DEFAULT_PAGE,
+    continue_: Annotated[
+        str | None, Query(alias="continue", max_length=200, description="The previous page's continue")
+    ] = None,
+    label_selector: Annotated[
+        str | None,
+        Query(
+            alias="labelSelector",
+            max_length=1000,
+            description="e.g. team=payments,tier!=batch (Kubernetes equality-based syntax)",
+        ),
+    ] = None,
+) -> TargetsResponse:
+    try:
+        match = parse_selector(label_selector) if label_selector else None
+    except DataError as exc:
+        raise RequestFieldError("query", "labelSelector", exc.problem) from None
+    try:
+        after = decode_token(continue_) if continue_ else None
+    except DataError as exc:
+        raise RequestFieldError("query", "continue", exc.problem) from None
+    names = service.sorted_names()
+    matching = [n for n in names if match is None or match(service.targets[n].labels)]
+    start = bisect.bisect_right(matching, after) if after is not None else 0
+    page = matching[start : start + limit]
     now = clock()
-    out = []
-    for state in service.targets.values():
-        entry = state.entry
-        info = (
-            model_info(state.model)
-            if entry is None
-            else model_info(entry.model, ran=entry.model_name, note=entry.note)
-        )
-        stale = service.stale_reason(state, now)
-        out.append(
-            TargetInfo(
-                name=state.name,
-                description=state.config.description,
-                step_s=state.step.total_seconds(),
-                horizon_s=parse_duration(state.config.model.horizon).total_seconds(),
-                quantiles=state.quantile_labels,
-                model=info,
-                metrics=state.model.metrics,
-                last_refreshed_at=iso(entry.generated_at) if entry else None,
-                stale=stale is not None,
-                stale_reason=stale,
-            )
-        )
-    return TargetsResponse(targets=out)
+    out = [_info(service, service.targets[name], now) for name in page]
+    more = start + limit < len(matching)
+    return TargetsResponse(
+        targets=out, total=len(matching), continue_=encode_token(page[-1]) if more and page else None
+    )
+
+
+def _info(service: Any, state: Any, now: Any) -> TargetInfo:
+    entry = state.entry
+    info = (
+        model_info(state.model)
+        if entry is None
+        else model_info(entry.model, ran=entry.model_name, note=entry.note)
+    )
+    stale = service.stale_reason(state, now)
+    return TargetInfo(
+        name=state.name,
+        description=state.config.description,
+        labels=state.labels,
+        step_s=state.step.total_seconds(),
+        horizon_s=parse_duration(state.config.model.horizon).total_seconds(),
+        quantiles=state.quantile_labels,
+        model=info,
+        metrics=state.model.metrics,
+        last_refreshed_at=iso(entry.generated_at) if entry else None,
+        stale=stale is not None,
+        stale_reason=stale,
+    )
 
 
 @router.get(

@@ -1,0 +1,462 @@
+"""Fleet benchmark: N targets in a real Prometheus and a fake Kubernetes API; prescaler, API and training.
+
+What it does, all on 127.0.0.1:
+
+1. N synthetic services (``live_streaming`` at seed i, scaled 0.2x..5x) as one metric
+   ``http_requests:rate1m{service="svc-i"}``, ``--days`` of 1-minute samples ending now, backfilled into the
+   Debian Prometheus with promtool (the way tests/prometheus_fixture.py does);
+2. training: K plain targets (tiny model settings) trained by ``forecaster train --all --targets DIR`` as S
+   processes with ``JOB_COMPLETION_INDEX``/``JOB_COMPLETIONS`` set, the way the Indexed Job runs them; wall
+   time for S = 1 and S = 2 gives the throughput per core and the speed-up. One trained model is then copied
+   into the store under every service's name (the prescaler and API parts need a model per target; a tick
+   costs the same whichever weights it runs);
+3. prescaler: the fake API server holds a template ForecastTarget (``sum by (service) (...)``, splitBy
+   service) and N Deployments + PrescalePolicies naming its members; one controller (watch cache, bounded
+   pools) ticks twice (cold: every status and scale written; warm: a minute later). Tick wall time,
+   Prometheus queries per tick (the controller's own metric), API-server writes;
+4. API: ``forecaster serve`` as its own process over N targets (one query each) and the store; after
+   /readyz: resident memory, ``/v1/targets?limit=500`` and ``/metrics`` latency, and the cached forecast's
+   requests/s and p99 (bench/api_load.py's raw-socket client, 32 connections, as another process).
+
+Results are appended to bench/results/fleet.md with the command. The machine is shared: start small.
+
+    python bench/fleet.py --n 100 [--n 1000] [--train-targets 8] [--days 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from forecaster.sources.synthetic import live_streaming  # noqa: E402
+from forecaster.templates import member_name  # noqa: E402
+from tests.prometheus_fixture import MetricSeries, start_prometheus  # noqa: E402
+
+METRIC = "http_requests:rate1m"
+TEMPLATE_QUERY = f"sum by (service) ({METRIC})"
+TINY_MODEL = {"lookback": "2h", "horizon": "30m", "quantiles": [0.5, 0.9], "hiddenSize": 16}
+TINY_TRAIN = {"epochs": 2, "batchSize": 256, "patience": 1, "maxWindowsPerEpoch": 2000, "backtest": "6h"}
+
+
+def service(i: int) -> str:
+    return f"svc-{i:04d}"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+# -- data -------------------------------------------------------------------------------------------------
+
+
+def fleet_series(n: int, *, days: float, end: pd.Timestamp) -> list[MetricSeries]:
+    """N services: live_streaming at seed i, scaled 0.2x..5x, ending at ``end``."""
+    start = end - pd.Timedelta(days=days) + pd.Timedelta(minutes=1)
+    scales = np.geomspace(0.2, 5.0, num=max(n, 2))
+    out = []
+    for i in range(n):
+        values = live_streaming(days=days, step="1m", seed=i, start=start) * float(scales[i])
+        out.append(MetricSeries(METRIC, values, labels={"service": service(i)}))
+    return out
+
+
+def target_manifest(name: str, *, query: str, prometheus: str, store: str, labels: dict, **spec) -> dict:
+    return {
+        "apiVersion": "forecasting.forecaster.io/v1alpha1",
+        "kind": "ForecastTarget",
+        "metadata": {"name": name, "namespace": "forecaster", "labels": labels},
+        "spec": {
+            "prometheus": {"url": prometheus, "query": query, "step": "1m", "history": "2d", "retries": 1},
+            "model": TINY_MODEL,
+            "train": TINY_TRAIN,
+            "store": store,
+            **spec,
+        },
+    }
+
+
+def write_targets(directory: Path, names: list[str], *, prometheus: str, store: str) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    for i, name in enumerate(names):
+        manifest = target_manifest(
+            name,
+            query=f'{METRIC}{{service="{name}"}}',
+            prometheus=prometheus,
+            store=store,
+            labels={"team": ["payments", "search", "video"][i % 3]},
+        )
+        (directory / f"{name}.yaml").write_text(json.dumps(manifest))
+
+
+# -- training ---------------------------------------------------------------------------------------------
+
+
+def bench_training(work: Path, *, prometheus: str, count: int, shards: list[int]) -> dict:
+    names = [service(i) for i in range(count)]
+    targets = work / "train-targets"
+    write_targets(targets, names, prometheus=prometheus, store=str(work / "unused"))
+    out: dict = {"targets": count, "runs": {}}
+    for s in shards:
+        store = work / f"train-store-{s}"
+        started = time.perf_counter()
+        procs = []
+        for index in range(s):
+            env = dict(
+                os.environ, JOB_COMPLETION_INDEX=str(index), JOB_COMPLETIONS=str(s), OMP_NUM_THREADS="1"
+            )
+            log = (work / f"train-{s}-{index}.log").open("wb")
+            procs.append(
+                subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-m",
+                        "forecaster",
+                        "train",
+                        "--all",
+                        "--targets",
+                        str(targets),
+                        "--out",
+                        str(store),
+                    ],
+                    env=env,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    cwd=ROOT,
+                )
+            )
+        codes = [p.wait() for p in procs]
+        wall = time.perf_counter() - started
+        out["runs"][s] = {"wall_s": round(wall, 1), "exit_codes": codes}
+        print(f"training: {count} targets in {s} process(es): {wall:.1f}s, exit codes {codes}", flush=True)
+    one = out["runs"][shards[0]]["wall_s"]
+    out["per_target_s"] = round(one / count, 2)
+    for s in shards:
+        out["runs"][s]["speedup"] = round(one / out["runs"][s]["wall_s"], 2)
+    out["store"] = str(work / f"train-store-{shards[0]}")
+    return out
+
+
+def copy_model(store_root: str, *, source: str, names: list[str]) -> None:
+    """Save the trained model of ``source`` under every name in ``names`` (promoted)."""
+    from forecaster.store import ModelStore
+
+    store = ModelStore(store_root)
+    versions = store.versions(source)
+    if not versions:
+        raise RuntimeError(f"training stored no version of {source}: see the train-*.log files")
+    model = store.load(source, sorted(versions)[-1])  # promoted or not: only the tick's cost matters here
+    now = pd.Timestamp.now(tz="UTC").tz_localize(None)
+    for name in names:
+        ref = store.save(name, model, now=now)
+        store.promote(name, ref.version, reason="bench copy", now=now)
+
+
+# -- prescaler --------------------------------------------------------------------------------------------
+
+
+def bench_prescaler(n: int, *, prometheus: str, store: str, workers: int) -> dict:
+    from prometheus_client import CollectorRegistry
+
+    from forecaster.prescaler.forecasts import ClusterTargetConfigs, StoreForecastProvider
+    from forecaster.prescaler.informer import WatchCache
+    from forecaster.prescaler.kube import FORECAST_TARGETS, POLICIES, KubeClient
+    from forecaster.prescaler.loop import Controller, FleetSettings, utcnow
+    from forecaster.prescaler.metrics import PrescalerMetrics
+    from forecaster.prescaler.policy_sources import WatchedPolicySource
+    from tests.fake_kube_api import FakeKubeApiServer
+
+    with FakeKubeApiServer(rbac_checked=False) as fake, tempfile.TemporaryDirectory() as tmp:
+        template = target_manifest(
+            "fleet", query=TEMPLATE_QUERY, prometheus=prometheus, store=store, labels={}, splitBy=["service"]
+        )
+        template["spec"]["maxTargets"] = n
+        fake.put(template)
+        for i in range(n):
+            name = service(i)
+            fake.put(
+                {
+                    "apiVersion": "apps/v1",
+                    "kind": "Deployment",
+                    "metadata": {"name": name, "namespace": "live"},
+                    "spec": {"replicas": 2, "selector": {"matchLabels": {"app": name}}},
+                }
+            )
+            fake.put(
+                {
+                    "apiVersion": "prescaling.forecaster.io/v1alpha1",
+                    "kind": "PrescalePolicy",
+                    "metadata": {"name": name, "namespace": "live"},
+                    "spec": {
+                        "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
+                        "forecast": {"target": member_name("fleet", (name,)), "maxStaleness": "1h"},
+                        "capacityPerReplica": 50,
+                        "quantile": 0.9,
+                        "leadTime": "3m",
+                        "interval": "1m",
+                        "minReplicas": 1,
+                        "maxReplicas": 200,
+                    },
+                }
+            )
+        kube = KubeClient.from_kubeconfig(str(fake.write_kubeconfig(Path(tmp) / "kubeconfig")))
+        metrics = PrescalerMetrics(CollectorRegistry())
+        policies = WatchCache(kube, POLICIES, watch_timeout_s=1)
+        targets = WatchCache(kube, FORECAST_TARGETS, namespace="forecaster", watch_timeout_s=1)
+        ctl = Controller(
+            policies=WatchedPolicySource(kube, cache=policies),
+            forecasts=StoreForecastProvider(targets=ClusterTargetConfigs(targets), predict_workers=2),
+            kube=kube,
+            metrics=metrics,
+            fleet=FleetSettings(forecast_workers=workers, reconcile_workers=workers),
+        )
+        ticks = []
+        now = utcnow()
+        for label, at in (("cold", now), ("warm", now + pd.Timedelta(minutes=1))):
+            writes = len(fake.writes())
+            started = time.perf_counter()
+            outcomes = ctl.tick(at)
+            wall = time.perf_counter() - started
+            queries = metrics.registry.get_sample_value("forecaster_prescaler_tick_prometheus_queries")
+            ready = sum(o.ready for o in outcomes)
+            tick = {
+                "tick": label,
+                "wall_s": round(wall, 2),
+                "prometheus_queries": int(queries or 0),
+                "ready": ready,
+                "policies": len(outcomes),
+                "kube_writes": len(fake.writes()) - writes,
+            }
+            if ready < len(outcomes):
+                tick["first_problem"] = next(o.message for o in outcomes if not o.ready)
+            ticks.append(tick)
+            print(f"prescaler N={n}: {tick}", flush=True)
+            policies.step()  # fold in our own writes, as the cache thread would
+        ctl.shutdown(now)
+        kube.close()
+    return {"n": n, "workers": workers, "ticks": ticks}
+
+
+# -- API --------------------------------------------------------------------------------------------------
+
+
+def _get(url: str, *, timeout: float = 30.0) -> tuple[int, bytes]:
+    with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 - 127.0.0.1 only
+        return resp.status, resp.read()
+
+
+def _latency_ms(url: str, *, count: int) -> dict:
+    times = []
+    for _ in range(count):
+        started = time.perf_counter()
+        _get(url)
+        times.append((time.perf_counter() - started) * 1000)
+    times.sort()
+    return {"p50_ms": round(statistics.median(times), 1), "max_ms": round(times[-1], 1), "count": count}
+
+
+def _rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return float("nan")
+
+
+def bench_api(n: int, *, work: Path, prometheus: str, store: str, seconds: float) -> dict:
+    sys.path.insert(0, str(ROOT / "bench"))
+    from api_load import run_client
+
+    targets = work / f"api-targets-{n}"
+    write_targets(targets, [service(i) for i in range(n)], prometheus=prometheus, store=store)
+    port = _free_port()
+    config = work / f"serve-{n}.yaml"
+    config.write_text(
+        f"host: 127.0.0.1\nport: {port}\ntargets_dir: {targets}\nstore: {store}\nlog_level: warning\n"
+        "auth_token_env: null\nmax_history: 6h\ndefault_history: 6h\n"
+    )
+    log_path = work / f"serve-{n}.log"
+    started = time.perf_counter()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "forecaster", "serve", "--config", str(config)],
+        stdout=log_path.open("wb"),
+        stderr=subprocess.STDOUT,
+        env=dict(os.environ, OMP_NUM_THREADS="1"),
+        cwd=ROOT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 900
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"serve exited: {log_path.read_text()[-2000:]}")
+            try:
+                if _get(f"{base}/readyz", timeout=5)[0] == 200:
+                    break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("serve not ready in 900 s")
+            time.sleep(1)
+        ready_s = time.perf_counter() - started
+        rss = _rss_mb(proc.pid)
+        page = _latency_ms(f"{base}/v1/targets?limit=500", count=10)
+        selector = _latency_ms(f"{base}/v1/targets?labelSelector=team%3Dsearch&limit=100", count=10)
+        metrics = _latency_ms(f"{base}/metrics", count=10)
+        metrics_bytes = len(_get(f"{base}/metrics")[1])
+        path = f"/v1/targets/{service(n // 2)}/forecast?history=6h"
+        load = run_client(port, path, {}, concurrency=32, seconds=seconds)
+        rss_after = _rss_mb(proc.pid)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    result = {
+        "n": n,
+        "ready_s": round(ready_s, 1),
+        "rss_mb": rss,
+        "rss_after_load_mb": rss_after,
+        "targets_page_500": page,
+        "targets_label_selector": selector,
+        "metrics": metrics,
+        "metrics_bytes": metrics_bytes,
+        "cached_forecast": load,
+    }
+    print(f"api N={n}: {json.dumps(result)}", flush=True)
+    return result
+
+
+# -- report -----------------------------------------------------------------------------------------------
+
+
+def report(results: dict, *, command: str, out: Path) -> None:
+    lines = [
+        f"## Fleet benchmark, {pd.Timestamp.now(tz='UTC'):%Y-%m-%d %H:%M} UTC",
+        "",
+        f"`{command}` on {platform.node()} ({os.cpu_count()} cores, shared with other jobs: numbers are a "
+        "floor), Prometheus " + results.get("prometheus_version", "?") + ".",
+        "",
+    ]
+    t = results.get("training")
+    if t:
+        lines += [
+            "### Training (train --all, S processes with JOB_COMPLETION_INDEX)",
+            "",
+            f"{t['targets']} targets, tiny model (hidden 16, 2 epochs, 2 days of history at 1 minute).",
+            "",
+            "| S processes | wall s | speed-up | exit codes |",
+            "|---|---|---|---|",
+        ]
+        for s, run in t["runs"].items():
+            lines.append(f"| {s} | {run['wall_s']} | {run['speedup']} | {run['exit_codes']} |")
+        lines += ["", f"Per target in one process: {t['per_target_s']} s.", ""]
+    for p in results.get("prescaler", []):
+        lines += [
+            f"### Prescaler, N = {p['n']} (template members, {p['workers']} forecast + {p['workers']} reconcile workers)",
+            "",
+            "| tick | wall s | Prometheus queries | ready / policies | API-server writes |",
+            "|---|---|---|---|---|",
+        ]
+        for tick in p["ticks"]:
+            lines.append(
+                f"| {tick['tick']} | {tick['wall_s']} | {tick['prometheus_queries']} | "
+                f"{tick['ready']} / {tick['policies']} | {tick['kube_writes']} |"
+            )
+        lines.append("")
+    for a in results.get("api", []):
+        load = a["cached_forecast"]
+        lines += [
+            f"### API, N = {a['n']} targets (one process)",
+            "",
+            f"- ready after {a['ready_s']} s; resident memory {a['rss_mb']} MB ({a['rss_after_load_mb']} MB after the load)",
+            f"- `/v1/targets?limit=500`: p50 {a['targets_page_500']['p50_ms']} ms, max {a['targets_page_500']['max_ms']} ms",
+            f"- `/v1/targets?labelSelector=team=search&limit=100`: p50 {a['targets_label_selector']['p50_ms']} ms",
+            f"- `/metrics` ({a['metrics_bytes']} bytes): p50 {a['metrics']['p50_ms']} ms, max {a['metrics']['max_ms']} ms",
+            f"- cached forecast, 32 connections: {load.get('rps', 0):.0f} requests/s, p50 {load.get('p50_ms', 0):.1f} ms, "
+            f"p99 {load.get('p99_ms', 0):.1f} ms",
+            "",
+        ]
+    lines += ["```json", json.dumps(results, indent=1, default=str), "```", ""]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with out.open("a") as fh:
+        fh.write("\n".join(lines) + "\n")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, action="append", help="fleet sizes (repeatable; default 100)")
+    parser.add_argument("--days", type=float, default=3.0, help="days of history backfilled (default 3)")
+    parser.add_argument("--train-targets", type=int, default=8, help="targets trained (0: skip; default 8)")
+    parser.add_argument("--shards", default="1,2", help="process counts for training (default 1,2)")
+    parser.add_argument("--workers", type=int, default=4, help="prescaler pool sizes (default 4)")
+    parser.add_argument(
+        "--seconds", type=float, default=5.0, help="cached-forecast load duration (default 5)"
+    )
+    parser.add_argument("--skip", default="", help="comma list of parts to skip: prescaler,api")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "fleet.md")
+    args = parser.parse_args()
+    import logging
+
+    logging.basicConfig(level=logging.ERROR)  # one line per policy event would drown the figures
+    sizes = args.n or [100]
+    skip = set(filter(None, args.skip.split(",")))
+    command = "python bench/fleet.py " + " ".join(sys.argv[1:])
+    results: dict = {"prescaler": [], "api": []}
+    end = pd.Timestamp.now(tz="UTC").tz_localize(None).floor("1min") - pd.Timedelta(minutes=1)
+    work = Path(tempfile.mkdtemp(prefix="fleet-bench-"))
+    try:
+        started = time.perf_counter()
+        server = start_prometheus(work / "prometheus", fleet_series(max(sizes), days=args.days, end=end))
+        print(
+            f"prometheus with {max(sizes)} series ready in {time.perf_counter() - started:.0f}s", flush=True
+        )
+        try:
+            version = subprocess.run(["prometheus", "--version"], capture_output=True, text=True).stdout
+            results["prometheus_version"] = version.split("\n")[0].split(" ")[2] if version else "?"
+            shards = [int(s) for s in args.shards.split(",")]
+            count = max(1, args.train_targets)
+            training = bench_training(work, prometheus=server.url, count=count, shards=shards)
+            results["training"] = training
+            store = training["store"]
+            names = [service(i) for i in range(max(sizes))]
+            copy_model(
+                store, source=service(0), names=[member_name("fleet", (n,)) for n in names] + names[count:]
+            )
+            for n in sizes:
+                if "prescaler" not in skip:
+                    results["prescaler"].append(
+                        bench_prescaler(n, prometheus=server.url, store=store, workers=args.workers)
+                    )
+                if "api" not in skip:
+                    results["api"].append(
+                        bench_api(n, work=work, prometheus=server.url, store=store, seconds=args.seconds)
+                    )
+        finally:
+            server.stop()
+        report(results, command=command, out=args.out)
+        print(f"results appended to {args.out}")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
