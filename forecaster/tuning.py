@@ -46,6 +46,7 @@ __all__ = [
     "tune",
     "evaluate",
     "pareto",
+    "point_from",
     "recommend_for_model",
 ]
 
@@ -250,6 +251,8 @@ class Point:
     """Its upper confidence bound (see the module docstring)."""
     meets: bool
     pareto: bool = False
+    metrics: dict[str, float] = field(default_factory=dict, repr=False)
+    """Every number :func:`forecaster.simulate.run_metrics` reports for the run."""
 
     def to_dict(self, *, pod_startup_s: float) -> dict[str, Any]:
         return {
@@ -385,6 +388,23 @@ def slo_rates(
     )
 
 
+def point_from(result: ReplayResult, *, setting: Setting, slo: SLO, confidence: float = 0.9) -> Point:
+    """The :class:`Point` of ``setting`` from its replay (the prescaler run, or the HPA's for the HPA alone)."""
+    run = "prescaler" if setting.prescaler else "hpa"
+    rate, upper, short, unserved, cost = slo_rates(result, run, slo=slo, confidence=confidence)
+    return Point(
+        setting=setting,
+        minutes=len(result.load),
+        short_minutes=short,
+        unserved_fraction=unserved,
+        replica_minutes=cost,
+        rate=rate,
+        rate_upper=upper,
+        meets=upper <= slo.limit,
+        metrics=dict(result.runs[run].metrics),
+    )
+
+
 def pareto(points: Sequence[Point]) -> list[Point]:
     """Points no other point beats on both cost and short minutes (cheapest first)."""
     best: list[Point] = []
@@ -444,19 +464,7 @@ def evaluate(
             replay_start=replay_start,
             include=(run,),
         )
-        rate, upper, short, unserved, cost = slo_rates(result, run, slo=slo, confidence=confidence)
-        points.append(
-            Point(
-                setting=s,
-                minutes=len(result.load),
-                short_minutes=short,
-                unserved_fraction=unserved,
-                replica_minutes=cost,
-                rate=rate,
-                rate_upper=upper,
-                meets=upper <= slo.limit,
-            )
-        )
+        points.append(point_from(result, setting=s, slo=slo, confidence=confidence))
     return points
 
 
