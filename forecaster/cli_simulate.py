@@ -67,7 +67,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--target-utilisation",
         type=float,
         default=1.0,
-        help="the HPA's target as a fraction of --capacity-per-replica (default 1.0; 0.7 keeps 30%% spare)",
+        help="the HPA's target as a fraction of --capacity-per-replica (default 1.0; 0.7 keeps 30%% spare); "
+        "`forecaster tune` picks it with the policy",
     )
     h.add_argument("--min-replicas", type=int, default=1)
     h.add_argument("--max-replicas", type=int, default=100)
@@ -87,14 +88,20 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     s.add_argument(
         "--plan",
         choices=("peak", "rise", "shift"),
-        default="peak",
-        help="see forecaster.scaling; shift (with --stabilization 0) is the cheapest proactive plan",
+        default="shift",
+        help="see forecaster.scaling (default shift: the load at the lead-time horizon, the measured best as "
+        "an HPA floor, bench/results/replay.md)",
     )
     s.add_argument("--quantile", default="p90")
     s.add_argument("--headroom", type=float, default=0.0, help="fraction, 0.1 = +10%%")
     s.add_argument("--lead-time", help="default: the pod start-up")
     s.add_argument("--interval", default="1m")
-    s.add_argument("--stabilization", default="5m", help="prescaler scale-down stabilisation")
+    s.add_argument(
+        "--stabilization",
+        default="0",
+        help="prescaler scale-down stabilisation (default 0: with plan shift the HPA's own stabilisation "
+        "keeps the pods it still needs; measured in bench/results/replay.md)",
+    )
     s.add_argument("--max-step-down", type=int, default=0, help="replicas per --step-down-period (0 = any)")
     s.add_argument("--step-down-period", default="1m")
     s.add_argument("--rise-threshold", type=float, default=0.0)
