@@ -954,9 +954,13 @@ def main() -> int:
     ap.add_argument(
         "--render-only", action="store_true", help="rewrite replay.md from the replay.json already in --out"
     )
+    ap.add_argument(
+        "--partial", action="store_true", help="with --render-only: from replay.partial.json (a stopped run)"
+    )
     args = ap.parse_args()
     if args.render_only:
-        saved = json.loads((args.out / "replay.json").read_text())
+        source = args.out / ("replay.json" if not args.partial else "replay.partial.json")
+        saved = json.loads(source.read_text())
         text = report(saved["results"], model=saved["model"], replay_fraction=saved["replay_fraction"])
         (args.out / "replay.md").write_text(text)
         plot_frontier(saved["results"], args.out / "replay-frontier.png")
@@ -992,6 +996,9 @@ def main() -> int:
         for name, future in futures.items():
             results[name] = future.result()
             print(f"{name}: done at {time.perf_counter() - t0:.0f}s", file=sys.stderr)
+            # Kept as each trace finishes: a run stopped part-way can still be rendered (--render-only).
+            partial = {"model": args.model, "replay_fraction": args.replay_fraction, "results": results}
+            (args.out / "replay.partial.json").write_text(json.dumps(partial, indent=2, default=str))
     text = report(results, model=args.model, replay_fraction=args.replay_fraction)
     out = args.out
     out.mkdir(parents=True, exist_ok=True)
