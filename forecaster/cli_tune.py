@@ -53,7 +53,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--confidence",
         type=float,
         default=0.9,
-        help="one-sided confidence of the SLO margin (default 0.9; 0.5 = no margin)",
+        help="one-sided confidence of the SLO margin, 0.5 .. 0.95 (default 0.9; 0.5 = no margin)",
     )
     p.add_argument(
         "--train-fraction",
@@ -174,8 +174,8 @@ def run(args: argparse.Namespace) -> int:
     from forecaster.tuning import SLO, tune
 
     slo = SLO.parse(args.slo)
-    if not 0.5 <= args.confidence < 1:
-        raise ConfigError(f"--confidence must be in [0.5, 1), got {args.confidence}", hint="e.g. 0.9")
+    if not 0.5 <= args.confidence <= 0.95:
+        raise ConfigError(f"--confidence must be in [0.5, 0.95], got {args.confidence}", hint="e.g. 0.9")
     if args.capacity_per_replica is None or not args.capacity_per_replica > 0:
         raise ConfigError(
             f"--capacity-per-replica must be > 0, got {args.capacity_per_replica}",

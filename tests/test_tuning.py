@@ -82,6 +82,14 @@ def test_bad_slo_strings_are_refused_with_the_reason(text, message) -> None:
     assert "--slo short-minutes=0.5%" in str(info.value)
 
 
+@pytest.mark.parametrize(
+    ("confidence", "dof", "exact"),
+    [(0.9, 3, 1.637744), (0.9, 6, 1.439756), (0.95, 3, 2.353363), (0.9, 27, 1.313703), (0.95, 4, 2.131847)],
+)
+def test_t_quantile_matches_students_t(confidence, dof, exact) -> None:
+    assert tuning.t_quantile(confidence, dof) == pytest.approx(exact, abs=2e-3)
+
+
 def test_replay_from_a_forecast_table_equals_replay_from_the_function(trace) -> None:
     start = trace.index[1000]
     cap = float(trace.max()) / 20
