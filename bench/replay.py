@@ -35,7 +35,7 @@ from forecaster.scaling import ScalingPolicy
 from forecaster.simulate import ClusterConfig, ReplayConfig, precompute_forecasts, prepare_trace, replay
 from forecaster.sources.files import read_series
 from forecaster.sources.synthetic import live_streaming
-from forecaster.tuning import SLO, Setting, default_grid, evaluate, hpa_grid, point_from, tune
+from forecaster.tuning import SLO, evaluate, oracle_cost, tune
 
 HERE = Path(__file__).resolve().parent
 REPLICAS_AT_PEAK = 30
@@ -53,17 +53,6 @@ VARIANTS = {
     "shift-p50": {"plan": "shift", "quantile": 0.5, "scale_down_stabilization_s": 0.0},
     "shift-p50+20": {"plan": "shift", "quantile": 0.5, "headroom": 0.2, "scale_down_stabilization_s": 0.0},
 }
-VARIANT_SETTINGS = {
-    "peak": Setting(1.0, "peak", 0.9, stabilization_s=300.0),
-    "rise": Setting(1.0, "rise", 0.9, stabilization_s=180.0),
-    "shift-p90": Setting(1.0, "shift", 0.9),
-    "shift-p90-stab5m": Setting(1.0, "shift", 0.9, stabilization_s=300.0),
-    "shift-p90-cap100": Setting(1.0, "shift", 0.9, max_over_median=1.0),
-    "shift-p90-cap40": Setting(1.0, "shift", 0.9, max_over_median=0.4),
-    "shift-p50": Setting(1.0, "shift", 0.5),
-    "shift-p50+20": Setting(1.0, "shift", 0.5, headroom=0.2),
-}
-"""The same variants as tuning grid settings (so the grid reuses their replays)."""
 BUDGETS = (0.05, 0.10, 0.20)
 """Matched-cost budgets: replica-minutes over the oracle's."""
 DEFAULT_SLO = "short-minutes=0.5%"
@@ -187,22 +176,13 @@ def run_one(
     slo: str = DEFAULT_SLO,
     whatif_runs: bool = False,
 ) -> dict:
-    native = native.astype(float)
-    if native.isna().any():
-        # A long gap (the DST hour of ec2_network_in) cannot be replayed: keep the part after the last one.
-        native = native.loc[native.index[native.isna().to_numpy()][-1] :].iloc[1:]
-    # The last part is replayed; the forecaster is trained on everything before it (as the issue asks).
-    split = native.index[int(len(native) * (1 - replay_fraction))]
-    trace = prepare_trace(native, name=name)
-    # The peak of the replayed part needs ~30 replicas at the target utilisation.
-    cap = float(trace.loc[split:].max()) / REPLICAS_AT_PEAK
+    native, trace, split, cap = prepare(name, native, replay_fraction=replay_fraction)
     t0 = time.perf_counter()
     fn = make_forecast_fn(native, split=split, model=model)
     # Forecasts made once for every replay of this trace (variants, grid, tuning halves).
     table = precompute_forecasts(trace, forecast_fn=fn, replay_start=split)
     fit_s = time.perf_counter() - t0
     objective = SLO.parse(slo)
-    points = {}
     rows = {}
     # The HPA and the oracle do not depend on the prescaler's policy: run them once per cluster shape.
     base = {}
@@ -230,9 +210,6 @@ def run_one(
             replay_start=split,
             include=("prescaler",),
         )
-        if not nodes:
-            setting = VARIANT_SETTINGS[variant]
-            points[setting] = point_from(result, setting=setting, slo=objective)
         key = f"{variant}{'+nodes' if nodes else ''}"
         runs = {**base[nodes], **result.to_dict()["runs"]}
         rows[key] = {
@@ -254,22 +231,6 @@ def run_one(
                 title=f"synthetic live streaming, {variant}: one evening (show start at 20:00)",
                 window=(day + pd.Timedelta(hours=17), day + pd.Timedelta(hours=23)),
             )
-    # The tuning grid on the whole replay (the variants' replays reused): the matched-cost frontiers.
-    t1 = time.perf_counter()
-    grid = default_grid()
-    todo = [g for g in grid if g not in points]
-    for point in evaluate(
-        trace,
-        settings=todo,
-        forecasts=table,
-        capacity_per_replica=cap,
-        pod_startup_s=180.0,
-        slo=objective,
-        replay_start=split,
-        max_replicas=200,
-    ):
-        points[point.setting] = point
-    grid_s = time.perf_counter() - t1
     whatif = {}
     if whatif_runs and DEFAULT_VARIANT in variants:
         for sigma in KNOWN_ERRORS:
@@ -284,31 +245,53 @@ def run_one(
                 "runs": {**base[0], **result.to_dict()["runs"]},
                 "lead_error": lead_error(result, cap),
             }
-    default = VARIANT_SETTINGS[DEFAULT_VARIANT]
-    for target in HPA_TARGETS:
-        hpa_point = points.get(Setting(target))
-        pre_point = points.get(Setting(target, default.plan, default.quantile))
-        if hpa_point is not None and pre_point is not None:
-            whatif[f"hpa-target-{target:g}"] = {
-                "runs": {
-                    "hpa": hpa_point.metrics,
-                    "prescaler": pre_point.metrics,
-                    "oracle": base[0]["oracle"],
-                }
-            }
+    if DEFAULT_VARIANT in variants:
+        for target in HPA_TARGETS:
+            result = replay(
+                trace,
+                config=_config(cap, DEFAULT_VARIANT, 0, target),
+                forecast_fn=None,
+                forecasts=table,
+                replay_start=split,
+            )
+            whatif[f"hpa-target-{target:g}"] = {"runs": result.to_dict()["runs"]}
     return {
         "minutes": len(trace.loc[split:]),
         "capacity_per_replica": cap,
         "load_replica_minutes": float(trace.loc[split:].sum()) / cap,
         "fit_seconds": fit_s,
-        "grid_seconds": grid_s,
         "variants": rows,
         "whatif": whatif,
         "hpa_deficits": deficits,
         "step_change": step_change(native.loc[split:], cap),
-        "slo": str(objective),
-        "grid": [_point_dict(points[g]) for g in [*grid, *(p for p in points if p not in grid)]],
-        "oos": out_of_sample(trace, table=table, split=split, cap=cap, slo=objective),
+        **tuning_halves(trace, table=table, split=split, cap=cap, slo=objective),
+    }
+
+
+def prepare(name: str, native: pd.Series, *, replay_fraction: float):
+    """(native, 1-minute trace, replay start, capacity per replica) as every part of the bench replays them."""
+    native = native.astype(float)
+    if native.isna().any():
+        # A long gap (the DST hour of ec2_network_in) cannot be replayed: keep the part after the last one.
+        native = native.loc[native.index[native.isna().to_numpy()][-1] :].iloc[1:]
+    # The last part is replayed; the forecaster is trained on everything before it (as the issue asks).
+    split = native.index[int(len(native) * (1 - replay_fraction))]
+    trace = prepare_trace(native, name=name)
+    # The peak of the replayed part needs ~30 replicas at the target utilisation.
+    cap = float(trace.loc[split:].max()) / REPLICAS_AT_PEAK
+    return native, trace, split, cap
+
+
+def run_tuning(name: str, native: pd.Series, *, model: str, replay_fraction: float, slo: str) -> dict:
+    """Only the tuning parts (``--tuning-only``): the same trace, split, scale and forecaster as run_one."""
+    native, trace, split, cap = prepare(name, native, replay_fraction=replay_fraction)
+    t0 = time.perf_counter()
+    fn = make_forecast_fn(native, split=split, model=model)
+    table = precompute_forecasts(trace, forecast_fn=fn, replay_start=split)
+    fit_s = time.perf_counter() - t0
+    return {
+        "tuning_fit_seconds": fit_s,
+        **tuning_halves(trace, table=table, split=split, cap=cap, slo=SLO.parse(slo)),
     }
 
 
@@ -326,22 +309,29 @@ def _point_dict(p) -> dict:
     }
 
 
-def out_of_sample(trace: pd.Series, *, table, split: pd.Timestamp, cap: float, slo: SLO) -> dict:
-    """Tune on the first half of the replay, apply on the second: the SLO met there? At what cost next to the
-    cheapest HPA-alone setting that meets it there (in hindsight), and next to the HPA alone tuned the same way?"""
+def tuning_halves(trace: pd.Series, *, table, split: pd.Timestamp, cap: float, slo: SLO) -> dict:
+    """``forecaster tune``'s grid on each half of the replay, with the same forecasts.
+
+    First half: the tuning (the cheapest setting whose upper confidence bound meets ``slo``). Second half,
+    held out: every setting again, for the matched-cost frontiers and to check the tuned setting out of
+    sample, next to the cheapest HPA-alone setting meeting the SLO there (in hindsight) and the HPA alone
+    tuned the same way on the first half.
+    """
     start = int(trace.index.searchsorted(split))
     mid = trace.index[start + (len(trace) - start) // 2]
     common = {"capacity_per_replica": cap, "pod_startup_s": 180.0, "slo": slo, "max_replicas": 200}
     t0 = time.perf_counter()
     tuned = tune(trace.loc[: mid - pd.Timedelta(minutes=1)], forecasts=table, replay_start=split, **common)
     tune_s = time.perf_counter() - t0
-    rec, hpa_tuned = tuned.recommended, tuned.hpa_alone
-    settings = hpa_grid()
-    if rec is not None and rec.setting not in settings:
-        settings.append(rec.setting)
+    grid = [p.setting for p in tuned.points]
+    t1 = time.perf_counter()
     second = {
-        p.setting: p for p in evaluate(trace, settings=settings, forecasts=table, replay_start=mid, **common)
+        p.setting: p for p in evaluate(trace, settings=grid, forecasts=table, replay_start=mid, **common)
     }
+    second_s = time.perf_counter() - t1
+    oracle = oracle_cost(
+        trace, capacity_per_replica=cap, pod_startup_s=180.0, replay_start=mid, max_replicas=200
+    )
 
     def applied(p) -> dict | None:
         if p is None:
@@ -358,12 +348,19 @@ def out_of_sample(trace: pd.Series, *, table, split: pd.Timestamp, cap: float, s
     hindsight = [q for q in second.values() if not q.setting.prescaler and q.rate <= slo.limit]
     best_hpa = min(hindsight, key=lambda q: q.replica_minutes) if hindsight else None
     return {
-        "tune_seconds": tune_s,
-        "tuned_minutes": tuned.minutes,
-        "applied_minutes": next(iter(second.values())).minutes,
-        "recommended": applied(rec),
-        "hpa_tuned": applied(hpa_tuned),
-        "hpa_hindsight": None if best_hpa is None else applied(best_hpa),
+        "slo": str(slo),
+        "grid": [_point_dict(second[g]) for g in grid],
+        "grid_first_half": [_point_dict(p) for p in tuned.points],
+        "oracle_replica_minutes": oracle,
+        "oos": {
+            "tune_seconds": tune_s,
+            "second_half_seconds": second_s,
+            "tuned_minutes": tuned.minutes,
+            "applied_minutes": next(iter(second.values())).minutes,
+            "recommended": applied(tuned.recommended),
+            "hpa_tuned": applied(tuned.hpa_alone),
+            "hpa_hindsight": None if best_hpa is None else applied(best_hpa),
+        },
     }
 
 
@@ -579,8 +576,7 @@ def frontiers(res: dict) -> tuple[list[tuple[float, float]], list[tuple[float, f
     hpa = [p for p in grid if not p["prescaler"]]
     base = [p for p in hpa if p["target_utilisation"] == 1.0]
     pre = [p for p in grid if p["prescaler"]] + base
-    oracle = res["variants"][next(iter(res["variants"]))]["runs"]["oracle"]["replica_minutes"]
-    return _frontier(hpa), _frontier(pre), oracle
+    return _frontier(hpa), _frontier(pre), res["oracle_replica_minutes"]
 
 
 def matched_cost(results: dict, names: list[str]) -> dict:
@@ -615,13 +611,15 @@ def matched_cost_report(results: dict, real: list[str]) -> list[str]:
         "",
         "## Matched cost: prescaler + HPA against the HPA alone with headroom (real traces)",
         "",
-        "Each trace replayed with every setting of `forecaster tune`'s grid: the HPA alone at target utilisation "
+        "The second half of each replay (held out from the tuning below) replayed with every setting of "
+        "`forecaster tune`'s grid: the HPA alone at target utilisation "
         "1.0 ... 0.5, and 20 prescaler + HPA settings (plan, quantile, headroom, cap over the median, "
         "stabilisation, lead time, HPA target 1.0/0.9/0.8). Each family's frontier is the settings no other "
         "beats on both replica-minutes and short minutes; short minutes at a budget are interpolated linearly "
         "between frontier points (the prescaler's frontier starts at the HPA at 1.0, a floor that never rises; "
         "below a frontier's cheapest point its value there is used). The prescaler is tuned per trace: at each "
-        "budget, its best setting for that trace. Target: ratio <= 0.5x at +5%, +10% and +20%, over the traces "
+        "budget, its best setting for that trace (in hindsight; the out-of-sample check below tunes ahead). Budgets are "
+        "over the oracle's replica-minutes on the same half. Target: ratio <= 0.5x at +5%, +10% and +20%, over the traces "
         "together and on the median trace.",
         "",
         "| budget over the oracle | HPA alone: short minutes | prescaler + HPA: short minutes | ratio (together) | "
@@ -934,6 +932,33 @@ def plot_matched_cost(results: dict, path: Path) -> None:
     tmp.replace(path)
 
 
+def tuning_only(args: argparse.Namespace, series: dict[str, pd.Series], t0: float) -> int:
+    """Add the tuning parts to the results of an earlier full run (same traces, split, scale, forecaster)."""
+    path = args.out / "replay.json"
+    saved = json.loads(path.read_text()) if path.exists() else None
+    if saved is None or saved["model"] != args.model or saved["replay_fraction"] != args.replay_fraction:
+        print(
+            f"--tuning-only needs a full run's replay.json with the same model in {args.out}", file=sys.stderr
+        )
+        return 2
+    kwargs = {"model": args.model, "replay_fraction": args.replay_fraction, "slo": args.slo}
+    with ProcessPoolExecutor(max_workers=args.jobs) as pool:
+        # Longest first, so the last trace to finish is a short one.
+        order = sorted(series, key=lambda n: -len(series[n]))
+        futures = {name: pool.submit(run_tuning, name, series[name], **kwargs) for name in order}
+        for name, future in futures.items():
+            saved["results"].setdefault(name, {}).update(future.result())
+            print(f"{name}: tuning done at {time.perf_counter() - t0:.0f}s", file=sys.stderr)
+            (args.out / "replay.partial.json").write_text(json.dumps(saved, indent=2, default=str))
+    path.write_text(json.dumps(saved, indent=2, default=str))
+    text = report(saved["results"], model=saved["model"], replay_fraction=saved["replay_fraction"])
+    (args.out / "replay.md").write_text(text)
+    plot_frontier(saved["results"], args.out / "replay-frontier.png")
+    plot_matched_cost(saved["results"], args.out / "replay-matched-cost.png")
+    print(text)
+    return 0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--traffic", type=Path, default=HERE.parent.parent / "shared" / "data" / "traffic")
@@ -943,6 +968,12 @@ def main() -> int:
     )
     ap.add_argument("--replay-fraction", type=float, default=0.2, help="last part of each trace replayed")
     ap.add_argument("--only", help="comma-separated trace names")
+    ap.add_argument(
+        "--tuning-only",
+        action="store_true",
+        help="replay only the tuning grid on each half (matched cost, out of sample) and merge it into the "
+        "replay.json already in --out",
+    )
     ap.add_argument("--slo", default=DEFAULT_SLO, help=f"SLO for the tuning checks (default {DEFAULT_SLO})")
     ap.add_argument(
         "--whatif",
@@ -990,6 +1021,8 @@ def main() -> int:
         "whatif_runs": args.whatif,
     }
     t0 = time.perf_counter()
+    if args.tuning_only:
+        return tuning_only(args, series, t0)
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
         futures = {name: pool.submit(run_one, name, s, **kwargs) for name, s in series.items()}
         results = {}

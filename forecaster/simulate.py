@@ -95,8 +95,18 @@ def precompute_forecasts(
     if offset >= len(index):
         raise DataError(f"replay: replay start {start} is after the trace's end {index[-1]}")
     history = trace.set_axis(index)
-    frames = tuple(forecast_fn(history.iloc[:m], index[m]) for m in range(offset, len(index)))
-    return ForecastTable(start=index[offset].as_unit("ns"), frames=frames)
+    frames: list[pd.DataFrame | None] = []
+    last: tuple[pd.DataFrame, pd.DataFrame] | None = None  # (as returned, as kept)
+    for m in range(offset, len(index)):
+        frame = forecast_fn(history.iloc[:m], index[m])
+        if frame is not None:
+            # Plain object column labels: a lookup by name (every decision makes several) is several times
+            # cheaper than on pandas' string dtype. The same frame returned for several ticks is kept once.
+            if last is None or last[0] is not frame:
+                last = (frame, frame.set_axis(pd.Index(list(frame.columns), dtype=object), axis=1))
+            frame = last[1]
+        frames.append(frame)
+    return ForecastTable(start=index[offset].as_unit("ns"), frames=tuple(frames))
 
 
 @dataclass(frozen=True)
