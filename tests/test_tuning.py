@@ -261,3 +261,19 @@ def test_recommend_for_model_returns_json_ready_data_for_the_model_version() -> 
     assert rec is not None and "simulate_flags" not in rec
     assert rec["expected"]["slo_rate_upper"] <= 0.02
     assert np.isfinite(rec["expected"]["replica_minutes"])
+
+
+def test_no_setting_meeting_the_slo_recommends_nothing(trace) -> None:
+    start = trace.index[1000]
+    result = tune(
+        trace,
+        forecasts=None,
+        capacity_per_replica=float(trace.max()) / 20,
+        pod_startup_s=180,
+        slo=SLO.parse("short-minutes=0.001%"),
+        replay_start=start,
+        grid=[Setting(1.0)],
+    )
+    assert result.points[0].short_minutes > 0
+    assert result.recommended is None and result.hpa_alone is None
+    assert result.to_dict()["recommended"] is None
