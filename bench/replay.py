@@ -943,8 +943,8 @@ def tuning_only(args: argparse.Namespace, series: dict[str, pd.Series], t0: floa
         return 2
     kwargs = {"model": args.model, "replay_fraction": args.replay_fraction, "slo": args.slo}
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
-        # Longest first, so the last trace to finish is a short one.
-        order = sorted(series, key=lambda n: -len(series[n]))
+        # Shortest first: on a busy machine a run stopped part-way has covered the most traces.
+        order = sorted(series, key=lambda n: len(series[n]))
         futures = {name: pool.submit(run_tuning, name, series[name], **kwargs) for name in order}
         for name, future in futures.items():
             saved["results"].setdefault(name, {}).update(future.result())
