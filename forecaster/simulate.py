@@ -391,6 +391,8 @@ def _simulate(
     # The forecast for now + lead: p50 and the planned quantile (one column when that is p50 itself).
     band_columns = ["p50"] if col == "p50" else ["p50", col]
     band = np.full((n, len(band_columns)), np.nan) if tick_forecast is not None else None
+    band_of: tuple[pd.DataFrame, np.ndarray, np.ndarray] | None = None
+    sync_offsets = [pd.Timedelta(seconds=k * sub_s) for k in range(subs)]
     for m in range(n):
         now = index[m]
         if tick_forecast is not None and m % interval_min == 0:
@@ -415,25 +417,38 @@ def _simulate(
                     node_allocatable=float(config.cluster.pods_per_node),
                 )
             if band is not None and fc is not None and len(fc):
-                at = fc.index.searchsorted(now + lead)
-                if at < len(fc):
-                    band[m] = [fc[c].to_numpy()[at] if c in fc else np.nan for c in band_columns]
+                if band_of is None or band_of[0] is not fc:
+                    # Ticks often share one forecast frame (a 5-minute model): read its columns once.
+                    band_of = (
+                        fc,
+                        pd.DatetimeIndex(fc.index).as_unit("ns").asi8,
+                        np.column_stack(
+                            [
+                                fc[c].to_numpy(dtype=float) if c in fc else np.full(len(fc), np.nan)
+                                for c in band_columns
+                            ]
+                        ),
+                    )
+                at = int(np.searchsorted(band_of[1], (now + lead).value))
+                if at < len(band_of[1]):
+                    band[m] = band_of[2][at]
         if floor_arr is not None:
             floor_arr[m] = floor if floor is not None else 0
         pod_acc = node_acc = 0.0
         for k in range(subs):
             t = m * 60.0 + k * sub_s
             dep.tick_nodes(t, node_floor)
+            ready_now = dep.ready_count(t)
             if k == 0:
-                ready[m] = dep.ready_count(t)
+                ready[m] = ready_now
             current = dep.replicas
             r = hpa_step(
                 config=hpa,
                 state=state,
-                now=now + pd.Timedelta(seconds=k * sub_s),
+                now=now + sync_offsets[k],
                 load=float(metric[m, k]),
                 current_replicas=current,
-                ready_replicas=dep.ready_count(t),
+                ready_replicas=ready_now,
                 min_replicas=floor,
             )
             state = r.state
