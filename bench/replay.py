@@ -470,10 +470,16 @@ def report(results: dict, *, model: str, replay_fraction: float) -> str:
                 f"HPA and {pct(p['replica_minutes'], o['replica_minutes'])} vs oracle: meets the targets "
                 f"{'yes' if _meets(t) else 'no'}.",
             ]
-    if real and all("grid" in results[n] for n in real):
-        lines += matched_cost_report(results, real)
-    if real and all("oos" in results[n] for n in real):
-        lines += oos_report(results, real)
+    tuned = [n for n in real if "grid" in results[n] and "oos" in results[n]]
+    if tuned:
+        if len(tuned) < len(real):
+            lines += [
+                "",
+                f"(The tuning sections below cover {len(tuned)} of the {len(real)} real traces: the run was "
+                f"stopped before the others, {', '.join(n for n in real if n not in tuned)}.)",
+            ]
+        lines += matched_cost_report(results, tuned)
+        lines += oos_report(results, tuned)
     if real and DEFAULT_VARIANT in variants:
         total_hpa = sum(
             results[n]["variants"][DEFAULT_VARIANT]["runs"]["hpa"]["replica_minutes"] for n in real
