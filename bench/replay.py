@@ -6,14 +6,21 @@ everything before. Pod start-up 3 minutes; every prescaler variant in ``VARIANTS
 one again with a node group (4 pods per node, 5-minute node start-up). Writes ``bench/results/replay.md``,
 ``replay.json`` and ``replay.png``; the first table of replay.md is the README summary.
 
-Two what-ifs run beside it, on the same traces and the same HPA: the default variant fed forecasts with a
-*known* error (the true future load times a seeded log-normal error of ``KNOWN_ERRORS``, with a calibrated p90:
-an instrument, not a forecaster) to show how sharp a forecast the targets need, and the HPA alone and the
-default variant with the HPA keeping spare capacity (``HPA_TARGETS``). ``replay-frontier.png`` draws cost
-against short minutes cut for all of them, with the target region.
+Two what-ifs run beside it, on the same traces and the same HPA: with ``--whatif``, the default variant fed
+forecasts with a *known* error (the true future load times a seeded log-normal error of ``KNOWN_ERRORS``, with
+a calibrated p90: an instrument, not a forecaster) to show how sharp a forecast the targets need; and the HPA
+alone and the default variant with the HPA keeping spare capacity (``HPA_TARGETS``). ``replay-frontier.png``
+draws cost against short minutes cut for all of them, with the target region.
+
+The tuning checks (issue 13): ``forecaster tune``'s grid (:func:`forecaster.tuning.default_grid`) is replayed
+on each half of the replayed part with the same forecasts, computed once. First half: the tuning, for
+``--slo``. Second half, held out: matched cost (the HPA alone over target utilisation against prescaler +
+HPA, short minutes at +5/+10/+20% over the oracle, interpolated on both frontiers; ``replay-matched-cost.png``
+per trace group) and the tuned setting applied out of sample. ``--tuning-only`` replays just these and adds
+them to an earlier full run's ``replay.json``; ``--render-only [--partial]`` rewrites the report.
 
     python bench/replay.py [--traffic ../shared/data/traffic] [--model lstm|holt-winters] [--variants a,b]
-                           [--jobs 2]
+                           [--jobs 2] [--slo short-minutes=0.5%] [--whatif] [--tuning-only] [--only a,b]
 """
 
 from __future__ import annotations
