@@ -6,14 +6,21 @@ everything before. Pod start-up 3 minutes; every prescaler variant in ``VARIANTS
 one again with a node group (4 pods per node, 5-minute node start-up). Writes ``bench/results/replay.md``,
 ``replay.json`` and ``replay.png``; the first table of replay.md is the README summary.
 
-Two what-ifs run beside it, on the same traces and the same HPA: the default variant fed forecasts with a
-*known* error (the true future load times a seeded log-normal error of ``KNOWN_ERRORS``, with a calibrated p90:
-an instrument, not a forecaster) to show how sharp a forecast the targets need, and the HPA alone and the
-default variant with the HPA keeping spare capacity (``HPA_TARGETS``). ``replay-frontier.png`` draws cost
-against short minutes cut for all of them, with the target region.
+Two what-ifs run beside it, on the same traces and the same HPA: with ``--whatif``, the default variant fed
+forecasts with a *known* error (the true future load times a seeded log-normal error of ``KNOWN_ERRORS``, with
+a calibrated p90: an instrument, not a forecaster) to show how sharp a forecast the targets need; and the HPA
+alone and the default variant with the HPA keeping spare capacity (``HPA_TARGETS``). ``replay-frontier.png``
+draws cost against short minutes cut for all of them, with the target region.
+
+The tuning checks (issue 13): ``forecaster tune``'s grid (:func:`forecaster.tuning.default_grid`) is replayed
+on each half of the replayed part with the same forecasts, computed once. First half: the tuning, for
+``--slo``. Second half, held out: matched cost (the HPA alone over target utilisation against prescaler +
+HPA, short minutes at +5/+10/+20% over the oracle, interpolated on both frontiers; ``replay-matched-cost.png``
+per trace group) and the tuned setting applied out of sample. ``--tuning-only`` replays just these and adds
+them to an earlier full run's ``replay.json``; ``--render-only [--partial]`` rewrites the report.
 
     python bench/replay.py [--traffic ../shared/data/traffic] [--model lstm|holt-winters] [--variants a,b]
-                           [--jobs 2]
+                           [--jobs 2] [--slo short-minutes=0.5%] [--whatif] [--tuning-only] [--only a,b]
 """
 
 from __future__ import annotations
@@ -32,9 +39,10 @@ import pandas as pd
 from forecaster.cli_simulate import make_forecast_fn
 from forecaster.hpa import HPAConfig
 from forecaster.scaling import ScalingPolicy
-from forecaster.simulate import ClusterConfig, ReplayConfig, prepare_trace, replay
+from forecaster.simulate import ClusterConfig, ReplayConfig, precompute_forecasts, prepare_trace, replay
 from forecaster.sources.files import read_series
 from forecaster.sources.synthetic import live_streaming
+from forecaster.tuning import SLO, evaluate, oracle_cost, tune
 
 HERE = Path(__file__).resolve().parent
 REPLICAS_AT_PEAK = 30
@@ -52,6 +60,9 @@ VARIANTS = {
     "shift-p50": {"plan": "shift", "quantile": 0.5, "scale_down_stabilization_s": 0.0},
     "shift-p50+20": {"plan": "shift", "quantile": 0.5, "headroom": 0.2, "scale_down_stabilization_s": 0.0},
 }
+BUDGETS = (0.05, 0.10, 0.20)
+"""Matched-cost budgets: replica-minutes over the oracle's."""
+DEFAULT_SLO = "short-minutes=0.5%"
 DEFAULT_VARIANT = "shift-p90"
 """The bench's default policy, chosen on the real traces together (see bench/results/replay.md)."""
 KNOWN_ERRORS = (0.0, 0.05, 0.1, 0.2, 0.4)
@@ -162,20 +173,23 @@ def lead_error(result, cap: float) -> float | None:
 
 
 def run_one(
-    name: str, native: pd.Series, *, model: str, variants: list[str], replay_fraction: float, out: Path
+    name: str,
+    native: pd.Series,
+    *,
+    model: str,
+    variants: list[str],
+    replay_fraction: float,
+    out: Path,
+    slo: str = DEFAULT_SLO,
+    whatif_runs: bool = False,
 ) -> dict:
-    native = native.astype(float)
-    if native.isna().any():
-        # A long gap (the DST hour of ec2_network_in) cannot be replayed: keep the part after the last one.
-        native = native.loc[native.index[native.isna().to_numpy()][-1] :].iloc[1:]
-    # The last part is replayed; the forecaster is trained on everything before it (as the issue asks).
-    split = native.index[int(len(native) * (1 - replay_fraction))]
-    trace = prepare_trace(native, name=name)
-    # The peak of the replayed part needs ~30 replicas at the target utilisation.
-    cap = float(trace.loc[split:].max()) / REPLICAS_AT_PEAK
+    native, trace, split, cap = prepare(name, native, replay_fraction=replay_fraction)
     t0 = time.perf_counter()
     fn = make_forecast_fn(native, split=split, model=model)
+    # Forecasts made once for every replay of this trace (variants, grid, tuning halves).
+    table = precompute_forecasts(trace, forecast_fn=fn, replay_start=split)
     fit_s = time.perf_counter() - t0
+    objective = SLO.parse(slo)
     rows = {}
     # The HPA and the oracle do not depend on the prescaler's policy: run them once per cluster shape.
     base = {}
@@ -183,7 +197,8 @@ def run_one(
         result = replay(
             trace,
             config=_config(cap, variants[0], nodes),
-            forecast_fn=fn,
+            forecast_fn=None,
+            forecasts=table,
             replay_start=split,
             include=("hpa", "oracle"),
         )
@@ -197,7 +212,8 @@ def run_one(
         result = replay(
             trace,
             config=_config(cap, variant, nodes),
-            forecast_fn=fn,
+            forecast_fn=None,
+            forecasts=table,
             replay_start=split,
             include=("prescaler",),
         )
@@ -212,7 +228,9 @@ def run_one(
         if name == "synthetic_live_streaming" and variant == DEFAULT_VARIANT and not nodes:
             from forecaster.plots_replay import plot_replay
 
-            full = replay(trace, config=_config(cap, variant, 0), forecast_fn=fn, replay_start=split)
+            full = replay(
+                trace, config=_config(cap, variant, 0), forecast_fn=None, forecasts=table, replay_start=split
+            )
             day = full.load.index[0].normalize() + pd.Timedelta(days=1)
             plot_replay(
                 full,
@@ -221,7 +239,7 @@ def run_one(
                 window=(day + pd.Timedelta(hours=17), day + pd.Timedelta(hours=23)),
             )
     whatif = {}
-    if DEFAULT_VARIANT in variants:
+    if whatif_runs and DEFAULT_VARIANT in variants:
         for sigma in KNOWN_ERRORS:
             result = replay(
                 trace,
@@ -234,9 +252,14 @@ def run_one(
                 "runs": {**base[0], **result.to_dict()["runs"]},
                 "lead_error": lead_error(result, cap),
             }
+    if DEFAULT_VARIANT in variants:
         for target in HPA_TARGETS:
             result = replay(
-                trace, config=_config(cap, DEFAULT_VARIANT, 0, target), forecast_fn=fn, replay_start=split
+                trace,
+                config=_config(cap, DEFAULT_VARIANT, 0, target),
+                forecast_fn=None,
+                forecasts=table,
+                replay_start=split,
             )
             whatif[f"hpa-target-{target:g}"] = {"runs": result.to_dict()["runs"]}
     return {
@@ -248,6 +271,103 @@ def run_one(
         "whatif": whatif,
         "hpa_deficits": deficits,
         "step_change": step_change(native.loc[split:], cap),
+        **tuning_halves(trace, table=table, split=split, cap=cap, slo=objective),
+    }
+
+
+def prepare(name: str, native: pd.Series, *, replay_fraction: float):
+    """(native, 1-minute trace, replay start, capacity per replica) as every part of the bench replays them."""
+    native = native.astype(float)
+    if native.isna().any():
+        # A long gap (the DST hour of ec2_network_in) cannot be replayed: keep the part after the last one.
+        native = native.loc[native.index[native.isna().to_numpy()][-1] :].iloc[1:]
+    # The last part is replayed; the forecaster is trained on everything before it (as the issue asks).
+    split = native.index[int(len(native) * (1 - replay_fraction))]
+    trace = prepare_trace(native, name=name)
+    # The peak of the replayed part needs ~30 replicas at the target utilisation.
+    cap = float(trace.loc[split:].max()) / REPLICAS_AT_PEAK
+    return native, trace, split, cap
+
+
+def run_tuning(name: str, native: pd.Series, *, model: str, replay_fraction: float, slo: str) -> dict:
+    """Only the tuning parts (``--tuning-only``): the same trace, split, scale and forecaster as run_one."""
+    native, trace, split, cap = prepare(name, native, replay_fraction=replay_fraction)
+    t0 = time.perf_counter()
+    fn = make_forecast_fn(native, split=split, model=model)
+    table = precompute_forecasts(trace, forecast_fn=fn, replay_start=split)
+    fit_s = time.perf_counter() - t0
+    return {
+        "tuning_fit_seconds": fit_s,
+        **tuning_halves(trace, table=table, split=split, cap=cap, slo=SLO.parse(slo)),
+    }
+
+
+def _point_dict(p) -> dict:
+    return {
+        "label": p.setting.label,
+        "prescaler": p.setting.prescaler,
+        "target_utilisation": p.setting.target_utilisation,
+        "short_minutes": p.short_minutes,
+        "minutes": p.minutes,
+        "unserved_fraction": p.unserved_fraction,
+        "replica_minutes": p.replica_minutes,
+        "rate": p.rate,
+        "rate_upper": p.rate_upper,
+    }
+
+
+def tuning_halves(trace: pd.Series, *, table, split: pd.Timestamp, cap: float, slo: SLO) -> dict:
+    """``forecaster tune``'s grid on each half of the replay, with the same forecasts.
+
+    First half: the tuning (the cheapest setting whose upper confidence bound meets ``slo``). Second half,
+    held out: every setting again, for the matched-cost frontiers and to check the tuned setting out of
+    sample, next to the cheapest HPA-alone setting meeting the SLO there (in hindsight) and the HPA alone
+    tuned the same way on the first half.
+    """
+    start = int(trace.index.searchsorted(split))
+    mid = trace.index[start + (len(trace) - start) // 2]
+    common = {"capacity_per_replica": cap, "pod_startup_s": 180.0, "slo": slo, "max_replicas": 200}
+    t0 = time.perf_counter()
+    tuned = tune(trace.loc[: mid - pd.Timedelta(minutes=1)], forecasts=table, replay_start=split, **common)
+    tune_s = time.perf_counter() - t0
+    grid = [p.setting for p in tuned.points]
+    t1 = time.perf_counter()
+    second = {
+        p.setting: p for p in evaluate(trace, settings=grid, forecasts=table, replay_start=mid, **common)
+    }
+    second_s = time.perf_counter() - t1
+    oracle = oracle_cost(
+        trace, capacity_per_replica=cap, pod_startup_s=180.0, replay_start=mid, max_replicas=200
+    )
+
+    def applied(p) -> dict | None:
+        if p is None:
+            return None
+        q = second[p.setting]
+        return {
+            "label": p.setting.label,
+            "rate": q.rate,
+            "met": q.rate <= slo.limit,
+            "replica_minutes": q.replica_minutes,
+            "short_minutes": q.short_minutes,
+        }
+
+    hindsight = [q for q in second.values() if not q.setting.prescaler and q.rate <= slo.limit]
+    best_hpa = min(hindsight, key=lambda q: q.replica_minutes) if hindsight else None
+    return {
+        "slo": str(slo),
+        "grid": [_point_dict(second[g]) for g in grid],
+        "grid_first_half": [_point_dict(p) for p in tuned.points],
+        "oracle_replica_minutes": oracle,
+        "oos": {
+            "tune_seconds": tune_s,
+            "second_half_seconds": second_s,
+            "tuned_minutes": tuned.minutes,
+            "applied_minutes": next(iter(second.values())).minutes,
+            "recommended": applied(tuned.recommended),
+            "hpa_tuned": applied(tuned.hpa_alone),
+            "hpa_hindsight": None if best_hpa is None else applied(best_hpa),
+        },
     }
 
 
@@ -357,6 +477,16 @@ def report(results: dict, *, model: str, replay_fraction: float) -> str:
                 f"HPA and {pct(p['replica_minutes'], o['replica_minutes'])} vs oracle: meets the targets "
                 f"{'yes' if _meets(t) else 'no'}.",
             ]
+    tuned = [n for n in real if "grid" in results[n] and "oos" in results[n]]
+    if tuned:
+        if len(tuned) < len(real):
+            lines += [
+                "",
+                f"(The tuning sections below cover {len(tuned)} of the {len(real)} real traces: the run was "
+                f"stopped before the others, {', '.join(n for n in real if n not in tuned)}.)",
+            ]
+        lines += matched_cost_report(results, tuned)
+        lines += oos_report(results, tuned)
     if real and DEFAULT_VARIANT in variants:
         total_hpa = sum(
             results[n]["variants"][DEFAULT_VARIANT]["runs"]["hpa"]["replica_minutes"] for n in real
@@ -420,6 +550,284 @@ def report(results: dict, *, model: str, replay_fraction: float) -> str:
     return "\n".join(lines) + "\n"
 
 
+GROUPS = (
+    ("Twitter mention counts", "Twitter_volume_"),
+    ("web requests (NASA)", "nasa_"),
+    ("synthetic live streaming", "synthetic_"),
+)
+OTHER_GROUP = "cloud metrics (EC2/RDS/ASG CPU, network)"
+
+
+def group_of(name: str) -> str:
+    for label, prefix in GROUPS:
+        if name.startswith(prefix):
+            return label
+    return OTHER_GROUP
+
+
+def _frontier(points: list[dict]) -> list[tuple[float, float]]:
+    """(replica-minutes, short minutes) of the points no other beats on both, cheapest first."""
+    out: list[tuple[float, float]] = []
+    for p in sorted(points, key=lambda p: (p["replica_minutes"], p["short_minutes"])):
+        if not out or p["short_minutes"] < out[-1][1]:
+            out.append((p["replica_minutes"], p["short_minutes"]))
+    return out
+
+
+def _at(front: list[tuple[float, float]], cost: float) -> float:
+    """Short minutes of a frontier at ``cost`` replica-minutes, linear between its points; below its cheapest
+    point, that point (nothing is cheaper); above its dearest, that one."""
+    xs = [c for c, _ in front]
+    ys = [m for _, m in front]
+    return float(np.interp(cost, xs, ys))
+
+
+def frontiers(res: dict) -> tuple[list[tuple[float, float]], list[tuple[float, float]], float]:
+    """(HPA alone over target utilisation, prescaler + HPA, oracle replica-minutes) of one trace. The
+    prescaler's frontier starts at the HPA at 1.0 (a floor that never rises)."""
+    grid = res["grid"]
+    hpa = [p for p in grid if not p["prescaler"]]
+    base = [p for p in hpa if p["target_utilisation"] == 1.0]
+    pre = [p for p in grid if p["prescaler"]] + base
+    return _frontier(hpa), _frontier(pre), res["oracle_replica_minutes"]
+
+
+def matched_cost(results: dict, names: list[str]) -> dict:
+    """Per budget over the oracle: each trace's HPA-alone and tuned prescaler + HPA short minutes at that
+    budget (interpolated on its frontiers), their sums, and the median of the per-trace ratios."""
+    out = {}
+    for budget in BUDGETS:
+        per = {}
+        for name in names:
+            hpa, pre, oracle = frontiers(results[name])
+            cost = oracle * (1 + budget)
+            per[name] = (_at(hpa, cost), _at(pre, cost))
+        hpa_sum = sum(h for h, _ in per.values())
+        pre_sum = sum(p for _, p in per.values())
+        ratios = [p / h for h, p in per.values() if h > 0]
+        out[budget] = {
+            "per_trace": per,
+            "hpa": hpa_sum,
+            "prescaler": pre_sum,
+            "ratio": pre_sum / hpa_sum if hpa_sum else float("nan"),
+            "median_ratio": float(np.median(ratios)) if ratios else float("nan"),
+        }
+    return out
+
+
+def _ratio(value: float) -> str:
+    return "n/a" if not math.isfinite(value) else f"{value:.2f}x"
+
+
+def matched_cost_report(results: dict, real: list[str]) -> list[str]:
+    lines = [
+        "",
+        "## Matched cost: prescaler + HPA against the HPA alone with headroom (real traces)",
+        "",
+        "The second half of each replay (held out from the tuning below) replayed with every setting of "
+        "`forecaster tune`'s grid: the HPA alone at target utilisation "
+        "1.0 ... 0.5, and 20 prescaler + HPA settings (plan, quantile, headroom, cap over the median, "
+        "stabilisation, lead time, HPA target 1.0/0.9/0.8). Each family's frontier is the settings no other "
+        "beats on both replica-minutes and short minutes; short minutes at a budget are interpolated linearly "
+        "between frontier points (the prescaler's frontier starts at the HPA at 1.0, a floor that never rises; "
+        "below a frontier's cheapest point its value there is used). The prescaler is tuned per trace: at each "
+        "budget, its best setting for that trace (in hindsight; the out-of-sample check below tunes ahead). Budgets are "
+        "over the oracle's replica-minutes on the same half. Target: ratio <= 0.5x at +5%, +10% and +20%, over the traces "
+        "together and on the median trace.",
+        "",
+        "| budget over the oracle | HPA alone: short minutes | prescaler + HPA: short minutes | ratio (together) | "
+        "median trace's ratio | target <= 0.5x |",
+        "|---:|---:|---:|---:|---:|---|",
+    ]
+    mc = matched_cost(results, real)
+    for budget, m in mc.items():
+        ok = m["ratio"] <= 0.5 and m["median_ratio"] <= 0.5
+        lines.append(
+            f"| +{budget:.0%} | {m['hpa']:.0f} | {m['prescaler']:.0f} | {_ratio(m['ratio'])} | "
+            f"{_ratio(m['median_ratio'])} | {'met' if ok else 'not met'} |"
+        )
+    lines += [
+        "",
+        "Per trace (short minutes at the budget, HPA alone -> prescaler + HPA):",
+        "",
+        "| trace | " + " | ".join(f"+{b:.0%}" for b in BUDGETS) + " |",
+        "|---|" + "---:|" * len(BUDGETS),
+    ]
+    for name in real:
+        cells = []
+        for budget in BUDGETS:
+            h, p = mc[budget]["per_trace"][name]
+            cells.append(f"{h:.0f} -> {p:.0f} ({_ratio(p / h) if h else 'n/a'})")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    # Each prescaler setting against the HPA's frontier at the same cost, trace by trace.
+    labels = [p["label"] for p in results[real[0]]["grid"] if p["prescaler"]]
+    lines += [
+        "",
+        "Each prescaler setting, summed over the traces, against the HPA alone at the same replica-minutes on "
+        "each trace (its frontier interpolated):",
+        "",
+        "| setting | short minutes | HPA alone at equal cost | ratio | cost vs oracle |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    rows = []
+    for label in labels:
+        short = hpa_equal = cost = oracle_sum = 0.0
+        for name in real:
+            point = next(p for p in results[name]["grid"] if p["label"] == label)
+            hpa, _, oracle = frontiers(results[name])
+            short += point["short_minutes"]
+            hpa_equal += _at(hpa, point["replica_minutes"])
+            cost += point["replica_minutes"]
+            oracle_sum += oracle
+        rows.append((cost / oracle_sum - 1, label, short, hpa_equal))
+    for over, label, short, hpa_equal in sorted(rows):
+        lines.append(
+            f"| {label} | {short:.0f} | {hpa_equal:.0f} | {_ratio(short / hpa_equal if hpa_equal else math.nan)} "
+            f"| {over:+.0%} |"
+        )
+    hpa_rows = []
+    for target in (1.0, 0.9, 0.8, 0.7, 0.6, 0.5):
+        short = cost = oracle_sum = 0.0
+        for name in real:
+            point = next(
+                p for p in results[name]["grid"] if not p["prescaler"] and p["target_utilisation"] == target
+            )
+            short += point["short_minutes"]
+            cost += point["replica_minutes"]
+            oracle_sum += frontiers(results[name])[2]
+        hpa_rows.append(f"| {target:g} | {short:.0f} | {cost / oracle_sum - 1:+.0%} |")
+    lines += [
+        "",
+        "The HPA alone, summed over the traces:",
+        "",
+        "| target utilisation | short minutes | cost vs oracle |",
+        "|---:|---:|---:|",
+        *hpa_rows,
+    ]
+    return lines
+
+
+OOS_LIMITS = (0.005, 0.01, 0.02, 0.05)
+"""SLO limits (of the bench's SLO metric) the out-of-sample check is also computed for, from the same replays: the first half's
+upper bounds and the second half's rates do not depend on the SLO."""
+
+
+def oos_at(res: dict, limit: float) -> dict:
+    """The out-of-sample check for the bench's SLO metric at ``limit`` from the stored per-half points (the tuner's rule:
+    the cheapest setting whose upper bound on the first half is within the limit)."""
+    second = {p["label"]: p for p in res["grid"]}
+
+    def cheapest(points: list[dict], key: str) -> dict | None:
+        ok = [p for p in points if p[key] <= limit]
+        return min(ok, key=lambda p: (p["replica_minutes"], p[key])) if ok else None
+
+    first = res["grid_first_half"]
+    rec = cheapest(first, "rate_upper")
+    hpa_tuned = cheapest([p for p in first if not p["prescaler"]], "rate_upper")
+    hindsight = cheapest([p for p in res["grid"] if not p["prescaler"]], "rate")
+    applied = second[rec["label"]] if rec else None
+    return {
+        "recommended": rec["label"] if rec else None,
+        "met": bool(applied and applied["rate"] <= limit),
+        "cost": applied["replica_minutes"] if applied else None,
+        "hindsight_cost": hindsight["replica_minutes"] if hindsight else None,
+        "hpa_tuned_met": bool(hpa_tuned and second[hpa_tuned["label"]]["rate"] <= limit),
+    }
+
+
+def oos_summary(results: dict, names: list[str]) -> list[str]:
+    metric = str(results[names[0]].get("slo", DEFAULT_SLO)).split("=")[0]
+    lines = [
+        "",
+        f"The same check for other `{metric}` SLOs (recomputed from the same replays: the first half's upper "
+        "bounds and the second half's rates do not depend on the SLO's limit):",
+        "",
+        f"| SLO ({metric}) | a setting meets it on the first half | SLO met on the second half | of those "
+        "tuned | cost <= cheapest HPA alone in hindsight | median saving vs it | HPA alone tuned: met |",
+        "|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    n = len(names)
+    for limit in OOS_LIMITS:
+        rows = [oos_at(results[name], limit) for name in names]
+        tuned = [r for r in rows if r["recommended"]]
+        met = sum(r["met"] for r in rows)
+        cheaper = sum(
+            1
+            for r in rows
+            if r["recommended"]
+            and (r["cost"] <= r["hindsight_cost"] if r["hindsight_cost"] is not None else r["met"])
+        )
+        savings = [1 - r["cost"] / r["hindsight_cost"] for r in tuned if r["hindsight_cost"]]
+        lines.append(
+            f"| {limit:.1%} | {len(tuned)}/{n} | {met}/{n} ({met / n:.0%}) | "
+            f"{met}/{len(tuned)} | {cheaper}/{n} ({cheaper / n:.0%}) | "
+            f"{np.median(savings):+.0%} | {sum(r['hpa_tuned_met'] for r in rows)}/{n} |"
+            if savings
+            else f"| {limit:.1%} | {len(tuned)}/{n} | {met}/{n} ({met / n:.0%}) | {met}/{len(tuned)} | "
+            f"{cheaper}/{n} ({cheaper / n:.0%}) | n/a | {sum(r['hpa_tuned_met'] for r in rows)}/{n} |"
+        )
+    return lines
+
+
+def oos_report(results: dict, real: list[str]) -> list[str]:
+    slo = results[real[0]].get("slo", DEFAULT_SLO)
+    lines = [
+        "",
+        f"## SLO tuning out of sample (`{slo}`, real traces)",
+        "",
+        "`forecaster tune`'s procedure on the first half of each replay (grid, forecasts computed once, the "
+        "cheapest setting whose one-sided 90% upper bound over per-day blocks meets the SLO); the setting "
+        "applied to the second half. 'Cheapest HPA alone in hindsight': the cheapest target utilisation that "
+        "meets the SLO on the second half itself. 'HPA alone tuned': the same procedure over the HPA-alone "
+        "settings only. Targets: the SLO met on >= 80% of traces, and a cost no more than the cheapest HPA "
+        "alone meeting the SLO on >= 80% of traces.",
+        "",
+        "| trace | recommended (first half) | second half: rate | met | replica-minutes | cheapest HPA alone "
+        "in hindsight | its replica-minutes | saving | HPA alone tuned: met | tune time |",
+        "|---|---|---:|---|---:|---|---:|---:|---|---:|",
+    ]
+    met = cheaper = 0
+    savings = []
+    for name in real:
+        o = results[name]["oos"]
+        rec, best, hpa_t = o["recommended"], o["hpa_hindsight"], o["hpa_tuned"]
+        if rec is not None and rec["met"]:
+            met += 1
+        if rec is not None and (rec["replica_minutes"] <= best["replica_minutes"] if best else rec["met"]):
+            cheaper += 1
+        saving = "n/a"
+        if rec is not None and best is not None:
+            value = 1 - rec["replica_minutes"] / best["replica_minutes"]
+            savings.append(value)
+            saving = f"{value:+.0%}"
+        rec_cells = (
+            f"{rec['label']} | {rec['rate']:.2%} | {'yes' if rec['met'] else 'no'} | {rec['replica_minutes']:.0f}"
+            if rec
+            else "none meets the SLO | n/a | no | n/a"
+        )
+        best_cells = (
+            f"{best['label']} | {best['replica_minutes']:.0f} | {saving}"
+            if best
+            else "none meets it | n/a | n/a"
+        )
+        lines.append(
+            f"| {name} | {rec_cells} | {best_cells} | {'yes' if hpa_t and hpa_t['met'] else 'no'} | "
+            f"{o['tune_seconds']:.0f}s |"
+        )
+    n = len(real)
+    lines += [
+        "",
+        f"SLO met out of sample on **{met}/{n}** traces ({met / n:.0%}; target >= 80%). Cost no more than the "
+        f"cheapest HPA alone meeting the SLO (where none does: the SLO met) on **{cheaper}/{n}** "
+        f"({cheaper / n:.0%}; target >= 80%)"
+        + (f"; median saving {np.median(savings):+.0%}" if savings else "")
+        + ".",
+    ]
+    if all("grid_first_half" in results[name] for name in real):
+        lines += oos_summary(results, real)
+    return lines
+
+
 def _median_error(results: dict, names: list[str], section: str, key: str) -> str:
     errors = [results[n][section][key].get("lead_error") for n in names]
     errors = [e for e in errors if e is not None]
@@ -427,30 +835,36 @@ def _median_error(results: dict, names: list[str], section: str, key: str) -> st
 
 
 def whatif_report(results: dict, real: list[str]) -> list[str]:
-    """The known-error and spare-capacity what-ifs (real traces together)."""
-    lines = [
-        "",
-        f"## How sharp must the forecast be? (`{DEFAULT_VARIANT}`, real traces together)",
-        "",
-        "The same policy fed forecasts with a known error: the true future load times a seeded log-normal "
-        "error, with a p90 calibrated for it (an instrument that reads the future on purpose, not a "
-        "forecaster). 'p50 error' is the median over traces of each trace's median |p50 - load| / load at the "
-        "lead-time horizon (minutes with at least one replica of load).",
-        "",
-        "| forecasts | p50 error at the lead horizon | short minutes cut | unserved cut (pooled) | "
-        "unserved cut (mean of traces) | cost vs HPA | cost vs oracle | meets targets |",
-        "|---|---:|---:|---:|---:|---:|---:|---|",
-    ]
-    t = summarise(results, DEFAULT_VARIANT, real)
-    lines.append(
-        f"| the LSTM | {_median_error(results, real, 'variants', DEFAULT_VARIANT)} | {_summary_cells(t)}"
+    """The known-error (with ``--whatif``) and spare-capacity what-ifs (real traces together)."""
+    known = all(f"known-error-{KNOWN_ERRORS[0]:g}" in results[n]["whatif"] for n in real)
+    lines = (
+        []
+        if not known
+        else [
+            "",
+            f"## How sharp must the forecast be? (`{DEFAULT_VARIANT}`, real traces together)",
+            "",
+            "The same policy fed forecasts with a known error: the true future load times a seeded log-normal "
+            "error, with a p90 calibrated for it (an instrument that reads the future on purpose, not a "
+            "forecaster). 'p50 error' is the median over traces of each trace's median |p50 - load| / load at the "
+            "lead-time horizon (minutes with at least one replica of load).",
+            "",
+            "| forecasts | p50 error at the lead horizon | short minutes cut | unserved cut (pooled) | "
+            "unserved cut (mean of traces) | cost vs HPA | cost vs oracle | meets targets |",
+            "|---|---:|---:|---:|---:|---:|---:|---|",
+        ]
     )
-    for sigma in KNOWN_ERRORS:
+    if known:
+        t = summarise(results, DEFAULT_VARIANT, real)
+        lines.append(
+            f"| the LSTM | {_median_error(results, real, 'variants', DEFAULT_VARIANT)} | {_summary_cells(t)}"
+        )
+    for sigma in KNOWN_ERRORS if known else ():
         key = f"known-error-{sigma:g}"
         t = summarise(results, key, real, section="whatif")
         error = _median_error(results, real, "whatif", key)
         lines.append(f"| known error, sigma {sigma:g} | {error} | {_summary_cells(t)}")
-    if all("hpa_deficits" in results[n] for n in real):
+    if known and all("hpa_deficits" in results[n] for n in real):
         minutes, load = cost_floor(results, real)
         lines += [
             "",
@@ -541,6 +955,87 @@ def plot_frontier(results: dict, path: Path) -> None:
     tmp.replace(path)
 
 
+def plot_matched_cost(results: dict, path: Path) -> None:
+    """Per trace group: the HPA alone over target utilisation and every prescaler + HPA setting, summed over
+    the group, short minutes against replica-minutes over the oracle."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = [n for n in results if "grid" in results[n]]
+    groups: dict[str, list[str]] = {}
+    for name in names:
+        groups.setdefault(group_of(name), []).append(name)
+    if not groups:
+        return
+    fig, axes = plt.subplots(1, len(groups), figsize=(5.2 * len(groups), 4.6), squeeze=False)
+    for ax, (group, members) in zip(axes[0], sorted(groups.items()), strict=True):
+        labels = [p["label"] for p in results[members[0]]["grid"]]
+        oracle = sum(frontiers(results[n])[2] for n in members)
+        totals = {}
+        for label in labels:
+            pts = [next(p for p in results[n]["grid"] if p["label"] == label) for n in members]
+            totals[label] = (
+                (sum(p["replica_minutes"] for p in pts) / oracle - 1) * 100,
+                sum(p["short_minutes"] for p in pts),
+                pts[0]["prescaler"],
+            )
+        hpa = sorted((v for v in totals.values() if not v[2]), key=lambda v: v[0])
+        ax.plot(
+            [v[0] for v in hpa],
+            [v[1] for v in hpa],
+            "s-",
+            color="tab:gray",
+            label="HPA alone, target 1.0 .. 0.5",
+        )
+        pre = [v for v in totals.values() if v[2]]
+        ax.scatter(
+            [v[0] for v in pre], [v[1] for v in pre], color="tab:blue", s=16, label="prescaler + HPA settings"
+        )
+        for budget in BUDGETS:
+            ax.axvline(budget * 100, color="tab:green", ls=":", lw=1)
+        ax.set_title(f"{group} ({len(members)})", fontsize=10)
+        ax.set_xlabel("replica-minutes over the oracle (%)")
+        ax.set_ylabel("short minutes (summed)")
+        ax.set_xlim(-5, 100)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.suptitle("Matched cost per trace group (dotted: budgets +5/+10/+20%)", fontsize=11)
+    fig.tight_layout()
+    tmp = path.with_suffix(".tmp.png")
+    fig.savefig(tmp, dpi=100)
+    plt.close(fig)
+    tmp.replace(path)
+
+
+def tuning_only(args: argparse.Namespace, series: dict[str, pd.Series], t0: float) -> int:
+    """Add the tuning parts to the results of an earlier full run (same traces, split, scale, forecaster)."""
+    path = args.out / "replay.json"
+    saved = json.loads(path.read_text()) if path.exists() else None
+    if saved is None or saved["model"] != args.model or saved["replay_fraction"] != args.replay_fraction:
+        print(
+            f"--tuning-only needs a full run's replay.json with the same model in {args.out}", file=sys.stderr
+        )
+        return 2
+    kwargs = {"model": args.model, "replay_fraction": args.replay_fraction, "slo": args.slo}
+    with ProcessPoolExecutor(max_workers=args.jobs) as pool:
+        # Shortest first: on a busy machine a run stopped part-way has covered the most traces.
+        order = sorted(series, key=lambda n: len(series[n]))
+        futures = {name: pool.submit(run_tuning, name, series[name], **kwargs) for name in order}
+        for name, future in futures.items():
+            saved["results"].setdefault(name, {}).update(future.result())
+            print(f"{name}: tuning done at {time.perf_counter() - t0:.0f}s", file=sys.stderr)
+            (args.out / "replay.partial.json").write_text(json.dumps(saved, indent=2, default=str))
+    path.write_text(json.dumps(saved, indent=2, default=str))
+    text = report(saved["results"], model=saved["model"], replay_fraction=saved["replay_fraction"])
+    (args.out / "replay.md").write_text(text)
+    plot_frontier(saved["results"], args.out / "replay-frontier.png")
+    plot_matched_cost(saved["results"], args.out / "replay-matched-cost.png")
+    print(text)
+    return 0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--traffic", type=Path, default=HERE.parent.parent / "shared" / "data" / "traffic")
@@ -550,17 +1045,34 @@ def main() -> int:
     )
     ap.add_argument("--replay-fraction", type=float, default=0.2, help="last part of each trace replayed")
     ap.add_argument("--only", help="comma-separated trace names")
+    ap.add_argument(
+        "--tuning-only",
+        action="store_true",
+        help="replay only the tuning grid on each half (matched cost, out of sample) and merge it into the "
+        "replay.json already in --out",
+    )
+    ap.add_argument("--slo", default=DEFAULT_SLO, help=f"SLO for the tuning checks (default {DEFAULT_SLO})")
+    ap.add_argument(
+        "--whatif",
+        action="store_true",
+        help="also replay the known-error what-ifs (5 more replays per trace)",
+    )
     ap.add_argument("--jobs", type=int, default=1, help="traces replayed in parallel (one process each)")
     ap.add_argument("--out", type=Path, default=HERE / "results", help="folder for replay.md/json/png")
     ap.add_argument(
         "--render-only", action="store_true", help="rewrite replay.md from the replay.json already in --out"
     )
+    ap.add_argument(
+        "--partial", action="store_true", help="with --render-only: from replay.partial.json (a stopped run)"
+    )
     args = ap.parse_args()
     if args.render_only:
-        saved = json.loads((args.out / "replay.json").read_text())
+        source = args.out / ("replay.json" if not args.partial else "replay.partial.json")
+        saved = json.loads(source.read_text())
         text = report(saved["results"], model=saved["model"], replay_fraction=saved["replay_fraction"])
         (args.out / "replay.md").write_text(text)
         plot_frontier(saved["results"], args.out / "replay-frontier.png")
+        plot_matched_cost(saved["results"], args.out / "replay-matched-cost.png")
         print(text)
         return 0
     variants = args.variants.split(",")
@@ -569,6 +1081,10 @@ def main() -> int:
         ap.error(f"unknown variants {', '.join(unknown)}; known: {', '.join(VARIANTS)}")
     if not 0 < args.replay_fraction < 1:
         ap.error("--replay-fraction must be in (0, 1)")
+    try:
+        SLO.parse(args.slo)
+    except ValueError as exc:
+        ap.error(str(exc))
     args.out.mkdir(parents=True, exist_ok=True)
     series = traces(args.traffic)
     if args.only:
@@ -578,19 +1094,27 @@ def main() -> int:
         "variants": variants,
         "replay_fraction": args.replay_fraction,
         "out": args.out,
+        "slo": args.slo,
+        "whatif_runs": args.whatif,
     }
     t0 = time.perf_counter()
+    if args.tuning_only:
+        return tuning_only(args, series, t0)
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
         futures = {name: pool.submit(run_one, name, s, **kwargs) for name, s in series.items()}
         results = {}
         for name, future in futures.items():
             results[name] = future.result()
             print(f"{name}: done at {time.perf_counter() - t0:.0f}s", file=sys.stderr)
+            # Kept as each trace finishes: a run stopped part-way can still be rendered (--render-only).
+            partial = {"model": args.model, "replay_fraction": args.replay_fraction, "results": results}
+            (args.out / "replay.partial.json").write_text(json.dumps(partial, indent=2, default=str))
     text = report(results, model=args.model, replay_fraction=args.replay_fraction)
     out = args.out
     out.mkdir(parents=True, exist_ok=True)
     (out / "replay.md").write_text(text)
     plot_frontier(results, out / "replay-frontier.png")
+    plot_matched_cost(results, out / "replay-matched-cost.png")
     saved = {"model": args.model, "replay_fraction": args.replay_fraction, "results": results}
     (out / "replay.json").write_text(json.dumps(saved, indent=2, default=str))
     print(text)

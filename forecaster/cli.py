@@ -20,6 +20,7 @@ __all__ = ["main", "build_parser"]
 _COMMAND_MODULES = (
     "forecaster.cli_core",  # train, predict, backtest, demo
     "forecaster.cli_simulate",  # simulate
+    "forecaster.cli_tune",  # tune
     "forecaster.cli_serve",  # serve
     "forecaster.cli_prescale",  # prescale
 )

@@ -17,7 +17,16 @@ import pandas as pd
 
 from forecaster.errors import ConfigError, DataError
 
-__all__ = ["add_parser", "run", "make_forecast_fn", "build_config", "MODELS"]
+__all__ = [
+    "add_parser",
+    "run",
+    "make_forecast_fn",
+    "model_quantiles",
+    "build_config",
+    "read_trace",
+    "replay_inputs",
+    "MODELS",
+]
 
 MODELS = ("lstm", "holt-winters", "seasonal-naive")
 REPLAY_EPOCHS = 8
@@ -43,6 +52,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--pod-startup", default="3m", help="scheduling to ready (default 3m)")
     p.add_argument("--train-fraction", type=float, default=0.5, help="first part of the trace to train on")
     p.add_argument("--model", choices=MODELS, default="lstm", help="forecaster used by the prescaler")
+    p.add_argument(
+        "--model-quantiles",
+        help="quantiles the model is trained to predict, e.g. p50,p90 (default: p50 and --quantile); "
+        "the same set gives the same forecasts, so `forecaster tune` passes it",
+    )
     p.add_argument("--retrain-daily", action="store_true", help="refit the model every day of the replay")
     p.add_argument("--epochs", type=int, help="LSTM epochs (default from the training settings)")
     p.add_argument("--seed", type=int, default=0)
@@ -63,7 +77,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--target-utilisation",
         type=float,
         default=1.0,
-        help="the HPA's target as a fraction of --capacity-per-replica (default 1.0; 0.7 keeps 30%% spare)",
+        help="the HPA's target as a fraction of --capacity-per-replica (default 1.0; 0.7 keeps 30%% spare); "
+        "`forecaster tune` picks it with the policy",
     )
     h.add_argument("--min-replicas", type=int, default=1)
     h.add_argument("--max-replicas", type=int, default=100)
@@ -83,14 +98,20 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     s.add_argument(
         "--plan",
         choices=("peak", "rise", "shift"),
-        default="peak",
-        help="see forecaster.scaling; shift (with --stabilization 0) is the cheapest proactive plan",
+        default="shift",
+        help="see forecaster.scaling (default shift: the load at the lead-time horizon, the measured best as "
+        "an HPA floor, bench/results/replay.md)",
     )
     s.add_argument("--quantile", default="p90")
     s.add_argument("--headroom", type=float, default=0.0, help="fraction, 0.1 = +10%%")
     s.add_argument("--lead-time", help="default: the pod start-up")
     s.add_argument("--interval", default="1m")
-    s.add_argument("--stabilization", default="5m", help="prescaler scale-down stabilisation")
+    s.add_argument(
+        "--stabilization",
+        default="0",
+        help="prescaler scale-down stabilisation (default 0: with plan shift the HPA's own stabilisation "
+        "keeps the pods it still needs; measured in bench/results/replay.md)",
+    )
     s.add_argument("--max-step-down", type=int, default=0, help="replicas per --step-down-period (0 = any)")
     s.add_argument("--step-down-period", default="1m")
     s.add_argument("--rise-threshold", type=float, default=0.0)
@@ -175,6 +196,25 @@ def build_config(args: argparse.Namespace) -> Any:
     return ReplayConfig(hpa=hpa, policy=policy, cluster=cluster, seed=args.seed)
 
 
+def model_quantiles(text: str | None, *, planned: float) -> tuple[float, ...]:
+    """The quantiles the replay's model predicts: ``--model-quantiles`` (which must hold the planned one), or
+    p50 and the planned quantile."""
+    from forecaster.predictors import parse_quantile_label, quantile_label
+
+    if not text:
+        return tuple(sorted({0.5, planned}))
+    try:
+        qs = tuple(sorted({parse_quantile_label(part.strip()) for part in text.split(",") if part.strip()}))
+    except DataError as exc:
+        raise ConfigError(f"--model-quantiles: {exc.problem}", hint="e.g. p50,p90") from exc
+    if planned not in qs:
+        raise ConfigError(
+            f"--model-quantiles {text} does not include the planned quantile {quantile_label(planned)}",
+            hint=f"add {quantile_label(planned)}, or plan on one of them with --quantile",
+        )
+    return tuple(sorted(set(qs) | {0.5}))
+
+
 def make_forecast_fn(
     native: pd.Series,
     *,
@@ -251,7 +291,7 @@ def make_forecast_fn(
     )
 
 
-def _read_trace(args: argparse.Namespace) -> pd.Series:
+def read_trace(args: argparse.Namespace) -> pd.Series:
     if args.csv is not None:
         from forecaster.sources.files import read_series
 
@@ -312,13 +352,14 @@ def _write_csv(path: Path, frame: pd.DataFrame) -> None:
             os.unlink(tmp)
 
 
-def run(args: argparse.Namespace) -> int:
-    from forecaster.simulate import prepare_trace, replay
+def replay_inputs(args: argparse.Namespace) -> tuple[pd.Series, pd.Series, pd.Timestamp]:
+    """(native trace, 1-minute replay trace, replay start) from ``--csv``/``--prometheus-config`` and
+    ``--train-fraction``; ``forecaster tune`` uses the same so its ``simulate_flags`` replay the same range."""
+    from forecaster.simulate import prepare_trace
 
     if not 0 < args.train_fraction < 1:
         raise ConfigError(f"--train-fraction must be in (0, 1), got {args.train_fraction}", hint="e.g. 0.5")
-    config = build_config(args)
-    native = _read_trace(args)
+    native = read_trace(args)
     if native.isna().any():
         raise DataError(
             f"the trace has {int(native.isna().sum())} points missing in long gaps",
@@ -326,8 +367,16 @@ def run(args: argparse.Namespace) -> int:
         )
     trace = prepare_trace(native, name=str(args.csv or args.prometheus_config))
     split = native.index[int(len(native) * args.train_fraction)]
+    return native, trace, split
+
+
+def run(args: argparse.Namespace) -> int:
+    from forecaster.simulate import replay
+
+    config = build_config(args)
+    native, trace, split = replay_inputs(args)
     events = None
-    if args.events is not None:
+    if getattr(args, "events", None) is not None:
         from forecaster.events import read_calendar
 
         events = read_calendar(args.events)
@@ -335,7 +384,7 @@ def run(args: argparse.Namespace) -> int:
         native,
         split=split,
         model=args.model,
-        quantiles=(config.policy.quantile,),
+        quantiles=model_quantiles(args.model_quantiles, planned=config.policy.quantile),
         retrain_daily=args.retrain_daily,
         epochs=args.epochs,
         seed=args.seed,

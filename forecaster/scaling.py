@@ -71,7 +71,8 @@ class ScalingPolicy:
     """How one workload is pre-scaled. Times in seconds; loads in the forecast's unit (e.g. requests/s)."""
 
     capacity_per_replica: float
-    """Load one replica serves at its target utilisation."""
+    """Load one replica serves at full use (the same number as the HPA model's and the simulator's; an HPA's
+    target utilisation is set on the HPA, separately). The floor is planned at full use plus ``headroom``."""
     min_replicas: int = 1
     max_replicas: int = 100
     quantile: float = 0.9
@@ -88,7 +89,9 @@ class ScalingPolicy:
     """At most this many replicas removed per ``scale_down_period_s``; 0 = unlimited."""
     scale_down_period_s: float = 60.0
     plan: str = "peak"
-    """``"peak"``: the largest load over [now, now + lead + interval]; ``"rise"``: only predicted rises the HPA
+    """Default ``"peak"``: the one valid for every actuator; on an HPA floor the measured best is ``"shift"``
+    with ``scale_down_stabilization_s=0`` (``forecaster simulate``'s defaults, bench/results/replay.md).
+    ``"peak"``: the largest load over [now, now + lead + interval]; ``"rise"``: only predicted rises the HPA
     cannot follow, planned at the lead-time horizon; ``"shift"``: the load over [now + lead, now + lead +
     interval] only, for the HPA-floor actuator (see the module docstring)."""
     rise_threshold: float = 0.0
@@ -104,7 +107,7 @@ class ScalingPolicy:
             raise bad(
                 "capacity_per_replica",
                 f"must be a positive number, got {self.capacity_per_replica!r}",
-                "the load one replica serves at its target utilisation, e.g. 100 (requests/s)",
+                "the load one replica serves at full use, e.g. 100 (requests/s)",
             )
         for name in ("min_replicas", "max_replicas", "scale_down_max_step"):
             value = getattr(self, name)

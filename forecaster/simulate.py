@@ -47,10 +47,66 @@ __all__ = [
     "replay",
     "run_metrics",
     "predictor_forecasts",
+    "ForecastTable",
+    "precompute_forecasts",
 ]
 
 ForecastFn = Callable[[pd.Series, pd.Timestamp], "pd.DataFrame | None"]
 TICK = pd.Timedelta(minutes=1)
+
+
+@dataclass(frozen=True)
+class ForecastTable:
+    """The forecast made at every minute of a replay, computed once and reused by many replays.
+
+    A tuning grid replays the same trace with the same forecasts under dozens of policies: the model and the
+    per-tick interpolation run once here, and each replay only reads ``frames[minute]``.
+    """
+
+    start: pd.Timestamp
+    """The first tick covered."""
+    frames: tuple[pd.DataFrame | None, ...]
+    """One per minute from ``start``: the forecast made then (None where the forecaster had none)."""
+
+    @property
+    def end(self) -> pd.Timestamp:
+        """The last tick covered."""
+        return self.start + TICK * (len(self.frames) - 1)
+
+    def at(self, now: pd.Timestamp) -> pd.DataFrame | None:
+        """The forecast made at ``now`` (a tick inside the table)."""
+        m = (pd.Timestamp(now).as_unit("ns").value - self.start.value) // TICK.value
+        if not 0 <= m < len(self.frames):
+            raise ConfigError(
+                f"replay: no precomputed forecast for {now} (the table covers {self.start} .. {self.end})",
+                hint="precompute the forecasts over the whole replayed range",
+            )
+        return self.frames[int(m)]
+
+
+def precompute_forecasts(
+    trace: pd.Series, *, forecast_fn: ForecastFn, replay_start: pd.Timestamp | None = None
+) -> ForecastTable:
+    """Ask ``forecast_fn`` once per minute of ``trace`` from ``replay_start`` on, exactly as :func:`replay`
+    would (the history ends before each tick), and keep the answers for any number of replays."""
+    index = pd.DatetimeIndex(trace.index).as_unit("ns")
+    start = index[0] if replay_start is None else pd.Timestamp(replay_start)
+    offset = int(index.searchsorted(start))
+    if offset >= len(index):
+        raise DataError(f"replay: replay start {start} is after the trace's end {index[-1]}")
+    history = trace.set_axis(index)
+    frames: list[pd.DataFrame | None] = []
+    last: tuple[pd.DataFrame, pd.DataFrame] | None = None  # (as returned, as kept)
+    for m in range(offset, len(index)):
+        frame = forecast_fn(history.iloc[:m], index[m])
+        if frame is not None:
+            # Plain object column labels: a lookup by name (every decision makes several) is several times
+            # cheaper than on pandas' string dtype. The same frame returned for several ticks is kept once.
+            if last is None or last[0] is not frame:
+                last = (frame, frame.set_axis(pd.Index(list(frame.columns), dtype=object), axis=1))
+            frame = last[1]
+        frames.append(frame)
+    return ForecastTable(start=index[offset].as_unit("ns"), frames=tuple(frames))
 
 
 @dataclass(frozen=True)
@@ -320,12 +376,12 @@ def _simulate(
     load_all: np.ndarray,
     offset: int,
     index: pd.DatetimeIndex,
-    history: pd.Series,
     config: ReplayConfig,
     initial: int,
-    forecast_fn: ForecastFn | None,
+    tick_forecast: Callable[[int, pd.Timestamp], pd.DataFrame | None] | None,
     name: str,
 ) -> tuple[RunResult, pd.DataFrame | None, dict[str, int]]:
+    """One HPA run; with ``tick_forecast(minute, now)``, the prescaler's floor under it."""
     n = len(index)
     hpa = config.hpa
     sub_s = float(hpa.sync_period_s)
@@ -336,7 +392,7 @@ def _simulate(
     ready = np.zeros(n)
     pods = np.zeros(n)
     nodes = np.zeros(n)
-    floor_arr = np.zeros(n) if forecast_fn is not None else None
+    floor_arr = np.zeros(n) if tick_forecast is not None else None
     state = HPAState()
     pstate, nstate = ScalingState(), ScalingState()
     floor: int | None = None
@@ -348,11 +404,13 @@ def _simulate(
     col = config.policy.column
     # The forecast for now + lead: p50 and the planned quantile (one column when that is p50 itself).
     band_columns = ["p50"] if col == "p50" else ["p50", col]
-    band = np.full((n, len(band_columns)), np.nan) if forecast_fn is not None else None
+    band = np.full((n, len(band_columns)), np.nan) if tick_forecast is not None else None
+    band_of: tuple[pd.DataFrame, np.ndarray, np.ndarray] | None = None
+    sync_offsets = [pd.Timedelta(seconds=k * sub_s) for k in range(subs)]
     for m in range(n):
         now = index[m]
-        if forecast_fn is not None and m % interval_min == 0:
-            fc = forecast_fn(history.iloc[: offset + m], now)
+        if tick_forecast is not None and m % interval_min == 0:
+            fc = tick_forecast(m, now)
             d = decide(
                 forecast=fc, policy=config.policy, state=pstate, now=now, current_replicas=dep.replicas
             )
@@ -373,25 +431,38 @@ def _simulate(
                     node_allocatable=float(config.cluster.pods_per_node),
                 )
             if band is not None and fc is not None and len(fc):
-                at = fc.index.searchsorted(now + lead)
-                if at < len(fc):
-                    band[m] = [fc[c].iloc[at] if c in fc else np.nan for c in band_columns]
+                if band_of is None or band_of[0] is not fc:
+                    # Ticks often share one forecast frame (a 5-minute model): read its columns once.
+                    band_of = (
+                        fc,
+                        pd.DatetimeIndex(fc.index).as_unit("ns").asi8,
+                        np.column_stack(
+                            [
+                                fc[c].to_numpy(dtype=float) if c in fc else np.full(len(fc), np.nan)
+                                for c in band_columns
+                            ]
+                        ),
+                    )
+                at = int(np.searchsorted(band_of[1], (now + lead).value))
+                if at < len(band_of[1]):
+                    band[m] = band_of[2][at]
         if floor_arr is not None:
             floor_arr[m] = floor if floor is not None else 0
         pod_acc = node_acc = 0.0
         for k in range(subs):
             t = m * 60.0 + k * sub_s
             dep.tick_nodes(t, node_floor)
+            ready_now = dep.ready_count(t)
             if k == 0:
-                ready[m] = dep.ready_count(t)
+                ready[m] = ready_now
             current = dep.replicas
             r = hpa_step(
                 config=hpa,
                 state=state,
-                now=now + pd.Timedelta(seconds=k * sub_s),
+                now=now + sync_offsets[k],
                 load=float(metric[m, k]),
                 current_replicas=current,
-                ready_replicas=dep.ready_count(t),
+                ready_replicas=ready_now,
                 min_replicas=floor,
             )
             state = r.state
@@ -417,11 +488,16 @@ def replay(
     forecast_fn: ForecastFn | None,
     replay_start: pd.Timestamp | None = None,
     include: tuple[str, ...] = ("hpa", "prescaler", "oracle"),
+    forecasts: ForecastTable | None = None,
 ) -> ReplayResult:
     """Replay ``trace`` (a 1-minute series, see :func:`prepare_trace`) from ``replay_start`` to its end.
 
     The part before ``replay_start`` is history only (forecasts may read it, and the HPA's metric window).
+    The prescaler's forecasts come from ``forecast_fn`` at each tick, or, for many replays of one trace,
+    from ``forecasts`` (:func:`precompute_forecasts`, the same answers computed once).
     """
+    if forecast_fn is not None and forecasts is not None:
+        raise ConfigError("replay: give forecast_fn or precomputed forecasts, not both")
     if not isinstance(trace.index, pd.DatetimeIndex) or len(trace) < 2:
         raise DataError(
             "replay: the trace must be a series indexed by timestamps", hint="use prepare_trace()"
@@ -450,8 +526,20 @@ def replay(
             f"trace ({n} minutes)",
             hint="replay a longer trace or shorten the start-up",
         )
-    if "prescaler" in include and forecast_fn is None:
-        raise ConfigError("replay: the prescaler run needs a forecast_fn")
+    if "prescaler" in include and forecast_fn is None and forecasts is None:
+        raise ConfigError("replay: the prescaler run needs a forecast_fn or precomputed forecasts")
+    tick_forecast: Callable[[int, pd.Timestamp], pd.DataFrame | None] | None = None
+    if forecasts is not None:
+        if forecasts.start > index[0] or forecasts.end < index[-1]:
+            raise ConfigError(
+                f"replay: the precomputed forecasts cover {forecasts.start} .. {forecasts.end}, not the "
+                f"replayed {index[0]} .. {index[-1]}",
+                hint="precompute them from the replay start to the trace's end",
+            )
+        tick_forecast = lambda m, now: forecasts.at(now)  # noqa: E731
+    elif forecast_fn is not None:
+        history = trace
+        tick_forecast = lambda m, now: forecast_fn(history.iloc[: offset + m], now)  # noqa: E731
     cap = config.hpa.capacity_per_replica
     load = values[offset:]
     startup_min = math.ceil(cluster.pod_startup_s / 60)
@@ -465,7 +553,6 @@ def replay(
     runs: dict[str, RunResult] = {}
     forecast_frame = None
     reasons: dict[str, int] = {}
-    history = trace
     for name in include:
         if name == "oracle":
             sched = oracle_schedule(
@@ -483,10 +570,9 @@ def replay(
                 load_all=values,
                 offset=offset,
                 index=index,
-                history=history,
                 config=config,
                 initial=initial,
-                forecast_fn=forecast_fn if name == "prescaler" else None,
+                tick_forecast=tick_forecast if name == "prescaler" else None,
                 name=name,
             )
             runs[name] = run

@@ -1,0 +1,662 @@
+"""Tune a workload's pre-scaling policy on its own history: replay a grid of settings, pick the cheapest that
+meets an SLO (pure).
+
+The grid covers the prescaler's plan, quantile, headroom, cap over the median, scale-down stabilisation and
+lead time, each on top of an HPA at a target utilisation, and the HPA alone over target utilisation 1.0 ... 0.5
+(what an SRE does without a prescaler: keep spare capacity). Every setting is replayed with
+:func:`forecaster.simulate.replay` on the same trace and the same forecasts, computed once
+(:class:`forecaster.simulate.ForecastTable`), so the prescaler's decisions go through
+:func:`forecaster.scaling.decide` exactly as in ``forecaster simulate`` and in the controller.
+
+The margin for finite tuning data: the replayed range is cut into blocks (whole days, at least
+``MIN_BLOCKS``), and a setting meets the SLO only if a one-sided upper confidence bound on its rate (the rate
+over the whole range + t x the standard error of the per-block rates, Student's t at ``confidence``) is within
+the SLO. Short minutes come in bursts, so per-minute counting would overstate how much the data says; days
+are close to independent for the traffic this serves.
+
+No clock, no file, no model training here: the caller passes the trace and the forecast table. The CLI
+(:mod:`forecaster.cli_tune`) and the training job (:func:`recommend_for_model`) are the edges.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from forecaster.errors import ConfigError, DataError
+from forecaster.hpa import HPAConfig
+from forecaster.scaling import ScalingPolicy
+from forecaster.simulate import ClusterConfig, ForecastTable, ReplayConfig, ReplayResult, replay
+
+__all__ = [
+    "SLO",
+    "Setting",
+    "Point",
+    "TuneResult",
+    "HPA_TARGETS",
+    "MIN_BLOCKS",
+    "default_grid",
+    "hpa_grid",
+    "tune",
+    "evaluate",
+    "pareto",
+    "point_from",
+    "recommend_for_model",
+]
+
+HPA_TARGETS = (1.0, 0.9, 0.8, 0.7, 0.6, 0.5)
+"""The HPA-alone frontier: target utilisation from none spare to half the pods spare."""
+MIN_BLOCKS = 4
+"""At least this many blocks for the confidence bound (shorter ranges are cut in equal parts)."""
+SLO_METRICS = {
+    "short-minutes": "share of replayed minutes with load above ready capacity",
+    "unserved": "share of the load above ready capacity",
+}
+
+
+@dataclass(frozen=True)
+class SLO:
+    """What the workload must meet: ``metric`` (a key of ``SLO_METRICS``) at most ``limit`` (a fraction)."""
+
+    metric: str
+    limit: float
+
+    @classmethod
+    def parse(cls, text: str) -> SLO:
+        """``short-minutes=0.5%`` or ``unserved=0.1%`` (a fraction without ``%``: ``unserved=0.001``)."""
+        hint = "e.g. --slo short-minutes=0.5% or --slo unserved=0.1%"
+        if not isinstance(text, str) or "=" not in text:
+            raise ConfigError(f"SLO {text!r} is not METRIC=LIMIT", hint=hint)
+        metric, _, value = (part.strip() for part in text.partition("="))
+        if metric not in SLO_METRICS:
+            raise ConfigError(
+                f"SLO metric {metric!r} is unknown; known: {', '.join(SLO_METRICS)}",
+                hint=hint,
+            )
+        match = re.fullmatch(r"([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*(%?)", value)
+        if match is None:
+            raise ConfigError(f"SLO limit {value!r} in {text!r} is not a number or a percentage", hint=hint)
+        limit = float(match.group(1)) / (100.0 if match.group(2) else 1.0)
+        if not 0 < limit < 1:
+            raise ConfigError(
+                f"SLO limit in {text!r} must be above 0 and below 100%, got {limit:.6g}",
+                hint="0 cannot be met with finite capacity: give a small share, e.g. --slo short-minutes=0.5%",
+            )
+        return cls(metric=metric, limit=limit)
+
+    def __str__(self) -> str:
+        return f"{self.metric}={self.limit * 100:g}%"
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One point of the grid: the HPA's target utilisation, and a prescaler policy on top (or none)."""
+
+    target_utilisation: float
+    plan: str | None = None
+    """None: the HPA alone."""
+    quantile: float = 0.9
+    headroom: float = 0.0
+    max_over_median: float = 0.0
+    stabilization_s: float = 0.0
+    lead_extra_s: float = 0.0
+    """Lead time beyond the pod start-up."""
+
+    @property
+    def prescaler(self) -> bool:
+        return self.plan is not None
+
+    @property
+    def label(self) -> str:
+        hpa = f"hpa@{self.target_utilisation:g}"
+        if not self.prescaler:
+            return hpa
+        parts = [f"{self.plan}-p{round(self.quantile * 100):d}"]
+        if self.headroom:
+            parts.append(f"+{self.headroom * 100:g}%")
+        if self.max_over_median:
+            parts.append(f"cap{self.max_over_median * 100:g}")
+        if self.stabilization_s:
+            parts.append(f"stab{_duration(self.stabilization_s)}")
+        if self.lead_extra_s:
+            parts.append(f"lead+{_duration(self.lead_extra_s)}")
+        return "-".join(parts) + f" {hpa}"
+
+    def policy(
+        self,
+        *,
+        capacity_per_replica: float,
+        pod_startup_s: float,
+        min_replicas: int = 1,
+        max_replicas: int = 100,
+    ) -> ScalingPolicy:
+        assert self.plan is not None
+        return ScalingPolicy(
+            capacity_per_replica=capacity_per_replica,
+            min_replicas=min_replicas,
+            max_replicas=max_replicas,
+            plan=self.plan,
+            quantile=self.quantile,
+            headroom=self.headroom,
+            max_over_median=self.max_over_median,
+            scale_down_stabilization_s=self.stabilization_s,
+            lead_time_s=pod_startup_s + self.lead_extra_s,
+            interval_s=60.0,
+        )
+
+    def simulate_flags(self, *, pod_startup_s: float) -> list[str]:
+        """The ``forecaster simulate`` flags for this setting (on top of the trace, model and capacity flags)."""
+        flags = ["--target-utilisation", f"{self.target_utilisation:g}"]
+        if self.prescaler:
+            flags += [
+                "--plan",
+                str(self.plan),
+                "--quantile",
+                f"p{round(self.quantile * 100):d}",
+                "--headroom",
+                f"{self.headroom:g}",
+                "--max-over-median",
+                f"{self.max_over_median:g}",
+                "--stabilization",
+                _duration(self.stabilization_s),
+                "--lead-time",
+                _duration(pod_startup_s + self.lead_extra_s),
+                "--interval",
+                "1m",
+            ]
+        return flags
+
+    def policy_spec(self, *, capacity_per_replica: float, pod_startup_s: float) -> dict[str, Any] | None:
+        """The PrescalePolicy ``spec`` fields this setting sets (CRD names), or None for the HPA alone."""
+        if not self.prescaler:
+            return None
+        return {
+            "capacityPerReplica": capacity_per_replica,
+            "plan": self.plan,
+            "quantile": self.quantile,
+            "headroomPercent": round(self.headroom * 100, 6),
+            "maxOverMedian": self.max_over_median,
+            "leadTime": _duration(pod_startup_s + self.lead_extra_s),
+            "interval": "1m",
+            "scaleDown": {"stabilizationWindow": _duration(self.stabilization_s)},
+        }
+
+
+def _duration(seconds: float) -> str:
+    seconds = float(seconds)
+    if seconds == 0:
+        return "0"
+    if seconds % 60 == 0:
+        return f"{int(seconds // 60)}m"
+    return f"{seconds:g}s"
+
+
+def hpa_grid(targets: Iterable[float] = HPA_TARGETS) -> list[Setting]:
+    return [Setting(target_utilisation=t) for t in targets]
+
+
+def default_grid(*, quantiles: Sequence[float] = (0.5, 0.9)) -> list[Setting]:
+    """The default grid: 6 HPA-alone points and 20 prescaler + HPA points (plans on the quantiles given).
+
+    The prescaler points follow what the 16-trace replay bench measured: ``shift`` (the load at the lead-time
+    horizon) with no stabilisation of its own is the cheapest proactive plan, so most points vary how high it
+    plans (the median plus headroom, the upper quantile capped at the median plus 20/40/100%, or uncapped);
+    ``peak``, a 5-minute stabilisation and a 2-minute longer lead time are there so a workload that needs them
+    finds them; the cheaper ones are repeated on an HPA keeping 10% and 20% spare.
+    """
+    qs = sorted(set(quantiles))
+    points: list[Setting] = hpa_grid()
+    median_headrooms = (0.0, 0.1, 0.2, 0.4)
+    if 0.5 in qs:
+        points += [Setting(1.0, "shift", 0.5, headroom=h) for h in median_headrooms]
+        points.append(Setting(1.0, "shift", 0.5, headroom=0.2, lead_extra_s=120.0))
+    upper = [q for q in qs if q > 0.5]
+    if upper:
+        q = upper[-1]
+        points += [Setting(1.0, "shift", q, max_over_median=c) for c in (0.2, 0.4, 1.0, 0.0)]
+        points += [
+            Setting(1.0, "shift", q, stabilization_s=300.0),
+            Setting(1.0, "peak", q, stabilization_s=300.0),
+            Setting(1.0, "shift", q, lead_extra_s=120.0),
+        ]
+    for target in (0.9, 0.8):
+        if 0.5 in qs:
+            points += [Setting(target, "shift", 0.5), Setting(target, "shift", 0.5, headroom=0.2)]
+        if upper:
+            points += [
+                Setting(target, "shift", upper[-1], max_over_median=0.4),
+                Setting(target, "shift", upper[-1]),
+            ]
+    return points
+
+
+@dataclass
+class Point:
+    """One replayed setting and what it measured."""
+
+    setting: Setting
+    minutes: int
+    short_minutes: int
+    unserved_fraction: float
+    replica_minutes: float
+    rate: float
+    """The SLO metric over the whole range."""
+    rate_upper: float
+    """Its upper confidence bound (see the module docstring)."""
+    meets: bool
+    pareto: bool = False
+    metrics: dict[str, float] = field(default_factory=dict, repr=False)
+    """Every number :func:`forecaster.simulate.run_metrics` reports for the run."""
+
+    def to_dict(self, *, pod_startup_s: float) -> dict[str, Any]:
+        return {
+            "label": self.setting.label,
+            "kind": "prescaler+hpa" if self.setting.prescaler else "hpa",
+            "flags": self.setting.simulate_flags(pod_startup_s=pod_startup_s),
+            "setting": asdict(self.setting),
+            "short_minutes": self.short_minutes,
+            "short_minute_rate": self.short_minutes / self.minutes if self.minutes else 0.0,
+            "unserved_fraction": self.unserved_fraction,
+            "replica_minutes": self.replica_minutes,
+            "slo_rate": self.rate,
+            "slo_rate_upper": self.rate_upper,
+            "meets_slo": self.meets,
+            "pareto": self.pareto,
+        }
+
+
+@dataclass
+class TuneResult:
+    slo: SLO
+    points: list[Point]
+    minutes: int
+    start: pd.Timestamp
+    end: pd.Timestamp
+    oracle_replica_minutes: float
+    capacity_per_replica: float
+    pod_startup_s: float
+    confidence: float
+    blocks: int
+    recommended: Point | None
+    """The cheapest setting (prescaler or not) that meets the SLO with the margin; None if none does."""
+    hpa_alone: Point | None
+    """The cheapest HPA-alone setting that meets it."""
+    base_flags: list[str] = field(default_factory=list)
+    """The ``forecaster simulate`` flags for the trace, model and capacity (set by the caller)."""
+
+    def choice(self, point: Point | None) -> dict[str, Any] | None:
+        if point is None:
+            return None
+        s = point.setting
+        flags = [*self.base_flags, *s.simulate_flags(pod_startup_s=self.pod_startup_s)]
+        hpa_cost = self.hpa_alone.replica_minutes if self.hpa_alone is not None else None
+        return {
+            "label": s.label,
+            "kind": "prescaler+hpa" if s.prescaler else "hpa",
+            "simulate_flags": flags,
+            "simulate_run": "prescaler" if s.prescaler else "hpa",
+            "policy": s.policy_spec(
+                capacity_per_replica=self.capacity_per_replica, pod_startup_s=self.pod_startup_s
+            ),
+            "hpa": {
+                "targetUtilisation": s.target_utilisation,
+                "averageValue": self.capacity_per_replica * s.target_utilisation,
+            },
+            "expected": {
+                "slo": str(self.slo),
+                "slo_rate": point.rate,
+                "slo_rate_upper": point.rate_upper,
+                "short_minutes": point.short_minutes,
+                "short_minute_rate": point.short_minutes / point.minutes if point.minutes else 0.0,
+                "unserved_fraction": point.unserved_fraction,
+                "replica_minutes": point.replica_minutes,
+                "replicas_mean": point.replica_minutes / point.minutes if point.minutes else 0.0,
+                "cost_vs_oracle": point.replica_minutes / self.oracle_replica_minutes - 1
+                if self.oracle_replica_minutes
+                else None,
+                "cost_vs_hpa_alone": point.replica_minutes / hpa_cost - 1 if hpa_cost else None,
+            },
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "slo": str(self.slo),
+            "margin": {
+                "method": "one-sided upper confidence bound on the SLO rate over per-day blocks (Student's t)",
+                "confidence": self.confidence,
+                "blocks": self.blocks,
+            },
+            "tuned_on": {"start": str(self.start), "end": str(self.end), "minutes": self.minutes},
+            "capacity_per_replica": self.capacity_per_replica,
+            "pod_startup_s": self.pod_startup_s,
+            "oracle_replica_minutes": self.oracle_replica_minutes,
+            "frontier": [p.to_dict(pod_startup_s=self.pod_startup_s) for p in self.points],
+            "recommended": self.choice(self.recommended),
+            "hpa_alone": self.choice(self.hpa_alone),
+        }
+
+
+def _blocks(minutes: int) -> np.ndarray:
+    """Block id per minute: whole days, or ``MIN_BLOCKS`` equal parts when that gives fewer blocks."""
+    days = minutes // 1440
+    count = days if days >= MIN_BLOCKS else MIN_BLOCKS
+    count = max(1, min(count, minutes))
+    return np.minimum((np.arange(minutes) * count) // minutes, count - 1)
+
+
+def t_quantile(confidence: float, dof: int) -> float:
+    """Student's t quantile, by the Cornish-Fisher expansion around the normal one (no scipy needed): within
+    1e-3 of the exact value for confidence <= 0.95 from 3 degrees of freedom on (``MIN_BLOCKS`` blocks)."""
+    from statistics import NormalDist
+
+    z = NormalDist().inv_cdf(confidence)
+    v = float(dof)
+    return (
+        z
+        + (z**3 + z) / (4 * v)
+        + (5 * z**5 + 16 * z**3 + 3 * z) / (96 * v**2)
+        + (3 * z**7 + 19 * z**5 + 17 * z**3 - 15 * z) / (384 * v**3)
+        + (79 * z**9 + 776 * z**7 + 1482 * z**5 - 1920 * z**3 - 945 * z) / (92160 * v**4)
+    )
+
+
+def slo_rates(
+    result: ReplayResult, run: str, *, slo: SLO, confidence: float
+) -> tuple[float, float, int, float, float]:
+    """(rate, upper bound, short minutes, unserved fraction, replica-minutes) of ``run`` in ``result``."""
+    r = result.runs[run]
+    cap = result.config.hpa.capacity_per_replica
+    load = result.load.to_numpy(dtype=float)
+    short_load = np.maximum(load - r.ready * cap, 0.0)
+    short = short_load > 1e-9 * max(1.0, cap)  # as run_metrics counts them
+    blocks = _blocks(len(load))
+    count = int(blocks.max()) + 1
+    if slo.metric == "short-minutes":
+        per = np.bincount(blocks, weights=short.astype(float), minlength=count) / np.bincount(
+            blocks, minlength=count
+        )
+        rate = float(short.mean())
+    else:
+        load_per = np.bincount(blocks, weights=load, minlength=count)
+        per = np.bincount(blocks, weights=short_load, minlength=count) / np.where(load_per > 0, load_per, 1)
+        rate = float(short_load.sum() / load.sum()) if load.sum() > 0 else 0.0
+    upper = rate
+    if count > 1:
+        upper = rate + t_quantile(confidence, count - 1) * float(np.std(per, ddof=1)) / math.sqrt(count)
+    return (
+        rate,
+        upper,
+        int(r.metrics["under_provisioned_minutes"]),
+        float(r.metrics["unserved_fraction"]),
+        float(r.metrics["replica_minutes"]),
+    )
+
+
+def point_from(result: ReplayResult, *, setting: Setting, slo: SLO, confidence: float = 0.9) -> Point:
+    """The :class:`Point` of ``setting`` from its replay (the prescaler run, or the HPA's for the HPA alone)."""
+    run = "prescaler" if setting.prescaler else "hpa"
+    rate, upper, short, unserved, cost = slo_rates(result, run, slo=slo, confidence=confidence)
+    return Point(
+        setting=setting,
+        minutes=len(result.load),
+        short_minutes=short,
+        unserved_fraction=unserved,
+        replica_minutes=cost,
+        rate=rate,
+        rate_upper=upper,
+        meets=upper <= slo.limit,
+        metrics=dict(result.runs[run].metrics),
+    )
+
+
+def pareto(points: Sequence[Point]) -> list[Point]:
+    """Points no other point beats on both cost and short minutes (cheapest first)."""
+    best: list[Point] = []
+    for p in sorted(points, key=lambda p: (p.replica_minutes, p.short_minutes)):
+        if not best or p.short_minutes < best[-1].short_minutes:
+            best.append(p)
+    return best
+
+
+def evaluate(
+    trace: pd.Series,
+    *,
+    settings: Sequence[Setting],
+    forecasts: ForecastTable | None,
+    capacity_per_replica: float,
+    pod_startup_s: float,
+    slo: SLO,
+    replay_start: pd.Timestamp,
+    confidence: float = 0.9,
+    max_replicas: int = 100,
+    min_replicas: int = 1,
+    progress: Callable[[int, int, Setting], None] | None = None,
+) -> list[Point]:
+    """Replay every setting on ``trace`` from ``replay_start`` with the same forecasts; the SLO numbers of each."""
+    points = []
+    cluster = ClusterConfig(pod_startup_s=pod_startup_s)
+    for i, s in enumerate(settings):
+        if progress is not None:
+            progress(i, len(settings), s)
+        hpa = HPAConfig(
+            capacity_per_replica=capacity_per_replica,
+            target_utilisation=s.target_utilisation,
+            min_replicas=min_replicas,
+            max_replicas=max_replicas,
+        )
+        if s.prescaler:
+            if forecasts is None:
+                raise ConfigError("tune: prescaler settings need precomputed forecasts")
+            policy = s.policy(
+                capacity_per_replica=capacity_per_replica,
+                pod_startup_s=pod_startup_s,
+                min_replicas=min_replicas,
+                max_replicas=max_replicas,
+            )
+        else:
+            policy = ScalingPolicy(
+                capacity_per_replica=capacity_per_replica,
+                min_replicas=min_replicas,
+                max_replicas=max_replicas,
+            )
+        run = "prescaler" if s.prescaler else "hpa"
+        result = replay(
+            trace,
+            config=ReplayConfig(hpa=hpa, policy=policy, cluster=cluster),
+            forecast_fn=None,
+            forecasts=forecasts if s.prescaler else None,
+            replay_start=replay_start,
+            include=(run,),
+        )
+        points.append(point_from(result, setting=s, slo=slo, confidence=confidence))
+    return points
+
+
+def oracle_cost(
+    trace: pd.Series,
+    *,
+    capacity_per_replica: float,
+    pod_startup_s: float,
+    replay_start: pd.Timestamp,
+    max_replicas: int = 100,
+    min_replicas: int = 1,
+) -> float:
+    """The perfect-foresight schedule's replica-minutes over the same range (the cost floor)."""
+    hpa = HPAConfig(
+        capacity_per_replica=capacity_per_replica, min_replicas=min_replicas, max_replicas=max_replicas
+    )
+    policy = ScalingPolicy(capacity_per_replica=capacity_per_replica, max_replicas=max_replicas)
+    result = replay(
+        trace,
+        config=ReplayConfig(hpa=hpa, policy=policy, cluster=ClusterConfig(pod_startup_s=pod_startup_s)),
+        forecast_fn=None,
+        replay_start=replay_start,
+        include=("oracle",),
+    )
+    return float(result.runs["oracle"].metrics["replica_minutes"])
+
+
+def _cheapest(points: Iterable[Point]) -> Point | None:
+    ok = [p for p in points if p.meets]
+    return min(ok, key=lambda p: (p.replica_minutes, p.rate_upper)) if ok else None
+
+
+def tune(
+    trace: pd.Series,
+    *,
+    forecasts: ForecastTable | None,
+    capacity_per_replica: float,
+    pod_startup_s: float,
+    slo: SLO,
+    replay_start: pd.Timestamp,
+    grid: Sequence[Setting] | None = None,
+    confidence: float = 0.9,
+    max_replicas: int = 100,
+    min_replicas: int = 1,
+    progress: Callable[[int, int, Setting], None] | None = None,
+) -> TuneResult:
+    """Replay the grid on ``trace`` from ``replay_start`` and pick the cheapest setting meeting ``slo``.
+
+    ``trace`` is on the 1-minute replay grid (:func:`forecaster.simulate.prepare_trace`); ``forecasts`` cover
+    ``replay_start`` to its end (:func:`forecaster.simulate.precompute_forecasts`), and are never recomputed.
+    Prescaler points planning on a quantile the forecasts lack are left out.
+    """
+    if not 0.5 <= confidence <= 0.95:
+        raise ConfigError(f"tune: confidence must be in [0.5, 0.95], got {confidence!r}", hint="e.g. 0.9")
+    columns = _forecast_columns(forecasts)
+    if grid is None:
+        grid = default_grid(quantiles=[_quantile_of(c) for c in columns if _quantile_of(c) is not None])
+    grid = [s for s in grid if not s.prescaler or _label(s.quantile) in columns]
+    if not grid:
+        raise ConfigError("tune: no setting to replay", hint="give a grid, or forecasts with a p50 column")
+    start = pd.Timestamp(replay_start)
+    replayed = trace.loc[start:]
+    if len(replayed) < 60:
+        raise DataError(
+            f"tune: {len(replayed)} minutes to tune on is too short", hint="tune on at least a day of history"
+        )
+    points = evaluate(
+        trace,
+        settings=grid,
+        forecasts=forecasts,
+        capacity_per_replica=capacity_per_replica,
+        pod_startup_s=pod_startup_s,
+        slo=slo,
+        replay_start=start,
+        confidence=confidence,
+        max_replicas=max_replicas,
+        min_replicas=min_replicas,
+        progress=progress,
+    )
+    for group in (
+        [p for p in points if p.setting.prescaler],
+        [p for p in points if not p.setting.prescaler],
+    ):
+        for p in pareto(group):
+            p.pareto = True
+    return TuneResult(
+        slo=slo,
+        points=points,
+        minutes=points[0].minutes,
+        start=replayed.index[0],
+        end=replayed.index[-1],
+        oracle_replica_minutes=oracle_cost(
+            trace,
+            capacity_per_replica=capacity_per_replica,
+            pod_startup_s=pod_startup_s,
+            replay_start=start,
+            max_replicas=max_replicas,
+            min_replicas=min_replicas,
+        ),
+        capacity_per_replica=capacity_per_replica,
+        pod_startup_s=pod_startup_s,
+        confidence=confidence,
+        blocks=int(_blocks(points[0].minutes).max()) + 1,
+        recommended=_cheapest(points),
+        hpa_alone=_cheapest(p for p in points if not p.setting.prescaler),
+    )
+
+
+def _label(quantile: float) -> str:
+    from forecaster.predictors import quantile_label
+
+    return quantile_label(quantile)
+
+
+def _quantile_of(column: str) -> float | None:
+    from forecaster.predictors import parse_quantile_label
+
+    try:
+        return parse_quantile_label(column)
+    except (DataError, ValueError):
+        return None
+
+
+def _forecast_columns(forecasts: ForecastTable | None) -> list[str]:
+    if forecasts is None:
+        return []
+    for frame in forecasts.frames:
+        if frame is not None and len(frame):
+            return [str(c) for c in frame.columns]
+    return []
+
+
+def recommend_for_model(
+    model: Any,
+    history: pd.Series,
+    *,
+    tune_start: pd.Timestamp,
+    capacity_per_replica: float,
+    pod_startup_s: float = 180.0,
+    slo: SLO | str = "short-minutes=0.5%",
+    confidence: float = 0.9,
+    max_replicas: int = 100,
+    min_replicas: int = 1,
+    grid: Sequence[Setting] | None = None,
+) -> dict[str, Any]:
+    """For the training job: tune on ``history`` from ``tune_start`` (the held-out backtest range, which the
+    freshly trained ``model`` did not see) and return the recommendation as JSON-able data, to be stored with
+    the model version.
+
+    ``model`` is a Predictor (e.g. the trained :class:`forecaster.model.Forecaster`) on ``history``'s own step;
+    ``history`` is the native series the model was trained and backtested on. The answer holds ``slo``,
+    ``tuned_on``, ``recommended`` (policy spec fields, HPA target, expected SLO rate and cost) and
+    ``hpa_alone``; ``frontier`` has every setting.
+    """
+    from forecaster.simulate import precompute_forecasts, predictor_forecasts, prepare_trace
+
+    slo = SLO.parse(slo) if isinstance(slo, str) else slo
+    native = history.astype(float)
+    if native.isna().any():
+        raise DataError(
+            f"tune: the history has {int(native.isna().sum())} missing points",
+            hint="tune on a range without long gaps",
+        )
+    trace = prepare_trace(native, name="tuning history")
+    start = pd.Timestamp(tune_start)
+    fn = predictor_forecasts(model, native, start=start)
+    forecasts = precompute_forecasts(trace, forecast_fn=fn, replay_start=start)
+    result = tune(
+        trace,
+        forecasts=forecasts,
+        capacity_per_replica=capacity_per_replica,
+        pod_startup_s=pod_startup_s,
+        slo=slo,
+        replay_start=start,
+        grid=grid,
+        confidence=confidence,
+        max_replicas=max_replicas,
+        min_replicas=min_replicas,
+    )
+    out = result.to_dict()
+    # The training job has no `forecaster simulate` command line to reproduce (the model is in the store).
+    for key in ("recommended", "hpa_alone"):
+        if out[key] is not None:
+            out[key].pop("simulate_flags")
+    return out

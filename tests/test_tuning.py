@@ -1,0 +1,279 @@
+"""Tuning: SLO parsing, forecasts computed once, the cheapest setting meeting the SLO, and `forecaster tune`'s
+recommended `simulate_flags` reproducing its numbers through `forecaster simulate`."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import forecaster.tuning as tuning
+from forecaster.cli import main
+from forecaster.errors import ConfigError
+from forecaster.hpa import HPAConfig
+from forecaster.scaling import ScalingPolicy
+from forecaster.simulate import ClusterConfig, ReplayConfig, precompute_forecasts, prepare_trace, replay
+from forecaster.sources.synthetic import live_streaming
+from forecaster.tuning import SLO, Setting, tune
+
+SMALL_GRID = [
+    Setting(1.0),
+    Setting(0.8),
+    Setting(0.6),
+    Setting(0.5),
+    Setting(1.0, "shift", 0.5),
+    Setting(1.0, "shift", 0.9, max_over_median=0.4),
+    Setting(1.0, "shift", 0.9, stabilization_s=300.0),
+    Setting(0.9, "peak", 0.9, stabilization_s=300.0, lead_extra_s=120.0),
+]
+
+
+@pytest.fixture(scope="module")
+def trace() -> pd.Series:
+    """A day of the synthetic live-streaming load on the 1-minute replay grid (the evening show at 20:00)."""
+    return prepare_trace(live_streaming(days=1, step="5m", seed=3), name="synthetic")
+
+
+def future_forecasts(trace: pd.Series, calls: list[pd.Timestamp]):
+    """A forecast_fn that reads the future on purpose (p50 = the true load, p90 = +15%), counting its calls."""
+    values = trace.to_numpy()
+    index = trace.index
+
+    def fn(history: pd.Series, now: pd.Timestamp) -> pd.DataFrame:
+        calls.append(now)
+        assert len(history) == 0 or history.index[-1] < now  # the history ends before the tick
+        t = int(index.searchsorted(now))
+        p50 = values[t : t + 30]
+        return pd.DataFrame({"p50": p50, "p90": p50 * 1.15}, index=index[t : t + 30])
+
+    return fn
+
+
+@pytest.mark.parametrize(
+    ("text", "metric", "limit"),
+    [
+        ("short-minutes=0.5%", "short-minutes", 0.005),
+        ("unserved=0.1%", "unserved", 0.001),
+        ("unserved = 0.002", "unserved", 0.002),
+        ("short-minutes=1e-2", "short-minutes", 0.01),
+    ],
+)
+def test_slo_parses_percentages_and_fractions(text, metric, limit) -> None:
+    slo = SLO.parse(text)
+    assert (slo.metric, slo.limit) == (metric, pytest.approx(limit))
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("short-minutes", "is not METRIC=LIMIT"),
+        ("latency=1%", "SLO metric 'latency' is unknown; known: short-minutes, unserved"),
+        ("unserved=abc", "SLO limit 'abc'"),
+        ("unserved=0%", "must be above 0 and below 100%"),
+        ("short-minutes=150%", "must be above 0 and below 100%"),
+        ("short-minutes=-1%", "is not a number or a percentage"),
+    ],
+)
+def test_bad_slo_strings_are_refused_with_the_reason(text, message) -> None:
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(")) as info:
+        SLO.parse(text)
+    assert "--slo short-minutes=0.5%" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("confidence", "dof", "exact"),
+    [(0.9, 3, 1.637744), (0.9, 6, 1.439756), (0.95, 3, 2.353363), (0.9, 27, 1.313703), (0.95, 4, 2.131847)],
+)
+def test_t_quantile_matches_students_t(confidence, dof, exact) -> None:
+    assert tuning.t_quantile(confidence, dof) == pytest.approx(exact, abs=2e-3)
+
+
+def test_replay_from_a_forecast_table_equals_replay_from_the_function(trace) -> None:
+    start = trace.index[1000]
+    cap = float(trace.max()) / 20
+    config = ReplayConfig(
+        hpa=HPAConfig(capacity_per_replica=cap),
+        policy=ScalingPolicy(capacity_per_replica=cap, plan="shift", scale_down_stabilization_s=0),
+        cluster=ClusterConfig(pod_startup_s=180),
+    )
+    calls: list[pd.Timestamp] = []
+    direct = replay(trace, config=config, forecast_fn=future_forecasts(trace, calls), replay_start=start)
+    table = precompute_forecasts(trace, forecast_fn=future_forecasts(trace, []), replay_start=start)
+    cached = replay(trace, config=config, forecast_fn=None, forecasts=table, replay_start=start)
+    assert cached.to_dict()["runs"] == direct.to_dict()["runs"]
+    assert (
+        direct.runs["prescaler"].metrics["under_provisioned_minutes"]
+        < (direct.runs["hpa"].metrics["under_provisioned_minutes"])
+    )
+    with pytest.raises(ConfigError, match="precomputed forecasts cover"):
+        replay(trace, config=config, forecast_fn=None, forecasts=table, replay_start=trace.index[10])
+
+
+def test_tune_computes_forecasts_once_and_recommends_the_cheapest_setting_meeting_the_slo(trace) -> None:
+    start = trace.index[1000]
+    cap = float(trace.max()) / 20
+    calls: list[pd.Timestamp] = []
+    table = precompute_forecasts(trace, forecast_fn=future_forecasts(trace, calls), replay_start=start)
+    replayed = len(trace.loc[start:])
+    assert len(calls) == replayed  # once per replayed minute
+
+    slo = SLO.parse("short-minutes=1%")
+    result = tune(
+        trace,
+        forecasts=table,
+        capacity_per_replica=cap,
+        pod_startup_s=180,
+        slo=slo,
+        replay_start=start,
+        grid=SMALL_GRID,
+    )
+    assert len(calls) == replayed  # the grid replays reused them: no forecast was asked for again
+    assert [p.setting for p in result.points] == SMALL_GRID
+    assert result.minutes == replayed
+
+    rec = result.recommended
+    assert rec is not None
+    assert rec.rate <= rec.rate_upper <= slo.limit  # meets the SLO on the data, with the margin
+    assert rec.rate == pytest.approx(rec.short_minutes / rec.minutes)
+    meeting = [p for p in result.points if p.meets]
+    assert rec.replica_minutes == min(p.replica_minutes for p in meeting)
+    # The margin is real: some setting is within the SLO on the data but not with the bound.
+    assert any(p.rate <= slo.limit < p.rate_upper for p in result.points)
+    hpa = result.hpa_alone
+    assert hpa is not None and not hpa.setting.prescaler
+    assert hpa.replica_minutes == min(p.replica_minutes for p in meeting if not p.setting.prescaler)
+    # Perfect-foresight forecasts: some prescaler setting meets the SLO for less than the HPA alone.
+    assert rec.setting.prescaler and rec.replica_minutes < hpa.replica_minutes
+
+    data = result.to_dict()
+    assert len(data["frontier"]) == len(SMALL_GRID)
+    assert data["recommended"]["policy"]["plan"] == rec.setting.plan
+    assert data["recommended"]["expected"]["cost_vs_hpa_alone"] < 0
+    assert data["hpa_alone"]["policy"] is None
+
+
+def test_tune_skips_settings_on_quantiles_the_forecasts_lack(trace) -> None:
+    start = trace.index[1000]
+    cap = float(trace.max()) / 20
+
+    def median_only(history: pd.Series, now: pd.Timestamp) -> pd.DataFrame:
+        t = int(trace.index.searchsorted(now))
+        return pd.DataFrame({"p50": trace.to_numpy()[t : t + 30]}, index=trace.index[t : t + 30])
+
+    table = precompute_forecasts(trace.iloc[:1300], forecast_fn=median_only, replay_start=start)
+    result = tune(
+        trace.iloc[:1300],
+        forecasts=table,
+        capacity_per_replica=cap,
+        pod_startup_s=180,
+        slo=SLO.parse("unserved=0.5%"),
+        replay_start=start,
+        grid=SMALL_GRID,
+    )
+    assert all(p.setting.quantile == 0.5 for p in result.points if p.setting.prescaler)
+    assert len(result.points) == 5
+
+
+@pytest.fixture(scope="module")
+def history_csv(tmp_path_factory) -> str:
+    # Seasonal naive trains on the first 70% (a day and 3 hours); the replay covers the evening show.
+    series = live_streaming(days=1.6, step="5m", seed=1, start="2026-01-05 08:00")
+    path = tmp_path_factory.mktemp("tune") / "load.csv"
+    series.rename("value").to_frame().rename_axis("timestamp").to_csv(path)
+    return str(path)
+
+
+def test_tune_cli_writes_json_and_plot_and_simulate_flags_reproduce_the_point(
+    history_csv, tmp_path, capsys, monkeypatch
+) -> None:
+    monkeypatch.setattr(tuning, "default_grid", lambda quantiles: list(SMALL_GRID))
+    out = tmp_path / "tune.json"
+    plot = tmp_path / "tune.png"
+    code = main(
+        [
+            "tune",
+            "--csv",
+            history_csv,
+            "--capacity-per-replica",
+            "200",
+            "--pod-startup",
+            "3m",
+            "--slo",
+            "short-minutes=2%",
+            "--model",
+            "seasonal-naive",
+            "--train-fraction",
+            "0.7",
+            "--json",
+            str(out),
+            "--plot",
+            str(plot),
+        ]
+    )
+    assert code == 0
+    text = capsys.readouterr().out
+    assert "HPA alone (target utilisation)" in text and "prescaler + HPA (Pareto frontier)" in text
+    data = json.loads(out.read_text())
+    assert plot.stat().st_size > 10_000
+    assert {"label", "flags", "short_minutes", "unserved_fraction", "replica_minutes"} <= set(
+        data["frontier"][0]
+    )
+    for key in ("recommended", "hpa_alone"):
+        choice = data[key]
+        assert choice is not None, key
+        sim_json = tmp_path / f"sim-{key}.json"
+        assert main(["simulate", *choice["simulate_flags"], "--json", str(sim_json)]) == 0
+        run = json.loads(sim_json.read_text())["runs"][choice["simulate_run"]]
+        expected = choice["expected"]
+        assert run["under_provisioned_minutes"] == expected["short_minutes"]
+        assert run["unserved_fraction"] == pytest.approx(expected["unserved_fraction"], rel=1e-12)
+        assert run["replica_minutes"] == pytest.approx(expected["replica_minutes"], rel=1e-12)
+    rec = data["recommended"]
+    meeting = [p for p in data["frontier"] if p["meets_slo"]]
+    assert rec["expected"]["replica_minutes"] == min(p["replica_minutes"] for p in meeting)
+
+
+def test_tune_cli_bad_slo_is_one_clear_line(history_csv, capsys) -> None:
+    code = main(["tune", "--csv", history_csv, "--capacity-per-replica", "200", "--slo", "p99-latency=1%"])
+    assert code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("forecaster tune: error: SLO metric 'p99-latency' is unknown")
+    assert "\n" not in err
+
+
+def test_recommend_for_model_returns_json_ready_data_for_the_model_version() -> None:
+    from forecaster.predictors import SeasonalNaive
+
+    native = live_streaming(days=1.6, step="5m", seed=2, start="2026-01-05 08:00")
+    split = native.index[int(len(native) * 0.7)]
+    model = SeasonalNaive(step=pd.Timedelta("5min"), horizon_steps=6, quantiles=(0.5, 0.9)).fit(
+        native.loc[:split]
+    )
+    out = tuning.recommend_for_model(
+        model, native, tune_start=split, capacity_per_replica=200.0, slo="short-minutes=2%", grid=SMALL_GRID
+    )
+    json.dumps(out)  # storable as is
+    assert out["slo"] == "short-minutes=2%"
+    assert out["tuned_on"]["minutes"] == len(pd.date_range(split, native.index[-1], freq="1min"))
+    rec = out["recommended"]
+    assert rec is not None and "simulate_flags" not in rec
+    assert rec["expected"]["slo_rate_upper"] <= 0.02
+    assert np.isfinite(rec["expected"]["replica_minutes"])
+
+
+def test_no_setting_meeting_the_slo_recommends_nothing(trace) -> None:
+    start = trace.index[1000]
+    result = tune(
+        trace,
+        forecasts=None,
+        capacity_per_replica=float(trace.max()) / 20,
+        pod_startup_s=180,
+        slo=SLO.parse("short-minutes=0.001%"),
+        replay_start=start,
+        grid=[Setting(1.0)],
+    )
+    assert result.points[0].short_minutes > 0
+    assert result.recommended is None and result.hpa_alone is None
+    assert result.to_dict()["recommended"] is None
