@@ -302,13 +302,17 @@ def _guard(value: Any, path: str) -> AccuracyGuardSpec | None:
     )
 
 
-def _scaling(spec: Mapping[str, Any], where: str) -> ScalingPolicy:
+def _scaling(spec: Mapping[str, Any], where: str, *, floor: bool) -> ScalingPolicy:
+    """``floor``: the actuator is a floor under an autoscaler (HPAFloor, KEDAScaledObject), where the
+    measured best is the default: plan ``shift`` with no scale-down stabilisation of its own (the HPA's
+    holds the pods); elsewhere ``peak`` with a 5-minute window (bench/results/replay.md)."""
     capacity = _number(spec, "capacityPerReplica", where)
     if capacity <= 0:
         raise _bad(
             f"{where}.capacityPerReplica",
             f"must be > 0, got {capacity:g}",
-            "the load one replica serves at its target utilisation, e.g. 50 (requests/s)",
+            "the load one replica serves at full use (the HPA's target utilisation is set on the HPA), "
+            "e.g. 80 (requests/s)",
         )
     min_replicas = _int(spec, "minReplicas", where, 1)
     max_replicas = _int(spec, "maxReplicas", where)
@@ -332,11 +336,15 @@ def _scaling(spec: Mapping[str, Any], where: str) -> ScalingPolicy:
             lead_time_s=_seconds(spec, "leadTime", where, "3m", zero_ok=True),
             interval_s=_seconds(spec, "interval", where, "1m"),
             scale_down_stabilization_s=_seconds(
-                scale_down, "stabilizationWindow", f"{where}.scaleDown", "5m", zero_ok=True
+                scale_down,
+                "stabilizationWindow",
+                f"{where}.scaleDown",
+                "0" if str(spec.get("plan", "shift" if floor else "peak")) == "shift" else "5m",
+                zero_ok=True,
             ),
             scale_down_max_step=_int(scale_down, "maxStep", f"{where}.scaleDown", 0) or 0,
             scale_down_period_s=_seconds(scale_down, "period", f"{where}.scaleDown", "1m"),
-            plan=str(spec.get("plan", "peak")),
+            plan=str(spec.get("plan", "shift" if floor else "peak")),
             max_over_median=_number(spec, "maxOverMedian", where, 0.0),
         )
     except ConfigError as exc:
@@ -411,7 +419,7 @@ def parse_policy(obj: Mapping[str, Any], *, source: str = "PrescalePolicy") -> P
             f"{where}.mode", f"must be Scale or Forecast, got {mode!r}", "Forecast = compute and publish only"
         )
 
-    scaling = _scaling(spec, where)
+    scaling = _scaling(spec, where, floor=actuator != "Auto" and _registry()[actuator].floor)
     if scaling.plan == "shift" and not (actuator != "Auto" and _registry()[actuator].floor):
         # shift plans only for what pods started now will face when ready; without an autoscaler underneath
         # nothing would keep the pods the current load needs.
