@@ -60,13 +60,16 @@ MODULES = (
     Module(
         "oracle",
         "forecaster/oracle.py",
-        tuple(
-            f"tests/test_simulate.py::{name}"
-            for name in (
-                "test_oracle_is_never_short_and_as_cheap_as_brute_force",
-                "test_oracle_random_small_cases_match_brute_force",
-                "test_oracle_nodes_cover_pods",
-            )
+        (
+            *(
+                f"tests/test_simulate.py::{name}"
+                for name in (
+                    "test_oracle_is_never_short_and_as_cheap_as_brute_force",
+                    "test_oracle_random_small_cases_match_brute_force",
+                    "test_oracle_nodes_cover_pods",
+                )
+            ),
+            "tests/test_guarantees_oracle.py",
         ),
     ),
     Module("series", "forecaster/series.py", ("tests/test_series.py", "tests/test_guarantees_series.py")),
