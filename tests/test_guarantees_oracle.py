@@ -87,3 +87,12 @@ def test_oracle_nodes_follow_the_pods_with_their_own_start_up():
     assert s.pods.tolist() == [1, 1, 1, 1, 1, 4, 4, 4, 4, 1, 1, 1]
     assert s.nodes.tolist() == [1, 1, 1, 2, 2, 2, 2, 2, 2, 1, 1, 1]  # the 2nd node starts 2 minutes ahead
     assert s.actions == 2
+
+
+def test_oracle_nodes_default_to_no_start_up_and_one_pod_per_node_is_one_node_per_pod():
+    need = np.array([1, 1, 3, 3, 1])
+    instant = oracle_schedule(need=need, initial=1, pod_startup_min=1, pods_per_node=2)
+    assert instant.pods.tolist() == [1, 3, 3, 3, 1]
+    assert instant.nodes.tolist() == [1, 2, 2, 2, 1]  # nodes start when their pods do
+    single = oracle_schedule(need=need, initial=1, pod_startup_min=1, pods_per_node=1)
+    assert single.nodes.tolist() == single.pods.tolist()

@@ -46,7 +46,15 @@ def test_bad_durations_are_named_with_the_accepted_forms(value, problem, hint):
 
 @pytest.mark.parametrize(
     ("value", "seconds"),
-    [(" 2H ", 7200), (1.5, 1.5), (1, 1), ("1d1h1m1s", 90061), ("2w", 14 * 86400), (pd.Timedelta("7s"), 7)],
+    [
+        (" 2H ", 7200),
+        (1.5, 1.5),
+        (1, 1),
+        ("1s", 1),
+        ("1d1h1m1s", 90061),
+        ("2w", 14 * 86400),
+        (pd.Timedelta("7s"), 7),
+    ],
 )
 def test_durations_parse(value, seconds):
     assert parse_duration(value) == pd.Timedelta(seconds=seconds)
@@ -122,6 +130,15 @@ def test_step_inference():
             _raw(["2026-01-01 00:01", "2026-01-01 00:00", "2026-01-01 00:02"], [1, 2, 3]),
             None,
             "x: timestamps are not sorted: 2026-01-01 00:00:00 comes after 2026-01-01 00:01:00",
+            "sort the rows by timestamp",
+        ),
+        (
+            # A duplicate first, the disorder later: the message names the disorder, where it is.
+            _raw(
+                ["2026-01-01 00:00", "2026-01-01 00:00", "2026-01-01 00:02", "2026-01-01 00:01"], [1, 2, 3, 4]
+            ),
+            None,
+            "x: timestamps are not sorted: 2026-01-01 00:01:00 comes after 2026-01-01 00:02:00",
             "sort the rows by timestamp",
         ),
         (
