@@ -70,7 +70,8 @@ def _call(client: httpx.Client, method: str, path: str, header: str | None):
 def test_anything_but_the_exact_token_is_refused(client, method, path, description, header):
     response = _call(client, method, path, header)
     assert response.status_code == 401, description
-    assert response.headers["www-authenticate"].startswith("Bearer")
+    assert response.headers["www-authenticate"] == 'Bearer realm="forecaster"'
+    assert "missing or wrong bearer token" in response.text
 
 
 @pytest.mark.parametrize("scheme", ["Bearer", "bearer", "BEARER"])
@@ -121,3 +122,19 @@ def test_an_empty_token_file_is_an_error_not_an_open_door(tmp_path):
     token_file.write_text(" \n")
     with pytest.raises(ConfigError, match="is empty"):
         create_app(ServeSettings(auth_token_file=str(token_file), auth_token_env=None), targets=[])
+
+
+def test_requests_before_the_service_has_started_get_a_503_not_a_crash():
+    """Between app creation and the end of startup there is no service yet (no lifespan has run here)."""
+    import asyncio
+
+    app = create_app(ServeSettings(auth_token_env=None, demo_train=False), targets=[])
+
+    async def call() -> httpx.Response:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://forecaster") as client:
+            return await client.get("/v1/targets")
+
+    response = asyncio.run(call())
+    assert response.status_code == 503
+    assert "the service is starting; retry shortly" in response.text
