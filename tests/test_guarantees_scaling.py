@@ -184,6 +184,20 @@ CASES = [
         (10, 10, "forecast", "p90 peak 1000 at 2026-01-05 20:03 / 100 per replica = 10 replicas", None),
     ),
     (
+        "rise plan without a usable median: plan on the quantile (never drop a floor for lack of a median)",
+        fc([500] * 8, [float("nan")] * 8),
+        BASE.replace(plan="rise"),
+        st(None),
+        (5, 5, "forecast", "p90 peak 500 at 2026-01-05 20:03 / 100 per replica = 5 replicas", None),
+    ),
+    (
+        "held by stabilisation inside a rate period: still 'stabilizing', not rate limited",
+        FLAT,
+        BASE.replace(scale_down_max_step=2),
+        st(9, [(2, 9)], down_min_ago=0.5),
+        (9, 5, "stabilizing", None, NOW - T(minutes=0.5)),
+    ),
+    (
         "no forecast: keep the last desired, and the state",
         None,
         BASE,
@@ -238,6 +252,7 @@ def test_decide_reasons_messages_and_state(description, forecast, policy, state,
     ("forecast", "problem"),
     [
         (fc([500] * 6)[["p50"]], "the forecast has no p90 column (it has p50)"),
+        (fc([500] * 6).rename(columns={"p90": "p95"}), "the forecast has no p90 column (it has p50, p95)"),
         (
             pd.DataFrame(index=pd.date_range(NOW, periods=3, freq="1min")),
             "the forecast has no p90 column (it has none)",
@@ -342,6 +357,7 @@ def test_scaling_policy_boundaries_are_accepted():
         ({"replicas": 9, "pod_request": 0.5, "node_allocatable": 0.5}, 9),
         ({"replicas": 0, "pod_request": 1, "node_allocatable": 4, "min_nodes": 2}, 2),
         ({"replicas": 30, "pod_request": 1, "node_allocatable": 4, "max_nodes": 5}, 5),
+        ({"replicas": 30, "pod_request": 1, "node_allocatable": 4, "min_nodes": 2, "max_nodes": 2}, 2),
     ],
 )
 def test_nodes_needed_edges(kw, nodes):
