@@ -306,3 +306,175 @@ def test_hpa_config_boundaries_are_accepted():
         tolerance=0,
         metric_lag_s=0,
     )
+
+
+def _cfg(*, down: HPARules | None = None, up: HPARules | None = None, **kw) -> HPAConfig:
+    extra = {"scale_down": down} if down else {}
+    extra |= {"scale_up": up} if up else {}
+    return HPAConfig(capacity_per_replica=100, max_replicas=500, **extra, **kw)
+
+
+PODS2 = HPAPolicy("Pods", 2, 60)
+HALF = HPAPolicy("Percent", 50, 60)
+RATE_CASES = [
+    # (description, config, state, load, current, ready) -> (desired, ups, downs) with events as (seconds ago, n)
+    (
+        "scale-down Disabled: never down",
+        _cfg(down=HPARules(0, (HPAPolicy("Percent", 100, 15),), "Disabled")),
+        HPAState(),
+        500,
+        10,
+        10,
+        (10, (), ()),
+    ),
+    (
+        "scale-down Max: the policy removing most (50% beats 2 pods)",
+        _cfg(down=HPARules(0, (PODS2, HALF), "Max")),
+        HPAState(),
+        100,
+        10,
+        10,
+        (5, (), ((0, 5),)),
+    ),
+    (
+        "scale-down Min: the policy removing least",
+        _cfg(down=HPARules(0, (PODS2, HALF), "Min")),
+        HPAState(),
+        100,
+        10,
+        10,
+        (8, (), ((0, 2),)),
+    ),
+    (
+        "scale-down: pods removed earlier in the period count",
+        _cfg(down=HPARules(0, (PODS2,))),
+        HPAState(scale_down_events=((ago(30), 2),)),
+        100,
+        10,
+        10,
+        (10, (), ((30, 2),)),
+    ),
+    (
+        "scale-down: a removal a full period ago no longer counts",
+        _cfg(down=HPARules(0, (PODS2,))),
+        HPAState(scale_down_events=((ago(60), 2),)),
+        100,
+        10,
+        10,
+        (8, (), ((60, 2), (0, 2))),
+    ),
+    (
+        "scale-down: pods added in the period are removable on top",
+        _cfg(down=HPARules(0, (PODS2,))),
+        HPAState(scale_up_events=((ago(30), 3),)),
+        100,
+        10,
+        10,
+        (5, ((30, 3),), ((0, 5),)),
+    ),
+    (
+        "scale-down by percent of many pods",
+        _cfg(down=HPARules(0, (HALF,))),
+        HPAState(),
+        100,
+        202,
+        202,
+        (101, (), ((0, 101),)),
+    ),
+    (
+        "scale-up by percent of many pods: +100% of 101",
+        _cfg(),
+        HPAState(),
+        100000,
+        101,
+        101,
+        (202, ((0, 101),), ()),
+    ),
+    (
+        "scale-up Disabled: never up",
+        _cfg(up=HPARules(0, (HPAPolicy("Pods", 4, 15),), "Disabled")),
+        HPAState(),
+        5000,
+        10,
+        10,
+        (10, (), ()),
+    ),
+    (
+        "scale-up Min: the policy adding least",
+        _cfg(up=HPARules(0, (HPAPolicy("Pods", 4, 15), HPAPolicy("Percent", 100, 15)), "Min")),
+        HPAState(),
+        5000,
+        10,
+        10,
+        (14, ((0, 4),), ()),
+    ),
+    (
+        "scale-up: pods added earlier in the period count",
+        _cfg(up=HPARules(0, (HPAPolicy("Pods", 4, 60),))),
+        HPAState(scale_up_events=((ago(30), 3),)),
+        5000,
+        10,
+        10,
+        (11, ((30, 3), (0, 1)), ()),
+    ),
+    (
+        "events of the last 30 minutes are kept and the new one appended",
+        _cfg(),
+        HPAState(scale_up_events=((ago(600), 2), (ago(1800), 9)), scale_down_events=((ago(900), 1),)),
+        2000,
+        10,
+        10,
+        (20, ((600, 2), (0, 10)), ((900, 1),)),
+    ),
+    (
+        "a scale-down event is appended to earlier ones",
+        _cfg(down=HPARules(0, (HPAPolicy("Percent", 100, 15),))),
+        HPAState(scale_down_events=((ago(600), 1),)),
+        100,
+        4,
+        4,
+        (1, (), ((600, 1), (0, 3))),
+    ),
+    ("exactly at the tolerance (0.5): no change", _cfg(tolerance=0.5), HPAState(), 500, 10, 10, (10, (), ())),
+    (
+        "starting pods, exactly at the tolerance once counted: no change",
+        _cfg(tolerance=0.5),
+        HPAState(),
+        3000,
+        20,
+        10,
+        (20, (), ()),
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("description", "config", "state", "load", "current", "ready", "expected"),
+    RATE_CASES,
+    ids=[c[0] for c in RATE_CASES],
+)
+def test_behavior_policies_and_scale_events(description, config, state, load, current, ready, expected):
+    result = hpa_step(
+        config=config, state=state, now=NOW, load=load, current_replicas=current, ready_replicas=ready
+    )
+    desired, ups, downs = expected
+    assert result.desired_replicas == desired
+    assert result.state.scale_up_events == tuple((ago(s), n) for s, n in ups)
+    assert result.state.scale_down_events == tuple((ago(s), n) for s, n in downs)
+
+
+def test_scaling_down_to_the_minimum_is_a_plain_metrics_decision():
+    result = hpa_step(
+        config=HPAConfig(capacity_per_replica=100),
+        state=HPAState(),
+        now=NOW,
+        load=50,
+        current_replicas=4,
+        ready_replicas=4,
+    )
+    assert (result.desired_replicas, result.reason) == (1, "metrics")
+
+
+def test_short_periods_and_windows_are_accepted():
+    HPAPolicy("Pods", 1, 0.5)
+    HPAConfig(capacity_per_replica=100, sync_period_s=0.5, metric_window_s=0.5)
