@@ -115,7 +115,7 @@ def _mutmut_section(module: Module) -> str:
         'source_paths = ["forecaster"]',
         f'only_mutate = ["{module.path}"]',
         f"pytest_add_cli_args_test_selection = {json.dumps(tests)}",
-        'pytest_add_cli_args = ["-p", "no:cacheprovider", "-q", "-m", "not prometheus"]',
+        'pytest_add_cli_args = ["-p", "no:cacheprovider", "-q", "-m", "not prometheus and not slow"]',
         "max_stack_depth = -1",
         "",
     ]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 
 import pandas as pd
 import pytest
@@ -188,3 +189,83 @@ def test_an_unreadable_file_is_a_store_error(store, tmp_path, model):
     with pytest.raises(ModelStoreError, match="cannot read"):
         store.pointer("svc")
     assert store.versions("svc") == [version]
+
+
+def test_a_failed_pointer_write_leaves_the_old_pointer_and_no_litter(store, tmp_path, model, monkeypatch):
+    first = store.save("svc", model, now=NOW).version
+    store.promote("svc", first, reason="first", now=NOW)
+    second = store.save("svc", model, now=NOW + pd.Timedelta(hours=1)).version
+    before = sorted(p.name for p in (tmp_path / "svc").iterdir())
+    for name in ("fsync", "replace"):
+
+        def boom(*args, _name=name, **kwargs):
+            raise OSError(5, f"I/O error in {_name}")
+
+        monkeypatch.setattr(os, name, boom)
+        with pytest.raises(OSError, match=f"I/O error in {name}"):
+            store.promote("svc", second, reason="second", now=NOW)
+        monkeypatch.undo()
+        assert store.current("svc").version == first
+        assert sorted(p.name for p in (tmp_path / "svc").iterdir()) == before
+
+
+def test_a_failed_version_write_leaves_nothing_behind(store, tmp_path, model, monkeypatch):
+    store.save("svc", model, now=NOW)
+    before = sorted(p.name for p in (tmp_path / "svc" / "versions").iterdir())
+
+    def boom(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", boom)
+    with pytest.raises(OSError, match="No space left"):
+        store.save("svc", model, now=NOW + pd.Timedelta(hours=1))
+    monkeypatch.undo()
+    assert sorted(p.name for p in (tmp_path / "svc" / "versions").iterdir()) == before
+
+
+def test_the_directory_backend_creates_parents_and_hides_its_temporary_files(tmp_path):
+    backend = DirectoryBackend(tmp_path / "new" / "deep")
+    backend.put_atomic("a/b/c.json", b"{}")
+    assert backend.read("a/b/c.json") == b"{}"
+    (tmp_path / "new" / "deep" / "a" / "b" / ".c.json.tmp-abc").write_bytes(b"half")
+    assert backend.list_children("a/b") == ["c.json"]
+    assert backend.list_children("") == ["a"]
+
+
+def test_the_pointer_file_is_indented_json_for_people_who_fix_it_by_hand(store, tmp_path, model):
+    version = store.save("svc", model, now=NOW).version
+    store.promote("svc", version, reason="x", now=NOW)
+    text = (tmp_path / "svc" / POINTER_FILE).read_text()
+    assert text == json.dumps(json.loads(text), indent=2)
+    assert text.startswith('{\n  "version": ')
+
+
+class _SlashedBackend(DirectoryBackend):
+    def describe(self) -> str:
+        return str(self.root) + "/"
+
+
+def test_a_store_over_any_backend_names_locations_without_double_slashes(tmp_path, model):
+    backend = _SlashedBackend(tmp_path)
+    store = ModelStore(backend)
+    assert store.backend is backend
+    ref = store.save("svc", model, now=NOW)
+    assert ref.location == f"{tmp_path}/svc/versions/{ref.version}"
+    (tmp_path / "svc" / "versions" / ref.version / WEIGHTS_FILE).write_bytes(b"garbage")
+    with pytest.raises(ModelStoreError) as err:
+        ModelStore(backend).load("svc", ref.version)
+    assert err.value.problem.startswith(f"{tmp_path}/svc/versions/{ref.version}: ")  # names where it is
+
+
+def test_known_versions_are_listed_in_the_hint(store, model):
+    a = store.save("svc", model, now=NOW).version
+    b = store.save("svc", model, now=NOW + pd.Timedelta(hours=1)).version
+    with pytest.raises(ModelStoreError) as err:
+        store.ref("svc", "nope")
+    assert err.value.hint == f"known versions: {a}, {b}"
+
+
+def test_an_s3_url_gives_an_s3_store():
+    store = ModelStore("s3://models-bucket/forecaster")
+    assert store.backend.describe() == "s3://models-bucket/forecaster"
+    assert repr(store) == "ModelStore('s3://models-bucket/forecaster')"
