@@ -71,11 +71,12 @@ def test_anything_but_the_exact_token_is_refused(client, method, path, descripti
     response = _call(client, method, path, header)
     assert response.status_code == 401, description
     assert response.headers["www-authenticate"] == 'Bearer realm="forecaster"'
-    assert "missing or wrong bearer token" in response.text
+    assert response.json()["error"] == "missing or wrong bearer token"
 
 
-@pytest.mark.parametrize("scheme", ["Bearer", "bearer", "BEARER"])
+@pytest.mark.parametrize("scheme", ["Bearer", "bearer", "BEARER", "Bearer "])
 def test_the_exact_token_opens_the_api(client, scheme):
+    """The scheme is case-insensitive and may be followed by more than one space (RFC 6750: 1*SP)."""
     response = client.get("/v1/targets", headers={"Authorization": f"{scheme} {TOKEN}"})
     assert response.status_code == 200
     assert response.json()["targets"] == []
@@ -137,4 +138,4 @@ def test_requests_before_the_service_has_started_get_a_503_not_a_crash():
 
     response = asyncio.run(call())
     assert response.status_code == 503
-    assert "the service is starting; retry shortly" in response.text
+    assert response.json()["error"] == "the service is starting; retry shortly"
