@@ -139,17 +139,19 @@ def test_scaler_fit_edges(values, lookback, mean, std, nonnegative):
 
 
 def test_scaler_needs_a_finite_value():
-    with pytest.raises(DataError, match="cannot fit a scaler on a series with no finite values"):
+    with pytest.raises(DataError) as err:
         Scaler.fit(np.array([np.nan, np.inf]), lookback=1)
+    assert err.value.problem == "cannot fit a scaler on a series with no finite values"
     assert Scaler.fit(np.full(4, 1e-9), lookback=1).floor == 1e-6
 
 
 @pytest.mark.parametrize(
-    ("spec", "need"),
-    [(WindowSpec(12, 6, 0), 12), (WindowSpec(12, 6, 288), 300), (WindowSpec(1, 1, 1), 2)],
+    ("shape", "need"), [((12, 6, 0), 12), ((12, 6, 288), 300), ((1, 1, 1), 2), ((1, 1, 0), 1)]
 )
-def test_history_needed(spec, need):
-    assert spec.history_needed == need
+def test_history_needed(shape, need):
+    assert (
+        WindowSpec(*shape).history_needed == need
+    )  # built here, not at collection: the smallest spec is valid
 
 
 @pytest.mark.parametrize(("lookback", "horizon", "season"), [(0, 1, 0), (1, 0, 0), (1, 1, -1)])
@@ -172,3 +174,54 @@ def test_valid_origins_without_target_run_to_the_end_and_short_series_have_none(
     assert empty.tolist() == [] and empty.dtype == np.int64
     seasonal = WindowSpec(lookback=2, horizon=2, season=3)
     assert valid_origins(values, seasonal, with_target=True).tolist() == list(range(5, 9))
+
+
+def test_inputs_are_float32_for_the_network_and_the_scale_float64():
+    values = np.arange(1.0, 9.0)
+    spec = WindowSpec(lookback=3, horizon=2, season=0)
+    w = make_windows(
+        values, _index(8), spec=spec, scaler=UNIT, origins=np.array([3]), with_target=True, step=STEP
+    )
+    assert (w.past.dtype, w.future.dtype, w.level.dtype, w.target.dtype) == (np.float32,) * 4
+    assert w.scale.dtype == np.float64
+
+
+def test_lags_are_clipped_on_both_sides():
+    # A 12-step lookback whose day-ago window is one spike: the spike is 12x the lag level, clipped to 10.
+    lag_day = np.zeros(12)
+    lag_day[5] = 1000.0
+    future_lags = np.array([-5000.0, 1.0])
+    values = np.concatenate([lag_day, future_lags, np.ones(12 + 2)])  # season 14: a day ago is y[t-14 ...]
+    spec = WindowSpec(lookback=12, horizon=2, season=14)
+    w = make_windows(
+        values,
+        _index(len(values)),
+        spec=spec,
+        scaler=UNIT,
+        origins=np.array([26]),
+        with_target=False,
+        step=STEP,
+    )
+    assert w.past[0, 5, 1] == 10.0  # +12 clipped
+    assert w.future[0, 0, 0] == -10.0  # -5000 / (1000 / 12) clipped
+    negative = make_windows(
+        -values,
+        _index(len(values)),
+        spec=spec,
+        scaler=UNIT,
+        origins=np.array([26]),
+        with_target=False,
+        step=STEP,
+    )
+    assert negative.past[0, 5, 1] == -10.0 and negative.future[0, 0, 0] == 10.0
+
+
+def test_one_origin_when_the_series_is_exactly_one_window_long():
+    spec = WindowSpec(lookback=3, horizon=2, season=0)
+    assert valid_origins(np.arange(5.0), spec, with_target=True).tolist() == [3]
+
+
+def test_scaler_edges_two_levels_and_zeros():
+    two = Scaler.fit(np.array([1.0, 1.0, 1.0]), lookback=1)  # levels before indices 1 and 2: two of them
+    assert two.log_level_std == 0.5  # their spread (0) floored, not the single-level default of 1
+    assert Scaler.fit(np.array([0.0, 1.0, 2.0]), lookback=1).nonnegative is True  # zeros are not negative
