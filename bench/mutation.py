@@ -90,7 +90,7 @@ MODULES = (
     Module(
         "api-settings",
         "forecaster/api/settings.py",
-        ("tests/test_api_units.py", "tests/test_guarantees_auth.py"),
+        ("tests/test_api_units.py", "tests/test_guarantees_serve_settings.py"),
         pure_core=False,
     ),
 )
