@@ -66,8 +66,21 @@ def test_a_winner_over_seasonal_naive_is_promoted_into_an_empty_store(tmp_path):
     assert re.fullmatch(f"WAPE {WAPE} beats seasonal naive {WAPE}", result.reason)
     new, baseline = _wapes(result.reason)
     assert new < baseline
+    scores = result.backtest.scores
+    assert result.reason == (
+        f"WAPE {scores['candidate'].wape:.3f} beats seasonal naive {scores['seasonal_naive_daily'].wape:.3f}"
+    )
     assert store.current("svc").version == result.saved.version
     assert store.pointer("svc")["reason"] == result.reason
+    assert store.pointer("svc")["promoted_at"] == NOW.isoformat()
+    # The saved model is the one the config asked for, and its backtest evidence is complete.
+    manifest = result.saved.manifest
+    assert (manifest["name"], manifest["horizon_steps"], manifest["architecture"]["hidden_size"]) == (
+        "svc",
+        6,
+        8,
+    )
+    assert isinstance(result.metrics["backtest"]["models"]["candidate"]["mase"], float)
     assert result.summary() == f"svc: version {result.saved.version} promoted: {result.reason}"
 
 
@@ -161,3 +174,21 @@ def test_a_series_off_the_grid_is_refused():
         "series must be on a regular grid",
         "pass it through forecaster.series.regularize",
     )
+
+
+def test_an_idle_held_out_day_gives_no_score_and_no_promotion(tmp_path):
+    series = daily_sine(days=3)
+    series.iloc[-288:] = 0.0
+    store = ModelStore(tmp_path)
+    result = train_target(CFG, series, store=store, now=NOW)
+    assert result.promoted is False and result.reason == "the backtest produced no score"
+    assert store.current("svc") is None
+
+
+def test_without_a_day_of_history_the_best_baseline_is_the_bar():
+    series = _drifting(days=1.2)  # too short for a seasonal-naive baseline before the held-out fifth
+    result = train_target(CFG, series, store=_memory_store(), now=NOW)
+    scores = result.backtest.scores
+    assert "seasonal_naive_daily" not in scores
+    bar = min(s.wape for name, s in scores.items() if name != "candidate")
+    assert f" {bar:.3f}" in result.reason
