@@ -80,6 +80,9 @@ def test_a_winner_over_seasonal_naive_is_promoted_into_an_empty_store(tmp_path):
         6,
         8,
     )
+    trained = manifest["training"]
+    assert trained["settings"]["max_windows_per_epoch"] == 32 and trained["settings"]["epochs"] == 1
+    assert trained["data_end"] == str(_drifting().index[-289])  # the day before the held-out one
     assert isinstance(result.metrics["backtest"]["models"]["candidate"]["mase"], float)
     assert result.summary() == f"svc: version {result.saved.version} promoted: {result.reason}"
 
