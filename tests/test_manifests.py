@@ -257,6 +257,7 @@ def test_every_container_has_requests_and_limits():
 
 
 def test_long_running_containers_have_probes():
+    ports_checked = 0
     for obj in _all_workloads():
         if obj["kind"] not in LONG_RUNNING:
             continue
@@ -271,6 +272,8 @@ def test_long_running_containers_have_probes():
                 port = (c.get(probe) or {}).get("httpGet", {}).get("port")
                 if port is not None:
                     assert port in declared, f"{_where(obj, c)}: {probe} port {port!r} is not declared"
+                    ports_checked += 1
+    assert ports_checked >= 4  # the API's and the prescaler's HTTP probes were really looked at
 
 
 def test_every_container_is_locked_down():

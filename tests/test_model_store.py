@@ -244,7 +244,7 @@ def _drifting(days=6):
     return base * walk
 
 
-def test_promotion_promotes_a_winner_and_keeps_the_current_against_a_loser(tmp_path):
+def test_promotion_promotes_a_winner_over_the_seasonal_baseline_then_over_the_current_model(tmp_path):
     torch.set_num_threads(1)
     series = _drifting()
     store = ModelStore(tmp_path)
@@ -259,9 +259,11 @@ def test_promotion_promotes_a_winner_and_keeps_the_current_against_a_loser(tmp_p
     assert store.current("svc").version == first.saved.version
     models = first.metrics["backtest"]["models"]
     assert {"candidate", "last_value", "seasonal_naive_daily", "holt_winters"} <= set(models)
+    assert models["candidate"]["wape"] < models["seasonal_naive_daily"]["wape"]
 
-    # A second run on data where the daily pattern breaks down, with an untrainable budget, must not
-    # replace the current model unless it wins on the same recent data: the verdict names the comparison.
+    # The daily pattern breaks down on the last day: the current model, trained before the break, is poor
+    # there; a new model trained on the same data wins on the same held-out range and replaces it. (A loser
+    # that is kept out is pinned by tests/test_guarantees_promotion.py, on data where it really loses.)
     broken = series.copy()
     broken.iloc[-288:] = broken.iloc[-288:].to_numpy()[::-1] * 3
     weak = TargetConfig(
@@ -269,14 +271,13 @@ def test_promotion_promotes_a_winner_and_keeps_the_current_against_a_loser(tmp_p
     )
     second = train_target(weak, broken, store=store, now=NOW + pd.Timedelta(days=1))
     scores = second.backtest.scores
-    if second.promoted:
-        assert scores["candidate"].wape < scores["current"].wape
-        assert scores["candidate"].wape < scores["seasonal_naive_daily"].wape
-        assert store.current("svc").version == second.saved.version
-    else:
-        assert "does not beat" in second.reason
-        assert store.current("svc").version == first.saved.version
-    assert second.saved.version in store.versions("svc")  # always saved, for inspection
+    assert second.promoted, second.reason
+    assert scores["candidate"].wape < scores["current"].wape
+    assert scores["candidate"].wape < scores["seasonal_naive_daily"].wape
+    assert f"and current {first.saved.version}" in second.reason
+    assert store.current("svc").version == second.saved.version
+    assert store.pointer("svc")["previous"] == first.saved.version
+    assert set(store.versions("svc")) == {first.saved.version, second.saved.version}
 
 
 def test_promotion_refuses_a_model_that_loses_to_seasonal_naive(tmp_path):
