@@ -149,20 +149,24 @@ def train_target(
     result = evaluate_candidates(candidate, series, split=split, current=current)
     scores = result.scores
     new = scores[CANDIDATE].wape
-    best_name = result.best_baseline(exclude=(CANDIDATE, CURRENT))
-    best = scores[best_name]
+    try:
+        best_name = result.best_baseline(exclude=(CANDIDATE, CURRENT))
+    except ValueError:  # no baseline scored either (an idle held-out range: every WAPE is 0/0)
+        best_name = None
     reasons = []
-    promoted = not math.isnan(new)
-    if math.isnan(new):
+    promoted = not math.isnan(new) and best_name is not None
+    if math.isnan(new) or best_name is None:
         reasons.append("the backtest produced no score")
-    elif not new < best.wape:
+    elif not new < scores[best_name].wape:
         promoted = False
-        reasons.append(f"WAPE {new:.3f} does not beat the best baseline ({best_name} {best.wape:.3f})")
+        reasons.append(
+            f"WAPE {new:.3f} does not beat the best baseline ({best_name} {scores[best_name].wape:.3f})"
+        )
     if current is not None and CURRENT in scores and promoted and not new < scores[CURRENT].wape:
         promoted = False
         reasons.append(f"WAPE {new:.3f} does not beat the current model's {scores[CURRENT].wape:.3f}")
     if promoted:
-        beat = f"the best baseline ({best_name} {best.wape:.3f})"
+        beat = f"the best baseline ({best_name} {scores[str(best_name)].wape:.3f})"
         if current is not None and CURRENT in scores:
             beat += f" and current {current_ref.version if current_ref else ''} {scores[CURRENT].wape:.3f}"
         reason = f"WAPE {new:.3f} beats {beat}" + note

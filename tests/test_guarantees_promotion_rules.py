@@ -31,7 +31,9 @@ def _one_thread():
 
 def _drifting(days: int = 3) -> pd.Series:
     base = daily_sine(days=days)
-    return base * np.exp(np.cumsum(np.random.default_rng(1).normal(0, 0.01, len(base))))
+    # A drift small enough that the daily shape, not the last value, is what a forecast must get right:
+    # even a one-epoch candidate (its combination with the seasonal components) beats every baseline.
+    return base * np.exp(np.cumsum(np.random.default_rng(1).normal(0, 0.003, len(base))))
 
 
 def _wapes(reason: str) -> list[float]:
@@ -45,7 +47,9 @@ def test_a_candidate_that_loses_to_seasonal_naive_is_saved_not_promoted(tmp_path
     result = train_target(CFG, series, store=store, now=NOW)
 
     assert result.promoted is False and store.current("svc") is None
-    assert re.fullmatch(f"WAPE {WAPE} does not beat the seasonal-naive baseline's 0.000", result.reason)
+    assert re.fullmatch(
+        f"WAPE {WAPE} does not beat the best baseline \\(seasonal_naive_daily 0.000\\)", result.reason
+    )
     assert result.summary() == f"svc: version {result.saved.version} saved, NOT promoted: {result.reason}"
     assert result.previous_version is None and result.target == "svc"
     backtest = result.metrics["backtest"]
@@ -63,12 +67,13 @@ def test_a_winner_over_seasonal_naive_is_promoted_into_an_empty_store(tmp_path):
     result = train_target(CFG, _drifting(), store=store, now=NOW)
 
     assert result.promoted is True, result.reason
-    assert re.fullmatch(f"WAPE {WAPE} beats seasonal naive {WAPE}", result.reason)
+    assert re.fullmatch(f"WAPE {WAPE} beats the best baseline \\(\\w+ {WAPE}\\)", result.reason)
     new, baseline = _wapes(result.reason)
     assert new < baseline
     scores = result.backtest.scores
+    best = result.backtest.best_baseline(exclude=("candidate", "current"))
     assert result.reason == (
-        f"WAPE {scores['candidate'].wape:.3f} beats seasonal naive {scores['seasonal_naive_daily'].wape:.3f}"
+        f"WAPE {scores['candidate'].wape:.3f} beats the best baseline ({best} {scores[best].wape:.3f})"
     )
     assert store.current("svc").version == result.saved.version
     assert store.pointer("svc")["reason"] == result.reason
@@ -107,6 +112,10 @@ def test_a_candidate_no_better_than_the_current_model_is_not_promoted(tmp_path):
 def test_a_winner_over_the_current_model_names_both_in_the_verdict(tmp_path):
     store = ModelStore(tmp_path)
     stale = fit_forecaster(daily_sine(days=3, level=20.0), model=TINY_MODEL, train=FAST, name="svc")
+    # A current model that really is worse: its own network only, forecasting 30% of the level too high.
+    stale.blend, stale.weighting = {"lstm": 1.0}, None
+    with torch.no_grad():
+        stale.network.head[-1].bias.view(stale.horizon_steps, -1)[:, 0] += 0.3
     old = store.save("svc", stale, now=NOW)
     store.promote("svc", old.version, reason="seeded", now=NOW)
 
@@ -114,7 +123,8 @@ def test_a_winner_over_the_current_model_names_both_in_the_verdict(tmp_path):
 
     assert result.promoted is True, result.reason
     assert re.fullmatch(
-        f"WAPE {WAPE} beats seasonal naive {WAPE} and current {old.version} {WAPE}", result.reason
+        f"WAPE {WAPE} beats the best baseline \\(\\w+ {WAPE}\\) and current {old.version} {WAPE}",
+        result.reason,
     )
     assert store.pointer("svc")["previous"] == old.version
 
@@ -134,22 +144,16 @@ def test_an_incompatible_current_model_is_replaced_and_the_verdict_says_so(tmp_p
     assert result.promoted is True and store.current("svc").version == result.saved.version
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="store.promote re-reads the damaged pointer for 'previous' and raises, so the retrain that the "
-    "damaged-pointer hint recommends can never repair it (forecaster/store.py, another engineer's file)",
-)
-def test_a_current_model_that_cannot_be_loaded_is_reported_not_fatal(tmp_path):
+def test_a_damaged_pointer_is_reported_and_replaced_not_fatal(tmp_path):
     store = ModelStore(tmp_path)
     (tmp_path / "svc").mkdir()
     (tmp_path / "svc" / "current.json").write_text("garbage")
 
     result = train_target(CFG, _drifting(), store=store, now=NOW)
 
-    assert result.reason.endswith(
-        f" (the current model could not be loaded: {tmp_path}: svc/current.json is damaged)"
-    )
+    assert "current.json was damaged and is treated as absent" in result.reason
     assert result.promoted is True and store.current("svc").version == result.saved.version
+    assert (tmp_path / "svc" / "current.json.damaged").read_text() == "garbage"  # nothing stored is lost
 
 
 def test_a_short_history_holds_out_its_last_fifth():
