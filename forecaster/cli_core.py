@@ -286,11 +286,10 @@ def run_predict(args: argparse.Namespace) -> int:
 
 
 def run_backtest(args: argparse.Namespace) -> int:
-    from forecaster.evaluation import backtest, mase_scale, rolling_origins
+    from forecaster.evaluation import backtest_against_baselines
     from forecaster.events import bind_calendar
     from forecaster.model import Forecaster
     from forecaster.plots import plot_backtest
-    from forecaster.predictors import baselines_for
     from forecaster.series import parse_duration
     from forecaster.settings import TrainSettings
     from forecaster.sources.files import read_series
@@ -312,20 +311,7 @@ def run_backtest(args: argparse.Namespace) -> int:
             series.iloc[:split], train=train, name="lstm", progress=sys.stderr.isatty(), events=events
         )
     model = bind_calendar(model, events)
-    baselines = baselines_for(
-        series.iloc[:split], step=model.step, horizon_steps=model.horizon_steps, quantiles=model.quantiles
-    )
-    need = max([model.lookback_steps] + [b.min_history for b in baselines])
-    origins = rolling_origins(
-        series, start=split, every=parse_duration(args.every), horizon_steps=model.horizon_steps, need=need
-    )
-    season = int(pd.Timedelta(days=1) / model.step)
-    result = backtest(
-        [model, *baselines],
-        series,
-        origins=origins,
-        mase_denominator=mase_scale(series.iloc[:split].to_numpy(), season),
-    )
+    result = backtest_against_baselines(model, series, split=split, every=parse_duration(args.every))
     _print_table(result)
     best = result.best_baseline(exclude=("lstm",))
     plot_backtest(result, args.plot, model="lstm", baseline=best, title=str(args.csv))

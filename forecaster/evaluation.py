@@ -32,6 +32,7 @@ __all__ = [
     "rolling_origins",
     "forecast_origins",
     "backtest",
+    "backtest_against_baselines",
 ]
 
 PEAK_TOLERANCE = 0.10
@@ -174,4 +175,30 @@ def backtest(
         forecasts=forecasts,
         quantiles=quantiles,
         scores=scores,
+    )
+
+
+def backtest_against_baselines(
+    model: Predictor,
+    series: pd.Series,
+    *,
+    split: int,
+    every: pd.Timedelta,
+    others: Sequence[Predictor] = (),
+) -> BacktestResult:
+    """``model`` (and ``others``) against every baseline fitted on ``series[:split]``, an origin every
+    ``every`` after ``split``, MASE on the training range's daily seasonal-naive scale. The one wiring the
+    promotion and ``forecaster backtest`` share."""
+    from forecaster.predictors import baselines_for
+
+    train_part = series.iloc[:split]
+    baselines = baselines_for(
+        train_part, step=model.step, horizon_steps=model.horizon_steps, quantiles=model.quantiles
+    )
+    predictors: list[Predictor] = [model, *baselines, *others]
+    need = max(getattr(p, "lookback_steps", getattr(p, "min_history", 1)) for p in predictors)
+    origins = rolling_origins(series, start=split, every=every, horizon_steps=model.horizon_steps, need=need)
+    season = int(pd.Timedelta(days=1) / model.step)
+    return backtest(
+        predictors, series, origins=origins, mase_denominator=mase_scale(train_part.to_numpy(), season)
     )

@@ -28,6 +28,7 @@ __all__ = [
     "SeasonalNaive",
     "HoltWinters",
     "baselines_for",
+    "fallback_baseline",
 ]
 
 
@@ -427,6 +428,20 @@ class HoltWinters(_Baseline):
             trend = b * (level - prev_level) + (1 - b) * phi * trend
             season[m + t] = g * (y[t] - level) + (1 - g) * s
         return out, HoltWintersState(origin=last, level=level, trend=trend, season=season[-m:].copy())
+
+
+def fallback_baseline(
+    history: pd.Series, *, step: pd.Timedelta, horizon_steps: int, quantiles: Sequence[float] = (0.5, 0.9)
+) -> tuple[_Baseline, str | None]:
+    """The baseline that answers when no trained model can, fitted on ``history``, and a note when it is
+    the weaker one: yesterday at this time (daily seasonal naive) once a day of history (plus a horizon)
+    exists, the last value before that. The one rule the service and the prescaler share."""
+    qs = tuple(quantiles)
+    span = history.index[-1] - history.index[0]
+    if span >= pd.Timedelta(days=1) + step * horizon_steps:
+        return SeasonalNaive(step=step, horizon_steps=horizon_steps, quantiles=qs).fit(history), None
+    base = LastValue(step=step, horizon_steps=horizon_steps, quantiles=qs).fit(history)
+    return base, "less than a day of history: last-value baseline used"
 
 
 def baselines_for(

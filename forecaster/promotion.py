@@ -18,9 +18,9 @@ from typing import Any
 import pandas as pd
 
 from forecaster.errors import DataError, ModelStoreError
-from forecaster.evaluation import BacktestResult, backtest, mase_scale, rolling_origins
+from forecaster.evaluation import BacktestResult, backtest_against_baselines
 from forecaster.events import Calendar, bind_calendar
-from forecaster.predictors import Predictor, baselines_for
+from forecaster.predictors import Predictor
 from forecaster.series import format_duration, parse_duration
 from forecaster.settings import TargetConfig
 from forecaster.store import POINTER_FILE, DamagedPointerError, ModelRef, ModelStore
@@ -66,21 +66,8 @@ def evaluate_candidates(
     current: Predictor | None,
 ) -> BacktestResult:
     """Backtest the candidate, the baselines and (when compatible) the current model after ``split``."""
-    step = candidate.step
-    train_part = series.iloc[:split]
-    baselines = baselines_for(
-        train_part, step=step, horizon_steps=candidate.horizon_steps, quantiles=candidate.quantiles
-    )
-    predictors: list[Predictor] = [candidate, *baselines]
-    if current is not None:
-        predictors.append(current)
-    need = max(getattr(p, "lookback_steps", getattr(p, "min_history", 1)) for p in predictors)
-    origins = rolling_origins(
-        series, start=split, every=BACKTEST_EVERY, horizon_steps=candidate.horizon_steps, need=need
-    )
-    season = int(pd.Timedelta(days=1) / step)
-    return backtest(
-        predictors, series, origins=origins, mase_denominator=mase_scale(train_part.to_numpy(), season)
+    return backtest_against_baselines(
+        candidate, series, split=split, every=BACKTEST_EVERY, others=[current] if current is not None else []
     )
 
 

@@ -32,7 +32,7 @@ import pandas as pd
 
 from forecaster.errors import DataError, ForecasterError
 from forecaster.events import Calendar
-from forecaster.predictors import LastValue, Predictor, SeasonalNaive, quantile_label
+from forecaster.predictors import Predictor, fallback_baseline, quantile_label
 from forecaster.series import format_duration, require_finite_forecast
 from forecaster.settings import TargetConfig
 
@@ -395,14 +395,13 @@ class ForecastService:
         qs: tuple[float, ...],
         note: str | None,
     ) -> tuple[pd.DataFrame, str, str | None]:
-        span = history.index[-1] - history.index[0]
-        if span >= pd.Timedelta(days=1) + state.step * horizon_steps:
-            base: Any = SeasonalNaive(step=state.step, horizon_steps=horizon_steps, quantiles=qs)
-        else:
-            base = LastValue(step=state.step, horizon_steps=horizon_steps, quantiles=qs)
-            note = f"{note + '; ' if note else ''}less than a day of history: last-value baseline used"
         with np.errstate(over="ignore", invalid="ignore"):  # a non-finite result is refused below
-            frame = base.fit(history).predict(history)
+            base, short = fallback_baseline(
+                history, step=state.step, horizon_steps=horizon_steps, quantiles=qs
+            )
+            frame = base.predict(history)
+        if short:
+            note = f"{note + '; ' if note else ''}{short}"
         # Raises DataError: the refresh fails, and the last good forecast is served as stale, saying why.
         return require_finite_forecast(frame, history=history), base.name, note
 

@@ -17,7 +17,7 @@ from forecaster.api.handlers import RequestFieldError
 from forecaster.api.quantiles import select_quantiles
 from forecaster.api.schemas import AdhocForecastResponse, ErrorResponse, ForecastPoints, ForecastRequest
 from forecaster.errors import DataError
-from forecaster.predictors import LastValue, SeasonalNaive
+from forecaster.predictors import fallback_baseline
 from forecaster.series import format_duration, regularize, require_finite_forecast
 
 __all__ = ["router"]
@@ -31,10 +31,8 @@ def _predict(state: TargetState, model: ServingModel, history: pd.Series) -> tup
         return model.predictor.predict(history), model.name
     horizon_steps = int(pd.Timedelta(state.config.model.horizon) / state.step)
     qs = tuple(sorted(state.config.model.quantiles))
-    span = history.index[-1] - history.index[0]
-    cls = SeasonalNaive if span >= pd.Timedelta(days=1) + state.step * horizon_steps else LastValue
-    base = cls(step=state.step, horizon_steps=horizon_steps, quantiles=qs)
-    return base.fit(history).predict(history), base.name
+    base, _ = fallback_baseline(history, step=state.step, horizon_steps=horizon_steps, quantiles=qs)
+    return base.predict(history), base.name
 
 
 @router.post(
