@@ -290,12 +290,12 @@ def _policy_error(**kw) -> tuple[str, str | None]:
         (
             {"capacity_per_replica": 0},
             "capacity_per_replica must be a positive number, got 0",
-            "the load one replica serves at its target utilisation, e.g. 100 (requests/s)",
+            "the load one replica serves at full use, e.g. 100 (requests/s)",
         ),
         (
             {"capacity_per_replica": "lots"},
             "capacity_per_replica must be a positive number, got 'lots'",
-            "the load one replica serves at its target utilisation, e.g. 100 (requests/s)",
+            "the load one replica serves at full use, e.g. 100 (requests/s)",
         ),
         ({"min_replicas": -1}, "min_replicas must be a whole number >= 0, got -1", "e.g. 1"),
         ({"min_replicas": 1.5}, "min_replicas must be a whole number >= 0, got 1.5", "e.g. 1"),

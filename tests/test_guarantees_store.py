@@ -19,7 +19,7 @@ from forecaster.training import fit_forecaster
 from tests.helpers import TINY_MODEL, TINY_TRAIN, daily_sine
 
 NOW = pd.Timestamp("2026-03-10 12:00", tz="Europe/Berlin")  # 11:00 UTC
-DAMAGED_HINT = "promote a version again with 'forecaster train' or fix the file"
+DAMAGED_HINT = "the next promotion by 'forecaster train' replaces it (no version is lost)"
 
 
 @pytest.fixture(scope="module")
@@ -153,14 +153,21 @@ def test_refusals_say_what_exists_and_what_to_do(store, tmp_path, model, call, p
     assert _problem(lambda: call(store, version)) == (problem.format(**fill), hint and hint.format(**fill))
 
 
-@pytest.mark.parametrize("text", ['{"nover": 1}', "[1]", "not json", '"just a string"'])
-def test_a_damaged_pointer_is_named_with_what_to_do(store, tmp_path, model, text):
-    store.save("svc", model, now=NOW)
-    (tmp_path / "svc").mkdir(exist_ok=True)
+@pytest.mark.parametrize(
+    ("text", "why"),
+    [
+        ('{"nover": 1}', 'no valid "version" in it (version None)'),
+        ("[1]", 'no valid "version" in it (version None)'),
+        ("not json", "not valid JSON: Expecting value: line 1 column 1 (char 0)"),
+        ('"just a string"', 'no valid "version" in it (version None)'),
+    ],
+)
+def test_a_damaged_pointer_is_named_with_what_to_do(store, tmp_path, model, text, why):
+    version = store.save("svc", model, now=NOW).version
     (tmp_path / "svc" / POINTER_FILE).write_text(text)
     assert _problem(lambda: store.current("svc")) == (
-        f"{tmp_path}: svc/{POINTER_FILE} is damaged",
-        DAMAGED_HINT,
+        f"{tmp_path}: svc/{POINTER_FILE} is damaged ({why})",
+        f"{DAMAGED_HINT}; known versions: {version}",
     )
 
 
