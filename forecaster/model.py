@@ -409,23 +409,26 @@ class Forecaster:
         if not blend:
             return self._finish(self._network(values, index, origins, events=events), values)
         H = self.spec.horizon
-        if self.weighting is None:  # models trained before skill weighting: the static blend only
-            raw, members = self.components(
-                values, index, first=int(origins.min()), last=int(origins.max()), events=events
-            )
-            pos = origins - int(origins.min())
-            raw, point = raw[pos], members.get("blend", members["lstm"])[pos]
-        else:
-            lo = max(self.spec.history_needed, int(origins.min()) - self.weighting.lookback_origins(H))
-            raw_all, members = self.components(
-                values, index, first=lo, last=int(origins.max()), events=events
-            )
-            point, _ = combine(members, values, first=lo, origins=origins, weighting=self.weighting)
-            raw = raw_all[origins - lo]
         if self.weighting is None:
-            # Models trained before the relative band: every quantile shifted by the same amount.
-            return self._finish(raw + (point - raw[..., self.quantiles.index(0.5)])[..., None], values)
-        return self._finish(self.band_around(raw, point), values)
+            # Models trained before skill weighting: the static blend, at the requested origins only, with
+            # every quantile shifted by the same amount.
+            raw = self._network(values, index, origins, events=events)
+            p50 = raw[..., self.quantiles.index(0.5)]
+            members = baseline_points(
+                values,
+                origins,
+                horizon=H,
+                season=self.spec.season,
+                index=index,
+                holt_winters=self.holt_winters if self.blend.get("holt_winters") else None,
+            )
+            members["lstm"] = p50
+            point = blend_points(members, self.blend) if set(self.blend) - {"lstm"} else p50
+            return self._finish(raw + (point - p50)[..., None], values)
+        lo = max(self.spec.history_needed, int(origins.min()) - self.weighting.lookback_origins(H))
+        raw_all, members = self.components(values, index, first=lo, last=int(origins.max()), events=events)
+        point, _ = combine(members, values, first=lo, origins=origins, weighting=self.weighting)
+        return self._finish(self.band_around(raw_all[origins - lo], point), values)
 
     def band_around(self, raw: np.ndarray, point: np.ndarray) -> np.ndarray:
         """The network's band ``[N, H, Q]`` carried to the combined p50 ``[N, H]``.
