@@ -139,11 +139,29 @@ class EventsSettings:
     """Label of the query's series that names the event's kind (absent: the kind ``event``)."""
     expected_label: str | None = None
     """Optional label of the query's series holding the size hint (a number)."""
+    max_age_s: float = 3600.0
+    """While the source cannot be read (or is stale), the prescaler keeps forecasting with the last good copy
+    for at most this long after that copy was read; then it forecasts without the calendar. An hour: schedules
+    are published hours ahead, so an hour-old copy misses few new entries, and a cancelled entry it still holds
+    costs at most the lead time's worth of extra capacity."""
+    stale_after_s: float | None = None
+    """A calendar file not modified for longer than this is stale (read like an unreadable one); for platforms
+    that rewrite the ConfigMap on a schedule. None: a file's age alone never makes it stale."""
 
     def __post_init__(self) -> None:
         if self.file and self.query:
             raise ConfigError(
                 "events: both file and query are set", hint="name one calendar source: a file or a query"
+            )
+        if not self.max_age_s >= 0:
+            raise ConfigError(
+                f"events: max_age_s must be zero or more, not {self.max_age_s}",
+                hint="e.g. 3600 (use the last good copy for an hour), or 0 (never)",
+            )
+        if self.stale_after_s is not None and not self.stale_after_s > 0:
+            raise ConfigError(
+                f"events: stale_after_s must be positive, not {self.stale_after_s}",
+                hint="e.g. 7200 when the platform rewrites the calendar every hour; leave it out otherwise",
             )
 
     @property

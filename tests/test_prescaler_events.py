@@ -1,4 +1,5 @@
-"""The prescaler's forecasts read the target's calendar; a calendar that cannot be read fails safe."""
+"""The prescaler's forecasts read the target's calendar; one that cannot be read is replaced by its last good copy,
+then by none (tests/test_prescaler_calendar.py covers what the controller does then)."""
 
 from __future__ import annotations
 
@@ -75,16 +76,47 @@ def test_forecasts_read_the_targets_calendar_and_name_upcoming_events(target):
     assert not np.allclose(without["p50"].to_numpy(), expected["p50"].to_numpy()), "the calendar is read"
 
 
-def test_a_calendar_that_cannot_be_read_is_a_forecast_problem(target):
-    series, _, _, training = target
+def test_a_calendar_that_goes_away_is_forecast_with_the_last_good_copy_then_without(target, tmp_path):
+    """The target's calendar file (a mounted ConfigMap) disappears after a good read: the forecast keeps the
+    last good copy for events.max_age_s, then is made without a calendar; the history source still works."""
+    series, calendar, model, _ = target
+    calendar_file = tmp_path / "events.csv"
+    calendar_file.write_text(calendar_to_csv(calendar))
+    training = tmp_path / "training"
+    training.mkdir()
+    config = yaml.safe_load((target[3] / "live-streaming.yaml").read_text())
+    config["events"] = {"file": str(calendar_file), "max_age_s": 600}
+    (training / "live-streaming.yaml").write_text(yaml.safe_dump(config))
+    provider = _provider(series, training)
+    pol = parse_policy(policy())
+    now = series.index[1400]
+
+    first, problem = fetch_forecast(provider, pol, now)
+    assert problem is None and first.calendar.reason == "CalendarRead"
+    calendar_file.unlink()
+    within, problem = fetch_forecast(provider, pol, now + pd.Timedelta(minutes=5))
+    assert problem is None, "a calendar outage is no forecast outage"
+    assert within.calendar.reason == "LastGoodCalendar" and "No such file" in within.calendar.problem
+    expected = model.predict(within.history, events=calendar)
+    np.testing.assert_allclose(within.frame["p90"].to_numpy(), expected["p90"].to_numpy())
+    beyond, problem = fetch_forecast(provider, pol, now + pd.Timedelta(minutes=15))
+    assert problem is None and beyond.calendar.reason == "CalendarUnavailable" and beyond.upcoming == ()
+    without = model.predict(beyond.history, events=None)
+    np.testing.assert_allclose(beyond.frame["p90"].to_numpy(), without["p90"].to_numpy())
+
+
+def test_a_calendar_source_that_errors_is_forecast_without_it(target):
+    series, _, model, training = target
 
     def down(events, *, prometheus, now):
         raise SourceError("Prometheus at http://127.0.0.1:1 unreachable", hint="check it")
 
     provider = _provider(series, training, load_calendar=down)
     result, problem = fetch_forecast(provider, parse_policy(policy()), series.index[1400])
-    assert result is None
-    assert "calendar of scheduled events is unavailable" in problem and "unreachable" in problem
+    assert problem is None and result.calendar.reason == "CalendarUnavailable"
+    assert "unreachable" in result.calendar.problem
+    without = model.predict(result.history, events=None)
+    np.testing.assert_allclose(result.frame["p50"].to_numpy(), without["p50"].to_numpy())
 
 
 # -- the status names the event ----------------------------------------------------------------------------

@@ -23,9 +23,11 @@ from typing import Any, Protocol
 import pandas as pd
 
 from forecaster.errors import ConfigError, ForecasterError, ModelStoreError, SourceError
+from forecaster.prescaler.calendars import CalendarReading, CalendarWatch
 from forecaster.prescaler.kube import rfc3339
 from forecaster.prescaler.policy import PrescalePolicy
 from forecaster.settings import PrometheusSettings
+from forecaster.sources.calendar import calendar_updated_at as file_updated_at
 
 __all__ = [
     "ForecastResult",
@@ -56,6 +58,9 @@ class ForecastResult:
     that reads its target's calendar."""
     events_seen: dict[str, int] = dataclasses.field(default_factory=dict)
     """Past events of each kind the model learned from (its manifest's ``events`` section)."""
+    calendar: Any = None
+    """What the forecast knew about its target's calendar (a
+    :class:`~forecaster.prescaler.calendars.CalendarReading`); None: the model reads no calendar."""
 
 
 class ForecastProvider(Protocol):
@@ -121,6 +126,7 @@ class StoreForecastProvider:
         fetch: Callable[..., pd.Series] | None = None,
         load_model: Callable[[str], Any] | None = None,
         load_calendar: Callable[..., Any] | None = None,
+        calendar_updated_at: Callable[[Any], pd.Timestamp | None] | None = None,
         targets: ClusterTargetConfigs | None = None,
         fetch_split: Callable[..., dict[tuple[str, ...], pd.Series]] | None = None,
         stores: Callable[[str], Any] | None = None,
@@ -138,6 +144,10 @@ class StoreForecastProvider:
         self._load_model = load_model
         self._load_calendar = load_calendar
         """``(events_settings, prometheus=, now=)`` -> Calendar | None: a seam (default: the target's source)."""
+        self._calendar_updated_at = calendar_updated_at or file_updated_at
+        """``(events_settings)`` -> when the calendar file was last modified: a seam (default: its mtime)."""
+        self.calendars = CalendarWatch()
+        """Each target calendar's last good copy, kept between ticks (used while the source is down)."""
         self._stores: dict[str, Any] = {}
         if predict_workers < 1:
             raise ConfigError(f"predict_workers must be at least 1, not {predict_workers}", hint="e.g. 2")
@@ -302,11 +312,12 @@ class StoreForecastProvider:
             if result is None:
                 raise SourceError(problem or "no forecast", hint="see the template's ForecastTarget status")
             return result
-        events = None
+        reading = None
         if policy.forecast.target:
             settings, model, version, cfg = self._from_store(policy)
             if cfg.events.enabled and getattr(model, "events", None) is not None:
-                events = self._calendar(cfg, now)
+                horizon = pd.Timedelta(model.step) * int(model.horizon_steps)
+                reading = self._calendar(cfg, now, horizon=horizon)
         else:
             settings, model, version = self._inline(policy)
         lookback = pd.Timedelta(model.step) * int(model.lookback_steps)
@@ -314,31 +325,41 @@ class StoreForecastProvider:
         with self._count_lock:
             self.queries += 1
         history = self._fetcher()(settings, now=now, history=window)
-        if events is None:
+        if reading is None:
             return ForecastResult(frame=model.predict(history), history=history, model_version=version)
+        events = (
+            reading.calendar
+        )  # None while the calendar is unavailable: forecast as if nothing were scheduled
         frame = model.predict(history, events=events)
         horizon = pd.Timedelta(model.step) * int(model.horizon_steps)
         last = pd.Timestamp(history.index[-1]).tz_localize("UTC")
-        upcoming = tuple(events.upcoming(last, within=horizon))
+        upcoming = tuple(events.upcoming(last, within=horizon)) if events is not None else ()
         seen = dict(zip(model.events.kinds, model.events.events_seen, strict=True))
         return ForecastResult(
-            frame=frame, history=history, model_version=version, upcoming=upcoming, events_seen=seen
+            frame=frame,
+            history=history,
+            model_version=version,
+            upcoming=upcoming,
+            events_seen=seen,
+            calendar=reading,
         )
 
-    def _calendar(self, cfg: Any, now: pd.Timestamp) -> Any:
-        """The target's calendar. A calendar that cannot be read is a forecast problem: the controller then
-        fails safe (keeps the last good forecast's remaining part, never scales down because of it)."""
+    def _calendar(self, cfg: Any, now: pd.Timestamp, *, horizon: pd.Timedelta) -> CalendarReading:
+        """The target's calendar as :class:`CalendarWatch` judges it: this tick's copy, the last good one, or
+        none (then the forecast is made without it and the controller fails safe; never raises)."""
         if self._load_calendar is None:
             from forecaster.sources.calendar import load_calendar
 
             self._load_calendar = load_calendar
-        try:
-            return self._load_calendar(cfg.events, prometheus=cfg.prometheus, now=now)
-        except ForecasterError as exc:
-            raise ForecasterError(
-                f"target {cfg.name}: the calendar of scheduled events is unavailable ({exc.problem})",
-                hint=exc.hint or "check the target's events: source",
-            ) from exc
+        load = self._load_calendar
+        return self.calendars.read(
+            (cfg.name, cfg.events),
+            cfg.events,
+            load=lambda: load(cfg.events, prometheus=cfg.prometheus, now=now),
+            now=now,
+            horizon=horizon,
+            updated_at=self._calendar_updated_at(cfg.events),
+        )
 
     def _from_store(self, policy: PrescalePolicy) -> tuple[PrometheusSettings, Any, str, Any]:
         from forecaster.settings import load_target_config

@@ -39,7 +39,16 @@ from typing import Any
 import pandas as pd
 
 from forecaster.errors import ConfigError, ForecasterError
+from forecaster.events import Event
 from forecaster.prescaler.actuators import ActuatorContext, Actuators, Applied, Target
+from forecaster.prescaler.calendars import CONDITION as CALENDAR_CONDITION
+from forecaster.prescaler.calendars import (
+    CalendarReading,
+    calendar_condition,
+    calendar_hold,
+    calendar_status,
+    holding_for,
+)
 from forecaster.prescaler.forecasts import (
     ForecastProvider,
     ForecastResult,
@@ -161,6 +170,8 @@ class _Plan:
     guard: GuardReading
     forecast_only: bool
     forecast_only_why: str = ""
+    calendar_hold: Any = None
+    """The scheduled event capacity is not lowered for while the calendar is unavailable (an Event), or None."""
 
 
 class Controller:
@@ -482,6 +493,11 @@ class Controller:
         units = actuator.units(policy, target, decision)
         if holding is not None and not actuator.floor:
             units = max(units, target.current)  # no autoscaler underneath: never lower on an old forecast
+        hold = _calendar_hold(tick, result if problem is None else None)
+        if (
+            hold is not None
+        ):  # a calendar outage is never a reason to lower capacity before or during an event
+            units = max(units, _in_effect(actuator, target))
         spec_only = policy.mode == "Forecast" or self.dry_run
         why = "--dry-run" if self.dry_run else ("spec.mode is Forecast" if policy.mode == "Forecast" else "")
         if guard.active and not spec_only:
@@ -489,7 +505,17 @@ class Controller:
             why = (
                 f"accuracy guard: forecast error {guard.accuracy.get('error')} above {policy.guard.max_error}"
             )
-        return _Plan(decision, units, result, problem, holding, guard, spec_only or guard.active, why)
+        return _Plan(
+            decision,
+            units,
+            result,
+            problem,
+            holding,
+            guard,
+            spec_only or guard.active,
+            why,
+            calendar_hold=hold,
+        )
 
     def _act(self, tick: _Tick, plan: _Plan) -> Applied | None:
         """Apply the plan, or let go (restore a floor); None when nothing was applied (dry run, nothing to restore)."""
@@ -520,11 +546,16 @@ class Controller:
         policy, target = tick.policy, tick.target
         assert target is not None
         desired, message = self._what_was_done(tick, plan, applied)
+        if plan.calendar_hold is not None:
+            message = f"{message}; {_calendar_reading(plan).message}"
         state = plan.decision.state
         if plan.problem is not None and plan.holding is None and not plan.forecast_only:
             state = dataclasses.replace(state, last_desired=desired)  # what is in effect, not what was kept
-        conditions = _conditions(plan, message)
+        elif plan.calendar_hold is not None and not plan.forecast_only:
+            state = dataclasses.replace(state, last_desired=desired)
+        conditions = _conditions(plan, message) + _calendar_conditions(tick, plan)
         status = _status(tick, plan, desired=desired, state=state, conditions=conditions)
+        _add_calendar_status(status, tick, plan, desired=desired)
         events = []
         if applied is not None and applied.action:
             status["lastAction"], status["lastActionTime"] = applied.action, rfc3339(tick.now)
@@ -579,6 +610,7 @@ class Controller:
         self.metrics.current.labels(**labels).set(tick.target.current)
         self.metrics.forecast_only.labels(**labels).set(1 if plan.forecast_only else 0)
         self.metrics.degraded.labels(**labels).set(1 if plan.problem else 0)
+        self._export_calendar(tick, plan)
         if plan.result is not None and plan.problem is None:
             end = now + pd.Timedelta(seconds=policy.scaling.lead_time_s + policy.scaling.interval_s)
             frame = plan.result.frame
@@ -588,6 +620,20 @@ class Controller:
                 values = inside[column].dropna() if len(inside) else inside
                 if len(values):
                     self.metrics.forecast.labels(**labels, quantile=str(column)).set(float(values.max()))
+
+    def _export_calendar(self, tick: _Tick, plan: _Plan) -> None:
+        """The calendar's metrics, for a policy whose forecast read one this tick."""
+        reading = _calendar_reading(plan)
+        if reading is None:
+            return
+        labels = {"namespace": tick.policy.namespace, "policy": tick.policy.name}
+        self.metrics.calendar_up.labels(**labels).set(1 if reading.available else 0)
+        self.metrics.calendar_age.labels(**labels).set(reading.age_s(tick.now))
+        for outcome, count in reading.entries(tick.now).items():
+            self.metrics.calendar_entries.labels(**labels, outcome=outcome).set(count)
+        self.metrics.calendar_hold.labels(**labels).set(1 if plan.calendar_hold is not None else 0)
+        if not reading.available:
+            self.metrics.errors.labels(kind="calendar").inc()
 
     def _problem(
         self,
@@ -605,7 +651,11 @@ class Controller:
         status["conditions"] = [
             condition("Ready", False, problem.reason, problem.message),
             condition("Degraded", True, problem.reason, problem.message),
-            *[c for c in old.get("conditions") or [] if c.get("type") == "ForecastOnly"],
+            *[
+                c
+                for c in old.get("conditions") or []
+                if c.get("type") in ("ForecastOnly", CALENDAR_CONDITION)
+            ],
         ]
         self.reporter.write_status(obj, old, status, now, policy=policy)
         return Outcome(key=policy.key, ready=False, reason=problem.reason, message=problem.message)
@@ -706,6 +756,54 @@ def _conditions(plan: _Plan, message: str) -> list[dict[str, str]]:
             plan.forecast_only_why if plan.forecast_only else "",
         ),
     ]
+
+
+def _calendar_reading(plan: _Plan) -> CalendarReading | None:
+    """What this tick's forecast knew about its calendar (None: no forecast, or a model without a calendar)."""
+    return plan.result.calendar if plan.result is not None else None
+
+
+def _calendar_hold(tick: _Tick, result: ForecastResult | None) -> Event | None:
+    """The event not to lower capacity for: a usable forecast made without its unavailable calendar, while the
+    last known copy (or the status's ``preparingFor``) expects one (see :func:`calendar_hold`)."""
+    if result is None or result.calendar is None or len(result.frame) == 0:
+        return None
+    end = pd.Timestamp(pd.DatetimeIndex(result.frame.index).max())
+    return calendar_hold(result.calendar, old_status=tick.old, now=tick.now, horizon_end=end)
+
+
+def _in_effect(actuator: Any, target: Target) -> int:
+    """The capacity the actuator has in effect now: a floor's current value (not the pods the autoscaler
+    above it runs), else the target's current capacity."""
+    field_name = getattr(actuator, "field", None)
+    if actuator.floor and field_name and isinstance(target.obj, dict):
+        value = (target.obj.get("spec") or {}).get(field_name)
+        return int(value) if value is not None else int(getattr(actuator, "implicit_min", 0))
+    return target.current
+
+
+def _calendar_conditions(tick: _Tick, plan: _Plan) -> list[dict[str, str]]:
+    """``CalendarAvailable`` from this tick's reading; without a forecast this tick, the last one kept as it
+    was (an outage of the forecast says nothing about the calendar, and must not make the condition flap)."""
+    reading = _calendar_reading(plan)
+    if reading is not None:
+        return [calendar_condition(reading)]
+    if plan.result is None:
+        return [dict(c) for c in tick.old.get("conditions") or [] if c.get("type") == CALENDAR_CONDITION]
+    return []
+
+
+def _add_calendar_status(status: dict[str, Any], tick: _Tick, plan: _Plan, *, desired: int) -> None:
+    """The ``calendar`` block (source, copy in use, entries by outcome) and, while capacity is held for an
+    expected event without a calendar, ``preparingFor`` naming it."""
+    assert tick.target is not None
+    reading = _calendar_reading(plan)
+    if reading is not None:
+        status["calendar"] = calendar_status(reading, tick.now)
+    elif plan.result is None and isinstance(tick.old.get("calendar"), dict):
+        status["calendar"] = tick.old["calendar"]
+    if plan.calendar_hold is not None:
+        status["preparingFor"] = holding_for(plan.calendar_hold, desired=desired, current=tick.target.current)
 
 
 def preparing_for(event: Any, *, seen: dict[str, int], desired: int, current: int) -> dict[str, Any]:

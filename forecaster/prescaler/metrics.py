@@ -28,6 +28,7 @@ ERROR_KINDS = (
     "api_temporary",
     "api",
     "cloud",
+    "calendar",
     "internal",
 )
 """Values of the ``kind`` label of ``forecaster_prescaler_errors_total``."""
@@ -113,18 +114,52 @@ class PrescalerMetrics:
         self.leader = Gauge(
             "forecaster_prescaler_leader", "1 while this replica holds the leader lease.", registry=r
         )
+        self.calendar_up = Gauge(
+            "forecaster_prescaler_calendar_up",
+            "1 when the policy's forecast read its target's calendar this tick (readable, not stale), else 0.",
+            policy,
+            registry=r,
+        )
+        self.calendar_age = Gauge(
+            "forecaster_prescaler_calendar_age_seconds",
+            "Seconds since the calendar copy in use (or, with none in use, the last good copy) was read; "
+            "+Inf when none ever was.",
+            policy,
+            registry=r,
+        )
+        self.calendar_entries = Gauge(
+            "forecaster_prescaler_calendar_entries",
+            "Entries of the calendar in use by outcome: upcoming, past, duplicate (dropped), overlapping (kept).",
+            [*policy, "outcome"],
+            registry=r,
+        )
+        self.calendar_hold = Gauge(
+            "forecaster_prescaler_calendar_hold",
+            "1 while capacity is not lowered because the calendar is unavailable and an event is expected.",
+            policy,
+            registry=r,
+        )
         for kind in ERROR_KINDS:
             self.errors.labels(kind=kind)  # export zeros, so rate() works from the first error
 
     def forget(self, namespace: str, policy: str) -> None:
         """Drop a deleted policy's series."""
-        for metric in (self.desired, self.current, self.forecast_only, self.degraded, self.forecast_error):
+        for metric in (
+            self.desired,
+            self.current,
+            self.forecast_only,
+            self.degraded,
+            self.forecast_error,
+            self.calendar_up,
+            self.calendar_age,
+            self.calendar_hold,
+        ):
             with contextlib.suppress(KeyError):
                 metric.remove(namespace, policy)
-        for metric in (self.forecast, self.decisions):
+        for metric in (self.forecast, self.decisions, self.calendar_entries):
             for labels in [s.labels for fam in metric.collect() for s in fam.samples]:
                 if labels.get("namespace") == namespace and labels.get("policy") == policy:
-                    extra = labels.get("quantile") or labels.get("reason")
+                    extra = labels.get("quantile") or labels.get("reason") or labels.get("outcome")
                     if extra is not None:
                         with contextlib.suppress(KeyError):
                             metric.remove(namespace, policy, extra)

@@ -67,10 +67,16 @@ def condition(type_: str, ok: bool, reason: str, message: str) -> dict[str, str]
 def _noteworthy(cond: dict[str, str], before: dict[str, Any] | None) -> bool:
     if before is None:
         # First sight: only bad news is worth an event.
-        return (cond["type"] == "Ready" and cond["status"] == "False") or (
-            cond["type"] == "ForecastOnly" and cond["status"] == "True" and cond["reason"] == "AccuracyGuard"
+        return (
+            (cond["type"] == "Ready" and cond["status"] == "False")
+            or (
+                cond["type"] == "ForecastOnly"
+                and cond["status"] == "True"
+                and cond["reason"] == "AccuracyGuard"
+            )
+            or (cond["type"] == "CalendarAvailable" and cond["status"] == "False")
         )
-    return cond["type"] in ("Ready", "ForecastOnly")
+    return cond["type"] in ("Ready", "ForecastOnly", "CalendarAvailable")
 
 
 def stamp_conditions(old: dict[str, Any], status: dict[str, Any], now: pd.Timestamp) -> list[Event]:
@@ -86,7 +92,7 @@ def stamp_conditions(old: dict[str, Any], status: dict[str, Any], now: pd.Timest
             rfc3339(now) if changed else before.get("lastTransitionTime", rfc3339(now))
         )  # type: ignore[union-attr]
         if changed and _noteworthy(cond, before):
-            warn = (cond["type"] == "Ready" and cond["status"] == "False") or (
+            warn = (cond["type"] in ("Ready", "CalendarAvailable") and cond["status"] == "False") or (
                 cond["type"] == "ForecastOnly" and cond["status"] == "True"
             )
             text = cond["message"] or f"{cond['type']} is {cond['status']}"
