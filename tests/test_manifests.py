@@ -705,6 +705,10 @@ tests:
         values: '0+0x400'
       - series: 'forecaster_prescaler_leader{pod="p"}'
         values: '1+0x400'
+      - series: 'forecaster_prescaler_calendar_up{namespace="live", policy="live-api", pod="p"}'
+        values: '1x200 0x200'
+      - series: 'forecaster_prescaler_calendar_up{namespace="live", policy="other", pod="p"}'
+        values: '1x200 0x10 1x190'
       - series: 'kube_job_failed{namespace="forecaster", job_name="train-live-streaming-1", condition="true"}'
         values: '1+0x400'
       - series: 'kube_job_status_start_time{namespace="forecaster", job_name="train-live-streaming-1"}'
@@ -740,6 +744,11 @@ tests:
       - eval_time: 5h
         alertname: ForecasterPrescalerForecastOnly
         exp_alerts: []
+      - eval_time: 5h
+        alertname: ForecasterPrescalerCalendarUnavailable
+        exp_alerts:
+          - exp_labels: {severity: warning, namespace: live, policy: live-api}
+            exp_annotations: {}
       - eval_time: 5h
         alertname: ForecasterPrescalerNoLeader
         exp_alerts: []
