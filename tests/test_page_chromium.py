@@ -104,3 +104,56 @@ def test_page_reports_errors_it_meets(tmp_path, monkeypatch):
     assert re.search(r'<body[^>]*data-errors="[1-9]', dom)
     assert "/v1/targets: HTTP 401" in dom
     assert console, "Chromium printed no console line for a failed request"
+
+
+def test_page_marks_the_targets_scheduled_events(tmp_path):
+    """A target with a calendar: the event inside the chart (20:10, before the forecast's end) is marked on it,
+    and every upcoming one is listed under it; past entries are neither."""
+    import numpy as np
+    import pandas as pd
+
+    from forecaster.settings import EventsSettings, PrometheusSettings, TargetConfig
+
+    _chromium()
+    now = pd.Timestamp("2024-05-01 20:00:30")
+    calendar = tmp_path / "events.csv"
+    calendar.write_text(
+        "start,kind,end,expected\n"
+        "2024-05-01T19:00:00Z,concert,,\n"  # past: not shown
+        "2024-05-01T20:10:00Z,football,2024-05-01T22:00:00Z,12000\n"  # inside the 30-minute forecast
+        "2024-05-01T23:30:00Z,esports,,\n"  # later today: listed only
+    )
+
+    class Flat:
+        def fetch_recent(self, *, duration, now):
+            index = pd.date_range(end=now.floor("1min") - pd.Timedelta("1min"), periods=360, freq="1min")
+            return pd.Series(np.full(len(index), 100.0), index=index)
+
+    target = TargetConfig(
+        name="live",
+        prometheus=PrometheusSettings(query="up", step="1m"),
+        events=EventsSettings(file=str(calendar)),
+    )
+    app = create_app(
+        SETTINGS,
+        clock=lambda: now,
+        targets=[target],
+        source_factory=lambda _cfg: Flat(),
+        model_loader=lambda _c: None,
+    )
+    server = ServerThread(app).start()
+    wait_for(lambda: httpx.get(server.url + "/readyz").status_code == 200, what="/readyz 200")
+    try:
+        dom, console = _render(server.url + "/", tmp_path)
+    finally:
+        server.stop()
+    assert console == []
+    assert re.search(r'<body[^>]*data-drawn="1"', dom) and re.search(r'<body[^>]*data-errors="0"', dom)
+    chart = re.search(r'<section id="target-live".*?</section>', dom, re.S).group(0)
+    assert re.search(r'<svg[^>]*data-events="1"', chart), chart[:500]
+    marks = re.findall(r'<g class="event" data-kind="([a-z]+)" data-start="([^"]+)"', chart)
+    assert marks == [("football", "2024-05-01T20:10:00Z")]
+    assert re.search(r'<rect [^>]*class="event-span"', chart) and ">football 20:10<" in chart
+    listed = re.search(r'<p class="events">(.*?)</p>', chart, re.S).group(1)
+    assert "football at 20:10 UTC (in 11 min), expected 12000" in listed
+    assert "esports at 23:30 UTC (in 3 h 31 min)" in listed and "concert" not in chart

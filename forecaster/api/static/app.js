@@ -1,4 +1,5 @@
-// forecaster page: draws each target's actuals, median forecast and forecast band as SVG (no libraries).
+// forecaster page: draws each target's actuals, median forecast and forecast band as SVG (no libraries),
+// marks the scheduled events of the target's calendar that start inside the chart and lists the later ones.
 // It records its own errors into the DOM (#errors, body[data-errors]) and sets body[data-drawn] to the
 // number of charts drawn, so a headless browser test can tell "loaded, drawn, no errors".
 (function () {
@@ -63,6 +64,37 @@
     return ("0" + d.getUTCHours()).slice(-2) + ":" + ("0" + d.getUTCMinutes()).slice(-2);
   }
 
+  // "in 7 min" / "in 2 h 05 min", relative to the last actual sample (not the browser's clock).
+  function after(t, from) {
+    var min = Math.round((t - from) / 60000);
+    if (min < 60) { return "in " + min + " min"; }
+    return "in " + Math.floor(min / 60) + " h " + ("0" + (min % 60)).slice(-2) + " min";
+  }
+
+  // Marks each scheduled event starting inside [t0, t1]: a shaded span until its end (or t1), a line at its
+  // start and a label. Returns the number marked.
+  function drawEvents(svg, events, t0, t1, sx) {
+    var marked = 0;
+    (events || []).forEach(function (e) {
+      var t = Date.parse(e.start);
+      if (!(t >= t0 && t <= t1)) { return; }
+      var end = e.end ? Math.min(Date.parse(e.end), t1) : t1;
+      var g = el("g", { "class": "event", "data-kind": e.kind, "data-start": e.start }, svg);
+      el("rect", { x: sx(t), y: PAD.t, width: Math.max(1, sx(end) - sx(t)), height: H - PAD.t - PAD.b, "class": "event-span" }, g);
+      el("line", { x1: sx(t), x2: sx(t), y1: PAD.t, y2: H - PAD.b, "class": "event-start" }, g);
+      var right = sx(t) > W - PAD.r - 110;  // near the right edge: the label goes left of the line
+      var label = el("text", {
+        x: right ? sx(t) - 4 : sx(t) + 4, y: PAD.t + 12 + 13 * (marked % 3),
+        "text-anchor": right ? "end" : "start", "class": "event-label"
+      }, g);
+      label.textContent = e.kind + " " + hhmm(t);
+      el("title", {}, g).textContent = "scheduled: " + e.kind + " at " + e.start +
+        (e.expected !== null && e.expected !== undefined ? " (expected " + e.expected + ")" : "");
+      marked++;
+    });
+    return marked;
+  }
+
   // Returns the number of points drawn.
   function drawChart(svg, data) {
     var ta = data.actual.timestamps.map(Date.parse), va = data.actual.values;
@@ -96,6 +128,7 @@
       var xn = sx(ta[ta.length - 1]);
       el("line", { x1: xn, x2: xn, y1: PAD.t, y2: H - PAD.b, "class": "now" }, svg);
     }
+    svg.setAttribute("data-events", String(drawEvents(svg, data.events, t0, t1, sx)));
     return ta.length + tf.length;
   }
 
@@ -109,6 +142,27 @@
       document.getElementById("targets").appendChild(node);
     }
     return node;
+  }
+
+  // The calendar's upcoming events (the next 24 hours) under the chart; those inside it are marked there.
+  function listEvents(node, data) {
+    var events = data.events || [];
+    if (!events.length) { return; }
+    var ta = data.actual.timestamps, tf = data.forecast.timestamps;
+    var from = Date.parse(ta.length ? ta[ta.length - 1] : tf[0]), t1 = Date.parse(tf[tf.length - 1]);
+    var p = document.createElement("p");
+    p.className = "events";
+    p.textContent = "Scheduled: ";
+    events.forEach(function (e, i) {
+      var t = Date.parse(e.start);
+      var span = document.createElement("span");
+      span.className = t <= t1 ? "event on-chart" : "event";
+      span.setAttribute("data-kind", e.kind);
+      span.textContent = (i ? ", " : "") + e.kind + " at " + hhmm(t) + " UTC (" + after(t, from) + ")" +
+        (e.expected !== null && e.expected !== undefined ? ", expected " + e.expected : "");
+      p.appendChild(span);
+    });
+    node.appendChild(p);
   }
 
   function render(target, data) {
@@ -140,6 +194,7 @@
     node.appendChild(svg);
     var points = drawChart(svg, data);
     svg.setAttribute("data-points", String(points));
+    listEvents(node, data);
     return points;
   }
 
