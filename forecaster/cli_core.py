@@ -387,11 +387,12 @@ def _run_demo_events(args: argparse.Namespace) -> int:
         model="candidate",
         baseline="holt_winters",
         title="forecaster demo: synthetic live-streaming traffic with a calendar, 30-minute forecasts every hour",
+        events=calendar,
     )
     for name, result in results.items():
         print(f"4/4 {name}: {result.summary()}")
     print(f"model: {main.saved.location}")
-    print(f"plot:  {plot}")
+    print(f"plot:  {plot} (scheduled starts marked, one colour per kind)")
     print(
         f"try:   forecaster predict --model {out / 'models' / 'live-streaming'} --csv {out / 'live-streaming.csv'} "
         f"--events {out / 'events.csv'}"

@@ -1,4 +1,5 @@
-"""PNG plots people would rather look at than read: backtests (forecast bands against actuals).
+"""PNG plots people would rather look at than read: backtests (forecast bands against actuals), with the
+scheduled events of a calendar marked on them.
 
 Uses matplotlib's Agg backend (no display). Writes the file atomically (temporary file, then rename).
 """
@@ -8,13 +9,19 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from forecaster.evaluation import BacktestResult
+from forecaster.events import Calendar, Event
 from forecaster.predictors import quantile_label
 
-__all__ = ["plot_backtest", "save_figure"]
+__all__ = ["plot_backtest", "save_figure", "mark_events", "EVENT_COLORS"]
+
+EVENT_COLORS = ("tab:purple", "tab:green", "tab:red", "tab:brown", "tab:pink", "tab:olive", "tab:cyan")
+"""One per kind, in the calendar's sorted kinds (blue, orange and black draw the forecasts and actuals)."""
 
 
 def save_figure(fig, path: str | Path) -> Path:  # noqa: ANN001 - matplotlib Figure
@@ -30,10 +37,42 @@ def save_figure(fig, path: str | Path) -> Path:  # noqa: ANN001 - matplotlib Fig
     return p
 
 
+def mark_events(ax: Any, calendar: Calendar, *, start: Any, end: Any) -> list[Event]:
+    """Draw each event of ``calendar`` starting in ``[start, end]`` on ``ax`` as a dotted vertical line, one
+    colour per kind (labelled once for the legend); the events marked. ``start``/``end`` are in the axis' time
+    zone (naive timestamps are UTC)."""
+    lo, hi = _utc(start), _utc(end)
+    naive = getattr(pd.Timestamp(start), "tzinfo", None) is None
+    colors = {kind: EVENT_COLORS[i % len(EVENT_COLORS)] for i, kind in enumerate(calendar.kinds)}
+    marked: list[Event] = []
+    labelled: set[str] = set()
+    for event in calendar.events:
+        if not lo <= event.start <= hi:
+            continue
+        x = event.start.tz_localize(None) if naive else event.start
+        label = f"scheduled: {event.kind}" if event.kind not in labelled else None
+        labelled.add(event.kind)
+        ax.axvline(x, color=colors[event.kind], lw=1.0, ls=":", alpha=0.9, label=label)
+        marked.append(event)
+    return marked
+
+
+def _utc(ts: Any) -> pd.Timestamp:
+    t = pd.Timestamp(ts)
+    return t.tz_convert("UTC") if t.tzinfo is not None else t.tz_localize("UTC")
+
+
 def plot_backtest(
-    result: BacktestResult, path: str | Path, *, model: str, baseline: str | None = None, title: str = ""
+    result: BacktestResult,
+    path: str | Path,
+    *,
+    model: str,
+    baseline: str | None = None,
+    title: str = "",
+    events: Calendar | None = None,
 ) -> Path:
-    """Actuals over the backtest range, each origin's p50 path and its upper-quantile band."""
+    """Actuals over the backtest range, each origin's p50 path and its upper-quantile band; with ``events``,
+    the scheduled starts in that range marked (see :func:`mark_events`)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -71,8 +110,11 @@ def plot_backtest(
                 ls="--",
                 label=f"{baseline} p50" if i == 0 else None,
             )
+    marked = mark_events(ax, events, start=index[start], end=index[end - 1]) if events is not None else []
     scores = result.scores[model]
     subtitle = f"{model}: WAPE {scores.wape:.3f}, {quantile_label(upper_q)} coverage {scores.coverage:.0%}"
+    if events is not None:
+        subtitle += f"; {len(marked)} scheduled starts marked"
     if baseline:
         subtitle += f"; {baseline}: WAPE {result.scores[baseline].wape:.3f}"
     ax.set_title((title + "\n" if title else "") + subtitle, fontsize=10)

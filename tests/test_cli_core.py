@@ -135,6 +135,7 @@ def test_demo_runs_the_main_job_on_synthetic_traffic(tmp_path, capsys):
     text = capsys.readouterr().out
     assert "holt_winters" in text and "seasonal_naive_daily" in text and "candidate" in text
     assert (out / "backtest.png").read_bytes()[:4] == b"\x89PNG"
+    assert "(scheduled starts marked, one colour per kind)" in text
     assert (out / "live-streaming.csv").is_file()
     assert list((out / "models" / "live-streaming" / "versions").iterdir())
 
