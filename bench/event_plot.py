@@ -1,5 +1,5 @@
-"""Plot one scheduled event from a replay timeline: load, the HPA's and the prescaler's ready capacity, and the
-calendar entry (the README's figure).
+"""Plot one scheduled event from a replay timeline: load, the HPA's and the prescaler's ready capacity and
+the calendar entry (the README's figure).
 
 By default it makes its own inputs: the synthetic live-streaming scenario with irregularly scheduled streams
 (:func:`forecaster.sources.synthetic.live_streaming_events`, ``--days`` at 5 minutes, ``--seed``), written as
@@ -11,8 +11,9 @@ By default it makes its own inputs: the synthetic live-streaming scenario with i
 (pods ready 3 minutes after start, the simulator's default policy; CAP puts the trace's peak at 30 replicas;
 the LSTM trains on the first ``F`` of the days, 15 epochs as in bench/events.py). From the timeline it picks
 the scheduled start (an entry that was not cancelled) whose first 30 minutes the HPA alone was short for
-longest (ties: the larger load rise) and draws [start - 45 min, start + 90 min]. ``--timeline``/``--events`` plot an existing replay instead, ``--start`` picks
-the entry. Prints the window's numbers; writes the PNG (default ``bench/results/event-plot.png``).
+longest (ties: the larger load rise) and draws [start - 45 min, start + 90 min]. ``--timeline``/``--events``
+plot an existing replay instead, ``--start`` picks the entry. Prints the window's numbers; writes the PNG
+(default ``bench/results/event-plot.png``).
 
     python bench/event_plot.py [--seed 0] [--days 14] [--epochs 15] [--out bench/results/event-plot.png]
     python bench/event_plot.py --timeline T.csv --events E.csv [--start 2026-01-16T20:07:00Z]

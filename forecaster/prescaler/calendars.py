@@ -6,8 +6,8 @@ then uses, and what the policy's ``CalendarAvailable`` condition says:
 - **read** (``CalendarRead``, condition True): the source was read and is not stale; this copy becomes the
   *last good copy*.
 - **stale**: a read that succeeds is still not good when (file) the file was last modified more than
-  ``events.stale_after_s`` ago (opt-in, for platforms that rewrite the ConfigMap on a schedule), or (query) the
-  query returned no series at all while the last good copy still lists upcoming events (a dead exporter's
+  ``events.stale_after_s`` ago (opt-in, for platforms that rewrite the ConfigMap on a schedule), or (query)
+  the query returned no series at all while the last good copy still lists upcoming events (a dead exporter's
   series vanish from Prometheus after its lookback, which reads like an empty schedule). A stale read counts
   as a failed one.
 - **failed or stale, last good copy at most** ``events.max_age_s`` **old** (``LastGoodCalendar``, condition
@@ -122,8 +122,8 @@ class CalendarReading:
         """The condition's message; it changes only when the copy in use or the problem does (no churn)."""
         if self.reason == READ and self.calendar is not None:
             return (
-                f"{self.source}: {len(self.calendar)} entries ({self.calendar.duplicates} duplicates dropped, "
-                f"{self.calendar.overlapping} overlapping)"
+                f"{self.source}: {len(self.calendar)} entries ({self.calendar.duplicates} duplicates "
+                f"dropped, {self.calendar.overlapping} overlapping)"
             )
         if self.reason == LAST_GOOD and self.read_at is not None:
             until = _utc(self.read_at) + pd.Timedelta(seconds=self.max_age_s)
@@ -167,7 +167,8 @@ class CalendarWatch:
         """Read the source with ``load`` and say what the forecast at ``now`` uses; never raises.
 
         ``key`` names the source (a target and its ``events`` settings); ``updated_at`` is when the calendar
-        file was last modified (None: unknown or not a file); ``horizon`` bounds :attr:`CalendarReading.expected`.
+        file was last modified (None: unknown or not a file); ``horizon`` bounds
+        :attr:`CalendarReading.expected`.
         """
         source = f"calendar file {settings.file}" if settings.file else f"calendar query {settings.query!r}"
         with self._lock:
@@ -244,7 +245,7 @@ class CalendarWatch:
         return None
 
 
-# -- what the controller says and does about it (pure) ---------------------------------------------------------
+# -- what the controller says and does about it (pure) -----------------------------------------------------
 
 CONDITION = "CalendarAvailable"
 
