@@ -276,9 +276,9 @@ def _calendar_condition(fake_api: Any) -> dict[str, str]:
 
 
 def _calendar_events(fake_api: Any) -> list[tuple[str, str]]:
-    return [
-        (e["type"], e["reason"]) for e in fake_api.events() if e["reason"] in (READ, LAST_GOOD, UNAVAILABLE)
-    ]
+    """The calendar's Events in the order they were posted (the fake lists objects by name)."""
+    posted = sorted(fake_api.events(), key=lambda e: int(e["metadata"]["resourceVersion"]))
+    return [(e["type"], e["reason"]) for e in posted if e["reason"] in (READ, LAST_GOOD, UNAVAILABLE)]
 
 
 def _sample(metrics: PrescalerMetrics, name: str, **labels: str) -> float | None:
