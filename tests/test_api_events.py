@@ -106,6 +106,45 @@ def test_a_calendar_that_cannot_be_read_means_forecasting_without_it(setup):
     assert not body.stale
 
 
+def test_a_calendar_file_that_goes_away_is_read_from_its_last_good_copy_then_not_at_all(setup, tmp_path):
+    """The prescaler's rule (forecaster.prescaler.calendars), so the page shows what the prescaler acts on."""
+    import shutil
+    from dataclasses import replace
+
+    series, calendar, model, path = setup
+    copy = tmp_path / "events.csv"
+    shutil.copy(path, copy)
+    svc, state = _service(series, model, copy)
+    state.config = replace(state.config, events=EventsSettings(file=str(copy), max_age_s=600))
+    metrics = svc.metrics.registry
+
+    def value(name, **labels):
+        return metrics.get_sample_value(name, {"target": "live", **labels})
+
+    assert svc.refresh("live")
+    assert value("forecaster_calendar_up") == 1 and value("forecaster_calendar_age_seconds") == 0
+    last = series.index[1399].tz_localize("UTC")
+    assert value("forecaster_calendar_entries", outcome="past") == calendar.past_count(
+        last + pd.Timedelta("10s")
+    )
+    assert value("forecaster_calendar_entries", outcome="duplicate") == calendar.duplicates
+    copy.unlink()
+
+    svc.clock.advance("5min")  # the copy is 300 s old: still used
+    svc.invalidate("live")
+    assert svc.refresh("live")
+    body = _body(svc, state)
+    assert "forecast with the last good copy" in body.model.note and body.events, "events still listed"
+    assert value("forecaster_calendar_up") == 0 and value("forecaster_calendar_age_seconds") == 300
+
+    svc.clock.advance("10min")  # 900 s: forecast without it
+    svc.invalidate("live")
+    assert svc.refresh("live")
+    body = _body(svc, state)
+    assert "forecast without scheduled events" in body.model.note and body.events == []
+    assert value("forecaster_calendar_entries", outcome="upcoming") == 0
+
+
 def test_an_unseen_kind_is_said_in_the_response(setup, tmp_path):
     series, calendar, model, _ = setup
     soon = series.index[1400].tz_localize("UTC") + pd.Timedelta(minutes=20)

@@ -33,6 +33,7 @@ import pandas as pd
 from forecaster.errors import DataError, ForecasterError
 from forecaster.events import Calendar
 from forecaster.predictors import Predictor, fallback_baseline, quantile_label
+from forecaster.prescaler.calendars import CalendarReading, CalendarWatch
 from forecaster.series import format_duration, require_finite_forecast
 from forecaster.settings import TargetConfig
 
@@ -218,6 +219,9 @@ class ForecastService:
         self.model_refresher = model_refresher
         self.calendar_loader = calendar_loader or _load_calendar
         """Reads a target's calendar (its ``events:`` section) on every refresh; a seam for tests."""
+        self.calendars = CalendarWatch()
+        """Each calendar's last good copy: used for ``events.max_age_s`` while its source is down or stale
+        (the rule the prescaler follows, so the page shows the forecast the prescaler acts on)."""
         self.models_loaded = False
         self.notes: dict[str, str] = {}
         """Service-wide notes per target (e.g. the demo model is training), shown by /readyz."""
@@ -338,17 +342,40 @@ class ForecastService:
         self.metrics.refreshes.labels(state.name, "error").inc()
 
     def _calendar(self, state: TargetState, now: pd.Timestamp) -> tuple[Calendar | None, str | None]:
-        """The target's calendar, or None and why: a calendar that cannot be read never stops forecasts."""
-        if not state.config.events.enabled:
+        """The target's calendar (this refresh's copy, or the last good one within ``events.max_age_s``), or
+        None; and a note when it could not be read. A calendar that cannot be read never stops forecasts."""
+        events = state.config.events
+        if not events.enabled:
             return None, None
-        try:
-            return self.calendar_loader(state, now), None
-        except ForecasterError as exc:
-            log.warning("target %s: calendar unavailable: %s", state.name, exc)
-            return None, f"calendar unavailable ({exc.problem}): forecast without scheduled events"
-        except Exception as exc:  # noqa: BLE001 - a calendar bug must not kill the refresher
-            log.exception("target %s: calendar loader raised", state.name)
-            return None, f"calendar unavailable ({type(exc).__name__}): forecast without scheduled events"
+        from forecaster.sources.calendar import calendar_updated_at
+
+        reading = self.calendars.read(
+            (state.name, events),
+            events,
+            load=lambda: self.calendar_loader(state, now),
+            now=now,
+            horizon=UPCOMING_EVENTS,
+            updated_at=calendar_updated_at(events),
+        )
+        self._export_calendar(state.name, reading, now)
+        if reading.available:
+            return reading.calendar, None
+        log.warning("target %s: %s", state.name, reading.message)
+        if reading.calendar is not None:
+            return reading.calendar, (
+                f"calendar unavailable ({reading.problem}): forecast with the last good copy, read "
+                f"{iso(reading.read_at)}"
+            )
+        return None, f"calendar unavailable ({reading.problem}): forecast without scheduled events"
+
+    def _export_calendar(self, name: str, reading: CalendarReading, now: pd.Timestamp) -> None:
+        up = getattr(self.metrics, "calendar_up", None)
+        if up is None:  # metrics without the calendar families (a test's stand-in)
+            return
+        up.labels(name).set(1 if reading.available else 0)
+        self.metrics.calendar_age.labels(name).set(reading.age_s(now))
+        for outcome, count in reading.entries(now).items():
+            self.metrics.calendar_entries.labels(name, outcome).set(count)
 
     def _predict(
         self,

@@ -88,6 +88,25 @@ class ServiceMetrics:
             "History queries this replica sent to its sources (with an elected refresher: the leader's only).",
             registry=r,
         )
+        self.calendar_up = Gauge(
+            "forecaster_calendar_up",
+            "1 when the target's calendar was read at the last refresh (readable, not stale), else 0 "
+            "(targets with an events: section only).",
+            ["target"],
+            registry=r,
+        )
+        self.calendar_age = Gauge(
+            "forecaster_calendar_age_seconds",
+            "Seconds since the calendar copy in use (or the last good one) was read; +Inf when none ever was.",
+            ["target"],
+            registry=r,
+        )
+        self.calendar_entries = Gauge(
+            "forecaster_calendar_entries",
+            "Entries of the calendar in use by outcome: upcoming, past, duplicate (dropped), overlapping (kept).",
+            ["target", "outcome"],
+            registry=r,
+        )
         self.leader = Gauge(
             "forecaster_refresher_leader",
             "1 while this replica holds the refresher Lease (refresher: elected), else 0.",
