@@ -5,6 +5,7 @@
 ``policy``          the PrescalePolicy spec, parsed and validated (pure)
 ``policy_sources``  where policies come from: the cluster's custom resources, or YAML files
 ``forecasts``       the forecast provider (model store + Prometheus), its usability check, the last good one
+``calendars``       the target's calendar across ticks: good reads, the last good copy, outages (pure)
 ``guard``           the accuracy guard (pure)
 ``actuators``       the :class:`Actuator` protocol and registry: one class per way of raising capacity
 ``status``          conditions, status, Events and the tick's Outcome (pure)

@@ -5,6 +5,8 @@ loader the forecast service uses) and reads its history from Prometheus. :func:`
 way a forecast can be unusable (an exception, None, empty, stale history, NaN) into a problem text: the
 controller then fails safe. :class:`LastGoodForecast` remembers the last usable forecast so that, while
 forecasts are unavailable, the controller keeps acting on the part of it that has not passed yet (never beyond).
+A target's calendar that cannot be read is no forecast outage: :class:`~forecaster.prescaler.calendars.CalendarWatch`
+says which copy the forecast reads (this tick's, the last good one, or none) and the result carries that reading.
 
 This module must not touch the cluster or decide capacity.
 """
