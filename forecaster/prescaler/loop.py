@@ -493,10 +493,9 @@ class Controller:
         units = actuator.units(policy, target, decision)
         if holding is not None and not actuator.floor:
             units = max(units, target.current)  # no autoscaler underneath: never lower on an old forecast
+        # A calendar outage is never a reason to lower capacity before or during an event.
         hold = _calendar_hold(tick, result if problem is None else None)
-        if (
-            hold is not None
-        ):  # a calendar outage is never a reason to lower capacity before or during an event
+        if hold is not None:
             units = max(units, _in_effect(actuator, target))
         spec_only = policy.mode == "Forecast" or self.dry_run
         why = "--dry-run" if self.dry_run else ("spec.mode is Forecast" if policy.mode == "Forecast" else "")
@@ -546,8 +545,9 @@ class Controller:
         policy, target = tick.policy, tick.target
         assert target is not None
         desired, message = self._what_was_done(tick, plan, applied)
-        if plan.calendar_hold is not None:
-            message = f"{message}; {_calendar_reading(plan).message}"
+        reading = _calendar_reading(plan)
+        if plan.calendar_hold is not None and reading is not None:
+            message = f"{message}; {reading.message}"
         state = plan.decision.state
         if plan.problem is not None and plan.holding is None and not plan.forecast_only:
             state = dataclasses.replace(state, last_desired=desired)  # what is in effect, not what was kept
