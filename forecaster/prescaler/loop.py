@@ -483,6 +483,8 @@ class Controller:
             model_version=version,
             now=tick.now,
             old_status=tick.old,
+            columns=tuple(str(c) for c in result.frame.columns) if result is not None else None,
+            actuator=getattr(tick.actuator, "name", None),
         )
 
     def _decide(

@@ -64,12 +64,14 @@ def use_recommendation(
     now: pd.Timestamp,
     old_status: dict[str, Any] | None,
     columns: tuple[str, ...] | None = None,
+    actuator: str | None = None,
 ) -> TuningUse | None:
     """What ``policy`` decides with this tick (see the module docstring); None when it has no ``spec.tuning``.
 
     ``problem``: why no recommendation could be read (None: ``recommendation`` is what the store holds for
     ``model_version``, possibly None for none). ``columns``: the forecast's quantiles, when there is one (a
-    quantile the model does not predict is not applied).
+    quantile the model does not predict is not applied). ``actuator``: the one ``spec.actuator: Auto``
+    resolved to this tick (a ``shift`` plan needs a floor under an autoscaler, which Auto alone does not say).
     """
     spec = policy.tuning
     if spec is None:
@@ -102,7 +104,7 @@ def use_recommendation(
     if reason is None:
         assert fields is not None
         try:
-            tuned = _with_fields(obj, fields)
+            tuned = _with_fields(obj, fields, actuator=actuator)
         except ConfigError as exc:
             reason, why = "NotApplicable", f"the recommended settings do not fit this policy: {exc.problem}"
         else:
@@ -123,7 +125,7 @@ def use_recommendation(
     fallback = None
     if isinstance(last, dict):
         try:
-            fallback = _with_fields(obj, {k: last[k] for k in _APPLIED_KEYS if k in last})
+            fallback = _with_fields(obj, {k: last[k] for k in _APPLIED_KEYS if k in last}, actuator=actuator)
         except ConfigError:
             fallback = None
         if fallback is not None:
@@ -285,11 +287,13 @@ def _clamped(policy_spec: dict[str, Any], policy: PrescalePolicy) -> tuple[dict[
     return fields, notes
 
 
-def _with_fields(obj: dict[str, Any], fields: dict[str, Any]) -> PrescalePolicy:
+def _with_fields(obj: dict[str, Any], fields: dict[str, Any], *, actuator: str | None) -> PrescalePolicy:
     """The policy ``obj`` with ``fields`` replacing its spec's, validated like any policy (a plan this
-    actuator cannot take is a :class:`ConfigError`)."""
+    actuator cannot take is a :class:`ConfigError`); ``Auto`` becomes the actuator it resolved to."""
     tuned = copy.deepcopy(obj)
     spec = tuned.setdefault("spec", {})
+    if actuator and spec.get("actuator", "Auto") == "Auto":
+        spec["actuator"] = actuator
     for key, value in fields.items():
         if key == "stabilizationWindow":
             spec.setdefault("scaleDown", {})["stabilizationWindow"] = value
