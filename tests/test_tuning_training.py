@@ -151,3 +151,72 @@ def test_no_tuning_section_no_file(tmp_path, series):
     result = train_target(plain, series, store=store, now=NOW)
     assert store.read_file("svc", result.saved.version, TUNING_FILE) is None
     assert result.tuning is None and "tuning" not in result.summary()
+
+
+# -- end to end: the training job's recommendation in the policy's status --------------------------------------
+
+
+def test_the_controller_shows_what_the_training_job_stored(tmp_path, series):
+    """train_target writes tuning.json; the real StoreForecastProvider finds it for the promoted version and
+    the controller puts it in the PrescalePolicy's status (fake API server, fixed clock)."""
+    import yaml
+    from prometheus_client import CollectorRegistry
+
+    from forecaster.prescaler.forecasts import StoreForecastProvider
+    from forecaster.prescaler.kube import KubeClient
+    from forecaster.prescaler.loop import Controller
+    from forecaster.prescaler.metrics import PrescalerMetrics
+    from forecaster.prescaler.policy_sources import CrdPolicySource
+    from tests.fake_kube_api import FakeKubeApiServer
+    from tests.prescaler_helpers import deployment, hpa, policy
+
+    store = ModelStore(tmp_path / "store")
+    end = series.index[-1] + pd.Timedelta(minutes=5)
+    cfg = dataclasses.replace(CFG, name="live-streaming", store=str(tmp_path / "store"))
+    trained = train_target(cfg, series, store=store, now=end)
+    store.promote(
+        "live-streaming", trained.saved.version, reason="test", now=end
+    )  # whatever the backtest said
+    training = tmp_path / "training"
+    training.mkdir()
+    (training / "live-streaming.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "name": "live-streaming",
+                "prometheus": {"query": "sum(rate(x[1m]))", "step": "5m"},
+                "model": {"lookback": "1h", "quantiles": [0.5, 0.9]},
+                "tuning": {"slo": "short-minutes=2%", "capacity_per_replica": 20.0},
+                "store": str(tmp_path / "store"),
+            }
+        )
+    )
+
+    def fetch(settings, *, now, history):
+        return series.loc[(series.index >= now - history) & (series.index < now)]
+
+    provider = StoreForecastProvider(training_dir=training, fetch=fetch)
+    with FakeKubeApiServer() as fake:
+        path = fake.write_kubeconfig(tmp_path / "kubeconfig")
+        with KubeClient.from_kubeconfig(str(path)) as kube:
+            fake.put(deployment(replicas=3))
+            fake.put(hpa(min_replicas=1))
+            fake.put(policy(capacityPerReplica=20.0, minReplicas=1, tuning={"slo": "short-minutes=2%"}))
+            ctl = Controller(
+                policies=CrdPolicySource(kube),
+                forecasts=provider,
+                kube=kube,
+                metrics=PrescalerMetrics(CollectorRegistry()),
+            )
+            [outcome] = ctl.tick(end)
+            status = fake.get("prescalepolicies", "live", "live-api")["status"]
+
+    assert outcome.ready, outcome.message
+    rec = recommendation.read(store, "live-streaming", trained.saved.version)
+    assert rec is not None and rec.label is not None
+    tuning_status = status["tuning"]
+    assert tuning_status["modelVersion"] == trained.saved.version
+    assert tuning_status["tunedAt"] == end.strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert tuning_status["recommended"]["setting"] == rec.label
+    assert tuning_status["expected"]["replicaMinutes"] == pytest.approx(rec.expected["replica_minutes"])
+    [cond] = [c for c in status["conditions"] if c["type"] == "TuningApplied"]
+    assert (cond["status"], cond["reason"]) == ("False", "ModeRecommend")
