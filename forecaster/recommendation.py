@@ -132,6 +132,12 @@ def tune_document(
     from forecaster.tuning import recommend_for_model
 
     inputs = inputs_of(settings)
+    if series.isna().any():
+        # A gap weeks before the held-out range (a Prometheus outage) must not stop the tuning: keep only what
+        # the replay reads, the range and the model's lookback before it (a gap there is still refused).
+        step = pd.Timedelta(model.step)
+        lookback = step * int(getattr(model, "lookback_steps", 1))
+        series = series.loc[pd.Timestamp(tune_start) - lookback - step :]
     result = recommend_for_model(
         model,
         series,

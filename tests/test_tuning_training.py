@@ -220,3 +220,19 @@ def test_the_controller_shows_what_the_training_job_stored(tmp_path, series):
     assert tuning_status["expected"]["replicaMinutes"] == pytest.approx(rec.expected["replica_minutes"])
     [cond] = [c for c in status["conditions"] if c["type"] == "TuningApplied"]
     assert (cond["status"], cond["reason"]) == ("False", "ModeRecommend")
+
+
+def test_an_old_gap_in_the_history_does_not_stop_the_tuning(series):
+    from forecaster.training import fit_forecaster
+
+    split = len(series) - 96
+    model = fit_forecaster(series.iloc[:split], model=TINY_MODEL, train=TRAIN, name="svc")
+    gappy = series.copy()
+    gappy.iloc[10:40] = float("nan")  # a Prometheus outage on the first day
+
+    doc = recommendation.tune_document(model, gappy, settings=TUNING, tune_start=series.index[split], now=NOW)
+    assert recommendation.parse(doc).label is not None
+
+    gappy.iloc[split + 5] = float("nan")  # inside the range replayed: refused, by name
+    with pytest.raises(DataError, match="the history has 1 missing points"):
+        recommendation.tune_document(model, gappy, settings=TUNING, tune_start=series.index[split], now=NOW)
