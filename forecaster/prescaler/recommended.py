@@ -98,9 +98,8 @@ def use_recommendation(
             )
         status["message"] = why
         return TuningUse(policy, None, status, condition(CONDITION, False, reason, why))
-    last = (old_status or {}).get("tuning", {}).get("applied") or (old_status or {}).get("tuning", {}).get(
-        "lastApplied"
-    )
+    before = (old_status or {}).get("tuning")
+    last = (before.get("applied") or before.get("lastApplied")) if isinstance(before, dict) else None
     if reason is None:
         assert fields is not None
         try:
@@ -128,6 +127,8 @@ def use_recommendation(
             fallback = _with_fields(obj, {k: last[k] for k in _APPLIED_KEYS if k in last}, actuator=actuator)
         except ConfigError:
             fallback = None
+        if fallback is not None and columns is not None and fallback.scaling.column not in columns:
+            fallback = None  # the model changed its quantiles: that plan cannot be made any more
         if fallback is not None:
             status["lastApplied"] = {k: last[k] for k in _APPLIED_KEYS if k in last}
             why += "; the spec's own settings are used, never planning below the last applied recommendation"
