@@ -443,7 +443,6 @@ class Controller:
         tick.tuning = self._tuning(tick, result)
         if tick.tuning is None:
             return self._decide(tick, result=result, problem=problem, guard=guard)
-        spec_policy = tick.policy
         fallback = tick.tuning.fallback
         if fallback is not None:
             tick.policy = fallback
@@ -452,8 +451,6 @@ class Controller:
         plan = self._decide(tick, result=result, problem=problem, guard=guard)
         if fallback is not None and floor.units > plan.units:
             plan, tick.policy = floor, fallback
-        if tick.policy is not spec_policy:
-            log.debug("%s decides with tuned settings %s", spec_policy.key, tick.policy.scaling)
         return plan
 
     def _tuning(self, tick: _Tick, result: ForecastResult | None) -> TuningUse | None:
