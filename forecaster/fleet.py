@@ -180,7 +180,9 @@ def _train_member(
         shard=str(shard),
         version=result.saved.version,
         promoted=bool(result.promoted),
-        reason=str(result.reason),
+        # The prescaler tuning's outcome (tuned, carried forward, failed) shows in the target's status too.
+        reason=str(result.reason)
+        + (f"; prescaler tuning: {result.tuning}" if getattr(result, "tuning", None) else ""),
     )
 
 

@@ -17,7 +17,8 @@ from typing import Any
 
 import pandas as pd
 
-from forecaster.errors import DataError, ModelStoreError
+from forecaster import recommendation
+from forecaster.errors import DataError, ForecasterError, ModelStoreError
 from forecaster.evaluation import BacktestResult, backtest_against_baselines
 from forecaster.events import Calendar, bind_calendar
 from forecaster.predictors import Predictor
@@ -44,10 +45,13 @@ class PromotionResult:
     backtest: BacktestResult
     previous_version: str | None = None
     metrics: dict[str, Any] = field(default_factory=dict)
+    tuning: str | None = None
+    """What became of the prescaler tuning (tuned, carried forward, failed); None: the target asks for none."""
 
     def summary(self) -> str:
         verdict = "promoted" if self.promoted else "saved, NOT promoted"
-        return f"{self.target}: version {self.saved.version} {verdict}: {self.reason}"
+        tuning = f"; prescaler tuning: {self.tuning}" if self.tuning else ""
+        return f"{self.target}: version {self.saved.version} {verdict}: {self.reason}{tuning}"
 
 
 def _split(series: pd.Series, holdout: pd.Timedelta) -> int:
@@ -170,7 +174,10 @@ def train_target(
             "models": {name: s.to_dict() for name, s in scores.items()},
         }
     }
-    saved = store.save(cfg.name, model, metrics=metrics, now=now)
+    extra, tuning = _tuning_files(
+        cfg, bind_calendar(model, events), series, tune_start=holdout_index[0], store=store, now=now
+    )
+    saved = store.save(cfg.name, model, metrics=metrics, now=now, extra_files=extra)
     if promoted:
         store.promote(cfg.name, saved.version, reason=reason, now=now)
     return PromotionResult(
@@ -181,4 +188,49 @@ def train_target(
         backtest=result,
         previous_version=current_ref.version if current_ref else None,
         metrics=metrics,
+        tuning=tuning,
+    )
+
+
+def _tuning_files(
+    cfg: TargetConfig,
+    model: Predictor,
+    series: pd.Series,
+    *,
+    tune_start: pd.Timestamp,
+    store: ModelStore,
+    now: pd.Timestamp,
+) -> tuple[dict[str, bytes], str | None]:
+    """The ``tuning.json`` to store with the new version (see :mod:`forecaster.recommendation`) and what
+    happened: tuned on the held-out range (which ``model`` did not see) when due, else the last recommendation
+    carried forward. A failed tuning never fails the training: the model is what matters most."""
+    if not cfg.tuning.enabled:
+        return {}, None
+    previous = recommendation.latest(store, cfg.name)
+    go, why = recommendation.due(previous[1] if previous else None, cfg.tuning, now=now)
+    if go:
+        try:
+            doc = recommendation.tune_document(
+                model, series, settings=cfg.tuning, tune_start=tune_start, now=now
+            )
+        except Exception as exc:  # noqa: BLE001 - recorded below; the model is saved either way
+            if not isinstance(exc, ForecasterError):
+                log.exception("target %s: tuning failed", cfg.name)
+            failed = f"tuning failed ({type(exc).__name__}: {exc})"
+            if previous is None:
+                return {}, f"{failed}; no recommendation stored"
+            return _carried(previous, failed)
+        chosen = (doc["result"].get("recommended") or {}).get("label") or "no setting of the grid meets it"
+        return {recommendation.TUNING_FILE: recommendation.encode(doc)}, (
+            f"tuned for {doc['inputs']['slo']} ({why}): {chosen}"
+        )
+    assert previous is not None
+    return _carried(previous, f"not re-tuned ({why})")
+
+
+def _carried(previous: tuple[str, dict[str, Any]], why: str) -> tuple[dict[str, bytes], str]:
+    version, doc = previous
+    carried = recommendation.carried_document(doc, version=version)
+    return {recommendation.TUNING_FILE: recommendation.encode(carried)}, (
+        f"{why}; the recommendation of {carried['carriedFrom']} is carried forward"
     )

@@ -26,6 +26,7 @@ __all__ = [
     "ModelSettings",
     "TrainSettings",
     "EventsSettings",
+    "TuningSettings",
     "TargetConfig",
     "load_target_config",
     "load_target_configs",
@@ -170,6 +171,33 @@ class EventsSettings:
 
 
 @dataclass(frozen=True)
+class TuningSettings:
+    """Tune the target's pre-scaling policy after training (:func:`forecaster.tuning.recommend_for_model`).
+
+    The training job replays the held-out backtest range with the freshly trained model over the tuning grid
+    and stores the cheapest setting meeting ``slo`` with the model version (``tuning.json``); PrescalePolicies
+    with ``spec.tuning`` show it, and use it in ``Apply`` mode. The replay needs the workload's physics, which
+    only this config can tell the training job (it never reads PrescalePolicies): the load one pod serves
+    at full use and how long a new pod takes to be ready. No ``slo``: no tuning.
+    """
+
+    slo: str | None = None
+    """``short-minutes=0.5%`` (share of minutes with load above ready capacity) or ``unserved=0.1%``."""
+    capacity_per_replica: float | None = None
+    """Load one pod serves at full use, in the target's unit (the PrescalePolicy's capacityPerReplica)."""
+    pod_startup: str = "3m"
+    """How long a new pod takes to be ready (the replay's lead time)."""
+    every: str = "24h"
+    """Re-tune at most this often; between tunings a new version carries the last recommendation forward."""
+    min_replicas: int = 1
+    max_replicas: int = 100
+
+    @property
+    def enabled(self) -> bool:
+        return self.slo is not None
+
+
+@dataclass(frozen=True)
 class TargetConfig:
     """One forecast target: name, source, model and training settings, store location."""
 
@@ -179,6 +207,8 @@ class TargetConfig:
     train: TrainSettings = field(default_factory=TrainSettings)
     events: EventsSettings = field(default_factory=EventsSettings)
     """The calendar of scheduled events the model reads (none by default)."""
+    tuning: TuningSettings = field(default_factory=TuningSettings)
+    """Tune the prescaler's settings after training (off unless ``tuning.slo`` is set)."""
     store: str = "models"
     """Model store: a directory, or ``s3://bucket/prefix``."""
     description: str = ""
@@ -222,7 +252,9 @@ def target_config_from_dict(data: dict[str, Any], *, source: str = "config") -> 
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: expected a mapping at the top level")
     name = data.get("name")
-    unknown = sorted(set(data) - {"name", "prometheus", "model", "train", "events", "store", "description"})
+    unknown = sorted(
+        set(data) - {"name", "prometheus", "model", "train", "events", "tuning", "store", "description"}
+    )
     if unknown:
         raise ConfigError(f"{source}: unknown key(s) {', '.join(unknown)}")
     prom = _build(PrometheusSettings, data.get("prometheus"), f"{source}: prometheus")
@@ -232,6 +264,7 @@ def target_config_from_dict(data: dict[str, Any], *, source: str = "config") -> 
     model = _build(ModelSettings, model_data, f"{source}: model")
     train = _build(TrainSettings, data.get("train"), f"{source}: train")
     events = _build(EventsSettings, data.get("events"), f"{source}: events")
+    tuning = _build(TuningSettings, data.get("tuning"), f"{source}: tuning")
     try:
         return TargetConfig(
             name=name,
@@ -239,6 +272,7 @@ def target_config_from_dict(data: dict[str, Any], *, source: str = "config") -> 
             model=model,
             train=train,
             events=events,
+            tuning=tuning,
             store=str(data.get("store", "models")),
             description=str(data.get("description", "")),
         )
@@ -282,6 +316,33 @@ def _first_problem(cfg: TargetConfig) -> tuple[str, str | None] | None:
         return "quantiles must include 0.5 (the point forecast)", None
     if cfg.train.epochs < 1 or cfg.train.batch_size < 1:
         return "train.epochs and train.batch_size must be at least 1", None
+    return _tuning_problem(cfg.tuning)
+
+
+def _tuning_problem(tuning: TuningSettings) -> tuple[str, str | None] | None:
+    if not tuning.enabled:
+        return None
+    from forecaster.tuning import SLO  # only when tuning is asked for
+
+    try:
+        SLO.parse(tuning.slo)  # type: ignore[arg-type]
+        pod_startup, every = parse_duration(tuning.pod_startup), parse_duration(tuning.every)
+    except (ConfigError, DataError) as exc:
+        return f"tuning: {exc.problem}", exc.hint
+    capacity = tuning.capacity_per_replica
+    if capacity is None or not capacity > 0 or capacity == float("inf"):
+        return (
+            f"tuning.capacity_per_replica must be a number > 0 when tuning.slo is set, got {capacity!r}",
+            "the load one pod serves at full use, as in the PrescalePolicy's capacityPerReplica, e.g. 80",
+        )
+    if pod_startup <= pd.Timedelta(0) or every <= pd.Timedelta(0):
+        return "tuning.pod_startup and tuning.every must be positive", "e.g. pod_startup: 3m, every: 24h"
+    if not 0 <= tuning.min_replicas <= tuning.max_replicas or tuning.max_replicas < 1:
+        return (
+            f"tuning: min_replicas {tuning.min_replicas} and max_replicas {tuning.max_replicas} must satisfy "
+            "0 <= min <= max, max >= 1",
+            "the same bounds as the PrescalePolicy's minReplicas and maxReplicas",
+        )
     return None
 
 

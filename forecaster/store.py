@@ -4,6 +4,7 @@ Layout (the same keys on every backend)::
 
     <target>/versions/<version>/manifest.json        JSON: architecture, scaler, training range, metrics
     <target>/versions/<version>/weights.safetensors  tensors only, never pickle
+    <target>/versions/<version>/tuning.json          JSON, optional: the prescaler tuning (forecaster.recommendation)
     <target>/current.json                            {"version", "promoted_at", "reason", "previous"}
 
 A version becomes visible only once all its files are written (a temporary directory renamed into place,
@@ -355,20 +356,37 @@ class ModelStore:
         return promoted
 
     def save(
-        self, target: str, model: Forecaster, *, metrics: Mapping[str, Any] | None = None, now: pd.Timestamp
+        self,
+        target: str,
+        model: Forecaster,
+        *,
+        metrics: Mapping[str, Any] | None = None,
+        now: pd.Timestamp,
+        extra_files: Mapping[str, bytes] | None = None,
     ) -> ModelRef:
-        """Store ``model`` as a new immutable version of ``target`` (not promoted)."""
+        """Store ``model`` as a new immutable version of ``target`` (not promoted); ``extra_files`` (JSON
+        documents about this version, e.g. ``tuning.json``) are written with it, all or nothing."""
         self._check_target(target)
+        clash = set(extra_files or ()) & {MANIFEST_FILE, WEIGHTS_FILE}
+        if clash or any("/" in name or name.startswith(".") for name in extra_files or ()):
+            raise ModelStoreError(f"invalid extra file name(s) {sorted(extra_files or ())}")
         created = pd.Timestamp(now)
         created = created.tz_convert("UTC").tz_localize(None) if created.tzinfo else created
         model.info["created_at"] = created.isoformat() + "Z"
         if metrics is not None:
             model.info["metrics"] = dict(metrics)
-        files = model.to_bytes()
+        files = {**model.to_bytes(), **dict(extra_files or {})}
         digest = json.loads(files[MANIFEST_FILE])["weights"]["sha256"][:8]
         version = f"{created:%Y%m%dT%H%M%S}Z-{digest}"
         self.backend.put_version(f"{target}/versions/{version}", files)
         return self.ref(target, version)
+
+    def read_file(self, target: str, version: str, name: str) -> bytes | None:
+        """A file stored with a version (e.g. ``tuning.json``), or None when the version has none."""
+        self._check_target(target)
+        if not _VERSION_RE.match(version) or "/" in name or name.startswith("."):
+            raise ModelStoreError(f"invalid version or file name {version!r}/{name!r}")
+        return self.backend.read(f"{target}/versions/{version}/{name}")
 
     def promote(self, target: str, version: str, *, reason: str, now: pd.Timestamp) -> None:
         """Point ``target``'s current model at ``version`` (which must exist and load)."""

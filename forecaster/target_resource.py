@@ -2,8 +2,9 @@
 
 A ForecastTarget (``forecasting.forecaster.io/v1alpha1``, CRD in ``k8s/base/crd-forecasttarget.yaml``) holds
 exactly what a target YAML holds, in Kubernetes spelling: ``metadata.name`` is the target's name, ``spec``
-has the sections ``prometheus``, ``model``, ``train`` and ``events`` with the fields of
-:class:`PrometheusSettings`, :class:`ModelSettings`, :class:`TrainSettings` and :class:`EventsSettings` in camelCase (a ``_s`` suffix reads ``Seconds``:
+has the sections ``prometheus``, ``model``, ``train``, ``events`` and ``tuning`` with the fields of
+:class:`PrometheusSettings`, :class:`ModelSettings`, :class:`TrainSettings`, :class:`EventsSettings` and
+:class:`TuningSettings` in camelCase (a ``_s`` suffix reads ``Seconds``:
 ``timeout_s`` -> ``timeoutSeconds``), plus ``store`` and ``description``.
 
 The same manifest works as a file (``forecaster train --targets training/``) and in a cluster (``--from-cluster``):
@@ -30,6 +31,7 @@ from forecaster.settings import (
     PrometheusSettings,
     TargetConfig,
     TrainSettings,
+    TuningSettings,
     target_config_from_dict,
 )
 
@@ -63,6 +65,7 @@ SECTIONS: dict[str, type] = {
     "model": ModelSettings,
     "train": TrainSettings,
     "events": EventsSettings,
+    "tuning": TuningSettings,
 }
 """``spec.<section>`` -> the settings dataclass it holds."""
 
@@ -70,10 +73,21 @@ DURATION_FIELDS: dict[str, tuple[str, ...]] = {
     "prometheus": ("step", "history"),
     "model": ("lookback", "horizon"),
     "train": ("backtest",),
+    "tuning": ("pod_startup", "every"),
 }
 """Fields holding a duration (``90s``, ``5m``, ``1h30m``, ``28d``, ``1w``), checked one by one."""
 
-_TOP_LEVEL = ("prometheus", "model", "train", "events", "store", "description", "splitBy", "maxTargets")
+_TOP_LEVEL = (
+    "prometheus",
+    "model",
+    "train",
+    "events",
+    "tuning",
+    "store",
+    "description",
+    "splitBy",
+    "maxTargets",
+)
 
 
 def field_name(python_name: str) -> str:

@@ -243,3 +243,22 @@ def test_a_member_named_like_a_declared_target_is_not_trained_twice():
     assert trained == ["web--b"]
     member_a = recorded["web"].members[0]
     assert member_a.target == "web--a" and "also declared on its own" in member_a.error
+
+
+def test_the_prescaler_tunings_outcome_is_recorded_with_the_training():
+    result = _result("a")
+    result.tuning = "not re-tuned (tuned 6.0h ago); the recommendation of v0 is carried forward"
+    recorded = {}
+    train_shard(
+        [TargetEntry(name="a", config=TargetConfig(name="a"))],
+        shard=Shard(0, 1),
+        train_one=lambda cfg: result,
+        record=lambda e, r: recorded.__setitem__(e.name, r),
+        now=lambda: "2026-11-30T02:17:00Z",
+        monotonic=lambda: 0.0,
+        report=lambda line: None,
+    )
+    assert recorded["a"].reason == (
+        "beats baseline; prescaler tuning: not re-tuned (tuned 6.0h ago); the recommendation of v0 is carried "
+        "forward"
+    )

@@ -114,6 +114,20 @@ def test_same_layout_as_directory_store(aws, models, tmp_path):
     assert [k.removeprefix("m/") for k in _keys("m/")] == on_disk
 
 
+def test_files_stored_with_a_version_round_trip_on_both_backends(aws, models, tmp_path):
+    """tuning.json is written with the version (all or nothing) and read back by name, the same on both."""
+    for store in (
+        ModelStore(S3Backend(BUCKET, "t", client=_client())),
+        ModelStore(DirectoryBackend(tmp_path)),
+    ):
+        ref = store.save("live-streaming", models[0], now=NOW, extra_files={"tuning.json": b'{"format": 1}'})
+        assert store.read_file("live-streaming", ref.version, "tuning.json") == b'{"format": 1}'
+        assert store.read_file("live-streaming", ref.version, "other.json") is None
+        assert store.load("live-streaming", ref.version) is not None
+        with pytest.raises(ModelStoreError, match="invalid extra file"):
+            store.save("live-streaming", models[1], now=NOW, extra_files={"manifest.json": b"{}"})
+
+
 def test_reader_picks_up_promotion_without_restart(aws, models, history):
     writer = ModelStore(S3Backend(BUCKET, "shared", client=_client()))
     reader = ModelStore(S3Backend(BUCKET, "shared", client=_client()))

@@ -17,6 +17,7 @@ from forecaster.settings import (
     PrometheusSettings,
     TargetConfig,
     TrainSettings,
+    TuningSettings,
     load_target_config,
 )
 from forecaster.target_resource import (
@@ -90,12 +91,19 @@ def test_round_trip_keeps_every_field():
         ),
         model=ModelSettings(lookback="1h", horizon="15m", quantiles=(0.1, 0.5, 0.95), hidden_size=32),
         train=TrainSettings(epochs=3, learning_rate=1e-3, blend=False, backtest="1d", seed=7),
+        tuning=TuningSettings(slo="unserved=0.1%", capacity_per_replica=80.0, pod_startup="2m", every="7d"),
         store="s3://bucket/models",
         description="checkout requests",
     )
     obj = object_from_target_config(cfg, namespace="forecaster")
     assert obj["spec"]["prometheus"]["timeoutSeconds"] == 12.5
     assert "dropout" not in obj["spec"]["model"], "defaults are left out"
+    assert obj["spec"]["tuning"] == {
+        "slo": "unserved=0.1%",
+        "capacityPerReplica": 80.0,
+        "podStartup": "2m",
+        "every": "7d",
+    }
     assert target_config_from_object(obj) == cfg
     assert not list(jsonschema.Draft4Validator(_schema()).iter_errors(obj))
 
@@ -122,6 +130,22 @@ BAD = [
     ("quantiles not numbers", {"model.quantiles": ["p50"]}, "spec.model.quantiles", True),
     ("no median", {"model.quantiles": [0.9]}, "quantiles must include 0.5", False),  # CEL, not JSON schema
     ("horizon under a step", {"prometheus.step": "5m", "model.horizon": "1m"}, "at least one step", False),
+    ("bad slo metric", {"tuning.slo": "latency=1%", "tuning.capacityPerReplica": 80}, "latency", True),
+    ("bad slo limit", {"tuning.slo": "unserved=lots", "tuning.capacityPerReplica": 80}, "lots", True),
+    ("slo of 100%", {"tuning.slo": "unserved=100%", "tuning.capacityPerReplica": 80}, "below 100%", False),
+    (
+        "bad tuning every",
+        {"tuning.slo": "unserved=1%", "tuning.capacityPerReplica": 8, "tuning.every": "1 day"},
+        "spec.tuning.every",
+        True,
+    ),
+    ("slo without capacity", {"tuning.slo": "short-minutes=0.5%"}, "capacity_per_replica", False),  # CEL
+    (
+        "zero capacity",
+        {"tuning.slo": "unserved=1%", "tuning.capacityPerReplica": 0},
+        "capacity_per_replica",
+        True,
+    ),
 ]
 
 

@@ -110,6 +110,9 @@ class ClusterTargetConfigs:
         return cfg, template
 
 
+_UNREAD = object()
+
+
 class StoreForecastProvider:
     """The real provider: the target's model from the model store, its history from Prometheus.
 
@@ -158,6 +161,7 @@ class StoreForecastProvider:
         self._predict_pool: concurrent.futures.ThreadPoolExecutor | None = None
         self._fetch_split = fetch_split
         self._new_store = stores
+        self._recommendations: dict[tuple[str, str, str], Any] = {}
         """Seams: the template read (default :func:`~forecaster.sources.prometheus.fetch_history_split`) and
         the model store for a root (default :class:`~forecaster.store.ModelStore`)."""
 
@@ -387,6 +391,42 @@ class StoreForecastProvider:
                 hint=f"train one: forecaster train --config training/{target}.yaml",
             )
         return settings, promoted.model, promoted.ref.version, cfg
+
+    def recommendation(self, policy: PrescalePolicy, version: str) -> Any:
+        """The tuning recommendation stored with ``version`` of the policy's target
+        (:mod:`forecaster.recommendation`), None when it has none. A version's files never change, so each
+        answer (or unusable file) is kept: one read per version, not per tick."""
+        from forecaster.recommendation import RecommendationError, read
+
+        target = policy.forecast.target
+        if target is None:
+            return None
+        if self.targets is not None:
+            cfg = self.targets.config_for(self._member_of(policy) or target)
+            root = self.store_root or cfg.store
+        elif self.store_root is not None:
+            root = self.store_root
+        else:
+            from forecaster.settings import load_target_config
+
+            root = load_target_config(self.training_dir / f"{target}.yaml").store
+        key = (root, target, version)
+        with self._count_lock:
+            known = self._recommendations.get(key, _UNREAD)
+        if known is _UNREAD:
+            try:
+                known = read(self._store(root), target, version)
+            except RecommendationError as exc:
+                known = exc
+            with self._count_lock:
+                if (
+                    len(self._recommendations) > 4096
+                ):  # a fleet's worth; older versions are rarely asked again
+                    self._recommendations.clear()
+                self._recommendations[key] = known
+        if isinstance(known, RecommendationError):
+            raise known
+        return known
 
     def _inline(self, policy: PrescalePolicy) -> tuple[PrometheusSettings, Any, None]:
         spec = policy.forecast

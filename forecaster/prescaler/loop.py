@@ -63,6 +63,7 @@ from forecaster.prescaler.metrics import PrescalerMetrics
 from forecaster.prescaler.policy import PrescalePolicy, parse_policy
 from forecaster.prescaler.policy_sources import FINALIZER, PolicySource
 from forecaster.prescaler.problems import Problem, as_problem, error_kind
+from forecaster.prescaler.recommended import TuningUse, use_recommendation
 from forecaster.prescaler.report import Reporter
 from forecaster.prescaler.status import (
     COMPONENT,
@@ -153,6 +154,8 @@ class _Tick:
     now: pd.Timestamp
     actuator: Any = None
     target: Target | None = None
+    tuning: TuningUse | None = None
+    """``spec.tuning``: the settings decided with and what the status says about them."""
 
 
 @dataclass
@@ -395,7 +398,7 @@ class Controller:
         try:
             tick.actuator, tick.target = self._fetch(policy)
             result, problem, guard = self._predict(tick)
-            plan = self._decide(tick, result=result, problem=problem, guard=guard)
+            plan = self._decide_tuned(tick, result=result, problem=problem, guard=guard)
             applied = self._act(tick, plan)
         except Problem as problem:
             return self._problem(obj, policy, old=tick.old, problem=problem, now=now)
@@ -442,6 +445,55 @@ class Controller:
             keep_s = (policy.guard.window_s if policy.guard else 0) + 86400
             memory.log.record(now, result.frame["p50"], keep_s=keep_s)
         return result, problem, guard
+
+    def _decide_tuned(
+        self, tick: _Tick, *, result: ForecastResult | None, problem: str | None, guard: GuardReading
+    ) -> _Plan:
+        """:meth:`_decide` with the settings ``spec.tuning`` says to use (:mod:`~forecaster.prescaler.recommended`);
+        when a recommendation applied before cannot be used now, also with its settings, keeping the higher."""
+        tick.tuning = self._tuning(tick, result)
+        if tick.tuning is None:
+            return self._decide(tick, result=result, problem=problem, guard=guard)
+        fallback = tick.tuning.fallback
+        if fallback is not None:
+            tick.policy = fallback
+            floor = self._decide(tick, result=result, problem=problem, guard=guard)
+        tick.policy = tick.tuning.policy
+        plan = self._decide(tick, result=result, problem=problem, guard=guard)
+        if fallback is not None and floor.units > plan.units:
+            plan, tick.policy = floor, fallback
+        return plan
+
+    def _tuning(self, tick: _Tick, result: ForecastResult | None) -> TuningUse | None:
+        """Read the recommendation stored with the model version in use (the fresh forecast's, else the last
+        good one's) through the provider, and decide which settings to use."""
+        policy = tick.policy
+        if policy.tuning is None:
+            return None
+        version = result.model_version if result is not None else None
+        memory = self._memory.get(policy.key)
+        if version is None and memory is not None and memory.last_good is not None:
+            version = memory.last_good.model_version
+        read = getattr(self.forecasts, "recommendation", None)
+        rec, why = None, None
+        if version is not None and read is None:
+            why = "the forecast provider cannot read recommendations from the model store"
+        elif version is not None:
+            try:
+                rec = read(policy, version)
+            except ForecasterError as exc:
+                why = f"cannot read the recommendation of {version}: {exc}"
+        return use_recommendation(
+            tick.obj,
+            policy,
+            recommendation=rec,
+            problem=why,
+            model_version=version,
+            now=tick.now,
+            old_status=tick.old,
+            columns=tuple(str(c) for c in result.frame.columns) if result is not None else None,
+            actuator=getattr(tick.actuator, "name", None),
+        )
 
     def _decide(
         self, tick: _Tick, *, result: ForecastResult | None, problem: str | None, guard: GuardReading
@@ -554,8 +606,12 @@ class Controller:
         elif plan.calendar_hold is not None and not plan.forecast_only:
             state = dataclasses.replace(state, last_desired=desired)
         conditions = _conditions(plan, message) + _calendar_conditions(tick, plan)
+        if tick.tuning is not None:
+            conditions.append(tick.tuning.condition)
         status = _status(tick, plan, desired=desired, state=state, conditions=conditions)
         _add_calendar_status(status, tick, plan, desired=desired)
+        if tick.tuning is not None:
+            status["tuning"] = tick.tuning.status
         events = []
         if applied is not None and applied.action:
             status["lastAction"], status["lastActionTime"] = applied.action, rfc3339(tick.now)

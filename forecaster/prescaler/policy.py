@@ -35,6 +35,9 @@ __all__ = [
     "ForecastSpec",
     "NodeGroupSpec",
     "AccuracyGuardSpec",
+    "TUNING_MODES",
+    "TuningBounds",
+    "TuningSpec",
     "PrescalePolicy",
     "parse_policy",
     "load_policy_file",
@@ -46,6 +49,7 @@ API_VERSION = "v1alpha1"
 KIND = "PrescalePolicy"
 
 MODES = ("Scale", "Forecast")
+TUNING_MODES = ("Recommend", "Apply")
 
 _WORKLOAD_KINDS = {("apps", "Deployment"), ("apps", "StatefulSet")}
 _NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
@@ -105,6 +109,33 @@ class AccuracyGuardSpec:
 
 
 @dataclass(frozen=True)
+class TuningBounds:
+    """What ``Apply`` may set: a recommended value outside these is clamped to them (the status says so)."""
+
+    min_quantile: float | None = None
+    max_quantile: float | None = None
+    max_headroom_percent: float | None = None
+    max_lead_time_s: float | None = None
+    max_stabilization_s: float | None = None
+    min_hpa_target_utilization: float | None = None
+    """A recommendation tuned with the HPA's target utilisation below this is not applied at all: its
+    prescaler settings were chosen together with that much spare capacity on the HPA."""
+
+
+@dataclass(frozen=True)
+class TuningSpec:
+    """``spec.tuning``: show (``Recommend``) or use (``Apply``) the settings the training job tuned for ``slo``
+    and stored with the model version (:mod:`forecaster.recommendation`)."""
+
+    slo: str
+    """Normalised (``short-minutes=0.5%``); a recommendation tuned for another SLO is shown, never used."""
+    mode: str = "Recommend"
+    every_s: float | None = None
+    """The re-tuning period the policy expects: a recommendation older than twice this is stale (not used)."""
+    bounds: TuningBounds = field(default_factory=TuningBounds)
+
+
+@dataclass(frozen=True)
 class PrescalePolicy:
     namespace: str
     name: str
@@ -117,6 +148,7 @@ class PrescalePolicy:
     node_group: NodeGroupSpec | None = None
     workload_ref: TargetRef | None = None
     """Placeholder actuator: the workload whose pods the placeholder pods stand in for."""
+    tuning: TuningSpec | None = None
     uid: str = ""
     generation: int = 0
     deleting: bool = False
@@ -370,7 +402,78 @@ _SPEC_KEYS = {
     "mode",
     "accuracyGuard",
     "nodeGroup",
+    "tuning",
 }
+
+
+_BOUND_KEYS = {
+    "minQuantile",
+    "maxQuantile",
+    "maxHeadroomPercent",
+    "maxLeadTime",
+    "maxStabilizationWindow",
+    "minHPATargetUtilization",
+}
+
+
+def _fraction(spec: Mapping[str, Any], key: str, path: str) -> float | None:
+    if key not in spec:
+        return None
+    value = _number(spec, key, path)
+    if not 0 < value < 1 and not (key == "minHPATargetUtilization" and value == 1):
+        raise _bad(f"{path}.{key}", f"must be between 0 and 1, got {value:g}")
+    return value
+
+
+def _tuning(value: Any, path: str, *, forecast: ForecastSpec) -> TuningSpec | None:
+    if value is None:
+        return None
+    from forecaster.tuning import SLO  # pure; imported only for policies that tune
+
+    spec = _mapping(value, path)
+    _unknown(spec, {"slo", "mode", "every", "bounds"}, path)
+    if forecast.target is None:
+        raise _bad(
+            path,
+            "needs forecast.target: recommendations are stored with a model-store target's versions",
+            "e.g. forecast: {target: live-streaming}",
+        )
+    if "slo" not in spec:
+        raise _bad(f"{path}.slo", "is required", "e.g. short-minutes=0.5% or unserved=0.1%")
+    try:
+        slo = str(SLO.parse(spec["slo"]))
+    except ConfigError as exc:
+        raise _bad(f"{path}.slo", exc.problem, exc.hint) from exc
+    mode = spec.get("mode", "Recommend")
+    if mode not in TUNING_MODES:
+        raise _bad(
+            f"{path}.mode",
+            f"must be Recommend or Apply, got {mode!r}",
+            "Recommend shows the tuned settings in status; Apply uses them within bounds",
+        )
+    bounds_spec = _mapping(spec.get("bounds"), f"{path}.bounds", required=False)
+    where = f"{path}.bounds"
+    _unknown(bounds_spec, _BOUND_KEYS, where)
+    bounds = TuningBounds(
+        min_quantile=_fraction(bounds_spec, "minQuantile", where),
+        max_quantile=_fraction(bounds_spec, "maxQuantile", where),
+        max_headroom_percent=_number(bounds_spec, "maxHeadroomPercent", where)
+        if "maxHeadroomPercent" in bounds_spec
+        else None,
+        max_lead_time_s=_seconds(bounds_spec, "maxLeadTime", where, "0", zero_ok=True)
+        if "maxLeadTime" in bounds_spec
+        else None,
+        max_stabilization_s=_seconds(bounds_spec, "maxStabilizationWindow", where, "0", zero_ok=True)
+        if "maxStabilizationWindow" in bounds_spec
+        else None,
+        min_hpa_target_utilization=_fraction(bounds_spec, "minHPATargetUtilization", where),
+    )
+    if bounds.max_headroom_percent is not None and bounds.max_headroom_percent < 0:
+        raise _bad(f"{where}.maxHeadroomPercent", f"must be >= 0, got {bounds.max_headroom_percent:g}")
+    if (bounds.min_quantile or 0) > (bounds.max_quantile or 1):
+        raise _bad(where, f"minQuantile ({bounds.min_quantile}) is above maxQuantile ({bounds.max_quantile})")
+    every = _seconds(spec, "every", path, "24h") if "every" in spec else None
+    return TuningSpec(slo=slo, mode=str(mode), every_s=every, bounds=bounds)
 
 
 def _actuator_specs(
@@ -431,17 +534,19 @@ def parse_policy(obj: Mapping[str, Any], *, source: str = "PrescalePolicy") -> P
     node_group, workload = _actuator_specs(spec, where, actuator=actuator, target=target)
 
     finalizers = meta.get("finalizers") or []
+    forecast = _forecast(spec.get("forecast"), f"{where}.forecast")
     return PrescalePolicy(
         namespace=namespace,
         name=name,
         target=target,
-        forecast=_forecast(spec.get("forecast"), f"{where}.forecast"),
+        forecast=forecast,
         scaling=scaling,
         mode=mode,
         actuator=actuator,
         guard=_guard(spec.get("accuracyGuard"), f"{where}.accuracyGuard"),
         node_group=node_group,
         workload_ref=workload,
+        tuning=_tuning(spec.get("tuning"), f"{where}.tuning", forecast=forecast),
         uid=str(meta.get("uid", "")),
         generation=int(meta.get("generation") or 0),
         deleting=bool(meta.get("deletionTimestamp")),

@@ -32,6 +32,18 @@ class PolicySource(Protocol):
     def uses_finalizers(self) -> bool: ...
 
 
+def _merge_patch(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """The JSON merge patch turning ``old`` into ``new``: keys gone are nulled, nested objects too (a
+    merge patch merges objects recursively; lists are replaced whole)."""
+    patch = dict(new)
+    for key, value in old.items():
+        if key not in new:
+            patch[key] = None
+        elif isinstance(value, dict) and isinstance(new[key], dict):
+            patch[key] = _merge_patch(value, new[key])
+    return patch
+
+
 class CrdPolicySource:
     """PrescalePolicy custom resources, in one namespace or all."""
 
@@ -46,9 +58,8 @@ class CrdPolicySource:
 
     def patch_status(self, obj: dict[str, Any], status: dict[str, Any]) -> dict[str, Any]:
         meta = obj["metadata"]
-        old = obj.get("status") or {}
         # A merge patch keeps keys it does not mention: null out the ones that are gone.
-        patch = {k: None for k in old if k not in status} | status
+        patch = _merge_patch(obj.get("status") or {}, status)
         return self.kube.merge_patch(
             POLICIES,
             namespace=meta.get("namespace"),
