@@ -173,7 +173,7 @@ def copy_model(store_root: str, *, source: str, names: list[str]) -> None:
 # -- prescaler --------------------------------------------------------------------------------------------
 
 
-def bench_prescaler(n: int, *, prometheus: str, store: str, workers: int) -> dict:
+def bench_prescaler(n: int, *, prometheus: str, store: str, workers: int, ticks: int = 3) -> dict:
     from prometheus_client import CollectorRegistry
 
     from forecaster.prescaler.forecasts import ClusterTargetConfigs, StoreForecastProvider
@@ -228,9 +228,11 @@ def bench_prescaler(n: int, *, prometheus: str, store: str, workers: int) -> dic
             metrics=metrics,
             fleet=FleetSettings(forecast_workers=workers, reconcile_workers=workers),
         )
-        ticks = []
+        done = []
         now = utcnow()
-        for label, at in (("cold", now), ("warm", now + pd.Timedelta(minutes=1))):
+        labels = ["cold", "warm"] + [f"steady {i}" for i in range(1, max(0, ticks - 2) + 1)]
+        for i, label in enumerate(labels[:ticks]):
+            at = now + pd.Timedelta(minutes=i)
             writes = len(fake.writes())
             started = time.perf_counter()
             outcomes = ctl.tick(at)
@@ -247,12 +249,12 @@ def bench_prescaler(n: int, *, prometheus: str, store: str, workers: int) -> dic
             }
             if ready < len(outcomes):
                 tick["first_problem"] = next(o.message for o in outcomes if not o.ready)
-            ticks.append(tick)
+            done.append(tick)
             print(f"prescaler N={n}: {tick}", flush=True)
             policies.step()  # fold in our own writes, as the cache thread would
         ctl.shutdown(now)
         kube.close()
-    return {"n": n, "workers": workers, "ticks": ticks}
+    return {"n": n, "workers": workers, "ticks": done}
 
 
 # -- API --------------------------------------------------------------------------------------------------

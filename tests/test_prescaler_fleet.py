@@ -300,6 +300,11 @@ def test_an_unchanged_tick_reads_the_cache_and_writes_nothing(fake_api, kube):
     assert len(fake_api.requests_matching(verb="list", resource="prescalepolicies")) == 1, (
         "one list, then watch"
     )
+    hpa_lists = len(fake_api.requests_matching(verb="list", resource="horizontalpodautoscalers"))
+    tick_writes(fake_api, ctl, 4)
+    assert (
+        len(fake_api.requests_matching(verb="list", resource="horizontalpodautoscalers")) == hpa_lists + 1
+    ), "the namespace's HPAs are listed once a tick, not once per policy"
     # The refresh interval (5 minutes after the last write at +1m) brings the clock-following parts up to date.
     patches = [("prescalepolicies", "status", f"svc-0{i}") for i in range(3)]
     assert tick_writes(fake_api, ctl, 6) == patches

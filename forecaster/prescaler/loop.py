@@ -238,6 +238,7 @@ class Controller:
             return []
         keys = [_key(obj) for obj in objects]
         self._start_forecasts(objects, now)
+        self.actuators.ctx.hpa_lists = {}  # each namespace's HPAs listed once this tick
         try:
             if self.fleet.reconcile_workers == 1 or len(objects) <= 1:
                 outcomes = [
@@ -252,6 +253,7 @@ class Controller:
                 outcomes = list(pool.map(lambda obj, key: self._reconcile_one(obj, key, now), objects, keys))
         finally:
             self._pending = {}
+            self.actuators.ctx.hpa_lists = None
         seen = set(keys)
         for gone in self._known - seen:
             ns, _, name = gone.partition("/")
