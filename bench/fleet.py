@@ -411,6 +411,12 @@ def main() -> None:
     parser.add_argument("--shards", default="1,2", help="process counts for training (default 1,2)")
     parser.add_argument("--workers", type=int, default=4, help="prescaler pool sizes (default 4)")
     parser.add_argument(
+        "--ticks",
+        type=int,
+        default=3,
+        help="prescaler ticks a minute apart: cold, warm, steady... (default 3)",
+    )
+    parser.add_argument(
         "--seconds", type=float, default=5.0, help="cached-forecast load duration (default 5)"
     )
     parser.add_argument("--skip", default="", help="comma list of parts to skip: prescaler,api")
@@ -446,7 +452,9 @@ def main() -> None:
             for n in sizes:
                 if "prescaler" not in skip:
                     results["prescaler"].append(
-                        bench_prescaler(n, prometheus=server.url, store=store, workers=args.workers)
+                        bench_prescaler(
+                            n, prometheus=server.url, store=store, workers=args.workers, ticks=args.ticks
+                        )
                     )
                 if "api" not in skip:
                     results["api"].append(
