@@ -67,7 +67,7 @@ def test_batched_forecasts_equal_each_members_own_predict_tick_after_tick(artifa
         own_calls.append(self)
         return real_network(self, *a, **kw)
 
-    for shift in (0, 1, 2):  # a cold start (every origin the skill weighting judges), then a point per tick
+    for shift in (0, 1, 2):  # a point per tick
         hs = histories(count, shift=shift)
         expected = [m.predict(h) for m, h in zip(own_models, hs, strict=True)]
         passes.clear()
@@ -78,6 +78,18 @@ def test_batched_forecasts_equal_each_members_own_predict_tick_after_tick(artifa
         assert_same(got, expected)
         assert passes == [count], "every member's network ran in one stacked pass"
         assert not any(c in batched_models for c in own_calls), "no member ran its own network"
+
+
+def test_members_asking_for_many_origins_run_their_own_pass_at_once(artifact, monkeypatch):
+    """A cold start (every origin the skill weighting judges) is already one pass per member: no batch."""
+    monkeypatch.setattr(batched, "MAX_BATCHED_ORIGINS", 0)
+    monkeypatch.setattr(batched, "stacked_forward", lambda *a: pytest.fail("no stacked pass expected"))
+    models, reference = [member(artifact, i) for i in range(3)], [member(artifact, i) for i in range(3)]
+    hs = histories(3, shift=0)
+    heard = []
+    got = predict_batch(models, hs, on_each=lambda i, answer: heard.append(i))
+    assert heard == [0, 1, 2]
+    assert_same(got, [m.predict(h) for m, h in zip(reference, hs, strict=True)])
 
 
 def test_members_that_cannot_join_the_batch_still_get_their_own_answer(artifact):

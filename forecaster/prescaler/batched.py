@@ -12,7 +12,7 @@ stops there; the networks then run for every member at once; a second call to ``
 outputs in place of the model's own network call. A member whose model is not the known network
 (another architecture, a different module layout), which asks for many origins at once (a cold start: its
 own batch of origins is already one pass), or whose second call asks for something else is computed by its
-own network, as before. Errors stay per member.
+own network, as before (the first at once). Errors stay per member.
 
 This module must not fetch data, touch the cluster or decide capacity.
 """
@@ -33,8 +33,10 @@ from forecaster.windows import make_windows
 
 __all__ = ["predict_batch", "stacked_forward", "MAX_BATCHED_ORIGINS"]
 
-MAX_BATCHED_ORIGINS = 512
-"""Members whose network is asked for more origins than this run their own pass (already a batch)."""
+MAX_BATCHED_ORIGINS = 8
+"""Members whose network is asked for more origins than this (a cold start: every origin the skill weighting
+judges) run their own pass at once, which is already a batch over their origins: batching them saves no
+work and would hold every member's answer until the whole batch is done."""
 MAX_ROWS = 8192
 """Windows (members x origins, padded) in one stacked pass: bounds its memory (~[rows, lookback, features])."""
 
@@ -89,6 +91,12 @@ def predict_batch(
             continue
         if isinstance(asked, pd.DataFrame):  # answered without the network (all reused, or the fallback)
             settle(i, asked)
+            continue
+        if len(asked.origins) > MAX_BATCHED_ORIGINS:
+            try:
+                settle(i, model.predict(history))
+            except Exception as exc:
+                settle(i, exc)
             continue
         requests.append(_windows(i, model, asked))
     outputs: dict[int, np.ndarray] = {}
@@ -197,7 +205,7 @@ _PARAMS = {
 def _signature(model: Any, req: _Request) -> tuple | None:
     """Members with equal signatures run together; None: this one runs its own network."""
     net = getattr(model, "network", None)
-    if type(net) is not QuantileLSTM or net.training or len(req.asked.origins) > MAX_BATCHED_ORIGINS:
+    if type(net) is not QuantileLSTM or net.training:
         return None
     head = net.head
     if not (
