@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from forecaster.errors import ConfigError, ForecasterError
@@ -625,10 +626,11 @@ class Controller:
         if plan.result is not None and plan.problem is None:
             end = now + pd.Timedelta(seconds=policy.scaling.lead_time_s + policy.scaling.interval_s)
             frame = plan.result.frame
-            index = pd.DatetimeIndex(frame.index)
-            inside = frame[(index >= now) & (index <= end)]
-            for column in frame.columns:
-                values = inside[column].dropna() if len(inside) else inside
+            stamps = pd.DatetimeIndex(frame.index).as_unit("ns").asi8  # numpy, not a frame per policy
+            lo, hi = pd.Timestamp(now).as_unit("ns").value, pd.Timestamp(end).as_unit("ns").value
+            rows = frame.to_numpy(dtype=float)[(stamps >= lo) & (stamps <= hi)]  # [T, Q]
+            for j, column in enumerate(frame.columns):
+                values = rows[:, j][~np.isnan(rows[:, j])]
                 if len(values):
                     self.metrics.forecast.labels(**labels, quantile=str(column)).set(float(values.max()))
 
