@@ -31,6 +31,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import shutil
 import socket
 import statistics
@@ -314,6 +315,12 @@ def _latency_ms(url: str, *, count: int) -> dict:
     return {"p50_ms": round(statistics.median(times), 1), "max_ms": round(times[-1], 1), "count": count}
 
 
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` so far (its threads included)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -363,7 +370,17 @@ def bench_api(n: int, *, work: Path, prometheus: str, store: str, seconds: float
         metrics = _latency_ms(f"{base}/metrics", count=10)
         metrics_bytes = len(_get(f"{base}/metrics")[1])
         path = f"/v1/targets/{service(n // 2)}/forecast?history=6h"
+        server_cpu, client_cpu = _cpu_s(proc.pid), resource.getrusage(resource.RUSAGE_CHILDREN)
         load = run_client(port, path, {}, concurrency=32, seconds=seconds)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        # Who is busy during the load: the server's CPU seconds and the client process's (same 2 cores).
+        load["server_cpu_s"] = round(_cpu_s(proc.pid) - server_cpu, 2)
+        load["client_cpu_s"] = round(
+            after.ru_utime + after.ru_stime - client_cpu.ru_utime - client_cpu.ru_stime, 2
+        )
+        load["server_cpu_us_per_request"] = round(load["server_cpu_s"] / max(1, load["requests"]) * 1e6)
+        etag = urllib.request.urlopen(f"{base}{path}", timeout=30).headers["ETag"]  # noqa: S310
+        load_304 = run_client(port, path, {"If-None-Match": etag}, concurrency=32, seconds=seconds)
         rss_after = _rss_mb(proc.pid)
     finally:
         proc.terminate()
@@ -381,6 +398,7 @@ def bench_api(n: int, *, work: Path, prometheus: str, store: str, seconds: float
         "metrics": metrics,
         "metrics_bytes": metrics_bytes,
         "cached_forecast": load,
+        "cached_forecast_304": load_304,
     }
     print(f"api N={n}: {json.dumps(result)}", flush=True)
     return result
@@ -433,7 +451,10 @@ def report(results: dict, *, command: str, out: Path) -> None:
             f"- `/v1/targets?labelSelector=team=search&limit=100`: p50 {a['targets_label_selector']['p50_ms']} ms",
             f"- `/metrics` ({a['metrics_bytes']} bytes): p50 {a['metrics']['p50_ms']} ms, max {a['metrics']['max_ms']} ms",
             f"- cached forecast, 32 connections: {load.get('rps', 0):.0f} requests/s, p50 {load.get('p50_ms', 0):.1f} ms, "
-            f"p99 {load.get('p99_ms', 0):.1f} ms",
+            f"p99 {load.get('p99_ms', 0):.1f} ms; CPU during the load: server {load.get('server_cpu_s')} s "
+            f"({load.get('server_cpu_us_per_request')} us per request), client {load.get('client_cpu_s')} s",
+            f"- the same with If-None-Match (304): {a.get('cached_forecast_304', {}).get('rps', 0):.0f} requests/s, "
+            f"p99 {a.get('cached_forecast_304', {}).get('p99_ms', 0):.1f} ms",
             "",
         ]
     lines += ["```json", json.dumps(results, indent=1, default=str), "```", ""]
