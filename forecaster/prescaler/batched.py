@@ -86,8 +86,11 @@ def predict_batch(
     for i, (model, history) in enumerate(zip(models, histories, strict=True)):
         try:
             asked = _first_call(model, history)
-        except Exception as exc:  # the member's own error, reported as predict would raise it
-            settle(i, exc)
+        except Exception:  # its own error, or a model whose network call this module does not know:
+            try:  # predict as it is, which raises the member's own error, if any
+                settle(i, model.predict(history))
+            except Exception as exc:
+                settle(i, exc)
             continue
         if isinstance(asked, pd.DataFrame):  # answered without the network (all reused, or the fallback)
             settle(i, asked)
