@@ -11,9 +11,11 @@ What it does, all on 127.0.0.1:
    into the store under every service's name (the prescaler and API parts need a model per target; a tick
    costs the same whichever weights it runs);
 3. prescaler: the fake API server holds a template ForecastTarget (``sum by (service) (...)``, splitBy
-   service) and N Deployments + PrescalePolicies naming its members; one controller (watch cache, bounded
-   pools) ticks twice (cold: every status and scale written; warm: a minute later). Tick wall time,
-   Prometheus queries per tick (the controller's own metric), API-server writes;
+   service) and N Deployments + PrescalePolicies naming its members (the fake API server in a process of its
+   own, as a real one is); one controller (watch cache, bounded pools) ticks ``--ticks`` times a minute
+   apart (cold: every status and scale written; warm; then steady ticks). Tick wall time, the prescaler
+   process's CPU time (what a busy machine cannot distort as much), Prometheus queries per tick (the
+   controller's own metric), API-server writes;
 4. API: ``forecaster serve`` as its own process over N targets (one query each) and the store; after
    /readyz: resident memory, ``/v1/targets?limit=500`` and ``/metrics`` latency, and the cached forecast's
    requests/s and p99 (bench/api_load.py's raw-socket client, 32 connections, as another process).
@@ -29,6 +31,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import shutil
 import socket
 import statistics
@@ -173,7 +176,41 @@ def copy_model(store_root: str, *, source: str, names: list[str]) -> None:
 # -- prescaler --------------------------------------------------------------------------------------------
 
 
-def bench_prescaler(n: int, *, prometheus: str, store: str, workers: int) -> dict:
+class _SeparateApiServer:
+    """The fake API server in a process of its own (a manager's), as a real one would be: the prescaler's
+    tick then does not share its interpreter (and its GIL), and the tick's CPU time is the prescaler's."""
+
+    def __init__(self) -> None:
+        from tests.fake_kube_api import FakeKubeApiServer
+
+        self.fake = FakeKubeApiServer(rbac_checked=False).__enter__()
+
+    def put(self, obj: dict) -> None:
+        self.fake.put(obj)
+
+    def write_kubeconfig(self, path: str) -> str:
+        return str(self.fake.write_kubeconfig(Path(path)))
+
+    def writes(self) -> int:
+        return len(self.fake.writes())
+
+    def stop(self) -> None:
+        self.fake.__exit__(None, None, None)
+
+
+def _api_server_process() -> tuple[object, object]:
+    from multiprocessing.managers import BaseManager
+
+    class Manager(BaseManager):
+        pass
+
+    Manager.register("ApiServer", _SeparateApiServer)
+    manager = Manager()
+    manager.start()
+    return manager, manager.ApiServer()  # type: ignore[attr-defined]
+
+
+def bench_prescaler(n: int, *, prometheus: str, store: str, workers: int, ticks: int = 3) -> dict:
     from prometheus_client import CollectorRegistry
 
     from forecaster.prescaler.forecasts import ClusterTargetConfigs, StoreForecastProvider
@@ -182,9 +219,9 @@ def bench_prescaler(n: int, *, prometheus: str, store: str, workers: int) -> dic
     from forecaster.prescaler.loop import Controller, FleetSettings, utcnow
     from forecaster.prescaler.metrics import PrescalerMetrics
     from forecaster.prescaler.policy_sources import WatchedPolicySource
-    from tests.fake_kube_api import FakeKubeApiServer
 
-    with FakeKubeApiServer(rbac_checked=False) as fake, tempfile.TemporaryDirectory() as tmp:
+    manager, fake = _api_server_process()
+    with tempfile.TemporaryDirectory() as tmp:
         template = target_manifest(
             "fleet", query=TEMPLATE_QUERY, prometheus=prometheus, store=store, labels={}, splitBy=["service"]
         )
@@ -217,7 +254,7 @@ def bench_prescaler(n: int, *, prometheus: str, store: str, workers: int) -> dic
                     },
                 }
             )
-        kube = KubeClient.from_kubeconfig(str(fake.write_kubeconfig(Path(tmp) / "kubeconfig")))
+        kube = KubeClient.from_kubeconfig(fake.write_kubeconfig(str(Path(tmp) / "kubeconfig")))
         metrics = PrescalerMetrics(CollectorRegistry())
         policies = WatchCache(kube, POLICIES, watch_timeout_s=1)
         targets = WatchCache(kube, FORECAST_TARGETS, namespace="forecaster", watch_timeout_s=1)
@@ -228,31 +265,36 @@ def bench_prescaler(n: int, *, prometheus: str, store: str, workers: int) -> dic
             metrics=metrics,
             fleet=FleetSettings(forecast_workers=workers, reconcile_workers=workers),
         )
-        ticks = []
+        done = []
         now = utcnow()
-        for label, at in (("cold", now), ("warm", now + pd.Timedelta(minutes=1))):
-            writes = len(fake.writes())
-            started = time.perf_counter()
+        labels = ["cold", "warm"] + [f"steady {i}" for i in range(1, max(0, ticks - 2) + 1)]
+        for i, label in enumerate(labels[:ticks]):
+            at = now + pd.Timedelta(minutes=i)
+            writes = fake.writes()
+            started, cpu = time.perf_counter(), time.process_time()
             outcomes = ctl.tick(at)
-            wall = time.perf_counter() - started
+            wall, cpu = time.perf_counter() - started, time.process_time() - cpu
             queries = metrics.registry.get_sample_value("forecaster_prescaler_tick_prometheus_queries")
             ready = sum(o.ready for o in outcomes)
             tick = {
                 "tick": label,
                 "wall_s": round(wall, 2),
+                "cpu_s": round(cpu, 2),
                 "prometheus_queries": int(queries or 0),
                 "ready": ready,
                 "policies": len(outcomes),
-                "kube_writes": len(fake.writes()) - writes,
+                "kube_writes": fake.writes() - writes,
             }
             if ready < len(outcomes):
                 tick["first_problem"] = next(o.message for o in outcomes if not o.ready)
-            ticks.append(tick)
+            done.append(tick)
             print(f"prescaler N={n}: {tick}", flush=True)
             policies.step()  # fold in our own writes, as the cache thread would
         ctl.shutdown(now)
         kube.close()
-    return {"n": n, "workers": workers, "ticks": ticks}
+    fake.stop()
+    manager.shutdown()  # type: ignore[attr-defined]
+    return {"n": n, "workers": workers, "ticks": done}
 
 
 # -- API --------------------------------------------------------------------------------------------------
@@ -271,6 +313,12 @@ def _latency_ms(url: str, *, count: int) -> dict:
         times.append((time.perf_counter() - started) * 1000)
     times.sort()
     return {"p50_ms": round(statistics.median(times), 1), "max_ms": round(times[-1], 1), "count": count}
+
+
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` so far (its threads included)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _rss_mb(pid: int) -> float:
@@ -322,7 +370,17 @@ def bench_api(n: int, *, work: Path, prometheus: str, store: str, seconds: float
         metrics = _latency_ms(f"{base}/metrics", count=10)
         metrics_bytes = len(_get(f"{base}/metrics")[1])
         path = f"/v1/targets/{service(n // 2)}/forecast?history=6h"
+        server_cpu, client_cpu = _cpu_s(proc.pid), resource.getrusage(resource.RUSAGE_CHILDREN)
         load = run_client(port, path, {}, concurrency=32, seconds=seconds)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        # Who is busy during the load: the server's CPU seconds and the client process's (same 2 cores).
+        load["server_cpu_s"] = round(_cpu_s(proc.pid) - server_cpu, 2)
+        load["client_cpu_s"] = round(
+            after.ru_utime + after.ru_stime - client_cpu.ru_utime - client_cpu.ru_stime, 2
+        )
+        load["server_cpu_us_per_request"] = round(load["server_cpu_s"] / max(1, load["requests"]) * 1e6)
+        etag = urllib.request.urlopen(f"{base}{path}", timeout=30).headers["ETag"]  # noqa: S310
+        load_304 = run_client(port, path, {"If-None-Match": etag}, concurrency=32, seconds=seconds)
         rss_after = _rss_mb(proc.pid)
     finally:
         proc.terminate()
@@ -340,6 +398,7 @@ def bench_api(n: int, *, work: Path, prometheus: str, store: str, seconds: float
         "metrics": metrics,
         "metrics_bytes": metrics_bytes,
         "cached_forecast": load,
+        "cached_forecast_304": load_304,
     }
     print(f"api N={n}: {json.dumps(result)}", flush=True)
     return result
@@ -373,12 +432,12 @@ def report(results: dict, *, command: str, out: Path) -> None:
         lines += [
             f"### Prescaler, N = {p['n']} (template members, {p['workers']} forecast + {p['workers']} reconcile workers)",
             "",
-            "| tick | wall s | Prometheus queries | ready / policies | API-server writes |",
-            "|---|---|---|---|---|",
+            "| tick | wall s | CPU s (prescaler process) | Prometheus queries | ready / policies | API-server writes |",
+            "|---|---|---|---|---|---|",
         ]
         for tick in p["ticks"]:
             lines.append(
-                f"| {tick['tick']} | {tick['wall_s']} | {tick['prometheus_queries']} | "
+                f"| {tick['tick']} | {tick['wall_s']} | {tick.get('cpu_s', '')} | {tick['prometheus_queries']} | "
                 f"{tick['ready']} / {tick['policies']} | {tick['kube_writes']} |"
             )
         lines.append("")
@@ -392,7 +451,10 @@ def report(results: dict, *, command: str, out: Path) -> None:
             f"- `/v1/targets?labelSelector=team=search&limit=100`: p50 {a['targets_label_selector']['p50_ms']} ms",
             f"- `/metrics` ({a['metrics_bytes']} bytes): p50 {a['metrics']['p50_ms']} ms, max {a['metrics']['max_ms']} ms",
             f"- cached forecast, 32 connections: {load.get('rps', 0):.0f} requests/s, p50 {load.get('p50_ms', 0):.1f} ms, "
-            f"p99 {load.get('p99_ms', 0):.1f} ms",
+            f"p99 {load.get('p99_ms', 0):.1f} ms; CPU during the load: server {load.get('server_cpu_s')} s "
+            f"({load.get('server_cpu_us_per_request')} us per request), client {load.get('client_cpu_s')} s",
+            f"- the same with If-None-Match (304): {a.get('cached_forecast_304', {}).get('rps', 0):.0f} requests/s, "
+            f"p99 {a.get('cached_forecast_304', {}).get('p99_ms', 0):.1f} ms",
             "",
         ]
     lines += ["```json", json.dumps(results, indent=1, default=str), "```", ""]
@@ -408,6 +470,12 @@ def main() -> None:
     parser.add_argument("--train-targets", type=int, default=8, help="targets trained (0: skip; default 8)")
     parser.add_argument("--shards", default="1,2", help="process counts for training (default 1,2)")
     parser.add_argument("--workers", type=int, default=4, help="prescaler pool sizes (default 4)")
+    parser.add_argument(
+        "--ticks",
+        type=int,
+        default=3,
+        help="prescaler ticks a minute apart: cold, warm, steady... (default 3)",
+    )
     parser.add_argument(
         "--seconds", type=float, default=5.0, help="cached-forecast load duration (default 5)"
     )
@@ -444,7 +512,9 @@ def main() -> None:
             for n in sizes:
                 if "prescaler" not in skip:
                     results["prescaler"].append(
-                        bench_prescaler(n, prometheus=server.url, store=store, workers=args.workers)
+                        bench_prescaler(
+                            n, prometheus=server.url, store=store, workers=args.workers, ticks=args.ticks
+                        )
                     )
                 if "api" not in skip:
                     results["api"].append(

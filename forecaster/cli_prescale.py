@@ -72,7 +72,15 @@ def add_parser(subparsers: Any) -> None:
         "--predict-workers",
         type=int,
         default=2,
-        help="members of one fleet template predicted at once (default 2; one model each)",
+        help="chunks of one fleet template's members predicted at once (default 2; each chunk's networks "
+        "run as one stacked forward pass)",
+    )
+    p.add_argument(
+        "--status-refresh",
+        default="5m",
+        help="how long a policy's status may go unwritten while only its clock-following parts (forecast "
+        "peak and time, message numbers) change; any other change is written at once (default 5m; 0: "
+        "write every change)",
     )
     p.add_argument(
         "--forecast-deadline",
@@ -155,6 +163,11 @@ def run(args: argparse.Namespace) -> int:
         deadline_s = (
             parse_duration(args.forecast_deadline).total_seconds() if args.forecast_deadline else None
         )
+        refresh_s = (
+            parse_duration(args.status_refresh).total_seconds()
+            if args.status_refresh not in ("0", "")
+            else 0.0
+        )
     except DataError as exc:
         raise ConfigError(exc.problem, hint=exc.hint) from exc
     if renew_s >= lease_s:
@@ -166,6 +179,7 @@ def run(args: argparse.Namespace) -> int:
         forecast_workers=args.forecast_workers,
         reconcile_workers=args.reconcile_workers,
         forecast_deadline_s=deadline_s,
+        status_refresh_s=refresh_s,
     )
     prometheus = load_prometheus_settings(args.prometheus_config) if args.prometheus_config else None
     kube = _kube_client(args)

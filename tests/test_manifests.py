@@ -349,6 +349,20 @@ def test_serve_settings_point_at_the_mounts():
     mounts = {m["mountPath"]: m for m in pod_spec(deployment)["containers"][0]["volumeMounts"]}
     assert settings.targets_dir in mounts
     assert settings.store in mounts and mounts[settings.store]["readOnly"] is True
+    # The elected refresher's snapshot: a writable directory on the shared volume (every replica reads the
+    # same file), not the read-only root filesystem and not the models.
+    assert settings.snapshot_path is not None
+    snapshots = mounts[str(Path(settings.snapshot_path).parent)]
+    assert not snapshots.get("readOnly") and snapshots.get("subPath")
+    volumes = {v["name"]: v for v in pod_spec(deployment)["volumes"]}
+    shared = volumes[snapshots["name"]]
+    assert (
+        shared["persistentVolumeClaim"]["claimName"]
+        == volumes[mounts[settings.store]["name"]]["persistentVolumeClaim"]["claimName"]
+    ), "the snapshot is on the volume every replica mounts"
+    assert one("base", "PersistentVolumeClaim", shared["persistentVolumeClaim"]["claimName"])["spec"][
+        "accessModes"
+    ] == ["ReadWriteMany"]
     args = pod_spec(deployment)["containers"][0]["args"]
     config = args[args.index("--config") + 1]
     assert str(Path(config).parent) in mounts
@@ -450,11 +464,22 @@ def test_training_cronjob_settings(name):
     claim = next(v for v in pod["volumes"] if v["name"] == mounts[store]["name"])["persistentVolumeClaim"]
     pvc = one("base", "PersistentVolumeClaim", claim["claimName"])
     assert pvc["spec"]["accessModes"] == ["ReadWriteMany"], "trainer, service and prescaler share the store"
-    # The readers mount the same claim read-only.
+    # The readers mount the same claim, the models read-only (the forecast service's one writable path on it is
+    # its refresher's snapshot directory, a subPath beside the models).
     for reader in ("forecast-service", "prescaler"):
-        volumes = pod_spec(one("base", "Deployment", reader))["volumes"]
-        claims = [v["persistentVolumeClaim"] for v in volumes if "persistentVolumeClaim" in v]
-        assert claims == [{"claimName": claim["claimName"], "readOnly": True}], reader
+        pod = pod_spec(one("base", "Deployment", reader))
+        volumes = {v["name"]: v for v in pod["volumes"]}
+        claims = [
+            v["persistentVolumeClaim"]["claimName"] for v in volumes.values() if "persistentVolumeClaim" in v
+        ]
+        assert claims == [claim["claimName"]], reader
+        on_claim = [
+            m for m in pod["containers"][0]["volumeMounts"] if "persistentVolumeClaim" in volumes[m["name"]]
+        ]
+        assert any(m.get("readOnly") and not m.get("subPath") for m in on_claim), f"{reader} reads the models"
+        for m in on_claim:
+            writable_snapshots = reader == "forecast-service" and m.get("subPath") == ".snapshots"
+            assert m.get("readOnly") or writable_snapshots, (reader, m)
 
 
 # -- access: RBAC, service accounts, network -----------------------------------------------------------------
@@ -489,16 +514,13 @@ def test_trainer_only_reads_forecast_targets_and_writes_their_status():
     }
 
 
-def test_api_has_no_cluster_api_access():
+def test_api_holds_only_its_refresher_lease():
+    from forecaster.api.settings import load_serve_settings
+
     rendered = render("base")
     accounts = {sa["metadata"]["name"]: sa for sa in objects("base", "ServiceAccount")}
-    bound = {
-        s["name"]
-        for o in rendered
-        if o["kind"] in {"RoleBinding", "ClusterRoleBinding"}
-        for s in o.get("subjects", [])
-        if s.get("kind") == "ServiceAccount"
-    }
+    settings = load_serve_settings(K8S / "base" / "serve.yaml", environ={})
+    assert settings.refresher == "elected", "one refresher for every replica (Prometheus load per replica)"
     checked = 0
     for obj in workloads("base"):
         pod = pod_spec(obj)
@@ -506,9 +528,23 @@ def test_api_has_no_cluster_api_access():
         assert account != "default", f"{_where(obj)} runs as the namespace's default ServiceAccount"
         assert account in accounts, f"{_where(obj)}: ServiceAccount {account} is not in k8s/base"
         if pod_labels(obj).get("app.kubernetes.io/component") == "forecast-service":
-            assert pod.get("automountServiceAccountToken") is False, f"{_where(obj)} mounts an API token"
+            # The pod mounts the token for its Lease; anything else running as the account gets none.
+            assert pod.get("automountServiceAccountToken") is True, f"{_where(obj)}: the Lease needs a token"
             assert accounts[account].get("automountServiceAccountToken") is False, account
-            assert account not in bound, f"{account} is bound to a Role: the API needs none"
+            rules = _bound_rules(rendered, account)
+            granted = {
+                (ns, group, resource, verb, tuple(rule.get("resourceNames") or ()))
+                for ns, rule in rules
+                for group in rule["apiGroups"]
+                for resource in rule["resources"]
+                for verb in rule["verbs"]
+            }
+            lease = ("coordination.k8s.io", "leases")
+            assert granted == {
+                (NAMESPACE, *lease, "create", ()),
+                (NAMESPACE, *lease, "get", (settings.lease_name,)),
+                (NAMESPACE, *lease, "update", (settings.lease_name,)),
+            }
             checked += 1
         if pod_labels(obj).get("app.kubernetes.io/component") == "trainer":
             # Only the trainer's pod mounts its token; anything else running as its account gets none.

@@ -424,3 +424,23 @@ def test_the_new_status_validates_against_the_crd(fake_api, kube):
 
     jsonschema.Draft4Validator(strict(schema)).validate(_status(fake_api))
     assert _status(fake_api)["calendar"]["entries"]["upcoming"] == 0
+
+
+def test_a_calendar_read_again_is_not_a_status_change_of_its_own():
+    """The calendar is read every tick; only its time moves then, which is not worth a status write."""
+    from forecaster.prescaler.status_diff import material
+
+    before = {
+        "desiredReplicas": 3,
+        "calendar": {"source": "file", "available": True, "readAt": "2026-01-01T00:00:00Z"},
+    }
+    later = {
+        "desiredReplicas": 3,
+        "calendar": {"source": "file", "available": True, "readAt": "2026-01-01T00:01:00Z"},
+    }
+    down = {
+        "desiredReplicas": 3,
+        "calendar": {"source": "file", "available": False, "readAt": "2026-01-01T00:01:00Z"},
+    }
+    assert material(before) == material(later)
+    assert material(before) != material(down)

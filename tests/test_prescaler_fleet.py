@@ -269,27 +269,69 @@ def test_policies_sharing_a_forecast_share_one_prometheus_read_and_the_tick_expo
     ctl.shutdown(NOW)
 
 
-def test_an_unchanged_tick_reads_the_cache_and_writes_only_what_changed(fake_api, kube):
+def steady(fake_api: FakeKubeApiServer, kube: KubeClient, fleet: FleetSettings, forecasts: Any = None) -> Any:
+    """Three working policies, a broken one and an orphan, ticked at NOW, +1m (replicas 2 -> 3 then seen)."""
     seed(fake_api, 3)
     fake_api.put(policy("broken", capacityPerReplica=-1))  # its status never changes
     fake_api.put(policy("orphan", target="missing"))  # nor does this one's (target not found)
-    ctl = controller(kube, FakeForecasts(), fleet=FleetSettings(), watched=True)
-    ctl.tick(NOW)  # statuses, finalizers, replicas 2 -> 3
-    ctl.policies.cache.step()  # the watch brings our own writes back
-    ctl.tick(NOW + pd.Timedelta(minutes=1))
-    ctl.policies.cache.step()
+    ctl = controller(kube, forecasts or FakeForecasts(), fleet=fleet, watched=True)
+    for minute in (0, 1):  # statuses, finalizers, replicas 2 -> 3; then the new current replicas
+        ctl.tick(NOW + pd.Timedelta(minutes=minute))
+        ctl.policies.cache.step()  # the watch brings our own writes back
+    return ctl
+
+
+def tick_writes(fake_api: FakeKubeApiServer, ctl: Controller, minute: int) -> list[tuple]:
     writes = len(fake_api.writes())
-    outcomes = ctl.tick(NOW + pd.Timedelta(minutes=2))
+    outcomes = ctl.tick(NOW + pd.Timedelta(minutes=minute))
+    ctl.policies.cache.step()
     assert [o.ready for o in outcomes] == [False, False, True, True, True]
-    new = fake_api.writes()[writes:]
-    # Only the scaling state's newest recommendation moved on: one status patch per working policy, no scale
-    # write, no finalizer, no event, nothing for the two whose status stays the same.
-    assert sorted((w.resource, w.subresource, w.name) for w in new) == [
-        ("prescalepolicies", "status", f"svc-0{i}") for i in range(3)
-    ]
+    return sorted((w.resource, w.subresource, w.name) for w in fake_api.writes()[writes:])
+
+
+def test_an_unchanged_tick_reads_the_cache_and_writes_nothing(fake_api, kube):
+    ctl = steady(fake_api, kube, FleetSettings())
+    before = fake_api.get("prescalepolicies", NS, "svc-00")["status"]
+    # Only the clock moved (the forecast's peak time, the window's newest recommendation): no status patch,
+    # no scale write, no finalizer, no event, for any policy.
+    assert tick_writes(fake_api, ctl, 2) == []
+    assert tick_writes(fake_api, ctl, 3) == []
+    assert ctl.metrics.registry.get_sample_value("forecaster_prescaler_status_writes_skipped_total") == 6
     assert len(fake_api.requests_matching(verb="list", resource="prescalepolicies")) == 1, (
         "one list, then watch"
     )
+    hpa_lists = len(fake_api.requests_matching(verb="list", resource="horizontalpodautoscalers"))
+    tick_writes(fake_api, ctl, 4)
+    assert (
+        len(fake_api.requests_matching(verb="list", resource="horizontalpodautoscalers")) == hpa_lists + 1
+    ), "the namespace's HPAs are listed once a tick, not once per policy"
+    # The refresh interval (5 minutes after the last write at +1m) brings the clock-following parts up to date.
+    patches = [("prescalepolicies", "status", f"svc-0{i}") for i in range(3)]
+    assert tick_writes(fake_api, ctl, 6) == patches
+    after = fake_api.get("prescalepolicies", NS, "svc-00")["status"]
+    assert after["forecastPeakTime"] > before["forecastPeakTime"] and after["desiredReplicas"] == 3
+    # The stabilisation window holds one recommendation per value, not one per tick.
+    assert [r["replicas"] for r in after["scalingState"]["recommendations"]] == [3]
+    assert tick_writes(fake_api, ctl, 7) == []
+    ctl.shutdown(NOW)
+
+
+def test_without_a_refresh_interval_every_change_is_written(fake_api, kube):
+    ctl = steady(fake_api, kube, FleetSettings(status_refresh_s=0))
+    assert tick_writes(fake_api, ctl, 2) == [("prescalepolicies", "status", f"svc-0{i}") for i in range(3)]
+    ctl.shutdown(NOW)
+
+
+def test_a_changed_decision_is_written_at_once(fake_api, kube):
+    peak = {"svc-01": lambda now: 450.0 if now >= NOW + pd.Timedelta(minutes=2) else 250.0}
+    ctl = steady(fake_api, kube, FleetSettings(), forecasts=FakeForecasts(**peak))
+    # svc-01's forecast rises (p90 450 / 100 per replica -> 5): its replicas, its status and the Event, now.
+    assert tick_writes(fake_api, ctl, 2) == [
+        ("deployments", "scale", "svc-01"),
+        ("events", None, None),
+        ("prescalepolicies", "status", "svc-01"),
+    ]
+    assert fake_api.get("prescalepolicies", NS, "svc-01")["status"]["desiredReplicas"] == 5
     ctl.shutdown(NOW)
 
 

@@ -8,6 +8,7 @@ prescaler tests of this run (``ALL_REQUESTS``) must be allowed too.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -214,3 +215,74 @@ def test_a_missing_rule_is_caught():
     assert allowed_by(req, grants) is not None and allowed_by(req, fewer) is None
     lease_elsewhere = RecordedRequest("update", "coordination.k8s.io", "leases", None, "default", "x")
     assert allowed_by(lease_elsewhere, grants) is None
+
+
+# -- the forecast service: its refresher's Lease, nothing else ---------------------------------------------
+
+API_RBAC = RBAC.parent / "api-rbac.yaml"
+API_ACCOUNT = ("forecaster", "forecaster-api")
+
+
+def api_grants() -> set[tuple[str, str, str, str, str | None]]:
+    """(namespace, group, resource, verb, resource name or None for any) bound to the API's ServiceAccount."""
+    docs = [d for d in yaml.safe_load_all(API_RBAC.read_text()) if d]
+    roles = {(d["metadata"]["namespace"], d["metadata"]["name"]): d for d in docs if d["kind"] == "Role"}
+    assert not [d for d in docs if d["kind"].startswith("Cluster")], "the API needs nothing cluster-wide"
+    out = set()
+    for binding in (d for d in docs if d["kind"] == "RoleBinding"):
+        subjects = {
+            (s.get("namespace"), s["name"]) for s in binding["subjects"] if s["kind"] == "ServiceAccount"
+        }
+        if API_ACCOUNT not in subjects:
+            continue
+        ns = binding["metadata"]["namespace"]
+        for rule in roles[(ns, binding["roleRef"]["name"])]["rules"]:
+            assert "*" not in rule["verbs"] and "*" not in rule["resources"], f"wildcard in {rule}"
+            for name in rule.get("resourceNames") or [None]:
+                for group in rule["apiGroups"]:
+                    for resource in rule["resources"]:
+                        for verb in rule["verbs"]:
+                            out.add((ns, group, resource, verb, name))
+    return out
+
+
+def api_allowed_by(req: RecordedRequest, grants: set) -> tuple | None:
+    group, resource, verb = required(req)
+    for g in grants:
+        if g[:4] == (req.namespace, group, resource, verb) and g[4] in (None, req.name):
+            return g
+    return None
+
+
+def test_the_api_uses_exactly_the_lease_permissions_it_is_granted(tmp_path, monkeypatch):
+    """Two replicas built as `forecaster serve` builds them from k8s/base/serve.yaml elect, renew, hand over
+    and release the refresher Lease; every request is allowed, every rule used, names included."""
+    from forecaster.api.app import _elector
+    from forecaster.api.settings import load_serve_settings
+
+    settings = load_serve_settings(RBAC.parent / "serve.yaml", environ={})
+    with FakeKubeApiServer(rbac_checked=False) as fake:
+        config = str(fake.write_kubeconfig(tmp_path / "kubeconfig"))
+        replicas = [
+            _elector(dataclasses.replace(settings, kubeconfig=config, identity=who)) for who in ("a", "b")
+        ]
+        a, b = replicas
+        assert a.ensure(NOW) and not b.ensure(NOW)  # create, then b reads it held
+        assert a.ensure(NOW + pd.Timedelta(seconds=5))  # renew
+        a.release(NOW + pd.Timedelta(seconds=6))
+        assert b.ensure(NOW + pd.Timedelta(seconds=7))  # take over the released Lease
+        lease = fake.get("leases", a.namespace, settings.lease_name)
+        assert lease["spec"]["holderIdentity"] == "b" and a.namespace == "forecaster"
+        requests = list(fake.requests)
+    grants = api_grants()
+    denied = sorted(
+        {required(r) + (r.namespace, r.name) for r in requests if api_allowed_by(r, grants) is None}
+    )
+    assert not denied, f"requests {API_RBAC.name} does not allow: {denied}"
+    unused = sorted(grants - {api_allowed_by(r, grants) for r in requests})
+    assert not unused, f"rules no request needed (remove them from {API_RBAC.name}): {unused}"
+    # The check can fail: another Lease's name is not covered by the named rules.
+    other = RecordedRequest(
+        "update", "coordination.k8s.io", "leases", None, "forecaster", "forecaster-prescaler"
+    )
+    assert api_allowed_by(other, grants) is None

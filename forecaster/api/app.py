@@ -20,10 +20,12 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from prometheus_client import CollectorRegistry
+from starlette.middleware import Middleware
 
 from forecaster import __version__
 from forecaster.api.cache import Clock, ForecastService, ServingModel, Source, TargetState, utc_now
 from forecaster.api.demo import DEMO_TARGET, DemoTrainer, SyntheticSource, demo_target, train_demo_model
+from forecaster.api.fastpath import CachedForecastFastPath
 from forecaster.api.handlers import BodyLimitMiddleware, LatencyMiddleware, install_handlers
 from forecaster.api.metrics import ServiceMetrics
 from forecaster.api.routes import forecast, health, metrics, page
@@ -319,6 +321,10 @@ def create_app(
             allow_headers=["Authorization", "Content-Type", "If-None-Match"],
             expose_headers=["ETag", "Age"],
         )
+    if settings.cached_fast_path:
+        route = next(r for r in targets_routes.router.routes if r.path == "/v1/targets/{target}/forecast")
+        # Innermost of ours: CORS, the body limit and the latency histogram see its answers as the route's.
+        app.user_middleware.append(Middleware(CachedForecastFastPath, app_state=app.state, route=route))
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(LatencyMiddleware, histogram=service_metrics.request_duration)
     return app

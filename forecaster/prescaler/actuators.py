@@ -71,6 +71,9 @@ class ActuatorContext:
     kube: KubeClient | None
     asg_factory: Callable[[str | None], Any] | None = None
     _asgs: dict[str | None, Any] = field(default_factory=dict)
+    hpa_lists: dict[str, list[dict[str, Any]]] | None = None
+    """During a tick: each namespace's HPAs, listed once for all its policies (1,000 policies in one namespace
+    would otherwise list its 1,000 HPAs 1,000 times a tick); None: list on every call."""
 
     def require_kube(self) -> KubeClient:
         if self.kube is None:
@@ -420,9 +423,18 @@ def _targets(ref: dict[str, Any], policy: PrescalePolicy, *, default_api_version
     )
 
 
-def find_hpa(kube: KubeClient, policy: PrescalePolicy) -> dict[str, Any] | None:
-    """The HorizontalPodAutoscaler whose scaleTargetRef is the policy's target, if any."""
-    for hpa in kube.list(HPAS, namespace=policy.namespace):
+def find_hpa(
+    kube: KubeClient, policy: PrescalePolicy, *, listed: dict[str, list[dict[str, Any]]] | None = None
+) -> dict[str, Any] | None:
+    """The HorizontalPodAutoscaler whose scaleTargetRef is the policy's target, if any (``listed``: the
+    tick's lists by namespace, filled on first use)."""
+    if listed is None:
+        hpas = kube.list(HPAS, namespace=policy.namespace)
+    elif policy.namespace in listed:
+        hpas = listed[policy.namespace]
+    else:
+        hpas = listed.setdefault(policy.namespace, kube.list(HPAS, namespace=policy.namespace))
+    for hpa in hpas:
         if _targets((hpa.get("spec") or {}).get("scaleTargetRef") or {}, policy):
             return hpa
     return None
@@ -449,7 +461,7 @@ class HPAFloor(_Floor):
     implicit_max = None
 
     def find(self, policy: PrescalePolicy) -> dict[str, Any] | None:
-        hpa = find_hpa(self.ctx.require_kube(), policy)
+        hpa = find_hpa(self.ctx.require_kube(), policy, listed=self.ctx.hpa_lists)
         owner = keda_owner(hpa) if hpa is not None else None
         if owner is not None:
             raise ConfigError(
@@ -500,7 +512,7 @@ class Actuators:
         if policy.actuator != "Auto":
             actuator = self.by_name[policy.actuator]
             return actuator, actuator.read(policy)
-        hpa = find_hpa(self.ctx.require_kube(), policy)
+        hpa = find_hpa(self.ctx.require_kube(), policy, listed=self.ctx.hpa_lists)
         if hpa is None:
             return self.by_name["Replicas"], self.by_name["Replicas"].read(policy)
         owner = keda_owner(hpa)

@@ -25,6 +25,7 @@ from typing import Any, Protocol
 import pandas as pd
 
 from forecaster.errors import ConfigError, ForecasterError, ModelStoreError, SourceError
+from forecaster.prescaler.batched import predict_batch
 from forecaster.prescaler.calendars import CalendarReading, CalendarWatch
 from forecaster.prescaler.kube import rfc3339
 from forecaster.prescaler.policy import PrescalePolicy
@@ -136,6 +137,7 @@ class StoreForecastProvider:
         fetch_split: Callable[..., dict[tuple[str, ...], pd.Series]] | None = None,
         stores: Callable[[str], Any] | None = None,
         predict_workers: int = 1,
+        predict_chunk: int = 128,
     ) -> None:
         self.training_dir = Path(training_dir)
         self.targets = targets
@@ -157,7 +159,11 @@ class StoreForecastProvider:
         if predict_workers < 1:
             raise ConfigError(f"predict_workers must be at least 1, not {predict_workers}", hint="e.g. 2")
         self.predict_workers = predict_workers
-        """Members of one template predicted at once (their models differ: one pass each)."""
+        """Chunks of one template's members predicted at once (threads: torch releases the GIL)."""
+        if predict_chunk < 1:
+            raise ConfigError(f"predict_chunk must be at least 1, not {predict_chunk}", hint="e.g. 128")
+        self.predict_chunk = predict_chunk
+        """Members whose networks run as one batched forward pass."""
         self._predict_pool: concurrent.futures.ThreadPoolExecutor | None = None
         self._fetch_split = fetch_split
         self._new_store = stores
@@ -274,42 +280,62 @@ class StoreForecastProvider:
         )
         by_member = {member_name(cfg.name, values): s for values, s in series.items()}
 
-        def predict(policy: PrescalePolicy) -> tuple[ForecastResult | None, str | None]:
-            promoted = models[policy.key]
-            history = by_member.get(str(policy.forecast.target))
-            if history is None:
-                return (
-                    None,
-                    f"forecast failed: template {cfg.name!r} has no series for {policy.forecast.target!r} now",
-                )
-            try:
-                frame = promoted.model.predict(history)
-            except ForecasterError as exc:
-                return None, f"forecast failed: {exc}"
-            except Exception as exc:  # one member's model bug fails that member safe, not its siblings
-                log.exception("forecast for %s failed", policy.key)
-                return None, f"forecast failed: {type(exc).__name__}: {exc}"
-            return ForecastResult(frame, history, promoted.ref.version), None
+        def answer(policy: PrescalePolicy, frame: Any) -> tuple[ForecastResult | None, str | None]:
+            if isinstance(frame, ForecasterError):
+                return None, f"forecast failed: {frame}"
+            if isinstance(frame, Exception):  # a member's model bug fails it safe, not its siblings
+                log.error("forecast for %s failed", policy.key, exc_info=frame)
+                return None, f"forecast failed: {type(frame).__name__}: {frame}"
+            history = by_member[str(policy.forecast.target)]
+            return ForecastResult(frame, history, models[policy.key].ref.version), None
 
         def done(key: str, answer: tuple[ForecastResult | None, str | None]) -> None:
             out[key] = answer
             if on_each is not None:
                 on_each(key, answer)
 
-        todo = [p for p in policies if p.key in models]
-        if self.predict_workers <= 1 or len(todo) <= 1:
-            for policy in todo:
-                done(policy.key, predict(policy))
+        todo = []
+        for policy in policies:
+            if policy.key not in models:
+                continue
+            if str(policy.forecast.target) not in by_member:
+                missing = f"template {cfg.name!r} has no series for {policy.forecast.target!r} now"
+                done(policy.key, (None, f"forecast failed: {missing}"))
+                continue
+            todo.append(policy)
+
+        # One model object per member: policies naming the same member share its forecast (and one model is
+        # never in two chunks at once: predicting mutates its cache of components).
+        sharing: dict[int, list[PrescalePolicy]] = {}
+        for policy in todo:
+            sharing.setdefault(id(models[policy.key].model), []).append(policy)
+        groups = list(sharing.values())
+
+        def predict_chunk(chunk: list[list[PrescalePolicy]]) -> None:
+            def each(i: int, frame: Any) -> None:
+                for policy in chunk[i]:
+                    done(policy.key, answer(policy, frame))
+
+            predict_batch(
+                [models[g[0].key].model for g in chunk],
+                [by_member[str(g[0].forecast.target)] for g in chunk],
+                on_each=each,
+            )
+
+        # Members' networks run as one batch per chunk (forecaster.prescaler.batched); chunks let each
+        # policy be reconciled as soon as its chunk is done, and run on up to predict_workers threads.
+        size = self.predict_chunk
+        chunks = [groups[i : i + size] for i in range(0, len(groups), size)]
+        if self.predict_workers <= 1 or len(chunks) <= 1:
+            for chunk in chunks:
+                predict_chunk(chunk)
             return out
-        # Members' models differ, so no one forward pass serves them all; the network's work (torch releases
-        # the GIL) runs on up to predict_workers cores instead.
         if self._predict_pool is None:
             self._predict_pool = concurrent.futures.ThreadPoolExecutor(
                 self.predict_workers, thread_name_prefix="predict"
             )
-        futures = {self._predict_pool.submit(predict, p): p.key for p in todo}
-        for future in concurrent.futures.as_completed(futures):
-            done(futures[future], future.result())
+        for future in [self._predict_pool.submit(predict_chunk, c) for c in chunks]:
+            future.result()
         return out
 
     def forecast(self, policy: PrescalePolicy, now: pd.Timestamp) -> ForecastResult:

@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from forecaster.errors import ConfigError, ForecasterError
@@ -74,6 +75,7 @@ from forecaster.prescaler.status import (
     state_to_status,
     utc_naive,
 )
+from forecaster.prescaler.status_diff import compact, widen_after_restart
 from forecaster.scaling import Decision, ScalingState, decide
 
 __all__ = ["Controller", "FleetSettings", "utcnow"]
@@ -95,6 +97,10 @@ class FleetSettings:
     """Policies reconciled at once (their reads and writes to the API server); 1 keeps them in list order."""
     forecast_deadline_s: float | None = None
     """How long after the tick's start a policy waits for its forecast; None: half the policy's interval."""
+    status_refresh_s: float = 300.0
+    """How long a status may go unwritten while only its clock-following parts change (the forecast peak
+    and its time, the message's numbers, the stabilisation window's newest times: see
+    :mod:`~forecaster.prescaler.status_diff`); any other change is written at once. 0: write every change."""
 
     def __post_init__(self) -> None:
         if self.forecast_workers < 1 or self.reconcile_workers < 1:
@@ -102,6 +108,11 @@ class FleetSettings:
                 f"workers must be at least 1 (forecast {self.forecast_workers}, reconcile "
                 f"{self.reconcile_workers})",
                 hint="e.g. --forecast-workers 8 --reconcile-workers 4",
+            )
+        if self.status_refresh_s < 0:
+            raise ConfigError(
+                f"status refresh must be 0 or more seconds, not {self.status_refresh_s}",
+                hint="e.g. --status-refresh 300 (0: write every change at once)",
             )
         if self.forecast_deadline_s is not None and self.forecast_deadline_s <= 0:
             raise ConfigError(
@@ -141,6 +152,12 @@ class _Memory:
 
     log: ForecastLog = field(default_factory=ForecastLog)
     last_good: LastGoodForecast | None = None
+    state: ScalingState | None = None
+    """The decision state after the last tick (the status may hold an older one: see ``status_refresh_s``)."""
+    persisted: Any = None
+    """The ``scalingState`` the cluster's status holds as far as this controller knows (written or read)."""
+    written_at: pd.Timestamp | None = None
+    """When the cluster's status was last brought fully up to date by this controller."""
 
 
 @dataclass
@@ -236,6 +253,7 @@ class Controller:
             return []
         keys = [_key(obj) for obj in objects]
         self._start_forecasts(objects, now)
+        self.actuators.ctx.hpa_lists = {}  # each namespace's HPAs listed once this tick
         try:
             if self.fleet.reconcile_workers == 1 or len(objects) <= 1:
                 outcomes = [
@@ -250,6 +268,7 @@ class Controller:
                 outcomes = list(pool.map(lambda obj, key: self._reconcile_one(obj, key, now), objects, keys))
         finally:
             self._pending = {}
+            self.actuators.ctx.hpa_lists = None
         seen = set(keys)
         for gone in self._known - seen:
             ns, _, name = gone.partition("/")
@@ -507,7 +526,7 @@ class Controller:
         holding = memory.last_good if fresh is None else None
         if holding is not None and not holding.covers(policy, now):
             holding = None  # never act on a forecast beyond its horizon
-        state = state_from_status(tick.old.get("scalingState"))
+        state = self._state(tick, memory)
         pods = target.pods if target.pods is not None else state.last_desired
         inputs = dict(
             policy=policy.scaling,
@@ -529,6 +548,17 @@ class Controller:
             version = result.model_version if result is not None else None
             memory.last_good = LastGoodForecast(made_at=now, frame=fresh, model_version=version)
         return self._plan(tick, decision, result=result, problem=problem, holding=holding, guard=guard)
+
+    def _state(self, tick: _Tick, memory: _Memory) -> ScalingState:
+        """The decision state: this controller's own while the status is still the one it wrote (a later one
+        may have gone unwritten), else the status's, widened when it may be behind (a restart, a failover)."""
+        saved = tick.old.get("scalingState")
+        if memory.state is not None and saved == memory.persisted:
+            return memory.state
+        state = state_from_status(saved)
+        if memory.state is None:
+            state = widen_after_restart(state, refresh_s=self.fleet.status_refresh_s, now=tick.now)
+        return state
 
     def _plan(
         self,
@@ -600,7 +630,7 @@ class Controller:
         reading = _calendar_reading(plan)
         if plan.calendar_hold is not None and reading is not None:
             message = f"{message}; {reading.message}"
-        state = plan.decision.state
+        state = compact(plan.decision.state)
         if plan.problem is not None and plan.holding is None and not plan.forecast_only:
             state = dataclasses.replace(state, last_desired=desired)  # what is in effect, not what was kept
         elif plan.calendar_hold is not None and not plan.forecast_only:
@@ -618,7 +648,21 @@ class Controller:
             events.append(
                 ("Normal", applied.action.split(" ", 1)[0], f"{policy.key}: {applied.action}", True)
             )
-        self.reporter.write_status(tick.obj, tick.old, status, tick.now, events=events, policy=policy)
+        memory = self._memory.setdefault(policy.key, _Memory())
+        refresh = pd.Timedelta(seconds=self.fleet.status_refresh_s)
+        quiet = (
+            memory.written_at is not None
+            and tick.now - memory.written_at < refresh
+            and tick.old.get("scalingState") == memory.persisted
+        )
+        written = self.reporter.write_status(
+            tick.obj, tick.old, status, tick.now, events=events, policy=policy, only_material=quiet
+        )
+        memory.state = state
+        if written or status == tick.old:
+            memory.persisted, memory.written_at = status.get("scalingState"), tick.now
+        else:
+            memory.persisted = tick.old.get("scalingState")
         self._export_metrics(tick, plan, desired)
         return Outcome(
             key=policy.key,
@@ -670,10 +714,11 @@ class Controller:
         if plan.result is not None and plan.problem is None:
             end = now + pd.Timedelta(seconds=policy.scaling.lead_time_s + policy.scaling.interval_s)
             frame = plan.result.frame
-            index = pd.DatetimeIndex(frame.index)
-            inside = frame[(index >= now) & (index <= end)]
-            for column in frame.columns:
-                values = inside[column].dropna() if len(inside) else inside
+            stamps = pd.DatetimeIndex(frame.index).as_unit("ns").asi8  # numpy, not a frame per policy
+            lo, hi = pd.Timestamp(now).as_unit("ns").value, pd.Timestamp(end).as_unit("ns").value
+            rows = frame.to_numpy(dtype=float)[(stamps >= lo) & (stamps <= hi)]  # [T, Q]
+            for j, column in enumerate(frame.columns):
+                values = rows[:, j][~np.isnan(rows[:, j])]
                 if len(values):
                     self.metrics.forecast.labels(**labels, quantile=str(column)).set(float(values.max()))
 

@@ -139,6 +139,16 @@ class PrescalerMetrics:
             policy,
             registry=r,
         )
+        self.status_writes = Counter(
+            "forecaster_prescaler_status_writes",
+            "PrescalePolicy status writes (a material change, or the refresh of the clock-following parts).",
+            registry=r,
+        )
+        self.status_writes_skipped = Counter(
+            "forecaster_prescaler_status_writes_skipped",
+            "Status changes left unwritten until the refresh interval (only the clock-following parts changed).",
+            registry=r,
+        )
         for kind in ERROR_KINDS:
             self.errors.labels(kind=kind)  # export zeros, so rate() works from the first error
 

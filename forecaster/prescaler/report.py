@@ -19,6 +19,7 @@ from forecaster.prescaler.policy import PrescalePolicy
 from forecaster.prescaler.policy_sources import PolicySource
 from forecaster.prescaler.problems import error_kind
 from forecaster.prescaler.status import Event, event_body, policy_ref, stamp_conditions, target_ref
+from forecaster.prescaler.status_diff import material
 
 __all__ = ["Reporter"]
 
@@ -43,18 +44,30 @@ class Reporter:
         *,
         events: list[Event] | None = None,
         policy: PrescalePolicy | None = None,
-    ) -> None:
-        """Stamp the conditions, write the status if it changed, then post the events (transitions first)."""
+        only_material: bool = False,
+    ) -> bool:
+        """Stamp the conditions, write the status if it changed, then post the events (transitions first).
+
+        ``only_material``: skip a change to the clock-following parts alone
+        (:func:`~forecaster.prescaler.status_diff.material`). True when the status was written.
+        """
         events = list(events or []) + stamp_conditions(old, status, now)
-        if status != old:
+        written = False
+        if status != old and not (only_material and material(status) == material(old)):
             try:
                 self.policies.patch_status(obj, status)
+                written = True
             except KubeError as exc:
                 self.metrics.errors.labels(kind=error_kind(exc)).inc()
                 log.warning("cannot write status of %s: %s", policy_ref(obj).get("name"), exc)
+            else:
+                self.metrics.status_writes.inc()
+        elif status != old:
+            self.metrics.status_writes_skipped.inc()
         for type_, reason, message, on_target in events:
             involved = self.about_target(policy) if on_target else policy_ref(obj)
             self.event(type_, reason, message, involved=involved or policy_ref(obj), now=now)
+        return written
 
     def event(
         self, type_: str, reason: str, message: str, *, involved: dict[str, Any], now: pd.Timestamp
