@@ -11,9 +11,10 @@ prediction, Barber et al. 2023). A *score* is how many unit band widths away fro
 truth landed: ``r = (y - point) / width`` with ``width`` the network's band carried to ``point`` at scale
 1. The scale of a quantile above the median is the largest of:
 
-- the *validation* scale: the quantile of the validation scores (a sorted sketch fitted at training).
-  The band is never narrower than validation asked for: recent evidence only widens it (a band that
-  narrows in a calm hour misses the next peak, and capacity is planned on the peak);
+- the *validation* scale: the model's ``band_scale``, fitted on validation and bounded there (a short
+  validation range with a level shift in it asked for 25x the network's band on a real series, and got
+  4x). The band is never narrower: recent evidence only widens it (a band that narrows in a calm hour
+  misses the next peak, and capacity is planned on the peak);
 - the *recent* scale: the weighted quantile of the scores of the forecasts made at the origins just
   before this one (targets already observed), weighted by recency (the skill weighting's half-life) and
   pooled over the horizon (one scale for all steps, so the band keeps the network's shape), joined by the
@@ -152,6 +153,7 @@ def conformal_width(
     point: np.ndarray,
     quantiles: Sequence[float],
     floor: float,
+    validation_scale: Sequence[float] | None = None,
 ) -> np.ndarray:
     """Each quantile's distance from the point forecast ``[N, H, Q]`` at ``origins`` (0 for the median).
 
@@ -172,6 +174,8 @@ def conformal_width(
         origins=origins,
         quantiles=quantiles,
         floor=floor,
+        validation_scale=validation_scale,
+        unit=unit,
     )
     return unit * scale
 
@@ -187,17 +191,26 @@ def conformal_scales(
     origins: np.ndarray,
     quantiles: Sequence[float],
     floor: float,
+    validation_scale: Sequence[float] | None = None,
+    unit: np.ndarray | None = None,
 ) -> np.ndarray:
-    """The scale ``[N, H, Q]`` of the network's carried band at ``origins`` (1 for the median)."""
+    """The scale ``[N, H, Q]`` of the network's carried band at ``origins`` (1 for the median).
+
+    ``unit``: that band ``[N, H, Q]`` (scale 1): the widening is then capped by the residuals themselves.
+
+    ``validation_scale``: the per-quantile scale fitted on validation and bounded there (the model's
+    ``band_scale``), the floor; without it the validation scores' quantile.
+    """
     S, H, Q = raw.shape
     N = len(origins)
     cal = calibration
     h = np.arange(H)
     i50 = list(quantiles).index(0.5)
 
-    def scores_at(s_abs: np.ndarray) -> np.ndarray:
-        """Scores ``[N, H, K, Q]`` of the forecasts made at origins ``s_abs [N, H, K]`` for step h, with
-        the combination weights of now; NaN where the origin is not kept or its target not yet seen."""
+    def scores_at(s_abs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Scores ``[N, H, K, Q]`` and residuals ``y - point`` ``[N, H, K]`` of the forecasts made at
+        origins ``s_abs [N, H, K]`` for step h, with the combination weights of now; NaN where the origin
+        is not kept or its target not yet seen."""
         target = s_abs + h[None, :, None]
         ok = (s_abs >= first) & (s_abs < first + S) & (target < origins[:, None, None]) & (target >= 0)
         s_rel = np.clip(s_abs - first, 0, S - 1)
@@ -206,21 +219,24 @@ def conformal_scales(
         past = np.zeros(s_rel.shape)
         for name, w in weights.items():
             past += w[:, :, None] * members[name][s_rel, hh]  # [N, H, K]
-        return scores(y, past, carried_width(raw[s_rel, hh], past, i50=i50, floor=floor))
+        return scores(y, past, carried_width(raw[s_rel, hh], past, i50=i50, floor=floor)), y - past
 
     # Recent: the origins whose target y[s + h] is observed (s <= t - 1 - h), pooled over the steps: one
     # scale for the whole horizon (the network's band keeps its shape across it; capacity is planned on
     # the band's peak over the lead time, which a per-step scale that narrows early steps misses more).
     j = np.arange(cal.window)
-    recent = scores_at(origins[:, None, None] - 1 - h[None, :, None] - j[None, None, :])  # [N, H, W, Q]
+    recent, recent_d = scores_at(origins[:, None, None] - 1 - h[None, :, None] - j[None, None, :])
     recent_w = np.broadcast_to((0.5 ** (j / cal.half_life_steps))[None, None, :], recent.shape[:3])
     recent, recent_w = recent.reshape(N, 1, -1, Q), recent_w.reshape(N, 1, -1)  # [N, 1, H * W, (Q)]
+    recent_d = recent_d.reshape(N, 1, -1)
     # Seasonal: the forecasts made within a few steps of the same time on previous days, step by step.
-    seasonal = None
+    seasonal = seasonal_d = None
     if cal.season_steps and cal.seasonal_days:
         i = np.arange(-cal.seasonal_halfwidth, cal.seasonal_halfwidth + 1)
         back = (np.arange(1, cal.seasonal_days + 1)[:, None] * cal.season_steps - i[None, :]).ravel()  # [K]
-        seasonal = scores_at(np.broadcast_to(origins[:, None, None] - back[None, None, :], (N, H, len(back))))
+        seasonal, seasonal_d = scores_at(
+            np.broadcast_to(origins[:, None, None] - back[None, None, :], (N, H, len(back)))
+        )
     out = np.ones((N, H, Q))
     for q, level in enumerate(quantiles):
         if level == 0.5:
@@ -233,13 +249,32 @@ def conformal_scales(
         k = _weighted_quantile(recent[..., q], recent_w, prior=prior, at=at)  # [N, 1]
         if seasonal is not None:
             k = np.maximum(k, _weighted_quantile(seasonal[..., q], None, prior=prior, at=at))  # [N, H]
+        if unit is not None:
+            # Never beyond the errors themselves: the same quantile of the raw residuals, in the band's
+            # direction. Scores divide by the network's band at past origins; where that band had
+            # collapsed (a regime it never saw) they are huge, and times today's band would be absurd.
+            sign = 1.0 if level > 0.5 else -1.0
+            none = np.zeros(0)
+            cap = _weighted_quantile(sign * recent_d, recent_w, prior=none, at=at, beyond=np.inf)
+            if seasonal_d is not None:
+                cap = np.maximum(
+                    cap, _weighted_quantile(sign * seasonal_d, None, prior=none, at=at, beyond=np.inf)
+                )
+            cap = np.where(cap == -np.inf, np.inf, cap)  # too few residuals: no cap
+            size = np.abs(unit[..., q])  # [N, H]
+            k = np.minimum(k, np.where(size > 0, cap / np.where(size > 0, size, 1.0), np.inf))
         # Never narrower than validation asked for (the network's own band without validation scores).
-        k = np.maximum(k, np.quantile(prior, at) if len(prior) else 1.0)
+        if validation_scale is not None:
+            k = np.maximum(k, validation_scale[q])
+        else:
+            k = np.maximum(k, np.quantile(prior, at) if len(prior) else 1.0)
         out[..., q] = np.clip(k, MIN_SCALE, MAX_SCALE)
     return out
 
 
-def _weighted_quantile(r: np.ndarray, w: np.ndarray | None, *, prior: np.ndarray, at: float) -> np.ndarray:
+def _weighted_quantile(
+    r: np.ndarray, w: np.ndarray | None, *, prior: np.ndarray, at: float, beyond: float = MAX_SCALE
+) -> np.ndarray:
     """The weighted ``at`` quantile over the last axis of ``r [N, H, K]`` (weights ``w``, 1 when None),
     joined by the validation ``prior`` scores (``PRIOR_WEIGHT`` of the scores' total weight) and by the
     forecast being calibrated as a score at +infinity of unit weight (the conformal correction);
@@ -262,4 +297,4 @@ def _weighted_quantile(r: np.ndarray, w: np.ndarray | None, *, prior: np.ndarray
     # Too few scores for this quantile (under 1 / (1 - at), e.g. 10 for a p90: a cold start, a history
     # shorter than the seasonal look-back): no evidence either way, the validation scale decides.
     k = np.where(total[..., 0] * (1 - at) < 1.0, -np.inf, k)
-    return np.where(np.isfinite(k) | (k == -np.inf), k, MAX_SCALE)
+    return np.where(np.isfinite(k) | (k == -np.inf), k, beyond)

@@ -454,6 +454,7 @@ class Forecaster:
             point=point,
             quantiles=self.quantiles,
             floor=self.scaler.floor,
+            validation_scale=self.band_scale,
         )  # [N, H, Q]
         return self._finish(point[..., None] + width, values)
 

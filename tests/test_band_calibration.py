@@ -7,7 +7,14 @@ import pandas as pd
 import pytest
 import torch
 
-from forecaster.calibration import MAX_SCALE, BandCalibration, conformal_scales, fit_prior, scores
+from forecaster.calibration import (
+    MAX_SCALE,
+    BandCalibration,
+    conformal_scales,
+    conformal_width,
+    fit_prior,
+    scores,
+)
 from forecaster.model import Forecaster
 from forecaster.training import fit_forecaster
 from tests.helpers import TINY_MODEL, TINY_TRAIN, daily_sine
@@ -74,6 +81,17 @@ def test_the_band_scale_follows_recent_errors_but_never_drops_below_validation(
     assert np.all(k[:, 1] == k[0, 1])  # one scale for the whole horizon
 
 
+def test_the_bounded_validation_scale_is_the_floor_when_the_model_has_one():
+    rng = np.random.default_rng(0)
+    quiet = 100 + rng.normal(0, 0.1, 400)
+    kw = _setup(quiet, 10)
+    weights = {"flat": np.ones((1, H))}
+    k = conformal_scales(
+        _calibration(), weights=weights, origins=np.array([390]), validation_scale=[1.0, 3.0], **kw
+    )
+    assert k[0, :, 1] == pytest.approx(np.full(H, 3.0))
+
+
 def test_a_widened_band_covers_what_it_says_on_a_noisier_regime():
     rng = np.random.default_rng(3)
     values = 100 + rng.normal(0, 4.0, 1200)  # four band widths of noise; validation said one
@@ -129,6 +147,23 @@ def test_a_burst_from_an_idle_level_gives_a_bounded_band():
     values[350:380] = 1e6
     k = _scale(_calibration(), values, origin=390)
     assert np.isfinite(k).all() and k[0, 1] == MAX_SCALE
+
+
+def test_the_widened_band_never_reaches_beyond_the_errors_themselves():
+    rng = np.random.default_rng(0)
+    values = 100 + rng.normal(0, 0.1, 400)
+    values[340:390] += 50.0  # the load jumped by 50 where the network's band had collapsed to 0.01
+    kw = _setup(values, 10)
+    kw["raw"][:370, :, 1] = 100.01  # scores there are 5000 band widths: the scale alone would hit its cap
+    origin = 390
+    width = conformal_width(
+        _calibration(),
+        weights={"flat": np.ones((1, H))},
+        origins=np.array([origin]),
+        point=np.full((1, H), 100.0),
+        **kw,
+    )[0, :, 1]
+    assert width.min() >= 40.0 and width.max() <= 50.5  # about the jump, not 100 of today's band widths
 
 
 def test_scores_skip_what_cannot_be_scored():
