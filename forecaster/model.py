@@ -26,6 +26,7 @@ from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 
 from forecaster import __version__
+from forecaster.calibration import BandCalibration, carried_width, conformal_width
 from forecaster.combine import SkillWeighting, combine
 from forecaster.errors import DataError, ModelStoreError, NonFiniteForecastError
 from forecaster.events import Calendar
@@ -66,6 +67,7 @@ _CORE_KEYS = frozenset(
         "holt_winters",
         "weighting",
         "band_scale",
+        "calibration",
         "events",
     }
 )
@@ -93,6 +95,7 @@ class Forecaster:
         weighting: SkillWeighting | None = None,
         band_scale: list[float] | None = None,
         events: EventFeatures | None = None,
+        calibration: BandCalibration | None = None,
     ) -> None:
         self.name = name
         self.step = step
@@ -113,6 +116,9 @@ class Forecaster:
         combined p50 so that its coverage on validation matches the quantile."""
         self.events = events
         """The event inputs the network reads (None: a model trained without a calendar)."""
+        self.calibration = calibration
+        """How the band is scaled at prediction time from the errors of recent and same-time-yesterday
+        forecasts (:mod:`forecaster.calibration`; None: ``band_scale`` alone, as models trained before)."""
 
     # -- Predictor protocol -------------------------------------------------------------------------------
     @property
@@ -123,8 +129,15 @@ class Forecaster:
     def lookback_steps(self) -> int:
         """Points of history ``predict`` wants: the network's inputs plus the recent origins whose errors
         the skill weighting judges (callers that fetch history fetch this much)."""
-        extra = self.weighting.lookback_origins(self.spec.horizon) if self.weighting is not None else 0
-        return self.spec.history_needed + extra
+        return self.spec.history_needed + self._lookback_origins()
+
+    def _lookback_origins(self) -> int:
+        """Consecutive origins before a forecast's whose components the weighting and calibration read."""
+        H = self.spec.horizon
+        extra = self.weighting.lookback_origins(H) if self.weighting is not None else 0
+        if self.calibration is not None:
+            extra = max(extra, self.calibration.lookback_origins(H))
+        return extra
 
     @property
     def min_history_steps(self) -> int:
@@ -425,10 +438,25 @@ class Forecaster:
             members["lstm"] = p50
             point = blend_points(members, self.blend) if set(self.blend) - {"lstm"} else p50
             return self._finish(raw + (point - p50)[..., None], values)
-        lo = max(self.spec.history_needed, int(origins.min()) - self.weighting.lookback_origins(H))
+        lo = max(self.spec.history_needed, int(origins.min()) - self._lookback_origins())
         raw_all, members = self.components(values, index, first=lo, last=int(origins.max()), events=events)
-        point, _ = combine(members, values, first=lo, origins=origins, weighting=self.weighting)
-        return self._finish(self.band_around(raw_all[origins - lo], point), values)
+        point, weights = combine(members, values, first=lo, origins=origins, weighting=self.weighting)
+        if self.calibration is None:
+            return self._finish(self.band_around(raw_all[origins - lo], point), values)
+        width = conformal_width(
+            self.calibration,
+            members=members,
+            weights=weights,
+            raw=raw_all,
+            values=values,
+            first=lo,
+            origins=origins,
+            point=point,
+            quantiles=self.quantiles,
+            floor=self.scaler.floor,
+            validation_scale=self.band_scale,
+        )  # [N, H, Q]
+        return self._finish(point[..., None] + width, values)
 
     def band_around(self, raw: np.ndarray, point: np.ndarray) -> np.ndarray:
         """The network's band ``[N, H, Q]`` carried to the combined p50 ``[N, H]``.
@@ -438,15 +466,9 @@ class Forecaster:
         computed at the pre-spike level does not), scaled by ``band_scale`` (fitted on validation so that
         the combined forecast's quantiles cover what they say). Near zero the distance is absolute.
         """
-        i50 = self.quantiles.index(0.5)
-        p50 = raw[..., i50]  # [N, H]
-        dist = raw - p50[..., None]  # [N, H, Q]
-        floor = self.scaler.floor
-        relative = np.abs(p50) > 10 * floor
-        rel = dist / np.where(relative, np.abs(p50), 1.0)[..., None]
+        width = carried_width(raw, point, i50=self.quantiles.index(0.5), floor=self.scaler.floor)
         scale = np.asarray(self.band_scale or [1.0] * len(self.quantiles))  # [Q]
-        width = np.where(relative[..., None], rel * np.abs(point)[..., None], dist) * scale
-        return point[..., None] + width
+        return point[..., None] + width * scale
 
     def _finish(self, pred: np.ndarray, values: np.ndarray | None = None) -> np.ndarray:
         if not np.isfinite(pred).all():
@@ -480,6 +502,7 @@ class Forecaster:
             "holt_winters": self.holt_winters.to_state() if self.holt_winters is not None else None,
             "weighting": self.weighting.to_dict() if self.weighting is not None else None,
             "band_scale": self.band_scale,
+            **({"calibration": self.calibration.to_dict()} if self.calibration is not None else {}),
             **({"events": self.events.to_dict()} if self.events is not None else {}),
             **{k: v for k, v in self.info.items() if k not in _CORE_KEYS},
         }
@@ -574,6 +597,10 @@ class Forecaster:
                 band_scale = [float(v) for v in band_scale]
                 if len(band_scale) != len(manifest["quantiles"]) or not all(0 < v < 100 for v in band_scale):
                     raise ValueError(f"band_scale {band_scale} does not fit the quantiles")
+            calibration_state = manifest.get("calibration")
+            calibration = BandCalibration.from_dict(calibration_state) if calibration_state else None
+            if calibration is not None and calibration.prior.shape[0] != len(quantiles):
+                raise ValueError(f"calibration prior {calibration.prior.shape} does not fit the quantiles")
             hw_state = manifest.get("holt_winters")
             holt_winters = (
                 HoltWinters.from_state(hw_state, step=step, horizon_steps=spec.horizon) if hw_state else None
@@ -610,6 +637,7 @@ class Forecaster:
             weighting=weighting,
             band_scale=band_scale,
             events=events,
+            calibration=calibration,
         )
 
     @staticmethod

@@ -183,4 +183,6 @@ def test_calls_on_a_growing_history_reuse_what_was_computed_and_agree_with_a_fre
     edited = history.copy()
     edited.iloc[-10] *= 3
     fresh.reset()
-    np.testing.assert_allclose(model.predict(edited).to_numpy(), fresh.predict(edited).to_numpy(), rtol=1e-9)
+    # (The band is calibrated on the network's past bands, computed in other batches than the fresh
+    # model's: float32 rounding differs in the seventh digit; a stale row would differ in the first.)
+    np.testing.assert_allclose(model.predict(edited).to_numpy(), fresh.predict(edited).to_numpy(), rtol=1e-6)

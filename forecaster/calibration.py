@@ -1,0 +1,300 @@
+"""Calibrating the forecast's band from the errors the forecast would have made (pure numpy: no torch, no I/O).
+
+The network learns a band around its own p50; the forecast is centred on the skill-weighted combination
+(:mod:`forecaster.combine`), so the band is carried there (relative to the level) and then *scaled* so
+that each quantile covers what it says. A scale fitted once on validation covers on validation only:
+after a regime change (a quieter week, an auto-scaling group that starts flapping) coverage drifts, and a
+spike that recurs every day is a few minutes a day that a global scale barely sees.
+
+This module scales the band by weighted split-conformal calibration (non-exchangeable conformal
+prediction, Barber et al. 2023). A *score* is how many unit band widths away from the point forecast the
+truth landed: ``r = (y - point) / width`` with ``width`` the network's band carried to ``point`` at scale
+1. The scale of a quantile above the median is the largest of:
+
+- the *validation* scale: the model's ``band_scale``, fitted on validation and bounded there (a short
+  validation range with a level shift in it asked for 25x the network's band on a real series, and got
+  4x). The band is never narrower: recent evidence only widens it (a band that narrows in a calm hour
+  misses the next peak, and capacity is planned on the peak);
+- the *recent* scale: the weighted quantile of the scores of the forecasts made at the origins just
+  before this one (targets already observed), weighted by recency (the skill weighting's half-life) and
+  pooled over the horizon (one scale for all steps, so the band keeps the network's shape), joined by the
+  validation scores at ``PRIOR_WEIGHT`` of their weight: after a regime change the band follows the
+  errors made now, and returns to the validation scale once they leave the window;
+- the *seasonal* scale, step by step, where enough days are kept: the quantile of the scores of the
+  forecasts made within a horizon of the same time on the last days, for the same step: a spike that
+  recurs daily widens the band at that time of day, which the recent errors (all before it) cannot tell.
+
+Past forecasts are re-scored with the combination weights of *now* (the forecast being calibrated), applied
+to the components kept at those origins: that is the error this forecast's recipe made there. The forecast
+being calibrated counts as a score at +infinity of unit weight (the conformal finite-sample correction);
+fewer scores than a quantile needs (10 for a p90) say nothing, and the validation scale decides.
+Quantiles below the median are handled alike (their width is negative: the 1 - q quantile of the scores).
+
+Axis convention as in :mod:`forecaster.combine`: components at consecutive origins ``first..`` (``[S, H]``,
+the network's quantiles ``[S, H, Q]``); origin ``s`` forecasts ``y[s : s + H]`` from ``y[:s]``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+__all__ = ["BandCalibration", "carried_width", "fit_prior", "conformal_scales", "conformal_width", "scores"]
+
+MIN_SCALE = 0.25
+"""Smallest scale: a run of forecasts that all landed above the truth must not collapse the band."""
+MAX_SCALE = 100.0
+"""Largest scale: a burst from an idle level (a score in the thousands) must not make the band unbounded.
+(The network's band collapses in a regime it never saw, so the scale that covers there can be large.)"""
+_SKETCH = 64
+
+PRIOR_WEIGHT = 0.25
+"""The validation scores weigh as much as this share of a full window of recent scores: enough to steady a
+window that is still almost empty, little enough that a window of recent evidence decides."""
+
+
+@dataclass(frozen=True)
+class BandCalibration:
+    """How a forecast's band is calibrated at prediction time (fitted on validation, saved in the manifest)."""
+
+    prior: np.ndarray = field(repr=False)
+    """``[Q, M]`` sorted validation scores per quantile, all steps together (the median's row unused)."""
+    half_life_steps: float
+    """Recent scores this many origins old count half as much as the latest."""
+    window: int
+    """Recent origins looked back at most."""
+    season_steps: int = 0
+    """Steps in a day (0: no seasonal scores)."""
+    seasonal_halfwidth: int = 0
+    """Seasonal scores come from the origins within this many steps of the same time on previous days."""
+    seasonal_days: int = 0
+    """How many previous days give seasonal scores (0: none)."""
+
+    def __post_init__(self) -> None:
+        prior = np.asarray(self.prior, dtype=float)
+        if prior.ndim != 2 or not (self.half_life_steps > 0 and self.window >= 1):
+            raise ValueError(
+                f"invalid band calibration (prior shape {prior.shape}, {self.half_life_steps}, {self.window})"
+            )
+        if min(self.season_steps, self.seasonal_halfwidth, self.seasonal_days) < 0:
+            raise ValueError("invalid band calibration: negative season")
+        object.__setattr__(self, "prior", prior)
+
+    def lookback_origins(self, horizon: int) -> int:
+        """Consecutive origins before the forecast's whose components the calibration reads."""
+        recent = self.window + horizon
+        if not (self.season_steps and self.seasonal_days):
+            return recent
+        return max(recent, self.seasonal_days * self.season_steps + self.seasonal_halfwidth)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "prior": np.where(np.isfinite(self.prior), np.round(self.prior, 5), None).tolist(),
+            "half_life_steps": self.half_life_steps,
+            "window": self.window,
+            "season_steps": self.season_steps,
+            "seasonal_halfwidth": self.seasonal_halfwidth,
+            "seasonal_days": self.seasonal_days,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> BandCalibration:
+        return cls(
+            prior=np.asarray(data["prior"], dtype=float),
+            half_life_steps=float(data["half_life_steps"]),
+            window=int(data["window"]),
+            season_steps=int(data.get("season_steps", 0)),
+            seasonal_halfwidth=int(data.get("seasonal_halfwidth", 0)),
+            seasonal_days=int(data.get("seasonal_days", 0)),
+        )
+
+
+def carried_width(raw: np.ndarray, point: np.ndarray, *, i50: int, floor: float) -> np.ndarray:
+    """The network's band ``raw [..., Q]`` carried to ``point [...]`` at scale 1: each quantile's distance
+    from the p50, relative to the p50 (noise grows with the level), absolute near zero."""
+    p50 = raw[..., i50]
+    dist = raw - p50[..., None]  # [..., Q]
+    relative = np.abs(p50) > 10 * floor
+    rel = dist / np.where(relative, np.abs(p50), 1.0)[..., None]
+    return np.where(relative[..., None], rel * np.abs(point)[..., None], dist)
+
+
+def scores(actual: np.ndarray, point: np.ndarray, width: np.ndarray) -> np.ndarray:
+    """Band widths between the point and the truth ``[..., Q]`` (NaN where nothing can be scored)."""
+    tiny = np.abs(width) <= 1e-12 * np.maximum(np.abs(point)[..., None], 1.0)
+    r = (actual - point)[..., None] / np.where(tiny, 1.0, width)
+    return np.where(tiny | ~np.isfinite(actual)[..., None], np.nan, r)
+
+
+def fit_prior(r: np.ndarray, *, sketch: int = _SKETCH) -> np.ndarray:
+    """The validation scores ``[N, H, Q]`` of all steps summarised as ``[Q, sketch]`` evenly spaced quantiles."""
+    levels = (np.arange(sketch) + 0.5) / sketch
+    out = np.full((r.shape[2], sketch), np.nan)
+    for q in range(r.shape[2]):
+        col = r[..., q].ravel()
+        col = col[np.isfinite(col)]
+        if len(col):
+            out[q] = np.quantile(col, levels)
+    return out
+
+
+def conformal_width(
+    calibration: BandCalibration,
+    *,
+    members: Mapping[str, np.ndarray],
+    weights: Mapping[str, np.ndarray],
+    raw: np.ndarray,
+    values: np.ndarray,
+    first: int,
+    origins: np.ndarray,
+    point: np.ndarray,
+    quantiles: Sequence[float],
+    floor: float,
+    validation_scale: Sequence[float] | None = None,
+) -> np.ndarray:
+    """Each quantile's distance from the point forecast ``[N, H, Q]`` at ``origins`` (0 for the median).
+
+    ``members``: every component's point forecasts ``[S, H]`` at the consecutive origins from ``first``;
+    ``weights``: the combination weights ``[N, H]`` of each at ``origins``; ``raw``: the network's
+    quantiles ``[S, H, Q]`` at the same consecutive origins; ``point``: the forecast ``[N, H]``.
+    """
+    S, H, Q = raw.shape
+    i50 = list(quantiles).index(0.5)
+    unit = carried_width(raw[origins - first], point, i50=i50, floor=floor)  # [N, H, Q]
+    scale = conformal_scales(
+        calibration,
+        members=members,
+        weights=weights,
+        raw=raw,
+        values=values,
+        first=first,
+        origins=origins,
+        quantiles=quantiles,
+        floor=floor,
+        validation_scale=validation_scale,
+        unit=unit,
+    )
+    return unit * scale
+
+
+def conformal_scales(
+    calibration: BandCalibration,
+    *,
+    members: Mapping[str, np.ndarray],
+    weights: Mapping[str, np.ndarray],
+    raw: np.ndarray,
+    values: np.ndarray,
+    first: int,
+    origins: np.ndarray,
+    quantiles: Sequence[float],
+    floor: float,
+    validation_scale: Sequence[float] | None = None,
+    unit: np.ndarray | None = None,
+) -> np.ndarray:
+    """The scale ``[N, H, Q]`` of the network's carried band at ``origins`` (1 for the median).
+
+    ``unit``: that band ``[N, H, Q]`` (scale 1): the widening is then capped by the residuals themselves.
+
+    ``validation_scale``: the per-quantile scale fitted on validation and bounded there (the model's
+    ``band_scale``), the floor; without it the validation scores' quantile.
+    """
+    S, H, Q = raw.shape
+    N = len(origins)
+    cal = calibration
+    h = np.arange(H)
+    i50 = list(quantiles).index(0.5)
+
+    def scores_at(s_abs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Scores ``[N, H, K, Q]`` and residuals ``y - point`` ``[N, H, K]`` of the forecasts made at
+        origins ``s_abs [N, H, K]`` for step h, with the combination weights of now; NaN where the origin
+        is not kept or its target not yet seen."""
+        target = s_abs + h[None, :, None]
+        ok = (s_abs >= first) & (s_abs < first + S) & (target < origins[:, None, None]) & (target >= 0)
+        s_rel = np.clip(s_abs - first, 0, S - 1)
+        y = np.where(ok, values[np.clip(target, 0, len(values) - 1)], np.nan)  # [N, H, K]
+        hh = np.broadcast_to(h[None, :, None], s_rel.shape)
+        past = np.zeros(s_rel.shape)
+        for name, w in weights.items():
+            past += w[:, :, None] * members[name][s_rel, hh]  # [N, H, K]
+        return scores(y, past, carried_width(raw[s_rel, hh], past, i50=i50, floor=floor)), y - past
+
+    # Recent: the origins whose target y[s + h] is observed (s <= t - 1 - h), pooled over the steps: one
+    # scale for the whole horizon (the network's band keeps its shape across it; capacity is planned on
+    # the band's peak over the lead time, which a per-step scale that narrows early steps misses more).
+    j = np.arange(cal.window)
+    recent, recent_d = scores_at(origins[:, None, None] - 1 - h[None, :, None] - j[None, None, :])
+    recent_w = np.broadcast_to((0.5 ** (j / cal.half_life_steps))[None, None, :], recent.shape[:3])
+    recent, recent_w = recent.reshape(N, 1, -1, Q), recent_w.reshape(N, 1, -1)  # [N, 1, H * W, (Q)]
+    recent_d = recent_d.reshape(N, 1, -1)
+    # Seasonal: the forecasts made within a few steps of the same time on previous days, step by step.
+    seasonal = seasonal_d = None
+    if cal.season_steps and cal.seasonal_days:
+        i = np.arange(-cal.seasonal_halfwidth, cal.seasonal_halfwidth + 1)
+        back = (np.arange(1, cal.seasonal_days + 1)[:, None] * cal.season_steps - i[None, :]).ravel()  # [K]
+        seasonal, seasonal_d = scores_at(
+            np.broadcast_to(origins[:, None, None] - back[None, None, :], (N, H, len(back)))
+        )
+    out = np.ones((N, H, Q))
+    for q, level in enumerate(quantiles):
+        if level == 0.5:
+            continue
+        prior = cal.prior[q][np.isfinite(cal.prior[q])]  # [M]
+        # Above the median: covered when r <= scale, so the scale is the q quantile of the scores. Below
+        # (the width is negative): covered when r >= scale, so it is the 1 - q quantile. Either way a wider
+        # band is a larger scale.
+        at = level if level > 0.5 else 1 - level
+        k = _weighted_quantile(recent[..., q], recent_w, prior=prior, at=at)  # [N, 1]
+        if seasonal is not None:
+            k = np.maximum(k, _weighted_quantile(seasonal[..., q], None, prior=prior, at=at))  # [N, H]
+        if unit is not None:
+            # Never beyond the errors themselves: the same quantile of the raw residuals, in the band's
+            # direction. Scores divide by the network's band at past origins; where that band had
+            # collapsed (a regime it never saw) they are huge, and times today's band would be absurd.
+            sign = 1.0 if level > 0.5 else -1.0
+            none = np.zeros(0)
+            cap = _weighted_quantile(sign * recent_d, recent_w, prior=none, at=at, beyond=np.inf)
+            if seasonal_d is not None:
+                cap = np.maximum(
+                    cap, _weighted_quantile(sign * seasonal_d, None, prior=none, at=at, beyond=np.inf)
+                )
+            cap = np.where(cap == -np.inf, np.inf, cap)  # too few residuals: no cap
+            size = np.abs(unit[..., q])  # [N, H]
+            k = np.minimum(k, np.where(size > 0, cap / np.where(size > 0, size, 1.0), np.inf))
+        # Never narrower than validation asked for (the network's own band without validation scores).
+        if validation_scale is not None:
+            k = np.maximum(k, validation_scale[q])
+        else:
+            k = np.maximum(k, np.quantile(prior, at) if len(prior) else 1.0)
+        out[..., q] = np.clip(k, MIN_SCALE, MAX_SCALE)
+    return out
+
+
+def _weighted_quantile(
+    r: np.ndarray, w: np.ndarray | None, *, prior: np.ndarray, at: float, beyond: float = MAX_SCALE
+) -> np.ndarray:
+    """The weighted ``at`` quantile over the last axis of ``r [N, H, K]`` (weights ``w``, 1 when None),
+    joined by the validation ``prior`` scores (``PRIOR_WEIGHT`` of the scores' total weight) and by the
+    forecast being calibrated as a score at +infinity of unit weight (the conformal correction);
+    -infinity where there are too few scores to say anything."""
+    N, H, _ = r.shape
+    found = np.isfinite(r)
+    w = np.where(found, 1.0 if w is None else w, 0.0)
+    total = np.sum(w, axis=2, keepdims=True)  # [N, H, 1]
+    m = len(prior)
+    vals = np.concatenate(
+        [np.where(found, r, np.inf), np.broadcast_to(prior, (N, H, m)), np.full((N, H, 1), np.inf)], axis=2
+    )
+    prior_w = np.broadcast_to(PRIOR_WEIGHT * np.maximum(total, 1.0) / max(m, 1), (N, H, m))
+    w = np.concatenate([w, prior_w, np.ones((N, H, 1))], axis=2)
+    order = np.argsort(vals, axis=2)
+    vs = np.take_along_axis(vals, order, axis=2)
+    cw = np.cumsum(np.take_along_axis(w, order, axis=2), axis=2)
+    pick = np.sum(cw < at * cw[..., -1:], axis=2)  # the first sorted score reaching the level
+    k = np.take_along_axis(vs, np.minimum(pick, vs.shape[2] - 1)[..., None], axis=2)[..., 0]
+    # Too few scores for this quantile (under 1 / (1 - at), e.g. 10 for a p90: a cold start, a history
+    # shorter than the seasonal look-back): no evidence either way, the validation scale decides.
+    k = np.where(total[..., 0] * (1 - at) < 1.0, -np.inf, k)
+    return np.where(np.isfinite(k) | (k == -np.inf), k, beyond)
