@@ -636,17 +636,24 @@ def predictor_forecasts(
     if refit is None or refit_every is None:
         compute(predictor, origins)
     else:
+        if refit_every <= pd.Timedelta(0):
+            raise ConfigError(f"replay: refit_every must be a positive duration, got {refit_every}")
+
+        def first_origin(at: pd.Timestamp) -> int:
+            # Origin t serves the ticks in (index[t-1], index[t]]; it belongs to the block of its first tick, so
+            # a model fitted at a block's start never forecasts a tick before it (it has seen those points).
+            return int(index.searchsorted(at - TICK)) + 1
+
         model = predictor
         block_start = start
         while True:
             block_end = block_start + refit_every
-            lo = int(index.searchsorted(block_start - step))
-            hi = int(index.searchsorted(block_end - step))
-            block = origins[(origins >= lo) & (origins < hi)]
+            lo = first_origin(block_start) if block_start > start else 0
+            block = origins[(origins >= lo) & (origins < first_origin(block_end))]
             if block_start > start:
                 model = refit(series.iloc[: int(index.searchsorted(block_start))])
             compute(model, block)
-            if hi >= len(index) or block_end > index[-1]:
+            if block_end > index[-1]:
                 break
             block_start = block_end
     cache: dict[int, pd.DataFrame] = {}
