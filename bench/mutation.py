@@ -16,6 +16,7 @@ without a note is marked UNEXPLAINED in the report.
     python bench/mutation.py hpa oracle           # some modules
     python bench/mutation.py --budget-min 40      # stop starting new modules after 40 minutes
     python bench/mutation.py --report-only        # rebuild the report from the saved per-module results
+    python bench/mutation.py simulate --work /tmp/mut   # keep mutmut's copy; rerun after new tests: survivors only
 """
 
 from __future__ import annotations
@@ -84,7 +85,9 @@ MODULES = (
         ("tests/test_windows_and_metrics.py", "tests/test_guarantees_windows.py"),  # fast: no training
     ),
     Module(
-        "simulate", "forecaster/simulate.py", ("tests/test_simulate.py", "tests/test_guarantees_replay.py")
+        "simulate",
+        "forecaster/simulate.py",
+        ("tests/test_guarantees_simulate.py", "tests/test_simulate.py", "tests/test_guarantees_replay.py"),
     ),
     Module("api-auth", "forecaster/api/deps.py", ("tests/test_guarantees_auth.py",), pure_core=False),
     Module(
@@ -120,9 +123,14 @@ def _mutmut_section(module: Module) -> str:
     return "\n".join(lines)
 
 
-def _scratch_copy(module: Module) -> Path:
-    work = Path(tempfile.mkdtemp(prefix=f"mutation-{module.name}-"))
+def _scratch_copy(module: Module, *, work: Path | None = None) -> Path:
+    """A copy of the sources and tests with the module's ``[tool.mutmut]`` section; into ``work`` if given
+    (refreshing an earlier copy there: mutmut's ``mutants/`` and its results are kept)."""
+    if work is None:
+        work = Path(tempfile.mkdtemp(prefix=f"mutation-{module.name}-"))
+    work.mkdir(parents=True, exist_ok=True)
     for name in ("forecaster", "tests"):
+        shutil.rmtree(work / name, ignore_errors=True)
         shutil.copytree(
             ROOT / name, work / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "static")
         )
@@ -177,17 +185,34 @@ def _diffs(work: Path, names: list[str], path: str) -> dict[str, str]:
     return json.loads(proc.stdout)
 
 
-def run_module(module: Module, *, max_children: int, timeout_s: float) -> dict:
-    work = _scratch_copy(module)
+def _statuses(work: Path) -> dict[str, str]:
+    results = _mutmut(work, "results", "--all", "true")
+    statuses: dict[str, str] = {}
+    for line in results.stdout.splitlines():
+        name, sep, status = line.strip().rpartition(": ")
+        if sep and name:
+            statuses[name] = status
+    return statuses
+
+
+def run_module(module: Module, *, max_children: int, timeout_s: float, work: Path | None = None) -> dict:
+    """One module's campaign. With ``work`` (a directory kept between runs) an interrupted campaign resumes
+    where it stopped, and after new tests only the mutants that survived or went untested are checked again."""
+    keep = work is not None
+    resumed = keep and (work / "mutants").exists()
+    work = _scratch_copy(module, work=work)
     started = time.monotonic()
     try:
-        proc = _mutmut(work, "run", "--max-children", str(max_children), timeout_s=timeout_s)
-        results = _mutmut(work, "results", "--all", "true")
-        statuses: dict[str, str] = {}
-        for line in results.stdout.splitlines():
-            name, sep, status = line.strip().rpartition(": ")
-            if sep and name:
-                statuses[name] = status
+        args = ["run", "--max-children", str(max_children)]
+        try:
+            proc = _mutmut(work, *args, timeout_s=timeout_s)
+            again = [n for n, s in _statuses(work).items() if s not in KILLED and s != "not checked"]
+            if resumed and again:  # results stand unless named: name the ones the new tests may kill now
+                proc = _mutmut(work, *args, *again, timeout_s=timeout_s)
+        except subprocess.TimeoutExpired as exc:  # keep what was checked; report the rest as not checked
+            out = exc.stdout or b""
+            proc = subprocess.CompletedProcess(exc.cmd, -9, out if isinstance(out, str) else out.decode(), "")
+        statuses = _statuses(work)
         diffs = _diffs(work, [n for n, s in statuses.items() if s not in KILLED], module.path)
         killed = sum(1 for s in statuses.values() if s in KILLED)
         survived = sum(1 for s in statuses.values() if s in SURVIVED)
@@ -209,7 +234,8 @@ def run_module(module: Module, *, max_children: int, timeout_s: float) -> dict:
             "mutmut_tail": (proc.stdout + proc.stderr)[-2000:] if proc.returncode else "",
         }
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        if not keep:
+            shutil.rmtree(work, ignore_errors=True)
     RAW.mkdir(parents=True, exist_ok=True)
     (RAW / f"{module.name}.json").write_text(json.dumps(out, indent=1, sort_keys=True))
     return out
@@ -300,6 +326,12 @@ def main(argv: list[str] | None = None) -> int:
         "--module-timeout-min", type=float, default=60, help="give up on one module after this"
     )
     parser.add_argument("--report-only", action="store_true", help="rebuild the report from saved results")
+    parser.add_argument(
+        "--work",
+        type=Path,
+        help="keep each module's mutmut copy in WORK/<module> and resume from it (after adding tests, only the "
+        "survivors are checked again); default: a temporary copy, removed after the module",
+    )
     args = parser.parse_args(argv)
     unknown = [m for m in args.modules if m not in BY_NAME]
     if unknown:
@@ -310,7 +342,12 @@ def main(argv: list[str] | None = None) -> int:
             if args.budget_min and (time.monotonic() - started) / 60 > args.budget_min:
                 print(f"{module.name}: skipped (budget of {args.budget_min:g} min spent)", flush=True)
                 continue
-            r = run_module(module, max_children=args.max_children, timeout_s=args.module_timeout_min * 60)
+            r = run_module(
+                module,
+                max_children=args.max_children,
+                timeout_s=args.module_timeout_min * 60,
+                work=args.work / module.name if args.work else None,
+            )
             print(
                 f"{module.name}: score {r['score']}% ({r['killed']} killed, {r['survived']} survived, "
                 f"{r['not_tested']} not tested) in {r['minutes']} min",
