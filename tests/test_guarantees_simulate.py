@@ -9,6 +9,7 @@ HPA reads a lagged, windowed metric, and the prescaler's forecasts never read th
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pandas as pd
@@ -68,6 +69,11 @@ def cfg(
     )
 
 
+def exactly(message: str) -> str:
+    """A ``pytest.raises`` pattern for the whole message, its hint (what to do) included."""
+    return "^" + re.escape(message) + "$"
+
+
 def hpa_run(values, config: ReplayConfig | None = None, **kw):
     return replay(trace_of(values), config=config or cfg(**kw), forecast_fn=None, include=("hpa",)).runs[
         "hpa"
@@ -104,14 +110,23 @@ def test_cluster_config_accepts_its_boundaries():
 @pytest.mark.parametrize(
     ("hpa", "policy", "match"),
     [
-        ({"sync_period_s": 7}, {}, "sync period must divide a minute"),
-        ({"sync_period_s": 120}, {}, "sync period must divide a minute"),
-        ({}, {"interval_s": 90}, "prescaler interval must be whole minutes"),
-        ({}, {"capacity_per_replica": 101.0}, "same capacity_per_replica"),
+        (
+            {"sync_period_s": 7},
+            {},
+            "replay: the HPA sync period must divide a minute, got 7s (use 5, 10, 15, 20, 30 or 60 seconds)",
+        ),
+        ({"sync_period_s": 120}, {}, "replay: the HPA sync period must divide a minute, got 120s (use 5, "),
+        ({}, {"interval_s": 90}, "replay: the prescaler interval must be whole minutes, got 90s"),
+        (
+            {},
+            {"capacity_per_replica": 101.0},
+            "replay: the policy and the HPA must use the same capacity_per_replica (both are the load one pod "
+            "serves at full use (the HPA's target_utilisation is separate))",
+        ),
     ],
 )
 def test_replay_config_refuses_what_the_minute_grid_cannot_replay(hpa, policy, match):
-    with pytest.raises(ConfigError, match=match):
+    with pytest.raises(ConfigError, match="^" + re.escape(match)):
         ReplayConfig(
             hpa=HPAConfig(capacity_per_replica=CAP, **hpa),
             policy=ScalingPolicy(**{"capacity_per_replica": CAP, **policy}),
@@ -147,13 +162,17 @@ def _config() -> ReplayConfig:
     return cfg()
 
 
+INDEXED = "replay: the trace must be a series indexed by timestamps (use prepare_trace())"
+GRID = "replay: the trace must be on a regular 1-minute grid (use prepare_trace())"
+
+
 @pytest.mark.parametrize(
     ("trace", "match"),
     [
-        (pd.Series([1.0, 2.0, 3.0]), "indexed by timestamps"),
-        (trace_of([1.0]), "indexed by timestamps"),
-        (pd.Series([1.0] * 10, index=pd.date_range(T0, periods=10, freq="5min")), "regular 1-minute grid"),
-        (trace_of([1.0] * 10).drop(T0 + pd.Timedelta(minutes=6)), "regular 1-minute grid"),
+        (pd.Series([1.0, 2.0, 3.0]), exactly(INDEXED)),
+        (trace_of([1.0]), exactly(INDEXED)),
+        (pd.Series([1.0] * 10, index=pd.date_range(T0, periods=10, freq="5min")), exactly(GRID)),
+        (trace_of([1.0] * 10).drop(T0 + pd.Timedelta(minutes=6)), exactly(GRID)),
         (trace_of([1.0] * 5 + [np.nan] + [1.0] * 4), "missing or infinite value at 2026-01-05 08:05:00"),
         (trace_of([1.0] * 7 + [np.inf] + [1.0] * 2), "missing or infinite value at 2026-01-05 08:07:00"),
         (trace_of([1.0] * 3 + [-1.0] + [1.0] * 6), "negative load at 2026-01-05 08:03:00"),
@@ -167,7 +186,12 @@ def test_replay_refuses_a_trace_it_cannot_replay(trace, match):
 
 def test_replay_refuses_a_start_after_the_trace():
     trace = trace_of([100.0] * 10)
-    with pytest.raises(DataError, match="after the trace's end"):
+    with pytest.raises(
+        DataError,
+        match=exactly(
+            "replay: replay start 2026-01-05 08:11:00 is after the trace's end 2026-01-05 08:09:00"
+        ),
+    ):
         replay(
             trace,
             config=_config(),
@@ -186,7 +210,13 @@ def test_replay_refuses_a_start_after_the_trace():
 def test_startup_counts_the_node_as_well_as_the_pod():
     # 1 minute for the pod + 5 for the node = 6 minutes: a 6-minute replay is too short, a 7-minute one is not.
     config = cfg(startup_s=60, pods_per_node=2, node_startup_s=300)
-    with pytest.raises(ConfigError, match=r"start-up \(6m\) is longer than the replayed trace \(6 minutes\)"):
+    with pytest.raises(
+        ConfigError,
+        match=exactly(
+            "replay: start-up (6m) is longer than the replayed trace (6 minutes) "
+            "(replay a longer trace or shorten the start-up)"
+        ),
+    ):
         replay(trace_of([100.0] * 6), config=config, forecast_fn=None, include=("hpa",))
     run = replay(trace_of([100.0] * 7), config=config, forecast_fn=None, include=("hpa",)).runs["hpa"]
     assert len(run.ready) == 7
@@ -201,7 +231,9 @@ def test_replay_refuses_ambiguous_or_missing_forecasts_and_unknown_runs():
         replay(trace, config=_config(), forecast_fn=lambda h, now: None, forecasts=table)
     with pytest.raises(ConfigError, match="prescaler run needs a forecast_fn"):
         replay(trace, config=_config(), forecast_fn=None)
-    with pytest.raises(ConfigError, match="unknown run 'reactive'"):
+    with pytest.raises(
+        ConfigError, match=exactly("replay: unknown run 'reactive' (hpa, prescaler or oracle)")
+    ):
         replay(trace, config=_config(), forecast_fn=None, include=("hpa", "reactive"))
     # Without the prescaler no forecast is needed, and no band or reasons come back.
     result = replay(trace, config=_config(), forecast_fn=None, include=("hpa", "oracle"))
@@ -215,7 +247,13 @@ def test_a_forecast_table_must_cover_the_replayed_range():
     late = precompute_forecasts(
         trace, forecast_fn=lambda h, now: None, replay_start=T0 + pd.Timedelta("5min")
     )
-    with pytest.raises(ConfigError, match="precomputed forecasts cover"):
+    with pytest.raises(
+        ConfigError,
+        match=exactly(
+            "replay: the precomputed forecasts cover 2026-01-05 08:05:00 .. 2026-01-05 08:19:00, not the replayed "
+            "2026-01-05 08:00:00 .. 2026-01-05 08:19:00 (precompute them from the replay start to the trace's end)"
+        ),
+    ):
         replay(trace, config=_config(), forecast_fn=None, forecasts=late)
     short = precompute_forecasts(trace.iloc[:15], forecast_fn=lambda h, now: None)
     with pytest.raises(ConfigError, match="precomputed forecasts cover"):
@@ -254,19 +292,22 @@ def test_prepare_trace_keeps_a_minute_trace_and_its_name():
 @pytest.mark.parametrize(
     ("series", "match"),
     [
-        (pd.Series([1.0, 2.0], index=pd.date_range(T0, periods=2, freq="1min")), "2 points is too short"),
+        (
+            pd.Series([1.0, 2.0], index=pd.date_range(T0, periods=2, freq="1min")),
+            "trace: 2 points is too short to replay (give hours of data)",
+        ),
         (
             pd.Series([1.0] * 6, index=pd.date_range(T0, periods=6, freq="40s")),
-            "step 40s does not divide a minute",
+            "trace: step 40s does not divide a minute",
         ),
         (
             pd.Series([1.0] * 6, index=pd.date_range(T0, periods=6, freq="90s")),
-            "step 1m30s is not whole minutes",
+            "trace: step 1m30s is not whole minutes (resample it first)",
         ),
     ],
 )
 def test_prepare_trace_refuses_steps_it_cannot_put_on_the_minute_grid(series, match):
-    with pytest.raises(DataError, match=match):
+    with pytest.raises(DataError, match=exactly(match)):
         prepare_trace(series)
 
 
@@ -274,13 +315,25 @@ def test_prepare_trace_names_the_first_missing_point_and_honours_max_gap():
     index = pd.date_range(T0, periods=40, freq="1min").delete(range(10, 30))  # a 21-minute hole
     s = pd.Series(np.arange(20.0), index=index)
     with pytest.raises(
-        DataError, match=r"trace: 20 points missing in gaps longer than 15m \(first at 2026-01-05 08:10:00\)"
+        DataError,
+        match=exactly(
+            "trace: 20 points missing in gaps longer than 15m (first at 2026-01-05 08:10:00) (replay a range "
+            "without long gaps, or fill them deliberately before replaying)"
+        ),
     ):
         prepare_trace(s)
     filled = prepare_trace(s, max_gap="30m")
     assert len(filled) == 40 and filled.iloc[20] == pytest.approx(9 + 11 * (10 - 9) / 21)
-    with pytest.raises(DataError, match="my-service: 20 points missing"):
+    with pytest.raises(DataError, match="^my-service: 20 points missing"):
         prepare_trace(s, name="my-service")
+    # The series layer's own checks name the trace too.
+    with pytest.raises(DataError, match="^my-service: the index is not made of timestamps"):
+        prepare_trace(pd.Series([1.0, 2.0, 3.0], index=["a", "b", "c"]), name="my-service")
+    negative = pd.Series([1.0, -1.0, 2.0], index=pd.date_range(T0, periods=3, freq="1min"))
+    with pytest.raises(
+        DataError, match=exactly("my-service: negative load at 2026-01-05 08:01:00 (a load must be >= 0)")
+    ):
+        prepare_trace(negative, name="my-service")
 
 
 # -- run_metrics ---------------------------------------------------------------------------------------------------
@@ -648,9 +701,20 @@ def test_precomputed_forecasts_are_asked_once_per_minute_without_the_tick():
         kept = table.at(T0 + pd.Timedelta(minutes=minute))
         assert kept is not None and kept["p50"].iloc[0] == 1.0 and list(kept.columns) == ["p50"]
     for outside in (T0 + pd.Timedelta("3min"), T0 + pd.Timedelta("10min")):
-        with pytest.raises(ConfigError, match="no precomputed forecast for"):
+        with pytest.raises(
+            ConfigError,
+            match=exactly(
+                f"replay: no precomputed forecast for {outside} (the table covers 2026-01-05 08:04:00 .. "
+                "2026-01-05 08:09:00) (precompute the forecasts over the whole replayed range)"
+            ),
+        ):
             table.at(outside)
-    with pytest.raises(DataError, match="after the trace's end"):
+    with pytest.raises(
+        DataError,
+        match=exactly(
+            "replay: replay start 2026-01-05 08:10:00 is after the trace's end 2026-01-05 08:09:00"
+        ),
+    ):
         precompute_forecasts(trace, forecast_fn=fn, replay_start=T0 + pd.Timedelta("10min"))
     whole = precompute_forecasts(trace, forecast_fn=lambda h, now: None)
     assert whole.start == T0 and len(whole.frames) == 10
