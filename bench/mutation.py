@@ -71,6 +71,7 @@ MODULES = (
                 )
             ),
             "tests/test_guarantees_oracle.py",
+            "tests/test_guarantees_oracle_edges.py",
         ),
     ),
     Module("series", "forecaster/series.py", ("tests/test_series.py", "tests/test_guarantees_series.py")),
