@@ -35,7 +35,7 @@ from forecaster.errors import ConfigError, DataError
 from forecaster.hpa import HPAConfig, HPAState, hpa_step
 from forecaster.oracle import oracle_schedule
 from forecaster.scaling import ScalingPolicy, ScalingState, decide, nodes_needed
-from forecaster.series import format_duration, infer_step, regularize
+from forecaster.series import format_duration, regularize
 
 __all__ = [
     "ClusterConfig",
@@ -150,7 +150,7 @@ class ReplayConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if 60 % self.hpa.sync_period_s != 0 and self.hpa.sync_period_s != 60:
+        if 60 % self.hpa.sync_period_s != 0:
             raise ConfigError(
                 f"replay: the HPA sync period must divide a minute, got {self.hpa.sync_period_s:g}s",
                 hint="use 5, 10, 15, 20, 30 or 60 seconds",
@@ -253,7 +253,7 @@ def prepare_trace(series: pd.Series, *, max_gap: str = "15m", name: str = "trace
         )
     if (regular < 0).any():
         raise DataError(f"{name}: negative load at {regular.idxmin()}", hint="a load must be >= 0")
-    step = pd.Timedelta(regular.index.freq) if regular.index.freq is not None else infer_step(regular.index)
+    step = pd.Timedelta(regular.index.freq)  # regularize puts the series on a grid of this step
     if step == TICK:
         return regular.astype(float)
     if step < TICK:

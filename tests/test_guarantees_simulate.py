@@ -278,6 +278,14 @@ def test_prepare_trace_averages_sub_minute_samples_per_minute():
     assert out.dtype == np.float64
 
 
+def test_prepare_trace_averages_from_the_first_sample_on():
+    # Samples every 30 s from 08:00:30: each minute of the replay grid starts at the first sample.
+    s = pd.Series([1, 3, 5, 7, 9, 11], index=pd.date_range(T0 + pd.Timedelta("30s"), periods=6, freq="30s"))
+    out = prepare_trace(s)
+    assert list(out) == [2.0, 6.0, 10.0]
+    assert out.index[0] == T0 + pd.Timedelta("30s") and out.index[-1] == T0 + pd.Timedelta("150s")
+
+
 def test_prepare_trace_keeps_a_minute_trace_and_its_name():
     s = pd.Series([4, 5, 6, 7], index=pd.date_range(T0, periods=4, freq="1min"), name="rps")
     out = prepare_trace(s)
@@ -556,6 +564,10 @@ def test_the_prescaler_node_floor_starts_nodes_ahead_of_the_pods():
     assert pre.nodes[24] == 3  # the node floor was raised by minute 24, 6 minutes ahead
     assert hpa.ready[36] < 6 and hpa.ready[37] == 6
     assert pre.floor is not None and pre.floor[30] == 6 and pre.floor[0] == 2
+    # The oracle starts the 4 pods 1 minute ahead (minute 29) and their 2 nodes 5 minutes before that.
+    oracle = result.runs["oracle"]
+    assert list(oracle.pods[27:31]) == [2, 2, 6, 6] and oracle.ready[29] == 2 and oracle.ready[30] == 6
+    assert list(oracle.nodes[22:26]) == [1, 1, 3, 3]
 
 
 def perfect(trace: pd.Series, *, horizon: int = 30):
@@ -624,6 +636,16 @@ def test_the_forecast_band_is_the_forecast_for_now_plus_lead():
     )
     assert short.forecast is not None and short.forecast.isna().all().all()
     assert short.reasons == {"forecast": 40}
+    # Planning on p90 needs no p50: the band's p50 is then empty.
+    only_p90 = replay(
+        trace,
+        config=config,
+        forecast_fn=lambda h, now: pd.DataFrame(
+            {"p90": [300.0] * 10}, index=pd.date_range(now, periods=10, freq="1min")
+        ),
+    )
+    assert only_p90.forecast is not None
+    assert only_p90.forecast["p50"].isna().all() and (only_p90.forecast["p90"] == 300.0).all()
 
 
 # -- the result's views --------------------------------------------------------------------------------------------
@@ -747,9 +769,19 @@ class StepPredictor:
     """A fake Predictor on a 5-minute grid: from an origin with ``n`` points, it forecasts ``10 n, 10 n + 1,
     10 n + 2`` for the next three steps. It records each origin it was asked for."""
 
-    def __init__(self, *, lookback_steps: int = 2, batch: bool = False, offset: float = 0.0) -> None:
+    def __init__(
+        self,
+        *,
+        lookback_steps: int | None = 2,
+        min_history: int | None = None,
+        batch: bool = False,
+        offset: float = 0.0,
+    ) -> None:
         self.step = pd.Timedelta("5min")
-        self.lookback_steps = lookback_steps
+        if lookback_steps is not None:
+            self.lookback_steps = lookback_steps
+        if min_history is not None:
+            self.min_history = min_history  # a baseline's name for it
         self.offset = offset
         self.origins: list[int] = []
         if batch:
@@ -794,13 +826,50 @@ def test_predictor_forecasts_use_only_points_before_the_tick_interpolated_per_mi
     assert sorted(set(predictor.origins)) == list(range(3, 13))  # from the origin one step before the start
 
 
-def test_predictor_forecasts_return_nothing_without_enough_history():
+@pytest.mark.parametrize(
+    "history",
+    [{"lookback_steps": 6}, {"lookback_steps": None, "min_history": 6}],
+    ids=["lookback", "min_history"],
+)
+def test_predictor_forecasts_return_nothing_without_enough_history(history):
     series = native()
-    predictor = StepPredictor(lookback_steps=6)
+    predictor = StepPredictor(**history)
     fn = predictor_forecasts(predictor, series, start=T0)
     assert fn(series.iloc[:0], T0 + pd.Timedelta("25min")) is None  # 5 points before it, 6 needed
     assert fn(series.iloc[:0], T0 + pd.Timedelta("26min")) is not None
     assert min(predictor.origins) == 6
+
+
+def test_predictor_forecasts_from_the_first_point_on():
+    # A model that needs one point forecasts from the first tick after it; before any point there is nothing.
+    series = native()
+    fn = predictor_forecasts(StepPredictor(lookback_steps=None), series, start=T0)
+    assert fn(series.iloc[:0], T0) is None
+    first = fn(series.iloc[:0], T0 + pd.Timedelta("1min"))
+    assert first is not None and first.loc[T0 + pd.Timedelta("5min"), "p50"] == 10.0
+
+
+def test_predictor_forecasts_refit_from_a_start_between_native_points():
+    # The replay starts at 08:32, inside the native step 08:30..08:35: its first ticks read the origin made
+    # at 08:30 (7 points), by the given model; the first refit is at 09:32.
+    series = native(30)
+    fitted: list[int] = []
+
+    def refit(history: pd.Series) -> StepPredictor:
+        fitted.append(len(history))
+        return StepPredictor(offset=1000.0)
+
+    start = T0 + pd.Timedelta("32min")
+    fn = predictor_forecasts(
+        StepPredictor(), series, start=start, refit=refit, refit_every=pd.Timedelta("1h")
+    )
+    assert fitted == [19]  # the points before 09:32: 08:00 .. 09:30
+    first = fn(series.iloc[:0], start)
+    assert first is not None and first.loc[T0 + pd.Timedelta("35min"), "p50"] == 70.0
+    before = fn(series.iloc[:0], T0 + pd.Timedelta("95min"))  # 09:35: 19 points, served since 09:31
+    assert before is not None and before.loc[T0 + pd.Timedelta("95min"), "p50"] == 190.0
+    after = fn(series.iloc[:0], T0 + pd.Timedelta("96min"))  # 09:36: 20 points, first tick 09:36 >= 09:32
+    assert after is not None and after.loc[T0 + pd.Timedelta("100min"), "p50"] == 1200.0
 
 
 def test_predictor_forecasts_refit_before_each_block_and_never_use_a_model_before_it_exists():
