@@ -920,3 +920,32 @@ def test_predictor_forecasts_cover_the_last_step_before_a_block_boundary():
         predictor_forecasts(
             StepPredictor(), series, start=T0, refit=lambda h: StepPredictor(), refit_every=pd.Timedelta(0)
         )
+
+
+def test_predictor_forecasts_refit_every_step_gives_each_origin_its_own_model():
+    # Blocks of one native step: each origin is forecast by a model fitted on every point before its block.
+    series = native(12)
+    fitted: list[int] = []
+
+    def refit(history: pd.Series) -> StepPredictor:
+        fitted.append(len(history))
+        return StepPredictor(offset=1000.0 * len(history))
+
+    start = T0 + pd.Timedelta("30min")
+    fn = predictor_forecasts(
+        StepPredictor(), series, start=start, refit=refit, refit_every=pd.Timedelta("5min")
+    )
+    assert fitted == [7, 8, 9, 10, 11]  # before 08:35, 08:40, ..., 08:55
+    at = fn(series.iloc[:0], T0 + pd.Timedelta("36min"))  # 8 points; the model fitted on the 7 before 08:35
+    assert at is not None and at.loc[T0 + pd.Timedelta("40min"), "p50"] == 7080.0
+    last = fn(series.iloc[:0], T0 + pd.Timedelta("55min"))  # 11 points; the model fitted before 08:50
+    assert last is not None and last.loc[T0 + pd.Timedelta("55min"), "p50"] == 10110.0
+
+
+def test_predictor_forecasts_without_a_refit_period_never_refit():
+    series = native(12)
+    fn = predictor_forecasts(
+        StepPredictor(), series, start=T0 + pd.Timedelta("30min"), refit=lambda h: pytest.fail("refitted")
+    )
+    at = fn(series.iloc[:0], T0 + pd.Timedelta("50min"))
+    assert at is not None and at.loc[T0 + pd.Timedelta("50min"), "p50"] == 100.0
