@@ -949,3 +949,27 @@ def test_predictor_forecasts_without_a_refit_period_never_refit():
     )
     at = fn(series.iloc[:0], T0 + pd.Timedelta("50min"))
     assert at is not None and at.loc[T0 + pd.Timedelta("50min"), "p50"] == 100.0
+
+
+def test_predictor_forecasts_refit_for_the_last_native_step():
+    # Blocks start at 08:31 and 08:51: the last native step (08:50 .. 08:55) is forecast from the origin with
+    # 11 points, which belongs to the second block: its model is fitted on the points before 08:51.
+    series = native(12)  # ends at 08:55
+    fitted: list[int] = []
+
+    def refit(history: pd.Series) -> StepPredictor:
+        fitted.append(len(history))
+        return StepPredictor(offset=1000.0)
+
+    fn = predictor_forecasts(
+        StepPredictor(),
+        series,
+        start=T0 + pd.Timedelta("31min"),
+        refit=refit,
+        refit_every=pd.Timedelta("20min"),
+    )
+    assert fitted == [11]
+    last = fn(series.iloc[:0], T0 + pd.Timedelta("55min"))
+    assert last is not None and last.loc[T0 + pd.Timedelta("55min"), "p50"] == 1110.0
+    before = fn(series.iloc[:0], T0 + pd.Timedelta("50min"))  # 10 points: still the given model
+    assert before is not None and before.loc[T0 + pd.Timedelta("50min"), "p50"] == 100.0
