@@ -776,8 +776,9 @@ class StepPredictor:
         min_history: int | None = None,
         batch: bool = False,
         offset: float = 0.0,
+        step: str = "5min",
     ) -> None:
-        self.step = pd.Timedelta("5min")
+        self.step = pd.Timedelta(step)
         if lookback_steps is not None:
             self.lookback_steps = lookback_steps
         if min_history is not None:
@@ -973,3 +974,27 @@ def test_predictor_forecasts_refit_for_the_last_native_step():
     assert last is not None and last.loc[T0 + pd.Timedelta("55min"), "p50"] == 1110.0
     before = fn(series.iloc[:0], T0 + pd.Timedelta("50min"))  # 10 points: still the given model
     assert before is not None and before.loc[T0 + pd.Timedelta("50min"), "p50"] == 100.0
+
+
+def test_predictor_forecasts_refit_on_a_minute_grid_up_to_the_last_tick():
+    # A 1-minute native series 08:00 .. 08:19 and blocks from 08:04 every 15 minutes: the second block starts
+    # at the last point, whose tick is forecast by the model fitted on the 19 points before it.
+    series = pd.Series(np.arange(20.0), index=pd.date_range(T0, periods=20, freq="1min"))
+    fitted: list[int] = []
+
+    def refit(history: pd.Series) -> StepPredictor:
+        fitted.append(len(history))
+        return StepPredictor(offset=1000.0, step="1min")
+
+    fn = predictor_forecasts(
+        StepPredictor(step="1min"),
+        series,
+        start=T0 + pd.Timedelta("4min"),
+        refit=refit,
+        refit_every=pd.Timedelta("15min"),
+    )
+    assert fitted == [19]
+    last = fn(series.iloc[:0], T0 + pd.Timedelta("19min"))
+    assert last is not None and last.loc[T0 + pd.Timedelta("19min"), "p50"] == 1190.0
+    before = fn(series.iloc[:0], T0 + pd.Timedelta("18min"))
+    assert before is not None and before.loc[T0 + pd.Timedelta("18min"), "p50"] == 180.0
