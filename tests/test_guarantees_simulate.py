@@ -998,3 +998,58 @@ def test_predictor_forecasts_refit_on_a_minute_grid_up_to_the_last_tick():
     assert last is not None and last.loc[T0 + pd.Timedelta("19min"), "p50"] == 1190.0
     before = fn(series.iloc[:0], T0 + pd.Timedelta("18min"))
     assert before is not None and before.loc[T0 + pd.Timedelta("18min"), "p50"] == 180.0
+
+
+# -- exact readings and timings ---------------------------------------------------------------------------------
+
+
+def test_the_metric_is_the_exact_load_at_the_tolerance_edge():
+    # 10 ready pods (minute 1 needs them). Minute 0 reads 900.5: a ratio of 0.9005, just inside the 10% band,
+    # so the HPA keeps 10 pods; one request less would be outside it.
+    run = hpa_run([900.5, 1000.0] + [1000.0] * 8, startup_s=60)
+    assert run.pods[0] == 10 and run.actions == 0
+    below = hpa_run([899.5, 1000.0] + [1000.0] * 8, startup_s=60)
+    assert below.pods[0] < 10  # 0.8995 is outside the band: the HPA scales down at once
+
+
+def test_a_window_reaching_before_the_trace_reads_its_first_minutes_only():
+    run = hpa_run([300.0] * 20, window_s=180)
+    assert (run.pods == 3).all() and run.actions == 0
+
+
+@pytest.mark.parametrize("sync_s", [1, 5, 15])
+def test_the_sync_period_only_changes_when_inside_the_minute_the_hpa_acts(sync_s):
+    # Lag 30 s: whatever the sync period, the step of minute 10 is read from 30 s into minute 11.
+    run = hpa_run([500.0] * 10 + [1000.0] * 10, lag_s=30, sync_s=sync_s)
+    assert list(run.pods[10:13]) == [5, 7.5, 10]
+    assert run.actions == 1 and run.ready[12] == 5 and run.ready[13] == 10  # started at 11:30, ready 12:30
+
+
+def test_a_pod_ready_exactly_at_a_sync_counts_from_that_sync():
+    # Start-up 59.5 s plus up to 0.5 s of jitter: pods started at minute 11 are ready by minute 12 exactly.
+    run = hpa_run([500.0] * 10 + [1000.0] * 10, startup_s=59.5, pod_startup_jitter_s=0.5)
+    assert run.ready[11] == 5 and run.ready[12] == 10
+
+
+def test_nodes_present_at_the_start_are_ready_at_once():
+    # The replay starts after ten minutes at 800, with 1 pod on a node of 10 slots: the HPA's new pods are
+    # scheduled on that node at once (ready 1 minute later), with no node to wait for.
+    trace = trace_of([800.0] * 10 + [100.0] * 10)
+    run = replay(
+        trace,
+        config=cfg(
+            scale_down=HPARules(300.0, (HPAPolicy("Percent", 100, 15),)),
+            pods_per_node=10,
+            node_startup_s=300,
+        ),
+        forecast_fn=None,
+        include=("hpa",),
+        replay_start=T0 + pd.Timedelta("10min"),
+    ).runs["hpa"]
+    assert run.ready[0] == 1 and run.ready[1] == 5 and run.ready[2] == 8
+    assert (run.nodes == 1).all()
+
+
+def test_without_a_node_model_no_node_is_counted():
+    run = hpa_run([500.0] * 10 + [1000.0] * 10)
+    assert (run.nodes == 0).all() and run.metrics["node_minutes"] == 0.0
