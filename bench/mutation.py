@@ -154,8 +154,13 @@ def _scratch_copy(module: Module, *, work: Path | None = None) -> Path:
     work.mkdir(parents=True, exist_ok=True)
     for name in ("forecaster", "tests"):
         shutil.rmtree(work / name, ignore_errors=True)
+        # Fresh modification times (copy, not copy2): mutmut regenerates a module's mutants only when its
+        # source is newer than them, and then keeps the results of the functions whose code did not change.
         shutil.copytree(
-            ROOT / name, work / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "static")
+            ROOT / name,
+            work / name,
+            ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "static"),
+            copy_function=shutil.copy,
         )
     static = ROOT / "forecaster" / "api" / "static"
     if static.exists():
