@@ -79,7 +79,11 @@ MODULES = (
     Module("store", "forecaster/store.py", ("tests/test_guarantees_store.py",)),
     # The promotion rules with a one-second training budget; tests/test_guarantees_promotion.py and
     # test_model_store.py train real models (half a minute a mutant) and are left out here.
-    Module("promotion", "forecaster/promotion.py", ("tests/test_guarantees_promotion_rules.py",)),
+    Module(
+        "promotion",
+        "forecaster/promotion.py",
+        ("tests/test_guarantees_promotion_rules.py", "tests/test_guarantees_promotion_edges.py"),
+    ),
     Module(
         "windows",
         "forecaster/windows.py",
