@@ -620,7 +620,8 @@ def test_the_forecast_band_is_the_forecast_for_now_plus_lead():
     fc = result.forecast
     assert fc is not None and list(fc.columns) == ["p50", "p90"]
     assert fc.index[0] == T0 + pd.Timedelta("4min") and len(fc) == 40
-    assert fc["p50"].iloc[:5].isna().all()  # no forecast before minute 5
+    assert fc["p50"].iloc[:5].isna().all()  # no forecast before minute 5: NaN in a numeric band
+    assert list(fc.dtypes) == [np.float64, np.float64]
     # At minute 7 the forecast made then, 4 minutes ahead: 4 + 7000.
     assert fc.loc[T0 + pd.Timedelta("11min"), "p50"] == 7004.0
     assert fc.loc[T0 + pd.Timedelta("11min"), "p90"] == 5004.0
