@@ -37,7 +37,7 @@ def layer_schedule(need: np.ndarray, *, initial: int, startup_min: int) -> tuple
     the schedule above ``initial`` cannot be ready in time; it is started at minute 0 (the caller chooses
     ``initial`` so that this does not happen).
     """
-    need = np.asarray(need, dtype=np.int64)
+    need = np.asarray(need)
     m = len(need)
     ready = np.zeros(m, dtype=np.int64)
     exist = np.zeros(m, dtype=np.int64)
