@@ -227,25 +227,33 @@ def _statuses(work: Path) -> dict[str, str]:
     return statuses
 
 
-def run_module(module: Module, *, max_children: int, timeout_s: float, work: Path | None = None) -> dict:
+def run_module(
+    module: Module, *, max_children: int, timeout_s: float, work: Path | None = None, run: bool = True
+) -> dict:
     """One module's campaign. With ``work`` (a directory kept between runs) an interrupted campaign resumes
-    where it stopped, and after new tests only the mutants that survived or went untested are checked again."""
+    where it stopped, and after new tests only the mutants that survived or went untested are checked again;
+    with ``run=False`` the results already in ``work`` are only collected."""
     keep = work is not None
     resumed = keep and (work / "mutants").exists()
-    work = _scratch_copy(module, work=work)
+    if run or work is None:
+        work = _scratch_copy(module, work=work)
     started = time.monotonic()
     try:
         args = ["run", "--max-children", str(max_children)]
+        proc = subprocess.CompletedProcess(args, 0, "", "")
         try:
-            proc = _mutmut(work, *args, timeout_s=timeout_s)
-            again = [n for n, s in _statuses(work).items() if s not in KILLED and s != "not checked"]
-            if resumed and again:  # results stand unless named: name the ones the new tests may kill now
-                proc = _mutmut(work, *args, *again, timeout_s=timeout_s)
+            if run:
+                proc = _mutmut(work, *args, timeout_s=timeout_s)
+                again = [n for n, s in _statuses(work).items() if s not in KILLED and s != "not checked"]
+                if resumed and again:  # results stand unless named: name the ones the new tests may kill now
+                    proc = _mutmut(work, *args, *again, timeout_s=timeout_s)
         except subprocess.TimeoutExpired as exc:  # keep what was checked; report the rest as not checked
             out = exc.stdout or b""
             proc = subprocess.CompletedProcess(exc.cmd, -9, out if isinstance(out, str) else out.decode(), "")
         statuses = _statuses(work)
-        diffs = _diffs(work, [n for n, s in statuses.items() if s not in KILLED], module.path)
+        diffs = _diffs(
+            work, [n for n, s in statuses.items() if s not in KILLED | {"not checked"}], module.path
+        )
         killed = sum(1 for s in statuses.values() if s in KILLED)
         survived = sum(1 for s in statuses.values() if s in SURVIVED)
         other = len(statuses) - killed - survived
@@ -261,7 +269,7 @@ def run_module(module: Module, *, max_children: int, timeout_s: float, work: Pat
             "score": round(100.0 * killed / tested, 1) if tested else None,
             "statuses": statuses,
             "diffs": diffs,
-            "minutes": round((time.monotonic() - started) / 60, 1),
+            "minutes": round((time.monotonic() - started) / 60, 1) if run else None,
             "mutmut_rc": proc.returncode,
             "mutmut_tail": (proc.stdout + proc.stderr)[-2000:] if proc.returncode else "",
         }
@@ -292,17 +300,25 @@ def write_report() -> Path:
         equivalent = sum(
             1 for n, s in r["statuses"].items() if s in SURVIVED and notes.get(n, "").startswith("equivalent")
         )
-        unexplained = sum(1 for n, s in r["statuses"].items() if s not in KILLED and n not in notes)
+        unexplained = sum(
+            1 for n, s in r["statuses"].items() if s not in KILLED | {"not checked"} and n not in notes
+        )
         counted = r["killed"] + r["survived"] - equivalent
         adjusted = f"{100.0 * r['killed'] / counted:.1f}%" if counted else "n/a"
         rows.append(
             f"| {module.name} | `{module.path}` | {score} | {adjusted} | {r['killed']} | {r['survived']} | "
-            f"{equivalent} | {unexplained} | {r['not_tested']} | {r['minutes']} |"
+            f"{equivalent} | {unexplained} | {r['not_tested']} | {r['minutes'] or 'resumed'} |"
         )
-        survivors = {n: s for n, s in r["statuses"].items() if s not in KILLED}
-        if not survivors:
+        survivors = {n: s for n, s in r["statuses"].items() if s not in KILLED | {"not checked"}}
+        unchecked = sum(1 for s in r["statuses"].values() if s == "not checked")
+        if not survivors and not unchecked:
             continue
         sections.append(f"\n### {module.name} ({module.path})\n\nTests: {', '.join(r['tests'])}\n")
+        if unchecked:
+            sections.append(
+                f"- {unchecked} mutants not checked: the campaign stopped (its time limit) before reaching them;"
+                " they count in neither score.\n"
+            )
         for name, status in sorted(survivors.items()):
             why = notes.get(name, "UNEXPLAINED")
             sections.append(f"- `{name}` ({status}): {why}\n")
@@ -360,6 +376,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--report-only", action="store_true", help="rebuild the report from saved results")
     parser.add_argument(
+        "--collect-only",
+        action="store_true",
+        help="with --work: collect the results already in WORK/<module> (after an interrupted run), run nothing",
+    )
+    parser.add_argument(
         "--work",
         type=Path,
         help="keep each module's mutmut copy in WORK/<module> and resume from it (after adding tests, only the "
@@ -369,6 +390,8 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [m for m in args.modules if m not in BY_NAME]
     if unknown:
         parser.error(f"unknown module(s) {', '.join(unknown)}; choose from {', '.join(BY_NAME)}")
+    if args.collect_only and not args.work:
+        parser.error("--collect-only needs --work (the directory of the interrupted run)")
     if not args.report_only:
         started = time.monotonic()
         for module in [BY_NAME[m] for m in args.modules] or list(MODULES):
@@ -380,6 +403,7 @@ def main(argv: list[str] | None = None) -> int:
                 max_children=args.max_children,
                 timeout_s=args.module_timeout_min * 60,
                 work=args.work / module.name if args.work else None,
+                run=not args.collect_only,
             )
             print(
                 f"{module.name}: score {r['score']}% ({r['killed']} killed, {r['survived']} survived, "
