@@ -1054,3 +1054,15 @@ def test_nodes_present_at_the_start_are_ready_at_once():
 def test_without_a_node_model_no_node_is_counted():
     run = hpa_run([500.0] * 10 + [1000.0] * 10)
     assert (run.nodes == 0).all() and run.metrics["node_minutes"] == 0.0
+
+
+def test_without_forecasts_the_node_group_keeps_the_nodes_of_the_pods():
+    # No forecast at all: the prescaler's pod and node floors keep what exists (never scaling down without
+    # data), so with a node group the prescaler run is the HPA run.
+    trace = trace_of([200.0] * 10 + [600.0] * 15)
+    config = cfg(startup_s=60, pods_per_node=2, node_startup_s=300)
+    result = replay(trace, config=config, forecast_fn=lambda h, now: None)
+    assert result.reasons == {"no_forecast": 25}
+    pre, hpa = result.runs["prescaler"], result.runs["hpa"]
+    assert np.array_equal(pre.nodes, hpa.nodes) and np.array_equal(pre.ready, hpa.ready)
+    assert pre.nodes[0] == 1 and pre.nodes[-1] == 3
