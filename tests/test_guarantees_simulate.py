@@ -1066,3 +1066,10 @@ def test_without_forecasts_the_node_group_keeps_the_nodes_of_the_pods():
     pre, hpa = result.runs["prescaler"], result.runs["hpa"]
     assert np.array_equal(pre.nodes, hpa.nodes) and np.array_equal(pre.ready, hpa.ready)
     assert pre.nodes[0] == 1 and pre.nodes[-1] == 3
+
+
+def test_a_pod_started_mid_minute_is_ready_its_startup_later():
+    # Lag 30 s: the step is acted on 30 s into minute 11; with a 50 s start-up the new pods are ready at
+    # 11:20 into minute 12, so the sample at the start of minute 12 still has 5 and minute 13 has 10.
+    run = hpa_run([500.0] * 10 + [1000.0] * 10, lag_s=30, startup_s=50)
+    assert list(run.ready[11:14]) == [5, 5, 10]
