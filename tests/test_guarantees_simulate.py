@@ -676,6 +676,7 @@ def test_to_dict_is_json_with_the_replayed_range_and_the_whole_config():
     assert out["config"]["policy"]["capacity_per_replica"] == CAP
     assert out["prescaler_reasons"] == {"no_forecast": 10}
     assert set(out["runs"]) == {"hpa", "prescaler", "oracle"}
+    assert [run.name for run in result.runs.values()] == list(result.runs)  # each run knows its name
     assert out["runs"]["hpa"] == result.runs["hpa"].metrics
 
 
