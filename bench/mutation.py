@@ -261,6 +261,7 @@ def run_module(
         out = {
             "module": module.name,
             "path": module.path,
+            "source_sha256": _source_hash(module.path),
             "tests": _existing(module.tests),
             "mutants": len(statuses),
             "killed": killed,
@@ -281,6 +282,20 @@ def run_module(
     return out
 
 
+def _source_hash(path: str) -> str:
+    import hashlib
+
+    return hashlib.sha256((ROOT / path).read_bytes()).hexdigest()
+
+
+def _freshness(r: dict) -> str:
+    """Whether the module's source is still the one the results came from."""
+    recorded = r.get("source_sha256")
+    if recorded is None:
+        return "not recorded"
+    return "current" if recorded == _source_hash(r["path"]) else "changed since"
+
+
 def _notes() -> dict[str, str]:
     if not NOTES.exists():
         return {}
@@ -293,7 +308,7 @@ def write_report() -> Path:
     for module in MODULES:
         path = RAW / f"{module.name}.json"
         if not path.exists():
-            rows.append(f"| {module.name} | `{module.path}` | not run | | | | | | | |")
+            rows.append(f"| {module.name} | `{module.path}` | not run | | | | | | | | |")
             continue
         r = json.loads(path.read_text())
         score = "n/a" if r["score"] is None else f"{r['score']:.1f}%"
@@ -307,7 +322,7 @@ def write_report() -> Path:
         adjusted = f"{100.0 * r['killed'] / counted:.1f}%" if counted else "n/a"
         rows.append(
             f"| {module.name} | `{module.path}` | {score} | {adjusted} | {r['killed']} | {r['survived']} | "
-            f"{equivalent} | {unexplained} | {r['not_tested']} | {r['minutes'] or 'resumed'} |"
+            f"{equivalent} | {unexplained} | {r['not_tested']} | {r['minutes'] or 'resumed'} | {_freshness(r)} |"
         )
         survivors = {n: s for n, s in r["statuses"].items() if s not in KILLED | {"not checked"}}
         unchecked = sum(1 for s in r["statuses"].values() if s == "not checked")
@@ -335,9 +350,11 @@ def write_report() -> Path:
             "without equivalent = the same with the survivors explained as equivalent (they cannot change",
             "behaviour) left out. Survivors are explained in `bench/mutation_notes.yaml` and listed below;",
             "unexplained = survivors with no note. Modules marked 'not run' were not run in this campaign.",
+            "source: 'current' when the module is unchanged since its run; 'changed since' or 'not recorded' (runs",
+            "before the check existed) mean its row may be stale: rerun it with `python bench/mutation.py MODULE`.",
             "",
-            "| module | file | score | without equivalent | killed | survived | equivalent | unexplained | not tested | minutes |",
-            "|---|---|---|---|---|---|---|---|---|---|",
+            "| module | file | score | without equivalent | killed | survived | equivalent | unexplained | not tested | minutes | source |",
+            "|---|---|---|---|---|---|---|---|---|---|---|",
             *rows,
             "",
             "How to run: `pip install -e '.[dev,bench]'`, then `python bench/mutation.py` (every module, one",
