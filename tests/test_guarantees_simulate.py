@@ -175,7 +175,7 @@ GRID = "replay: the trace must be on a regular 1-minute grid (use prepare_trace(
         (trace_of([1.0] * 10).drop(T0 + pd.Timedelta(minutes=6)), exactly(GRID)),
         (trace_of([1.0] * 5 + [np.nan] + [1.0] * 4), "missing or infinite value at 2026-01-05 08:05:00"),
         (trace_of([1.0] * 7 + [np.inf] + [1.0] * 2), "missing or infinite value at 2026-01-05 08:07:00"),
-        (trace_of([1.0] * 3 + [-1.0] + [1.0] * 6), "negative load at 2026-01-05 08:03:00"),
+        (trace_of([1.0, 0.5, 0.0, -1.0] + [1.0] * 6), "negative load at 2026-01-05 08:03:00"),
     ],
     ids=["no-timestamps", "one-point", "5-minute-grid", "a-missing-minute", "nan", "inf", "negative"],
 )
@@ -227,9 +227,13 @@ def test_startup_counts_the_node_as_well_as_the_pod():
 def test_replay_refuses_ambiguous_or_missing_forecasts_and_unknown_runs():
     trace = trace_of([100.0] * 10)
     table = precompute_forecasts(trace, forecast_fn=lambda h, now: None)
-    with pytest.raises(ConfigError, match="not both"):
+    with pytest.raises(
+        ConfigError, match=exactly("replay: give forecast_fn or precomputed forecasts, not both")
+    ):
         replay(trace, config=_config(), forecast_fn=lambda h, now: None, forecasts=table)
-    with pytest.raises(ConfigError, match="prescaler run needs a forecast_fn"):
+    with pytest.raises(
+        ConfigError, match=exactly("replay: the prescaler run needs a forecast_fn or precomputed forecasts")
+    ):
         replay(trace, config=_config(), forecast_fn=None)
     with pytest.raises(
         ConfigError, match=exactly("replay: unknown run 'reactive' (hpa, prescaler or oracle)")
@@ -379,6 +383,15 @@ def test_run_metrics_on_an_idle_trace_and_with_no_capacity():
         actions=0,
     )
     assert empty["peak_replicas"] == 0
+    tiny = run_metrics(
+        load=np.array([0.25, 0.25]),
+        capacity_per_replica=CAP,
+        ready=np.zeros(2),
+        pods=np.zeros(2),
+        nodes=np.zeros(2),
+        actions=0,
+    )
+    assert tiny["unserved_fraction"] == 1.0  # half a request in all, none served
 
 
 def test_run_metrics_counts_a_short_minute_only_beyond_rounding():
