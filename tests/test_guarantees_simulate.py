@@ -1087,3 +1087,35 @@ def test_a_pod_started_mid_minute_is_ready_its_startup_later():
     # 11:20 into minute 12, so the sample at the start of minute 12 still has 5 and minute 13 has 10.
     run = hpa_run([500.0] * 10 + [1000.0] * 10, lag_s=30, startup_s=50)
     assert list(run.ready[11:14]) == [5, 5, 10]
+
+
+def test_a_startup_of_a_minute_and_a_second_counts_as_two_minutes():
+    # Pod start-up 61 s, node start-up 121 s, 2 pods a node: the oracle starts the 4 new pods of minute 30 two
+    # minutes ahead and their 2 nodes three minutes before that; everyone starts sized for the 182 s (4 minutes)
+    # of warm-up and the minute after, which include the 500 at minute 4.
+    trace = trace_of([200.0] * 4 + [500.0] + [200.0] * 25 + [600.0] * 10)
+    config = cfg(startup_s=61, pods_per_node=2, node_startup_s=121)
+    result = replay(trace, config=config, forecast_fn=None, include=("hpa", "oracle"))
+    assert result.runs["hpa"].ready[0] == 5
+    oracle = result.runs["oracle"]
+    assert list(oracle.pods[26:31]) == [2, 2, 6, 6, 6]
+    assert list(oracle.nodes[23:27]) == [1, 1, 3, 3]
+    # Without nodes, 61 s of pod start-up: sized for minutes 0..2, which include a 500 at minute 2.
+    hpa = replay(
+        trace_of([200.0] * 2 + [500.0] + [200.0] * 7),
+        config=cfg(startup_s=61),
+        forecast_fn=None,
+        include=("hpa",),
+    ).runs["hpa"]
+    assert hpa.ready[0] == 5
+
+
+def test_a_forecast_table_one_minute_short_at_either_end_is_refused():
+    trace = trace_of([100.0] * 20)
+    late = precompute_forecasts(
+        trace, forecast_fn=lambda h, now: None, replay_start=T0 + pd.Timedelta("1min")
+    )
+    early = precompute_forecasts(trace.iloc[:19], forecast_fn=lambda h, now: None)
+    for table in (late, early):
+        with pytest.raises(ConfigError, match="^replay: the precomputed forecasts cover "):
+            replay(trace, config=_config(), forecast_fn=None, forecasts=table)
