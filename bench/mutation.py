@@ -329,6 +329,8 @@ def write_report() -> Path:
         if not survivors and not unchecked:
             continue
         sections.append(f"\n### {module.name} ({module.path})\n\nTests: {', '.join(r['tests'])}\n")
+        if r.get("remarks"):
+            sections.append(f"{r['remarks']}\n")
         if unchecked:
             sections.append(
                 f"- {unchecked} mutants not checked: the campaign stopped (its time limit) before reaching them;"
