@@ -16,6 +16,7 @@ without a note is marked UNEXPLAINED in the report.
     python bench/mutation.py hpa oracle           # some modules
     python bench/mutation.py --budget-min 40      # stop starting new modules after 40 minutes
     python bench/mutation.py --report-only        # rebuild the report from the saved per-module results
+    python bench/mutation.py simulate --work /tmp/mut   # keep mutmut's copy; rerun after new tests: survivors only
 """
 
 from __future__ import annotations
@@ -70,6 +71,7 @@ MODULES = (
                 )
             ),
             "tests/test_guarantees_oracle.py",
+            "tests/test_guarantees_oracle_edges.py",
         ),
     ),
     Module("series", "forecaster/series.py", ("tests/test_series.py", "tests/test_guarantees_series.py")),
@@ -77,14 +79,42 @@ MODULES = (
     Module("store", "forecaster/store.py", ("tests/test_guarantees_store.py",)),
     # The promotion rules with a one-second training budget; tests/test_guarantees_promotion.py and
     # test_model_store.py train real models (half a minute a mutant) and are left out here.
-    Module("promotion", "forecaster/promotion.py", ("tests/test_guarantees_promotion_rules.py",)),
+    Module(
+        "promotion",
+        "forecaster/promotion.py",
+        ("tests/test_guarantees_promotion_rules.py", "tests/test_guarantees_promotion_edges.py"),
+    ),
     Module(
         "windows",
         "forecaster/windows.py",
         ("tests/test_windows_and_metrics.py", "tests/test_guarantees_windows.py"),  # fast: no training
     ),
+    # The simulator's contract tests and the replay tests; the CLI's end-to-end run (seconds per mutant, and
+    # what it checks is pinned by the contract tests) is left out.
     Module(
-        "simulate", "forecaster/simulate.py", ("tests/test_simulate.py", "tests/test_guarantees_replay.py")
+        "simulate",
+        "forecaster/simulate.py",
+        (
+            "tests/test_guarantees_simulate.py",
+            "tests/test_guarantees_replay.py",
+            *(
+                f"tests/test_simulate.py::{name}"
+                for name in (
+                    "test_prescaler_is_ready_before_the_spike_and_hpa_is_not",
+                    "test_shift_plan_costs_about_what_the_hpa_does_on_flat_noisy_load",
+                    "test_hpa_spare_capacity_absorbs_a_rise_that_a_full_target_misses",
+                    "test_forecast_band_has_one_p50_column_when_planning_on_p50",
+                    "test_replay_is_deterministic_for_a_seed_with_jitter",
+                    "test_nodes_delay_pods_and_the_node_floor_prepares_them",
+                    "test_json_has_the_contract_keys",
+                    "test_no_forecast_never_lowers_capacity_below_the_hpa",
+                    "test_run_metrics_by_hand",
+                    "test_prepare_trace_interpolates_5_minute_data",
+                    "test_prepare_trace_rejects_bad_traces",
+                    "test_startup_longer_than_the_trace_is_an_error",
+                )
+            ),
+        ),
     ),
     Module("api-auth", "forecaster/api/deps.py", ("tests/test_guarantees_auth.py",), pure_core=False),
     Module(
@@ -120,11 +150,21 @@ def _mutmut_section(module: Module) -> str:
     return "\n".join(lines)
 
 
-def _scratch_copy(module: Module) -> Path:
-    work = Path(tempfile.mkdtemp(prefix=f"mutation-{module.name}-"))
+def _scratch_copy(module: Module, *, work: Path | None = None) -> Path:
+    """A copy of the sources and tests with the module's ``[tool.mutmut]`` section; into ``work`` if given
+    (refreshing an earlier copy there: mutmut's ``mutants/`` and its results are kept)."""
+    if work is None:
+        work = Path(tempfile.mkdtemp(prefix=f"mutation-{module.name}-"))
+    work.mkdir(parents=True, exist_ok=True)
     for name in ("forecaster", "tests"):
+        shutil.rmtree(work / name, ignore_errors=True)
+        # Fresh modification times (copy, not copy2): mutmut regenerates a module's mutants only when its
+        # source is newer than them, and then keeps the results of the functions whose code did not change.
         shutil.copytree(
-            ROOT / name, work / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "static")
+            ROOT / name,
+            work / name,
+            ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "static"),
+            copy_function=shutil.copy,
         )
     static = ROOT / "forecaster" / "api" / "static"
     if static.exists():
@@ -177,18 +217,43 @@ def _diffs(work: Path, names: list[str], path: str) -> dict[str, str]:
     return json.loads(proc.stdout)
 
 
-def run_module(module: Module, *, max_children: int, timeout_s: float) -> dict:
-    work = _scratch_copy(module)
+def _statuses(work: Path) -> dict[str, str]:
+    results = _mutmut(work, "results", "--all", "true")
+    statuses: dict[str, str] = {}
+    for line in results.stdout.splitlines():
+        name, sep, status = line.strip().rpartition(": ")
+        if sep and name:
+            statuses[name] = status
+    return statuses
+
+
+def run_module(
+    module: Module, *, max_children: int, timeout_s: float, work: Path | None = None, run: bool = True
+) -> dict:
+    """One module's campaign. With ``work`` (a directory kept between runs) an interrupted campaign resumes
+    where it stopped, and after new tests only the mutants that survived or went untested are checked again;
+    with ``run=False`` the results already in ``work`` are only collected."""
+    keep = work is not None
+    resumed = keep and (work / "mutants").exists()
+    if run or work is None:
+        work = _scratch_copy(module, work=work)
     started = time.monotonic()
     try:
-        proc = _mutmut(work, "run", "--max-children", str(max_children), timeout_s=timeout_s)
-        results = _mutmut(work, "results", "--all", "true")
-        statuses: dict[str, str] = {}
-        for line in results.stdout.splitlines():
-            name, sep, status = line.strip().rpartition(": ")
-            if sep and name:
-                statuses[name] = status
-        diffs = _diffs(work, [n for n, s in statuses.items() if s not in KILLED], module.path)
+        args = ["run", "--max-children", str(max_children)]
+        proc = subprocess.CompletedProcess(args, 0, "", "")
+        try:
+            if run:
+                proc = _mutmut(work, *args, timeout_s=timeout_s)
+                again = [n for n, s in _statuses(work).items() if s not in KILLED and s != "not checked"]
+                if resumed and again:  # results stand unless named: name the ones the new tests may kill now
+                    proc = _mutmut(work, *args, *again, timeout_s=timeout_s)
+        except subprocess.TimeoutExpired as exc:  # keep what was checked; report the rest as not checked
+            out = exc.stdout or b""
+            proc = subprocess.CompletedProcess(exc.cmd, -9, out if isinstance(out, str) else out.decode(), "")
+        statuses = _statuses(work)
+        diffs = _diffs(
+            work, [n for n, s in statuses.items() if s not in KILLED | {"not checked"}], module.path
+        )
         killed = sum(1 for s in statuses.values() if s in KILLED)
         survived = sum(1 for s in statuses.values() if s in SURVIVED)
         other = len(statuses) - killed - survived
@@ -196,6 +261,7 @@ def run_module(module: Module, *, max_children: int, timeout_s: float) -> dict:
         out = {
             "module": module.name,
             "path": module.path,
+            "source_sha256": _source_hash(module.path),
             "tests": _existing(module.tests),
             "mutants": len(statuses),
             "killed": killed,
@@ -204,15 +270,30 @@ def run_module(module: Module, *, max_children: int, timeout_s: float) -> dict:
             "score": round(100.0 * killed / tested, 1) if tested else None,
             "statuses": statuses,
             "diffs": diffs,
-            "minutes": round((time.monotonic() - started) / 60, 1),
+            "minutes": round((time.monotonic() - started) / 60, 1) if run else None,
             "mutmut_rc": proc.returncode,
             "mutmut_tail": (proc.stdout + proc.stderr)[-2000:] if proc.returncode else "",
         }
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        if not keep:
+            shutil.rmtree(work, ignore_errors=True)
     RAW.mkdir(parents=True, exist_ok=True)
     (RAW / f"{module.name}.json").write_text(json.dumps(out, indent=1, sort_keys=True))
     return out
+
+
+def _source_hash(path: str) -> str:
+    import hashlib
+
+    return hashlib.sha256((ROOT / path).read_bytes()).hexdigest()
+
+
+def _freshness(r: dict) -> str:
+    """Whether the module's source is still the one the results came from."""
+    recorded = r.get("source_sha256")
+    if recorded is None:
+        return "not recorded"
+    return "current" if recorded == _source_hash(r["path"]) else "changed since"
 
 
 def _notes() -> dict[str, str]:
@@ -227,24 +308,34 @@ def write_report() -> Path:
     for module in MODULES:
         path = RAW / f"{module.name}.json"
         if not path.exists():
-            rows.append(f"| {module.name} | `{module.path}` | not run | | | | | | | |")
+            rows.append(f"| {module.name} | `{module.path}` | not run | | | | | | | | |")
             continue
         r = json.loads(path.read_text())
         score = "n/a" if r["score"] is None else f"{r['score']:.1f}%"
         equivalent = sum(
             1 for n, s in r["statuses"].items() if s in SURVIVED and notes.get(n, "").startswith("equivalent")
         )
-        unexplained = sum(1 for n, s in r["statuses"].items() if s not in KILLED and n not in notes)
+        unexplained = sum(
+            1 for n, s in r["statuses"].items() if s not in KILLED | {"not checked"} and n not in notes
+        )
         counted = r["killed"] + r["survived"] - equivalent
         adjusted = f"{100.0 * r['killed'] / counted:.1f}%" if counted else "n/a"
         rows.append(
             f"| {module.name} | `{module.path}` | {score} | {adjusted} | {r['killed']} | {r['survived']} | "
-            f"{equivalent} | {unexplained} | {r['not_tested']} | {r['minutes']} |"
+            f"{equivalent} | {unexplained} | {r['not_tested']} | {r['minutes'] or 'resumed'} | {_freshness(r)} |"
         )
-        survivors = {n: s for n, s in r["statuses"].items() if s not in KILLED}
-        if not survivors:
+        survivors = {n: s for n, s in r["statuses"].items() if s not in KILLED | {"not checked"}}
+        unchecked = sum(1 for s in r["statuses"].values() if s == "not checked")
+        if not survivors and not unchecked:
             continue
         sections.append(f"\n### {module.name} ({module.path})\n\nTests: {', '.join(r['tests'])}\n")
+        if r.get("remarks"):
+            sections.append(f"{r['remarks']}\n")
+        if unchecked:
+            sections.append(
+                f"- {unchecked} mutants not checked: the campaign stopped (its time limit) before reaching them;"
+                " they count in neither score.\n"
+            )
         for name, status in sorted(survivors.items()):
             why = notes.get(name, "UNEXPLAINED")
             sections.append(f"- `{name}` ({status}): {why}\n")
@@ -261,21 +352,24 @@ def write_report() -> Path:
             "without equivalent = the same with the survivors explained as equivalent (they cannot change",
             "behaviour) left out. Survivors are explained in `bench/mutation_notes.yaml` and listed below;",
             "unexplained = survivors with no note. Modules marked 'not run' were not run in this campaign.",
+            "source: 'current' when the module is unchanged since its run; 'changed since' or 'not recorded' (runs",
+            "before the check existed) mean its row may be stale: rerun it with `python bench/mutation.py MODULE`.",
             "",
-            "| module | file | score | without equivalent | killed | survived | equivalent | unexplained | not tested | minutes |",
-            "|---|---|---|---|---|---|---|---|---|---|",
+            "| module | file | score | without equivalent | killed | survived | equivalent | unexplained | not tested | minutes | source |",
+            "|---|---|---|---|---|---|---|---|---|---|---|",
             *rows,
             "",
             "How to run: `pip install -e '.[dev,bench]'`, then `python bench/mutation.py` (every module, one",
             "mutant at a time) or `python bench/mutation.py hpa oracle`; `--report-only` rebuilds this file from",
-            "`bench/results/mutation-raw/`. On the shared 2-core machine a module takes 1 to 11 minutes.",
+            "`bench/results/mutation-raw/`. On the shared 2-core machine a module takes 1 to 11 minutes, simulate longer.",
             "",
             "Scope of this campaign: each module ran against the test files listed with it below (the fast ones",
-            "that pin its behaviour). The oracle ran against its brute-force tests, the store against its contract",
-            "tests, promotion against the one-second-budget rules (tests/test_guarantees_promotion_rules.py), windows",
-            "against the by-hand tests; the slower tests that train full models or replay whole traces also cover",
-            "these modules but were not used here. `simulate` was not run: every mutant would need the replay tests",
-            "(seconds each, ~300 mutants); its fidelity is pinned by tests/test_guarantees_replay.py instead.",
+            "that pin its behaviour). The oracle ran against its brute-force and edge tests, the store against its",
+            "contract tests, promotion against the one-second-budget rules and edges, windows against the by-hand",
+            "tests, simulate against its contract tests (tests/test_guarantees_simulate.py) and the replay tests",
+            "(without the CLI's end-to-end run); the slower tests that train full models or replay whole traces",
+            "also cover these modules but were not used here. `--work DIR` keeps mutmut's copy: after new tests,",
+            "a rerun checks only the survivors again (simulate has ~1,100 mutants, about an hour on a busy machine).",
             "",
             "## Surviving and untested mutants",
             *sections,
@@ -300,17 +394,36 @@ def main(argv: list[str] | None = None) -> int:
         "--module-timeout-min", type=float, default=60, help="give up on one module after this"
     )
     parser.add_argument("--report-only", action="store_true", help="rebuild the report from saved results")
+    parser.add_argument(
+        "--collect-only",
+        action="store_true",
+        help="with --work: collect the results already in WORK/<module> (after an interrupted run), run nothing",
+    )
+    parser.add_argument(
+        "--work",
+        type=Path,
+        help="keep each module's mutmut copy in WORK/<module> and resume from it (after adding tests, only the "
+        "survivors are checked again); default: a temporary copy, removed after the module",
+    )
     args = parser.parse_args(argv)
     unknown = [m for m in args.modules if m not in BY_NAME]
     if unknown:
         parser.error(f"unknown module(s) {', '.join(unknown)}; choose from {', '.join(BY_NAME)}")
+    if args.collect_only and not args.work:
+        parser.error("--collect-only needs --work (the directory of the interrupted run)")
     if not args.report_only:
         started = time.monotonic()
         for module in [BY_NAME[m] for m in args.modules] or list(MODULES):
             if args.budget_min and (time.monotonic() - started) / 60 > args.budget_min:
                 print(f"{module.name}: skipped (budget of {args.budget_min:g} min spent)", flush=True)
                 continue
-            r = run_module(module, max_children=args.max_children, timeout_s=args.module_timeout_min * 60)
+            r = run_module(
+                module,
+                max_children=args.max_children,
+                timeout_s=args.module_timeout_min * 60,
+                work=args.work / module.name if args.work else None,
+                run=not args.collect_only,
+            )
             print(
                 f"{module.name}: score {r['score']}% ({r['killed']} killed, {r['survived']} survived, "
                 f"{r['not_tested']} not tested) in {r['minutes']} min",

@@ -37,7 +37,7 @@ def layer_schedule(need: np.ndarray, *, initial: int, startup_min: int) -> tuple
     the schedule above ``initial`` cannot be ready in time; it is started at minute 0 (the caller chooses
     ``initial`` so that this does not happen).
     """
-    need = np.asarray(need, dtype=np.int64)
+    need = np.asarray(need)
     m = len(need)
     ready = np.zeros(m, dtype=np.int64)
     exist = np.zeros(m, dtype=np.int64)
@@ -67,8 +67,7 @@ def layer_schedule(need: np.ndarray, *, initial: int, startup_min: int) -> tuple
 
 
 def _changes(counts: np.ndarray, initial: int) -> int:
-    rounded = np.asarray(counts, dtype=np.int64)
-    return int((np.diff(np.concatenate([[initial], rounded])) != 0).sum())
+    return int((np.diff(np.concatenate([[initial], counts])) != 0).sum())
 
 
 def oracle_schedule(
@@ -78,15 +77,15 @@ def oracle_schedule(
     pod_startup_min: int,
     pods_per_node: int = 0,
     node_startup_min: int = 0,
-    initial_nodes: int | None = None,
 ) -> OracleSchedule:
     """The oracle run: pods covering ``need`` (replicas per minute), and nodes for those pods."""
     ready, pods = layer_schedule(need, initial=initial, startup_min=pod_startup_min)
-    nodes = np.zeros(len(pods), dtype=np.int64)
+    nodes = np.zeros_like(pods)
     if pods_per_node > 0:
-        node_need = -(-pods // pods_per_node)  # ceil
-        start_nodes = initial_nodes if initial_nodes is not None else -(-initial // pods_per_node)
-        _, nodes = layer_schedule(node_need, initial=start_nodes, startup_min=node_startup_min)
+        # Only the nodes that exist are reported, and which of them were there at the start changes when they
+        # are ready, never how many exist (a node is either kept through a short gap or started just as early),
+        # so the node layers need no initial units.
+        _, nodes = layer_schedule(-(-pods // pods_per_node), initial=0, startup_min=node_startup_min)
     return OracleSchedule(
         ready=ready.astype(float),
         pods=pods.astype(float),

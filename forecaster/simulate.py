@@ -35,7 +35,7 @@ from forecaster.errors import ConfigError, DataError
 from forecaster.hpa import HPAConfig, HPAState, hpa_step
 from forecaster.oracle import oracle_schedule
 from forecaster.scaling import ScalingPolicy, ScalingState, decide, nodes_needed
-from forecaster.series import format_duration, infer_step, regularize
+from forecaster.series import format_duration, regularize
 
 __all__ = [
     "ClusterConfig",
@@ -150,7 +150,7 @@ class ReplayConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if 60 % self.hpa.sync_period_s != 0 and self.hpa.sync_period_s != 60:
+        if 60 % self.hpa.sync_period_s != 0:
             raise ConfigError(
                 f"replay: the HPA sync period must divide a minute, got {self.hpa.sync_period_s:g}s",
                 hint="use 5, 10, 15, 20, 30 or 60 seconds",
@@ -253,7 +253,7 @@ def prepare_trace(series: pd.Series, *, max_gap: str = "15m", name: str = "trace
         )
     if (regular < 0).any():
         raise DataError(f"{name}: negative load at {regular.idxmin()}", hint="a load must be >= 0")
-    step = pd.Timedelta(regular.index.freq) if regular.index.freq is not None else infer_step(regular.index)
+    step = pd.Timedelta(regular.index.freq)  # regularize puts the series on a grid of this step
     if step == TICK:
         return regular.astype(float)
     if step < TICK:
@@ -636,17 +636,24 @@ def predictor_forecasts(
     if refit is None or refit_every is None:
         compute(predictor, origins)
     else:
+        if refit_every <= pd.Timedelta(0):
+            raise ConfigError(f"replay: refit_every must be a positive duration, got {refit_every}")
+
+        def first_origin(at: pd.Timestamp) -> int:
+            # Origin t serves the ticks in (index[t-1], index[t]]; it belongs to the block of its first tick, so
+            # a model fitted at a block's start never forecasts a tick before it (it has seen those points).
+            return int(index.searchsorted(at - TICK)) + 1
+
         model = predictor
         block_start = start
         while True:
             block_end = block_start + refit_every
-            lo = int(index.searchsorted(block_start - step))
-            hi = int(index.searchsorted(block_end - step))
-            block = origins[(origins >= lo) & (origins < hi)]
+            lo = first_origin(block_start) if block_start > start else 0
+            block = origins[(origins >= lo) & (origins < first_origin(block_end))]
             if block_start > start:
                 model = refit(series.iloc[: int(index.searchsorted(block_start))])
             compute(model, block)
-            if hi >= len(index) or block_end > index[-1]:
+            if block_end > index[-1]:
                 break
             block_start = block_end
     cache: dict[int, pd.DataFrame] = {}

@@ -4,6 +4,7 @@ rendering and ETags, the synthetic demo source; and the demo mode end to end (no
 from __future__ import annotations
 
 import json
+import threading
 
 import httpx
 import numpy as np
@@ -253,19 +254,31 @@ def test_synthetic_source_lies_on_the_calendar():
 
 
 @pytest.mark.slow
-def test_demo_mode_serves_at_once_then_switches_to_its_trained_model():
+def test_demo_mode_serves_at_once_then_switches_to_its_trained_model(monkeypatch):
     """No config at all: the synthetic target serves the baseline at once, then its freshly trained model."""
-    settings = ServeSettings(tick_s=0.05, demo_epochs=1, auth_token_env=None)
-    from forecaster.api.app import create_app
+    import forecaster.api.app as app_module
 
-    with ServerThread(create_app(settings)) as server:
+    settings = ServeSettings(tick_s=0.05, demo_epochs=1, auth_token_env=None)
+    # Training is held until the baseline has been seen, so the "serves at once" case is always the one tested
+    # (without the hold, training could finish before the first request on a fast machine).
+    release = threading.Event()
+    train = app_module.train_demo_model
+
+    def held_training(*args, **kwargs):
+        assert release.wait(timeout=60), "the test never released the demo training"
+        return train(*args, **kwargs)
+
+    monkeypatch.setattr(app_module, "train_demo_model", held_training)
+    with ServerThread(app_module.create_app(settings)) as server:
         client = httpx.Client(base_url=server.url, timeout=30)
         url = f"/v1/targets/{DEMO_TARGET}/forecast"
         wait_for(lambda: client.get("/readyz").status_code == 200, what="ready")
         first = client.get(url).json()
-        if first["model"]["kind"] == "baseline":  # training usually takes longer than the first refresh
-            assert first["model"]["note"] == "the demo model is training; seasonal baseline serves meanwhile"
-            assert any("demo model is training" in d for d in client.get("/readyz").json()["degraded"])
+        assert first["model"]["kind"] == "baseline"
+        assert first["model"]["note"] == "the demo model is training; seasonal baseline serves meanwhile"
+        assert len(first["forecast"]["values"]["p50"]) == 30
+        assert any("demo model is training" in d for d in client.get("/readyz").json()["degraded"])
+        release.set()
         trained = wait_for(
             lambda: (body := client.get(url).json())["model"]["kind"] == "model" and body,
             timeout_s=120,
