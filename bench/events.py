@@ -26,6 +26,7 @@ Writes ``bench/results/events.md`` and ``events.json``.
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import time
 from pathlib import Path
@@ -34,9 +35,11 @@ import numpy as np
 import pandas as pd
 import torch
 
+from forecaster.event_profile import fit_event_profile
 from forecaster.event_scores import EVENT_WINDOW, event_window_mask, event_window_wape
 from forecaster.events import Calendar, bind_calendar
 from forecaster.hpa import HPAConfig
+from forecaster.model import Forecaster
 from forecaster.scaling import ScalingPolicy
 from forecaster.settings import ModelSettings, TrainSettings
 from forecaster.simulate import ClusterConfig, ReplayConfig, predictor_forecasts, prepare_trace, replay
@@ -62,7 +65,31 @@ def _config(cap: float) -> ReplayConfig:
     )
 
 
-def run_seed(seed: int, *, days: float, replay_days: float, epochs: int) -> dict:
+def _fit(train_part: pd.Series, *, settings: TrainSettings, name: str, events, cache: Path | None):  # noqa: ANN001
+    """Train (or, with ``cache``, load the network trained before and refit only the event profile)."""
+    if cache is not None:
+        where = cache / f"seed{settings.seed}-{len(train_part)}-{settings.epochs}-{name}"
+        if where.exists():
+            model = Forecaster.load(where)
+            if events is not None:
+                model.event_profile = fit_event_profile(
+                    train_part.to_numpy(dtype=float),
+                    pd.DatetimeIndex(train_part.index),
+                    events,
+                    season=model.spec.season,
+                    horizon=model.spec.horizon,
+                    upper_quantile=max(model.quantiles),
+                )
+            return model
+    model = fit_forecaster(train_part, model=ModelSettings(), train=settings, name=name, events=events)
+    if cache is not None:
+        kept = copy.copy(model)
+        kept.event_profile = None  # refitted on load: the profile's code may change between runs
+        kept.save(where)
+    return model
+
+
+def run_seed(seed: int, *, days: float, replay_days: float, epochs: int, cache: Path | None = None) -> dict:
     started = time.perf_counter()
     scenario = live_streaming_events(days=days, step="5m", seed=seed)
     native, calendar = scenario.series, scenario.calendar
@@ -76,17 +103,24 @@ def run_seed(seed: int, *, days: float, replay_days: float, epochs: int) -> dict
     train_part = native.loc[native.index < split]
     models = {
         name: bind_calendar(
-            fit_forecaster(train_part, model=ModelSettings(), train=settings, name=name, events=events),
-            events,
+            _fit(train_part, settings=settings, name=name, events=events, cache=cache), events
         )
         for name, events in (("calendar", calendar), ("no_calendar", None))
     }
+    # The same network without the event profile: what the network's event inputs achieve alone.
+    network_only = copy.copy(models["calendar"]._inner)
+    network_only.event_profile = None
+    network_only.reset()
+    models["calendar_network_only"] = bind_calendar(network_only, calendar)
     fns = {name: predictor_forecasts(model, native, start=split) for name, model in models.items()}
     results = {
         "calendar": replay(trace, config=config, forecast_fn=fns["calendar"], replay_start=split),
-        "no_calendar": replay(
-            trace, config=config, forecast_fn=fns["no_calendar"], replay_start=split, include=("prescaler",)
-        ),
+        **{
+            name: replay(
+                trace, config=config, forecast_fn=fns[name], replay_start=split, include=("prescaler",)
+            )
+            for name in ("no_calendar", "calendar_network_only")
+        },
     }
     base = results["calendar"]
     runs = {
@@ -94,6 +128,7 @@ def run_seed(seed: int, *, days: float, replay_days: float, epochs: int) -> dict
         "oracle": base.runs["oracle"],
         "prescaler_calendar": base.runs["prescaler"],
         "prescaler_no_calendar": results["no_calendar"].runs["prescaler"],
+        "prescaler_calendar_network_only": results["calendar_network_only"].runs["prescaler"],
     }
     index = pd.DatetimeIndex(base.load.index)
     load = base.load.to_numpy()
@@ -156,7 +191,7 @@ def report(results: list[dict], args: argparse.Namespace) -> str:
     cost = {k: sum(r["runs"][k]["replica_minutes"] for r in results) for k in results[0]["runs"]}
     wape = {
         n: {w: float(np.mean([r[f"wape_{n}"][w] for r in results])) for w in ("in_windows", "outside")}
-        for n in ("calendar", "no_calendar")
+        for n in ("calendar", "no_calendar", "calendar_network_only")
     }
     extra = [x for r in results for x in r["cancelled_extra_replica_minutes"]]
     worth = float(np.nanmean([r["lead_time_worth_replica_minutes"] for r in results]))
@@ -217,11 +252,14 @@ def main() -> None:
     p.add_argument("--replay-days", type=float, default=8)
     p.add_argument("--epochs", type=int, default=15)
     p.add_argument("--out", type=Path, default=HERE / "results")
+    p.add_argument("--cache", type=Path, default=None, help="keep trained networks here (iterating)")
     args = p.parse_args()
     torch.set_num_threads(1)
     results = []
     for seed in (int(s) for s in args.seeds.split(",")):
-        results.append(run_seed(seed, days=args.days, replay_days=args.replay_days, epochs=args.epochs))
+        results.append(
+            run_seed(seed, days=args.days, replay_days=args.replay_days, epochs=args.epochs, cache=args.cache)
+        )
         print(
             json.dumps({k: v for k, v in results[-1].items() if k != "cancelled_extra_replica_minutes"}),
             flush=True,

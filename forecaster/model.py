@@ -28,6 +28,7 @@ from safetensors.torch import save as save_safetensors
 from forecaster import __version__
 from forecaster.combine import SkillWeighting, combine
 from forecaster.errors import DataError, ModelStoreError, NonFiniteForecastError
+from forecaster.event_profile import EventProfile, apply_event_profile
 from forecaster.events import Calendar
 from forecaster.nn import QuantileLSTM
 from forecaster.predictors import HoltWinters, HoltWintersState, future_index, quantile_label
@@ -67,6 +68,7 @@ _CORE_KEYS = frozenset(
         "weighting",
         "band_scale",
         "events",
+        "event_profile",
     }
 )
 """Manifest keys that :meth:`Forecaster.manifest` writes itself; everything else is ``info``."""
@@ -93,6 +95,7 @@ class Forecaster:
         weighting: SkillWeighting | None = None,
         band_scale: list[float] | None = None,
         events: EventFeatures | None = None,
+        event_profile: EventProfile | None = None,
     ) -> None:
         self.name = name
         self.step = step
@@ -113,6 +116,8 @@ class Forecaster:
         combined p50 so that its coverage on validation matches the quantile."""
         self.events = events
         """The event inputs the network reads (None: a model trained without a calendar)."""
+        self.event_profile = event_profile
+        """Each kind's learnt uplift, used at the steps scheduled events reach (None: the network alone)."""
 
     # -- Predictor protocol -------------------------------------------------------------------------------
     @property
@@ -424,11 +429,37 @@ class Forecaster:
             )
             members["lstm"] = p50
             point = blend_points(members, self.blend) if set(self.blend) - {"lstm"} else p50
-            return self._finish(raw + (point - p50)[..., None], values)
+            return self._finish(
+                self._with_event_profile(raw + (point - p50)[..., None], values, index, origins, events),
+                values,
+            )
         lo = max(self.spec.history_needed, int(origins.min()) - self.weighting.lookback_origins(H))
         raw_all, members = self.components(values, index, first=lo, last=int(origins.max()), events=events)
         point, _ = combine(members, values, first=lo, origins=origins, weighting=self.weighting)
-        return self._finish(self.band_around(raw_all[origins - lo], point), values)
+        out = self.band_around(raw_all[origins - lo], point)
+        return self._finish(self._with_event_profile(out, values, index, origins, events), values)
+
+    def _with_event_profile(
+        self,
+        forecast: np.ndarray,
+        values: np.ndarray,
+        index: pd.DatetimeIndex,
+        origins: np.ndarray,
+        events: Calendar | None,
+    ) -> np.ndarray:
+        """``forecast`` ``[N, H, Q]`` with the steps that scheduled events reach taken from the event profile
+        (:mod:`forecaster.event_profile`); unchanged for a model without one or without a calendar."""
+        if self.event_profile is None or events is None or not len(events):
+            return forecast
+        return apply_event_profile(
+            self.event_profile,
+            forecast,
+            values=values,
+            index=index,
+            origins=origins,
+            quantiles=self.quantiles,
+            calendar=events,
+        )
 
     def band_around(self, raw: np.ndarray, point: np.ndarray) -> np.ndarray:
         """The network's band ``[N, H, Q]`` carried to the combined p50 ``[N, H]``.
@@ -481,6 +512,7 @@ class Forecaster:
             "weighting": self.weighting.to_dict() if self.weighting is not None else None,
             "band_scale": self.band_scale,
             **({"events": self.events.to_dict()} if self.events is not None else {}),
+            **({"event_profile": self.event_profile.to_dict()} if self.event_profile is not None else {}),
             **{k: v for k, v in self.info.items() if k not in _CORE_KEYS},
         }
 
@@ -563,6 +595,8 @@ class Forecaster:
             step = pd.Timedelta(seconds=float(manifest["step_s"]))
             events_state = manifest.get("events")
             events = EventFeatures.from_dict(events_state) if events_state else None
+            profile_state = manifest.get("event_profile")
+            event_profile = EventProfile.from_dict(profile_state) if profile_state else None
             network = cls.build_network(
                 spec=spec, n_quantiles=len(quantiles), architecture=arch, events=events
             )
@@ -610,6 +644,7 @@ class Forecaster:
             weighting=weighting,
             band_scale=band_scale,
             events=events,
+            event_profile=event_profile,
         )
 
     @staticmethod
