@@ -33,7 +33,7 @@ import pandas as pd
 
 from forecaster.events import Calendar, Event
 
-__all__ = ["CONFIRM_S", "EventProfile", "UNSEEN_DEFAULT", "fit_event_profile"]
+__all__ = ["CONFIRM_S", "EventProfile", "UNSEEN_DEFAULT", "apply_event_profile", "fit_event_profile"]
 
 PROFILE_S = 4 * 3600.0
 """How long after a start the profile's uplift reaches."""
@@ -46,6 +46,7 @@ CONFIRM_S = 10 * 60.0
 LEVEL_S = 2 * 3600.0
 """The level without events is estimated over this much recent history."""
 UNSEEN_DEFAULT = "the mean profile of the known kinds"
+"""What a kind never seen in training is forecast with (its size hint relative to the known kinds' mean)."""
 _RIDGE = 1e-2
 _SMOOTH = 3.0
 _ITERATIONS = 4
@@ -82,9 +83,13 @@ class EventProfile:
         return self.uplift.mean(axis=0)
 
     def size(self, event: Event) -> float:
-        if event.kind not in self.kinds:
-            return 1.0
-        scale = self.size_scale[self.kinds.index(event.kind)]
+        """The start's size: its hint relative to its kind's mean hint in training (a kind never seen: to
+        the mean hint of the known kinds), 1 without hints."""
+        if event.kind in self.kinds:
+            scale = self.size_scale[self.kinds.index(event.kind)]
+        else:
+            hinted = [v for v in self.size_scale if v > 0]
+            scale = float(np.mean(hinted)) if hinted else 0.0
         return float(event.expected / scale) if scale > 0 and event.expected is not None else 1.0
 
     # -- forecasting -------------------------------------------------------------------------------------

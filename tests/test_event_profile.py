@@ -141,11 +141,16 @@ def test_the_size_hint_scales_the_uplift():
     assert added[1.0] > 0.5 * BIG.jump * none[0, 3]
     assert added[2.0] == pytest.approx(2 * added[1.0], rel=0.05)
     assert added[0.5] == pytest.approx(0.5 * added[1.0], rel=0.05)
+    # A kind never seen: its hint relative to the known kinds' mean hint.
+    unseen = Event(start=event.start, kind="esports", expected=2 * float(np.mean(profile.size_scale)))
+    assert profile.size(unseen) == pytest.approx(2.0)
 
 
 def test_a_kind_never_seen_gets_the_mean_profile_and_the_state_round_trips(fitted):
     _, _, profile = fitted
     np.testing.assert_allclose(profile.kind_uplift("esports"), profile.uplift.mean(axis=0))
+    at = pd.Timestamp("2026-01-20 20:00", tz="UTC")
+    assert profile.size(Event(start=at, kind="esports", expected=5.0)) == 1.0, "no hints in training: size 1"
     again = EventProfile.from_dict(profile.to_dict())
     np.testing.assert_allclose(again.uplift, profile.uplift, atol=1e-6)
     np.testing.assert_allclose(again.daily_shape, profile.daily_shape, atol=1e-6)
