@@ -16,10 +16,11 @@ kinds (the stated default, :data:`UNSEEN_DEFAULT`).
 
 Forecasting (:meth:`EventProfile.forecast`) at an origin: the level without events is estimated from the
 last two hours (the load divided by the daily shape and by the uplift of the events that were running);
-each event that started before the origin has its size re-estimated from what it did so far (a cancelled
-entry or a stream much smaller than announced fades out of the forecast; a start younger than
-:data:`CONFIRM_S` keeps its announced size, since a stream may start late); the forecast is that level times
-the daily shape times ``1 + uplift`` of every event in the calendar at each step. Axis convention as in
+each event that started before the origin has its size and its real start (a delay of up to
+:data:`CONFIRM_S`) re-estimated from what it did so far (a cancelled entry or a stream much smaller than
+announced fades out of the forecast, a late one is followed from when it really started; a start younger
+than :data:`CONFIRM_S` keeps its announced size, since a stream may start late); the forecast is that level
+times the daily shape times ``1 + uplift`` of every event in the calendar at each step. Axis convention as in
 :mod:`forecaster.combine`: origin ``t`` forecasts ``y[t : t + H]`` from ``y[:t]`` and the schedule.
 """
 
@@ -51,6 +52,7 @@ _RIDGE = 1e-2
 _SMOOTH = 3.0
 _ITERATIONS = 4
 _MAX_SCALE = 3.0
+_DELAY_STEP_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -153,14 +155,16 @@ class EventProfile:
             shape_past = self.shape_at(past_s)
             scales = [1.0] * len(events)
             level = float(np.nanmedian(y / shape_past)) if len(y) else 1.0
+            timed = events  # with each confirmed event's start moved by the delay it showed
             for _ in range(2):
-                base = np.nanmedian(y / (shape_past * (1.0 + self._uplift(past_s, events, scales))))
+                base = np.nanmedian(y / (shape_past * (1.0 + self._uplift(past_s, timed, scales))))
                 level = float(base) if np.isfinite(base) and base > 0 else level
-                scales = self._rescale(
+                scales, timed = self._rescale(
                     events, y=y, past_s=past_s, shape=shape_past, level=level, last_s=last_s
                 )
-            total = self._uplift(future_s, events, scales)
             fresh = [1.0 if start > last_s - CONFIRM_S else 0.0 for start, _, _ in events]
+            events = timed
+            total = self._uplift(future_s, events, scales)
             new = self._uplift(future_s, events, [a * f for a, f in zip(scales, fresh, strict=True)])
             points[i] = level * self.shape_at(future_s) * (1.0 + total)
             pending[i] = level * self.shape_at(future_s) * new
@@ -175,24 +179,39 @@ class EventProfile:
         shape: np.ndarray,
         level: float,
         last_s: float,
-    ) -> list[float]:
-        """Each confirmed event's size relative to its announced one, from what it did so far."""
+    ) -> tuple[list[float], list[tuple[float, float, np.ndarray]]]:
+        """Each confirmed event's size relative to its announced one and its real start (the announced one
+        plus a delay of up to :data:`CONFIRM_S`), from what it did so far."""
         scales = [1.0] * len(events)
+        timed = list(events)
         if not len(y) or level <= 0:
-            return scales
+            return scales, timed
         observed = y / (level * shape) - 1.0  # [P] relative uplift seen
-        for j, (start, _size, _g) in enumerate(events):
+        delays = np.arange(0.0, CONFIRM_S + 1.0, _DELAY_STEP_S)
+        for j, (start, size, g) in enumerate(events):
             if start > last_s - CONFIRM_S:
-                continue  # not confirmed yet: keeps its announced size
-            others = self._uplift(past_s, events, [a if k != j else 0.0 for k, a in enumerate(scales)])
-            mine = self._uplift(past_s, events, [1.0 if k == j else 0.0 for k in range(len(events))])
+                continue  # not confirmed yet: keeps its announced size and start
             seen = past_s >= start
-            denom = float(np.sum(mine[seen] ** 2))
-            if denom <= 1e-6:
-                continue
-            a = float(np.sum((observed[seen] - others[seen]) * mine[seen]) / denom)
-            scales[j] = float(np.clip(a, 0.0, _MAX_SCALE))
-        return scales
+            others = self._uplift(
+                past_s,
+                [e for k, e in enumerate(timed) if k != j],
+                [a for k, a in enumerate(scales) if k != j],
+            )
+            rest = observed[seen] - others[seen]
+            best = (np.inf, 1.0, start)
+            for delay in delays:
+                mine = self._uplift(past_s, [(start + delay, size, g)], [1.0])[seen]
+                denom = float(np.sum(mine**2))
+                if denom <= 1e-6:
+                    continue
+                a = float(np.clip(np.sum(rest * mine) / denom, 0.0, _MAX_SCALE))
+                err = float(np.sum((rest - a * mine) ** 2))
+                if err < best[0] * (1 - 1e-3):  # the earliest start wins ties (a cancelled entry: no delay)
+                    best = (err, a, start + delay)
+            if np.isfinite(best[0]):
+                scales[j] = best[1]
+                timed[j] = (best[2], size, g)
+        return scales, timed
 
     def used_steps(
         self, index: pd.DatetimeIndex, origins: np.ndarray, horizon: int, calendar: Calendar | None

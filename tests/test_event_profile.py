@@ -185,3 +185,30 @@ def test_applied_only_around_starts_with_the_profiles_own_band(fitted):
     assert out[1, 4, 1] == pytest.approx(point[1, 4] * profile.upper_ratio[0, 4])
     assert out[1, 0, 1] == pytest.approx(point[1, 0] * profile.upper_ratio[1, 0])
     assert profile.upper_ratio[0, 4] > profile.upper_ratio[1, 0] >= 1.0
+
+
+def _hand_made(step_s: float = 60.0) -> EventProfile:
+    lag_min = np.arange(240) * step_s / 60
+    g = np.clip(lag_min / 3, 0, 1) * np.exp(-np.maximum(lag_min - 3, 0) / 30)  # rise 3 min, decay 30 min
+    return EventProfile(
+        kinds=("final",),
+        size_scale=(0.0,),
+        events_seen=(10,),
+        step_s=step_s,
+        uplift=g[None, :],
+        daily_shape=np.ones(1),
+        upper_ratio=np.ones((2, 10)),
+    )
+
+
+@pytest.mark.parametrize("late_min", [0, 4, 7])
+def test_a_late_stream_is_followed_from_when_it_really_started(late_min):
+    profile = _hand_made()
+    index = pd.date_range("2026-03-05 18:00", periods=300, freq="1min")
+    announced = index[150]
+    lag = (np.arange(300) - 150 - late_min).astype(float)
+    values = 100.0 * (1 + 1.5 * profile.uplift[0][np.clip(lag, 0, 239).astype(int)] * (lag >= 0))
+    cal = Calendar.of([Event(start=announced.tz_localize("UTC"), kind="final")])
+    origin = 150 + 15  # a quarter of an hour after the announced start
+    point, _ = profile.forecast(values, index, np.array([origin]), horizon=10, calendar=cal)
+    np.testing.assert_allclose(point[0], values[origin : origin + 10], rtol=0.02)
