@@ -203,6 +203,20 @@ def run_seed(
         )
     out["lead_time_worth_replica_minutes"] = lead_min * float(np.mean(adds)) if adds else float("nan")
 
+    # One event to plot: the largest announced start of the replay (needed replicas and ready capacity).
+    biggest = max(starts_replayed, key=lambda e: e.expected or 0.0, default=None)
+    if biggest is not None:
+        at = biggest.start.tz_localize(None)
+        sel = (index >= at - pd.Timedelta(minutes=30)) & (index < at + pd.Timedelta(minutes=90))
+        out["plot"] = {
+            "start": str(biggest.start),
+            "kind": biggest.kind,
+            "expected": biggest.expected,
+            "minutes": ((index[sel] - at).total_seconds() / 60).tolist(),
+            "needed": (load[sel] / cap).tolist(),
+            **{name: runs[name].ready[sel].astype(float).tolist() for name in runs if name != "oracle"},
+        }
+
     # Forecast accuracy around scheduled starts (5-minute grid, the replayed range), with and without calendar.
     start_pos = int(native.index.searchsorted(split))
     del models["calendar_with_ghosts"]
@@ -316,6 +330,45 @@ def report(results: list[dict], args: argparse.Namespace) -> str:
     return "\n".join(lines)
 
 
+def _plot(data: dict, path: Path, *, seed: int) -> None:
+    """One event of the replay: replicas needed, the HPA's and the prescaler's ready capacity, the entry."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(9, 4))
+    t = data["minutes"]
+    ax.plot(t, data["needed"], color="black", lw=1.5, label="replicas needed (load / capacity per replica)")
+    ax.step(t, data["hpa"], where="post", color="tab:red", label="HPA alone: ready replicas")
+    ax.step(
+        t,
+        data["prescaler_no_calendar"],
+        where="post",
+        color="tab:orange",
+        alpha=0.7,
+        label="prescaler, model without calendar",
+    )
+    ax.step(
+        t,
+        data["prescaler_calendar"],
+        where="post",
+        color="tab:blue",
+        lw=2,
+        label="prescaler, model with calendar",
+    )
+    ax.axvline(0, color="gray", ls="--")
+    ax.text(
+        0.5, ax.get_ylim()[1] * 0.97, f"calendar: {data['kind']}, expected {data['expected']:g}", va="top"
+    )
+    ax.set_xlabel(f"minutes from the scheduled start ({data['start']}, seed {seed})")
+    ax.set_ylabel("replicas")
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seeds", default="0,1,2")
@@ -332,11 +385,15 @@ def main() -> None:
             run_seed(seed, days=args.days, replay_days=args.replay_days, epochs=args.epochs, cache=args.cache)
         )
         print(
-            json.dumps({k: v for k, v in results[-1].items() if k != "cancelled_extra_replica_minutes"}),
+            json.dumps(
+                {k: v for k, v in results[-1].items() if k not in ("cancelled_extra_replica_minutes", "plot")}
+            ),
             flush=True,
         )
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "events.json").write_text(json.dumps(results, indent=2, default=str))
+    if results[0].get("plot"):
+        _plot(results[0]["plot"], args.out / "events.png", seed=results[0]["seed"])
     text = report(results, args)
     (args.out / "events.md").write_text(text)
     print(text)
