@@ -147,7 +147,18 @@ def test_the_size_hint_scales_the_uplift():
 
 
 def test_a_kind_never_seen_gets_the_mean_profile_and_the_state_round_trips(fitted):
-    _, _, profile = fitted
+    scenario, split, profile = fitted
+    s = scenario.series
+    event, at = _held_out_start(scenario, split, kind="final")
+    others = [e for e in scenario.calendar.events if e != event]
+
+    def forecast_as(kind):
+        twin = Event(start=event.start, kind=kind, end=event.end)
+        cal = Calendar.of([*others, twin])
+        return profile.forecast(s.to_numpy(), s.index, np.array([at - 2]), horizon=6, calendar=cal)[0]
+
+    # What predict's note says: the average effect of the known kinds.
+    np.testing.assert_allclose(forecast_as("esports"), (forecast_as("final") + forecast_as("talk")) / 2)
     np.testing.assert_allclose(profile.kind_uplift("esports"), profile.uplift.mean(axis=0))
     at = pd.Timestamp("2026-01-20 20:00", tz="UTC")
     assert profile.size(Event(start=at, kind="esports", expected=5.0)) == 1.0, "no hints in training: size 1"
