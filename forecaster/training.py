@@ -93,7 +93,9 @@ def fit_forecaster(
     """Train a quantile LSTM on ``series`` (a regular series; NaN marks masked gaps).
 
     ``events``: the calendar of scheduled events; the model then reads event inputs for the kinds that
-    start within the training range and learns each kind's effect from those past events.
+    start within the training range and learns each kind's effect from those past events, both in the network
+    and (``train.event_profile``) as a per-kind profile (:mod:`forecaster.event_profile`) that answers the
+    forecast steps around scheduled starts.
     """
     train = train or TrainSettings()
     with _cpu_threads(train.threads):
