@@ -233,9 +233,9 @@ class EventProfile:
             "size_scale": list(self.size_scale),
             "events_seen": list(self.events_seen),
             "step_s": self.step_s,
-            "uplift": np.round(self.uplift, 6).tolist(),
-            "daily_shape": np.round(self.daily_shape, 6).tolist(),
-            "upper_ratio": np.round(self.upper_ratio, 6).tolist(),
+            "uplift": self.uplift.tolist(),
+            "daily_shape": self.daily_shape.tolist(),
+            "upper_ratio": self.upper_ratio.tolist(),
             "upper_quantile": self.upper_quantile,
         }
 
