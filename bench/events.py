@@ -14,13 +14,16 @@ Measured against the issue-12 targets:
 - p50 WAPE in the 30-minute windows after scheduled starts (every origin from a horizon before the start),
   and outside them, with vs without the calendar;
 - replica-minutes vs the HPA alone and vs the perfect-foresight oracle;
-- what each cancelled entry costs: replica-minutes the calendar run spends more than the run without it in
-  the hour around the cancelled start, against "the lead time's worth" (lead minutes x the replicas an
-  average real event adds at its peak).
+- what each cancelled entry costs: entries that never happen are added to the calendar in quiet hours of the
+  replay (4 a seed; the scenario's own cancelled entries rarely fall into the replayed days) and the replay
+  is run again with them: the replica-minutes it spends more in [start - 30 min, start + 60 min), against
+  "the lead time's worth" (lead minutes x the replicas an average real event adds at its peak);
+- the same network without the event profile (``calendar_network_only``), and a plot of the largest
+  announced start of the first seed (``events.png``).
 
 Writes ``bench/results/events.md`` and ``events.json``.
 
-    python bench/events.py [--seeds 0,1,2] [--days 28] [--replay-days 8] [--epochs 15]
+    python bench/events.py [--seeds 0,1,2] [--days 28] [--replay-days 8] [--epochs 15] [--cache DIR]
 """
 
 from __future__ import annotations
