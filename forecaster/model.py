@@ -29,6 +29,7 @@ from forecaster import __version__
 from forecaster.calibration import BandCalibration, carried_width, conformal_width
 from forecaster.combine import SkillWeighting, combine
 from forecaster.errors import DataError, ModelStoreError, NonFiniteForecastError
+from forecaster.event_profile import EventProfile, apply_event_profile
 from forecaster.events import Calendar
 from forecaster.nn import QuantileLSTM
 from forecaster.predictors import HoltWinters, HoltWintersState, future_index, quantile_label
@@ -69,6 +70,7 @@ _CORE_KEYS = frozenset(
         "band_scale",
         "calibration",
         "events",
+        "event_profile",
     }
 )
 """Manifest keys that :meth:`Forecaster.manifest` writes itself; everything else is ``info``."""
@@ -96,6 +98,7 @@ class Forecaster:
         band_scale: list[float] | None = None,
         events: EventFeatures | None = None,
         calibration: BandCalibration | None = None,
+        event_profile: EventProfile | None = None,
     ) -> None:
         self.name = name
         self.step = step
@@ -119,6 +122,8 @@ class Forecaster:
         self.calibration = calibration
         """How the band is scaled at prediction time from the errors of recent and same-time-yesterday
         forecasts (:mod:`forecaster.calibration`; None: ``band_scale`` alone, as models trained before)."""
+        self.event_profile = event_profile
+        """Each kind's learnt uplift, used at the steps scheduled events reach (None: the network alone)."""
 
     # -- Predictor protocol -------------------------------------------------------------------------------
     @property
@@ -437,26 +442,53 @@ class Forecaster:
             )
             members["lstm"] = p50
             point = blend_points(members, self.blend) if set(self.blend) - {"lstm"} else p50
-            return self._finish(raw + (point - p50)[..., None], values)
+            return self._finish(
+                self._with_event_profile(raw + (point - p50)[..., None], values, index, origins, events),
+                values,
+            )
         lo = max(self.spec.history_needed, int(origins.min()) - self._lookback_origins())
         raw_all, members = self.components(values, index, first=lo, last=int(origins.max()), events=events)
         point, weights = combine(members, values, first=lo, origins=origins, weighting=self.weighting)
         if self.calibration is None:
-            return self._finish(self.band_around(raw_all[origins - lo], point), values)
-        width = conformal_width(
-            self.calibration,
-            members=members,
-            weights=weights,
-            raw=raw_all,
+            out = self.band_around(raw_all[origins - lo], point)
+        else:
+            width = conformal_width(
+                self.calibration,
+                members=members,
+                weights=weights,
+                raw=raw_all,
+                values=values,
+                first=lo,
+                origins=origins,
+                point=point,
+                quantiles=self.quantiles,
+                floor=self.scaler.floor,
+                validation_scale=self.band_scale,
+            )  # [N, H, Q]
+            out = point[..., None] + width
+        return self._finish(self._with_event_profile(out, values, index, origins, events), values)
+
+    def _with_event_profile(
+        self,
+        forecast: np.ndarray,
+        values: np.ndarray,
+        index: pd.DatetimeIndex,
+        origins: np.ndarray,
+        events: Calendar | None,
+    ) -> np.ndarray:
+        """``forecast`` ``[N, H, Q]`` with the steps that scheduled events reach taken from the event profile
+        (:mod:`forecaster.event_profile`); unchanged for a model without one or without a calendar."""
+        if self.event_profile is None or events is None or not len(events):
+            return forecast
+        return apply_event_profile(
+            self.event_profile,
+            forecast,
             values=values,
-            first=lo,
+            index=index,
             origins=origins,
-            point=point,
             quantiles=self.quantiles,
-            floor=self.scaler.floor,
-            validation_scale=self.band_scale,
-        )  # [N, H, Q]
-        return self._finish(point[..., None] + width, values)
+            calendar=events,
+        )
 
     def band_around(self, raw: np.ndarray, point: np.ndarray) -> np.ndarray:
         """The network's band ``[N, H, Q]`` carried to the combined p50 ``[N, H]``.
@@ -504,6 +536,7 @@ class Forecaster:
             "band_scale": self.band_scale,
             **({"calibration": self.calibration.to_dict()} if self.calibration is not None else {}),
             **({"events": self.events.to_dict()} if self.events is not None else {}),
+            **({"event_profile": self.event_profile.to_dict()} if self.event_profile is not None else {}),
             **{k: v for k, v in self.info.items() if k not in _CORE_KEYS},
         }
 
@@ -586,6 +619,8 @@ class Forecaster:
             step = pd.Timedelta(seconds=float(manifest["step_s"]))
             events_state = manifest.get("events")
             events = EventFeatures.from_dict(events_state) if events_state else None
+            profile_state = manifest.get("event_profile")
+            event_profile = EventProfile.from_dict(profile_state) if profile_state else None
             network = cls.build_network(
                 spec=spec, n_quantiles=len(quantiles), architecture=arch, events=events
             )
@@ -638,6 +673,7 @@ class Forecaster:
             band_scale=band_scale,
             events=events,
             calibration=calibration,
+            event_profile=event_profile,
         )
 
     @staticmethod

@@ -121,6 +121,9 @@ class TrainSettings:
     """Combine the LSTM's p50 with last value and seasonal naive, weights chosen on the validation split."""
     backtest: str = "3d"
     """Recent range held out to decide promotion (model vs baselines vs the current model)."""
+    event_profile: bool = True
+    """With a calendar: also learn each kind's uplift as a statistical profile (forecaster.event_profile) and
+    forecast the steps scheduled events reach from it. False: the network's event inputs alone."""
 
 
 @dataclass(frozen=True)

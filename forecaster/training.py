@@ -20,6 +20,7 @@ import torch
 from forecaster.calibration import BandCalibration, carried_width, fit_prior, scores
 from forecaster.combine import SkillWeighting, combine, recent_losses
 from forecaster.errors import DataError
+from forecaster.event_profile import fit_event_profile
 from forecaster.events import Calendar
 from forecaster.model import BLEND_MEMBERS, Forecaster, blend_points
 from forecaster.predictors import HoltWinters
@@ -95,7 +96,9 @@ def fit_forecaster(
     """Train a quantile LSTM on ``series`` (a regular series; NaN marks masked gaps).
 
     ``events``: the calendar of scheduled events; the model then reads event inputs for the kinds that
-    start within the training range and learns each kind's effect from those past events.
+    start within the training range and learns each kind's effect from those past events, both in the network
+    and (``train.event_profile``) as a per-kind profile (:mod:`forecaster.event_profile`) that answers the
+    forecast steps around scheduled starts.
     """
     train = train or TrainSettings()
     with _cpu_threads(train.threads):
@@ -280,6 +283,11 @@ def _fit_forecaster(
     info["training"]["blend_validation_wape"] = blend_scores
     info["training"]["relative_band"] = _relative_band(forecaster, values, index, val_origins, events=events)
     forecaster.info = info
+    if events is not None and train.event_profile:
+        # Learnt from every past start in the history (a statistical fit, not the network's validation split).
+        forecaster.event_profile = fit_event_profile(
+            values, index, events, season=spec.season, horizon=spec.horizon, upper_quantile=max(quantiles)
+        )
     log.info("trained %s: %d epochs, validation pinball %.4f, blend %s", name, epochs_run, best_loss, blend)
     return forecaster
 

@@ -136,6 +136,9 @@ def test_events_are_saved_and_old_style_models_have_no_event_section(trained, tm
     assert "events" not in without.manifest() and without.events is None
     section = with_cal.manifest()["events"]
     assert section["kinds"] == ["match"] and section["events_seen"][0] >= 20
+    profile = with_cal.manifest()["event_profile"]
+    assert profile["kinds"] == ["match"] and "event_profile" not in without.manifest()
+    assert max(profile["uplift"][0]) > 0.5 * MATCH.jump, "the profile learnt the match's height"
     with_cal.save(tmp_path / "m")
     loaded = Forecaster.load(tmp_path / "m")
     history = scenario.series.iloc[: split + 100]

@@ -1,0 +1,225 @@
+"""The per-kind event profile: each kind's height, rise and decay learnt from its past events (no network)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from forecaster.event_profile import (
+    CONFIRM_S,
+    EventProfile,
+    apply_event_profile,
+    fit_event_profile,
+)
+from forecaster.events import Calendar, Event
+from forecaster.sources.synthetic import EventKind, ScheduleShape, live_streaming_events
+
+STEP = pd.Timedelta(minutes=5)
+BIG = EventKind("final", jump=2.0, rise_min=3.0, decay_min=30.0, duration_min=90.0, weight=1.0)
+SMALL = EventKind("talk", jump=0.6, rise_min=3.0, decay_min=90.0, duration_min=120.0, weight=1.0)
+
+
+def _scenario(*, hinted: bool = False, seed: int = 1):
+    schedule = ScheduleShape(
+        kinds=(BIG, SMALL),
+        events_per_day=3.0,
+        cancelled_fraction=0.0,
+        late_fraction=0.0,
+        surprise_spikes_per_week=0.0,
+        size_spread=0.25 if hinted else 0.0,
+        hinted=hinted,
+    )
+    return live_streaming_events(days=14, step=STEP, seed=seed, schedule=schedule)
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    scenario = _scenario()
+    s = scenario.series
+    split = int(len(s) * 0.75)
+    profile = fit_event_profile(
+        s.to_numpy()[:split], s.index[:split], scenario.calendar, season=288, horizon=6
+    )
+    return scenario, split, profile
+
+
+def test_each_kind_learns_its_own_height_rise_and_decay(fitted):
+    _, _, profile = fitted
+    assert profile.kinds == ("final", "talk") and min(profile.events_seen) >= 10
+    big, small = profile.kind_uplift("final"), profile.kind_uplift("talk")
+    # Heights near the generator's jumps (the 5-minute point after a start catches part of the rise).
+    assert 0.75 * BIG.jump < big.max() < 1.25 * BIG.jump, big[:6]
+    assert 0.6 * SMALL.jump < small.max() < 1.4 * SMALL.jump, small[:6]
+    # The peak comes within a few steps of the start, and the slow kind keeps half its height far longer.
+    assert np.argmax(big) <= 2 and np.argmax(small) <= 3
+
+    def half_life_steps(g):
+        return int(np.argmax(g < g.max() / 2))
+
+    assert half_life_steps(small) > 2 * half_life_steps(big), (big[:20], small[:20])
+    # Hours later nothing is left.
+    assert abs(big[-12:]).max() < 0.15 and abs(small[-12:]).max() < 0.15
+
+
+def _held_out_start(scenario, split, *, kind: str, quiet_h: float = 4) -> tuple[Event, int]:
+    index = scenario.series.index
+    for e in scenario.calendar.events:
+        at = int(index.searchsorted(e.start.tz_localize(None)))
+        quiet = all(
+            abs((o.start - e.start).total_seconds()) > quiet_h * 3600
+            for o in scenario.calendar.events
+            if o is not e
+        )
+        if e.kind == kind and at > split + 30 and at + 12 < len(index) and quiet:
+            return e, at
+    raise AssertionError("no quiet held-out start of that kind")
+
+
+def test_an_announced_start_is_in_the_forecast_at_the_origin(fitted):
+    scenario, split, profile = fitted
+    s = scenario.series
+    event, at = _held_out_start(scenario, split, kind="final")
+    origin = at - 3  # the start is 3 steps ahead: nothing of it is in the history yet
+    values = s.to_numpy()
+    point, pending = profile.forecast(
+        values, s.index, np.array([origin]), horizon=6, calendar=scenario.calendar
+    )
+    level = values[origin - 3 : origin].mean()
+    after = point[0, 4]  # one step after the start
+    assert after > level * (1 + 0.6 * BIG.jump), (after, level)
+    assert abs(after - values[at + 1]) < 0.3 * values[at + 1], "about as high as what happened"
+    assert (pending[0, :3] < 0.05 * point[0, :3]).all() and pending[0, 4] > 0.4 * point[0, 4]
+    # Without the entry, the profile forecasts the level: the calendar is what carries the start.
+    bare, _ = profile.forecast(
+        values,
+        s.index,
+        np.array([origin]),
+        horizon=6,
+        calendar=Calendar.of([e for e in scenario.calendar.events if e != event]),
+    )
+    assert bare[0, 4] < level * 1.3
+
+
+def test_a_start_that_does_not_happen_fades_after_the_confirmation_time(fitted):
+    scenario, split, profile = fitted
+    s = scenario.series
+    event, at = _held_out_start(scenario, split, kind="final")
+    # An entry six hours before a real start, in a quiet evening: nothing happens then (a cancelled entry).
+    ghost_at = at - 72
+    ghost = Event(start=s.index[ghost_at].tz_localize("UTC"), kind="final")
+    cal = Calendar.of([*scenario.calendar.events, ghost])
+    values = s.to_numpy()
+    young = ghost_at + 1  # one step after the announced start: the stream may still be late
+    old = ghost_at + int(CONFIRM_S / STEP.total_seconds()) + 2
+    point, _ = profile.forecast(values, s.index, np.array([young, old]), horizon=6, calendar=cal)
+    level = values[ghost_at - 6 : ghost_at].mean()
+    assert point[0, 0] > level * (1 + 0.5 * BIG.jump), "a young start keeps its announced size"
+    assert point[1, 0] < level * 1.3, "a start that did not show up after the confirmation time is dropped"
+
+
+def test_the_size_hint_scales_the_uplift():
+    scenario = _scenario(hinted=True, seed=2)
+    s = scenario.series
+    split = int(len(s) * 0.75)
+    profile = fit_event_profile(
+        s.to_numpy()[:split], s.index[:split], scenario.calendar, season=288, horizon=6
+    )
+    event, at = _held_out_start(scenario, split, kind="final", quiet_h=0)
+    values = s.to_numpy()
+    origins = np.array([at - 2])
+    scale = profile.size_scale[profile.kinds.index("final")]
+    others = [e for e in scenario.calendar.events if e != event]
+    none, _ = profile.forecast(values, s.index, origins, horizon=6, calendar=Calendar.of(others))
+    added = {}
+    for factor in (0.5, 1.0, 2.0):
+        twin = Event(start=event.start, kind="final", end=event.end, expected=scale * factor)
+        point, _ = profile.forecast(
+            values, s.index, origins, horizon=6, calendar=Calendar.of([*others, twin])
+        )
+        added[factor] = point[0, 3] - none[0, 3]  # what the start adds one step after it
+    assert added[1.0] > 0.5 * BIG.jump * none[0, 3]
+    assert added[2.0] == pytest.approx(2 * added[1.0], rel=0.05)
+    assert added[0.5] == pytest.approx(0.5 * added[1.0], rel=0.05)
+    # A kind never seen: its hint relative to the known kinds' mean hint.
+    unseen = Event(start=event.start, kind="esports", expected=2 * float(np.mean(profile.size_scale)))
+    assert profile.size(unseen) == pytest.approx(2.0)
+
+
+def test_a_kind_never_seen_gets_the_mean_profile_and_the_state_round_trips(fitted):
+    scenario, split, profile = fitted
+    s = scenario.series
+    event, at = _held_out_start(scenario, split, kind="final")
+    others = [e for e in scenario.calendar.events if e != event]
+
+    def forecast_as(kind):
+        twin = Event(start=event.start, kind=kind, end=event.end)
+        cal = Calendar.of([*others, twin])
+        return profile.forecast(s.to_numpy(), s.index, np.array([at - 2]), horizon=6, calendar=cal)[0]
+
+    # What predict's note says: the average effect of the known kinds.
+    np.testing.assert_allclose(forecast_as("esports"), (forecast_as("final") + forecast_as("talk")) / 2)
+    np.testing.assert_allclose(profile.kind_uplift("esports"), profile.uplift.mean(axis=0))
+    at = pd.Timestamp("2026-01-20 20:00", tz="UTC")
+    assert profile.size(Event(start=at, kind="esports", expected=5.0)) == 1.0, "no hints in training: size 1"
+    again = EventProfile.from_dict(profile.to_dict())
+    np.testing.assert_allclose(again.uplift, profile.uplift, atol=1e-6)
+    np.testing.assert_allclose(again.daily_shape, profile.daily_shape, atol=1e-6)
+    assert again.kinds == profile.kinds and again.events_seen == profile.events_seen
+    broken = {**profile.to_dict(), "uplift": [[1.0, float("nan")]]}
+    with pytest.raises(ValueError, match="do not fit"):
+        EventProfile.from_dict(broken)
+
+
+def test_applied_only_around_starts_with_the_profiles_own_band(fitted):
+    scenario, split, profile = fitted
+    s = scenario.series
+    _, at = _held_out_start(scenario, split, kind="final")
+    far = at - 60  # five hours before: nothing scheduled reaches the horizon
+    origins = np.array([far, at - 3])
+    values = s.to_numpy()
+    flat = np.repeat(values[origins - 1][:, None, None], 6, axis=1) * np.array([1.0, 1.1])  # [N, H, Q]
+    out = apply_event_profile(
+        profile,
+        flat,
+        values=values,
+        index=s.index,
+        origins=origins,
+        quantiles=(0.5, 0.9),
+        calendar=scenario.calendar,
+    )
+    np.testing.assert_array_equal(out[0], flat[0])
+    point, _ = profile.forecast(values, s.index, origins, horizon=6, calendar=scenario.calendar)
+    # From half an hour before the start the profile answers: its p50, and its own band (wider where the
+    # start is still to come: how big, how late).
+    np.testing.assert_allclose(out[1, :, 0], point[1])
+    assert out[1, 4, 1] == pytest.approx(point[1, 4] * profile.upper_ratio[0, 4])
+    assert out[1, 0, 1] == pytest.approx(point[1, 0] * profile.upper_ratio[1, 0])
+    assert profile.upper_ratio[0, 4] > profile.upper_ratio[1, 0] >= 1.0
+
+
+def _hand_made(step_s: float = 60.0) -> EventProfile:
+    lag_min = np.arange(240) * step_s / 60
+    g = np.clip(lag_min / 3, 0, 1) * np.exp(-np.maximum(lag_min - 3, 0) / 30)  # rise 3 min, decay 30 min
+    return EventProfile(
+        kinds=("final",),
+        size_scale=(0.0,),
+        events_seen=(10,),
+        step_s=step_s,
+        uplift=g[None, :],
+        daily_shape=np.ones(1),
+        upper_ratio=np.ones((2, 10)),
+    )
+
+
+@pytest.mark.parametrize("late_min", [0, 4, 7])
+def test_a_late_stream_is_followed_from_when_it_really_started(late_min):
+    profile = _hand_made()
+    index = pd.date_range("2026-03-05 18:00", periods=300, freq="1min")
+    announced = index[150]
+    lag = (np.arange(300) - 150 - late_min).astype(float)
+    values = 100.0 * (1 + 1.5 * profile.uplift[0][np.clip(lag, 0, 239).astype(int)] * (lag >= 0))
+    cal = Calendar.of([Event(start=announced.tz_localize("UTC"), kind="final")])
+    origin = 150 + 15  # a quarter of an hour after the announced start
+    point, _ = profile.forecast(values, index, np.array([origin]), horizon=10, calendar=cal)
+    np.testing.assert_allclose(point[0], values[origin : origin + 10], rtol=0.02)
