@@ -120,6 +120,14 @@ class TrainSettings:
     """Combine the LSTM's p50 with last value and seasonal naive, weights chosen on the validation split."""
     backtest: str = "3d"
     """Recent range held out to decide promotion (model vs baselines vs the current model)."""
+    pretrained: str = "auto"
+    """Cold start (:mod:`forecaster.pretrain`): "auto" fine-tunes the pretrained network shipped in
+    ``models/_pretrained`` (or ``$FORECASTER_PRETRAINED``) when the history is shorter than
+    ``cold_start_span`` and the network fits the model settings; a directory path uses the networks there;
+    "off" always trains from scratch."""
+    cold_start_span: str = "7d"
+    """Histories shorter than this fine-tune the pretrained network instead of training from scratch (a
+    network trained from scratch on a few days sees too few windows of each time of day)."""
 
 
 @dataclass(frozen=True)
@@ -249,6 +257,7 @@ def _first_problem(cfg: TargetConfig) -> tuple[str, str | None] | None:
         lookback = parse_duration(cfg.model.lookback)
         parse_duration(cfg.prometheus.history)
         parse_duration(cfg.train.backtest)
+        parse_duration(cfg.train.cold_start_span)
     except DataError as exc:
         return exc.problem, exc.hint
     if horizon < step or lookback < step:

@@ -69,7 +69,7 @@ SECTIONS: dict[str, type] = {
 DURATION_FIELDS: dict[str, tuple[str, ...]] = {
     "prometheus": ("step", "history"),
     "model": ("lookback", "horizon"),
-    "train": ("backtest",),
+    "train": ("backtest", "cold_start_span"),
 }
 """Fields holding a duration (``90s``, ``5m``, ``1h30m``, ``28d``, ``1w``), checked one by one."""
 
