@@ -92,7 +92,8 @@ def run_pretrain(args: argparse.Namespace) -> int:
             if target.exists() and not args.replace:
                 raise ConfigError(f"{target} exists", hint="pass --replace to rebuild it")
             net = pretrain(step=step, daily=daily, settings=settings, extra=same_step, progress=progress)
-            net.info["pretrained"]["command"] = " ".join(["forecaster pretrain", *sys.argv[2:]]).strip()
+            given = sys.argv[sys.argv.index("pretrain") + 1 :] if "pretrain" in sys.argv else []
+            net.info["pretrained"]["command"] = " ".join(["forecaster pretrain", *given])
             if target.exists():
                 shutil.rmtree(target)
             net.save(target)
