@@ -62,9 +62,11 @@ DEFAULT_PRETRAINED_DIR = Path(__file__).resolve().parent.parent / "models" / "_p
 DAILY_MIN_SPAN = pd.Timedelta(days=2)
 """Fine-tune the ``daily`` variant from two days of history (a day + lookback before the first window leaves
 about half a day of windows); below that the ``flat`` one."""
-FINE_TUNE_LR_FACTOR = 0.25
-"""Fine-tuning moves the pretrained weights with a quarter of the training learning rate: a few hundred
-windows must adapt the network, not overwrite what thousands of series taught it."""
+FINE_TUNE_LR_FACTOR = 1.0
+"""Fine-tuning uses the training learning rate: on six real series with three days of history (two origins
+each) it beat a quarter of it (median ratio to the best baseline 0.831 vs 0.843, the network alone 0.935
+vs 0.947). Early stopping still starts from the pretrained network, so it is kept unless fine-tuning beats
+it on the target's own held-out windows."""
 MIN_FINE_TUNE_WINDOWS = 16
 
 
