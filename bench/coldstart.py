@@ -229,9 +229,20 @@ def main(argv: list[str] | None = None) -> int:
             flush=True,
         )
         rows.append(row)
+        # Written after every series: a run stopped early still reports the series it finished.
+        _write(rows, args=args, argv=argv, done=len(rows) == len(files), total=len(files))
+    return 0
+
+
+def _write(
+    rows: list[dict], *, args: argparse.Namespace, argv: list[str] | None, done: bool, total: int
+) -> None:
     args_line = "python bench/coldstart.py " + " ".join(argv if argv is not None else sys.argv[1:])
     text, summary = summarise(rows, args_line=args_line)
-    print(text)
+    if done:
+        print(text)
+    else:
+        text = f"**Partial: {len(rows)} of {total} series done.**\n\n" + text
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "coldstart.json").write_text(json.dumps({"summary": summary, "rows": rows}, indent=2))
     (args.out / "coldstart.md").write_text(
@@ -244,7 +255,6 @@ def main(argv: list[str] | None = None) -> int:
         + text
         + "\n"
     )
-    return 0
 
 
 if __name__ == "__main__":

@@ -403,7 +403,10 @@ def find_pretrained(
     where = root / variant_name(step, daily=daily)
     manifest = where / "manifest.json"
     if not manifest.is_file():
-        return None, f"no pretrained network for a {format_duration(step)} step in {root}"
+        return None, (
+            f"no pretrained network {where.name} ({'daily' if daily else 'flat'} variant for a "
+            f"{format_duration(step)} step) in {root}"
+        )
     try:
         net = _load(str(where), manifest.stat().st_mtime_ns)
     except ModelStoreError as exc:

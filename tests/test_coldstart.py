@@ -108,7 +108,12 @@ def test_fine_tuning_starts_from_the_pretrained_weights(pretrained_dir):
         (3, {"hidden_size": 16}, {}, "the settings ask"),
         (3, {"lookback": "2h"}, {}, "the settings ask"),
         (3, {}, {"pretrained": "off"}, "turned off"),
-        (3, {}, {"pretrained": "/nonexistent"}, "no pretrained network for a 5m step"),
+        (
+            3,
+            {},
+            {"pretrained": "/nonexistent"},
+            "no pretrained network 5m-daily (daily variant for a 5m step)",
+        ),
     ],
 )
 def test_history_or_settings_that_do_not_fit_train_from_scratch_and_say_why(
