@@ -41,7 +41,10 @@ RUN apt-get update \
     && mkdir -p /var/lib/forecaster/models /etc/forecaster \
     && chown 10001:10001 /var/lib/forecaster/models
 COPY --from=build /opt/venv /opt/venv
-ENV PATH=/opt/venv/bin:$PATH \
+# The pretrained cold-start networks (a few hundred KB; `forecaster train` fine-tunes them for short histories).
+COPY models/_pretrained /opt/forecaster/pretrained
+ENV FORECASTER_PRETRAINED=/opt/forecaster/pretrained \
+    PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     HOME=/tmp \

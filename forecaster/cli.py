@@ -19,6 +19,7 @@ __all__ = ["main", "build_parser"]
 # Modules that register subcommands, in the order they appear in --help.
 _COMMAND_MODULES = (
     "forecaster.cli_core",  # train, predict, backtest, demo
+    "forecaster.cli_pretrain",  # pretrain
     "forecaster.cli_simulate",  # simulate
     "forecaster.cli_tune",  # tune
     "forecaster.cli_serve",  # serve

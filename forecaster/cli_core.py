@@ -233,6 +233,9 @@ def run_train(args: argparse.Namespace) -> int:
         progress=not args.no_progress and sys.stderr.isatty(),
         events=events,
     )
+    cold = (result.saved.manifest.get("training") or {}).get("cold_start") or {}
+    if cold.get("reason"):
+        print(f"cold start: {cold['reason']}")
     _print_table(result.backtest)
     if args.plot:
         from forecaster.plots import plot_backtest

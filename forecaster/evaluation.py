@@ -196,7 +196,12 @@ def backtest_against_baselines(
         train_part, step=model.step, horizon_steps=model.horizon_steps, quantiles=model.quantiles
     )
     predictors: list[Predictor] = [model, *baselines, *others]
-    need = max(getattr(p, "lookback_steps", getattr(p, "min_history", 1)) for p in predictors)
+    # What each one needs to answer, not all it would like: a 1-minute model's calibration reads three
+    # days of past forecasts when it has them and does without at the first origins of a short series.
+    need = max(
+        getattr(p, "min_history_steps", getattr(p, "lookback_steps", getattr(p, "min_history", 1)))
+        for p in predictors
+    )
     origins = rolling_origins(series, start=split, every=every, horizon_steps=model.horizon_steps, need=need)
     season = int(pd.Timedelta(days=1) / model.step)
     return backtest(

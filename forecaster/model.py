@@ -172,12 +172,20 @@ class Forecaster:
 
     @property
     def answered_by(self) -> str:
+        """``lstm`` (``lstm-fine-tuned``: a pretrained network fine-tuned on a short history, see
+        :mod:`forecaster.pretrain`), with ``+skill-weighted`` or ``+blend`` when combined with baselines."""
+        cold = (self.info.get("training") or {}).get("cold_start") or {}
+        net = "lstm-fine-tuned" if cold.get("fine_tuned") else "lstm"
         if self.weighting is not None:
-            return "lstm+skill-weighted"
-        return "lstm+blend" if set(self.blend) - {"lstm"} else "lstm"
+            return f"{net}+skill-weighted"
+        return f"{net}+blend" if set(self.blend) - {"lstm"} else net
 
     def _fallback(self, history: pd.Series) -> pd.DataFrame:
-        """A short history: the recent mean with the band the network typically gives, relative to it."""
+        """A short history: the pretrained network that reads no daily lags when the history covers its
+        lookback, else the recent mean with the band the network typically gives, relative to it."""
+        pretrained = self._pretrained_fallback(history)
+        if pretrained is not None:
+            return pretrained
         values, _ = self._check_history(history, need=1)
         q = max(1, int(pd.Timedelta(minutes=15) / self.step))
         level = float(np.mean(values[-q:]))
@@ -201,6 +209,41 @@ class Forecaster:
             f"history of {len(history)} points is shorter than the {self.min_history_steps} the network "
             f"needs ({format_duration(self.step * self.min_history_steps)}): answered by the mean of the "
             "last 15 minutes with the network's typical band"
+        )
+        return frame
+
+    def _pretrained_fallback(self, history: pd.Series) -> pd.DataFrame | None:
+        """The shipped pretrained ``flat`` network on this model's scaler, or None when none fits."""
+        from forecaster.pretrain import fallback_network  # the pretraining module imports this one
+
+        setting = ((self.info.get("training") or {}).get("settings") or {}).get("pretrained")
+        net = fallback_network(
+            step=self.step, horizon_steps=self.horizon_steps, quantiles=self.quantiles, setting=setting
+        )
+        if net is None or len(history) < net.spec.history_needed:
+            return None
+        values, index = self._check_history(history, need=net.spec.history_needed)
+        # The pretrained weights read scale-free inputs; the log-level input is normalised by this model's
+        # scaler, fitted on this target's training range.
+        view = Forecaster(
+            name=net.name,
+            step=self.step,
+            spec=net.spec,
+            scaler=self.scaler,
+            quantiles=self.quantiles,
+            network=net.network,
+            architecture=net.architecture,
+        )
+        with np.errstate(over="ignore", invalid="ignore"):  # overflow is reported by _finish, as an error
+            out = view._run(values, index, np.array([len(values)]), blend=False)  # [1, H, Q]
+        frame = pd.DataFrame(
+            out[0], index=future_index(history, self.horizon_steps, self.step), columns=self.columns
+        )
+        frame.attrs["answered_by"] = f"fallback:pretrained:{net.name}"
+        frame.attrs["note"] = (
+            f"history of {len(history)} points is shorter than the {self.min_history_steps} the network "
+            f"needs ({format_duration(self.step * self.min_history_steps)}): answered by the pretrained "
+            f"network {net.name}, which reads the last {format_duration(self.step * net.spec.lookback)} only"
         )
         return frame
 

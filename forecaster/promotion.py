@@ -85,6 +85,7 @@ class _Renamed:
         self.horizon_steps = inner.horizon_steps
         self.quantiles = inner.quantiles
         self.lookback_steps = getattr(inner, "lookback_steps", 1)
+        self.min_history_steps = getattr(inner, "min_history_steps", self.lookback_steps)
         if hasattr(inner, "predict_many"):
             self.predict_many = inner.predict_many  # type: ignore[attr-defined]
 

@@ -124,6 +124,14 @@ class TrainSettings:
     event_profile: bool = True
     """With a calendar: also learn each kind's uplift as a statistical profile (forecaster.event_profile) and
     forecast the steps scheduled events reach from it. False: the network's event inputs alone."""
+    pretrained: str = "auto"
+    """Cold start (:mod:`forecaster.pretrain`): "auto" fine-tunes the pretrained network shipped in
+    ``models/_pretrained`` (or ``$FORECASTER_PRETRAINED``) when the history is shorter than
+    ``cold_start_span`` and the network fits the model settings; a directory path uses the networks there;
+    "off" always trains from scratch."""
+    cold_start_span: str = "7d"
+    """Histories shorter than this fine-tune the pretrained network instead of training from scratch (a
+    network trained from scratch on a few days sees too few windows of each time of day)."""
 
 
 @dataclass(frozen=True)
@@ -304,6 +312,7 @@ def _first_problem(cfg: TargetConfig) -> tuple[str, str | None] | None:
         lookback = parse_duration(cfg.model.lookback)
         parse_duration(cfg.prometheus.history)
         parse_duration(cfg.train.backtest)
+        parse_duration(cfg.train.cold_start_span)
     except DataError as exc:
         return exc.problem, exc.hint
     if horizon < step or lookback < step:

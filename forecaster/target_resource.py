@@ -72,7 +72,7 @@ SECTIONS: dict[str, type] = {
 DURATION_FIELDS: dict[str, tuple[str, ...]] = {
     "prometheus": ("step", "history"),
     "model": ("lookback", "horizon"),
-    "train": ("backtest",),
+    "train": ("backtest", "cold_start_span"),
     "tuning": ("pod_startup", "every"),
 }
 """Fields holding a duration (``90s``, ``5m``, ``1h30m``, ``28d``, ``1w``), checked one by one."""

@@ -136,15 +136,21 @@ def _fit_forecaster(
     index = pd.DatetimeIndex(series.index).as_unit("ns")
     step = pd.Timedelta(index.freq) if index.freq is not None else infer_step(index)
     values = series.to_numpy(dtype=float)
-    spec = window_spec_for(series, step=step, model=model)
+    # Cold start: a short history fine-tunes the pretrained network (its window shape and architecture).
+    from forecaster.pretrain import FINE_TUNE_LR_FACTOR, MIN_FINE_TUNE_WINDOWS, cold_start_plan
+
+    plan = cold_start_plan(series, step=step, model=model, train=train, with_events=events is not None)
+    pretrained = plan.pretrained
+    spec = pretrained.spec if pretrained is not None else window_spec_for(series, step=step, model=model)
     quantiles = tuple(sorted(model.quantiles))
+    min_windows = MIN_FINE_TUNE_WINDOWS if pretrained is not None else _MIN_TRAIN_WINDOWS
 
     origins = valid_origins(values, spec, with_target=True)
     split = int(len(values) * (1 - train.validation_fraction))
     train_origins = origins[origins + spec.horizon <= split]
     val_origins = origins[origins >= split]
-    if len(train_origins) < _MIN_TRAIN_WINDOWS or len(val_origins) < 8:
-        need = spec.history_needed + spec.horizon + _MIN_TRAIN_WINDOWS
+    if len(train_origins) < min_windows or len(val_origins) < 8:
+        need = spec.history_needed + spec.horizon + min_windows
         raise DataError(
             f"{name}: history too short to train: {len(origins)} usable windows of "
             f"{format_duration(step * spec.history_needed)} + {format_duration(step * spec.horizon)} "
@@ -165,11 +171,18 @@ def _fit_forecaster(
         "num_layers": model.num_layers,
         "dropout": model.dropout,
     }
+    if pretrained is not None:
+        architecture = dict(pretrained.architecture)
     device = device or pick_device()
     network = Forecaster.build_network(
         spec=spec, n_quantiles=len(quantiles), architecture=architecture, events=event_spec
-    ).to(device)
-    optimiser = torch.optim.Adam(network.parameters(), lr=train.learning_rate)
+    )
+    learning_rate = train.learning_rate
+    if pretrained is not None:
+        network.load_state_dict(pretrained.network.state_dict())  # a copy: the cached network stays as it is
+        learning_rate *= FINE_TUNE_LR_FACTOR
+    network = network.to(device)
+    optimiser = torch.optim.Adam(network.parameters(), lr=learning_rate)
     q = torch.tensor(quantiles, dtype=torch.float32, device=device)
 
     def tensors(origin_set: np.ndarray) -> tuple[torch.Tensor, ...]:
@@ -204,15 +217,17 @@ def _fit_forecaster(
             total += float(loss) * len(val[0][part])
         return total / n
 
-    # The untrained network is a persistence forecast (see QuantileLSTM): it is epoch 0 of early stopping,
-    # so training can only be kept when it beats "the last value" on held-out data.
+    # The untrained network is a persistence forecast (see QuantileLSTM), the pretrained one what the corpus
+    # taught it: either is epoch 0 of early stopping, so training is kept only when it beats it on held-out data.
     network.eval()
     with torch.no_grad():
         best_loss = validation_loss()
     best_state = {k: v.detach().clone() for k, v in network.state_dict().items()}
     stale = 0
     epochs_run = 0
-    bar = _progress(train.epochs, enabled=progress, desc=f"train {name}")
+    bar = _progress(
+        train.epochs, enabled=progress, desc=f"{'fine-tune' if pretrained is not None else 'train'} {name}"
+    )
     for _epoch in range(train.epochs):
         epochs_run += 1
         picked = rng.permutation(train_origins)[: train.max_windows_per_epoch]
@@ -278,6 +293,13 @@ def _fit_forecaster(
             "settings": asdict(train),
             "lookback": model.lookback,
             "horizon": model.horizon,
+            "cold_start": {
+                "fine_tuned": pretrained is not None,
+                "pretrained": pretrained.name if pretrained is not None else None,
+                "pretrained_weights_sha256": pretrained.info.get("weights_sha256") if pretrained else None,
+                "history": format_duration(plan.span),
+                "reason": plan.reason,
+            },
         },
     }
     info["training"]["blend_validation_wape"] = blend_scores

@@ -1,0 +1,197 @@
+"""Cold start: a pretrained network, fine-tuned on a short history, and the fallback for a shorter one.
+
+Tiny networks pretrained here in seconds (the shipped ones are checked for loading only).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import pickle
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from forecaster.cli import main
+from forecaster.model import MANIFEST_FILE, WEIGHTS_FILE, Forecaster
+from forecaster.pretrain import (
+    DEFAULT_PRETRAINED_DIR,
+    PretrainSettings,
+    cold_start_plan,
+    pretrain,
+    synthetic_series,
+    variant_name,
+)
+from forecaster.settings import TrainSettings
+from forecaster.sources.files import write_csv
+from forecaster.training import fit_forecaster
+from tests.helpers import TINY_MODEL, TINY_TRAIN, daily_sine
+
+STEP = pd.Timedelta("5min")
+TINY_CORPUS = PretrainSettings(series=6, days=3, windows_per_series=60, epochs=2, batch_size=64)
+
+
+@pytest.fixture(scope="module")
+def pretrained_dir(tmp_path_factory) -> Path:
+    torch.set_num_threads(1)
+    root = tmp_path_factory.mktemp("pretrained")
+    for daily in (True, False):
+        net = pretrain(step=STEP, daily=daily, model=TINY_MODEL, settings=TINY_CORPUS)
+        net.save(root / variant_name(STEP, daily=daily))
+    return root
+
+
+@pytest.fixture(scope="module")
+def cold_model(pretrained_dir) -> Forecaster:
+    series = daily_sine(days=3, noise=0.05, seed=3)
+    train = dataclasses.replace(TINY_TRAIN, pretrained=str(pretrained_dir))
+    return fit_forecaster(series, model=TINY_MODEL, train=train, name="svc")
+
+
+def test_synthetic_corpus_is_deterministic_finite_and_varied():
+    a = [synthetic_series(np.random.default_rng(5), step=STEP, days=2) for _ in range(2)]
+    assert a[0].equals(a[1])  # the same seed, the same series
+    rng = np.random.default_rng(0)
+    many = [synthetic_series(rng, step=STEP, days=2) for _ in range(20)]
+    for s in many:
+        assert len(s) == 576 and np.isfinite(s.to_numpy()).all() and (s >= 0).all()
+    means = [s.mean() for s in many]
+    assert max(means) / max(min(means), 1e-9) > 100  # levels spread over orders of magnitude
+
+
+def test_pretraining_beats_its_persistence_start(pretrained_dir):
+    net = Forecaster.load(pretrained_dir / variant_name(STEP, daily=True))
+    info = net.info["pretrained"]
+    assert info["corpus"]["synthetic_series"] == TINY_CORPUS.series
+    assert info["validation_pinball"] <= info["validation_pinball_untrained"]
+    assert net.spec.season == 288 and net.spec.lookback == 12
+
+
+def test_short_history_fine_tunes_the_pretrained_network_and_says_so(cold_model, pretrained_dir):
+    cold = cold_model.info["training"]["cold_start"]
+    assert cold["fine_tuned"] is True
+    assert cold["pretrained"] == "5m-daily" and "fine-tuned the pretrained network 5m-daily" in cold["reason"]
+    assert len(cold["pretrained_weights_sha256"]) == 64
+    # From scratch, three days would get no daily lags; the fine-tuned network keeps the pretrained reading
+    # of yesterday.
+    assert cold_model.spec.season == 288
+    history = daily_sine(days=3, noise=0.05, seed=4)
+    forecast = cold_model.predict(history)
+    assert forecast.attrs["answered_by"].startswith("lstm-fine-tuned")
+    assert np.isfinite(forecast.to_numpy()).all() and (forecast["p90"] >= forecast["p50"]).all()
+    # The artifact keeps saying so after a round trip through the store format.
+    assert (
+        Forecaster.from_bytes(cold_model.to_bytes())
+        .predict(history)
+        .attrs["answered_by"]
+        .startswith("lstm-fine-tuned")
+    )
+
+
+def test_fine_tuning_starts_from_the_pretrained_weights(pretrained_dir):
+    """With no epoch kept (the learning rate is zero), the fine-tuned network IS the pretrained one."""
+    series = daily_sine(days=3, noise=0.05, seed=3)
+    train = dataclasses.replace(TINY_TRAIN, pretrained=str(pretrained_dir), learning_rate=0.0, blend=False)
+    model = fit_forecaster(series, model=TINY_MODEL, train=train)
+    net = Forecaster.load(pretrained_dir / "5m-daily")
+    for key, value in net.network.state_dict().items():
+        assert torch.equal(model.network.state_dict()[key], value), key
+
+
+@pytest.mark.parametrize(
+    ("days", "changes", "settings", "reason"),
+    [
+        (8, {}, {}, "at least 7d: trained from scratch"),
+        (3, {"hidden_size": 16}, {}, "the settings ask"),
+        (3, {"lookback": "2h"}, {}, "the settings ask"),
+        (3, {}, {"pretrained": "off"}, "turned off"),
+        (
+            3,
+            {},
+            {"pretrained": "/nonexistent"},
+            "no pretrained network 5m-daily (daily variant for a 5m step)",
+        ),
+    ],
+)
+def test_history_or_settings_that_do_not_fit_train_from_scratch_and_say_why(
+    pretrained_dir, days, changes, settings, reason
+):
+    series = daily_sine(days=days)
+    train = dataclasses.replace(TrainSettings(), **{"pretrained": str(pretrained_dir), **settings})
+    model = dataclasses.replace(TINY_MODEL, **changes)
+    plan = cold_start_plan(series, step=STEP, model=model, train=train)
+    assert plan.pretrained is None and reason in plan.reason
+
+
+def test_two_days_or_less_fine_tune_the_flat_variant(pretrained_dir):
+    train = dataclasses.replace(TrainSettings(), pretrained=str(pretrained_dir))
+    assert cold_start_plan(
+        daily_sine(days=1.5), step=STEP, model=TINY_MODEL, train=train
+    ).pretrained.name == ("5m-flat")
+    assert cold_start_plan(daily_sine(days=2), step=STEP, model=TINY_MODEL, train=train).pretrained.name == (
+        "5m-daily"
+    )
+
+
+def test_history_too_short_for_the_network_is_answered_by_the_pretrained_fallback(cold_model):
+    history = daily_sine(days=3, noise=0.05, seed=4)
+    short = history.iloc[-30:]  # 2.5 hours: the flat network's hour, not the day + hour of the model's own
+    assert len(short) < cold_model.min_history_steps
+    forecast = cold_model.predict(short)
+    assert forecast.attrs["answered_by"] == "fallback:pretrained:5m-flat"
+    assert "pretrained network 5m-flat" in forecast.attrs["note"]
+    assert np.isfinite(forecast.to_numpy()).all() and (forecast["p90"] >= forecast["p50"]).all()
+    level = short.iloc[-12:].mean()
+    assert np.all((forecast["p50"] > level / 3) & (forecast["p50"] < level * 3))
+    # Shorter than even the flat network's lookback: the statistical fallback, named.
+    tiny = cold_model.predict(short.iloc[-5:])
+    assert tiny.attrs["answered_by"] == "fallback:recent-mean" and np.isfinite(tiny.to_numpy()).all()
+    # A gap in the short history is carried over, never NaN in the output.
+    gappy = short.copy()
+    gappy.iloc[-8:-3] = np.nan
+    assert np.isfinite(cold_model.predict(gappy).to_numpy()).all()
+
+
+def test_pretrained_artifacts_load_without_unpickling(pretrained_dir, monkeypatch):
+    def refuse(*args, **kwargs):
+        raise AssertionError("a model file must never be unpickled")
+
+    monkeypatch.setattr(pickle, "load", refuse)
+    monkeypatch.setattr(pickle, "loads", refuse)
+    monkeypatch.setattr(torch, "load", refuse)
+    shipped = sorted(DEFAULT_PRETRAINED_DIR.glob("*/" + MANIFEST_FILE))
+    assert {p.parent.name for p in shipped} >= {"5m-daily", "5m-flat"}
+    for manifest in [*shipped, *pretrained_dir.glob("*/" + MANIFEST_FILE)]:
+        net = Forecaster.load(manifest.parent)
+        assert net.info["pretrained"]["variant"] == manifest.parent.name
+        assert (manifest.parent / WEIGHTS_FILE).stat().st_size < 2_000_000  # small enough to ship in git
+    assert (DEFAULT_PRETRAINED_DIR / "MODEL_CARD.md").is_file()
+
+
+def test_cli_pretrain_writes_the_variants_and_a_card_and_train_says_it_fine_tuned(
+    tmp_path, monkeypatch, capsys
+):
+    torch.set_num_threads(1)
+    out = tmp_path / "pre"
+    args = ["pretrain", "--step", "5m", "--out", str(out), "--series", "4", "--days", "3"]
+    assert main([*args, "--windows-per-series", "20", "--epochs", "1", "--no-progress"]) == 0
+    text = capsys.readouterr().out
+    assert "5m-daily:" in text and "5m-flat:" in text
+    assert {p.name for p in out.iterdir()} == {"5m-daily", "5m-flat", "MODEL_CARD.md"}
+    assert "| 5m-daily |" in (out / "MODEL_CARD.md").read_text()
+    assert main([*args, "--no-progress"]) == 2  # an existing variant is not overwritten silently
+    assert "--replace" in capsys.readouterr().err
+
+    csv = tmp_path / "svc.csv"
+    write_csv(daily_sine(days=3, noise=0.05), csv)
+    monkeypatch.setenv("FORECASTER_PRETRAINED", str(out))
+    store = tmp_path / "store"
+    assert main(["train", "--csv", str(csv), "--out", str(store), "--epochs", "1", "--no-progress"]) == 0
+    # Promotion holds out the last fifth: the model is fine-tuned on the first 2.4 days.
+    assert re.search(
+        r"cold start: 2d9h\d*m? of history is less than 7d: fine-tuned the pretrained network 5m-daily",
+        capsys.readouterr().out,
+    )
