@@ -1,0 +1,159 @@
+"""Controller behaviours that planted bugs showed no test held (bench/planted_bugs.py, bench/results/planted.md).
+
+Each test states a promise to operators and checks it through a public surface: the Kubernetes client against
+the fake API server, the policy parser, the Auto Scaling wrapper against a recording client, the controller's
+``tick``. None of them reads the controller's private helpers, so they survive its redesign.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+import pytest
+from prometheus_client import CollectorRegistry
+
+from forecaster.prescaler.asg import AutoScalingGroups
+from forecaster.prescaler.kube import HPAS, KubeClient, KubeSettings, TemporaryKubeError
+from forecaster.prescaler.loop import Controller
+from forecaster.prescaler.metrics import PrescalerMetrics
+from forecaster.prescaler.policy import parse_quantity
+from forecaster.prescaler.policy_sources import CrdPolicySource
+from tests import prescaler_helpers
+from tests.fake_kube_api import FakeKubeApiServer
+from tests.prescaler_helpers import NOW, NS, FakeForecasts, deployment, hpa, policy, prometheus_down
+
+fake_api, kube = prescaler_helpers.fake_api, prescaler_helpers.kube  # fixtures
+
+MIN = pd.Timedelta(minutes=1)
+
+
+# -- the Kubernetes client --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("description", "retry_after_s", "expected_sleep_s"),
+    [
+        ("a short Retry-After is honoured over the shorter schedule", 2.5, 2.5),
+        ("a long Retry-After is capped so one busy server cannot stall the tick", 120.0, 5.0),
+    ],
+)
+def test_retry_after_is_honoured_up_to_its_cap(fake_api, kube, description, retry_after_s, expected_sleep_s):
+    fake_api.put(hpa())
+    fake_api.fail(503, verb="get", times=1, retry_after_s=retry_after_s)
+
+    assert kube.get(HPAS, namespace=NS, name="live-api")["metadata"]["name"] == "live-api"
+
+    assert kube.sleeps == [expected_sleep_s], description
+
+
+def test_throttling_is_retried_like_a_server_error(fake_api, kube):
+    """429 Too Many Requests is temporary: retried along the schedule, and the call succeeds."""
+    fake_api.put(hpa())
+    fake_api.fail(429, verb="get", times=2)
+
+    assert kube.get(HPAS, namespace=NS, name="live-api")["metadata"]["name"] == "live-api"
+    assert len(kube.sleeps) == 2
+
+
+def test_every_retry_of_the_schedule_is_made_before_giving_up(fake_api, tmp_path):
+    schedule = (0.1, 0.2, 0.3)
+    path = fake_api.write_kubeconfig(tmp_path / "kc")
+    sleeps: list[float] = []
+    with KubeClient.from_kubeconfig(
+        str(path), settings=KubeSettings(request_timeout_s=2.0, backoff_s=schedule), sleep=sleeps.append
+    ) as client:
+        fake_api.put(hpa())
+        fake_api.fail(500, verb="get", times=len(schedule))  # fails on every attempt but the last
+        assert client.get(HPAS, namespace=NS, name="live-api")["metadata"]["name"] == "live-api"
+        assert sleeps == list(schedule)
+
+        fake_api.fail(500, verb="get", times=len(schedule) + 1)  # fails on every attempt
+        with pytest.raises(TemporaryKubeError, match="HTTP 500"):
+            client.get(HPAS, namespace=NS, name="live-api")
+
+
+# -- policies -----------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [("512Mi", 512 * 2**20), ("1Ki", 1024.0), ("3Ti", 3 * 2**40), ("2M", 2e6), ("250m", 0.25)],
+)
+def test_binary_and_decimal_quantities_are_read_as_kubernetes_does(text: str, value: float) -> None:
+    assert parse_quantity(text) == pytest.approx(value, rel=1e-12)
+
+
+# -- conditions ---------------------------------------------------------------------------------------------------
+
+
+def _controller(kube: KubeClient, forecasts: FakeForecasts) -> Controller:
+    return Controller(
+        policies=CrdPolicySource(kube),
+        forecasts=forecasts,
+        kube=kube,
+        metrics=PrescalerMetrics(CollectorRegistry()),
+    )
+
+
+def _conditions(fake: FakeKubeApiServer) -> dict[str, dict[str, str]]:
+    obj = fake.get("prescalepolicies", NS, "live-api")
+    assert obj is not None
+    return {c["type"]: c for c in (obj.get("status") or {}).get("conditions", [])}
+
+
+def test_a_condition_keeps_its_transition_time_until_it_changes(fake_api, kube):
+    """kubectl's "since" must say when a condition last changed, not when the controller last looked."""
+    fake_api.put(deployment(replicas=3))
+    fake_api.put(hpa(min_replicas=2))
+    fake_api.put(policy())
+    forecasts = FakeForecasts(**{"live-api": 1000.0})
+    ctl = _controller(kube, forecasts)
+    ctl.tick(NOW)
+    first = _conditions(fake_api)
+    assert (
+        first["Ready"]["status"] == "True" and first["Ready"]["lastTransitionTime"] == "2024-05-01T20:00:00Z"
+    )
+
+    for minute in (1, 2, 3):
+        ctl.tick(NOW + minute * MIN)
+    assert _conditions(fake_api)["Ready"]["lastTransitionTime"] == "2024-05-01T20:00:00Z"
+
+    forecasts.by_policy["live-api"] = prometheus_down()  # Ready turns False: a new transition
+    for minute in range(4, 40):  # past the last good forecast's horizon
+        ctl.tick(NOW + minute * MIN)
+    ready = _conditions(fake_api)["Ready"]
+    assert ready["status"] == "False"
+    changed_at = ready["lastTransitionTime"]
+    assert changed_at > "2024-05-01T20:03:00Z"
+    ctl.tick(NOW + 41 * MIN)
+    assert _conditions(fake_api)["Ready"]["lastTransitionTime"] == changed_at
+
+
+# -- EC2 Auto Scaling -----------------------------------------------------------------------------------------------
+
+
+class _RecordingAutoScaling:
+    """The few Auto Scaling calls the wrapper makes, answered from memory, each recorded with its arguments."""
+
+    def __init__(self, *, desired: int, min_size: int = 1, max_size: int = 20) -> None:
+        self.group = {"MinSize": min_size, "MaxSize": max_size, "DesiredCapacity": desired, "Instances": []}
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+
+    def describe_auto_scaling_groups(self, **kwargs: Any) -> dict[str, Any]:
+        self.calls.append(("describe_auto_scaling_groups", kwargs))
+        return {"AutoScalingGroups": [dict(self.group)]}
+
+    def set_desired_capacity(self, **kwargs: Any) -> dict[str, Any]:
+        self.calls.append(("set_desired_capacity", kwargs))
+        self.group["DesiredCapacity"] = kwargs["DesiredCapacity"]
+        return {}
+
+
+def test_a_planned_scale_up_does_not_wait_for_the_groups_cooldown():
+    """The prescaler asks ahead of the spike: honouring a cooldown would deliver the nodes after it."""
+    client = _RecordingAutoScaling(desired=3)
+    change = AutoScalingGroups(client=client, sleep=lambda s: None).set_desired("live-nodes", 8)
+    assert change.applied == 8
+    [(_, kwargs)] = [c for c in client.calls if c[0] == "set_desired_capacity"]
+    assert kwargs == {"AutoScalingGroupName": "live-nodes", "DesiredCapacity": 8, "HonorCooldown": False}
