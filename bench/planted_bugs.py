@@ -1097,6 +1097,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--keep", action="store_true", help="keep the scratch copies")
     parser.add_argument(
+        "--carry-caught",
+        default="",
+        metavar="JSON",
+        help="take the caught bugs of an earlier run (e.g. bench/results/planted-before.json) as caught and "
+        "replant only the others (valid when only tests were added since)",
+    )
+    parser.add_argument(
         "--before",
         action="store_true",
         help="leave out tests/test_guarantees_planted_*.py (the suite before this campaign's tests)",
@@ -1141,6 +1148,19 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     partial = bool(args.only or args.module or args.tests)
     chosen = tuple(t.strip() for t in args.tests.split(",") if t.strip()) or None
+    carried: list[Outcome] = []
+    if args.carry_caught:
+        # Tests were only added since that run and the code is the same: what was caught stays caught.
+        # Replant the rest only (a full run without this flag checks the claim).
+        earlier = json.loads(Path(args.carry_caught).read_text())
+        caught_then = {b["id"]: b for b in earlier["bugs"] if b["status"] in ("caught", "timeout")}
+        carried = [
+            Outcome(**{**caught_then[b.id], "caught_by": caught_then[b.id]["caught_by"] + " (carried over)"})
+            for b in bugs
+            if b.id in caught_then
+        ]
+        bugs = tuple(b for b in bugs if b.id not in caught_then)
+        print(f"carried over {len(carried)} caught bugs from {args.carry_caught}; planting {len(bugs)}")
     started = time.perf_counter()
     outcomes = run_campaign(
         bugs,
@@ -1150,6 +1170,9 @@ def main(argv: list[str] | None = None) -> int:
         keep=args.keep,
         tests=chosen,
     )
+    if carried:
+        order = {b.id: i for i, b in enumerate(CATALOGUE)}
+        outcomes = sorted([*outcomes, *carried], key=lambda o: order[o.id])
     wall_s = time.perf_counter() - started
     caught = sum(o.status in ("caught", "timeout") for o in outcomes)
     print(
@@ -1170,6 +1193,8 @@ def main(argv: list[str] | None = None) -> int:
         )
         if args.before:
             command += " --before"
+        if args.carry_caught:
+            command += f" --carry-caught {args.carry_caught}"
         previous = {"line": args.first_run} if args.first_run else None
         before_path = RESULTS / "planted-before.json"
         if previous is None and not args.before and before_path.exists():
