@@ -12,8 +12,9 @@ import pandas as pd
 import pytest
 
 from forecaster.hpa import HPAConfig
+from forecaster.predictors import LastValue
 from forecaster.scaling import ScalingPolicy
-from forecaster.simulate import ReplayConfig, replay
+from forecaster.simulate import ReplayConfig, predictor_forecasts, prepare_trace, replay
 
 T0 = pd.Timestamp("2026-01-05 20:00")
 CAP = 100.0
@@ -81,3 +82,33 @@ def test_the_prescaler_decides_once_per_interval_like_the_controller():
     for start in range(0, 60, 5):
         assert len(set(floor[start : start + 5])) == 1, start  # held between two decisions
     assert floor[-1] > floor[0]  # (and it did follow the rise)
+
+
+@pytest.mark.parametrize(
+    ("description", "values", "expected"),
+    [
+        ("a steady load stays the same load", [100.0] * 8, [100.0, 100.0]),
+        ("four 15-second samples become their mean", [100.0, 200.0, 300.0, 400.0] * 2, [250.0, 250.0]),
+    ],
+)
+def test_a_trace_finer_than_a_minute_is_averaged_not_summed(description, values, expected):
+    trace = pd.Series(values, index=pd.date_range(T0, periods=len(values), freq="15s"))
+    prepared = prepare_trace(trace)
+    assert prepared.index.freq == pd.Timedelta(minutes=1)
+    assert prepared.tolist() == expected, description
+
+
+def test_a_replayed_forecast_never_reads_the_sample_at_its_own_tick():
+    """At a tick that falls on a native 5-minute point, the forecast comes from the points strictly before it."""
+    index = pd.date_range(T0, periods=48, freq="5min")
+    series = pd.Series(np.arange(48, dtype=float) * 10.0 + 100.0, index=index)  # every point distinct
+    predictor = LastValue(step=pd.Timedelta(minutes=5), horizon_steps=6, quantiles=(0.5, 0.9)).fit(series)
+    forecast_fn = predictor_forecasts(predictor, series, start=index[12])
+
+    for k in (12, 20, 30):
+        now = index[k]
+        frame = forecast_fn(series.iloc[:k], now)
+        assert frame is not None
+        # On the minute grid from the last native point before now (k - 1), through the forecast steps.
+        assert frame.index[0] == index[k - 1] + pd.Timedelta(minutes=1)
+        assert np.allclose(frame["p50"].to_numpy(), series.iloc[k - 1]), k  # not series.iloc[k]: the future
