@@ -157,3 +157,27 @@ def test_a_planned_scale_up_does_not_wait_for_the_groups_cooldown():
     assert change.applied == 8
     [(_, kwargs)] = [c for c in client.calls if c[0] == "set_desired_capacity"]
     assert kwargs == {"AutoScalingGroupName": "live-nodes", "DesiredCapacity": 8, "HonorCooldown": False}
+
+
+# -- the Placeholder actuator ---------------------------------------------------------------------------------------
+
+
+def test_placeholders_go_to_zero_when_the_workload_already_runs_what_the_forecast_needs(fake_api, kube):
+    """10 pods planned, 14 running: no placeholder is needed, and a negative size is never asked for."""
+    fake_api.put(deployment(replicas=14))
+    fake_api.put(deployment("capacity-placeholder", replicas=3))
+    fake_api.put(
+        policy(
+            "placeholder",
+            target="capacity-placeholder",
+            actuator="Placeholder",
+            workloadRef={"apiVersion": "apps/v1", "kind": "Deployment", "name": "live-api"},
+        )
+    )
+    ctl = _controller(kube, FakeForecasts(placeholder=1000.0))
+
+    [outcome] = ctl.tick(NOW)
+
+    assert outcome.ready, outcome.message
+    assert outcome.action == "PlaceholdersResized Deployment/capacity-placeholder 3 -> 0"
+    assert fake_api.get("deployments", NS, "capacity-placeholder")["spec"]["replicas"] == 0
