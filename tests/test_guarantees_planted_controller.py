@@ -21,7 +21,16 @@ from forecaster.prescaler.policy import parse_quantity
 from forecaster.prescaler.policy_sources import CrdPolicySource
 from tests import prescaler_helpers
 from tests.fake_kube_api import FakeKubeApiServer
-from tests.prescaler_helpers import NOW, NS, FakeForecasts, deployment, hpa, policy, prometheus_down
+from tests.prescaler_helpers import (
+    NOW,
+    NS,
+    FakeForecasts,
+    deployment,
+    hpa,
+    policy,
+    prometheus_down,
+    statefulset,
+)
 
 fake_api, kube = prescaler_helpers.fake_api, prescaler_helpers.kube  # fixtures
 
@@ -181,3 +190,35 @@ def test_placeholders_go_to_zero_when_the_workload_already_runs_what_the_forecas
     assert outcome.ready, outcome.message
     assert outcome.action == "PlaceholdersResized Deployment/capacity-placeholder 3 -> 0"
     assert fake_api.get("deployments", NS, "capacity-placeholder")["spec"]["replicas"] == 0
+
+
+# -- which HPA a policy acts on -------------------------------------------------------------------------------------
+
+
+def test_the_floor_goes_on_the_hpa_of_the_policys_kind_not_a_namesake(fake_api, kube):
+    """Deployment live-api and StatefulSet live-api each have an HPA; the policy names the Deployment."""
+    fake_api.put(deployment(replicas=3))
+    fake_api.put(statefulset("live-api", replicas=3))
+    fake_api.put(hpa("a-statefulset-hpa", kind="StatefulSet", min_replicas=2))  # listed first
+    fake_api.put(hpa("b-deployment-hpa", min_replicas=2))
+    fake_api.put(policy())  # HPAFloor (Auto) on Deployment live-api
+    ctl = _controller(kube, FakeForecasts(**{"live-api": 1000.0}))
+
+    [outcome] = ctl.tick(NOW)
+
+    assert outcome.ready, outcome.message
+    assert fake_api.get("horizontalpodautoscalers", NS, "b-deployment-hpa")["spec"]["minReplicas"] == 10
+    assert fake_api.get("horizontalpodautoscalers", NS, "a-statefulset-hpa")["spec"]["minReplicas"] == 2
+
+
+def test_an_hpa_on_a_namesake_of_another_kind_is_not_the_targets_hpa(fake_api, kube):
+    fake_api.put(deployment(replicas=3))
+    fake_api.put(statefulset("live-api", replicas=3))
+    fake_api.put(hpa("statefulset-hpa", kind="StatefulSet", min_replicas=2))
+    fake_api.put(policy(actuator="HPAFloor"))
+    ctl = _controller(kube, FakeForecasts(**{"live-api": 1000.0}))
+
+    [outcome] = ctl.tick(NOW)
+
+    assert (outcome.ready, outcome.reason) == (False, "HPANotFound")
+    assert fake_api.get("horizontalpodautoscalers", NS, "statefulset-hpa")["spec"]["minReplicas"] == 2
