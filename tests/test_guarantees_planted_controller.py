@@ -14,6 +14,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from forecaster.prescaler.asg import AutoScalingGroups
+from forecaster.prescaler.forecasts import ForecastResult
 from forecaster.prescaler.kube import HPAS, KubeClient, KubeSettings, TemporaryKubeError
 from forecaster.prescaler.loop import Controller
 from forecaster.prescaler.metrics import PrescalerMetrics
@@ -26,6 +27,8 @@ from tests.prescaler_helpers import (
     NS,
     FakeForecasts,
     deployment,
+    forecast_frame,
+    history,
     hpa,
     policy,
     prometheus_down,
@@ -222,3 +225,23 @@ def test_an_hpa_on_a_namesake_of_another_kind_is_not_the_targets_hpa(fake_api, k
 
     assert (outcome.ready, outcome.reason) == (False, "HPANotFound")
     assert fake_api.get("horizontalpodautoscalers", NS, "statefulset-hpa")["spec"]["minReplicas"] == 2
+
+
+# -- stale history ------------------------------------------------------------------------------------------------
+
+
+def test_a_history_whose_recent_points_are_missing_is_stale_and_fails_safe(fake_api, kube):
+    """Prometheus answers with the last 20 minutes as NaN (the exporter stopped): no floor is raised on it."""
+    fake_api.put(deployment(replicas=3))
+    fake_api.put(hpa(min_replicas=2))
+    fake_api.put(policy())
+    recent = history(NOW, value=500.0)
+    recent.iloc[-20:] = float("nan")
+    result = ForecastResult(frame=forecast_frame(NOW, p90=1000.0), history=recent)
+    ctl = _controller(kube, FakeForecasts(**{"live-api": lambda now: result}))
+
+    [outcome] = ctl.tick(NOW)
+
+    assert outcome.ready is False
+    assert "history is stale" in outcome.message, outcome.message
+    assert fake_api.get("horizontalpodautoscalers", NS, "live-api")["spec"]["minReplicas"] == 2
