@@ -900,7 +900,7 @@ def _run_tests(repo: Path, tests: tuple[str, ...], *, timeout_s: float, tmp: Pat
     if proc.returncode in (4, 5):  # a usage error or no test collected: nothing was tested
         return "unusable", text.strip().splitlines()[-1:][0] if text.strip() else "", seconds
     # "FAILED tests/x.py::test_y[a description with spaces] - AssertionError: ..."
-    failed = re.findall(r"^(?:FAILED|ERROR) (.+?)(?: - .*)?$", text, flags=re.M)
+    failed = re.findall(r"^(?:FAILED|ERROR) (tests/.+?)(?: - .*)?$", text, flags=re.M)
     first = failed[0] if failed else f"pytest exit {proc.returncode}: {text.strip().splitlines()[-1:]}"
     return "failed", first, seconds
 
