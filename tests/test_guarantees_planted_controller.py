@@ -245,3 +245,25 @@ def test_a_history_whose_recent_points_are_missing_is_stale_and_fails_safe(fake_
     assert outcome.ready is False
     assert "history is stale" in outcome.message, outcome.message
     assert fake_api.get("horizontalpodautoscalers", NS, "live-api")["spec"]["minReplicas"] == 2
+
+
+# -- defaults --------------------------------------------------------------------------------------------------------
+
+
+def test_an_hpa_floor_without_scale_down_settings_follows_the_forecast_down_at_once(fake_api, kube):
+    """The documented default for floors: plan shift with no stabilisation of the prescaler's own (the HPA's
+    own scale-down stabilisation keeps the pods it still needs), so a lowered forecast lowers the floor at the
+    next tick instead of holding the raise for five minutes."""
+    fake_api.put(deployment(replicas=3))
+    fake_api.put(hpa(min_replicas=2))
+    fake_api.put(policy(actuator="HPAFloor", scaleDown=None))
+    forecasts = FakeForecasts(**{"live-api": 1000.0})
+    ctl = _controller(kube, forecasts)
+    ctl.tick(NOW)
+    assert fake_api.get("horizontalpodautoscalers", NS, "live-api")["spec"]["minReplicas"] == 10
+
+    forecasts.by_policy["live-api"] = 300.0
+    [outcome] = ctl.tick(NOW + MIN)
+
+    assert outcome.desired == 3, outcome.message
+    assert fake_api.get("horizontalpodautoscalers", NS, "live-api")["spec"]["minReplicas"] == 3
