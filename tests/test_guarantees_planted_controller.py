@@ -13,12 +13,13 @@ import pandas as pd
 import pytest
 from prometheus_client import CollectorRegistry
 
+from forecaster.errors import ConfigError
 from forecaster.prescaler.asg import AutoScalingGroups
 from forecaster.prescaler.forecasts import ForecastResult
 from forecaster.prescaler.kube import HPAS, KubeClient, KubeSettings, TemporaryKubeError
 from forecaster.prescaler.loop import Controller
 from forecaster.prescaler.metrics import PrescalerMetrics
-from forecaster.prescaler.policy import parse_quantity
+from forecaster.prescaler.policy import parse_policy, parse_quantity
 from forecaster.prescaler.policy_sources import CrdPolicySource
 from tests import prescaler_helpers
 from tests.fake_kube_api import FakeKubeApiServer
@@ -267,3 +268,16 @@ def test_an_hpa_floor_without_scale_down_settings_follows_the_forecast_down_at_o
 
     assert outcome.desired == 3, outcome.message
     assert fake_api.get("horizontalpodautoscalers", NS, "live-api")["spec"]["minReplicas"] == 3
+
+
+@pytest.mark.parametrize(
+    ("ratio", "accepted"), [(0.5, True), (1, True), (1.5, False), (0, False), (-0.2, False)]
+)
+def test_the_guards_recover_ratio_must_be_a_fraction_of_its_threshold(ratio, accepted):
+    """Above 1 the guard would switch off at an error above the one that switched it on: it would flap."""
+    obj = policy(accuracyGuard={"maxError": 0.3, "recoverRatio": ratio})
+    if accepted:
+        assert parse_policy(obj).guard is not None
+        return
+    with pytest.raises(ConfigError, match=r"accuracyGuard\.recoverRatio.*must be in \(0, 1\]"):
+        parse_policy(obj)
