@@ -587,12 +587,15 @@ CATALOGUE: tuple[Bug, ...] = (
         "fields = [_field_error(err) for err in errors]",
         "50,000 bad timestamps answer with a multi-megabyte error body",
     ),
+    # Replaced "handlers-source-error-500" (SourceError answered 500 instead of 502): no request path raises a
+    # SourceError today (the refresher catches source failures and serves the last forecast as stale), so that
+    # bug could not reach a user; this one does.
     _b(
-        "handlers-source-error-500",
+        "handlers-http-headers-dropped",
         A + "handlers.py",
-        "code = status.HTTP_502_BAD_GATEWAY",
-        "code = status.HTTP_500_INTERNAL_SERVER_ERROR",
-        "a Prometheus outage is answered as an internal error of the service",
+        'return _error(exc.status_code, str(exc.detail), headers=getattr(exc, "headers", None))',
+        "return _error(exc.status_code, str(exc.detail))",
+        "a 401 loses its WWW-Authenticate header: clients are not told how to authenticate",
     ),
     _b(
         "handlers-chunked-body-unlimited",
@@ -1037,7 +1040,9 @@ MODULE_NAMES = {
 }
 
 
-def report(outcomes: list[Outcome], *, previous: dict | None, command: str, wall_s: float) -> str:
+def report(
+    outcomes: list[Outcome], *, previous: dict | None, command: str, wall_s: float, notes: list[str] = ()
+) -> str:
     by_module: dict[str, list[Outcome]] = defaultdict(list)
     for o in outcomes:
         by_module[o.module].append(o)
@@ -1057,6 +1062,8 @@ def report(outcomes: list[Outcome], *, previous: dict | None, command: str, wall
     ]
     if previous:
         lines += [previous["line"], ""]
+    for note in notes:
+        lines += [note, ""]
     lines += ["| module | bugs | caught | score |", "|---|---:|---:|---:|"]
     for module in MODULE_ORDER:
         items = by_module.get(module, [])
@@ -1114,6 +1121,7 @@ def main(argv: list[str] | None = None) -> int:
         help="comma-separated test paths to run instead of the mapped ones (to try a new test)",
     )
     parser.add_argument("--report", action="store_true", help="write planted.md/json even for a partial run")
+    parser.add_argument("--note", action="append", default=[], help="a paragraph to add to the report")
     parser.add_argument(
         "--first-run",
         default="",
@@ -1208,7 +1216,9 @@ def main(argv: list[str] | None = None) -> int:
                 + "."
             }
         out = "planted-before.md" if args.before else "planted.md"
-        (RESULTS / out).write_text(report(outcomes, previous=previous, command=command, wall_s=wall_s))
+        (RESULTS / out).write_text(
+            report(outcomes, previous=previous, command=command, wall_s=wall_s, notes=list(args.note))
+        )
     slipped = [o.id for o in outcomes if o.status in ("slipped", "flaky")]
     if slipped:
         print("slipped: " + ", ".join(slipped))
