@@ -82,3 +82,16 @@ def test_the_actuals_returned_are_the_history_asked_for(client, history, points)
     assert len(actual["timestamps"]) == len(actual["values"]) == points
     if points:
         assert actual["timestamps"][-1] == INDEX[-1].strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@pytest.mark.parametrize("value", [1e308, -1e308])
+def test_a_history_the_baseline_cannot_forecast_in_finite_numbers_is_a_422(client, value):
+    """The seasonal baseline serves here (no trained model): its forecast of 1e308 overflows. JSON has no
+    Infinity or NaN, so the answer must be a 422 naming the history, never a 500 or a body with NaN."""
+    history = _history("5min")
+    history["values"] = [value] * len(history["values"])
+    resp = client.post("/v1/forecast", json={"model": TARGET, "history": history})
+    assert resp.status_code == 422, resp.text
+    body = resp.json()
+    assert [f["field"] for f in body["fields"]] == ["history"]
+    assert "the forecast is not a finite number" in body["error"]
