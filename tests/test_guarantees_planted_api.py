@@ -95,3 +95,26 @@ def test_a_history_the_baseline_cannot_forecast_in_finite_numbers_is_a_422(clien
     body = resp.json()
     assert [f["field"] for f in body["fields"]] == ["history"]
     assert "the forecast is not a finite number" in body["error"]
+
+
+@pytest.mark.parametrize(
+    ("history", "status", "points"),
+    [("6h", 200, 72), ("12h", 200, 144), ("24h", 200, 288), ("25h", 422, None)],
+)
+def test_any_history_up_to_max_history_is_served(client, history, status, points):
+    """default_history (6h) is what a request gets without asking; max_history (24h) is the limit."""
+    resp = client.get(f"/v1/targets/{TARGET}/forecast", params={"history": history})
+    assert resp.status_code == status, resp.text
+    if points is None:
+        assert resp.json()["fields"][0]["field"] == "history"
+        assert "at most 24h of history is served" in resp.json()["error"]
+    else:
+        assert len(resp.json()["actual"]["timestamps"]) == points
+
+
+def test_a_listing_that_ends_on_a_page_boundary_has_no_continue_token(client):
+    """One target, one per page: that page is the last, and nothing invites a request for an empty page."""
+    body = client.get("/v1/targets", params={"limit": 1}).json()
+    assert [t["name"] for t in body["targets"]] == [TARGET]
+    assert body["total"] == 1 and body["continue"] is None
+    assert client.get("/v1/targets", params={"limit": 2}).json()["continue"] is None
