@@ -285,8 +285,8 @@ CATALOGUE: tuple[Bug, ...] = (
     _b(
         "promotion-metrics-not-saved",
         PROMOTION,
-        "saved = store.save(cfg.name, model, metrics=metrics, now=now)",
-        "saved = store.save(cfg.name, model, now=now)",
+        "saved = store.save(cfg.name, model, metrics=metrics, now=now, extra_files=extra)",
+        "saved = store.save(cfg.name, model, now=now, extra_files=extra)",
         "the backtest scores are not stored with the version: the API and dashboard show no metrics",
     ),
     _b(
@@ -414,8 +414,8 @@ CATALOGUE: tuple[Bug, ...] = (
     _b(
         "loop-guard-ignored",
         P + "loop.py",
-        "return _Plan(decision, units, result, problem, holding, guard, spec_only or guard.active, why)",
-        "return _Plan(decision, units, result, problem, holding, guard, spec_only, why)",
+        "            spec_only or guard.active,",
+        "            spec_only,",
         "the accuracy guard reports a bad model but the prescaler keeps scaling on it",
     ),
     _b(
