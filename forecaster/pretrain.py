@@ -240,7 +240,7 @@ def pretrain(
     The result is a :class:`Forecaster` whose scaler is a placeholder: a target that uses the network fits
     its own (the level input is normalised per series). Its ``info["pretrained"]`` records the corpus.
     """
-    from forecaster.training import _progress, training_loss  # training imports this module lazily
+    from forecaster.training import _progress, fit_early_stopping, training_loss  # imports this lazily
 
     model = model or ModelSettings()
     settings = settings or PretrainSettings()
@@ -288,49 +288,35 @@ def pretrain(
     optimiser = torch.optim.Adam(network.parameters(), lr=settings.learning_rate)
     q = torch.tensor(quantiles, dtype=torch.float32, device=device)
 
-    def val_loss() -> float:
-        network.eval()
-        with torch.no_grad():
-            total = 0.0
-            for s in range(0, len(val_t[0]), 4096):
-                sl = slice(s, s + 4096)
-                pred = network(val_t[0][sl], val_t[1][sl], val_t[2][sl])
-                total += float(training_loss(pred, val_t[3][sl], q, peak_weight=settings.peak_weight)) * len(
-                    val_t[0][sl]
-                )
+    def val_loss() -> float:  # called in eval mode without gradients (fit_early_stopping)
+        total = 0.0
+        for s in range(0, len(val_t[0]), 4096):
+            sl = slice(s, s + 4096)
+            pred = network(val_t[0][sl], val_t[1][sl], val_t[2][sl])
+            total += float(training_loss(pred, val_t[3][sl], q, peak_weight=settings.peak_weight)) * len(
+                val_t[0][sl]
+            )
         return total / len(val_t[0])
 
-    best = val_loss()
-    initial = best
-    best_state = {k: v.detach().clone() for k, v in network.state_dict().items()}
-    stale = epochs_run = 0
     n = len(train_t[0])
-    bar = _progress(settings.epochs, enabled=progress, desc=f"pretrain {variant_name(step, daily=daily)}")
-    for _ in range(settings.epochs):
-        epochs_run += 1
-        network.train()
+
+    def epoch_batches() -> Iterator[tuple[torch.Tensor, ...]]:
         perm = torch.from_numpy(rng.permutation(n)).to(device)
         for s in range(0, n, settings.batch_size):
             batch = perm[s : s + settings.batch_size]
-            optimiser.zero_grad()
-            pred = network(train_t[0][batch], train_t[1][batch], train_t[2][batch])
-            loss = training_loss(pred, train_t[3][batch], q, peak_weight=settings.peak_weight)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(network.parameters(), 1.0)
-            optimiser.step()
-        current = val_loss()
-        if current < best - 1e-6:
-            best, stale = current, 0
-            best_state = {k: v.detach().clone() for k, v in network.state_dict().items()}
-        else:
-            stale += 1
-        bar.update(1)
-        bar.set_postfix(val=f"{current:.4f}", best=f"{best:.4f}")
-        log.info("pretrain epoch %d: validation pinball %.4f (best %.4f)", epochs_run, current, best)
-        if stale >= settings.patience:
-            break
-    bar.close()
-    network.load_state_dict(best_state)
+            yield train_t[0][batch], train_t[1][batch], train_t[2][batch], train_t[3][batch]
+
+    run = fit_early_stopping(
+        network,
+        optimiser=optimiser,
+        quantiles=q,
+        peak_weight=settings.peak_weight,
+        epochs=settings.epochs,
+        patience=settings.patience,
+        epoch_batches=epoch_batches,
+        validation_loss=val_loss,
+        bar=_progress(settings.epochs, enabled=progress, desc=f"pretrain {variant_name(step, daily=daily)}"),
+    )
     info = {
         "pretrained": {
             "variant": variant_name(step, daily=daily),
@@ -342,9 +328,9 @@ def pretrain(
                 "validation_series": n_val,
                 "seed": settings.seed,
             },
-            "epochs_run": epochs_run,
-            "validation_pinball": round(best, 5),
-            "validation_pinball_untrained": round(initial, 5),
+            "epochs_run": run.epochs_run,
+            "validation_pinball": round(run.best_loss, 5),
+            "validation_pinball_untrained": round(run.initial_loss, 5),
             "seconds": round(time.perf_counter() - started, 1),
             "settings": {k: getattr(settings, k) for k in settings.__dataclass_fields__},
         }

@@ -8,10 +8,12 @@ whether a trained model is good enough to serve is :mod:`forecaster.promotion`'s
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -81,6 +83,71 @@ def window_spec_for(series: pd.Series, *, step: pd.Timedelta, model: ModelSettin
     span = series.index[-1] - series.index[0]
     season = int(pd.Timedelta(days=1) / step) if span >= _SEASONAL_MIN_SPAN else 0
     return WindowSpec(lookback=max(lookback, 1), horizon=max(horizon, 1), season=season)
+
+
+@dataclasses.dataclass(frozen=True)
+class EarlyStoppingRun:
+    """What :func:`fit_early_stopping` did: epochs run, the best and the starting validation loss."""
+
+    epochs_run: int
+    best_loss: float
+    initial_loss: float
+
+
+def fit_early_stopping(
+    network: torch.nn.Module,
+    *,
+    optimiser: torch.optim.Optimizer,
+    quantiles: torch.Tensor,
+    peak_weight: float,
+    epochs: int,
+    patience: int,
+    epoch_batches: Callable[[], Iterable[tuple[torch.Tensor, ...]]],
+    validation_loss: Callable[[], float],
+    bar: Any,
+) -> EarlyStoppingRun:
+    """Train ``network`` in place on the pinball loss, keeping the weights with the best ``validation_loss``.
+
+    The network as given is epoch 0 (untrained, or pretrained): it is kept unless an epoch beats it.
+    ``epoch_batches()`` yields one epoch's ``(past, future, level, target)`` batches; training stops after
+    ``patience`` epochs without improvement, and the best weights are loaded back. The one loop that
+    training and pretraining share.
+    """
+    network.eval()
+    with torch.no_grad():
+        best = validation_loss()
+    initial = best
+    best_state = {k: v.detach().clone() for k, v in network.state_dict().items()}
+    stale = epochs_run = 0
+    for _epoch in range(epochs):
+        epochs_run += 1
+        network.train()
+        total, seen = 0.0, 0
+        for past, future, level, target in epoch_batches():
+            optimiser.zero_grad()
+            pred = network(past, future, level)
+            loss = training_loss(pred, target, quantiles, peak_weight=peak_weight)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(network.parameters(), 1.0)
+            optimiser.step()
+            total += loss.detach().item() * len(past)
+            seen += len(past)
+        network.eval()
+        with torch.no_grad():
+            current = validation_loss()
+        if current < best - 1e-6:
+            best, stale = current, 0
+            best_state = {k: v.detach().clone() for k, v in network.state_dict().items()}
+        else:
+            stale += 1
+        bar.update(1)
+        bar.set_postfix(train=f"{total / max(seen, 1):.4f}", val=f"{current:.4f}", best=f"{best:.4f}")
+        log.debug("epoch %d: validation pinball %.4f (best %.4f)", epochs_run, current, best)
+        if stale >= patience:
+            break
+    bar.close()
+    network.load_state_dict(best_state)
+    return EarlyStoppingRun(epochs_run=epochs_run, best_loss=best, initial_loss=initial)
 
 
 def fit_forecaster(
@@ -219,45 +286,31 @@ def _fit_forecaster(
 
     # The untrained network is a persistence forecast (see QuantileLSTM), the pretrained one what the corpus
     # taught it: either is epoch 0 of early stopping, so training is kept only when it beats it on held-out data.
-    network.eval()
-    with torch.no_grad():
-        best_loss = validation_loss()
-    best_state = {k: v.detach().clone() for k, v in network.state_dict().items()}
-    stale = 0
-    epochs_run = 0
-    bar = _progress(
-        train.epochs, enabled=progress, desc=f"{'fine-tune' if pretrained is not None else 'train'} {name}"
-    )
-    for _epoch in range(train.epochs):
-        epochs_run += 1
+
+    def epoch_batches() -> Iterator[tuple[torch.Tensor, ...]]:
         picked = rng.permutation(train_origins)[: train.max_windows_per_epoch]
         past, future, level, target = tensors(np.sort(picked))
         order = torch.from_numpy(rng.permutation(len(picked))).to(device)
-        network.train()
-        total = 0.0
         for start in range(0, len(picked), train.batch_size):
             batch = order[start : start + train.batch_size]
-            optimiser.zero_grad()
-            pred = network(past[batch], future[batch], level[batch])
-            loss = training_loss(pred, target[batch], q, peak_weight=train.peak_weight)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(network.parameters(), 1.0)
-            optimiser.step()
-            total += loss.detach().item() * len(batch)
-        network.eval()
-        with torch.no_grad():
-            val_loss = validation_loss()
-        if val_loss < best_loss - 1e-6:
-            best_loss, stale = val_loss, 0
-            best_state = {k: v.detach().clone() for k, v in network.state_dict().items()}
-        else:
-            stale += 1
-        bar.update(1)
-        bar.set_postfix(train=f"{total / len(picked):.4f}", val=f"{val_loss:.4f}", best=f"{best_loss:.4f}")
-        if stale >= train.patience:
-            break
-    bar.close()
-    network.load_state_dict(best_state)
+            yield past[batch], future[batch], level[batch], target[batch]
+
+    run = fit_early_stopping(
+        network,
+        optimiser=optimiser,
+        quantiles=q,
+        peak_weight=train.peak_weight,
+        epochs=train.epochs,
+        patience=train.patience,
+        epoch_batches=epoch_batches,
+        validation_loss=validation_loss,
+        bar=_progress(
+            train.epochs,
+            enabled=progress,
+            desc=f"{'fine-tune' if pretrained is not None else 'train'} {name}",
+        ),
+    )
+    epochs_run = run.epochs_run
     network = network.cpu().eval()
     forecaster = Forecaster(
         name=name,
@@ -288,7 +341,7 @@ def _fit_forecaster(
             "train_windows": int(len(train_origins)),
             "validation_windows": int(len(val_origins)),
             "epochs_run": epochs_run,
-            "best_validation_pinball": best_loss,
+            "best_validation_pinball": run.best_loss,
             "seconds": round(time.perf_counter() - started, 2),
             "settings": asdict(train),
             "lookback": model.lookback,
@@ -310,7 +363,9 @@ def _fit_forecaster(
         forecaster.event_profile = fit_event_profile(
             values, index, events, season=spec.season, horizon=spec.horizon, upper_quantile=max(quantiles)
         )
-    log.info("trained %s: %d epochs, validation pinball %.4f, blend %s", name, epochs_run, best_loss, blend)
+    log.info(
+        "trained %s: %d epochs, validation pinball %.4f, blend %s", name, epochs_run, run.best_loss, blend
+    )
     return forecaster
 
 
