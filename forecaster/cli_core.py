@@ -47,6 +47,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="train the targets whose SHA-256 name hash mod N is I (default: from JOB_COMPLETION_INDEX and "
         "JOB_COMPLETIONS, else all)",
     )
+    fleet.add_argument(
+        "--jobs",
+        type=int,
+        metavar="K",
+        help="train K targets at once, each in a worker process (default: the CPUs this process may use, "
+        "from its affinity and cgroup CPU quota)",
+    )
     fleet.add_argument("--namespace", help="namespace of the ForecastTargets (default: the pod's own)")
     fleet.add_argument(
         "--kubeconfig", help="kubeconfig file (default: in-cluster config, else ~/.kube/config)"
@@ -187,7 +194,7 @@ def run_train(args: argparse.Namespace) -> int:
         from forecaster.cli_fleet import run_train_all
 
         return run_train_all(args)
-    for flag in ("targets", "from_cluster", "shard", "namespace", "kubeconfig"):
+    for flag in ("targets", "from_cluster", "shard", "jobs", "namespace", "kubeconfig"):
         if getattr(args, flag):
             raise ConfigError(
                 f"--{flag.replace('_', '-')} goes with --all", hint="add --all, or leave it out"

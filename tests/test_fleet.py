@@ -3,16 +3,31 @@
 from __future__ import annotations
 
 import hashlib
+import multiprocessing
+import os
+import signal
 import subprocess
 import sys
 from collections import Counter
+from concurrent.futures import ProcessPoolExecutor
 from types import SimpleNamespace
 
 import pytest
 
+import forecaster.store as store_module
 from forecaster.errors import ConfigError, SourceError
-from forecaster.fleet import EXIT_OK, EXIT_SOME_FAILED, Shard, owned, shard_index, train_shard
+from forecaster.fleet import (
+    EXIT_OK,
+    EXIT_SOME_FAILED,
+    EXIT_WORKER_LOST,
+    Shard,
+    available_cpus,
+    owned,
+    shard_index,
+    train_shard,
+)
 from forecaster.settings import TargetConfig
+from forecaster.store import ModelStore
 from forecaster.target_sources import FileTargetSource, TargetEntry
 
 NAMES = [f"service-{i:04d}" for i in range(1000)]
@@ -262,3 +277,114 @@ def test_the_prescaler_tunings_outcome_is_recorded_with_the_training():
         "beats baseline; prescaler tuning: not re-tuned (tuned 6.0h ago); the recommendation of v0 is carried "
         "forward"
     )
+
+
+# -- --jobs: several worker processes in one pod -------------------------------------------------------------
+
+
+def _train_in_worker(cfg, series=None):
+    """A worker's train_one (module level: a process pool pickles it by name). The version names the
+    process that trained the target; "killed" dies the way an OOM-killed worker does."""
+    if cfg.name == "killed":
+        os.kill(os.getpid(), signal.SIGKILL)
+    return _result(f"{cfg.name}@{os.getpid()}")
+
+
+def _fixed_now():
+    return "2026-11-30T02:17:00Z"
+
+
+def _pool(workers):
+    # fork: these train_one functions import nothing heavy, and forking is what keeps the test fast.
+    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork"))
+
+
+def test_jobs_train_each_target_in_exactly_one_worker_process():
+    entries = [TargetEntry(name=n, config=TargetConfig(name=n)) for n in NAMES[:12]]
+    recorded, lines = {}, []
+    with _pool(2) as pool:
+        summary = train_shard(
+            entries,
+            shard=Shard(0, 1),
+            train_one=_train_in_worker,
+            record=lambda e, r: recorded.__setitem__(e.name, r),
+            now=_fixed_now,
+            report=lines.append,
+            executor=pool,
+        )
+    assert list(recorded) == NAMES[:12], "every target recorded once, in the declarations' order"
+    trainers = {r.version.split("@")[0]: int(r.version.split("@")[1][:-3]) for r in recorded.values()}
+    assert sorted(trainers) == sorted(NAMES[:12])
+    assert os.getpid() not in trainers.values(), "trained in the workers, not in the pod's own process"
+    assert summary.exit_code == EXIT_OK and len(summary.records) == 12
+    assert lines[-1].startswith("shard 0/1: 12 of 12 targets: 12 promoted")
+
+
+def test_a_killed_worker_fails_the_shard_for_a_retry_and_loses_no_record():
+    names = ["a", "b", "killed", "c", "d"]
+    entries = [TargetEntry(name=n, config=TargetConfig(name=n)) for n in names]
+    recorded = {}
+    with _pool(2) as pool:
+        summary = train_shard(
+            entries,
+            shard=Shard(0, 1),
+            train_one=_train_in_worker,
+            record=lambda e, r: recorded.__setitem__(e.name, r),
+            now=_fixed_now,
+            report=lambda line: None,
+            executor=pool,
+        )
+    assert list(recorded) == names, "every target still gets a record"
+    assert recorded["killed"].outcome == "Failed" and "worker process" in recorded["killed"].error
+    assert summary.exit_code == EXIT_WORKER_LOST, "not 3: the Indexed Job retries the index"
+
+
+def _write_version_then_die(cfg, series=None):
+    """Dies (SIGKILL: no cleanup runs) after the first file of a version is on disk."""
+    store = ModelStore(cfg.store)
+    real_fsync = os.fsync
+
+    def fsync_then_die(fd):
+        real_fsync(fd)
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    store_module.os.fsync = fsync_then_die  # this worker process only
+    store.backend.put_version(f"{cfg.name}/versions/20261130T021700Z-0123abcd", {"a": b"1", "b": b"2"})
+
+
+def test_a_worker_killed_while_saving_leaves_no_visible_version(tmp_path):
+    cfg = TargetConfig(name="alpha", store=str(tmp_path))
+    with _pool(1) as pool:
+        summary = train_shard(
+            [TargetEntry(name="alpha", config=cfg)],
+            shard=Shard(0, 1),
+            train_one=_write_version_then_die,
+            record=lambda e, r: None,
+            now=_fixed_now,
+            report=lambda line: None,
+            executor=pool,
+        )
+    assert summary.exit_code == EXIT_WORKER_LOST
+    store = ModelStore(tmp_path)
+    assert store.versions("alpha") == [] and store.pointer("alpha") is None
+    assert [p.name[:5] for p in (tmp_path / "alpha" / "versions").iterdir()] == [".tmp-"], "only a temporary"
+
+
+@pytest.mark.parametrize(
+    ("files", "affinity", "expected"),
+    [
+        ({"cpu.max": "200000 100000\n"}, 16, 2),  # a pod limited to 2 CPUs on a 16-core node
+        ({"cpu.max": "150000 100000\n"}, 16, 1),  # 1.5 CPUs: one job, not two on 1.5
+        ({"cpu.max": "50000 100000\n"}, 16, 1),  # under one CPU: still one job
+        ({"cpu.max": "max 100000\n"}, 4, 4),  # no limit: the affinity
+        ({"cpu.max": "800000 100000\n"}, 3, 3),  # a limit above the cores it may run on
+        ({"cpu/cpu.cfs_quota_us": "300000\n", "cpu/cpu.cfs_period_us": "100000\n"}, 16, 3),  # cgroup v1
+        ({"cpu/cpu.cfs_quota_us": "-1\n", "cpu/cpu.cfs_period_us": "100000\n"}, 6, 6),  # v1, no limit
+        ({}, 2, 2),  # no cgroup files at all
+    ],
+)
+def test_available_cpus_is_the_cgroup_quota_capped_by_the_affinity(tmp_path, files, affinity, expected):
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    assert available_cpus(affinity=lambda: set(range(affinity)), cgroup_root=tmp_path) == expected

@@ -52,7 +52,17 @@ def fake():
 
 def _train(fake, tmp_path, *extra):
     kubeconfig = fake.write_kubeconfig(tmp_path / "kubeconfig")
-    argv = ["train", "--all", "--from-cluster", "--kubeconfig", str(kubeconfig), "--namespace", NS]
+    argv = [
+        "train",
+        "--all",
+        "--jobs",
+        "1",
+        "--from-cluster",
+        "--kubeconfig",
+        str(kubeconfig),
+        "--namespace",
+        NS,
+    ]
     return main([*argv, "--out", str(tmp_path / "models"), *extra])
 
 

@@ -53,7 +53,9 @@ def targets(tmp_path, monkeypatch):
 
 
 def test_a_bad_declaration_fails_alone(targets, tmp_path, capsys):
-    code = main(["train", "--all", "--targets", str(targets), "--out", str(tmp_path / "models")])
+    code = main(
+        ["train", "--all", "--jobs", "1", "--targets", str(targets), "--out", str(tmp_path / "models")]
+    )
     out = capsys.readouterr().out
     assert code == EXIT_SOME_FAILED
     store = ModelStore(tmp_path / "models")
@@ -78,7 +80,7 @@ def test_sigterm_midway_leaves_no_half_written_model(targets, tmp_path, monkeypa
     monkeypatch.setattr(store_module.os, "fsync", fsync_then_sigterm)
     models = tmp_path / "models"
     handler = signal.getsignal(signal.SIGTERM)
-    code = main(["train", "--all", "--targets", str(targets), "--out", str(models)])
+    code = main(["train", "--all", "--jobs", "1", "--targets", str(targets), "--out", str(models)])
     assert code == 130 and len(calls) >= 2, "stopped by the signal, while writing the version"
     assert ModelStore(models).versions("alpha") == [], "no version, complete or partial"
     assert ModelStore(models).pointer("alpha") is None
@@ -86,5 +88,5 @@ def test_sigterm_midway_leaves_no_half_written_model(targets, tmp_path, monkeypa
     assert signal.getsignal(signal.SIGTERM) == handler, "the default SIGTERM handling is back"
 
     monkeypatch.setattr(store_module.os, "fsync", real_fsync)
-    assert main(["train", "--all", "--targets", str(targets), "--out", str(models)]) == 0
+    assert main(["train", "--all", "--jobs", "1", "--targets", str(targets), "--out", str(models)]) == 0
     assert len(ModelStore(models).versions("alpha")) == 1, "the next run redoes the target"

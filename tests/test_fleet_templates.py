@@ -138,6 +138,8 @@ def test_templates_train_one_target_per_service_and_report_in_status(prometheus,
             [
                 "train",
                 "--all",
+                "--jobs",  # the members train in two worker processes, as in a pod of 2 CPUs
+                "2",
                 "--from-cluster",
                 "--kubeconfig",
                 str(kubeconfig),

@@ -871,3 +871,13 @@ def test_image_matches_the_manifests():
     ignore = (ROOT / ".dockerignore").read_text().split()
     assert ignore[ignore.index("*") :][:1] == ["*"], ".dockerignore starts from nothing and re-includes"
     assert {"!pyproject.toml", "!README.md", "!forecaster/"} <= set(ignore)
+
+
+def test_training_pods_train_one_target_per_cpu_of_their_limit():
+    (cj,) = objects("base", "CronJob")
+    container = pod_spec(cj)["containers"][0]
+    args, env = container["args"], {e["name"]: e.get("value") for e in container["env"]}
+    limit_cpus = int(container["resources"]["limits"]["cpu"])
+    assert int(args[args.index("--jobs") + 1]) == limit_cpus, "one worker per CPU the pod may use"
+    assert env["OMP_NUM_THREADS"] == "1", "each worker trains on one thread"
+    assert container["resources"]["requests"]["cpu"] == container["resources"]["limits"]["cpu"]
