@@ -31,6 +31,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import resource
 import shutil
 import socket
@@ -56,6 +57,11 @@ METRIC = "http_requests:rate1m"
 TEMPLATE_QUERY = f"sum by (service) ({METRIC})"
 TINY_MODEL = {"lookback": "2h", "horizon": "30m", "quantiles": [0.5, 0.9], "hiddenSize": 16}
 TINY_TRAIN = {"epochs": 2, "batchSize": 256, "patience": 1, "maxWindowsPerEpoch": 2000, "backtest": "6h"}
+# The training part's per-target work: the tiny model (the prescaler and API parts run copies of the model it
+# trains, so their figures stay comparable), but enough epochs and windows that a target costs several times
+# a process's start-up (torch's import), as a production target does (hidden 64, up to 30 epochs of 20,000
+# windows: minutes; 2 days of history hold ~2,400 training windows, so epochs set the work). No early stopping (patience = epochs), so every run does the same work.
+BENCH_TRAIN = {"epochs": 20, "batchSize": 256, "patience": 20, "maxWindowsPerEpoch": 10000, "backtest": "6h"}
 
 
 def service(i: int) -> str:
@@ -82,22 +88,40 @@ def fleet_series(n: int, *, days: float, end: pd.Timestamp) -> list[MetricSeries
     return out
 
 
-def target_manifest(name: str, *, query: str, prometheus: str, store: str, labels: dict, **spec) -> dict:
+def target_manifest(
+    name: str,
+    *,
+    query: str,
+    prometheus: str,
+    store: str,
+    labels: dict,
+    model: dict | None = None,
+    train: dict | None = None,
+    **spec,
+) -> dict:
     return {
         "apiVersion": "forecasting.forecaster.io/v1alpha1",
         "kind": "ForecastTarget",
         "metadata": {"name": name, "namespace": "forecaster", "labels": labels},
         "spec": {
             "prometheus": {"url": prometheus, "query": query, "step": "1m", "history": "2d", "retries": 1},
-            "model": TINY_MODEL,
-            "train": TINY_TRAIN,
+            "model": model or TINY_MODEL,
+            "train": train or TINY_TRAIN,
             "store": store,
             **spec,
         },
     }
 
 
-def write_targets(directory: Path, names: list[str], *, prometheus: str, store: str) -> None:
+def write_targets(
+    directory: Path,
+    names: list[str],
+    *,
+    prometheus: str,
+    store: str,
+    model: dict | None = None,
+    train: dict | None = None,
+) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     for i, name in enumerate(names):
         manifest = target_manifest(
@@ -106,6 +130,8 @@ def write_targets(directory: Path, names: list[str], *, prometheus: str, store: 
             prometheus=prometheus,
             store=store,
             labels={"team": ["payments", "search", "video"][i % 3]},
+            model=model,
+            train=train,
         )
         (directory / f"{name}.yaml").write_text(json.dumps(manifest))
 
@@ -113,48 +139,107 @@ def write_targets(directory: Path, names: list[str], *, prometheus: str, store: 
 # -- training ---------------------------------------------------------------------------------------------
 
 
-def bench_training(work: Path, *, prometheus: str, count: int, shards: list[int]) -> dict:
-    names = [service(i) for i in range(count)]
-    targets = work / "train-targets"
-    write_targets(targets, names, prometheus=prometheus, store=str(work / "unused"))
-    out: dict = {"targets": count, "runs": {}}
-    for s in shards:
-        store = work / f"train-store-{s}"
-        started = time.perf_counter()
-        procs = []
-        for index in range(s):
-            env = dict(
-                os.environ, JOB_COMPLETION_INDEX=str(index), JOB_COMPLETIONS=str(s), OMP_NUM_THREADS="1"
-            )
-            log = (work / f"train-{s}-{index}.log").open("wb")
+def _train_command(targets: Path, store: Path, *, jobs: int) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "forecaster",
+        "train",
+        "--all",
+        "--jobs",
+        str(jobs),
+        "--targets",
+        str(targets),
+        "--out",
+        str(store),
+    ]
+
+
+_SUMMARY_CPU = re.compile(r"^shard \S+: .* in [0-9.]+s \(([0-9.]+)s CPU\)$", re.MULTILINE)
+
+
+def _run_training(work: Path, targets: Path, *, processes: int, jobs: int, tag: str) -> dict:
+    """``processes`` pods of one Indexed Job (JOB_COMPLETION_INDEX set) each training with ``--jobs``; wall
+    time, the CPU the processes and their workers used (getrusage of the waited children), and the CPU the
+    targets' training itself took (the summary lines: without start-up)."""
+    store = work / f"train-store-{tag}"
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    procs, logs = [], []
+    for index in range(processes):
+        env = dict(
+            os.environ,
+            JOB_COMPLETION_INDEX=str(index),
+            JOB_COMPLETIONS=str(processes),
+            OMP_NUM_THREADS="1",
+        )
+        log_path = work / f"train-{tag}-{index}.log"
+        logs.append(log_path)
+        with log_path.open("wb") as log:
             procs.append(
                 subprocess.Popen(
-                    [
-                        sys.executable,
-                        "-m",
-                        "forecaster",
-                        "train",
-                        "--all",
-                        "--targets",
-                        str(targets),
-                        "--out",
-                        str(store),
-                    ],
+                    _train_command(targets, store, jobs=jobs),
                     env=env,
                     stdout=log,
                     stderr=subprocess.STDOUT,
                     cwd=ROOT,
                 )
             )
-        codes = [p.wait() for p in procs]
-        wall = time.perf_counter() - started
-        out["runs"][s] = {"wall_s": round(wall, 1), "exit_codes": codes}
-        print(f"training: {count} targets in {s} process(es): {wall:.1f}s, exit codes {codes}", flush=True)
-    one = out["runs"][shards[0]]["wall_s"]
-    out["per_target_s"] = round(one / count, 2)
-    for s in shards:
-        out["runs"][s]["speedup"] = round(one / out["runs"][s]["wall_s"], 2)
-    out["store"] = str(work / f"train-store-{shards[0]}")
+    codes = [p.wait() for p in procs]
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    target_cpu = sum(float(m) for log in logs for m in _SUMMARY_CPU.findall(log.read_text()))
+    return {
+        "processes": processes,
+        "jobs": jobs,
+        "wall_s": round(wall, 1),
+        "cpu_s": round(cpu, 1),
+        "target_cpu_s": round(target_cpu, 1),
+        "max_rss_mb": round(after.ru_maxrss / 1024),
+        "exit_codes": codes,
+        "store": str(store),
+    }
+
+
+def bench_training(
+    work: Path,
+    *,
+    prometheus: str,
+    count: int,
+    shards: list[int],
+    jobs: list[int],
+    train: dict,
+    model: dict,
+) -> dict:
+    """Training throughput: S processes (one Job's pods) with one job each, and one process with K jobs
+    (a pod of K CPUs), against one process with one job; process start-up (interpreter, torch, forecaster
+    imports, listing the targets) measured alone, on a folder with no targets."""
+    names = [service(i) for i in range(count)]
+    targets = work / "train-targets"
+    write_targets(targets, names, prometheus=prometheus, store=str(work / "unused"), model=model, train=train)
+    empty = work / "train-targets-none"
+    empty.mkdir()
+    startup = _run_training(work, empty, processes=1, jobs=1, tag="startup")
+    print(f"training: start-up of one process {startup['wall_s']}s wall, {startup['cpu_s']}s CPU", flush=True)
+    out: dict = {"targets": count, "train": train, "model": model, "startup": startup, "runs": {}}
+    plans = [(s, 1) for s in shards] + [(1, k) for k in jobs if k > 1]
+    for processes, k in plans:
+        tag = f"{processes}x{k}"
+        run = _run_training(work, targets, processes=processes, jobs=k, tag=tag)
+        out["runs"][tag] = run
+        print(f"training: {count} targets, {tag} (processes x jobs): {json.dumps(run)}", flush=True)
+    base = out["runs"]["1x1"]
+    out["per_target_s"] = round(base["wall_s"] / count, 2)
+    out["per_target_cpu_s"] = round(base["target_cpu_s"] / count, 2)
+    for run in out["runs"].values():
+        run["speedup"] = round(base["wall_s"] / run["wall_s"], 2)
+        # The same with each process's start-up taken out of both (a pod starts once per night, and a
+        # tiny target's training is short next to torch's import).
+        run["speedup_without_startup"] = round(
+            (base["wall_s"] - startup["wall_s"]) / max(0.1, run["wall_s"] - startup["wall_s"]), 2
+        )
+    out["store"] = base["store"]
     return out
 
 
@@ -417,17 +502,27 @@ def report(results: dict, *, command: str, out: Path) -> None:
     ]
     t = results.get("training")
     if t:
+        su = t["startup"]
         lines += [
-            "### Training (train --all, S processes with JOB_COMPLETION_INDEX)",
+            "### Training (train --all: P processes with JOB_COMPLETION_INDEX, each with --jobs K)",
             "",
-            f"{t['targets']} targets, tiny model (hidden 16, 2 epochs, 2 days of history at 1 minute).",
+            f"{t['targets']} targets, model {t['model']}, training {t['train']}, 2 days of history at 1 "
+            f"minute. Start-up of one process alone (no targets): {su['wall_s']} s wall, {su['cpu_s']} s CPU.",
             "",
-            "| S processes | wall s | speed-up | exit codes |",
-            "|---|---|---|---|",
+            "| P x K | wall s | speed-up | without start-up | CPU s (all processes) | CPU s in targets | "
+            "peak RSS MB (one process) | exit codes |",
+            "|---|---|---|---|---|---|---|---|",
         ]
-        for s, run in t["runs"].items():
-            lines.append(f"| {s} | {run['wall_s']} | {run['speedup']} | {run['exit_codes']} |")
-        lines += ["", f"Per target in one process: {t['per_target_s']} s.", ""]
+        for tag, run in t["runs"].items():
+            lines.append(
+                f"| {tag} | {run['wall_s']} | {run['speedup']} | {run['speedup_without_startup']} | "
+                f"{run['cpu_s']} | {run['target_cpu_s']} | {run['max_rss_mb']} | {run['exit_codes']} |"
+            )
+        lines += [
+            "",
+            f"Per target in one process: {t['per_target_s']} s wall, {t['per_target_cpu_s']} s CPU.",
+            "",
+        ]
     for p in results.get("prescaler", []):
         lines += [
             f"### Prescaler, N = {p['n']} (template members, {p['workers']} forecast + {p['workers']} reconcile workers)",
@@ -469,6 +564,18 @@ def main() -> None:
     parser.add_argument("--days", type=float, default=3.0, help="days of history backfilled (default 3)")
     parser.add_argument("--train-targets", type=int, default=8, help="targets trained (0: skip; default 8)")
     parser.add_argument("--shards", default="1,2", help="process counts for training (default 1,2)")
+    parser.add_argument(
+        "--train-jobs", default="2", help="--jobs values tried in one process (default 2; 1: none)"
+    )
+    parser.add_argument(
+        "--train-epochs", type=int, default=BENCH_TRAIN["epochs"], help="epochs per target (no early stop)"
+    )
+    parser.add_argument(
+        "--train-windows",
+        type=int,
+        default=BENCH_TRAIN["maxWindowsPerEpoch"],
+        help="training windows per epoch",
+    )
     parser.add_argument("--workers", type=int, default=4, help="prescaler pool sizes (default 4)")
     parser.add_argument(
         "--ticks",
@@ -502,7 +609,21 @@ def main() -> None:
             results["prometheus_version"] = version.split("\n")[0].split(" ")[2] if version else "?"
             shards = [int(s) for s in args.shards.split(",")]
             count = max(1, args.train_targets)
-            training = bench_training(work, prometheus=server.url, count=count, shards=shards)
+            train = {
+                **BENCH_TRAIN,
+                "epochs": args.train_epochs,
+                "patience": args.train_epochs,
+                "maxWindowsPerEpoch": args.train_windows,
+            }
+            training = bench_training(
+                work,
+                prometheus=server.url,
+                count=count,
+                shards=shards,
+                jobs=[int(k) for k in args.train_jobs.split(",")],
+                train=train,
+                model=TINY_MODEL,
+            )
             results["training"] = training
             store = training["store"]
             names = [service(i) for i in range(max(sizes))]

@@ -270,9 +270,10 @@ class StoreForecastProvider:
         if first.forecast.prometheus_url:
             settings = _at_url(settings, first.forecast.prometheus_url)
         if self._fetch_split is None:
-            from forecaster.sources.prometheus import fetch_history_split
+            # Each tick reads only the template's new points; the rest of the window is kept from the last.
+            from forecaster.prescaler.template_window import TemplateWindows
 
-            self._fetch_split = fetch_history_split
+            self._fetch_split = TemplateWindows()
         with self._count_lock:
             self.queries += 2  # the capped series count, then one range query for every member
         series = self._fetch_split(
