@@ -111,3 +111,55 @@ def test_the_fast_path_answers_hits_itself_and_passes_the_rest_on(monkeypatch):
         assert client.get("/v1/targets/svc-001/forecast?history=nonsense").status_code == 422
         assert client.get("/v1/targets/nope/forecast").status_code == 404
     assert [s[2] for s in seen[-3:]] == [True, False, False]
+
+
+def test_the_fast_paths_integer_timing_equals_the_services_pandas_rules():
+    """ForecastService.fresh_timing (what the fast path computes per request) against stale_reason, the age
+    and next_refresh_in_s, at times around step boundaries, the refresh delay and the stale limit."""
+    import numpy as np
+    import pandas as pd
+
+    from forecaster.api.cache import CachedForecast, ForecastService, ServingModel, TargetState
+    from forecaster.api.metrics import ServiceMetrics
+    from forecaster.settings import ModelSettings, PrometheusSettings, TargetConfig
+
+    cfg = TargetConfig(
+        name="web", prometheus=PrometheusSettings(query="up", step="1m"), model=ModelSettings()
+    )
+    state = TargetState(config=cfg, source=None, model=ServingModel.baseline("no trained model"))
+    svc = ForecastService(
+        [state],
+        clock=lambda: pd.Timestamp("2026-11-30T12:00:00"),
+        max_history=pd.Timedelta("24h"),
+        refresh_delay=pd.Timedelta("10s"),
+        retry_interval=pd.Timedelta("15s"),
+        stale_after_steps=3,
+        metrics=ServiceMetrics(),
+    )
+    generated = pd.Timestamp("2026-11-30T12:00:10.25")
+    for last_sample_ago in ("1min", "2min59s", "3min", "3min1s"):
+        actual = pd.Series(
+            [1.0, 2.0], index=[generated - pd.Timedelta("2min"), generated - pd.Timedelta(last_sample_ago)]
+        ).sort_index()
+        state.entry = CachedForecast(
+            target="web",
+            generated_at=generated,
+            actual=actual,
+            forecast=pd.DataFrame({"p50": [1.0]}),
+            model=state.model,
+            model_name="seasonal_naive_daily",
+            note=None,
+        )
+        for error in (None, "history query failed: 503"):
+            state.last_error, state.last_error_at = error, (generated if error else None)
+            for offset_s in np.arange(-1.0, 200.0, 0.37):
+                now = generated + pd.Timedelta(seconds=float(offset_s))
+                got = svc.fresh_timing(state, int(now.value))
+                if svc.stale_reason(state, now) is not None:
+                    assert got is None, (last_sample_ago, error, offset_s)
+                    continue
+                assert got is not None, (last_sample_ago, offset_s)
+                assert got == pytest.approx(  # the same to the nanosecond (float rounding apart)
+                    (max(0.0, (now - generated).total_seconds()), svc.next_refresh_in_s(state, now)),
+                    abs=1e-9,
+                ), (last_sample_ago, offset_s)

@@ -58,6 +58,7 @@ _MAX_RENDERED_PER_TARGET = 64
 UPCOMING_EVENTS = pd.Timedelta(hours=24)
 """Scheduled events listed with each forecast: those starting within this long after the last sample."""
 _BASELINE_HISTORY = pd.Timedelta(days=2)
+_UNKNOWN = object()
 """History fetched when the seasonal baseline serves: one day to look back on, one to learn its bands from."""
 
 
@@ -133,6 +134,9 @@ class CachedForecast:
     metric_lines: tuple[Any, dict[str, str]] | None = field(default=None, repr=False, compare=False)
     """This forecast's ``/metrics`` lines that do not change between scrapes, and the model they are for."""
     """The ``/metrics`` gauge samples of this forecast, computed at its first scrape (see api/metrics.py)."""
+    generated_at_ns: int = field(default=0, init=False, repr=False, compare=False)
+    last_sample_at_ns: int | None = field(default=None, init=False, repr=False, compare=False)
+    """The two times in nanoseconds since the epoch (UTC), for :meth:`ForecastService.fresh_timing`."""
 
     def __post_init__(self) -> None:
         # Computed once here: request handlers must not scan the series.
@@ -140,6 +144,9 @@ class CachedForecast:
         if not valid.empty:
             self.last_sample_at = valid.index[-1]
             self.last_actual = float(valid.iloc[-1])
+        self.generated_at_ns = int(pd.Timestamp(self.generated_at).value)
+        if self.last_sample_at is not None:
+            self.last_sample_at_ns = int(pd.Timestamp(self.last_sample_at).value)
 
 
 @dataclass(frozen=True)
@@ -169,11 +176,13 @@ class TargetState:
     labels: dict[str, str] = field(default_factory=dict)
     """The ForecastTarget's ``metadata.labels`` (what ``/v1/targets?labelSelector=`` filters on)."""
     step: pd.Timedelta = field(init=False)
+    step_ns: int = field(init=False)
     quantile_labels: list[str] = field(init=False)
 
     def __post_init__(self) -> None:
         # Parsed once: request handlers read these on every call.
         self.step = self.config.step
+        self.step_ns = int(self.step.value)
         self.quantile_labels = [quantile_label(q) for q in sorted(self.config.model.quantiles)]
 
     @property
@@ -213,6 +222,7 @@ class ForecastService:
         self.clock = clock
         self.max_history = max_history
         self.refresh_delay = refresh_delay
+        self._refresh_delay_ns = int(pd.Timedelta(refresh_delay).value)
         self.retry_interval = retry_interval
         self.stale_after_steps = stale_after_steps
         self.metrics = metrics
@@ -474,6 +484,26 @@ class ForecastService:
             return f"the newest sample is from {iso(last)}: the source has no recent data"
         return None
 
+    def fresh_timing(self, state: TargetState, now_ns: int) -> tuple[float, float] | None:
+        """(age in seconds, seconds until the next refresh) of a fresh forecast at ``now_ns`` (nanoseconds
+        since the epoch, UTC): :meth:`stale_reason` is None and these equal the age and
+        :meth:`next_refresh_in_s`, in integer arithmetic (pandas' costs more than the rest of a cache hit).
+        None when the forecast is missing, failed or stale: the pandas methods answer those (rare)."""
+        entry = state.entry
+        if entry is None or state.last_error is not None:
+            return None
+        generated_ns = entry.generated_at_ns
+        limit_ns = state.step_ns * self.stale_after_steps
+        if now_ns - generated_ns > limit_ns:
+            return None
+        last_ns = entry.last_sample_at_ns
+        if last_ns is not None and generated_ns - last_ns > limit_ns:
+            return None
+        delay_ns = self._refresh_delay_ns
+        bucket = (now_ns - delay_ns) // state.step_ns
+        wait_ns = (bucket + 1) * state.step_ns + delay_ns - now_ns
+        return max(0.0, (now_ns - generated_ns) / 1e9), max(1.0, wait_ns / 1e9)
+
     def next_refresh_in_s(self, state: TargetState, now: pd.Timestamp) -> float:
         """Seconds until this target's forecast may change: what ``Cache-Control: max-age`` promises."""
         if state.last_error_at is not None and state.last_error is not None:
@@ -485,13 +515,23 @@ class ForecastService:
         return max(1.0, wait.total_seconds())
 
     def render(
-        self, state: TargetState, *, quantiles: tuple[str, ...], history_steps: int, now: pd.Timestamp
+        self,
+        state: TargetState,
+        *,
+        quantiles: tuple[str, ...],
+        history_steps: int,
+        now: pd.Timestamp | None,
+        stale: str | None | object = _UNKNOWN,
     ) -> Rendered | None:
-        """The cached body for this view of the target's forecast (rendered on first use)."""
+        """The cached body for this view of the target's forecast (rendered on first use). ``stale``: the
+        :meth:`stale_reason` at ``now`` when the caller has it already (the fast path, :meth:`fresh_timing`)."""
         entry = state.entry
         if entry is None:
             return None
-        stale = self.stale_reason(state, now)
+        if stale is _UNKNOWN:
+            assert now is not None
+            stale = self.stale_reason(state, now)
+        assert stale is None or isinstance(stale, str)
         key = (quantiles, history_steps, stale)
         hit = entry.rendered.get(key)
         if hit is not None:

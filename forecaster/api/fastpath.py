@@ -16,13 +16,15 @@ from __future__ import annotations
 
 import hmac
 import re
+import time
 from collections import OrderedDict
 from typing import Any
 from urllib.parse import parse_qsl
 
-from starlette.responses import Response
+import pandas as pd
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from forecaster.api.cache import utc_now
 from forecaster.api.handlers import RequestFieldError
 from forecaster.api.quantiles import select_quantiles
 from forecaster.errors import ForecasterError
@@ -69,27 +71,47 @@ class CachedForecastFastPath:
         if view is None:
             return False
         state, quantiles, history_steps, counters = view
-        now = self.state.clock()
-        rendered = service.render(state, quantiles=quantiles, history_steps=history_steps, now=now)
-        if rendered is None:
-            return False  # the app's 503 (and its miss counter)
-        entry = state.entry
-        age_s = max(0.0, (now - entry.generated_at).total_seconds())
-        cache_control = "private" if expected is not None else "public"
-        out = {
-            "ETag": rendered.etag,
-            "Cache-Control": f"{cache_control}, max-age={int(service.next_refresh_in_s(state, now))}",
-            "Age": str(int(age_s)),
-        }
+        clock = self.state.clock
+        # The wall clock as integer nanoseconds when it is the wall clock (the same instant utc_now would
+        # give, without building a pandas Timestamp); a test's clock is called as it is.
+        now_ns = time.time_ns() if clock is utc_now else int(clock().value)
+        timing = service.fresh_timing(state, now_ns)
+        if timing is not None:  # fresh: no pandas arithmetic on this request
+            age_s, max_age_s = timing
+            rendered = service.render(
+                state, quantiles=quantiles, history_steps=history_steps, now=None, stale=None
+            )
+        else:  # stale, failed or missing: the service's own (pandas) rules, as the route applies them
+            now = pd.Timestamp(now_ns, unit="ns")
+            rendered = service.render(state, quantiles=quantiles, history_steps=history_steps, now=now)
+            if rendered is None:
+                return False  # the app's 503 (and its miss counter)
+            age_s = max(0.0, (now - state.entry.generated_at).total_seconds())
+            max_age_s = service.next_refresh_in_s(state, now)
+        assert rendered is not None
         if self.route is not None:
             scope["route"] = self.route
+        headers_out = [
+            (b"etag", rendered.etag.encode("latin-1")),
+            (
+                b"cache-control",
+                b"%s, max-age=%d" % (b"private" if expected is not None else b"public", int(max_age_s)),
+            ),
+            (b"age", b"%d" % int(age_s)),
+        ]
         if_none_match = headers.get(b"if-none-match")
         if if_none_match and _etag_matches(if_none_match.decode("latin-1"), rendered.etag):
             _counter(service, counters, target, "not_modified").inc()
-            await Response(status_code=304, headers=out)(scope, receive, send)
+            await send({"type": "http.response.start", "status": 304, "headers": headers_out})
+            await send({"type": "http.response.body", "body": b""})
             return True
         _counter(service, counters, target, "hit").inc()
-        await Response(rendered.body(age_s), media_type="application/json", headers=out)(scope, receive, send)
+        body = rendered.body(age_s)
+        # What starlette's Response(body, media_type="application/json", headers=...) sends, built directly.
+        headers_out.append((b"content-length", b"%d" % len(body)))
+        headers_out.append((b"content-type", b"application/json"))
+        await send({"type": "http.response.start", "status": 200, "headers": headers_out})
+        await send({"type": "http.response.body", "body": body})
         return True
 
     def _view(self, service: Any, target: str, query: bytes) -> tuple | None:
