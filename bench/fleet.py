@@ -243,6 +243,45 @@ def bench_training(
     return out
 
 
+def bench_production_target(epoch_counts: list[int], *, days: float = 28.0) -> dict:
+    """CPU seconds of one target at the production settings (hidden 64, 20,000 windows per epoch, one torch
+    thread), trained in this process by the trainer's own entry point (promotion.train_target: fit, backtest
+    against the baselines, save) on ``days`` of 1-minute synthetic traffic, with early stopping off and
+    ``epochs`` set to each of ``epoch_counts``: the line through the points gives the CPU of one epoch and the
+    fixed part (windows, backtest, save), so the 30-epoch upper bound and any early-stopped count follow."""
+    from forecaster.promotion import train_target
+    from forecaster.settings import TargetConfig, TrainSettings
+    from forecaster.sources.synthetic import live_streaming
+    from forecaster.store import ModelStore
+
+    series = live_streaming(days=days, step="1m", seed=0)
+    now = series.index[-1] + pd.Timedelta(minutes=1)
+    points = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for epochs in epoch_counts:
+            cfg = TargetConfig(name=f"prod-{epochs}", train=TrainSettings(epochs=epochs, patience=epochs))
+            started, cpu = time.perf_counter(), time.process_time()
+            train_target(cfg, series, store=ModelStore(tmp), now=now)
+            point = {
+                "epochs": epochs,
+                "cpu_s": round(time.process_time() - cpu, 1),
+                "wall_s": round(time.perf_counter() - started, 1),
+            }
+            points.append(point)
+            print(f"production target, {days:g} days: {point}", flush=True)
+    out: dict = {"days": days, "points": points}
+    if len(points) >= 2:
+        (e0, c0), (e1, c1) = (
+            (points[0]["epochs"], points[0]["cpu_s"]),
+            (points[-1]["epochs"], points[-1]["cpu_s"]),
+        )
+        per_epoch = (c1 - c0) / (e1 - e0)
+        fixed = c0 - e0 * per_epoch
+        out |= {"cpu_s_per_epoch": round(per_epoch, 1), "cpu_s_fixed": round(fixed, 1)}
+        out["cpu_s_at_30_epochs"] = round(fixed + 30 * per_epoch, 1)
+    return out
+
+
 def copy_model(store_root: str, *, source: str, names: list[str]) -> None:
     """Save the trained model of ``source`` under every name in ``names`` (promoted)."""
     from forecaster.store import ModelStore
@@ -295,7 +334,19 @@ def _api_server_process() -> tuple[object, object]:
     return manager, manager.ApiServer()  # type: ignore[attr-defined]
 
 
-def bench_prescaler(n: int, *, prometheus: str, store: str, workers: int, ticks: int = 3) -> dict:
+def bench_prescaler(
+    n: int,
+    *,
+    prometheus: str,
+    store: str,
+    workers: int,
+    ticks: int = 3,
+    data_end: pd.Timestamp,
+    whole_reads: bool = False,
+) -> dict:
+    """``ticks`` controller ticks a minute apart, the last one at the backfilled data's end, so that each
+    tick has one new point per member (as in production). ``whole_reads``: read each template's whole window
+    every tick (the behaviour before forecaster.prescaler.template_window), for an A/B on the same data."""
     from prometheus_client import CollectorRegistry
 
     from forecaster.prescaler.forecasts import ClusterTargetConfigs, StoreForecastProvider
@@ -304,6 +355,7 @@ def bench_prescaler(n: int, *, prometheus: str, store: str, workers: int, ticks:
     from forecaster.prescaler.loop import Controller, FleetSettings, utcnow
     from forecaster.prescaler.metrics import PrescalerMetrics
     from forecaster.prescaler.policy_sources import WatchedPolicySource
+    from forecaster.sources.prometheus import fetch_history_split
 
     manager, fake = _api_server_process()
     with tempfile.TemporaryDirectory() as tmp:
@@ -343,15 +395,22 @@ def bench_prescaler(n: int, *, prometheus: str, store: str, workers: int, ticks:
         metrics = PrescalerMetrics(CollectorRegistry())
         policies = WatchCache(kube, POLICIES, watch_timeout_s=1)
         targets = WatchCache(kube, FORECAST_TARGETS, namespace="forecaster", watch_timeout_s=1)
+        provider = StoreForecastProvider(
+            targets=ClusterTargetConfigs(targets),
+            predict_workers=2,
+            fetch_split=fetch_history_split if whole_reads else None,
+        )
         ctl = Controller(
             policies=WatchedPolicySource(kube, cache=policies),
-            forecasts=StoreForecastProvider(targets=ClusterTargetConfigs(targets), predict_workers=2),
+            forecasts=provider,
             kube=kube,
             metrics=metrics,
             fleet=FleetSettings(forecast_workers=workers, reconcile_workers=workers),
         )
         done = []
-        now = utcnow()
+        # The last tick half a minute after the last backfilled sample; the first ticks-1 minutes before.
+        now = data_end + pd.Timedelta(seconds=30) - pd.Timedelta(minutes=ticks - 1)
+        assert now < utcnow()
         labels = ["cold", "warm"] + [f"steady {i}" for i in range(1, max(0, ticks - 2) + 1)]
         for i, label in enumerate(labels[:ticks]):
             at = now + pd.Timedelta(minutes=i)
@@ -379,7 +438,17 @@ def bench_prescaler(n: int, *, prometheus: str, store: str, workers: int, ticks:
         kube.close()
     fake.stop()
     manager.shutdown()  # type: ignore[attr-defined]
-    return {"n": n, "workers": workers, "ticks": done}
+    windows = provider._fetch_split  # TemplateWindows unless whole_reads
+    return {
+        "n": n,
+        "workers": workers,
+        "ticks": done,
+        "whole_reads": whole_reads,
+        "template_reads": {
+            "whole": getattr(windows, "reads", None),
+            "new_points": getattr(windows, "tail_reads", None),
+        },
+    }
 
 
 # -- API --------------------------------------------------------------------------------------------------
@@ -523,9 +592,28 @@ def report(results: dict, *, command: str, out: Path) -> None:
             f"Per target in one process: {t['per_target_s']} s wall, {t['per_target_cpu_s']} s CPU.",
             "",
         ]
-    for p in results.get("prescaler", []):
+    prod = results.get("production_target")
+    if prod:
         lines += [
-            f"### Prescaler, N = {p['n']} (template members, {p['workers']} forecast + {p['workers']} reconcile workers)",
+            f"### One production-settings target ({prod['days']:g} days at 1 minute, hidden 64, 20,000 windows per epoch, one thread)",
+            "",
+            "| epochs (no early stop) | CPU s | wall s |",
+            "|---|---|---|",
+            *[f"| {pt['epochs']} | {pt['cpu_s']} | {pt['wall_s']} |" for pt in prod["points"]],
+            "",
+        ]
+        if "cpu_s_per_epoch" in prod:
+            hours = 1000 * prod["cpu_s_at_30_epochs"] / (16 * 2) / 3600
+            lines += [
+                f"{prod['cpu_s_per_epoch']} CPU s per epoch, {prod['cpu_s_fixed']} s fixed: at most "
+                f"{prod['cpu_s_at_30_epochs']} CPU s per target (30 epochs); 1,000 targets on 16 pods x 2 jobs: "
+                f"at most {hours:.2f} h if the two jobs of a pod scale perfectly.",
+                "",
+            ]
+    for p in results.get("prescaler", []):
+        reads = "the whole window every tick" if p.get("whole_reads") else "new points only after the first"
+        lines += [
+            f"### Prescaler, N = {p['n']} (template members, {p['workers']} forecast + {p['workers']} reconcile workers; template read: {reads})",
             "",
             "| tick | wall s | CPU s (prescaler process) | Prometheus queries | ready / policies | API-server writes |",
             "|---|---|---|---|---|---|",
@@ -587,6 +675,16 @@ def main() -> None:
         "--seconds", type=float, default=5.0, help="cached-forecast load duration (default 5)"
     )
     parser.add_argument("--skip", default="", help="comma list of parts to skip: prescaler,api")
+    parser.add_argument(
+        "--production-epochs",
+        default="",
+        help="also time one production-settings target (28 days, hidden 64) at these epoch counts, e.g. 1,3",
+    )
+    parser.add_argument(
+        "--prescaler-whole-reads",
+        action="store_true",
+        help="read each template's whole window every tick (the old behaviour, for an A/B)",
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "fleet.md")
     args = parser.parse_args()
     import logging
@@ -625,6 +723,10 @@ def main() -> None:
                 model=TINY_MODEL,
             )
             results["training"] = training
+            if args.production_epochs:
+                results["production_target"] = bench_production_target(
+                    [int(e) for e in args.production_epochs.split(",")]
+                )
             store = training["store"]
             names = [service(i) for i in range(max(sizes))]
             copy_model(
@@ -634,7 +736,13 @@ def main() -> None:
                 if "prescaler" not in skip:
                     results["prescaler"].append(
                         bench_prescaler(
-                            n, prometheus=server.url, store=store, workers=args.workers, ticks=args.ticks
+                            n,
+                            prometheus=server.url,
+                            store=store,
+                            workers=args.workers,
+                            ticks=args.ticks,
+                            data_end=end,
+                            whole_reads=args.prescaler_whole_reads,
                         )
                     )
                 if "api" not in skip:
