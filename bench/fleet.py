@@ -196,6 +196,8 @@ def _run_training(work: Path, targets: Path, *, processes: int, jobs: int, tag: 
         "wall_s": round(wall, 1),
         "cpu_s": round(cpu, 1),
         "target_cpu_s": round(target_cpu, 1),
+        # getrusage's children maximum: the largest any one waited-for process reached so far in this run
+        # of the bench (not per row), kilobytes on Linux.
         "max_rss_mb": round(after.ru_maxrss / 1024),
         "exit_codes": codes,
         "store": str(store),
@@ -579,7 +581,7 @@ def report(results: dict, *, command: str, out: Path) -> None:
             f"minute. Start-up of one process alone (no targets): {su['wall_s']} s wall, {su['cpu_s']} s CPU.",
             "",
             "| P x K | wall s | speed-up | without start-up | CPU s (all processes) | CPU s in targets | "
-            "peak RSS MB (one process) | exit codes |",
+            "largest RSS MB of one process so far | exit codes |",
             "|---|---|---|---|---|---|---|---|",
         ]
         for tag, run in t["runs"].items():
