@@ -412,6 +412,7 @@ def tuning_halves(trace: pd.Series, *, table, split: pd.Timestamp, cap: float, s
         "causes": causes,
         "oracle_replica_minutes": oracle,
         "oracle_first_half": tuned.oracle_replica_minutes,
+        "margin": tuned.margin,
         "oos": {
             "tune_seconds": tune_s,
             "second_half_seconds": second_s,
@@ -507,8 +508,8 @@ def oos_margins_report(results: dict, names: list[str]) -> list[str]:
         "Each rule picks, on the first half, the cheapest setting whose bound is within the SLO; the setting is "
         "applied to the second half. Bounds from the first half's per-day blocks (4 equal blocks when shorter "
         "than 4 days), Student's t at 90%: `none` = the rate itself; `confidence` = rate + t s/sqrt(n) (a bound "
-        "on the mean rate: the rule before this change); `prediction` = rate + t s sqrt(2/n) (a bound on the rate "
-        "of a next period as long, what the setting is applied to: `forecaster tune`'s default now); "
+        "on the mean rate: `forecaster tune`'s default); `prediction` = rate + t s sqrt(2/n) (a bound on the rate "
+        "of a next period as long, what the setting is applied to); "
         "`worst-day` = the worst block's rate. 'cost <= HPA': the replica-minutes on the second half are no "
         "more than the cheapest HPA alone meeting the SLO there in hindsight (where none does: the SLO met). "
         "'cost of the rule': its second-half replica-minutes summed over the traces where it and `none` both "
@@ -713,8 +714,8 @@ def attempts_document(results: dict, *, model: str) -> str:
     lines = [
         f"# Tuning attempts on {len(names)} real traces (forecasts: {model}; pod start-up 3m)",
         "",
-        "The traces below were rerun with `python bench/replay.py --tuning-only` (the joint grid, the "
-        "prediction-bound margin, per-block counts and the short-minute causes stored); the others were not "
+        "The traces below were rerun with `python bench/replay.py --tuning-only` (the joint grid, "
+        "per-block counts and the short-minute causes stored); the others were not "
         "reached in time on the shared machine, and their numbers are in replay.md (default grid, confidence "
         "bound). Same split, scale and LSTM as replay.md. Traces: " + ", ".join(names) + ".",
     ]
@@ -1103,8 +1104,8 @@ def oos_report(results: dict, real: list[str]) -> list[str]:
         f"## SLO tuning out of sample (`{slo}`, real traces)",
         "",
         "`forecaster tune`'s procedure on the first half of each replay (grid, forecasts computed once, the "
-        "cheapest setting whose one-sided 90% bound over per-day blocks meets the SLO: the prediction bound "
-        "where the run stored per-block counts, the confidence bound on the mean rate in earlier runs); the setting "
+        "cheapest setting whose one-sided 90% bound over per-day blocks meets the SLO: the bound is the run's "
+        f"`{results[real[0]].get('margin', 'confidence')}` margin, see forecaster.tuning.MARGINS); the setting "
         "applied to the second half. 'Cheapest HPA alone in hindsight': the cheapest target utilisation that "
         "meets the SLO on the second half itself. 'HPA alone tuned': the same procedure over the HPA-alone "
         "settings only. Targets: the SLO met on >= 80% of traces, and a cost no more than the cheapest HPA "

@@ -30,8 +30,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "not train on) for a grid of settings: the HPA alone at target utilisation 1.0 .. 0.5, and prescaler "
         "policies (plan, quantile, headroom, cap over the median, stabilisation, lead time) on an HPA at 1.0, "
         "0.9 or 0.8. Forecasts are computed once. Recommends the cheapest setting (replica-minutes) whose SLO "
-        "rate, with a one-sided bound over per-day blocks (by default a prediction bound for a next period as "
-        "long as the one replayed), is within the SLO. "
+        "rate, with a one-sided upper confidence bound over per-day blocks (--margin), is within the SLO. "
         "--capacity-per-replica is the load one pod serves at full use; the HPA's target is separate. "
         "(No --events yet: an events calendar does not exist in this build.)",
     )
@@ -59,9 +58,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--margin",
         choices=("prediction", "confidence"),
-        default="prediction",
-        help="the bound the SLO must hold on: prediction (default: the rate of a next period as long as the "
-        "one tuned on) or confidence (the long-run mean rate only, narrower)",
+        default="confidence",
+        help="the bound the SLO must hold on: confidence (default: the long-run mean rate) or prediction (the "
+        "rate of a next period as long as the one tuned on: sqrt(2) wider)",
     )
     p.add_argument(
         "--grid",

@@ -14,10 +14,12 @@ Short minutes come in bursts, so per-minute counting would overstate how much th
 to independent for the traffic this serves. Two bounds (``MARGINS``), Student's t at ``confidence`` over the
 per-block rates (standard deviation s, n blocks):
 
-- ``prediction`` (the default): the rate + t x s x sqrt(1/n + 1/n), a bound on the rate of the *next* period
-  as long as the one tuned on, which is what the recommendation is applied to. It is sqrt(2) wider than
-- ``confidence``: the rate + t x s / sqrt(n), a bound on the long-run mean rate only; the next week's own
-  spread is not in it, and out of sample (bench/results/replay.md) it let too many settings through.
+- ``confidence`` (the default): the rate + t x s / sqrt(n), a bound on the long-run mean rate;
+- ``prediction``: the rate + t x s x sqrt(1/n + 1/n), a bound on the rate of the *next* period as long as
+  the one tuned on (what the recommendation is applied to), sqrt(2) wider. Measured out of sample on 5 real
+  traces (bench/results/replay-attempts.md) it bought nothing: every setting the confidence bound let
+  through met the SLO on the next half too, and the wider bound only left more traces with no
+  recommendation, so it is an option (``--margin prediction``), not the default.
 
 Every point keeps its per-block counts (``block_short``, ``block_total``), so other rules can be checked
 on the same replays without replaying again.
@@ -337,7 +339,7 @@ class TuneResult:
     """The cheapest HPA-alone setting that meets it."""
     base_flags: list[str] = field(default_factory=list)
     """The ``forecaster simulate`` flags for the trace, model and capacity (set by the caller)."""
-    margin: str = "prediction"
+    margin: str = "confidence"
     """Which bound of ``MARGINS`` set the margin."""
 
     def choice(self, point: Point | None) -> dict[str, Any] | None:
@@ -421,7 +423,7 @@ def upper_bound(rate: float, per_block: np.ndarray, *, confidence: float, margin
     """The one-sided upper bound of ``margin`` (a key of ``MARGINS``) on an SLO rate, from its per-block rates."""
     if margin not in MARGINS:
         raise ConfigError(
-            f"tune: margin {margin!r} is unknown; known: {', '.join(MARGINS)}", hint="e.g. prediction"
+            f"tune: margin {margin!r} is unknown; known: {', '.join(MARGINS)}", hint="e.g. confidence"
         )
     count = len(per_block)
     if count < 2:
@@ -432,7 +434,7 @@ def upper_bound(rate: float, per_block: np.ndarray, *, confidence: float, margin
 
 
 def slo_rates(
-    result: ReplayResult, run: str, *, slo: SLO, confidence: float, margin: str = "prediction"
+    result: ReplayResult, run: str, *, slo: SLO, confidence: float, margin: str = "confidence"
 ) -> tuple[float, float, int, float, float, np.ndarray, np.ndarray]:
     """(rate, upper bound, short minutes, unserved fraction, replica-minutes, per-block numerator, per-block
     denominator) of ``run`` in ``result``."""
@@ -465,7 +467,7 @@ def slo_rates(
 
 
 def point_from(
-    result: ReplayResult, *, setting: Setting, slo: SLO, confidence: float = 0.9, margin: str = "prediction"
+    result: ReplayResult, *, setting: Setting, slo: SLO, confidence: float = 0.9, margin: str = "confidence"
 ) -> Point:
     """The :class:`Point` of ``setting`` from its replay (the prescaler run, or the HPA's for the HPA alone)."""
     run = "prescaler" if setting.prescaler else "hpa"
@@ -506,7 +508,7 @@ def evaluate(
     slo: SLO,
     replay_start: pd.Timestamp,
     confidence: float = 0.9,
-    margin: str = "prediction",
+    margin: str = "confidence",
     max_replicas: int = 100,
     min_replicas: int = 1,
     progress: Callable[[int, int, Setting], None] | None = None,
@@ -595,7 +597,7 @@ def tune(
     replay_start: pd.Timestamp,
     grid: Sequence[Setting] | None = None,
     confidence: float = 0.9,
-    margin: str = "prediction",
+    margin: str = "confidence",
     max_replicas: int = 100,
     min_replicas: int = 1,
     progress: Callable[[int, int, Setting], None] | None = None,
@@ -610,7 +612,7 @@ def tune(
         raise ConfigError(f"tune: confidence must be in [0.5, 0.95], got {confidence!r}", hint="e.g. 0.9")
     if margin not in MARGINS:
         raise ConfigError(
-            f"tune: margin {margin!r} is unknown; known: {', '.join(MARGINS)}", hint="e.g. prediction"
+            f"tune: margin {margin!r} is unknown; known: {', '.join(MARGINS)}", hint="e.g. confidence"
         )
     columns = _forecast_columns(forecasts)
     if grid is None:

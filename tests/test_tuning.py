@@ -303,8 +303,10 @@ def test_points_keep_per_block_counts_that_add_up_and_the_margin_follows_the_rul
         "slo": SLO.parse("short-minutes=1%"),
         "replay_start": start,
     }
-    pred = tuning.evaluate(trace, inspect=lambda s, r: seen.append((s, len(r.load))), **kwargs)
-    conf = tuning.evaluate(trace, margin="confidence", **kwargs)
+    pred = tuning.evaluate(
+        trace, margin="prediction", inspect=lambda s, r: seen.append((s, len(r.load))), **kwargs
+    )
+    conf = tuning.evaluate(trace, **kwargs)  # the default
     assert [s for s, _ in seen] == SMALL_GRID  # every replay was shown to inspect, in grid order
     assert all(n == pred[0].minutes for _, n in seen)
     for p, c in zip(pred, conf, strict=True):
