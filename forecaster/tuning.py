@@ -16,7 +16,7 @@ per-block rates (standard deviation s, n blocks):
 
 - ``confidence`` (the default): the rate + t x s / sqrt(n), a bound on the long-run mean rate;
 - ``prediction``: the rate + t x s x sqrt(1/n + 1/n), a bound on the rate of the *next* period as long as
-  the one tuned on (what the recommendation is applied to), sqrt(2) wider. Measured out of sample on 5 real
+  the one tuned on (what the recommendation is applied to), sqrt(2) wider. Measured out of sample on 6 real
   traces (bench/results/replay-attempts.md) it bought nothing: every setting the confidence bound let
   through met the SLO on the next half too, and the wider bound only left more traces with no
   recommendation, so it is an option (``--margin prediction``), not the default.
