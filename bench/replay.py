@@ -42,7 +42,7 @@ from forecaster.scaling import ScalingPolicy
 from forecaster.simulate import ClusterConfig, ReplayConfig, precompute_forecasts, prepare_trace, replay
 from forecaster.sources.files import read_series
 from forecaster.sources.synthetic import live_streaming
-from forecaster.tuning import SLO, evaluate, oracle_cost, tune
+from forecaster.tuning import SLO, default_grid, evaluate, joint_grid, oracle_cost, tune
 
 HERE = Path(__file__).resolve().parent
 REPLICAS_AT_PEAK = 30
@@ -313,29 +313,77 @@ def _point_dict(p) -> dict:
         "replica_minutes": p.replica_minutes,
         "rate": p.rate,
         "rate_upper": p.rate_upper,
+        # Per-day blocks: other margin rules are checked on the same replays (oos_margins).
+        "block_short": list(p.block_short),
+        "block_total": list(p.block_total),
     }
+
+
+CAUSES = ("forecast_low", "scaled_down", "ready_lag")
+"""Why a prescaler + HPA minute is short (see short_minute_causes)."""
+
+
+def short_minute_causes(result, *, pod_startup_min: int = 3) -> dict:
+    """Where the prescaler + HPA run's short minutes come from, minute by minute (needing N pods at minute m):
+
+    - ``scaled_down``: N pods were ready at some minute of the start-up before m, and fewer are now: the HPA
+      (or the floor) took capacity away that was there in time (the floor dropped, the HPA scaled down);
+    - ``forecast_low``: otherwise, when the floor decided a start-up before m (which plans for m) was under N:
+      the forecast (at the planned quantile, with headroom and cap) under-predicted that minute;
+    - ``ready_lag``: otherwise: the floor planned for N in time but the pods were not ready at m.
+    """
+    run = result.runs["prescaler"]
+    cap = result.config.hpa.capacity_per_replica
+    load = result.load.to_numpy(dtype=float)
+    need = np.ceil(load / cap - 1e-9)
+    short = np.maximum(load - run.ready * cap, 0.0) > 1e-9 * max(1.0, cap)
+    floor = run.floor if run.floor is not None else np.zeros(len(load))
+    out = dict.fromkeys(CAUSES, 0)
+    lag = pod_startup_min
+    for m in np.flatnonzero(short):
+        before = run.ready[max(0, m - lag) : m]
+        if len(before) and before.max() >= need[m]:
+            out["scaled_down"] += 1
+        elif m >= lag and floor[m - lag] < need[m]:
+            out["forecast_low"] += 1
+        elif m < lag:
+            out["forecast_low"] += 1  # before the first planned minute: no floor for it yet
+        else:
+            out["ready_lag"] += 1
+    return out
 
 
 def tuning_halves(trace: pd.Series, *, table, split: pd.Timestamp, cap: float, slo: SLO) -> dict:
     """``forecaster tune``'s grid on each half of the replay, with the same forecasts.
 
-    First half: the tuning (the cheapest setting whose upper confidence bound meets ``slo``). Second half,
-    held out: every setting again, for the matched-cost frontiers and to check the tuned setting out of
-    sample, next to the cheapest HPA-alone setting meeting the SLO there (in hindsight) and the HPA alone
-    tuned the same way on the first half.
+    First half: the tuning (the cheapest setting whose upper bound meets ``slo``), over the joint grid
+    (:func:`forecaster.tuning.joint_grid`: the default grid and 8 more points); the default grid's own choice
+    is recomputed from the same points in the report. Second half, held out: every setting again, for the
+    matched-cost frontiers and to check the tuned setting out of sample, next to the cheapest HPA-alone
+    setting meeting the SLO there (in hindsight) and the HPA alone tuned the same way on the first half; and
+    where each prescaler setting's short minutes come from (short_minute_causes). Times are CPU seconds.
     """
     start = int(trace.index.searchsorted(split))
     mid = trace.index[start + (len(trace) - start) // 2]
     common = {"capacity_per_replica": cap, "pod_startup_s": 180.0, "slo": slo, "max_replicas": 200}
-    t0 = time.perf_counter()
-    tuned = tune(trace.loc[: mid - pd.Timedelta(minutes=1)], forecasts=table, replay_start=split, **common)
-    tune_s = time.perf_counter() - t0
-    grid = [p.setting for p in tuned.points]
-    t1 = time.perf_counter()
+    grid = joint_grid()
+    t0 = time.process_time()
+    tuned = tune(
+        trace.loc[: mid - pd.Timedelta(minutes=1)], forecasts=table, replay_start=split, grid=grid, **common
+    )
+    tune_s = time.process_time() - t0
+    causes = {}
+
+    def inspect(setting, result) -> None:
+        if setting.prescaler:
+            causes[setting.label] = short_minute_causes(result)
+
+    t1 = time.process_time()
     second = {
-        p.setting: p for p in evaluate(trace, settings=grid, forecasts=table, replay_start=mid, **common)
+        p.setting: p
+        for p in evaluate(trace, settings=grid, forecasts=table, replay_start=mid, inspect=inspect, **common)
     }
-    second_s = time.perf_counter() - t1
+    second_s = time.process_time() - t1
     oracle = oracle_cost(
         trace, capacity_per_replica=cap, pod_startup_s=180.0, replay_start=mid, max_replicas=200
     )
@@ -354,14 +402,22 @@ def tuning_halves(trace: pd.Series, *, table, split: pd.Timestamp, cap: float, s
 
     hindsight = [q for q in second.values() if not q.setting.prescaler and q.rate <= slo.limit]
     best_hpa = min(hindsight, key=lambda q: q.replica_minutes) if hindsight else None
+    default_labels = {s.label for s in default_grid()}
     return {
         "slo": str(slo),
-        "grid": [_point_dict(second[g]) for g in grid],
-        "grid_first_half": [_point_dict(p) for p in tuned.points],
+        "grid": [{**_point_dict(second[g]), "default": g.label in default_labels} for g in grid],
+        "grid_first_half": [
+            {**_point_dict(p), "default": p.setting.label in default_labels} for p in tuned.points
+        ],
+        "causes": causes,
         "oracle_replica_minutes": oracle,
+        "oracle_first_half": tuned.oracle_replica_minutes,
+        "margin": tuned.margin,
         "oos": {
             "tune_seconds": tune_s,
             "second_half_seconds": second_s,
+            "seconds_are": "cpu",
+            "grid_size": len(grid),
             "tuned_minutes": tuned.minutes,
             "applied_minutes": next(iter(second.values())).minutes,
             "recommended": applied(tuned.recommended),
@@ -399,6 +455,274 @@ def summarise(results: dict, variant: str, names: list[str], section: str = "var
             tot[run]["unserved"] += r[run]["unserved_fraction"] * weight / load
             tot[run]["unserved_mean"] += r[run]["unserved_fraction"] / len(names)
     return tot
+
+
+MARGIN_RULES = ("none", "confidence", "prediction", "worst-day")
+"""Margin rules checked out of sample from the stored per-block counts (see margin_upper)."""
+
+
+def margin_upper(point: dict, rule: str, confidence: float = 0.9) -> float:
+    """The first half's bound of a grid point under ``rule``: ``none`` its rate; ``confidence`` and
+    ``prediction`` as :func:`forecaster.tuning.upper_bound`; ``worst-day`` its worst block's rate."""
+    from forecaster.tuning import upper_bound
+
+    num = np.asarray(point["block_short"], dtype=float)
+    den = np.asarray(point["block_total"], dtype=float)
+    per = num / np.where(den > 0, den, 1)
+    if rule == "none":
+        return point["rate"]
+    if rule == "worst-day":
+        return max(point["rate"], float(per.max()))
+    return upper_bound(point["rate"], per, confidence=confidence, margin=rule)
+
+
+def oos_rule(res: dict, *, rule: str, limit: float, grid: str) -> dict:
+    """The out-of-sample check of one trace for a margin ``rule``, SLO ``limit`` and ``grid`` (default/joint)."""
+
+    def keep(p: dict) -> bool:
+        return grid == "joint" or p.get("default", True)
+
+    first = [p for p in res["grid_first_half"] if keep(p)]
+    second = {p["label"]: p for p in res["grid"] if keep(p)}
+    ok = [p for p in first if margin_upper(p, rule) <= limit]
+    rec = min(ok, key=lambda p: p["replica_minutes"]) if ok else None
+    hind = [p for p in second.values() if not p["prescaler"] and p["rate"] <= limit]
+    best = min(hind, key=lambda p: p["replica_minutes"]) if hind else None
+    applied = second[rec["label"]] if rec else None
+    met = bool(applied and applied["rate"] <= limit)
+    return {
+        "label": rec["label"] if rec else None,
+        "met": met,
+        "cost": applied["replica_minutes"] if applied else None,
+        "hindsight": best["replica_minutes"] if best else None,
+        "cheaper": bool(applied and (applied["replica_minutes"] <= best["replica_minutes"] if best else met)),
+    }
+
+
+def oos_margins_report(results: dict, names: list[str]) -> list[str]:
+    n = len(names)
+    lines = [
+        "",
+        "### (1) The margin for finite tuning data, out of sample",
+        "",
+        "Each rule picks, on the first half, the cheapest setting whose bound is within the SLO; the setting is "
+        "applied to the second half. Bounds from the first half's per-day blocks (4 equal blocks when shorter "
+        "than 4 days), Student's t at 90%: `none` = the rate itself; `confidence` = rate + t s/sqrt(n) (a bound "
+        "on the mean rate: `forecaster tune`'s default); `prediction` = rate + t s sqrt(2/n) (a bound on the rate "
+        "of a next period as long, what the setting is applied to); "
+        "`worst-day` = the worst block's rate. 'cost <= HPA': the replica-minutes on the second half are no "
+        "more than the cheapest HPA alone meeting the SLO there in hindsight (where none does: the SLO met). "
+        "'cost of the rule': its second-half replica-minutes summed over the traces where it and `none` both "
+        "recommend, against `none`'s.",
+        "",
+        "| grid | SLO (short-minutes) | rule | recommends on | SLO met on the second half | cost <= HPA | "
+        "cost of the rule vs none |",
+        "|---|---:|---|---:|---:|---:|---:|",
+    ]
+    for grid in ("default", "joint"):
+        for limit in OOS_LIMITS:
+            base = {name: oos_rule(results[name], rule="none", limit=limit, grid=grid) for name in names}
+            for rule in MARGIN_RULES:
+                rows = {name: oos_rule(results[name], rule=rule, limit=limit, grid=grid) for name in names}
+                both = [k for k in names if rows[k]["cost"] is not None and base[k]["cost"] is not None]
+                extra = (
+                    sum(rows[k]["cost"] for k in both) / sum(base[k]["cost"] for k in both) - 1
+                    if both
+                    else math.nan
+                )
+                met = sum(r["met"] for r in rows.values())
+                cheaper = sum(r["cheaper"] for r in rows.values())
+                lines.append(
+                    f"| {grid} | {limit:.1%} | {rule} | {sum(r['label'] is not None for r in rows.values())}/{n} | "
+                    f"{met}/{n} ({met / n:.0%}) | {cheaper}/{n} ({cheaper / n:.0%}) | "
+                    + ("n/a" if not math.isfinite(extra) else f"{extra:+.1%}")
+                    + " |"
+                )
+    return lines
+
+
+def _grid_points(res: dict, key: str, grid: str) -> list[dict]:
+    return [p for p in res[key] if grid == "joint" or p.get("default", True)]
+
+
+def matched_cost_oos(results: dict, names: list[str], grid: str) -> dict:
+    """Matched cost out of sample: per budget, each trace's prescaler setting chosen on the first half (fewest
+    short minutes among those within the budget over the first half's oracle, the HPA at 1.0 included) applied
+    to the second half, against the HPA alone's second-half frontier at the replica-minutes it spent there."""
+    out = {}
+    for budget in BUDGETS:
+        pre_sum = hpa_sum = 0.0
+        ratios, per, chosen = [], {}, {}
+        for name in names:
+            res = results[name]
+            first = [
+                p
+                for p in _grid_points(res, "grid_first_half", grid)
+                if p["prescaler"] or p["target_utilisation"] == 1.0
+            ]
+            within = [p for p in first if p["replica_minutes"] <= res["oracle_first_half"] * (1 + budget)]
+            if not within:
+                within = [min(first, key=lambda p: p["replica_minutes"])]
+            pick = min(within, key=lambda p: (p["short_minutes"], p["replica_minutes"]))
+            second = next(p for p in res["grid"] if p["label"] == pick["label"])
+            hpa = _frontier([p for p in res["grid"] if not p["prescaler"]])
+            h = _at(hpa, second["replica_minutes"])
+            pre_sum += second["short_minutes"]
+            hpa_sum += h
+            per[name] = (
+                h,
+                second["short_minutes"],
+                second["replica_minutes"] / res["oracle_replica_minutes"] - 1,
+            )
+            chosen[name] = pick["label"]
+            if h > 0:
+                ratios.append(second["short_minutes"] / h)
+        out[budget] = {
+            "hpa": hpa_sum,
+            "prescaler": pre_sum,
+            "ratio": pre_sum / hpa_sum if hpa_sum else math.nan,
+            "median_ratio": float(np.median(ratios)) if ratios else math.nan,
+            "per_trace": per,
+            "chosen": chosen,
+        }
+    return out
+
+
+def matched_cost_grid(results: dict, names: list[str], grid: str) -> dict:
+    """:func:`matched_cost` (the prescaler tuned in hindsight per trace and budget) on ``grid``'s points."""
+    view = {n: {**results[n], "grid": _grid_points(results[n], "grid", grid)} for n in names}
+    return matched_cost(view, names)
+
+
+def attempts_report(results: dict, names: list[str], *, missing: list[str]) -> list[str]:
+    lines = [
+        "",
+        "## Issue 13: what was tried against the unmet targets",
+        "",
+        f"On {len(names)} real traces"
+        + (f" (not rerun with the joint grid in time: {', '.join(missing)})" if missing else "")
+        + ". The grid is `forecaster tune`'s default (26 settings) plus 8 joint points "
+        "(:func:`forecaster.tuning.joint_grid`); every setting replayed on both halves with the same forecasts.",
+    ]
+    lines += oos_margins_report(results, names)
+    lines += [
+        "",
+        "### (2) Matched cost: default grid against the joint grid, in hindsight and out of sample",
+        "",
+        "'Hindsight': the prescaler's frontier on the second half itself (as in the matched-cost table above). "
+        "'Out of sample': for each budget, the setting with the fewest short minutes on the first half among "
+        "those within the budget over the first half's oracle, applied to the second half and compared with the "
+        "HPA alone at the replica-minutes it actually spent there (its frontier interpolated); its cost over the "
+        "oracle on the second half is in the last column (summed over the traces).",
+        "",
+        "| grid | budget | hindsight: ratio (together / median trace) | out of sample: HPA alone -> prescaler "
+        "(short minutes) | ratio (together / median trace) | OOS cost vs oracle |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    oracle_sum = sum(results[n]["oracle_replica_minutes"] for n in names)
+    for grid in ("default", "joint"):
+        hind = matched_cost_grid(results, names, grid)
+        oos = matched_cost_oos(results, names, grid)
+        for budget in BUDGETS:
+            h, o = hind[budget], oos[budget]
+            spent = sum((1 + v[2]) * results[n]["oracle_replica_minutes"] for n, v in o["per_trace"].items())
+            lines.append(
+                f"| {grid} | +{budget:.0%} | {_ratio(h['ratio'])} / {_ratio(h['median_ratio'])} | "
+                f"{o['hpa']:.0f} -> {o['prescaler']:.0f} | {_ratio(o['ratio'])} / {_ratio(o['median_ratio'])} | "
+                f"{spent / oracle_sum - 1:+.1%} |"
+            )
+    lines += [
+        "",
+        "Where the short minutes come from (second half, summed over the traces; each trace at the setting "
+        "chosen out of sample on the joint grid for the budget; see `short_minute_causes`): `forecast_low` = the "
+        "floor planned a start-up ahead for that minute was under its need (the forecast under-predicted); "
+        "`scaled_down` = enough pods were ready within the start-up before it and were taken away (the floor "
+        "dropped and the HPA scaled down, or the HPA alone did); `ready_lag` = planned in time, pods not ready. "
+        "The cause columns' shares are of the short minutes on the traces where a prescaler setting was chosen; "
+        "where the HPA alone at 1.0 was (nothing else within the budget on the first half) its short minutes are "
+        "counted apart. The last column: the HPA alone at 1.0 on every trace, for scale.",
+        "",
+        "| budget | short minutes | forecast_low | scaled_down | ready_lag | on traces where the HPA alone at 1.0 was "
+        "chosen | HPA alone at 1.0, all traces |",
+        "|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    oos = matched_cost_oos(results, names, "joint")
+    hpa1 = sum(
+        next(p for p in results[n]["grid"] if not p["prescaler"] and p["target_utilisation"] == 1.0)[
+            "short_minutes"
+        ]
+        for n in names
+    )
+    for budget in BUDGETS:
+        tot = dict.fromkeys(CAUSES, 0)
+        short = alone = 0
+        for name, label in oos[budget]["chosen"].items():
+            c = results[name]["causes"].get(label)
+            if c is None:  # the HPA alone at 1.0 was chosen: every short minute is the HPA's own lag
+                alone += next(p for p in results[name]["grid"] if p["label"] == label)["short_minutes"]
+                continue
+            for k in CAUSES:
+                tot[k] += c[k]
+            short += sum(c.values())
+        share = " | ".join(f"{tot[k]} ({tot[k] / short:.0%})" if short else "0" for k in CAUSES)
+        lines.append(f"| +{budget:.0%} | {short + alone} | {share} | {alone} | {hpa1} |")
+    lines += [
+        "",
+        "The same, per setting (summed over the traces, second half):",
+        "",
+        "| setting | short minutes | forecast_low | scaled_down | ready_lag | cost vs oracle |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    labels = [p["label"] for p in results[names[0]]["grid"] if p["prescaler"]]
+    rows = []
+    for label in labels:
+        tot = dict.fromkeys(CAUSES, 0)
+        cost = 0.0
+        for name in names:
+            for k in CAUSES:
+                tot[k] += results[name]["causes"][label][k]
+            cost += next(p for p in results[name]["grid"] if p["label"] == label)["replica_minutes"]
+        rows.append((cost / oracle_sum - 1, label, tot))
+    for over, label, tot in sorted(rows):
+        short = sum(tot.values())
+        cells = " | ".join(f"{tot[k] / short:.0%}" if short else "n/a" for k in CAUSES)
+        lines.append(f"| {label} | {short} | {cells} | {over:+.0%} |")
+    lines += [
+        "",
+        "### (3) Tuning time",
+        "",
+        "CPU seconds of `tune` on the first half and of the second half's replays (joint grid, "
+        f"{results[names[0]]['oos'].get('grid_size', 'n/a')} settings), per trace:",
+        "",
+        "| trace | minutes per half | tune CPU s | second half CPU s |",
+        "|---|---:|---:|---:|",
+    ]
+    for name in names:
+        o = results[name]["oos"]
+        lines.append(
+            f"| {name} | {o['tuned_minutes']} | {o['tune_seconds']:.0f} | {o['second_half_seconds']:.0f} |"
+        )
+    return lines
+
+
+def attempts_document(results: dict, *, model: str) -> str:
+    """The tuning sections (matched cost, out of sample, the issue-13 attempts) for the traces that ran the
+    joint grid (a run stopped part-way, or ``--only``): a report of its own, beside the full run's."""
+    names = [n for n in results if n != "synthetic_live_streaming" and "causes" in results[n]]
+    if not names:
+        return "# Tuning attempts\n\nNo trace in this run has the joint grid's results.\n"
+    lines = [
+        f"# Tuning attempts on {len(names)} real traces (forecasts: {model}; pod start-up 3m)",
+        "",
+        "The traces below were rerun with `python bench/replay.py --tuning-only` (the joint grid, "
+        "per-block counts and the short-minute causes stored); the others were not "
+        "reached in time on the shared machine, and their numbers are in replay.md (default grid, confidence "
+        "bound). Same split, scale and LSTM as replay.md. Traces: " + ", ".join(names) + ".",
+    ]
+    lines += matched_cost_report(results, names)
+    lines += oos_report(results, names)
+    lines += attempts_report(results, names, missing=[])
+    return "\n".join(lines) + "\n"
 
 
 def _meets(t: dict) -> bool:
@@ -487,6 +811,9 @@ def report(results: dict, *, model: str, replay_fraction: float) -> str:
             ]
         lines += matched_cost_report(results, tuned)
         lines += oos_report(results, tuned)
+        attempted = [n for n in tuned if "causes" in results[n]]
+        if attempted:
+            lines += attempts_report(results, attempted, missing=[n for n in real if n not in attempted])
     if real and DEFAULT_VARIANT in variants:
         total_hpa = sum(
             results[n]["variants"][DEFAULT_VARIANT]["runs"]["hpa"]["replica_minutes"] for n in real
@@ -627,7 +954,8 @@ def matched_cost_report(results: dict, real: list[str]) -> list[str]:
         "The second half of each replay (held out from the tuning below) replayed with every setting of "
         "`forecaster tune`'s grid: the HPA alone at target utilisation "
         "1.0 ... 0.5, and 20 prescaler + HPA settings (plan, quantile, headroom, cap over the median, "
-        "stabilisation, lead time, HPA target 1.0/0.9/0.8). Each family's frontier is the settings no other "
+        "stabilisation, lead time, HPA target 1.0/0.9/0.8; the joint grid's 8 more points are in the per-setting "
+        "table and in the issue-13 section, not in these frontiers). Each family's frontier is the settings no other "
         "beats on both replica-minutes and short minutes; short minutes at a budget are interpolated linearly "
         "between frontier points (the prescaler's frontier starts at the HPA at 1.0, a floor that never rises; "
         "below a frontier's cheapest point its value there is used). The prescaler is tuned per trace: at each "
@@ -639,7 +967,7 @@ def matched_cost_report(results: dict, real: list[str]) -> list[str]:
         "median trace's ratio | target <= 0.5x |",
         "|---:|---:|---:|---:|---:|---|",
     ]
-    mc = matched_cost(results, real)
+    mc = matched_cost_grid(results, real, "default")
     for budget, m in mc.items():
         ok = m["ratio"] <= 0.5 and m["median_ratio"] <= 0.5
         lines.append(
@@ -776,7 +1104,8 @@ def oos_report(results: dict, real: list[str]) -> list[str]:
         f"## SLO tuning out of sample (`{slo}`, real traces)",
         "",
         "`forecaster tune`'s procedure on the first half of each replay (grid, forecasts computed once, the "
-        "cheapest setting whose one-sided 90% upper bound over per-day blocks meets the SLO); the setting "
+        "cheapest setting whose one-sided 90% bound over per-day blocks meets the SLO: the bound is the run's "
+        f"`{results[real[0]].get('margin', 'confidence')}` margin, see forecaster.tuning.MARGINS); the setting "
         "applied to the second half. 'Cheapest HPA alone in hindsight': the cheapest target utilisation that "
         "meets the SLO on the second half itself. 'HPA alone tuned': the same procedure over the HPA-alone "
         "settings only. Targets: the SLO met on >= 80% of traces, and a cost no more than the cheapest HPA "
@@ -1065,7 +1394,19 @@ def main() -> int:
     ap.add_argument(
         "--partial", action="store_true", help="with --render-only: from replay.partial.json (a stopped run)"
     )
+    ap.add_argument(
+        "--render-attempts",
+        type=Path,
+        help="write replay-attempts.md in --out from this JSON (a replay.json or replay.partial.json whose "
+        "traces ran the joint grid): the tuning sections for those traces only",
+    )
     args = ap.parse_args()
+    if args.render_attempts:
+        saved = json.loads(args.render_attempts.read_text())
+        text = attempts_document(saved["results"], model=saved["model"])
+        (args.out / "replay-attempts.md").write_text(text)
+        print(text)
+        return 0
     if args.render_only:
         source = args.out / ("replay.json" if not args.partial else "replay.partial.json")
         saved = json.loads(source.read_text())

@@ -30,7 +30,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "not train on) for a grid of settings: the HPA alone at target utilisation 1.0 .. 0.5, and prescaler "
         "policies (plan, quantile, headroom, cap over the median, stabilisation, lead time) on an HPA at 1.0, "
         "0.9 or 0.8. Forecasts are computed once. Recommends the cheapest setting (replica-minutes) whose SLO "
-        "rate, with a one-sided upper confidence bound over per-day blocks, is within the SLO. "
+        "rate, with a one-sided upper confidence bound over per-day blocks (--margin), is within the SLO. "
         "--capacity-per-replica is the load one pod serves at full use; the HPA's target is separate. "
         "(No --events yet: an events calendar does not exist in this build.)",
     )
@@ -54,6 +54,20 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         type=float,
         default=0.9,
         help="one-sided confidence of the SLO margin, 0.5 .. 0.95 (default 0.9; 0.5 = no margin)",
+    )
+    p.add_argument(
+        "--margin",
+        choices=("prediction", "confidence"),
+        default="confidence",
+        help="the bound the SLO must hold on: confidence (default: the long-run mean rate) or prediction (the "
+        "rate of a next period as long as the one tuned on: sqrt(2) wider)",
+    )
+    p.add_argument(
+        "--grid",
+        choices=("default", "joint"),
+        default="default",
+        help="default (26 settings) or joint (34: also the upper quantile on an HPA keeping 30-40%% spare, "
+        "held floors, peak on the median; slower)",
     )
     p.add_argument(
         "--train-fraction",
@@ -112,6 +126,13 @@ def base_flags(args: argparse.Namespace, *, start: str | None, end: str | None) 
     if args.epochs is not None:
         flags += ["--epochs", str(args.epochs)]
     return flags
+
+
+def _grid(name: str, quantiles: Any) -> Any:
+    from forecaster.tuning import default_grid, joint_grid
+
+    qs = [float(q) for q in quantiles]
+    return joint_grid(quantiles=qs) if name == "joint" else default_grid(quantiles=qs)
 
 
 def _pct(value: float) -> str:
@@ -210,7 +231,9 @@ def run(args: argparse.Namespace) -> int:
         pod_startup_s=pod_startup_s,
         slo=slo,
         replay_start=split,
+        grid=_grid(args.grid, quantiles),
         confidence=args.confidence,
+        margin=args.margin,
         min_replicas=args.min_replicas,
         max_replicas=args.max_replicas,
         progress=progress if sys.stderr.isatty() else None,
@@ -218,7 +241,7 @@ def run(args: argparse.Namespace) -> int:
     result.base_flags = base_flags(args, start=start, end=end)
     print(
         f"tuned on {result.start} .. {result.end} ({result.minutes} minutes, {result.blocks} blocks), "
-        f"SLO {slo} at {args.confidence:.0%} confidence, oracle {result.oracle_replica_minutes:.0f} "
+        f"SLO {slo}, {args.margin} bound at {args.confidence:.0%}, oracle {result.oracle_replica_minutes:.0f} "
         f"replica-minutes, forecasts: {args.model}"
     )
     print(format_frontiers(result))

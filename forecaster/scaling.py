@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, fields
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -144,9 +145,9 @@ class ScalingPolicy:
         if self.plan not in PLANS:
             raise bad("plan", f"must be one of {', '.join(PLANS)}, got {self.plan!r}", "e.g. plan: rise")
 
-    @property
+    @cached_property
     def column(self) -> str:
-        """The forecast column planned on: 0.9 -> ``"p90"``."""
+        """The forecast column planned on: 0.9 -> ``"p90"`` (kept: a replay asks for it every minute)."""
         from forecaster.predictors import quantile_label
 
         return quantile_label(self.quantile)
@@ -201,6 +202,21 @@ def _column(forecast: pd.DataFrame, name: str) -> pd.Series:
     return forecast[name]
 
 
+def _float_columns(forecast: pd.DataFrame, *names: str) -> list[np.ndarray]:
+    """The named columns as float arrays: one conversion of the whole frame when it is all numbers with
+    unique names (a replay reads two columns every simulated minute, and two pandas lookups cost more than
+    the rest of the planning window), else column by column."""
+    columns = forecast.columns
+    try:
+        values = forecast.to_numpy(dtype=float)  # [T, C]
+    except (TypeError, ValueError):
+        values = None
+    locs = [columns.get_loc(n) for n in names]
+    if values is not None and all(isinstance(i, int) for i in locs):
+        return [values[:, i] for i in locs]
+    return [forecast[n].to_numpy(dtype=float) for n in names]
+
+
 def _planning_window(
     forecast: pd.DataFrame | None, policy: ScalingPolicy, now: pd.Timestamp
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None] | None:
@@ -210,19 +226,27 @@ def _planning_window(
     """
     if forecast is None or len(forecast) == 0:
         return None
-    planned = _column(forecast, policy.column).to_numpy(dtype=float)
-    has_median = "p50" in forecast.columns
+    column = policy.column
+    columns = forecast.columns
+    if column not in columns:
+        _column(forecast, column)  # raises the clear error
+    has_median = "p50" in columns
+    planned, median_all = _float_columns(forecast, column, "p50" if has_median else column)
     if policy.max_over_median > 0 and not has_median:
         _column(forecast, "p50")  # raises the clear error
     now_ns = pd.Timestamp(now).as_unit("ns").value
     start = now_ns + int(policy.lead_time_s * 1e9 if policy.plan in ("rise", "shift") else 0)
     end = now_ns + int((policy.lead_time_s + policy.interval_s) * 1e9)
-    times = pd.DatetimeIndex(forecast.index).as_unit("ns").asi8
+    index = forecast.index
+    # An index already in ns (as precompute_forecasts keeps them) is read as is: a tuning grid asks this
+    # for every setting at every simulated minute, and building a new DatetimeIndex was a tenth of its time.
+    ns = isinstance(index, pd.DatetimeIndex) and index.unit == "ns"
+    times = index.asi8 if ns else pd.DatetimeIndex(index).as_unit("ns").asi8
     inside = (times >= start) & (times <= end)
     if not inside.any():
         return None
     window = planned[inside]
-    median = forecast["p50"].to_numpy(dtype=float)[inside] if has_median else None
+    median = median_all[inside] if has_median else None
     if policy.max_over_median > 0:
         assert median is not None
         # A band that widens after a spike must not hold capacity the median does not ask for.

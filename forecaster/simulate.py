@@ -354,6 +354,14 @@ class _Deployment:
             self.unneeded_since = None
 
 
+def _ns_times(index: pd.Index) -> np.ndarray:
+    """Nanosecond times of a forecast's index; an index already in ns is read as is (a 1-minute trace brings
+    a new frame every simulated minute, and building a DatetimeIndex for each cost more than reading it)."""
+    if isinstance(index, pd.DatetimeIndex) and index.unit == "ns":
+        return index.asi8
+    return pd.DatetimeIndex(index).as_unit("ns").asi8
+
+
 def _metric_loads(
     load_all: np.ndarray, *, offset: int, hpa: HPAConfig, n_minutes: int, sub_s: float
 ) -> np.ndarray:
@@ -435,7 +443,7 @@ def _simulate(
                     # Ticks often share one forecast frame (a 5-minute model): read its columns once.
                     band_of = (
                         fc,
-                        pd.DatetimeIndex(fc.index).as_unit("ns").asi8,
+                        _ns_times(fc.index),
                         np.column_stack(
                             [
                                 fc[c].to_numpy(dtype=float) if c in fc else np.full(len(fc), np.nan)

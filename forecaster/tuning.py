@@ -9,10 +9,20 @@ lead time, each on top of an HPA at a target utilisation, and the HPA alone over
 :func:`forecaster.scaling.decide` exactly as in ``forecaster simulate`` and in the controller.
 
 The margin for finite tuning data: the replayed range is cut into blocks (whole days, at least
-``MIN_BLOCKS``), and a setting meets the SLO only if a one-sided upper confidence bound on its rate (the rate
-over the whole range + t x the standard error of the per-block rates, Student's t at ``confidence``) is within
-the SLO. Short minutes come in bursts, so per-minute counting would overstate how much the data says; days
-are close to independent for the traffic this serves.
+``MIN_BLOCKS``), and a setting meets the SLO only if a one-sided upper bound on its rate is within the SLO.
+Short minutes come in bursts, so per-minute counting would overstate how much the data says; days are close
+to independent for the traffic this serves. Two bounds (``MARGINS``), Student's t at ``confidence`` over the
+per-block rates (standard deviation s, n blocks):
+
+- ``confidence`` (the default): the rate + t x s / sqrt(n), a bound on the long-run mean rate;
+- ``prediction``: the rate + t x s x sqrt(1/n + 1/n), a bound on the rate of the *next* period as long as
+  the one tuned on (what the recommendation is applied to), sqrt(2) wider. Measured out of sample on 6 real
+  traces (bench/results/replay-attempts.md) it bought nothing: every setting the confidence bound let
+  through met the SLO on the next half too, and the wider bound only left more traces with no
+  recommendation, so it is an option (``--margin prediction``), not the default.
+
+Every point keeps its per-block counts (``block_short``, ``block_total``), so other rules can be checked
+on the same replays without replaying again.
 
 No clock, no file, no model training here: the caller passes the trace and the forecast table. The CLI
 (:mod:`forecaster.cli_tune`) and the training job (:func:`recommend_for_model`) are the edges.
@@ -41,7 +51,9 @@ __all__ = [
     "TuneResult",
     "HPA_TARGETS",
     "MIN_BLOCKS",
+    "MARGINS",
     "default_grid",
+    "joint_grid",
     "hpa_grid",
     "tune",
     "evaluate",
@@ -54,6 +66,12 @@ HPA_TARGETS = (1.0, 0.9, 0.8, 0.7, 0.6, 0.5)
 """The HPA-alone frontier: target utilisation from none spare to half the pods spare."""
 MIN_BLOCKS = 4
 """At least this many blocks for the confidence bound (shorter ranges are cut in equal parts)."""
+MARGINS = {
+    "prediction": "one-sided prediction bound for the SLO rate of a next period as long as the tuning range, "
+    "over per-day blocks (Student's t)",
+    "confidence": "one-sided upper confidence bound on the mean SLO rate over per-day blocks (Student's t)",
+}
+"""How the margin for finite tuning data is set (see the module docstring)."""
 SLO_METRICS = {
     "short-minutes": "share of replayed minutes with load above ready capacity",
     "unserved": "share of the load above ready capacity",
@@ -236,6 +254,32 @@ def default_grid(*, quantiles: Sequence[float] = (0.5, 0.9)) -> list[Setting]:
     return points
 
 
+def joint_grid(*, quantiles: Sequence[float] = (0.5, 0.9)) -> list[Setting]:
+    """:func:`default_grid` plus 8 points the bench explores for issue 13 (``bench/replay.py``): the upper
+    quantile on an HPA keeping 30% and 40% spare (prescaler and headroom tuned jointly), floors held 5 minutes
+    on the median and on the capped upper quantile, ``peak`` on the median (a floor that holds through the
+    predicted peak), the upper quantile plus 20%, and the median 2 minutes further ahead."""
+    qs = sorted(set(quantiles))
+    points = default_grid(quantiles=qs)
+    upper = [q for q in qs if q > 0.5]
+    if upper:
+        q = upper[-1]
+        points += [
+            Setting(0.7, "shift", q),
+            Setting(0.6, "shift", q),
+            Setting(1.0, "shift", q, max_over_median=0.4, stabilization_s=300.0),
+            Setting(1.0, "shift", q, headroom=0.2),
+            Setting(0.9, "shift", q, stabilization_s=300.0),
+        ]
+    if 0.5 in qs:
+        points += [
+            Setting(1.0, "shift", 0.5, stabilization_s=300.0),
+            Setting(1.0, "peak", 0.5, stabilization_s=300.0),
+            Setting(1.0, "shift", 0.5, lead_extra_s=120.0),
+        ]
+    return points
+
+
 @dataclass
 class Point:
     """One replayed setting and what it measured."""
@@ -251,6 +295,10 @@ class Point:
     """Its upper confidence bound (see the module docstring)."""
     meets: bool
     pareto: bool = False
+    block_short: tuple[float, ...] = ()
+    """Per block (see :func:`_blocks`): the SLO metric's numerator (short minutes, or load above capacity)."""
+    block_total: tuple[float, ...] = ()
+    """Per block: its denominator (minutes, or load)."""
     metrics: dict[str, float] = field(default_factory=dict, repr=False)
     """Every number :func:`forecaster.simulate.run_metrics` reports for the run."""
 
@@ -268,6 +316,8 @@ class Point:
             "slo_rate_upper": self.rate_upper,
             "meets_slo": self.meets,
             "pareto": self.pareto,
+            "block_short": [round(v, 6) for v in self.block_short],
+            "block_total": [round(v, 6) for v in self.block_total],
         }
 
 
@@ -289,6 +339,8 @@ class TuneResult:
     """The cheapest HPA-alone setting that meets it."""
     base_flags: list[str] = field(default_factory=list)
     """The ``forecaster simulate`` flags for the trace, model and capacity (set by the caller)."""
+    margin: str = "confidence"
+    """Which bound of ``MARGINS`` set the margin."""
 
     def choice(self, point: Point | None) -> dict[str, Any] | None:
         if point is None:
@@ -328,7 +380,8 @@ class TuneResult:
         return {
             "slo": str(self.slo),
             "margin": {
-                "method": "one-sided upper confidence bound on the SLO rate over per-day blocks (Student's t)",
+                "method": MARGINS[self.margin],
+                "margin": self.margin,
                 "confidence": self.confidence,
                 "blocks": self.blocks,
             },
@@ -366,10 +419,25 @@ def t_quantile(confidence: float, dof: int) -> float:
     )
 
 
+def upper_bound(rate: float, per_block: np.ndarray, *, confidence: float, margin: str) -> float:
+    """The one-sided upper bound of ``margin`` (a key of ``MARGINS``) on an SLO rate, from its per-block rates."""
+    if margin not in MARGINS:
+        raise ConfigError(
+            f"tune: margin {margin!r} is unknown; known: {', '.join(MARGINS)}", hint="e.g. confidence"
+        )
+    count = len(per_block)
+    if count < 2:
+        return rate
+    spread = float(np.std(per_block, ddof=1))
+    scale = math.sqrt(2.0 / count) if margin == "prediction" else math.sqrt(1.0 / count)
+    return rate + t_quantile(confidence, count - 1) * spread * scale
+
+
 def slo_rates(
-    result: ReplayResult, run: str, *, slo: SLO, confidence: float
-) -> tuple[float, float, int, float, float]:
-    """(rate, upper bound, short minutes, unserved fraction, replica-minutes) of ``run`` in ``result``."""
+    result: ReplayResult, run: str, *, slo: SLO, confidence: float, margin: str = "confidence"
+) -> tuple[float, float, int, float, float, np.ndarray, np.ndarray]:
+    """(rate, upper bound, short minutes, unserved fraction, replica-minutes, per-block numerator, per-block
+    denominator) of ``run`` in ``result``."""
     r = result.runs[run]
     cap = result.config.hpa.capacity_per_replica
     load = result.load.to_numpy(dtype=float)
@@ -378,30 +446,34 @@ def slo_rates(
     blocks = _blocks(len(load))
     count = int(blocks.max()) + 1
     if slo.metric == "short-minutes":
-        per = np.bincount(blocks, weights=short.astype(float), minlength=count) / np.bincount(
-            blocks, minlength=count
-        )
+        num = np.bincount(blocks, weights=short.astype(float), minlength=count)
+        den = np.bincount(blocks, minlength=count).astype(float)
         rate = float(short.mean())
     else:
-        load_per = np.bincount(blocks, weights=load, minlength=count)
-        per = np.bincount(blocks, weights=short_load, minlength=count) / np.where(load_per > 0, load_per, 1)
+        num = np.bincount(blocks, weights=short_load, minlength=count)
+        den = np.bincount(blocks, weights=load, minlength=count)
         rate = float(short_load.sum() / load.sum()) if load.sum() > 0 else 0.0
-    upper = rate
-    if count > 1:
-        upper = rate + t_quantile(confidence, count - 1) * float(np.std(per, ddof=1)) / math.sqrt(count)
+    per = num / np.where(den > 0, den, 1)
+    upper = upper_bound(rate, per, confidence=confidence, margin=margin)
     return (
         rate,
         upper,
         int(r.metrics["under_provisioned_minutes"]),
         float(r.metrics["unserved_fraction"]),
         float(r.metrics["replica_minutes"]),
+        num,
+        den,
     )
 
 
-def point_from(result: ReplayResult, *, setting: Setting, slo: SLO, confidence: float = 0.9) -> Point:
+def point_from(
+    result: ReplayResult, *, setting: Setting, slo: SLO, confidence: float = 0.9, margin: str = "confidence"
+) -> Point:
     """The :class:`Point` of ``setting`` from its replay (the prescaler run, or the HPA's for the HPA alone)."""
     run = "prescaler" if setting.prescaler else "hpa"
-    rate, upper, short, unserved, cost = slo_rates(result, run, slo=slo, confidence=confidence)
+    rate, upper, short, unserved, cost, num, den = slo_rates(
+        result, run, slo=slo, confidence=confidence, margin=margin
+    )
     return Point(
         setting=setting,
         minutes=len(result.load),
@@ -412,6 +484,8 @@ def point_from(result: ReplayResult, *, setting: Setting, slo: SLO, confidence: 
         rate_upper=upper,
         meets=upper <= slo.limit,
         metrics=dict(result.runs[run].metrics),
+        block_short=tuple(float(v) for v in num),
+        block_total=tuple(float(v) for v in den),
     )
 
 
@@ -434,11 +508,15 @@ def evaluate(
     slo: SLO,
     replay_start: pd.Timestamp,
     confidence: float = 0.9,
+    margin: str = "confidence",
     max_replicas: int = 100,
     min_replicas: int = 1,
     progress: Callable[[int, int, Setting], None] | None = None,
+    inspect: Callable[[Setting, ReplayResult], None] | None = None,
 ) -> list[Point]:
-    """Replay every setting on ``trace`` from ``replay_start`` with the same forecasts; the SLO numbers of each."""
+    """Replay every setting on ``trace`` from ``replay_start`` with the same forecasts; the SLO numbers of each.
+
+    ``inspect(setting, result)``, if given, sees each replay (per-minute arrays) before it is dropped."""
     points = []
     cluster = ClusterConfig(pod_startup_s=pod_startup_s)
     for i, s in enumerate(settings):
@@ -474,7 +552,9 @@ def evaluate(
             replay_start=replay_start,
             include=(run,),
         )
-        points.append(point_from(result, setting=s, slo=slo, confidence=confidence))
+        if inspect is not None:
+            inspect(s, result)
+        points.append(point_from(result, setting=s, slo=slo, confidence=confidence, margin=margin))
     return points
 
 
@@ -517,6 +597,7 @@ def tune(
     replay_start: pd.Timestamp,
     grid: Sequence[Setting] | None = None,
     confidence: float = 0.9,
+    margin: str = "confidence",
     max_replicas: int = 100,
     min_replicas: int = 1,
     progress: Callable[[int, int, Setting], None] | None = None,
@@ -529,6 +610,10 @@ def tune(
     """
     if not 0.5 <= confidence <= 0.95:
         raise ConfigError(f"tune: confidence must be in [0.5, 0.95], got {confidence!r}", hint="e.g. 0.9")
+    if margin not in MARGINS:
+        raise ConfigError(
+            f"tune: margin {margin!r} is unknown; known: {', '.join(MARGINS)}", hint="e.g. confidence"
+        )
     columns = _forecast_columns(forecasts)
     if grid is None:
         grid = default_grid(quantiles=[_quantile_of(c) for c in columns if _quantile_of(c) is not None])
@@ -550,6 +635,7 @@ def tune(
         slo=slo,
         replay_start=start,
         confidence=confidence,
+        margin=margin,
         max_replicas=max_replicas,
         min_replicas=min_replicas,
         progress=progress,
@@ -580,6 +666,7 @@ def tune(
         blocks=int(_blocks(points[0].minutes).max()) + 1,
         recommended=_cheapest(points),
         hpa_alone=_cheapest(p for p in points if not p.setting.prescaler),
+        margin=margin,
     )
 
 

@@ -277,3 +277,60 @@ def test_no_setting_meeting_the_slo_recommends_nothing(trace) -> None:
     assert result.points[0].short_minutes > 0
     assert result.recommended is None and result.hpa_alone is None
     assert result.to_dict()["recommended"] is None
+
+
+def test_prediction_margin_is_sqrt2_wider_than_the_confidence_bound_and_needs_two_blocks() -> None:
+    per = np.array([0.0, 0.01, 0.02, 0.03])
+    conf = tuning.upper_bound(0.015, per, confidence=0.9, margin="confidence")
+    pred = tuning.upper_bound(0.015, per, confidence=0.9, margin="prediction")
+    assert conf > 0.015
+    assert pred - 0.015 == pytest.approx((conf - 0.015) * np.sqrt(2))
+    assert tuning.upper_bound(0.015, per[:1], confidence=0.9, margin="prediction") == 0.015
+    with pytest.raises(ConfigError, match="margin 'worst' is unknown"):
+        tuning.upper_bound(0.015, per, confidence=0.9, margin="worst")
+
+
+def test_points_keep_per_block_counts_that_add_up_and_the_margin_follows_the_rule(trace) -> None:
+    start = trace.index[1000]
+    cap = float(trace.max()) / 20
+    table = precompute_forecasts(trace, forecast_fn=future_forecasts(trace, []), replay_start=start)
+    seen: list[tuple[Setting, int]] = []
+    kwargs = {
+        "settings": SMALL_GRID,
+        "forecasts": table,
+        "capacity_per_replica": cap,
+        "pod_startup_s": 180,
+        "slo": SLO.parse("short-minutes=1%"),
+        "replay_start": start,
+    }
+    pred = tuning.evaluate(
+        trace, margin="prediction", inspect=lambda s, r: seen.append((s, len(r.load))), **kwargs
+    )
+    conf = tuning.evaluate(trace, **kwargs)  # the default
+    assert [s for s, _ in seen] == SMALL_GRID  # every replay was shown to inspect, in grid order
+    assert all(n == pred[0].minutes for _, n in seen)
+    for p, c in zip(pred, conf, strict=True):
+        assert len(p.block_short) == len(p.block_total) == tuning.MIN_BLOCKS  # under 4 days: 4 equal parts
+        assert sum(p.block_short) == p.short_minutes
+        assert sum(p.block_total) == p.minutes
+        assert p.rate == c.rate
+        spread = p.rate_upper - p.rate
+        assert spread == pytest.approx((c.rate_upper - c.rate) * np.sqrt(2))
+        assert spread > 0 or np.ptp(np.divide(p.block_short, p.block_total)) == 0
+    # Unserved: the blocks hold the load above capacity and the load.
+    unserved = tuning.evaluate(trace, **{**kwargs, "slo": SLO.parse("unserved=0.1%")})
+    load = float(trace.loc[start:].sum())
+    assert sum(unserved[0].block_total) == pytest.approx(load)
+    assert sum(unserved[0].block_short) / load == pytest.approx(unserved[0].unserved_fraction)
+
+
+def test_joint_grid_is_the_default_grid_plus_eight_distinct_settings() -> None:
+    default = tuning.default_grid()
+    joint = tuning.joint_grid()
+    assert joint[: len(default)] == default
+    extra = joint[len(default) :]
+    assert len(extra) == 8
+    assert len({s.label for s in joint}) == len(joint)  # no setting twice
+    assert {s.target_utilisation for s in extra if s.plan == "shift" and s.quantile == 0.9} >= {0.7, 0.6}
+    # Without a median the median points go, as in the default grid.
+    assert all(s.quantile == 0.9 for s in tuning.joint_grid(quantiles=(0.9,)) if s.prescaler)
