@@ -1,7 +1,7 @@
 """Controller behaviours that campaign 2 of the planted bugs showed no test held (bench/results/planted2.md).
 
 Through public surfaces only: :func:`forecaster.prescaler.batched.predict_batch` against each model's own
-``predict``.
+``predict``; controllers electing a leader through the fake Kubernetes API server.
 """
 
 from __future__ import annotations
@@ -12,12 +12,23 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from prometheus_client import CollectorRegistry
 
 from forecaster.model import Forecaster
 from forecaster.prescaler.batched import predict_batch
+from forecaster.prescaler.kube import KubeClient
+from forecaster.prescaler.leader import LeaderElector
+from forecaster.prescaler.loop import Controller
+from forecaster.prescaler.metrics import PrescalerMetrics
+from forecaster.prescaler.policy_sources import CrdPolicySource
 from forecaster.settings import ModelSettings, TrainSettings
 from forecaster.sources.synthetic import live_streaming_events
 from forecaster.training import fit_forecaster
+from tests import prescaler_helpers
+from tests.fake_kube_api import FakeKubeApiServer
+from tests.prescaler_helpers import NOW, FakeForecasts
+
+fake_api, kube = prescaler_helpers.fake_api, prescaler_helpers.kube  # fixtures
 
 
 @pytest.fixture(scope="module")
@@ -69,3 +80,62 @@ def test_batched_forecasts_with_an_unseen_event_kind_equal_the_models_own(event_
             np.testing.assert_allclose(
                 g.to_numpy(), e.to_numpy(), rtol=1e-5, atol=1e-6 * float(e.abs().max().max())
             )
+
+
+# -- leader election ------------------------------------------------------------------------------------------
+
+LEASE_S = 10.0
+S = pd.Timedelta(seconds=1)
+
+
+def _replica(kube: KubeClient, identity: str) -> Controller:
+    return Controller(
+        policies=CrdPolicySource(kube),
+        forecasts=FakeForecasts(),
+        kube=kube,
+        metrics=PrescalerMetrics(CollectorRegistry()),
+        elector=LeaderElector(kube, namespace="forecaster", identity=identity, lease_duration_s=LEASE_S),
+        identity=identity,
+    )
+
+
+def _lease(fake: FakeKubeApiServer) -> dict:
+    obj = fake.get("leases", "forecaster", "forecaster-prescaler")
+    assert obj is not None
+    return obj["spec"]
+
+
+def test_a_replica_that_lost_the_lease_does_not_release_the_new_leaders_on_shutdown(fake_api, kube):
+    """A leader that stalled (a long GC pause, a partition) and lost its lease to a standby must not, when it
+    shuts down, free the lease the standby now holds: a third replica would lead alongside it."""
+    a, b = _replica(kube, "prescaler-a"), _replica(kube, "prescaler-b")
+    a.tick(NOW)
+    assert a.elector.leading
+    b.tick(NOW + S)
+    assert not b.elector.leading
+    b.tick(NOW + S + pd.Timedelta(seconds=LEASE_S + 1))  # a stopped renewing: b takes over the expired lease
+    assert b.elector.leading and _lease(fake_api)["holderIdentity"] == "prescaler-b"
+    transitions = _lease(fake_api)["leaseTransitions"]
+
+    a.shutdown(NOW + pd.Timedelta(seconds=LEASE_S + 5))  # a still believes it leads
+
+    spec = _lease(fake_api)
+    assert spec["holderIdentity"] == "prescaler-b"
+    assert spec["leaseTransitions"] == transitions
+    assert spec["leaseDurationSeconds"] == int(LEASE_S)
+
+
+def test_a_released_lease_is_marked_free_as_client_go_marks_it(fake_api, kube):
+    """On a clean shutdown the lease is written free: no holder and a one-second duration (client-go's
+    ReleaseOnCancel), so any elector watching it, ours or another tool's, sees it free at once."""
+    a = _replica(kube, "prescaler-a")
+    a.tick(NOW)
+    before = _lease(fake_api)
+    assert before["leaseDurationSeconds"] == int(LEASE_S)
+
+    a.shutdown(NOW + S)
+
+    spec = _lease(fake_api)
+    assert spec["holderIdentity"] == ""
+    assert spec["leaseDurationSeconds"] == 1
+    assert spec["leaseTransitions"] == before["leaseTransitions"]  # a release is not a transition
