@@ -459,6 +459,22 @@ CATALOGUE_2: tuple[tuple[str, str, str, str, str], ...] = (
         'if answered == "fallback":',
         "a forecast made by the model's fallback (history too short) is labelled as the trained model's",
     ),
+    # Added after the first run, to replace the two API bugs found equivalent then (EQUIVALENT_2): planted for
+    # the first time in the second run, against tests none of which was written for them.
+    (
+        "forecast2-quantiles-ignored",
+        A + "routes/forecast.py",
+        'wanted = list(select_quantiles(body.quantiles, state.quantile_labels, location="body"))',
+        "wanted = list(state.quantile_labels)",
+        "POST /v1/forecast ignores the quantiles asked for: every quantile comes back (and a bad one is no 422)",
+    ),
+    (
+        "fastpath2-age-zero",
+        A + "fastpath.py",
+        "age_s = max(0.0, (now - entry.generated_at).total_seconds())",
+        "age_s = 0.0",
+        "cache hits answered by the fast path say age 0 (Age header and age_s): an old forecast looks just made",
+    ),
     # -- the model: calibration, combination, events, event profile ------------------------------------------
     (
         "calibration2-lower-tail-level",
@@ -605,6 +621,18 @@ CATALOGUE_2: tuple[tuple[str, str, str, str, str], ...] = (
         "one target's training error (e.g. a Prometheus outage) stops the whole shard: the others are not trained",
     ),
 )
+
+EQUIVALENT_2: dict[str, str] = {
+    "fastpath2-repeated-params": "the app reads a repeated query parameter as its last value, and so does the "
+    "fast path's dict(): the answers are the same bytes (tests/test_api_fastpath.py compares them for "
+    "?history=1h&history=2h and passed with the bug planted)",
+    "fastpath2-stale-view": "no code replaces a TargetState in ForecastService.targets (a reloaded model is "
+    "swapped into the same state, the quantiles come from the fixed config), so a kept view always holds the "
+    "current state; the identity check guards a future change, no behaviour today",
+}
+"""Bugs of the catalogue found, after the first run, to change nothing a user can see on today's code. The first
+run's figure counts them as slipped (it is quoted both ways); later runs leave them out, and two new bugs
+(marked above) take their place."""
 
 _PRESCALER = (
     "tests/test_prescaler_units.py",
