@@ -1,0 +1,52 @@
+"""Model-side behaviours that campaign 2 of the planted bugs showed no test held (bench/results/planted2.md).
+
+Through the public functions of the band calibration (:mod:`forecaster.calibration`), the skill-weighted
+combination (:mod:`forecaster.combine`), the event calendar (:mod:`forecaster.events`) and the event profile
+(:mod:`forecaster.event_profile`), on small hand-made inputs whose right answer is known.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from forecaster.calibration import BandCalibration, conformal_scales, fit_prior
+
+H = 6
+
+
+# -- the band calibration -------------------------------------------------------------------------------------
+
+
+def _symmetric_scales(noise: float) -> np.ndarray:
+    """Scales ``[H, 3]`` of a p10/p50/p90 band of +-1 around a flat forecast of 100, on symmetric noise."""
+    quantiles = (0.1, 0.5, 0.9)
+    rng = np.random.default_rng(0)
+    values = 100 + rng.normal(0, noise, 400)
+    first = 10
+    S = len(values) - first
+    raw = np.stack([np.full((S, H), 99.0), np.full((S, H), 100.0), np.full((S, H), 101.0)], axis=-1)
+    r = np.random.default_rng(1).normal(0, 1.0, (2000, H, 1))
+    prior = fit_prior(np.concatenate([r, np.full_like(r, np.nan), -r], axis=-1))
+    cal = BandCalibration(prior=prior, half_life_steps=12, window=36)
+    return conformal_scales(
+        cal,
+        members={"flat": np.full((S, H), 100.0)},
+        weights={"flat": np.ones((1, H))},
+        raw=raw,
+        values=values,
+        first=first,
+        origins=np.array([390]),
+        quantiles=quantiles,
+        floor=1e-3,
+    )[0]
+
+
+@pytest.mark.parametrize(("description", "noise"), [("as on validation", 1.0), ("five times noisier", 5.0)])
+def test_the_lower_band_is_calibrated_like_the_upper_one_on_symmetric_errors(description, noise):
+    """A p10 must cover 90% from below as a p90 covers 90% from above: on symmetric errors both scales agree
+    (the lower quantile is calibrated at its own coverage, 1 - 0.1, not at 0.1)."""
+    k = _symmetric_scales(noise)
+    assert np.all(k[:, 1] == 1.0)  # the median is never scaled
+    np.testing.assert_allclose(k[:, 0], k[:, 2], rtol=0.25, err_msg=description)
+    assert k[0, 0] > 1.0, (description, k[0])  # wider than the network's band, never collapsed
