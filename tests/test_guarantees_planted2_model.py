@@ -50,3 +50,41 @@ def test_the_lower_band_is_calibrated_like_the_upper_one_on_symmetric_errors(des
     assert np.all(k[:, 1] == 1.0)  # the median is never scaled
     np.testing.assert_allclose(k[:, 0], k[:, 2], rtol=0.25, err_msg=description)
     assert k[0, 0] > 1.0, (description, k[0])  # wider than the network's band, never collapsed
+
+
+def test_a_band_with_a_horizon_near_the_season_reads_no_value_at_or_after_the_origin():
+    """Seasonal scores come from forecasts made about a day earlier; with a horizon that reaches the season
+    (a 1-hour step forecasting a day ahead) some of those forecasts' targets are at or after the origin: not
+    yet seen, so they must not count. The future changing wildly must not change the band at the origin."""
+    rng = np.random.default_rng(0)
+    values = 100 + rng.normal(0, 1.0, 400)
+    cal = BandCalibration(
+        prior=fit_prior(
+            np.concatenate([np.full((500, H, 1), np.nan), rng.normal(0, 1, (500, H, 1))], axis=-1)
+        ),
+        half_life_steps=12,
+        window=36,
+        season_steps=6,  # a season as long as the horizon
+        seasonal_halfwidth=2,
+        seasonal_days=3,
+    )
+    origin, first = 300, 10
+
+    def scale(vals: np.ndarray) -> np.ndarray:
+        S = len(vals) - first
+        raw = np.stack([np.full((S, H), 100.0), np.full((S, H), 101.0)], axis=-1)
+        return conformal_scales(
+            cal,
+            members={"flat": np.full((S, H), 100.0)},
+            weights={"flat": np.ones((1, H))},
+            raw=raw,
+            values=vals,
+            first=first,
+            origins=np.array([origin]),
+            quantiles=(0.5, 0.9),
+            floor=1e-3,
+        )[0]
+
+    changed = values.copy()
+    changed[origin:] = 1e6
+    np.testing.assert_array_equal(scale(values), scale(changed))
