@@ -8,9 +8,15 @@ combination (:mod:`forecaster.combine`), the event calendar (:mod:`forecaster.ev
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
+import torch
 
 from forecaster.calibration import BandCalibration, conformal_scales, fit_prior
+from forecaster.events import bind_calendar
+from forecaster.settings import ModelSettings, TrainSettings
+from forecaster.sources.synthetic import live_streaming_events
+from forecaster.training import fit_forecaster
 
 H = 6
 
@@ -88,3 +94,35 @@ def test_a_band_with_a_horizon_near_the_season_reads_no_value_at_or_after_the_or
     changed = values.copy()
     changed[origin:] = 1e6
     np.testing.assert_array_equal(scale(values), scale(changed))
+
+
+# -- a model bound to its calendar ----------------------------------------------------------------------------
+
+
+def test_a_model_bound_to_its_calendar_forecasts_with_it():
+    """Backtests, promotion and replays know only ``predict(history)``: the bound calendar must reach the model
+    there, or an event model is judged (and promoted or not) on forecasts made blind to its events."""
+    torch.set_num_threads(1)
+    scenario = live_streaming_events(days=5, step="5m", seed=5)
+    model = fit_forecaster(
+        scenario.series.iloc[:1100],
+        model=ModelSettings(lookback="1h", hidden_size=8),
+        train=TrainSettings(epochs=1, blend=False, max_windows_per_epoch=200, seed=0),
+        name="events",
+        events=scenario.calendar,
+    )
+    index = scenario.series.index
+    start = next(
+        int(index.searchsorted(e.start.tz_convert("UTC").tz_localize(None)))
+        for e in scenario.calendar.events
+        if int(index.searchsorted(e.start.tz_convert("UTC").tz_localize(None))) >= 1150
+    )
+    history = scenario.series.iloc[: start - 3]  # a start inside the horizon
+    bound = bind_calendar(model, scenario.calendar)
+
+    with_calendar = model.predict(history, events=scenario.calendar)
+    blind = model.predict(history)
+    assert float((with_calendar - blind).abs().max().max()) > 1.0, "the calendar must matter here"
+    pd.testing.assert_frame_equal(bound.predict(history), with_calendar)
+    many = bound.predict_many(scenario.series, origins=np.array([start - 3]))
+    pd.testing.assert_frame_equal(many[0], with_calendar, check_freq=False)
