@@ -471,8 +471,8 @@ CATALOGUE_2: tuple[tuple[str, str, str, str, str], ...] = (
     (
         "fastpath2-age-zero",
         A + "fastpath.py",
-        "age_s = max(0.0, (now - entry.generated_at).total_seconds())",
-        "age_s = 0.0",
+        "age_s, max_age_s = timing",
+        "age_s, max_age_s = 0.0, timing[1]",
         "cache hits answered by the fast path say age 0 (Age header and age_s): an old forecast looks just made",
     ),
     # -- the model: calibration, combination, events, event profile ------------------------------------------
