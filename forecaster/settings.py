@@ -95,6 +95,17 @@ class ModelSettings:
     hidden_size: int = 64
     num_layers: int = 1
     dropout: float = 0.0
+    value_transform: str = "auto"
+    """The unit the network reads: "anscombe" (2 sqrt(y + 3/8): count-like series, whose noise grows like
+    the square root of the level, get the same relative noise at every level), "none", or "auto" (anscombe
+    when the training data are non-negative integers; the choice is stated in the model's manifest)."""
+
+    def __post_init__(self) -> None:
+        if self.value_transform not in ("auto", "none", "anscombe"):
+            raise ConfigError(
+                f"model: unknown value_transform {self.value_transform!r}",
+                hint='use "auto" (the default), "none" or "anscombe"',
+            )
 
 
 @dataclass(frozen=True)
