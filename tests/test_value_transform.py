@@ -48,7 +48,8 @@ def counts():
 
 
 def test_a_model_trained_on_counts_states_the_transform_and_round_trips(counts):
-    model = fit_forecaster(counts, model=TINY_MODEL, train=TINY_TRAIN)
+    settings = ModelSettings(**{**TINY_MODEL.__dict__, "value_transform": "auto"})
+    model = fit_forecaster(counts, model=settings, train=TINY_TRAIN)
     assert model.value_transform == "anscombe"
     files = model.to_bytes()
     assert b'"value_transform": "anscombe"' in files["manifest.json"]
@@ -64,9 +65,8 @@ def test_a_model_trained_on_counts_states_the_transform_and_round_trips(counts):
     assert np.isfinite(short.to_numpy()).all() and short.attrs["answered_by"].startswith("fallback")
 
 
-def test_the_transform_can_be_switched_off(counts):
-    model = fit_forecaster(
-        counts, model=ModelSettings(**{**TINY_MODEL.__dict__, "value_transform": "none"}), train=TINY_TRAIN
-    )
+def test_the_transform_is_off_by_default(counts):
+    assert ModelSettings().value_transform == "none"
+    model = fit_forecaster(counts, model=TINY_MODEL, train=TINY_TRAIN)
     assert model.value_transform == "none"
     assert "value_transform" not in model.architecture
