@@ -45,6 +45,10 @@ __all__ = [
     "baseline_points",
     "blend_points",
     "smoothed_points",
+    "VALUE_TRANSFORMS",
+    "choose_value_transform",
+    "to_network_scale",
+    "from_network_scale",
 ]
 
 MANIFEST_FILE = "manifest.json"
@@ -76,6 +80,35 @@ _CORE_KEYS = frozenset(
 """Manifest keys that :meth:`Forecaster.manifest` writes itself; everything else is ``info``."""
 _PAST_FEATURES = 6
 _FUTURE_FEATURES = 5
+VALUE_TRANSFORMS = ("none", "anscombe")
+"""What the network's inputs and outputs are measured in: the values themselves, or (count-like series)
+the Anscombe transform ``2 sqrt(y + 3/8)``, under which Poisson noise has about the same spread at every
+level. Forecast quantiles are mapped back through the inverse (a monotone map keeps quantiles)."""
+_COUNT_LIKE_INTEGER_SHARE = 0.99
+
+
+def choose_value_transform(values: np.ndarray) -> str:
+    """``anscombe`` for a count-like series (non-negative, integer-valued: requests, mentions, events per
+    interval, whose noise grows like the square root of the level), else ``none``."""
+    finite = values[np.isfinite(values)]
+    if len(finite) == 0 or np.any(finite < 0) or np.ptp(finite) == 0:
+        return "none"
+    integral = float(np.mean(np.abs(finite - np.round(finite)) < 1e-9))
+    return "anscombe" if integral >= _COUNT_LIKE_INTEGER_SHARE else "none"
+
+
+def to_network_scale(values: np.ndarray, transform: str) -> np.ndarray:
+    """Values in the unit the network reads (see :data:`VALUE_TRANSFORMS`); NaN stays NaN."""
+    if transform == "anscombe":
+        return 2.0 * np.sqrt(np.maximum(values, 0.0) + 0.375)
+    return values
+
+
+def from_network_scale(out: np.ndarray, transform: str) -> np.ndarray:
+    """The inverse of :func:`to_network_scale` (clipped at zero below the transform's range)."""
+    if transform == "anscombe":
+        return np.maximum(np.square(np.maximum(out, 0.0) / 2.0) - 0.375, 0.0)
+    return out
 
 
 class Forecaster:
@@ -107,6 +140,8 @@ class Forecaster:
         self.quantiles = tuple(quantiles)
         self.network = network.eval()
         self.architecture = dict(architecture)
+        if self.value_transform not in VALUE_TRANSFORMS:
+            raise ValueError(f"unknown value transform {self.value_transform!r} (known: {VALUE_TRANSFORMS})")
         self.info: dict[str, Any] = dict(info or {})
         self.blend: dict[str, float] = dict(blend or {"lstm": 1.0})
         """Weights of the p50 combination (see :func:`blend_points`), fitted on the validation split."""
@@ -124,6 +159,19 @@ class Forecaster:
         forecasts (:mod:`forecaster.calibration`; None: ``band_scale`` alone, as models trained before)."""
         self.event_profile = event_profile
         """Each kind's learnt uplift, used at the steps scheduled events reach (None: the network alone)."""
+
+    @property
+    def value_transform(self) -> str:
+        """The unit the network reads (manifest ``architecture.value_transform``; absent: ``none``)."""
+        return str(self.architecture.get("value_transform", "none"))
+
+    @property
+    def floor(self) -> float:
+        """The scaler's floor in the series' own unit (below it a level counts as zero)."""
+        if self.value_transform == "anscombe":
+            # The floor is 1e-3 of the mean level; in Anscombe units that level is about 2 sqrt(level).
+            return max(self.scaler.floor**2 / 4e-3, 1e-6)
+        return self.scaler.floor
 
     # -- Predictor protocol -------------------------------------------------------------------------------
     @property
@@ -224,12 +272,13 @@ class Forecaster:
             return None
         values, index = self._check_history(history, need=net.spec.history_needed)
         # The pretrained weights read scale-free inputs; the log-level input is normalised by this model's
-        # scaler, fitted on this target's training range.
+        # scaler, fitted on this target's training range (in the series' own unit: the pretrained network
+        # reads untransformed values).
         view = Forecaster(
             name=net.name,
             step=self.step,
             spec=net.spec,
-            scaler=self.scaler,
+            scaler=self._raw_scaler(),
             quantiles=self.quantiles,
             network=net.network,
             architecture=net.architecture,
@@ -246,6 +295,18 @@ class Forecaster:
             f"network {net.name}, which reads the last {format_duration(self.step * net.spec.lookback)} only"
         )
         return frame
+
+    def _raw_scaler(self) -> Scaler:
+        """This model's scaler for untransformed values: under the Anscombe transform a window level ``l``
+        corresponds to about ``(l / 2)^2``, so the log level doubles, less ``2 log 2``."""
+        if self.value_transform != "anscombe":
+            return self.scaler
+        return dataclasses.replace(
+            self.scaler,
+            floor=self.floor,
+            log_level_mean=2.0 * self.scaler.log_level_mean - 2.0 * float(np.log(2.0)),
+            log_level_std=2.0 * self.scaler.log_level_std,
+        )
 
     def predict_many(
         self, history: pd.Series, *, origins: np.ndarray | None, events: Calendar | None = None
@@ -318,10 +379,11 @@ class Forecaster:
         A calendar with kinds never seen in training: the mean over the known kinds standing in for them.
         """
         calendars = self.events.variants(events) if self.events is not None else [None]
+        net_values = to_network_scale(values, self.value_transform)
         outs = []
         for calendar in calendars:
             w = make_windows(
-                values,
+                net_values,
                 index,
                 spec=self.spec,
                 scaler=self.scaler,
@@ -338,7 +400,7 @@ class Forecaster:
                 torch.from_numpy(w.level).to(device),
             )  # [N, H, Q]
             outs.append(out.cpu().numpy().astype(np.float64) * w.scale[:, None, None])  # [N, H, Q]
-        return np.mean(outs, axis=0)  # [N, H, Q]
+        return from_network_scale(np.mean(outs, axis=0), self.value_transform)  # [N, H, Q]
 
     def components(
         self,
@@ -505,7 +567,7 @@ class Forecaster:
                 origins=origins,
                 point=point,
                 quantiles=self.quantiles,
-                floor=self.scaler.floor,
+                floor=self.floor,
                 validation_scale=self.band_scale,
             )  # [N, H, Q]
             out = point[..., None] + width
@@ -541,7 +603,7 @@ class Forecaster:
         computed at the pre-spike level does not), scaled by ``band_scale`` (fitted on validation so that
         the combined forecast's quantiles cover what they say). Near zero the distance is absolute.
         """
-        width = carried_width(raw, point, i50=self.quantiles.index(0.5), floor=self.scaler.floor)
+        width = carried_width(raw, point, i50=self.quantiles.index(0.5), floor=self.floor)
         scale = np.asarray(self.band_scale or [1.0] * len(self.quantiles))  # [Q]
         return point[..., None] + width * scale
 

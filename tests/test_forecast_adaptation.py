@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import torch
 
-from forecaster.combine import SkillWeighting, combine, recent_losses
+from forecaster.combine import SkillWeighting, combine, recent_losses, with_seasonal_memory
 from forecaster.errors import ModelStoreError, NonFiniteForecastError
 from forecaster.evaluation import wape
 from forecaster.model import Forecaster
@@ -91,6 +91,51 @@ def test_an_idle_series_gives_finite_weights():
 def test_weighting_round_trips_through_json():
     w = SkillWeighting(eta=2.5, half_life_steps=7, window=21, prior=4, pooled=True)
     assert SkillWeighting.from_dict(w.to_dict()) == w
+    seasonal = with_seasonal_memory(w, season_steps=48, horizon=H)
+    assert seasonal.seasonal and SkillWeighting.from_dict(seasonal.to_dict()) == seasonal
+    assert seasonal.lookback_origins(H) == 3 * 48 + H
+    # A weighting saved before the seasonal fields existed judges recent errors only.
+    assert not SkillWeighting.from_dict({"eta": 4.0, "half_life_steps": 12.0, "window": 48}).seasonal
+    # No season, or a horizon too long for one: recent errors only.
+    assert with_seasonal_memory(w, season_steps=0, horizon=H) == w
+    assert with_seasonal_memory(w, season_steps=10, horizon=H) == w
+
+
+@pytest.mark.parametrize("seasonal_days, daily_weight_above", [(0, None), (3, 0.9)])
+def test_a_daily_spike_weights_what_got_it_right_on_previous_days(seasonal_days, daily_weight_above):
+    """An idle series with a spike at the same time every day: 'flat' is exact except at the spike, 'daily'
+    repeats yesterday (exact at the spike, a little off elsewhere). Recent errors alone (all before the
+    spike) favour 'flat' at the spike; with the same-time errors of previous days, 'daily' wins there."""
+    season = 48
+    values = np.full(6 * season, 1.0)
+    values[np.arange(6) * season + 30] = 50.0  # the daily spike
+    first = season
+    origins = np.arange(first, len(values) - H)
+    flat = np.full((len(origins), H), 1.0)
+    daily = np.stack([values[t - season : t - season + H] for t in origins]) * 1.01
+    comps = {"flat": flat, "daily": daily}
+    weighting = SkillWeighting(
+        eta=8,
+        half_life_steps=6,
+        window=18,
+        season_steps=season,
+        seasonal_days=seasonal_days,
+        seasonal_halfwidth=H,
+        seasonal_weight=0.25,
+    )
+    spike_origin = np.array([4 * season + 28])  # the spike is its third step
+    point, weights = combine(comps, values, first=first, origins=spike_origin, weighting=weighting)
+    if daily_weight_above is None:
+        assert weights["daily"][0, 2] < 0.5
+    else:
+        assert weights["daily"][0, 2] > daily_weight_above and point[0, 2] > 40
+    # Only errors observed before the origin are judged, the same-time ones included.
+    changed = values.copy()
+    changed[spike_origin[0] :] = 1e6
+    before = recent_losses(comps, values, first=first, origins=spike_origin, weighting=weighting)
+    after = recent_losses(comps, changed, first=first, origins=spike_origin, weighting=weighting)
+    for name in comps:
+        np.testing.assert_array_equal(before[name], after[name])
 
 
 # -- Holt-Winters over many origins in one pass ------------------------------------------------------------
