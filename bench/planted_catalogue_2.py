@@ -509,8 +509,8 @@ CATALOGUE_2: tuple[tuple[str, str, str, str, str], ...] = (
     (
         "combine2-reads-origin",
         "forecaster/combine.py",
-        "s_abs = origins[:, None, None] - 1 - h[None, :, None] - np.arange(W)[None, None, :]  # [N, H, W]",
-        "s_abs = origins[:, None, None] - h[None, :, None] - np.arange(W)[None, None, :]  # [N, H, W]",
+        "recent = 1 + h[:, None] + np.arange(W)[None, :]  # [H, W]",
+        "recent = h[:, None] + np.arange(W)[None, :]  # [H, W]",
         "the skill weighting scores forecasts whose target is at the origin (the future): backtests peek ahead",
     ),
     (

@@ -6,6 +6,7 @@ import contextlib
 from collections.abc import Iterator
 
 import httpx
+import pandas as pd
 import pytest
 
 from forecaster.api.app import create_app
@@ -163,3 +164,27 @@ def test_the_fast_paths_integer_timing_equals_the_services_pandas_rules():
                     (max(0.0, (now - generated).total_seconds()), svc.next_refresh_in_s(state, now)),
                     abs=1e-9,
                 ), (last_sample_ago, offset_s)
+
+
+def test_a_fast_path_hit_says_how_old_its_forecast_is(monkeypatch):
+    """A forecast made at 20:00:30 and served from the cache at 20:00:50 (same refresh step, still fresh) is
+    20 s old: the Age header and the body's age say so on the fast path, as the route does. A hit that
+    claimed age 0 would make an old forecast look just made to every dashboard and cache in between."""
+    now = [NOW]
+    for fast in (False, True):
+        now[0] = NOW
+        app = create_app(
+            ServeSettings(tick_s=0.05, cached_fast_path=fast),
+            clock=lambda: now[0],
+            targets=configs(1),
+            labels=labels(1),
+            source_factory=lambda cfg: FlatSource(2.0),
+            model_loader=lambda cfg: None,
+        )
+        with ServerThread(app) as server, httpx.Client(base_url=server.url, timeout=30) as client:
+            wait_for(lambda: client.get("/readyz").status_code == 200, what="ready")
+            now[0] = NOW + pd.Timedelta(seconds=20)
+            r = client.get("/v1/targets/svc-000/forecast")
+            assert r.status_code == 200, r.text
+            assert r.headers["age"] == "20", (fast, r.headers)
+            assert r.json()["age_s"] == pytest.approx(20.0), fast
