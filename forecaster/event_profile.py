@@ -9,9 +9,11 @@ overlap add their uplifts.
 
 Fitting (:func:`fit_event_profile`) alternates two least-squares problems on the training range: the load
 without events (a daily shape times a per-day level, both medians of the load divided by the uplift
-fitted so far) and the uplifts (a ridge regression of ``load / base - 1`` on the sizes of the starts at each
-lag, smoothed along the lag). Nothing about a kind is assumed: how high, how fast the rise and how long the
-decay all come from its past events. A kind never seen in training gets the mean profile of the known
+fitted so far) and the uplifts (a ridge regression of ``load / base - 1`` on the sizes of the starts, the
+uplift linear in the time since a start between knots a minute apart over the first :data:`FINE_S` and a step
+apart after, smoothed along the lag), then once more with each start moved to where the load says it really
+began (late streams would blur the rise); the delays read that way give ``late_s``. Nothing about a kind is
+assumed: how high, how fast the rise and how long the decay all come from its past events. A kind never seen in training gets the mean profile of the known
 kinds (the stated default, :data:`UNSEEN_DEFAULT`).
 
 Forecasting (:meth:`EventProfile.forecast`) at an origin: the level without events is estimated from the
@@ -19,9 +21,9 @@ last two hours (the load divided by the daily shape and by the uplift of the eve
 each event whose announced start has passed is judged from the evidence (:func:`judge_start`): *started*
 when the load after it fits the kind's rise (then followed from its real start, and never forecast smaller
 than announced until :data:`CONFIRM_S` after that start), *waiting* while nothing shows but the stream may
-still come (no later than the latest delay seen in the calendar's past entries, ``late_s``, learnt at fit
-time; the announced size is held and the rise kept ahead of the origin), *cancelled* once that time has
-passed without a rise (dropped at once: its extra capacity is released at the next origin). The forecast is
+still come (up to ``late_s``, the :data:`LATE_QUANTILE` of the delays of the calendar's past entries,
+learnt at fit time; the announced size is held and the rise kept ahead of the origin), *cancelled* once that
+time plus :data:`DETECT_S` has passed without a rise (dropped at once: its extra capacity is released at the next origin). The forecast is
 that level times the daily shape times ``1 + uplift`` of every event in the calendar at each step. Axis
 convention as in :mod:`forecaster.combine`: origin ``t`` forecasts ``y[t : t + H]`` from ``y[:t]`` and the
 schedule.
