@@ -9,23 +9,29 @@ overlap add their uplifts.
 
 Fitting (:func:`fit_event_profile`) alternates two least-squares problems on the training range: the load
 without events (a daily shape times a per-day level, both medians of the load divided by the uplift
-fitted so far) and the uplifts (a ridge regression of ``load / base - 1`` on the sizes of the starts at each
-lag, smoothed along the lag). Nothing about a kind is assumed: how high, how fast the rise and how long the
-decay all come from its past events. A kind never seen in training gets the mean profile of the known
+fitted so far) and the uplifts (a ridge regression of ``load / base - 1`` on the sizes of the starts, the
+uplift linear in the time since a start between knots a minute apart over the first :data:`FINE_S` and a step
+apart after, smoothed along the lag), then once more with each start moved to where the load says it really
+began (late streams would blur the rise); the delays read that way give ``late_s``. Nothing about a kind is
+assumed: how high, how fast the rise and how long the decay all come from its past events. A kind never seen in training gets the mean profile of the known
 kinds (the stated default, :data:`UNSEEN_DEFAULT`).
 
 Forecasting (:meth:`EventProfile.forecast`) at an origin: the level without events is estimated from the
 last two hours (the load divided by the daily shape and by the uplift of the events that were running);
-each event that started before the origin has its size and its real start (a delay of up to
-:data:`CONFIRM_S`) re-estimated from what it did so far (a cancelled entry or a stream much smaller than
-announced fades out of the forecast, a late one is followed from when it really started; a start younger
-than :data:`CONFIRM_S` keeps its announced size, since a stream may start late); the forecast is that level
-times the daily shape times ``1 + uplift`` of every event in the calendar at each step. Axis convention as in
-:mod:`forecaster.combine`: origin ``t`` forecasts ``y[t : t + H]`` from ``y[:t]`` and the schedule.
+each event whose announced start has passed is judged from the evidence (:func:`judge_start`): *started*
+when the load after it fits the kind's rise (then followed from its real start, and never forecast smaller
+than announced until :data:`CONFIRM_S` after that start), *waiting* while nothing shows but the stream may
+still come (up to ``late_s``, the :data:`LATE_QUANTILE` of the delays of the calendar's past entries,
+learnt at fit time; the announced size is held and the rise kept ahead of the origin), *cancelled* once that
+time plus :data:`DETECT_S` has passed without a rise (dropped at once: its extra capacity is released at the next origin). The forecast is
+that level times the daily shape times ``1 + uplift`` of every event in the calendar at each step. Axis
+convention as in :mod:`forecaster.combine`: origin ``t`` forecasts ``y[t : t + H]`` from ``y[:t]`` and the
+schedule.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from statistics import NormalDist
 
@@ -34,7 +40,17 @@ import pandas as pd
 
 from forecaster.events import Calendar, Event
 
-__all__ = ["CONFIRM_S", "EventProfile", "UNSEEN_DEFAULT", "apply_event_profile", "fit_event_profile"]
+__all__ = [
+    "CONFIRM_S",
+    "DEFAULT_LATE_S",
+    "DETECT_S",
+    "EventProfile",
+    "StartState",
+    "UNSEEN_DEFAULT",
+    "apply_event_profile",
+    "fit_event_profile",
+    "judge_start",
+]
 
 PROFILE_S = 4 * 3600.0
 """How long after a start the profile's uplift reaches."""
@@ -43,16 +59,33 @@ USE_AFTER_S = 60 * 60.0
 """The forecast steps taken from the profile: from this long before a start to this long after it. Later the
 event is in the data, and the network (which reads it) follows its decay at least as well."""
 CONFIRM_S = 10 * 60.0
-"""A start younger than this keeps its announced size: a stream that has not shown up yet may be late."""
+"""A stream that has started is never forecast smaller than announced until this long after its real start:
+the first points of a rise say little about how high it will go."""
+DETECT_S = 2 * 60.0
+"""How long after a real start its rise shows in the load (a few minutes of ramp, sampled every step): an
+entry counts as cancelled once its announced start plus ``late_s`` plus this has passed without a rise."""
+DEFAULT_LATE_S = 10 * 60.0
+"""``late_s`` of a profile whose training starts give no delays to learn from (and of profiles saved
+before it was learnt): how late a stream may start before its entry counts as cancelled."""
+MAX_LATE_S = 30 * 60.0
+"""Delays searched at fit time: a start later than this is not the entry's stream."""
+LATE_QUANTILE = 0.95
+"""``late_s`` is this quantile of the delays of the training starts that showed up (not their maximum: one
+start misread next to an unannounced spike must not hold every later entry)."""
+STARTED_SCALE = 0.3
+"""A start counts as seen when the load after it fits at least this fraction of its announced uplift."""
 LEVEL_S = 2 * 3600.0
 """The level without events is estimated over this much recent history."""
 UNSEEN_DEFAULT = "the mean profile of the known kinds"
 """What a kind never seen in training is forecast with (its size hint relative to the known kinds' mean)."""
 _RIDGE = 1e-2
 _SMOOTH = 3.0
+_FINE_SMOOTH_POWER = 1.0
 _ITERATIONS = 4
 _MAX_SCALE = 3.0
 _DELAY_STEP_S = 60.0
+FINE_S = 10 * 60.0
+"""Knots every minute over this long after a start (see :func:`lag_knots`)."""
 
 
 @dataclass(frozen=True)
@@ -73,10 +106,24 @@ class EventProfile:
     steps a start not yet confirmed reaches (row 0: how big will it be, will it be late) and at the other
     steps around starts (row 1)."""
     upper_quantile: float = 0.9
+    late_s: float = DEFAULT_LATE_S
+    """How late a stream may start after its announced time: the :data:`LATE_QUANTILE` of the delays of the
+    training starts (a start that has not shown by then, plus :data:`DETECT_S`, counts as cancelled)."""
+
+    lag_knots_s: np.ndarray | None = None
+    """``[B]`` the lag (seconds after a start) of each column of ``uplift``; the uplift between two knots is
+    linear in the lag, so a start at any minute gets the value of its real lag at each step (None: one knot
+    per step, as profiles saved before the knots)."""
 
     @property
     def bins(self) -> int:
         return int(self.uplift.shape[1])
+
+    @property
+    def knots_s(self) -> np.ndarray:
+        if self.lag_knots_s is not None:
+            return np.asarray(self.lag_knots_s, dtype=float)
+        return np.arange(self.bins) * self.step_s
 
     def kind_uplift(self, kind: str) -> np.ndarray:
         """``[B]`` the uplift of ``kind``, or the default for a kind never seen in training."""
@@ -109,7 +156,7 @@ class EventProfile:
         """(start in epoch seconds, size, uplift [B]) of the events whose profile reaches ``[lo_s, hi_s]``."""
         if calendar is None:
             return []
-        reach = self.bins * self.step_s
+        reach = float(self.knots_s[-1])
         out = []
         for e in calendar.events:
             s = e.start.timestamp()
@@ -123,10 +170,11 @@ class EventProfile:
     ) -> np.ndarray:
         """Sum of the events' uplifts at epoch seconds ``t_s`` ``[T]``."""
         out = np.zeros(len(t_s))
+        knots = self.knots_s
         for (start, size, g), a in zip(events, scales, strict=True):
-            lag = np.floor((t_s - start) / self.step_s + 1e-9).astype(np.int64)
-            ok = (lag >= 0) & (lag < self.bins)
-            out[ok] += a * size * g[lag[ok]]
+            lag = t_s - start
+            ok = (lag >= 0) & (lag <= knots[-1])
+            out[ok] += a * size * np.interp(lag[ok], knots, g)
         return out
 
     def forecast(
@@ -139,7 +187,8 @@ class EventProfile:
         calendar: Calendar | None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """The profile's point forecast ``[N, H]`` at ``origins`` and ``[N, H]``: the part of it that comes
-        from starts not yet confirmed at the origin (announced, or younger than :data:`CONFIRM_S`)."""
+        from starts still a bet at the origin (announced, waiting for a late stream, or started less than
+        :data:`CONFIRM_S` ago)."""
         t0 = pd.Timestamp(index[0]).value / 1e9
         step = self.step_s
         n_level = max(1, int(LEVEL_S / step))
@@ -155,14 +204,14 @@ class EventProfile:
             shape_past = self.shape_at(past_s)
             scales = [1.0] * len(events)
             level = float(np.nanmedian(y / shape_past)) if len(y) else 1.0
-            timed = events  # with each confirmed event's start moved by the delay it showed
+            timed = events  # with each started event's start moved to its real one
+            fresh = [1.0] * len(events)
             for _ in range(2):
                 base = np.nanmedian(y / (shape_past * (1.0 + self._uplift(past_s, timed, scales))))
                 level = float(base) if np.isfinite(base) and base > 0 else level
-                scales, timed = self._rescale(
+                scales, timed, fresh = self._rescale(
                     events, y=y, past_s=past_s, shape=shape_past, level=level, last_s=last_s
                 )
-            fresh = [1.0 if start > last_s - CONFIRM_S else 0.0 for start, _, _ in events]
             events = timed
             total = self._uplift(future_s, events, scales)
             new = self._uplift(future_s, events, [a * f for a, f in zip(scales, fresh, strict=True)])
@@ -179,39 +228,58 @@ class EventProfile:
         shape: np.ndarray,
         level: float,
         last_s: float,
-    ) -> tuple[list[float], list[tuple[float, float, np.ndarray]]]:
-        """Each confirmed event's size relative to its announced one and its real start (the announced one
-        plus a delay of up to :data:`CONFIRM_S`), from what it did so far."""
+    ) -> tuple[list[float], list[tuple[float, float, np.ndarray]], list[float]]:
+        """Each event's scale (relative to its announced uplift), start, and whether it is still a bet (1.0)
+        or settled (0.0), judged from what the load did after its announced start (:func:`judge_start`)."""
         scales = [1.0] * len(events)
         timed = list(events)
+        fresh = [1.0] * len(events)
         if not len(y) or level <= 0:
-            return scales, timed
+            return scales, timed, fresh
         observed = y / (level * shape) - 1.0  # [P] relative uplift seen
-        delays = np.arange(0.0, CONFIRM_S + 1.0, _DELAY_STEP_S)
         for j, (start, size, g) in enumerate(events):
-            if start > last_s - CONFIRM_S:
-                continue  # not confirmed yet: keeps its announced size and start
-            seen = past_s >= start
-            others = self._uplift(
-                past_s,
-                [e for k, e in enumerate(timed) if k != j],
-                [a for k, a in enumerate(scales) if k != j],
-            )
-            rest = observed[seen] - others[seen]
-            best = (np.inf, 1.0, start)
-            for delay in delays:
-                mine = self._uplift(past_s, [(start + delay, size, g)], [1.0])[seen]
-                denom = float(np.sum(mine**2))
-                if denom <= 1e-6:
-                    continue
-                a = float(np.clip(np.sum(rest * mine) / denom, 0.0, _MAX_SCALE))
-                err = float(np.sum((rest - a * mine) ** 2))
-                if err < best[0] * (1 - 1e-3):  # the earliest start wins ties (a cancelled entry: no delay)
-                    best = (err, a, start + delay)
-            if np.isfinite(best[0]):
-                scales[j] = best[1]
-                timed[j] = (best[2], size, g)
-        return scales, timed
+            seen = None
+            if start <= last_s:
+                others = self._uplift(
+                    past_s,
+                    [e for k, e in enumerate(timed) if k != j],
+                    [a for k, a in enumerate(scales) if k != j],
+                )
+                seen = self._fit_start((start, size, g), rest=observed - others, past_s=past_s, last_s=last_s)
+            state = judge_start(announced_s=start, last_s=last_s, late_s=self.late_s, seen=seen)
+            scales[j] = state.scale
+            timed[j] = (state.start_s, size, g)
+            fresh[j] = 1.0 if state.pending else 0.0
+        return scales, timed, fresh
+
+    def _fit_start(
+        self,
+        event: tuple[float, float, np.ndarray],
+        *,
+        rest: np.ndarray,
+        past_s: np.ndarray,
+        last_s: float,
+    ) -> tuple[float, float] | None:
+        """(scale, real start) that fits best the uplift ``rest`` ``[P]`` seen since the announced start,
+        over real starts from the announced one to :data:`MAX_LATE_S` later that have had :data:`DETECT_S`
+        to show; None when no such start is possible yet."""
+        start, size, g = event
+        latest = min(MAX_LATE_S, last_s - start - DETECT_S)
+        if latest < 0:
+            return None
+        seen = past_s >= start
+        target = rest[seen]
+        best = (np.inf, 0.0, start)
+        for delay in np.arange(0.0, latest + 1.0, _DELAY_STEP_S):
+            mine = self._uplift(past_s, [(start + delay, size, g)], [1.0])[seen]
+            denom = float(np.sum(mine**2))
+            if denom <= 1e-6:
+                continue
+            a = float(np.clip(np.sum(target * mine) / denom, 0.0, _MAX_SCALE))
+            err = float(np.sum((target - a * mine) ** 2))
+            if err < best[0] * (1 - 1e-3):  # the earliest start wins ties
+                best = (err, a, start + delay)
+        return (best[1], best[2]) if np.isfinite(best[0]) else None
 
     def used_steps(
         self, index: pd.DatetimeIndex, origins: np.ndarray, horizon: int, calendar: Calendar | None
@@ -237,6 +305,8 @@ class EventProfile:
             "daily_shape": self.daily_shape.tolist(),
             "upper_ratio": self.upper_ratio.tolist(),
             "upper_quantile": self.upper_quantile,
+            "late_s": self.late_s,
+            "lag_knots_s": self.knots_s.tolist(),
         }
 
     @classmethod
@@ -246,6 +316,7 @@ class EventProfile:
         shape = np.asarray(data["daily_shape"], dtype=float)
         upper = np.asarray(data["upper_ratio"], dtype=float)
         scales = tuple(float(v) for v in data["size_scale"])  # type: ignore[union-attr]
+        knots = np.asarray(data["lag_knots_s"], dtype=float) if "lag_knots_s" in data else None
         seen = tuple(int(v) for v in data["events_seen"])  # type: ignore[union-attr]
         if (
             not kinds
@@ -260,6 +331,16 @@ class EventProfile:
             or upper.ndim != 2
             or upper.shape[0] != 2
             or not (np.isfinite(upper).all() and (upper > 0).all())
+            or not 0 <= float(data.get("late_s", DEFAULT_LATE_S)) <= MAX_LATE_S  # type: ignore[arg-type]
+            or (
+                knots is not None
+                and (
+                    knots.shape != (uplift.shape[1],)
+                    or not np.isfinite(knots).all()
+                    or knots[0] != 0
+                    or (len(knots) > 1 and not (np.diff(knots) > 0).all())
+                )
+            )
         ):
             raise ValueError("event_profile: kinds, uplift, daily_shape and upper_ratio do not fit together")
         return cls(
@@ -271,7 +352,82 @@ class EventProfile:
             daily_shape=shape,
             upper_ratio=upper,
             upper_quantile=float(data.get("upper_quantile", 0.9)),  # type: ignore[arg-type]
+            late_s=float(data.get("late_s", DEFAULT_LATE_S)),  # type: ignore[arg-type]
+            lag_knots_s=knots,
         )
+
+
+@dataclass(frozen=True)
+class StartState:
+    """What the forecast makes of one calendar entry at an origin (see :func:`judge_start`)."""
+
+    state: str
+    """``announced`` (its start is ahead), ``waiting`` (passed, nothing yet, may still come late),
+    ``started`` (the load shows it) or ``cancelled`` (passed by more than the late-start time, nothing)."""
+    scale: float
+    """Multiplies the entry's announced uplift (0: dropped)."""
+    start_s: float
+    """Epoch seconds the profile is aligned to: the real start once seen, never before the origin's last
+    point less :data:`DETECT_S` while waiting (the rise is still ahead)."""
+    pending: bool
+    """The capacity for it is still a bet (the profile's wider band applies)."""
+
+
+def judge_start(
+    *, announced_s: float, last_s: float, late_s: float, seen: tuple[float, float] | None
+) -> StartState:
+    """Decide what an entry is at an origin whose last observed point is at ``last_s`` (pure).
+
+    ``seen`` is the best fit of the load since the announced start, (scale relative to the announced
+    uplift, real start), or None when no start could have shown yet. A start is seen when the scale reaches
+    :data:`STARTED_SCALE`; it is then followed from its real start, never smaller than announced until
+    :data:`CONFIRM_S` after it. Until ``late_s + DETECT_S`` after the announced start without a rise the
+    entry is held at its announced size (a stream may be late); after that it is cancelled and dropped.
+    """
+    if announced_s > last_s:
+        return StartState("announced", 1.0, announced_s, True)
+    if seen is not None and seen[0] >= STARTED_SCALE:
+        scale, real_s = seen
+        young = last_s - real_s < CONFIRM_S
+        return StartState("started", max(scale, 1.0) if young else scale, real_s, young)
+    if last_s - announced_s < late_s + DETECT_S:
+        return StartState("waiting", 1.0, max(announced_s, last_s - DETECT_S), True)
+    return StartState("cancelled", 0.0, announced_s, False)
+
+
+def _fitted_delays(
+    values: np.ndarray,
+    t_s: np.ndarray,
+    calendar: Calendar,
+    *,
+    profile: EventProfile,
+    base: np.ndarray,
+) -> dict[Event, float]:
+    """The delay (seconds) of each training start that showed up (its fitted scale at least twice
+    :data:`STARTED_SCALE`), fitted like :meth:`EventProfile._fit_start` on the hour after its announced
+    start, the other events' uplift taken out."""
+    near = [e for e in calendar.events if t_s[0] <= e.start.timestamp() <= t_s[-1] - USE_AFTER_S]
+    if not near:
+        return {}
+    events = [(e.start.timestamp(), profile.size(e), profile.kind_uplift(e.kind)) for e in near]
+    total = profile._uplift(t_s, events, [1.0] * len(events))
+    observed = values / base - 1.0
+    out: dict[Event, float] = {}
+    for e, (start, size, g) in zip(near, events, strict=True):
+        sel = (t_s >= start) & (t_s < start + USE_AFTER_S)
+        if sel.sum() < 3:
+            continue
+        mine = profile._uplift(t_s[sel], [(start, size, g)], [1.0])
+        rest = observed[sel] - (total[sel] - mine)
+        fit = profile._fit_start(
+            (start, size, g),
+            rest=np.where(np.isfinite(rest), rest, 0.0),
+            past_s=t_s[sel],
+            last_s=float(t_s[sel][-1]),
+        )
+        if fit is not None and fit[0] >= 2 * STARTED_SCALE:
+            out[e] = fit[1] - start
+    return out
 
 
 def _design(
@@ -280,19 +436,35 @@ def _design(
     *,
     kinds: tuple[str, ...],
     sizes: dict[Event, float],
-    step_s: float,
-    bins: int,
+    knots_s: np.ndarray,
 ) -> np.ndarray:
-    """``[T, K B]``: the size of each start of kind ``k`` lying ``b`` steps before each timestamp."""
-    X = np.zeros((len(t_s), len(kinds) * bins))
+    """``[T, K B]``: each start of kind ``k`` at each timestamp, its size spread over the two knots around its
+    lag there (linear interpolation weights)."""
+    B = len(knots_s)
+    X = np.zeros((len(t_s), len(kinds) * B))
     rows = np.arange(len(t_s))
     for e in calendar.events:
         if e.kind not in kinds:
             continue
-        lag = np.floor((t_s - e.start.timestamp()) / step_s + 1e-9).astype(np.int64)
-        ok = (lag >= 0) & (lag < bins)
-        X[rows[ok], kinds.index(e.kind) * bins + lag[ok]] += sizes[e]
+        lag = t_s - e.start.timestamp()
+        ok = (lag >= 0) & (lag <= knots_s[-1])
+        j = np.clip(np.searchsorted(knots_s, lag[ok], side="right") - 1, 0, max(B - 2, 0))
+        if B == 1:
+            X[rows[ok], kinds.index(e.kind) * B] += sizes[e]
+            continue
+        w = np.clip((lag[ok] - knots_s[j]) / (knots_s[j + 1] - knots_s[j]), 0.0, 1.0)
+        col = kinds.index(e.kind) * B + j
+        np.add.at(X, (rows[ok], col), sizes[e] * (1.0 - w))
+        np.add.at(X, (rows[ok], col + 1), sizes[e] * w)
     return X
+
+
+def lag_knots(step_s: float) -> np.ndarray:
+    """The profile's knots: every minute over the first :data:`FINE_S` after a start (a start falls at any
+    minute, and the rise takes a few: the step after it may catch any part of it), then every step."""
+    fine = np.arange(0.0, min(FINE_S, PROFILE_S) + 1e-9, min(60.0, step_s))
+    coarse = np.arange(fine[-1] + step_s, PROFILE_S - step_s + 1e-9, step_s)
+    return np.concatenate([fine, coarse])
 
 
 def _daily(
@@ -344,42 +516,75 @@ def fit_event_profile(
         hints = [e.expected for e in seen.events if e.kind == kind and e.expected is not None]
         scales.append(float(np.mean(hints)) if hints and np.mean(hints) > 0 else 0.0)
     counts = tuple(sum(1 for e in seen.events if e.kind == k) for k in kinds)
-    bins = max(1, int(PROFILE_S / step_s))
-    sizes = {}
-    for e in calendar.events:
+    knots = lag_knots(step_s)
+    bins = len(knots)
+
+    def size_of(e: Event) -> float:
         sc = scales[kinds.index(e.kind)] if e.kind in kinds else 0.0
-        sizes[e] = float(e.expected / sc) if sc > 0 and e.expected is not None else 1.0
+        return float(e.expected / sc) if sc > 0 and e.expected is not None else 1.0
+
     ok = np.isfinite(values) & (values > 0)
-    X = _design(t_s, calendar, kinds=kinds, sizes=sizes, step_s=step_s, bins=bins)  # [T, KB]
-    # Smoothness along the lag (second differences within each kind) and a small ridge.
+    y = np.where(ok, values, np.nan)
+    # Smoothness along the lag (changes of slope per step within each kind, whatever the knots' spacing:
+    # a rise as sharp on the fine knots as on the coarse ones costs the same) and a small ridge.
     D = np.zeros((len(kinds) * max(bins - 2, 0), len(kinds) * bins))
     for k in range(len(kinds)):
         for b in range(bins - 2):
             r = k * (bins - 2) + b
-            D[r, k * bins + b : k * bins + b + 3] = (1.0, -2.0, 1.0)
-    uplift_t = np.zeros(len(values))
-    g = np.zeros(len(kinds) * bins)
-    y = np.where(ok, values, np.nan)
-    for _ in range(_ITERATIONS):
-        clean = y / (1.0 + uplift_t)
-        fill = np.where(np.isfinite(clean), clean, np.nanmedian(clean))
-        shape, base = _daily(fill, t_s, step_s=step_s, season=season)
-        r = y / base - 1.0
-        use = np.isfinite(r)
-        Xu = X[use]
-        A = Xu.T @ Xu + _SMOOTH * D.T @ D + _RIDGE * np.eye(X.shape[1])
-        g = np.linalg.solve(A, Xu.T @ r[use])
-        uplift_t = X @ g
-    profile = EventProfile(
-        kinds=kinds,
-        size_scale=tuple(scales),
-        events_seen=counts,
-        step_s=step_s,
-        uplift=g.reshape(len(kinds), bins),
-        daily_shape=shape,
-        upper_ratio=np.ones((2, horizon)),
-        upper_quantile=upper_quantile,
-    )
+            h1, h2 = (knots[b + 1] - knots[b]) / step_s, (knots[b + 2] - knots[b + 1]) / step_s
+            w = ((h1 + h2) / 2) ** _FINE_SMOOTH_POWER  # fine knots: the rise is sharp, let the data say how
+            D[r, k * bins + b : k * bins + b + 3] = (w / h1, -w / h1 - w / h2, w / h2)
+
+    def solve(cal: Calendar) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        X = _design(
+            t_s, cal, kinds=kinds, sizes={e: size_of(e) for e in cal.events}, knots_s=knots
+        )  # [T, KB]
+        uplift_t = np.zeros(len(values))
+        g = np.zeros(len(kinds) * bins)
+        for _ in range(_ITERATIONS):
+            clean = y / (1.0 + uplift_t)
+            fill = np.where(np.isfinite(clean), clean, np.nanmedian(clean))
+            shape, base = _daily(fill, t_s, step_s=step_s, season=season)
+            r = y / base - 1.0
+            use = np.isfinite(r)
+            Xu = X[use]
+            A = Xu.T @ Xu + _SMOOTH * D.T @ D + _RIDGE * np.eye(X.shape[1])
+            g = np.linalg.solve(A, Xu.T @ r[use])
+            uplift_t = X @ g
+        return g, shape, base
+
+    def profile_of(g: np.ndarray, shape: np.ndarray) -> EventProfile:
+        return EventProfile(
+            kinds=kinds,
+            size_scale=tuple(scales),
+            events_seen=counts,
+            step_s=step_s,
+            uplift=g.reshape(len(kinds), bins),
+            lag_knots_s=knots,
+            daily_shape=shape,
+            upper_ratio=np.ones((2, horizon)),
+            upper_quantile=upper_quantile,
+        )
+
+    g, shape, base = solve(calendar)
+    profile = profile_of(g, shape)
+    delays = _fitted_delays(y, t_s, calendar, profile=profile, base=base)
+    if delays:
+        # Fit again with each start moved to where the load says it really started: late streams would
+        # otherwise blur each kind's rise (and bias every later delay estimate towards none).
+        moved = Calendar.of(
+            dataclasses.replace(e, start=e.start + pd.Timedelta(seconds=delays.get(e, 0.0)))
+            for e in calendar.events
+        )
+        g, shape, base = solve(moved)
+        profile = profile_of(g, shape)
+        delays = _fitted_delays(y, t_s, calendar, profile=profile, base=base)
+    if len(delays) >= 5:
+        late = float(np.quantile(list(delays.values()), LATE_QUANTILE))
+        late_s = float(np.ceil(late / _DELAY_STEP_S - 1e-9) * _DELAY_STEP_S)
+    else:
+        late_s = DEFAULT_LATE_S
+    profile = dataclasses.replace(profile, late_s=late_s)
     return _with_upper_ratio(profile, values, index, calendar, horizon=horizon)
 
 

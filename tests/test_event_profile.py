@@ -7,10 +7,13 @@ import pandas as pd
 import pytest
 
 from forecaster.event_profile import (
-    CONFIRM_S,
+    DEFAULT_LATE_S,
+    DETECT_S,
     EventProfile,
+    StartState,
     apply_event_profile,
     fit_event_profile,
+    judge_start,
 )
 from forecaster.events import Calendar, Event
 from forecaster.sources.synthetic import EventKind, ScheduleShape, live_streaming_events
@@ -20,12 +23,13 @@ BIG = EventKind("final", jump=2.0, rise_min=3.0, decay_min=30.0, duration_min=90
 SMALL = EventKind("talk", jump=0.6, rise_min=3.0, decay_min=90.0, duration_min=120.0, weight=1.0)
 
 
-def _scenario(*, hinted: bool = False, seed: int = 1):
+def _scenario(*, hinted: bool = False, seed: int = 1, late_fraction: float = 0.0, late_max_min: float = 6.0):
     schedule = ScheduleShape(
         kinds=(BIG, SMALL),
         events_per_day=3.0,
         cancelled_fraction=0.0,
-        late_fraction=0.0,
+        late_fraction=late_fraction,
+        late_max_min=late_max_min,
         surprise_spikes_per_week=0.0,
         size_spread=0.25 if hinted else 0.0,
         hinted=hinted,
@@ -51,13 +55,17 @@ def test_each_kind_learns_its_own_height_rise_and_decay(fitted):
     # Heights near the generator's jumps (the 5-minute point after a start catches part of the rise).
     assert 0.75 * BIG.jump < big.max() < 1.25 * BIG.jump, big[:6]
     assert 0.6 * SMALL.jump < small.max() < 1.4 * SMALL.jump, small[:6]
-    # The peak comes within a few steps of the start, and the slow kind keeps half its height far longer.
-    assert np.argmax(big) <= 2 and np.argmax(small) <= 3
+    # Nothing at the start itself, the peak within minutes (the generator's rise: 3 minutes), and the slow
+    # kind keeps half its height far longer.
+    lag_min = profile.knots_s / 60
+    assert big[0] < 0.2 * big.max() and small[0] < 0.2 * small.max(), (big[:6], small[:6])
+    assert lag_min[np.argmax(big)] <= 10 and lag_min[np.argmax(small)] <= 15, (big[:12], small[:12])
 
-    def half_life_steps(g):
-        return int(np.argmax(g < g.max() / 2))
+    def half_life_min(g):
+        peak = int(np.argmax(g))
+        return lag_min[peak + int(np.argmax(g[peak:] < g.max() / 2))]
 
-    assert half_life_steps(small) > 2 * half_life_steps(big), (big[:20], small[:20])
+    assert half_life_min(small) > 2 * half_life_min(big), (big[:20], small[:20])
     # Hours later nothing is left.
     assert abs(big[-12:]).max() < 0.15 and abs(small[-12:]).max() < 0.15
 
@@ -101,7 +109,7 @@ def test_an_announced_start_is_in_the_forecast_at_the_origin(fitted):
     assert bare[0, 4] < level * 1.3
 
 
-def test_a_start_that_does_not_happen_fades_after_the_confirmation_time(fitted):
+def test_a_start_that_does_not_happen_is_held_for_a_late_stream_then_dropped(fitted):
     scenario, split, profile = fitted
     s = scenario.series
     event, at = _held_out_start(scenario, split, kind="final")
@@ -110,12 +118,69 @@ def test_a_start_that_does_not_happen_fades_after_the_confirmation_time(fitted):
     ghost = Event(start=s.index[ghost_at].tz_localize("UTC"), kind="final")
     cal = Calendar.of([*scenario.calendar.events, ghost])
     values = s.to_numpy()
-    young = ghost_at + 1  # one step after the announced start: the stream may still be late
-    old = ghost_at + int(CONFIRM_S / STEP.total_seconds()) + 2
-    point, _ = profile.forecast(values, s.index, np.array([young, old]), horizon=6, calendar=cal)
+    step_s = STEP.total_seconds()
+    young = ghost_at + 1  # the announced start is in the history, but a late stream may still come
+    # The first origin whose last point lies late_s + DETECT_S after the announced start.
+    gone = ghost_at + 1 + int(np.ceil((profile.late_s + DETECT_S) / step_s))
+    point, pending = profile.forecast(
+        values, s.index, np.array([young, gone - 1, gone]), horizon=6, calendar=cal
+    )
     level = values[ghost_at - 6 : ghost_at].mean()
-    assert point[0, 0] > level * (1 + 0.5 * BIG.jump), "a young start keeps its announced size"
-    assert point[1, 0] < level * 1.3, "a start that did not show up after the confirmation time is dropped"
+    assert point[0, 0] > level * (1 + 0.5 * BIG.jump), "a young entry keeps its announced size"
+    assert pending[0, 0] > 0.3 * point[0, 0], "and is still a bet (the wider band)"
+    assert point[1, 0] > level * (1 + 0.5 * BIG.jump), "held until the late-start time has passed"
+    assert point[2, 0] < level * 1.3, "dropped at the first origin after it: its capacity goes at once"
+    assert (pending[2] == 0).all()
+
+
+@pytest.mark.parametrize(
+    ("what", "announced_min", "last_min", "seen", "expected"),
+    [
+        ("ahead of the origin", 10, 5, None, StartState("announced", 1.0, 600.0, True)),
+        ("passed, too early to see", 10, 11, None, StartState("waiting", 1.0, 600.0, True)),
+        (
+            "nothing after 4 min: the rise kept ahead",
+            10,
+            14,
+            (0.0, 600.0),
+            StartState("waiting", 1.0, 720.0, True),
+        ),
+        (
+            "nothing after late_s + DETECT_S",
+            10,
+            18,
+            (0.05, 600.0),
+            StartState("cancelled", 0.0, 600.0, False),
+        ),
+        ("a trace too small to count", 10, 30, (0.2, 700.0), StartState("cancelled", 0.0, 600.0, False)),
+        ("seen, smaller: announced size kept", 10, 14, (0.5, 660.0), StartState("started", 1.0, 660.0, True)),
+        ("seen, bigger: raised at once", 10, 14, (1.8, 660.0), StartState("started", 1.8, 660.0, True)),
+        ("seen long enough: its own size", 10, 25, (0.5, 660.0), StartState("started", 0.5, 660.0, False)),
+        (
+            "a late stream after being dropped",
+            10,
+            30,
+            (1.1, 1500.0),
+            StartState("started", 1.1, 1500.0, True),
+        ),
+    ],
+)
+def test_judge_start(what, announced_min, last_min, seen, expected):
+    # late_s = 6 min: cancelled from 6 + 2 = 8 minutes after the announced start without a rise.
+    got = judge_start(announced_s=announced_min * 60.0, last_s=last_min * 60.0, late_s=360.0, seen=seen)
+    assert got == expected, what
+
+
+def test_the_late_start_time_is_learnt_from_the_calendars_past_entries():
+    late_s = {}
+    for late_fraction in (0.0, 0.6):
+        scenario = _scenario(seed=3, late_fraction=late_fraction, late_max_min=8.0)
+        s = scenario.series
+        profile = fit_event_profile(s.to_numpy(), s.index, scenario.calendar, season=288, horizon=6)
+        late_s[late_fraction] = profile.late_s
+    assert late_s[0.0] <= 3 * 60, late_s
+    assert 5 * 60 <= late_s[0.6] <= 12 * 60, late_s
+    assert late_s[0.6] != DEFAULT_LATE_S or late_s[0.0] != DEFAULT_LATE_S
 
 
 def test_the_size_hint_scales_the_uplift():
@@ -166,9 +231,18 @@ def test_a_kind_never_seen_gets_the_mean_profile_and_the_state_round_trips(fitte
     np.testing.assert_allclose(again.uplift, profile.uplift, atol=1e-6)
     np.testing.assert_allclose(again.daily_shape, profile.daily_shape, atol=1e-6)
     assert again.kinds == profile.kinds and again.events_seen == profile.events_seen
+    assert again.late_s == profile.late_s
+    np.testing.assert_allclose(again.knots_s, profile.knots_s)
     broken = {**profile.to_dict(), "uplift": [[1.0, float("nan")]]}
     with pytest.raises(ValueError, match="do not fit"):
         EventProfile.from_dict(broken)
+    with pytest.raises(ValueError, match="do not fit"):
+        EventProfile.from_dict({**profile.to_dict(), "lag_knots_s": profile.knots_s[::-1].tolist()})
+    # A profile saved before the late-start time and the knots: one knot per step, the stated default.
+    old = {k: v for k, v in profile.to_dict().items() if k not in ("late_s", "lag_knots_s")}
+    loaded = EventProfile.from_dict(old)
+    assert loaded.late_s == DEFAULT_LATE_S
+    np.testing.assert_allclose(loaded.knots_s, np.arange(profile.bins) * profile.step_s)
 
 
 def test_applied_only_around_starts_with_the_profiles_own_band(fitted):

@@ -1,0 +1,54 @@
+"""bench/events.py's bookkeeping: what a never-happening entry costs against its allowance, and where short
+minutes fall (pure helpers; the benchmark itself is not run here)."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from forecaster.events import Calendar, Event
+
+
+@pytest.fixture(scope="module")
+def bench():
+    path = Path(__file__).resolve().parents[1] / "bench" / "events.py"
+    spec = importlib.util.spec_from_file_location("bench_events", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+INDEX = pd.date_range("2026-01-10 12:00", periods=180, freq="1min")
+START = pd.Timestamp("2026-01-10 13:00", tz="UTC")  # minute 60 of INDEX
+
+
+def test_a_ghost_costs_its_extra_pods_before_and_after_its_start_against_lead_x_peak(bench):
+    base = np.full(180, 10.0)
+    with_ghost = base.copy()
+    with_ghost[57:60] += 4  # raised 3 minutes ahead (the lead's worth: 12 replica-minutes)
+    with_ghost[60:68] += 4  # and held 8 minutes after the start (32 more)
+    run = SimpleNamespace(pods=with_ghost, ready=with_ghost)
+    without = SimpleNamespace(pods=base, ready=base)
+    load = np.full(180, 5.0)
+    cost = bench._ghost_cost(
+        Event(start=START, kind="match"), index=INDEX, load=load, cap=1.0, with_ghosts=run, without=without
+    )
+    assert cost["before_start"] == 12 and cost["after_start"] == 32 and cost["extra_replica_minutes"] == 44
+    assert cost["peak_extra_pods"] == 4 and cost["allowance_replica_minutes"] == bench.LEAD_S / 60 * 4
+    assert cost["released_min_after_start"] == 8 and cost["short_minutes_added"] == 0
+
+
+def test_short_minutes_are_grouped_by_minutes_since_the_start_and_lateness(bench):
+    on_time = Event(start=START, kind="match")
+    late = Event(start=START + pd.Timedelta(hours=1), kind="match")
+    short = np.zeros(180, dtype=bool)
+    short[[61, 62, 66, 125]] = True  # minutes 1, 2, 6 after the first start; 5 after the second
+    actual = [(START, "match"), (late.start + pd.Timedelta(minutes=3), "match")]
+    got = bench._short_by_offset(Calendar.of([on_time, late]), actual, index=INDEX, short=short)
+    assert got["0-5 min, on time"] == 2 and got["5-10 min, on time"] == 1 and got["5-10 min, late"] == 1
+    assert sum(got.values()) == 4
