@@ -551,8 +551,8 @@ CATALOGUE_2: tuple[tuple[str, str, str, str, str], ...] = (
     (
         "event_profile2-unconfirmed-rescaled",
         "forecaster/event_profile.py",
-        "            if start > last_s - CONFIRM_S:\n                continue",
-        "            if start > last_s:\n                continue",
+        "    if last_s - announced_s < late_s + DETECT_S:",
+        "    if last_s - announced_s < DETECT_S:",
         "a start minutes old is judged on what it did so far: a late stream is taken as cancelled and its "
         "forecast dropped",
     ),
