@@ -245,7 +245,12 @@ def _fit_forecaster(
     step = pd.Timedelta(index.freq) if index.freq is not None else infer_step(index)
     values = series.to_numpy(dtype=float)
     # Cold start: a short history fine-tunes the pretrained network (its window shape and architecture).
-    from forecaster.pretrain import FINE_TUNE_LR_FACTOR, MIN_FINE_TUNE_WINDOWS, cold_start_plan
+    from forecaster.pretrain import (
+        FINE_TUNE_LR_FACTOR,
+        FINE_TUNE_MIN_PATIENCE,
+        MIN_FINE_TUNE_WINDOWS,
+        cold_start_plan,
+    )
 
     plan = cold_start_plan(series, step=step, model=model, train=train, with_events=events is not None)
     pretrained = plan.pretrained
@@ -345,7 +350,7 @@ def _fit_forecaster(
         quantiles=q,
         peak_weight=train.peak_weight,
         epochs=train.epochs,
-        patience=train.patience,
+        patience=train.patience if pretrained is None else max(train.patience, FINE_TUNE_MIN_PATIENCE),
         epoch_batches=epoch_batches,
         validation_loss=validation_loss,
         bar=_progress(
@@ -518,7 +523,8 @@ def calibrate(
     scores at each step."""
     forecaster.calibration = None
     forecaster.band_scale = _fit_band_scale(forecaster, values, index, origins, events=events)
-    forecaster.reset()
+    # No reset here: the components kept by the band scale's pass do not depend on the band, and the
+    # calibration reads the same range of them (one pass of the network and Holt-Winters fewer).
     forecaster.calibration = _fit_calibration(forecaster, values, index, origins, events=events)
     forecaster.reset()
 
@@ -648,7 +654,8 @@ def _fit_holt_winters(
     if len(values) * step < pd.Timedelta(days=2):
         return None
     hw = HoltWinters(step=step, horizon_steps=horizon, fit_seasons=2)
-    hw.fit(pd.Series(values, index=index))
+    # Its point forecasts only (range_state): the error bands of a stand-alone Holt-Winters are never used.
+    hw.fit(pd.Series(values, index=index), bands=False)
     return hw
 
 
