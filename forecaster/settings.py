@@ -106,8 +106,11 @@ class TrainSettings:
     learning_rate: float = 2e-3
     validation_fraction: float = 0.15
     """The last part of the training range, in time order, used for early stopping."""
-    patience: int = 5
-    """Epochs without validation improvement before stopping."""
+    patience: int = 3
+    """Epochs without validation improvement before stopping (training from scratch; a fine-tune waits at
+    least ``forecaster.pretrain.FINE_TUNE_MIN_PATIENCE``). 3, not 5: on four weeks of 1-minute NASA requests
+    the best epoch was the 6th and the five more that patience 5 ran cost 28 of the fit's 167 CPU seconds
+    for nothing (bench/train_speed.py; accuracy unchanged, bench/results/train_speed.md)."""
     seed: int = 0
     max_windows_per_epoch: int = 20_000
     """Subsample of training windows seen per epoch, bounding epoch time on long histories."""
