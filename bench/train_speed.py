@@ -37,7 +37,7 @@ import pandas as pd
 import torch
 
 from forecaster import promotion
-from forecaster.series import format_duration
+from forecaster.series import format_duration, parse_duration
 from forecaster.settings import ModelSettings, TargetConfig, TrainSettings
 from forecaster.sources.files import read_series
 from forecaster.store import ModelStore
@@ -49,6 +49,28 @@ FLEET_TARGETS = 1000
 FLEET_PODS = 16
 FLEET_CPUS_PER_POD = 2
 FLEET_GOAL_S = 2 * 3600.0
+
+
+_ORDER = [
+    *(
+        f"fit: {p}"
+        for p in (
+            "prepare",
+            "windows",
+            "epochs",
+            "validation",
+            "holt_winters",
+            "blend",
+            "calibration",
+            "relative_band",
+            "event_profile",
+            "other",
+        )
+    ),
+    "backtest",
+    "tuning",
+    "save",
+]
 
 
 class _Timed:
@@ -175,6 +197,11 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--csv", type=Path, default=DEFAULT_CSV)
     ap.add_argument("--coldstart", action="store_true", help="fine-tune on the 3 days before the split")
+    ap.add_argument(
+        "--fit-only",
+        action="store_true",
+        help="fit_forecaster on the first 80%% (what bench/accuracy.py trains), no backtest or store",
+    )
     ap.add_argument("--history", default="3d", help="cold-start history (with --coldstart)")
     ap.add_argument("--epochs", type=int, help="override TrainSettings.epochs (a quick subset)")
     ap.add_argument("--max-windows", type=int, help="override TrainSettings.max_windows_per_epoch")
@@ -192,8 +219,11 @@ def main(argv: list[str] | None = None) -> int:
     split = int(len(series) * 0.8)
     name = args.csv.stem.replace("_", "-").lower()
     if args.coldstart:
-        part = series.iloc[split - int(pd.Timedelta(args.history) / step) : split]
+        part = series.iloc[split - int(parse_duration(args.history) / step) : split]
         runner, mode = run_fit, f"cold start: fit_forecaster on the {args.history} before the 80% split"
+    elif args.fit_only:
+        part = series.iloc[:split]
+        runner, mode = run_fit, "fit_forecaster on the first 80% (as bench/accuracy.py)"
     else:
         part = series.iloc[:split]
         runner, mode = run_public, "train_target on the first 80% (fit, backtest, store)"
@@ -206,7 +236,10 @@ def main(argv: list[str] | None = None) -> int:
         profiler.disable()
         profiler.dump_stats(str(args.profile))
     cpu_s, wall_s = time.process_time() - cpu, time.perf_counter() - wall
-    phases = {k: {"cpu_s": round(v["cpu_s"], 2), "wall_s": round(v["wall_s"], 2)} for k, v in phases.items()}
+    phases = {
+        k: {"cpu_s": round(v["cpu_s"], 2), "wall_s": round(v["wall_s"], 2)}
+        for k, v in sorted(phases.items(), key=lambda kv: _ORDER.index(kv[0]) if kv[0] in _ORDER else 99)
+    }
     row = {
         "series": args.csv.stem,
         "mode": mode,
@@ -223,13 +256,13 @@ def main(argv: list[str] | None = None) -> int:
         "load_average": " ".join(f"{x:.1f}" for x in os.getloadavg()),
         "phases": phases,
         "facts": facts,
-        "fleet": None if args.coldstart else fleet_projection(cpu_s),
+        "fleet": None if args.coldstart or args.fit_only else fleet_projection(cpu_s),
     }
     text = render(row)
     print(text)
     if str(args.out) != "-":
         args.out.mkdir(parents=True, exist_ok=True)
-        stem = "train_speed-coldstart" if args.coldstart else "train_speed"
+        stem = "train_speed" + ("-coldstart" if args.coldstart else "-fit" if args.fit_only else "")
         (args.out / f"{stem}.md").write_text(text)
         (args.out / f"{stem}.json").write_text(json.dumps(row, indent=2, default=float))
     return 0
