@@ -68,10 +68,6 @@ each) it beat a quarter of it (median ratio to the best baseline 0.831 vs 0.843,
 vs 0.947). Early stopping still starts from the pretrained network, so it is kept unless fine-tuning beats
 it on the target's own held-out windows."""
 MIN_FINE_TUNE_WINDOWS = 16
-FINE_TUNE_MIN_PATIENCE = 5
-"""A fine-tune's early stopping waits at least this many epochs: its validation set is a few hundred windows
-and its curve noisy (3 days of 1-minute NASA requests: three epochs without improvement, then better again
-until epoch 30; patience 3 would have stopped at epoch 9 with a 5% worse validation pinball)."""
 
 
 @dataclass(frozen=True)

@@ -245,12 +245,7 @@ def _fit_forecaster(
     step = pd.Timedelta(index.freq) if index.freq is not None else infer_step(index)
     values = series.to_numpy(dtype=float)
     # Cold start: a short history fine-tunes the pretrained network (its window shape and architecture).
-    from forecaster.pretrain import (
-        FINE_TUNE_LR_FACTOR,
-        FINE_TUNE_MIN_PATIENCE,
-        MIN_FINE_TUNE_WINDOWS,
-        cold_start_plan,
-    )
+    from forecaster.pretrain import FINE_TUNE_LR_FACTOR, MIN_FINE_TUNE_WINDOWS, cold_start_plan
 
     plan = cold_start_plan(series, step=step, model=model, train=train, with_events=events is not None)
     pretrained = plan.pretrained
@@ -350,7 +345,7 @@ def _fit_forecaster(
         quantiles=q,
         peak_weight=train.peak_weight,
         epochs=train.epochs,
-        patience=train.patience if pretrained is None else max(train.patience, FINE_TUNE_MIN_PATIENCE),
+        patience=train.patience,
         epoch_batches=epoch_batches,
         validation_loss=validation_loss,
         bar=_progress(

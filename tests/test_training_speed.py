@@ -1,21 +1,16 @@
 """What makes training cheaper must not change what it computes: time inputs gathered per position equal the
-per-window computation, early stopping stops where its patience says (a fine-tune waits longer), Holt-Winters
+per-window computation, early stopping stops where its patience says, Holt-Winters
 fitted as a blend member has the same weights without its unused bands, and a fit records where its time went."""
 
 from __future__ import annotations
-
-import dataclasses
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 
-from forecaster import training
 from forecaster.events import Calendar, Event
 from forecaster.predictors import HoltWinters
-from forecaster.pretrain import FINE_TUNE_MIN_PATIENCE
-from forecaster.settings import ModelSettings
 from forecaster.training import fit_early_stopping, fit_forecaster
 from forecaster.windows import EventFeatures, Scaler, WindowSpec, _calendar_at, event_features, make_windows
 from tests.helpers import TINY_MODEL, TINY_TRAIN, daily_sine
@@ -114,23 +109,6 @@ def test_early_stopping_patience(description, losses, patience, epochs_run, best
     )
     assert (run.epochs_run, run.best_loss) == (epochs_run, best), description
     assert list(run.curve) == losses[: epochs_run + 1], description
-
-
-def test_a_fine_tune_waits_longer_than_training_from_scratch(monkeypatch):
-    seen = []
-
-    def recording(network, **kwargs):  # noqa: ANN001, ANN003, ANN202
-        seen.append(kwargs["patience"])
-        return fit_early_stopping(network, **kwargs)
-
-    monkeypatch.setattr(training, "fit_early_stopping", recording)
-    train = dataclasses.replace(TINY_TRAIN, epochs=1, blend=False)
-    history = daily_sine(days=3, noise=0.05)
-    fine = fit_forecaster(history, model=ModelSettings(), train=train, name="fine")
-    scratch = fit_forecaster(history, train=dataclasses.replace(train, pretrained="off"), name="scratch")
-    assert fine.info["training"]["cold_start"]["fine_tuned"]
-    assert not scratch.info["training"]["cold_start"]["fine_tuned"]
-    assert seen == [FINE_TUNE_MIN_PATIENCE, TINY_TRAIN.patience]
 
 
 def test_holt_winters_without_bands_has_the_same_weights_and_profile():
