@@ -261,7 +261,9 @@ class HoltWinters(_Baseline):
     def min_history(self) -> int:
         return 2 * self.season_steps
 
-    def fit(self, series: pd.Series) -> HoltWinters:
+    def fit(self, series: pd.Series, *, bands: bool = True) -> HoltWinters:
+        """Fit the weights and the seasonal profile; ``bands``: also the error bands that ``predict`` uses
+        (a backtest of 400 forecasts; a blend member, which contributes its point forecast only, skips it)."""
         values = _fill_nan(series.to_numpy(dtype=float))
         m = self.season_steps
         recent = values[-(self.fit_seasons + 1) * m :]
@@ -293,7 +295,7 @@ class HoltWinters(_Baseline):
                 self._profile = profile
             except (ValueError, np.linalg.LinAlgError):  # pragma: no cover - statsmodels numerical failure
                 pass
-        return super().fit(series)
+        return super().fit(series) if bands else self
 
     def to_state(self) -> dict[str, Any]:
         """Fitted weights and seasonal profile as JSON-able data (saved inside a model's manifest)."""

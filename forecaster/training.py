@@ -92,6 +92,8 @@ class EarlyStoppingRun:
     epochs_run: int
     best_loss: float
     initial_loss: float
+    curve: tuple[float, ...] = ()
+    """The validation loss before training and after each epoch."""
 
 
 def fit_early_stopping(
@@ -117,6 +119,7 @@ def fit_early_stopping(
     with torch.no_grad():
         best = validation_loss()
     initial = best
+    curve = [best]
     best_state = {k: v.detach().clone() for k, v in network.state_dict().items()}
     stale = epochs_run = 0
     for _epoch in range(epochs):
@@ -135,6 +138,7 @@ def fit_early_stopping(
         network.eval()
         with torch.no_grad():
             current = validation_loss()
+        curve.append(current)
         if current < best - 1e-6:
             best, stale = current, 0
             best_state = {k: v.detach().clone() for k, v in network.state_dict().items()}
@@ -147,7 +151,7 @@ def fit_early_stopping(
             break
     bar.close()
     network.load_state_dict(best_state)
-    return EarlyStoppingRun(epochs_run=epochs_run, best_loss=best, initial_loss=initial)
+    return EarlyStoppingRun(epochs_run=epochs_run, best_loss=best, initial_loss=initial, curve=tuple(curve))
 
 
 def fit_forecaster(
@@ -185,6 +189,42 @@ def _cpu_threads(threads: int) -> Iterator[None]:
         torch.set_num_threads(previous)
 
 
+class PhaseClock:
+    """CPU and wall seconds spent in each phase of a fit, recorded in the manifest (``training.phases``):
+    where a target's training time goes, which is what sizes a fleet's training job.
+
+    CPU seconds are this process's (every thread); with one torch thread they are the cost on one core
+    whatever the neighbours do, which wall seconds on a shared machine are not.
+    """
+
+    def __init__(self) -> None:
+        self.cpu_s: dict[str, float] = {}
+        self.wall_s: dict[str, float] = {}
+        self._cpu, self._wall = time.process_time(), time.perf_counter()
+
+    def lap(self, phase: str) -> None:
+        """Charge the time since the previous lap to ``phase``."""
+        cpu, wall = time.process_time(), time.perf_counter()
+        self.cpu_s[phase] = self.cpu_s.get(phase, 0.0) + cpu - self._cpu
+        self.wall_s[phase] = self.wall_s.get(phase, 0.0) + wall - self._wall
+        self._cpu, self._wall = cpu, wall
+
+    @contextlib.contextmanager
+    def inside(self, phase: str, *, outer: str) -> Iterator[None]:
+        """Charge the block to ``phase`` and what ran before it to ``outer`` (a phase nested in a loop)."""
+        self.lap(outer)
+        try:
+            yield
+        finally:
+            self.lap(phase)
+
+    def to_dict(self) -> dict[str, dict[str, float]]:
+        return {
+            phase: {"cpu_s": round(self.cpu_s[phase], 2), "wall_s": round(self.wall_s[phase], 2)}
+            for phase in self.cpu_s
+        }
+
+
 def _fit_forecaster(
     series: pd.Series,
     *,
@@ -198,6 +238,7 @@ def _fit_forecaster(
     model = model or ModelSettings()
     train = train or TrainSettings()
     started = time.perf_counter()
+    clock = PhaseClock()
     if len(series) < 3:
         raise DataError(f"{name}: history of {len(series)} points is too short to train on")
     index = pd.DatetimeIndex(series.index).as_unit("ns")
@@ -284,14 +325,16 @@ def _fit_forecaster(
     if len(scored) > _MAX_VALIDATION_WINDOWS:
         scored = scored[np.linspace(0, len(scored) - 1, _MAX_VALIDATION_WINDOWS).astype(np.int64)]
     val = tensors(scored)
+    clock.lap("prepare")
 
     def validation_loss() -> float:
         total, n = 0.0, len(val[0])
-        for start in range(0, n, _EVAL_BATCH):
-            part = slice(start, start + _EVAL_BATCH)
-            pred = network(val[0][part], val[1][part], val[2][part])
-            loss = training_loss(pred, val[3][part], q, peak_weight=train.peak_weight)
-            total += float(loss) * len(val[0][part])
+        with clock.inside("validation", outer="epochs"):
+            for start in range(0, n, _EVAL_BATCH):
+                part = slice(start, start + _EVAL_BATCH)
+                pred = network(val[0][part], val[1][part], val[2][part])
+                loss = training_loss(pred, val[3][part], q, peak_weight=train.peak_weight)
+                total += float(loss) * len(val[0][part])
         return total / n
 
     # The untrained network is a persistence forecast (see QuantileLSTM), the pretrained one what the corpus
@@ -299,7 +342,8 @@ def _fit_forecaster(
 
     def epoch_batches() -> Iterator[tuple[torch.Tensor, ...]]:
         picked = rng.permutation(train_origins)[: train.max_windows_per_epoch]
-        past, future, level, target = tensors(np.sort(picked))
+        with clock.inside("windows", outer="epochs"):
+            past, future, level, target = tensors(np.sort(picked))
         order = torch.from_numpy(rng.permutation(len(picked))).to(device)
         for start in range(0, len(picked), train.batch_size):
             batch = order[start : start + train.batch_size]
@@ -320,6 +364,7 @@ def _fit_forecaster(
             desc=f"{'fine-tune' if pretrained is not None else 'train'} {name}",
         ),
     )
+    clock.lap("epochs")
     epochs_run = run.epochs_run
     network = network.cpu().eval()
     forecaster = Forecaster(
@@ -337,12 +382,15 @@ def _fit_forecaster(
         forecaster.holt_winters = _fit_holt_winters(
             values[:split], index[:split], step=step, horizon=spec.horizon
         )
+        clock.lap("holt_winters")
         blend, weighting, blend_scores = fit_blend(forecaster, values, index, val_origins, events=events)
         forecaster.weighting = weighting
     forecaster.blend = blend
     forecaster.reset()  # the components computed while fitting the blend are not for serving
+    clock.lap("blend")
     if forecaster.weighting is not None:
         calibrate(forecaster, values, index, val_origins, events=events)
+    clock.lap("calibration")
     info = {
         "training": {
             "data_start": str(index[0]),
@@ -352,6 +400,7 @@ def _fit_forecaster(
             "validation_windows": int(len(val_origins)),
             "epochs_run": epochs_run,
             "best_validation_pinball": run.best_loss,
+            "validation_curve": [round(v, 5) for v in run.curve],
             "seconds": round(time.perf_counter() - started, 2),
             "settings": asdict(train),
             "lookback": model.lookback,
@@ -368,11 +417,14 @@ def _fit_forecaster(
     info["training"]["blend_validation_wape"] = blend_scores
     info["training"]["relative_band"] = _relative_band(forecaster, values, index, val_origins, events=events)
     forecaster.info = info
+    clock.lap("relative_band")
     if events is not None and train.event_profile:
         # Learnt from every past start in the history (a statistical fit, not the network's validation split).
         forecaster.event_profile = fit_event_profile(
             values, index, events, season=spec.season, horizon=spec.horizon, upper_quantile=max(quantiles)
         )
+        clock.lap("event_profile")
+    info["training"]["phases"] = clock.to_dict()
     log.info(
         "trained %s: %d epochs, validation pinball %.4f, blend %s", name, epochs_run, run.best_loss, blend
     )
@@ -479,7 +531,8 @@ def calibrate(
     scores at each step."""
     forecaster.calibration = None
     forecaster.band_scale = _fit_band_scale(forecaster, values, index, origins, events=events)
-    forecaster.reset()
+    # No reset here: the components kept by the band scale's pass do not depend on the band, and the
+    # calibration reads the same range of them (one pass of the network and Holt-Winters fewer).
     forecaster.calibration = _fit_calibration(forecaster, values, index, origins, events=events)
     forecaster.reset()
 
@@ -609,7 +662,8 @@ def _fit_holt_winters(
     if len(values) * step < pd.Timedelta(days=2):
         return None
     hw = HoltWinters(step=step, horizon_steps=horizon, fit_seasons=2)
-    hw.fit(pd.Series(values, index=index))
+    # Its point forecasts only (range_state): the error bands of a stand-alone Holt-Winters are never used.
+    hw.fit(pd.Series(values, index=index), bands=False)
     return hw
 
 

@@ -243,6 +243,18 @@ def event_features(index: pd.DatetimeIndex, calendar: Calendar | None, spec: Eve
     return out.astype(np.float32)
 
 
+def _time_inputs(ns: np.ndarray, events: Calendar | None, event_spec: EventFeatures | None) -> np.ndarray:
+    """``[T, 4 (+ 5K)]``: calendar (and, with ``event_spec``, event) inputs at epoch nanoseconds ``ns`` [T].
+
+    Both depend on the timestamp and the schedule only, never on values.
+    """
+    cal = _calendar_at(ns)  # [T, 4]
+    if event_spec is None:
+        return cal
+    ev = event_features(pd.to_datetime(ns, unit="ns"), events, event_spec)  # [T, 5K]
+    return np.concatenate([cal, ev], axis=1)
+
+
 @dataclass
 class Windows:
     """Model inputs for ``N`` origins.
@@ -323,20 +335,21 @@ def make_windows(
         lag_past = np.repeat(y_past[:, -1:], L, axis=1)
         lag_future = np.repeat(y_past[:, -1:], H, axis=1)
 
-    # Calendar for every position, including steps after the end of the series (prediction time).
-    # Calendar for the positions the windows use only, including steps after the end of the series
-    # (prediction time): position p is at index[0] + p * step.
+    # Calendar (and event inputs) for the positions the windows use only, including steps after the end of
+    # the series (prediction time): position p is at index[0] + p * step.
     t0, step_ns = int(pd.Timestamp(index[0]).value), int(pd.Timedelta(step).value)
-    past_ns = t0 + past_idx * step_ns  # [N, L]
-    future_ns = t0 + (origins[:, None] + np.arange(H)[None, :]) * step_ns  # [N, H]
-    cal_past = _calendar_at(past_ns)  # [N, L, 4]
-    cal_future = _calendar_at(future_ns)  # [N, H, 4]
-    if event_spec is not None:
-        # Event inputs at the same positions: they depend on the schedule only, never on values.
-        ev_past = event_features(pd.to_datetime(past_ns.ravel(), unit="ns"), events, event_spec)  # [N*L, 5K]
-        ev_future = event_features(pd.to_datetime(future_ns.ravel(), unit="ns"), events, event_spec)
-        cal_past = np.concatenate([cal_past, ev_past.reshape(*past_ns.shape, -1)], axis=2)  # [N, L, 4 + 5K]
-        cal_future = np.concatenate([cal_future, ev_future.reshape(*future_ns.shape, -1)], axis=2)
+    future_idx = origins[:, None] + np.arange(H)[None, :]  # [N, H]
+    lo = int(origins.min()) - L if len(origins) else 0
+    hi = int(origins.max()) + H if len(origins) else 0
+    if hi - lo <= past_idx.size + future_idx.size:
+        # Overlapping windows share positions: compute each position once and gather (training builds
+        # 20,000 windows an epoch; the sines were most of their cost).
+        table = _time_inputs(t0 + np.arange(lo, hi, dtype=np.int64) * step_ns, events, event_spec)  # [P, F]
+        cal_past, cal_future = table[past_idx - lo], table[future_idx - lo]  # [N, L, F], [N, H, F]
+    else:  # a few origins far apart: per window
+        n = len(origins)
+        cal_past = _time_inputs((t0 + past_idx * step_ns).ravel(), events, event_spec).reshape(n, L, -1)
+        cal_future = _time_inputs((t0 + future_idx * step_ns).ravel(), events, event_spec).reshape(n, H, -1)
 
     past = np.concatenate([y_past[..., None], lag_past[..., None], cal_past], axis=2).astype(np.float32)
     future = np.concatenate([lag_future[..., None], cal_future], axis=2).astype(np.float32)

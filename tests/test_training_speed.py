@@ -1,0 +1,133 @@
+"""What makes training cheaper must not change what it computes: time inputs gathered per position equal the
+per-window computation, early stopping stops where its patience says, Holt-Winters
+fitted as a blend member has the same weights without its unused bands, and a fit records where its time went."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from forecaster.events import Calendar, Event
+from forecaster.predictors import HoltWinters
+from forecaster.training import fit_early_stopping, fit_forecaster
+from forecaster.windows import EventFeatures, Scaler, WindowSpec, _calendar_at, event_features, make_windows
+from tests.helpers import TINY_MODEL, TINY_TRAIN, daily_sine
+
+STEP = pd.Timedelta(minutes=5)
+
+
+def _per_window(values, index, *, spec, origins, calendar, event_spec):
+    """The time inputs of each window computed on its own timestamps (what make_windows did before)."""
+    t0 = int(index[0].value)
+    past_ns = t0 + (origins[:, None] + np.arange(-spec.lookback, 0)[None, :]) * STEP.value  # [N, L]
+    future_ns = t0 + (origins[:, None] + np.arange(spec.horizon)[None, :]) * STEP.value  # [N, H]
+    out = []
+    for ns in (past_ns, future_ns):
+        cal = _calendar_at(ns)
+        if event_spec is not None:
+            ev = event_features(pd.to_datetime(ns.ravel(), unit="ns"), calendar, event_spec)
+            cal = np.concatenate([cal, ev.reshape(*ns.shape, -1)], axis=2)
+        out.append(cal)
+    return out
+
+
+@pytest.mark.parametrize(
+    ("description", "origins"),
+    [
+        ("overlapping windows: gathered from one table", np.arange(300, 700)),
+        ("a few windows far apart: computed per window", np.array([300, 1500, 2800])),
+        ("an origin at the end of the series (prediction time)", np.array([2880])),
+    ],
+)
+@pytest.mark.parametrize("with_events", [False, True])
+def test_time_inputs_equal_the_per_window_computation(description, origins, with_events):
+    values = daily_sine(days=10, step="5min").to_numpy()
+    index = pd.date_range("2026-03-02", periods=len(values), freq=STEP, unit="ns")
+    spec = WindowSpec(lookback=24, horizon=6, season=288)
+    scaler = Scaler.fit(values, lookback=24)
+    calendar, event_spec = None, None
+    if with_events:
+        calendar = Calendar.of(
+            [Event(start=index[k].tz_localize("UTC"), kind="match") for k in (400, 1510, 2870)]
+        )
+        event_spec = EventFeatures(kinds=("match",), size_scale=(0.0,), events_seen=(3,))
+    w = make_windows(
+        values,
+        index,
+        spec=spec,
+        scaler=scaler,
+        origins=origins,
+        with_target=False,
+        step=STEP,
+        events=calendar,
+        event_spec=event_spec,
+    )
+    past, future = _per_window(
+        values, index, spec=spec, origins=origins, calendar=calendar, event_spec=event_spec
+    )
+    assert np.array_equal(w.past[..., 2:], past), description
+    assert np.array_equal(w.future[..., 1:], future), description
+
+
+class _Constant(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.bias = torch.nn.Parameter(torch.zeros(1))
+
+    def forward(self, past, future, level):  # noqa: ANN001, ANN201
+        return self.bias.expand(len(past), 2, 1)
+
+
+@pytest.mark.parametrize(
+    ("description", "losses", "patience", "epochs_run", "best"),
+    [
+        ("stops after `patience` epochs without improvement", [1.0, 0.9, 0.95, 0.96, 0.97, 0.5], 3, 4, 0.9),
+        ("an improvement resets the count", [1.0, 0.9, 0.95, 0.8, 0.85, 0.86, 0.87], 3, 6, 0.8),
+        ("patience 5 waits out three flat epochs", [1.0, 0.9, 0.95, 0.96, 0.97, 0.5, 0.6], 5, 6, 0.5),
+    ],
+)
+def test_early_stopping_patience(description, losses, patience, epochs_run, best):
+    network = _Constant()
+    scripted = iter(losses)
+    batch = (torch.zeros(4, 3, 1), torch.zeros(4, 2, 1), torch.zeros(4, 1), torch.zeros(4, 2))
+    run = fit_early_stopping(
+        network,
+        optimiser=torch.optim.SGD(network.parameters(), lr=0.0),
+        quantiles=torch.tensor([0.5]),
+        peak_weight=0.0,
+        epochs=len(losses) - 1,
+        patience=patience,
+        epoch_batches=lambda: [batch],
+        validation_loss=lambda: next(scripted),
+        bar=type(
+            "Bar",
+            (),
+            {"update": lambda *a: None, "set_postfix": lambda *a, **k: None, "close": lambda *a: None},
+        )(),
+    )
+    assert (run.epochs_run, run.best_loss) == (epochs_run, best), description
+    assert list(run.curve) == losses[: epochs_run + 1], description
+
+
+def test_holt_winters_without_bands_has_the_same_weights_and_profile():
+    series = daily_sine(days=5, step="5min", noise=0.05)
+    with_bands = HoltWinters(step=STEP, horizon_steps=6, fit_seasons=2).fit(series)
+    without = HoltWinters(step=STEP, horizon_steps=6, fit_seasons=2).fit(series, bands=False)
+    assert with_bands.to_state() == without.to_state()
+    assert with_bands.bands.table is not None and without.bands.table is None
+
+
+def test_a_fit_records_its_phases_and_validation_curve():
+    model = fit_forecaster(daily_sine(days=4, noise=0.05), model=TINY_MODEL, train=TINY_TRAIN, name="t")
+    training = model.info["training"]
+    phases = training["phases"]
+    assert {"prepare", "epochs", "validation", "windows", "holt_winters", "blend", "calibration"} <= set(
+        phases
+    )
+    assert all(v["cpu_s"] >= 0 and v["wall_s"] >= 0 for v in phases.values())
+    assert sum(v["wall_s"] for v in phases.values()) <= training["seconds"] + 0.05
+    curve = training["validation_curve"]
+    assert len(curve) == training["epochs_run"] + 1
+    assert min(curve) == pytest.approx(training["best_validation_pinball"], abs=1e-5)
