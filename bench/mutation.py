@@ -142,8 +142,15 @@ def _existing(tests: tuple[str, ...]) -> list[str]:
     return [t for t in tests if (ROOT / t.split("::")[0]).exists()]
 
 
+def _campaign_tests(module: Module) -> list[str]:
+    """The module's test files, plus ``tests/test_mutants_<module>.py`` (the tests written to kill its
+    survivors) when it exists."""
+    extra = f"tests/test_mutants_{module.name.replace('-', '_')}.py"
+    return _existing((*module.tests, extra))
+
+
 def _mutmut_section(module: Module) -> str:
-    tests = _existing(module.tests)
+    tests = _campaign_tests(module)
     lines = [
         "[tool.mutmut]",
         'source_paths = ["forecaster"]',
@@ -268,7 +275,7 @@ def run_module(
             "module": module.name,
             "path": module.path,
             "source_sha256": _source_hash(module.path),
-            "tests": _existing(module.tests),
+            "tests": _campaign_tests(module),
             "mutants": len(statuses),
             "killed": killed,
             "survived": survived,
