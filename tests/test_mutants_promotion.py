@@ -6,7 +6,8 @@
 - a candidate whose forecasts are NaN (a diverged network) is never promoted: the job stops with a clear error;
 - the calendar of scheduled events reaches the model trained, the candidate scored and the current model
   scored: the backtest's forecasts are the saved models' forecasts when they read the calendar;
-- ``progress=True`` shows the training's progress bar; by default the job prints nothing.
+- ``progress=True`` shows the training's progress bar; by default the job prints nothing;
+- a holdout of half the history or more (odd lengths included) falls back to the last fifth.
 
 One- or two-epoch models on small synthetic series, as in tests/test_guarantees_promotion_rules.py.
 """
@@ -261,3 +262,13 @@ def test_the_tuning_replays_the_model_reading_the_calendar(tmp_path, monkeypatch
     stored = _doc(store, result.saved.version)["result"]
     assert stored == tuned_with(bind_calendar(saved, calendar))
     assert stored != tuned_with(saved), "without the calendar the replay differs, so the check above can tell"
+
+
+def test_a_holdout_of_half_an_odd_length_history_falls_back_to_the_last_fifth(tmp_path):
+    series = _drifting()[: 2 * 288 + 1]  # a one-day holdout is exactly len // 2 points of it
+    result = train_target(PLAIN, series, store=ModelStore(tmp_path), now=PLAIN_NOW)
+    held = series.index[len(series) - len(series) // 5 :]
+    assert (result.metrics["backtest"]["start"], result.metrics["backtest"]["end"]) == (
+        str(held[0]),
+        str(held[-1]),
+    )
