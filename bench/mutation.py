@@ -383,6 +383,8 @@ def write_report() -> Path:
             "(without the CLI's end-to-end run); the slower tests that train full models or replay whole traces",
             "also cover these modules but were not used here. `--work DIR` keeps mutmut's copy: after new tests,",
             "a rerun checks only the survivors again (simulate has ~1,100 mutants, about an hour on a busy machine).",
+            "Each campaign also runs `tests/test_mutants_<module>.py` when it exists: behaviour tests written to kill",
+            "that module's survivors (adding such a file changes the test selection, so mutmut then reruns every mutant).",
             "",
             "## Surviving and untested mutants",
             *sections,
