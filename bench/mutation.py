@@ -76,7 +76,27 @@ MODULES = (
     ),
     Module("series", "forecaster/series.py", ("tests/test_series.py", "tests/test_guarantees_series.py")),
     # The store's own tests (one tiny model); the promotion tests reach it too, training models per mutant.
-    Module("store", "forecaster/store.py", ("tests/test_guarantees_store.py",)),
+    Module(
+        "store",
+        "forecaster/store.py",
+        (
+            "tests/test_guarantees_store.py",
+            # load_for, and the store's crash safety and damaged-pointer handling with one small model
+            # (the promotion tests in the same file train several and are left out).
+            "tests/test_model_store_load_for.py",
+            *(
+                f"tests/test_model_store.py::{name}"
+                for name in (
+                    "test_crash_while_writing_a_version_leaves_the_store_as_it_was",
+                    "test_a_killed_writers_temporaries_are_removed_by_the_next_writer",
+                    "test_damaged_pointer_and_bad_names",
+                    "test_promotion_replaces_a_damaged_pointer_and_keeps_every_version",
+                    "test_store_save_promote_load_current",
+                    "test_readers_pick_up_a_new_promotion_without_restart",
+                )
+            ),
+        ),
+    ),
     # The promotion rules with a one-second training budget; tests/test_guarantees_promotion.py and
     # test_model_store.py train real models (half a minute a mutant) and are left out here.
     Module(
