@@ -207,3 +207,14 @@ def test_make_windows_appends_the_event_inputs_at_past_and_future_positions():
     np.testing.assert_array_equal(
         none_scheduled.future[..., 5:], np.tile([1.0, 1.0, 0.0, 0.0, 0.0], (2, 4, 2))
     )
+
+
+def test_size_hints_below_one_are_a_scale_too():
+    """Hints in any unit: a kind whose hints average 0.5 (e.g. millions of viewers) scales by 0.5."""
+    calendar = Calendar.of([_at("10:00", kind="a", expected=0.25), _at("12:00", kind="a", expected=0.75)])
+    spec = EventFeatures.fit(calendar, start=pd.Timestamp("2026-03-05"), end=pd.Timestamp("2026-03-06"))
+    assert spec.size_scale == (0.5,)
+
+    index = pd.DatetimeIndex([pd.Timestamp("2026-03-05 09:30"), pd.Timestamp("2026-03-05 10:30")])
+    out = event_features(index, calendar, spec)  # [2, 5]
+    assert out[0, 3] == pytest.approx(0.5) and out[1, 4] == pytest.approx(0.5)
