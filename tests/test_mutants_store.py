@@ -113,7 +113,13 @@ def test_files_stored_with_a_version_are_read_back_by_name(tmp_path, model):
 
 @pytest.mark.parametrize(
     ("version", "name"),
-    [("latest", "tuning.json"), ("VERSION", "tuning.json"), (None, "../current.json"), (None, ".hidden")],
+    [
+        ("latest", "tuning.json"),
+        ("VERSION", "tuning.json"),
+        (None, "../current.json"),
+        (None, "sub/tuning.json"),
+        (None, ".hidden"),
+    ],
 )
 def test_bad_version_or_file_names_are_refused(tmp_path, model, version, name):
     store = ModelStore(tmp_path)
