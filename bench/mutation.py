@@ -76,7 +76,27 @@ MODULES = (
     ),
     Module("series", "forecaster/series.py", ("tests/test_series.py", "tests/test_guarantees_series.py")),
     # The store's own tests (one tiny model); the promotion tests reach it too, training models per mutant.
-    Module("store", "forecaster/store.py", ("tests/test_guarantees_store.py",)),
+    Module(
+        "store",
+        "forecaster/store.py",
+        (
+            "tests/test_guarantees_store.py",
+            # load_for, and the store's crash safety and damaged-pointer handling with one small model
+            # (the promotion tests in the same file train several and are left out).
+            "tests/test_model_store_load_for.py",
+            *(
+                f"tests/test_model_store.py::{name}"
+                for name in (
+                    "test_crash_while_writing_a_version_leaves_the_store_as_it_was",
+                    "test_a_killed_writers_temporaries_are_removed_by_the_next_writer",
+                    "test_damaged_pointer_and_bad_names",
+                    "test_promotion_replaces_a_damaged_pointer_and_keeps_every_version",
+                    "test_store_save_promote_load_current",
+                    "test_readers_pick_up_a_new_promotion_without_restart",
+                )
+            ),
+        ),
+    ),
     # The promotion rules with a one-second training budget; tests/test_guarantees_promotion.py and
     # test_model_store.py train real models (half a minute a mutant) and are left out here.
     Module(
@@ -142,8 +162,15 @@ def _existing(tests: tuple[str, ...]) -> list[str]:
     return [t for t in tests if (ROOT / t.split("::")[0]).exists()]
 
 
+def _campaign_tests(module: Module) -> list[str]:
+    """The module's test files, plus ``tests/test_mutants_<module>.py`` (the tests written to kill its
+    survivors) when it exists."""
+    extra = f"tests/test_mutants_{module.name.replace('-', '_')}.py"
+    return _existing((*module.tests, extra))
+
+
 def _mutmut_section(module: Module) -> str:
-    tests = _existing(module.tests)
+    tests = _campaign_tests(module)
     lines = [
         "[tool.mutmut]",
         'source_paths = ["forecaster"]',
@@ -268,7 +295,7 @@ def run_module(
             "module": module.name,
             "path": module.path,
             "source_sha256": _source_hash(module.path),
-            "tests": _existing(module.tests),
+            "tests": _campaign_tests(module),
             "mutants": len(statuses),
             "killed": killed,
             "survived": survived,
@@ -376,6 +403,8 @@ def write_report() -> Path:
             "(without the CLI's end-to-end run); the slower tests that train full models or replay whole traces",
             "also cover these modules but were not used here. `--work DIR` keeps mutmut's copy: after new tests,",
             "a rerun checks only the survivors again (simulate has ~1,100 mutants, about an hour on a busy machine).",
+            "Each campaign also runs `tests/test_mutants_<module>.py` when it exists: behaviour tests written to kill",
+            "that module's survivors (adding such a file changes the test selection, so mutmut then reruns every mutant).",
             "",
             "## Surviving and untested mutants",
             *sections,
