@@ -384,3 +384,106 @@ def test_decision_is_deterministic_for_random_forecasts() -> None:
     a = decide(forecast=f, policy=BASE, state=ScalingState(), now=NOW, current_replicas=3)
     b = decide(forecast=f, policy=BASE, state=ScalingState(), now=NOW, current_replicas=3)
     assert a == b
+
+
+def rising(values: list[float], *, newest_min_ago: int = 2) -> pd.Series:
+    """Observed load, one point a minute, the newest ``newest_min_ago`` minutes before NOW."""
+    end = NOW - T(minutes=newest_min_ago)
+    return pd.Series(values, index=pd.date_range(end=end, periods=len(values), freq="1min"))
+
+
+TREND = BASE.replace(plan="shift", scale_down_stabilization_s=0, trend_window_s=300)
+
+
+@pytest.mark.parametrize(
+    ("description", "policy", "recent", "forecast_p90", "desired", "reason"),
+    [
+        (
+            "a rise of 100/min, extrapolated from 2 min ago to now + lead + interval (6 min): 1000 + 600",
+            TREND,
+            rising([500, 600, 700, 800, 900, 1000]),
+            800,
+            16,
+            "observed_trend",
+        ),
+        (
+            "only the last trend_window_s is fitted: a flat start outside a 2-minute window is not",
+            TREND.replace(trend_window_s=120),
+            rising([100, 100, 100, 800, 900, 1000]),
+            800,
+            16,
+            "observed_trend",
+        ),
+        ("falling load adds nothing", TREND, rising([1000, 900, 800, 700]), 800, 8, "forecast"),
+        (
+            "the term is off by default",
+            TREND.replace(trend_window_s=0),
+            rising([500, 1000]),
+            800,
+            8,
+            "forecast",
+        ),
+        (
+            "a forecast above the trend wins",
+            TREND,
+            rising([500, 600, 700, 800, 900, 1000]),
+            1900,
+            19,
+            "forecast",
+        ),
+        ("one point is no trend", TREND, rising([1000]), 800, 8, "forecast"),
+        ("no observed load: forecast only", TREND, None, 800, 8, "forecast"),
+    ],
+)
+def test_rise_aware_term(description, policy, recent, forecast_p90, desired, reason) -> None:
+    d = decide(
+        forecast=fc([forecast_p90] * 10),
+        policy=policy,
+        state=state(None),
+        now=NOW,
+        current_replicas=3,
+        recent_load=recent,
+    )
+    assert (d.desired_replicas, d.reason) == (desired, reason), description
+    if reason == "observed_trend":
+        assert d.forecast_peak_at == NOW + T(minutes=4)
+        assert "extrapolated" in d.message
+
+
+def test_rise_aware_term_counts_as_a_rise_for_the_rise_plan() -> None:
+    policy = TREND.replace(plan="rise")
+    flat = fc([800] * 10, [800] * 10)
+    quiet = decide(forecast=flat, policy=policy, state=state(None), now=NOW, current_replicas=3)
+    assert quiet.reason == "no_rise" and quiet.desired_replicas == policy.min_replicas
+    d = decide(
+        forecast=flat,
+        policy=policy,
+        state=state(None),
+        now=NOW,
+        current_replicas=3,
+        recent_load=rising([500, 600, 700, 800, 900, 1000]),
+    )
+    assert (d.desired_replicas, d.reason) == (16, "observed_trend")
+
+
+def test_ahead_holds_the_forecast_peak_past_the_lead_window() -> None:
+    # shift plans on [now + 3m, now + 4m]; the peak at now + 6m is only seen with 2 more minutes ahead.
+    forecast = fc([300, 300, 300, 300, 300, 300, 1200, 300, 300, 300])
+    policy = BASE.replace(plan="shift", scale_down_stabilization_s=0)
+    assert (
+        decide(forecast=forecast, policy=policy, state=state(None), now=NOW, current_replicas=3).raw_replicas
+        == 3
+    )
+    ahead = decide(
+        forecast=forecast, policy=policy.replace(ahead_s=120), state=state(None), now=NOW, current_replicas=3
+    )
+    assert (ahead.raw_replicas, ahead.forecast_peak_at) == (12, NOW + T(minutes=6))
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [({"trend_window_s": -60}, "trend_window_s"), ({"ahead_s": float("nan")}, "ahead_s")],
+)
+def test_new_policy_terms_are_validated(changes, field) -> None:
+    with pytest.raises(ConfigError, match=field):
+        ScalingPolicy(capacity_per_replica=100.0, **changes)

@@ -361,3 +361,75 @@ def test_cli_simulate_rejects_zero_capacity(tmp_path, capsys) -> None:
         main(["simulate", "--csv", str(csv), "--capacity-per-replica", "0", "--model", "seasonal-naive"]) == 2
     )
     assert "capacity_per_replica" in capsys.readouterr().err
+
+
+def lagging_forecast(trace: pd.Series, *, horizon: int = 30):
+    """A forecaster that only repeats the last value it has seen (it follows a rise a step late)."""
+
+    def fn(history: pd.Series, now: pd.Timestamp) -> pd.DataFrame:
+        last = float(history.iloc[-1])
+        index = pd.date_range(now, periods=horizon, freq="1min")
+        return pd.DataFrame({"p50": last, "p90": last}, index=index)
+
+    return fn
+
+
+def shift_config(**policy) -> ReplayConfig:
+    return ReplayConfig(
+        hpa=HPAConfig(capacity_per_replica=100, max_replicas=80),
+        policy=ScalingPolicy(
+            capacity_per_replica=100, max_replicas=80, plan="shift", scale_down_stabilization_s=0, **policy
+        ),
+        cluster=ClusterConfig(pod_startup_s=180),
+    )
+
+
+def test_rise_aware_term_catches_a_ramp_the_forecast_follows_late_and_costs_nothing_when_flat() -> None:
+    # Two flat hours, a 40-minute ramp from 1000 to 5000, flat again: a lagging forecast leaves the ramp to the
+    # HPA (metric lag + start-up behind); the trend term extrapolates the rise and is ready for most of it.
+    load = np.concatenate([np.full(120, 1000.0), np.linspace(1000, 5000, 40), np.full(80, 5000.0)])
+    trace = pd.Series(load, index=pd.date_range(START, periods=len(load), freq="1min"), name="ramp")
+    runs = {}
+    for window in (0.0, 300.0):
+        result = replay(
+            trace,
+            config=shift_config(trend_window_s=window),
+            forecast_fn=lagging_forecast(trace),
+            replay_start=START + pd.Timedelta(minutes=60),
+            include=("prescaler",),
+        )
+        runs[window] = result.runs["prescaler"].metrics
+        if window:
+            assert result.reasons.get("observed_trend", 0) >= 20
+    plain, trend = runs[0.0], runs[300.0]
+    assert plain["under_provisioned_minutes"] >= 30
+    assert trend["under_provisioned_minutes"] <= 0.3 * plain["under_provisioned_minutes"], (plain, trend)
+    # Flat load: nothing rises, so the term adds nothing.
+    flat = pd.Series(1000.0, index=pd.date_range(START, periods=240, freq="1min"), name="flat")
+    costs = [
+        replay(
+            flat,
+            config=shift_config(trend_window_s=window),
+            forecast_fn=lagging_forecast(flat),
+            replay_start=START + pd.Timedelta(minutes=60),
+            include=("prescaler",),
+        )
+        .runs["prescaler"]
+        .metrics["replica_minutes"]
+        for window in (0.0, 300.0)
+    ]
+    assert costs[0] == costs[1]
+
+
+def test_rise_aware_term_sees_only_what_the_hpa_metric_has_read() -> None:
+    from forecaster.simulate import _recent_load
+
+    values = np.arange(100, dtype=float)
+    index = pd.date_range(START + pd.Timedelta(minutes=50), periods=50, freq="1min")
+    config = shift_config(trend_window_s=180)
+    recent = _recent_load(values, offset=50, m=10, index=index, config=config)
+    # At minute 60 the HPA's metric (1 minute averaged, read 60 s late) holds minute 58: nothing later is seen.
+    assert recent is not None
+    assert recent.index[-1] == START + pd.Timedelta(minutes=58)
+    assert list(recent.to_numpy()) == [55.0, 56.0, 57.0, 58.0]
+    assert _recent_load(values, offset=50, m=10, index=index, config=shift_config()) is None
