@@ -42,7 +42,7 @@ from forecaster.scaling import ScalingPolicy
 from forecaster.simulate import ClusterConfig, ReplayConfig, precompute_forecasts, prepare_trace, replay
 from forecaster.sources.files import read_series
 from forecaster.sources.synthetic import live_streaming
-from forecaster.tuning import SLO, default_grid, evaluate, joint_grid, oracle_cost, tune
+from forecaster.tuning import SLO, Setting, default_grid, evaluate, joint_grid, oracle_cost, tune
 
 HERE = Path(__file__).resolve().parent
 REPLICAS_AT_PEAK = 30
@@ -705,6 +705,218 @@ def attempts_report(results: dict, names: list[str], *, missing: list[str]) -> l
     return lines
 
 
+ROUND2 = {
+    "trend": [
+        {"plan": "shift", "quantile": 0.5, "trend_window_s": 180.0},
+        {"plan": "shift", "quantile": 0.5, "trend_window_s": 300.0},
+        {"plan": "shift", "quantile": 0.5, "trend_window_s": 600.0},
+        {"plan": "shift", "quantile": 0.9, "max_over_median": 0.2, "trend_window_s": 300.0},
+        {"plan": "shift", "quantile": 0.9, "max_over_median": 0.4, "trend_window_s": 300.0},
+    ],
+    "ahead": [
+        {"plan": "shift", "quantile": 0.5, "ahead_s": 120.0},
+        {"plan": "shift", "quantile": 0.5, "ahead_s": 300.0},
+        {"plan": "shift", "quantile": 0.5, "ahead_s": 600.0},
+        {"plan": "shift", "quantile": 0.5, "headroom": 0.1, "ahead_s": 300.0},
+        {"plan": "shift", "quantile": 0.5, "headroom": 0.2, "ahead_s": 300.0},
+        {"plan": "shift", "quantile": 0.9, "max_over_median": 0.2, "ahead_s": 300.0},
+        {"plan": "shift", "quantile": 0.9, "max_over_median": 0.4, "ahead_s": 300.0},
+        {"plan": "shift", "quantile": 0.9, "max_over_median": 1.0, "ahead_s": 300.0},
+        {"plan": "shift", "quantile": 0.9, "ahead_s": 300.0},
+        {"target_utilisation": 0.9, "plan": "shift", "quantile": 0.5, "ahead_s": 300.0},
+        {
+            "target_utilisation": 0.9,
+            "plan": "shift",
+            "quantile": 0.9,
+            "max_over_median": 0.4,
+            "ahead_s": 300.0,
+        },
+    ],
+}
+"""Round 2 of the issue-13 attempts (``--round2``), each group on top of the joint grid: ``trend`` = (b), the
+rise-aware term (``ScalingPolicy.trend_window_s``); ``ahead`` = (a), the floor holding the forecast's peak over
+the next minutes (``ScalingPolicy.ahead_s``). Both policy terms were measured at commit f1718b7 and removed
+after (neither moved the matched-cost frontier; see replay-attempts.md): ``--round2`` runs only there."""
+HOURLY_QUANTILES = (0.8, 0.9, 0.95)
+
+
+def hourly_quantile_proxy(trace: pd.Series, *, table, split: pd.Timestamp, lead_min: int = 3) -> dict:
+    """Attempt (c) without the simulator: capacity = the p50 forecast for each minute (made ``lead_min``
+    earlier) x a multiplier learned on the first half of the replay, either one for all hours (the q-quantile
+    of load / p50) or one per hour of the day (the q-quantile within that hour), applied to the second half.
+    Per q: the share of second-half minutes with the load above that capacity, for the hourly multipliers and
+    for the single one scaled to the same total capacity (a like-for-like cost), and the LSTM's p90 scaled
+    the same way."""
+    idx = trace.index
+    s0 = int(idx.searchsorted(split))
+    mid = s0 + (len(idx) - s0) // 2
+    p50 = np.full(len(idx), np.nan)
+    p90 = np.full(len(idx), np.nan)
+    for m in range(s0, len(idx) - lead_min):
+        frame = table.at(idx[m])
+        at = idx[m + lead_min]
+        if frame is not None and at in frame.index:
+            p50[m + lead_min] = frame.at[at, "p50"]
+            p90[m + lead_min] = frame.at[at, "p90"] if "p90" in frame.columns else np.nan
+    load = trace.to_numpy(dtype=float)
+    hours = idx.hour.to_numpy()
+    ok = np.isfinite(p50) & (p50 > 0) & np.isfinite(p90)
+    first = ok & (np.arange(len(idx)) < mid)
+    second = ok & (np.arange(len(idx)) >= mid)
+    ratio = load / np.where(ok, p50, 1.0)
+    out = {}
+    for q in HOURLY_QUANTILES:
+        single = float(np.quantile(ratio[first], q))
+        per_hour = np.array(
+            [
+                float(np.quantile(ratio[first & (hours == h)], q))
+                if (first & (hours == h)).sum() > 10
+                else single
+                for h in range(24)
+            ]
+        )
+        hourly = p50 * per_hour[hours]
+        cost = float(hourly[second].sum())
+        same = single * p50 * cost / float((single * p50)[second].sum())
+        band = p90 * cost / float(p90[second].sum())
+        out[str(q)] = {
+            "hourly_short": float((load[second] > hourly[second]).mean()),
+            "single_short_same_cost": float((load[second] > same[second]).mean()),
+            "p90_short_same_cost": float((load[second] > band[second]).mean()),
+            "capacity_over_load": cost / float(load[second].sum()),
+        }
+    return out
+
+
+def run_round2(name: str, native: pd.Series, *, model: str, replay_fraction: float, slo: str) -> dict:
+    """``--round2``: the round-2 attempts (``ROUND2``) on both halves, as :func:`tuning_halves` replays the grid,
+    and the hour-of-day proxy (:func:`hourly_quantile_proxy`)."""
+    native, trace, split, cap = prepare(name, native, replay_fraction=replay_fraction)
+    fn = make_forecast_fn(native, split=split, model=model)
+    table = precompute_forecasts(trace, forecast_fn=fn, replay_start=split)
+    start = int(trace.index.searchsorted(split))
+    mid = trace.index[start + (len(trace) - start) // 2]
+    common = {"capacity_per_replica": cap, "pod_startup_s": 180.0, "slo": SLO.parse(slo), "max_replicas": 200}
+    out: dict = {"grid": [], "grid_first_half": []}
+    for group, specs in ROUND2.items():
+        settings = [Setting(**{"target_utilisation": 1.0, **spec}) for spec in specs]
+        for key, part, at in (
+            ("grid_first_half", trace.loc[: mid - pd.Timedelta(minutes=1)], split),
+            ("grid", trace, mid),
+        ):
+            points = evaluate(part, settings=settings, forecasts=table, replay_start=at, **common)
+            out[key] += [{**_point_dict(p), "group": group} for p in points]
+    out["hourly_proxy"] = hourly_quantile_proxy(trace, table=table, split=split)
+    return {"round2": out}
+
+
+def _round2_view(res: dict, groups: tuple[str, ...]) -> dict:
+    """A trace's results with the round-2 groups' points added to the joint grid's (both halves)."""
+    extra = res.get("round2", {})
+    return {
+        **res,
+        "grid": [*res["grid"], *(p for p in extra.get("grid", []) if p["group"] in groups)],
+        "grid_first_half": [
+            *res["grid_first_half"],
+            *(p for p in extra.get("grid_first_half", []) if p["group"] in groups),
+        ],
+    }
+
+
+def round2_report(results: dict, names: list[str]) -> list[str]:
+    names = [n for n in names if "round2" in results[n]]
+    if not names:
+        return []
+    lines = [
+        "",
+        "### (4) Round 2: the floor spends its budget where rises happen",
+        "",
+        "Three attempts at the cause above (the forecast under-predicts at rises), each replayed on both halves "
+        "of the same traces with the same forecasts and added to the joint grid: (a) `ahead`: the floor holds "
+        "the forecast's peak over the next 2/5/10 minutes past the lead window (`ScalingPolicy.ahead_s`), not "
+        "its value at one step; (b) `trend`: a rise-aware term that extrapolates the observed load's rise over "
+        "the last 3/5/10 minutes (as the HPA's metric has read it, 1 minute late) to the end of the planning "
+        "window and plans for it when above the forecast (`ScalingPolicy.trend_window_s`), a predictive-reactive "
+        "hybrid; (c) an hour-of-day-aware quantile, checked first without the simulator (below). The policy terms "
+        "were measured at commit f1718b7 (`python bench/replay.py --round2 --only ...` there) and removed after: "
+        "neither moved the frontier. Ratios as in (2): together / median trace.",
+        "",
+        "| grid | +5% hindsight | +5% out of sample | +10% hindsight | +10% out of sample | +20% hindsight "
+        "| +20% out of sample |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for label, groups in (
+        ("joint", ()),
+        ("joint + (a) ahead", ("ahead",)),
+        ("joint + (b) trend", ("trend",)),
+        ("joint + (a) + (b)", ("ahead", "trend")),
+    ):
+        view = {n: _round2_view(results[n], groups) for n in names}
+        hind = matched_cost_grid(view, names, "joint")
+        oos = matched_cost_oos(view, names, "joint")
+        cells = " | ".join(
+            f"{_ratio(hind[b]['ratio'])} / {_ratio(hind[b]['median_ratio'])} | "
+            f"{_ratio(oos[b]['ratio'])} / {_ratio(oos[b]['median_ratio'])}"
+            for b in BUDGETS
+        )
+        lines.append(f"| {label} | {cells} |")
+    lines += [
+        "",
+        "Each round-2 setting, and the joint-grid setting it extends, summed over the traces (second half) against "
+        "the HPA alone at the same replica-minutes on each trace:",
+        "",
+        "| setting | short minutes | HPA alone at equal cost | ratio | cost vs oracle |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    oracle_sum = sum(results[n]["oracle_replica_minutes"] for n in names)
+    labels = [p["label"] for p in results[names[0]]["round2"]["grid"]]
+    shown: set[str] = set()
+    for label in labels:
+        rows = [label]
+        base = label.split(" ")[0]
+        for suffix in ("-ahead", "-trend"):
+            base = base.split(suffix)[0]
+        base_label = f"{base} {label.split(' ')[1]}"
+        if base_label != label and base_label not in shown:
+            rows.insert(0, base_label)
+        shown.update(rows)
+        for row in rows:
+            short = hpa = cost = 0.0
+            for n in names:
+                points = [*results[n]["grid"], *results[n]["round2"]["grid"]]
+                p = next((q for q in points if q["label"] == row), None)
+                if p is None:
+                    break
+                front = _frontier([q for q in results[n]["grid"] if not q["prescaler"]])
+                short += p["short_minutes"]
+                hpa += _at(front, p["replica_minutes"])
+                cost += p["replica_minutes"]
+            else:
+                mark = "" if row == label else " (joint grid)"
+                lines.append(
+                    f"| {row}{mark} | {short:.0f} | {hpa:.0f} | {_ratio(short / hpa if hpa else math.nan)} | "
+                    f"{cost / oracle_sum - 1:+.0%} |"
+                )
+    lines += [
+        "",
+        "(c) Hour-of-day-aware quantile, without the simulator (`hourly_quantile_proxy`): capacity = the LSTM's "
+        "p50 for each minute (made 3 minutes ahead) x a multiplier learned on the first half: one per hour of the "
+        "day (the q-quantile of load / p50 within that hour) against one for all hours scaled to the same total "
+        "capacity on the second half, and the LSTM's p90 scaled the same way. Share of second-half minutes with "
+        "the load above that capacity (lower is better; no HPA underneath):",
+        "",
+        "| trace | q | per hour | one for all hours, same cost | p90, same cost | capacity / load |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for n in names:
+        for q, r in results[n]["round2"].get("hourly_proxy", {}).items():
+            lines.append(
+                f"| {n} | {q} | {r['hourly_short']:.1%} | {r['single_short_same_cost']:.1%} | "
+                f"{r['p90_short_same_cost']:.1%} | {r['capacity_over_load']:.2f} |"
+            )
+    return lines
+
+
 def attempts_document(results: dict, *, model: str) -> str:
     """The tuning sections (matched cost, out of sample, the issue-13 attempts) for the traces that ran the
     joint grid (a run stopped part-way, or ``--only``): a report of its own, beside the full run's."""
@@ -722,6 +934,7 @@ def attempts_document(results: dict, *, model: str) -> str:
     lines += matched_cost_report(results, names)
     lines += oos_report(results, names)
     lines += attempts_report(results, names, missing=[])
+    lines += round2_report(results, names)
     return "\n".join(lines) + "\n"
 
 
@@ -1365,6 +1578,27 @@ def tuning_only(args: argparse.Namespace, series: dict[str, pd.Series], t0: floa
     return 0
 
 
+def round2(args: argparse.Namespace, series: dict[str, pd.Series], t0: float) -> int:
+    """Add the round-2 attempts to replay-attempts.json (traces that ran the joint grid) and re-render it."""
+    path = args.out / "replay-attempts.json"
+    saved = json.loads(path.read_text()) if path.exists() else None
+    if saved is None or saved["model"] != args.model:
+        print(f"--round2 needs replay-attempts.json with the same model in {args.out}", file=sys.stderr)
+        return 2
+    kwargs = {"model": args.model, "replay_fraction": args.replay_fraction, "slo": args.slo}
+    for name in sorted(series, key=lambda n: len(series[n])):
+        if name not in saved["results"]:
+            print(f"{name}: not in replay-attempts.json (run --tuning-only first), skipped", file=sys.stderr)
+            continue
+        saved["results"][name].update(run_round2(name, series[name], **kwargs))
+        print(f"{name}: round 2 done at {time.perf_counter() - t0:.0f}s", file=sys.stderr)
+        path.write_text(json.dumps(saved, indent=1, default=str))
+    text = attempts_document(saved["results"], model=saved["model"])
+    (args.out / "replay-attempts.md").write_text(text)
+    print(text)
+    return 0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--traffic", type=Path, default=HERE.parent.parent / "shared" / "data" / "traffic")
@@ -1380,7 +1614,17 @@ def main() -> int:
         help="replay only the tuning grid on each half (matched cost, out of sample) and merge it into the "
         "replay.json already in --out",
     )
-    ap.add_argument("--slo", default=DEFAULT_SLO, help=f"SLO for the tuning checks (default {DEFAULT_SLO})")
+    ap.add_argument(
+        "--round2",
+        action="store_true",
+        help="replay the round-2 attempts (ROUND2) on both halves of the --only traces and add them to "
+        "replay-attempts.json in --out, then rewrite replay-attempts.md",
+    )
+    ap.add_argument(
+        "--slo",
+        default=DEFAULT_SLO,
+        help=f"SLO for the tuning checks (default {DEFAULT_SLO})".replace("%", "%%"),
+    )
     ap.add_argument(
         "--whatif",
         action="store_true",
@@ -1441,6 +1685,8 @@ def main() -> int:
     t0 = time.perf_counter()
     if args.tuning_only:
         return tuning_only(args, series, t0)
+    if args.round2:
+        return round2(args, series, t0)
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
         futures = {name: pool.submit(run_one, name, s, **kwargs) for name, s in series.items()}
         results = {}
