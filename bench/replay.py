@@ -26,6 +26,7 @@ them to an earlier full run's ``replay.json``; ``--render-only [--partial]`` rew
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import sys
@@ -735,8 +736,9 @@ ROUND2 = {
 }
 """Round 2 of the issue-13 attempts (``--round2``), each group on top of the joint grid: ``trend`` = (b), the
 rise-aware term (``ScalingPolicy.trend_window_s``); ``ahead`` = (a), the floor holding the forecast's peak over
-the next minutes (``ScalingPolicy.ahead_s``). Both policy terms were measured at commit f1718b7 and removed
-after (neither moved the matched-cost frontier; see replay-attempts.md): ``--round2`` runs only there."""
+the next minutes (``ScalingPolicy.ahead_s``). Both policy terms were measured with commit a5dc704 and removed
+after it (neither moved the matched-cost frontier; see replay-attempts.md): ``--round2`` reruns only on a
+checkout of that commit; here the results it stored are rendered."""
 HOURLY_QUANTILES = (0.8, 0.9, 0.95)
 
 
@@ -838,7 +840,7 @@ def round2_report(results: dict, names: list[str]) -> list[str]:
         "the last 3/5/10 minutes (as the HPA's metric has read it, 1 minute late) to the end of the planning "
         "window and plans for it when above the forecast (`ScalingPolicy.trend_window_s`), a predictive-reactive "
         "hybrid; (c) an hour-of-day-aware quantile, checked first without the simulator (below). The policy terms "
-        "were measured at commit f1718b7 (`python bench/replay.py --round2 --only ...` there) and removed after: "
+        "were measured with `python bench/replay.py --round2 --only ...` at commit a5dc704 and removed after it: "
         "neither moved the frontier. Ratios as in (2): together / median trace.",
         "",
         "| grid | +5% hindsight | +5% out of sample | +10% hindsight | +10% out of sample | +20% hindsight "
@@ -917,6 +919,60 @@ def round2_report(results: dict, names: list[str]) -> list[str]:
     return lines
 
 
+def slo_reach_report(results: dict, names: list[str]) -> list[str]:
+    """How far the grid reaches: per trace, the fewest short minutes any setting (the joint grid and the
+    round-2 attempts) leaves on each half, and on how many traces any setting meets each SLO at all."""
+    names = [n for n in names if "grid_first_half" in results[n]]
+    if not names:
+        return []
+    limits = (0.005, 0.01, 0.02, 0.05)
+
+    def points(res: dict, key: str) -> list[dict]:
+        return [*res[key], *res.get("round2", {}).get(key, [])]
+
+    lines = [
+        "",
+        "### (5) Can the SLO be met at all? The grid's reach",
+        "",
+        "For each half, the setting with the fewest short minutes among all replayed (the joint grid and the "
+        "round-2 attempts; its cost over that half's oracle), and the SLOs some setting meets on the half itself "
+        "(no margin, in hindsight): an upper bound on what any tuning rule can reach with this grid.",
+        "",
+        "| trace | half | minutes | fewest short minutes (rate) | by | its cost vs oracle | "
+        + " | ".join(f"{x:.1%} met by some setting" for x in limits)
+        + " |",
+        "|---|---|---:|---:|---|---:|" + "---|" * len(limits),
+    ]
+    reach = {x: 0 for x in limits}
+    for name in names:
+        res = results[name]
+        for half, key, oracle in (
+            ("first", "grid_first_half", res["oracle_first_half"]),
+            ("second", "grid", res["oracle_replica_minutes"]),
+        ):
+            pts = points(res, key)
+            best = min(pts, key=lambda p: (p["short_minutes"], p["replica_minutes"]))
+            minutes = best["minutes"]
+            met = [best["short_minutes"] <= x * minutes for x in limits]
+            if half == "second":
+                for x, ok in zip(limits, met, strict=True):
+                    reach[x] += ok
+            lines.append(
+                f"| {name} | {half} | {minutes} | {best['short_minutes']} ({best['short_minutes'] / minutes:.2%}) | "
+                f"{best['label']} | {best['replica_minutes'] / oracle - 1:+.0%} | "
+                + " | ".join("yes" if ok else "no" for ok in met)
+                + " |"
+            )
+    lines += [
+        "",
+        "Second halves where some setting meets the SLO (in hindsight): "
+        + ", ".join(f"{x:.1%}: {reach[x]}/{len(names)}" for x in limits)
+        + ". Where no setting meets it, every tuning rule fails it; the rest of the gap to the 80% target is "
+        "the margin and the change between halves.",
+    ]
+    return lines
+
+
 def attempts_document(results: dict, *, model: str) -> str:
     """The tuning sections (matched cost, out of sample, the issue-13 attempts) for the traces that ran the
     joint grid (a run stopped part-way, or ``--only``): a report of its own, beside the full run's."""
@@ -935,6 +991,7 @@ def attempts_document(results: dict, *, model: str) -> str:
     lines += oos_report(results, names)
     lines += attempts_report(results, names, missing=[])
     lines += round2_report(results, names)
+    lines += slo_reach_report(results, names)
     return "\n".join(lines) + "\n"
 
 
@@ -1580,6 +1637,15 @@ def tuning_only(args: argparse.Namespace, series: dict[str, pd.Series], t0: floa
 
 def round2(args: argparse.Namespace, series: dict[str, pd.Series], t0: float) -> int:
     """Add the round-2 attempts to replay-attempts.json (traces that ran the joint grid) and re-render it."""
+    have = {f.name for f in dataclasses.fields(Setting)}
+    missing = sorted({k for specs in ROUND2.values() for spec in specs for k in spec} - have)
+    if missing:
+        print(
+            f"--round2 replays policy terms removed after commit a5dc704 ({', '.join(missing)}): run it on a "
+            "checkout of that commit (`git worktree add /tmp/round2 a5dc704`)",
+            file=sys.stderr,
+        )
+        return 2
     path = args.out / "replay-attempts.json"
     saved = json.loads(path.read_text()) if path.exists() else None
     if saved is None or saved["model"] != args.model:

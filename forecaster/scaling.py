@@ -27,14 +27,6 @@ Two ways to plan (``ScalingPolicy.plan``):
   underneath (the Replicas actuator) nothing would keep the pods needed before the lead horizon, so use
   ``"peak"`` there.
 
-A rise-aware term (``trend_window_s`` > 0, any plan): when the decision is given the load observed over the
-last minutes (``recent_load``), its rise over the last ``trend_window_s`` is extrapolated linearly to the end
-of the planning window and planned for when that is above the forecast's plan. The forecast under-predicts
-at rises (it follows a rise a step late), and the HPA reacts only after its metric lag and the pods' start-up:
-the trend spends capacity where a rise is under way, and nothing on flat or falling load (a predictive-reactive
-hybrid, cheaper than blanket headroom). ``ahead_s`` extends the planning window's end beyond the lead time and
-the interval, so the floor holds the forecast's peak over the next minutes, not only its value at one step.
-
 Fail safe: without a usable forecast (None, empty, NaN, nothing inside the planning window) the decision never
 scales down; it keeps the last desired value (or the current replicas).
 """
@@ -69,7 +61,6 @@ REASONS = (
     "rate_limited",
     "no_forecast",
     "no_rise",
-    "observed_trend",
 )
 """Every ``Decision.reason`` code (for metrics labels)."""
 
@@ -108,11 +99,6 @@ class ScalingPolicy:
     """``plan="rise"``: the median forecast at the lead horizon must exceed the next step's by this fraction."""
     max_over_median: float = 0.0
     """Cap the planned quantile at ``p50 x (1 + max_over_median)`` at each step; 0 = no cap. Needs a p50."""
-    trend_window_s: float = 0.0
-    """Rise-aware term: plan also for the observed load's rise over this trailing window, extrapolated linearly
-    to the end of the planning window (rises only); 0 = off. Needs ``recent_load`` in :func:`decide`."""
-    ahead_s: float = 0.0
-    """Extend the planning window's end by this many seconds (hold the forecast's peak over the next minutes)."""
 
     def __post_init__(self) -> None:
         def bad(name: str, problem: str, hint: str) -> ConfigError:
@@ -148,7 +134,7 @@ class ScalingPolicy:
                 f"must be a fraction in [0, 10], got {self.max_over_median!r}",
                 "0 = no cap",
             )
-        for name in ("lead_time_s", "scale_down_stabilization_s", "trend_window_s", "ahead_s"):
+        for name in ("lead_time_s", "scale_down_stabilization_s"):
             value = getattr(self, name)
             if not _finite(value) or value < 0:
                 raise bad(name, f"must be seconds >= 0, got {value!r}", "e.g. 180")
@@ -251,7 +237,6 @@ def _planning_window(
     now_ns = pd.Timestamp(now).as_unit("ns").value
     start = now_ns + int(policy.lead_time_s * 1e9 if policy.plan in ("rise", "shift") else 0)
     end = now_ns + int((policy.lead_time_s + policy.interval_s) * 1e9)
-    end += int(policy.ahead_s * 1e9)
     index = forecast.index
     # An index already in ns (as precompute_forecasts keeps them) is read as is: a tuning grid asks this
     # for every setting at every simulated minute, and building a new DatetimeIndex was a tenth of its time.
@@ -279,16 +264,12 @@ def decide(
     now: pd.Timestamp,
     current_replicas: int,
     observed_load: float | None = None,
-    recent_load: pd.Series | None = None,
 ) -> Decision:
     """Decide the desired replicas at ``now`` from ``forecast`` (indexed by future timestamps, quantile columns).
 
     ``observed_load`` (the load measured now, optional) is a lower bound on the recommendation: never fewer
     replicas than it needs with the headroom, even when the forecast is late to a surge. The Replicas actuator
     passes it (nothing else keeps those pods without an HPA); a floor under an HPA leaves it to the HPA.
-
-    ``recent_load`` (optional): the load observed over the last minutes, indexed by time (oldest first, all
-    before ``now``), for the rise-aware term (``policy.trend_window_s``); ignored when that is 0.
     """
     now = pd.Timestamp(now)
     usable = _planning_window(forecast, policy, now)
@@ -316,11 +297,6 @@ def decide(
     top = int(np.argmax(window))
     peak_at = pd.Timestamp(int(times[top]))
     peak = float(window[top])
-    trend = _trend_load(recent_load, policy, now)
-    trending = trend is not None and trend[1] > peak
-    if trending:
-        assert trend is not None
-        peak_at, peak = trend
     raw = _replicas_for(peak, policy)
     assert raw is not None  # the planning window is finite
     rising = True
@@ -335,7 +311,6 @@ def decide(
         ahead = float(np.nanmax(window_median)) if np.isfinite(window_median).any() else float("nan")
         # A rise the HPA can follow by itself (or none at all) needs no floor: the reactive path handles levels.
         rising = not math.isfinite(base) or ahead > base * (1 + policy.rise_threshold)
-        rising = rising or trending
     bounded = min(max(raw if rising else policy.min_replicas, policy.min_replicas), policy.max_replicas)
     observed_need = _replicas_for(observed_load, policy)
     if not rising:
@@ -344,8 +319,6 @@ def decide(
         reason = "bound_min"
     elif raw > policy.max_replicas:
         reason = "bound_max"
-    elif trending:
-        reason = "observed_trend"
     else:
         reason = "forecast"
     if observed_need is not None and min(observed_need, policy.max_replicas) > bounded:
@@ -371,11 +344,6 @@ def decide(
 
     q = policy.column
     parts = [f"{q} peak {peak:.4g} at {_fmt_time(peak_at)}"]
-    if trending:
-        parts = [
-            f"observed load rising over {policy.trend_window_s:.0f}s, extrapolated to {peak:.4g} at "
-            f"{_fmt_time(peak_at)} (above the {q} plan)"
-        ]
     if policy.headroom:
         parts.append(f"+{policy.headroom:.0%} headroom")
     parts.append(f"/ {policy.capacity_per_replica:g} per replica = {raw} replicas")
@@ -407,30 +375,6 @@ def decide(
         message=text,
         state=ScalingState(recommendations=recs, last_desired=int(desired), last_scale_down_at=last_down),
     )
-
-
-def _trend_load(
-    recent_load: pd.Series | None, policy: ScalingPolicy, now: pd.Timestamp
-) -> tuple[pd.Timestamp, float] | None:
-    """(when, load): the observed load's rise over the last ``policy.trend_window_s``, extrapolated linearly
-    (least squares) from the newest point to the end of the planning window; None when off, too few points
-    (fewer than 2), not rising, or not finite."""
-    if policy.trend_window_s <= 0 or recent_load is None or len(recent_load) < 2:
-        return None
-    times = pd.DatetimeIndex(recent_load.index).as_unit("ns").asi8
-    values = recent_load.to_numpy(dtype=float)
-    keep = times >= times[-1] - int(policy.trend_window_s * 1e9)
-    times, values = times[keep], values[keep]
-    if len(values) < 2 or not np.isfinite(values).all():
-        return None
-    x = (times - times[-1]) / 1e9  # [K] seconds before the newest point
-    slope = float(np.polyfit(x, values, 1)[0])  # load per second
-    if not slope > 0:
-        return None
-    end = pd.Timestamp(now).as_unit("ns").value + int(
-        (policy.lead_time_s + policy.interval_s + policy.ahead_s) * 1e9
-    )
-    return pd.Timestamp(end), float(values[-1] + slope * (end - times[-1]) / 1e9)
 
 
 def _replicas_for(load: float | None, policy: ScalingPolicy) -> int | None:

@@ -362,24 +362,6 @@ def _ns_times(index: pd.Index) -> np.ndarray:
     return pd.DatetimeIndex(index).as_unit("ns").asi8
 
 
-def _recent_load(
-    load_all: np.ndarray, *, offset: int, m: int, index: pd.DatetimeIndex, config: ReplayConfig
-) -> pd.Series | None:
-    """What the prescaler has observed at minute ``m`` for its rise-aware term (``policy.trend_window_s``):
-    the load of the complete minutes the HPA's metric has read by then (``metric_lag_s`` late), over the trend
-    window; None when the term is off."""
-    window_min = math.ceil(config.policy.trend_window_s / 60)
-    if window_min <= 0:
-        return None
-    last = offset + m - 1 - math.ceil(config.hpa.metric_lag_s / 60)  # the newest minute the metric has read
-    first = max(0, last - window_min)
-    if last - first < 1:
-        return None
-    at = index[0] + TICK * (first - offset)
-    times = pd.date_range(at, periods=last + 1 - first, freq=TICK, unit="ns")
-    return pd.Series(load_all[first : last + 1], index=times)
-
-
 def _metric_loads(
     load_all: np.ndarray, *, offset: int, hpa: HPAConfig, n_minutes: int, sub_s: float
 ) -> np.ndarray:
@@ -438,12 +420,7 @@ def _simulate(
         if tick_forecast is not None and m % interval_min == 0:
             fc = tick_forecast(m, now)
             d = decide(
-                forecast=fc,
-                policy=config.policy,
-                state=pstate,
-                now=now,
-                current_replicas=dep.replicas,
-                recent_load=_recent_load(load_all, offset=offset, m=m, index=index, config=config),
+                forecast=fc, policy=config.policy, state=pstate, now=now, current_replicas=dep.replicas
             )
             pstate, floor = d.state, d.desired_replicas
             reasons[d.reason] = reasons.get(d.reason, 0) + 1

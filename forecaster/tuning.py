@@ -125,10 +125,6 @@ class Setting:
     stabilization_s: float = 0.0
     lead_extra_s: float = 0.0
     """Lead time beyond the pod start-up."""
-    trend_window_s: float = 0.0
-    """The rise-aware term's window (:attr:`forecaster.scaling.ScalingPolicy.trend_window_s`); 0 = off."""
-    ahead_s: float = 0.0
-    """How far past the lead time the floor holds the forecast's peak (``ScalingPolicy.ahead_s``)."""
 
     @property
     def prescaler(self) -> bool:
@@ -148,10 +144,6 @@ class Setting:
             parts.append(f"stab{_duration(self.stabilization_s)}")
         if self.lead_extra_s:
             parts.append(f"lead+{_duration(self.lead_extra_s)}")
-        if self.trend_window_s:
-            parts.append(f"trend{_duration(self.trend_window_s)}")
-        if self.ahead_s:
-            parts.append(f"ahead{_duration(self.ahead_s)}")
         return "-".join(parts) + f" {hpa}"
 
     def policy(
@@ -174,8 +166,6 @@ class Setting:
             scale_down_stabilization_s=self.stabilization_s,
             lead_time_s=pod_startup_s + self.lead_extra_s,
             interval_s=60.0,
-            trend_window_s=self.trend_window_s,
-            ahead_s=self.ahead_s,
         )
 
     def simulate_flags(self, *, pod_startup_s: float) -> list[str]:
