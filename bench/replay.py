@@ -740,6 +740,7 @@ the next minutes (``ScalingPolicy.ahead_s``). Both policy terms were measured wi
 after it (neither moved the matched-cost frontier; see replay-attempts.md): ``--round2`` reruns only on a
 checkout of that commit; here the results it stored are rendered."""
 HOURLY_QUANTILES = (0.8, 0.9, 0.95)
+ADAPTIVE_WINDOW_MIN = (60, 240)
 
 
 def hourly_quantile_proxy(trace: pd.Series, *, table, split: pd.Timestamp, lead_min: int = 3) -> dict:
@@ -748,7 +749,9 @@ def hourly_quantile_proxy(trace: pd.Series, *, table, split: pd.Timestamp, lead_
     of load / p50) or one per hour of the day (the q-quantile within that hour), applied to the second half.
     Per q: the share of second-half minutes with the load above that capacity, for the hourly multipliers and
     for the single one scaled to the same total capacity (a like-for-like cost), and the LSTM's p90 scaled
-    the same way."""
+    the same way. And an adaptive multiplier (online, conformal-style): the q-quantile of load / p50 over the
+    last ``ADAPTIVE_WINDOW_MIN`` minutes known when the decision was made (``lead_min`` + 2 minutes before the
+    planned minute: the metric's lag), against the single one scaled to its total capacity."""
     idx = trace.index
     s0 = int(idx.searchsorted(split))
     mid = s0 + (len(idx) - s0) // 2
@@ -787,6 +790,19 @@ def hourly_quantile_proxy(trace: pd.Series, *, table, split: pd.Timestamp, lead_
             "p90_short_same_cost": float((load[second] > band[second]).mean()),
             "capacity_over_load": cost / float(load[second].sum()),
         }
+        known = lead_min + 2
+        for window in ADAPTIVE_WINDOW_MIN:
+            rolling = pd.Series(np.where(ok, ratio, np.nan)).rolling(window, min_periods=window // 2)
+            multiplier = np.full(len(idx), np.nan)
+            multiplier[known:] = rolling.quantile(q).to_numpy()[:-known]
+            adaptive = p50 * multiplier
+            sel = second & np.isfinite(adaptive)
+            scaled = single * p50 * float(adaptive[sel].sum()) / float((single * p50)[sel].sum())
+            out[str(q)][f"adaptive_{window}m"] = {
+                "short": float((load[sel] > adaptive[sel]).mean()),
+                "single_short_same_cost": float((load[sel] > scaled[sel]).mean()),
+                "capacity_over_load": float(adaptive[sel].sum()) / float(load[sel].sum()),
+            }
     return out
 
 
@@ -916,6 +932,24 @@ def round2_report(results: dict, names: list[str]) -> list[str]:
                 f"| {n} | {q} | {r['hourly_short']:.1%} | {r['single_short_same_cost']:.1%} | "
                 f"{r['p90_short_same_cost']:.1%} | {r['capacity_over_load']:.2f} |"
             )
+    lines += [
+        "",
+        "The same check for a multiplier that adapts to the forecast's recent errors (the q-quantile of load / p50 "
+        "over the last 60 or 240 minutes known at decision time, conformal-style) against one multiplier at the "
+        "same total capacity:",
+        "",
+        "| trace | q | window | adaptive | one multiplier, same cost | capacity / load |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for n in names:
+        for q, r in results[n]["round2"].get("hourly_proxy", {}).items():
+            for window in ADAPTIVE_WINDOW_MIN:
+                a = r.get(f"adaptive_{window}m")
+                if a is not None:
+                    lines.append(
+                        f"| {n} | {q} | {window}m | {a['short']:.1%} | {a['single_short_same_cost']:.1%} | "
+                        f"{a['capacity_over_load']:.2f} |"
+                    )
     return lines
 
 
