@@ -17,7 +17,8 @@ on each half of the replayed part with the same forecasts, computed once. First 
 ``--slo``. Second half, held out: matched cost (the HPA alone over target utilisation against prescaler +
 HPA, short minutes at +5/+10/+20% over the oracle, interpolated on both frontiers; ``replay-matched-cost.png``
 per trace group) and the tuned setting applied out of sample. ``--tuning-only`` replays just these and adds
-them to an earlier full run's ``replay.json``; ``--render-only [--partial]`` rewrites the report.
+them to an earlier full run's ``replay.json``; ``--render-only [--partial]`` rewrites the report. ``--round2``
+adds the second round of issue-13 attempts to ``replay-attempts.json`` and re-renders ``replay-attempts.md``.
 
     python bench/replay.py [--traffic ../shared/data/traffic] [--model lstm|holt-winters] [--variants a,b]
                            [--jobs 2] [--slo short-minutes=0.5%] [--whatif] [--tuning-only] [--only a,b]
@@ -737,8 +738,8 @@ ROUND2 = {
 """Round 2 of the issue-13 attempts (``--round2``), each group on top of the joint grid: ``trend`` = (b), the
 rise-aware term (``ScalingPolicy.trend_window_s``); ``ahead`` = (a), the floor holding the forecast's peak over
 the next minutes (``ScalingPolicy.ahead_s``). Both policy terms were measured with commit a5dc704 and removed
-after it (neither moved the matched-cost frontier; see replay-attempts.md): ``--round2`` reruns only on a
-checkout of that commit; here the results it stored are rendered."""
+after it (neither moved the matched-cost frontier; see replay-attempts.md): ``--round2`` reruns these groups
+only on a checkout of that commit, and here keeps what it stored (the other parts of round 2 rerun anywhere)."""
 HOURLY_QUANTILES = (0.8, 0.9, 0.95)
 ADAPTIVE_WINDOW_MIN = (60, 240)
 
@@ -806,17 +807,67 @@ def hourly_quantile_proxy(trace: pd.Series, *, table, split: pd.Timestamp, lead_
     return out
 
 
+FORECAST_SOURCES = ("seasonal-naive", "max")
+"""Round 2, (d): the same prescaler settings on other forecasts: the seasonal-naive model's (the same minute a
+day or a week before: rises where they happened before), and the larger of it and the LSTM's per column."""
+FORECAST_SETTINGS = (
+    {"plan": "shift", "quantile": 0.5},
+    {"plan": "shift", "quantile": 0.5, "headroom": 0.1},
+    {"plan": "shift", "quantile": 0.9, "max_over_median": 0.2},
+    {"plan": "shift", "quantile": 0.9, "max_over_median": 0.4},
+    {"plan": "shift", "quantile": 0.9, "max_over_median": 1.0},
+    {"plan": "shift", "quantile": 0.9},
+    {"plan": "peak", "quantile": 0.5, "stabilization_s": 300.0},
+)
+
+
+def max_table(first, second):
+    """A forecast table whose every frame is the larger of two tables' frames, column by column, on the first
+    one's timestamps (where the second has none, the first's value)."""
+    from forecaster.simulate import ForecastTable
+
+    frames = []
+    last = None
+    for a, b in zip(first.frames, second.frames, strict=True):
+        if a is None or b is None:
+            frames.append(a if b is None else b)
+            continue
+        if last is None or last[0] is not a or last[1] is not b:
+            other = b.reindex(a.index)
+            merged = a.copy()
+            for column in a.columns:
+                if column in other.columns:
+                    merged[column] = np.fmax(a[column].to_numpy(), other[column].to_numpy())
+            last = (a, b, merged)
+        frames.append(last[2])
+    return ForecastTable(start=first.start, frames=tuple(frames))
+
+
 def run_round2(name: str, native: pd.Series, *, model: str, replay_fraction: float, slo: str) -> dict:
-    """``--round2``: the round-2 attempts (``ROUND2``) on both halves, as :func:`tuning_halves` replays the grid,
-    and the hour-of-day proxy (:func:`hourly_quantile_proxy`)."""
+    """``--round2``: the round-2 attempts (``ROUND2``: the groups whose policy terms this checkout has) on
+    both halves, as :func:`tuning_halves` replays the grid; the hour-of-day proxy (:func:`hourly_quantile_proxy`);
+    and ``FORECAST_SETTINGS`` on the other forecast sources (second half only, as the hindsight frontier)."""
     native, trace, split, cap = prepare(name, native, replay_fraction=replay_fraction)
     fn = make_forecast_fn(native, split=split, model=model)
     table = precompute_forecasts(trace, forecast_fn=fn, replay_start=split)
     start = int(trace.index.searchsorted(split))
     mid = trace.index[start + (len(trace) - start) // 2]
     common = {"capacity_per_replica": cap, "pod_startup_s": 180.0, "slo": SLO.parse(slo), "max_replicas": 200}
-    out: dict = {"grid": [], "grid_first_half": []}
-    for group, specs in ROUND2.items():
+    out: dict = {"forecasts": {}}
+    naive = precompute_forecasts(
+        trace, forecast_fn=make_forecast_fn(native, split=split, model="seasonal-naive"), replay_start=split
+    )
+    settings = [Setting(**{"target_utilisation": 1.0, **spec}) for spec in FORECAST_SETTINGS]
+    for source, other in (("seasonal-naive", naive), ("max", max_table(table, naive))):
+        points = evaluate(trace, settings=settings, forecasts=other, replay_start=mid, **common)
+        out["forecasts"][source] = [
+            {**_point_dict(p), "label": f"{source}:{p.setting.label}"} for p in points
+        ]
+    have = {f.name for f in dataclasses.fields(Setting)}
+    groups = {g: specs for g, specs in ROUND2.items() if all(set(spec) <= have for spec in specs)}
+    if groups:
+        out.update({"grid": [], "grid_first_half": []})
+    for group, specs in groups.items():
         settings = [Setting(**{"target_utilisation": 1.0, **spec}) for spec in specs]
         for key, part, at in (
             ("grid_first_half", trace.loc[: mid - pd.Timedelta(minutes=1)], split),
@@ -953,6 +1004,51 @@ def round2_report(results: dict, names: list[str]) -> list[str]:
     return lines
 
 
+def forecast_sources_report(results: dict, names: list[str]) -> list[str]:
+    """Round 2, (d): the hindsight matched cost of ``FORECAST_SETTINGS`` on each forecast source."""
+    names = [n for n in names if results[n].get("round2", {}).get("forecasts")]
+    if not names:
+        return []
+    labels = {Setting(**{"target_utilisation": 1.0, **spec}).label for spec in FORECAST_SETTINGS}
+
+    def view(res: dict, source: str | None, joint: bool) -> dict:
+        keep = [p for p in res["grid"] if not p["prescaler"] or joint or p["label"] in labels]
+        extra = res["round2"]["forecasts"].get(source, []) if source else []
+        return {**res, "grid": [*keep, *extra]}
+
+    lines = [
+        "",
+        "### (5) Round 2, (d): the forecast itself, chosen per trace",
+        "",
+        "The same 7 prescaler settings (`shift` on p50, p50 + 10%, p90 capped at the median + 20/40/100% and "
+        "uncapped, `peak` on p50 held 5 minutes) on other forecasts: the seasonal-naive model's (the same "
+        "minute a day or a week before, so rises where they happened before) and, per column, the larger of it "
+        "and the LSTM's. Second half, in hindsight per trace (the frontier of those settings plus the HPA at "
+        "1.0), against the HPA alone; ratio together / median trace:",
+        "",
+        "| settings | +5% | +10% | +20% |",
+        "|---|---:|---:|---:|",
+    ]
+    rows = [("the 7 on the LSTM", None, False)]
+    rows += [(f"the 7 on {source}", source, False) for source in FORECAST_SOURCES]
+    rows += [("the joint grid (LSTM)", None, True)]
+    rows += [(f"the joint grid + the 7 on {source}", source, True) for source in FORECAST_SOURCES]
+    for label, source, joint in rows:
+        views = {n: view(results[n], source, joint) for n in names}
+        if source is not None and not joint:
+            views = {
+                n: {**v, "grid": [p for p in v["grid"] if not p["prescaler"] or ":" in p["label"]]}
+                for n, v in views.items()
+            }
+        m = matched_cost(views, names)
+        lines.append(
+            f"| {label} | "
+            + " | ".join(f"{_ratio(m[b]['ratio'])} / {_ratio(m[b]['median_ratio'])}" for b in BUDGETS)
+            + " |"
+        )
+    return lines
+
+
 def slo_reach_report(results: dict, names: list[str]) -> list[str]:
     """How far the grid reaches: per trace, the fewest short minutes any setting (the joint grid and the
     round-2 attempts) leaves on each half, and on how many traces any setting meets each SLO at all."""
@@ -966,7 +1062,7 @@ def slo_reach_report(results: dict, names: list[str]) -> list[str]:
 
     lines = [
         "",
-        "### (5) Can the SLO be met at all? The grid's reach",
+        "### (6) Can the SLO be met at all? The grid's reach",
         "",
         "For each half, the setting with the fewest short minutes among all replayed (the joint grid and the "
         "round-2 attempts; its cost over that half's oracle), and the SLOs some setting meets on the half itself "
@@ -1025,6 +1121,7 @@ def attempts_document(results: dict, *, model: str) -> str:
     lines += oos_report(results, names)
     lines += attempts_report(results, names, missing=[])
     lines += round2_report(results, names)
+    lines += forecast_sources_report(results, names)
     lines += slo_reach_report(results, names)
     return "\n".join(lines) + "\n"
 
@@ -1675,11 +1772,10 @@ def round2(args: argparse.Namespace, series: dict[str, pd.Series], t0: float) ->
     missing = sorted({k for specs in ROUND2.values() for spec in specs for k in spec} - have)
     if missing:
         print(
-            f"--round2 replays policy terms removed after commit a5dc704 ({', '.join(missing)}): run it on a "
-            "checkout of that commit (`git worktree add /tmp/round2 a5dc704`)",
+            f"note: the groups replaying policy terms removed after commit a5dc704 ({', '.join(missing)}) are "
+            "kept as stored; rerun them on a checkout of that commit (`git worktree add /tmp/round2 a5dc704`)",
             file=sys.stderr,
         )
-        return 2
     path = args.out / "replay-attempts.json"
     saved = json.loads(path.read_text()) if path.exists() else None
     if saved is None or saved["model"] != args.model:
@@ -1690,7 +1786,9 @@ def round2(args: argparse.Namespace, series: dict[str, pd.Series], t0: float) ->
         if name not in saved["results"]:
             print(f"{name}: not in replay-attempts.json (run --tuning-only first), skipped", file=sys.stderr)
             continue
-        saved["results"][name].update(run_round2(name, series[name], **kwargs))
+        saved["results"][name].setdefault("round2", {}).update(
+            run_round2(name, series[name], **kwargs)["round2"]
+        )
         print(f"{name}: round 2 done at {time.perf_counter() - t0:.0f}s", file=sys.stderr)
         path.write_text(json.dumps(saved, indent=1, default=str))
     text = attempts_document(saved["results"], model=saved["model"])
