@@ -908,7 +908,9 @@ def round2_report(results: dict, names: list[str]) -> list[str]:
         "window and plans for it when above the forecast (`ScalingPolicy.trend_window_s`), a predictive-reactive "
         "hybrid; (c) an hour-of-day-aware quantile, checked first without the simulator (below). The policy terms "
         "were measured with `python bench/replay.py --round2 --only ...` at commit a5dc704 and removed after it: "
-        "neither moved the frontier. Ratios as in (2): together / median trace.",
+        "neither moved the frontier. These 6 traces are 5-minute series interpolated to the minute: the trend "
+        "term was not measured on a 1-minute one (NASA), where a rise unfolds minute by minute. Ratios as in (2): "
+        "together / median trace.",
         "",
         "| grid | +5% hindsight | +5% out of sample | +10% hindsight | +10% out of sample | +20% hindsight "
         "| +20% out of sample |",
