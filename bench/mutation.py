@@ -329,10 +329,37 @@ def _freshness(r: dict) -> str:
     return "current" if recorded == _source_hash(r["path"]) else "changed since"
 
 
-def _notes() -> dict[str, str]:
+def _notes() -> dict[str, dict[str, str | None]]:
+    """Mutant name -> {"why": the reason, "line": None or text the mutant's changed line must contain}.
+
+    A note is either the reason alone or ``{why: ..., line: ...}``: mutmut numbers a function's mutants in
+    order, so after an edit to that function a name can denote another mutant; a note with ``line`` applies
+    only while the mutant's diff still adds a line containing it (else the survivor is reported as
+    unexplained, with the note shown as not matching)."""
     if not NOTES.exists():
         return {}
-    return {str(k): str(v) for k, v in (yaml.safe_load(NOTES.read_text()) or {}).items()}
+    out: dict[str, dict[str, str | None]] = {}
+    for key, value in (yaml.safe_load(NOTES.read_text()) or {}).items():
+        if isinstance(value, dict):
+            out[str(key)] = {
+                "why": str(value["why"]),
+                "line": str(value["line"]) if value.get("line") else None,
+            }
+        else:
+            out[str(key)] = {"why": str(value), "line": None}
+    return out
+
+
+def _explanation(name: str, diff: str, notes: dict[str, dict[str, str | None]]) -> tuple[str | None, str]:
+    """(the reason if a note applies to this survivor, the text for the report)."""
+    note = notes.get(name)
+    if note is None:
+        return None, "UNEXPLAINED"
+    line = note["line"]
+    added = [row[1:] for row in diff.splitlines() if row.startswith("+") and not row.startswith("+++")]
+    if line is not None and not any(line in row for row in added):
+        return None, f"UNEXPLAINED (the note for this name was written for another mutant: {note['why']})"
+    return note["why"], note["why"]
 
 
 def write_report() -> Path:
@@ -345,19 +372,20 @@ def write_report() -> Path:
             continue
         r = json.loads(path.read_text())
         score = "n/a" if r["score"] is None else f"{r['score']:.1f}%"
+        survivors = {n: s for n, s in r["statuses"].items() if s not in KILLED | {"not checked"}}
+        reasons = {n: _explanation(n, r["diffs"].get(n, ""), notes) for n in survivors}
         equivalent = sum(
-            1 for n, s in r["statuses"].items() if s in SURVIVED and notes.get(n, "").startswith("equivalent")
+            1
+            for n, s in survivors.items()
+            if s in SURVIVED and (reasons[n][0] or "").startswith("equivalent")
         )
-        unexplained = sum(
-            1 for n, s in r["statuses"].items() if s not in KILLED | {"not checked"} and n not in notes
-        )
+        unexplained = sum(1 for n in survivors if reasons[n][0] is None)
         counted = r["killed"] + r["survived"] - equivalent
         adjusted = f"{100.0 * r['killed'] / counted:.1f}%" if counted else "n/a"
         rows.append(
             f"| {module.name} | `{module.path}` | {score} | {adjusted} | {r['killed']} | {r['survived']} | "
             f"{equivalent} | {unexplained} | {r['not_tested']} | {r['minutes'] or 'resumed'} | {_freshness(r)} |"
         )
-        survivors = {n: s for n, s in r["statuses"].items() if s not in KILLED | {"not checked"}}
         unchecked = sum(1 for s in r["statuses"].values() if s == "not checked")
         if not survivors and not unchecked:
             continue
@@ -370,7 +398,7 @@ def write_report() -> Path:
                 " they count in neither score.\n"
             )
         for name, status in sorted(survivors.items()):
-            why = notes.get(name, "UNEXPLAINED")
+            why = reasons[name][1]
             sections.append(f"- `{name}` ({status}): {why}\n")
             diff = r["diffs"].get(name, "").strip()
             body = "\n".join(line for line in diff.splitlines() if line.startswith(("+", "-")))

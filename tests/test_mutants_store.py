@@ -204,3 +204,37 @@ def test_writes_never_use_the_system_temporary_directory(tmp_path, model, monkey
     assert not (tmp_path / "no-such-tmp").exists()
     leftovers = [p.name for p in (tmp_path / "store").rglob("*") if ".tmp-" in p.name]
     assert leftovers == []
+
+
+# -- a concurrent writer's empty temporary folder -------------------------------------------------------------
+
+
+def test_a_temporary_folder_with_no_file_yet_is_aged_by_its_own_mtime(tmp_path, model):
+    """A writer that has just created its temporary folder (no file written yet) is alive: the next writer
+    neither fails on the empty folder nor removes it; one killed right after creating it (an old, empty
+    folder) is removed. A folder's own mtime counts, not only its files'."""
+    import os
+    import time
+
+    from forecaster.store import STALE_TEMP_AGE_S
+
+    store = ModelStore(tmp_path)
+    first = store.save("svc", model, now=NOW)
+    versions = tmp_path / "svc" / "versions"
+    just_created = versions / ".tmp-just-created"
+    just_created.mkdir()
+    killed_early = versions / ".tmp-killed-early"
+    killed_early.mkdir()
+    old_s = time.time() - STALE_TEMP_AGE_S - 60
+    os.utime(killed_early, (old_s, old_s))
+    # A folder written just now whose file is old (copied in with its mtime kept) is alive too.
+    copied_in = versions / ".tmp-copied-in"
+    copied_in.mkdir()
+    (copied_in / WEIGHTS_FILE).write_bytes(b"copied")
+    os.utime(copied_in / WEIGHTS_FILE, (old_s, old_s))
+
+    second = store.save("svc", model, now=NOW + pd.Timedelta(days=1))
+
+    assert just_created.is_dir() and (copied_in / WEIGHTS_FILE).exists()
+    assert not killed_early.exists()
+    assert store.versions("svc") == [first.version, second.version]
