@@ -238,3 +238,43 @@ def test_a_temporary_folder_with_no_file_yet_is_aged_by_its_own_mtime(tmp_path, 
     assert just_created.is_dir() and (copied_in / WEIGHTS_FILE).exists()
     assert not killed_early.exists()
     assert store.versions("svc") == [first.version, second.version]
+
+
+# -- what the operator reads in the log ---------------------------------------------------------------------------
+
+
+def test_removing_a_killed_writers_temporary_logs_what_and_how_long_ago(tmp_path, model, caplog):
+    """The warning names the temporary removed and how long ago its writer stopped, in hours."""
+    import os
+    import time
+
+    store = ModelStore(tmp_path)
+    store.save("svc", model, now=NOW)
+    killed = tmp_path / "svc" / "versions" / ".tmp-killed"
+    killed.mkdir()
+    # 100.06 h ago: logged as 100.1 h (it stays so for minutes of a slow test, and an hour of 3601 s would
+    # make it 100.0).
+    old_s = time.time() - 100.06 * 3600
+    os.utime(killed, (old_s, old_s))
+
+    with caplog.at_level("WARNING", logger="forecaster.store"):
+        store.save("svc", model, now=NOW + pd.Timedelta(days=1))
+
+    assert [r.getMessage() for r in caplog.records if r.name == "forecaster.store"] == [
+        f"removed {killed}, left by a writer that stopped 100.1 h ago"
+    ]
+
+
+def test_replacing_a_damaged_pointer_logs_why_and_where_its_bytes_are(tmp_path, model, caplog):
+    store = ModelStore(tmp_path)
+    ref = store.save("svc", model, now=NOW)
+    (tmp_path / "svc").joinpath("current.json").write_text("{x")
+    problem = _problem(lambda: store.current("svc"))[0]
+
+    with caplog.at_level("WARNING", logger="forecaster.store"):
+        store.promote("svc", ref.version, reason="nightly", now=NOW)
+
+    assert [r.getMessage() for r in caplog.records if r.name == "forecaster.store"] == [
+        f"{problem}; treating it as absent and pointing it at {ref.version} (its old bytes are kept in "
+        "current.json.damaged)"
+    ]
