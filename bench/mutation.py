@@ -17,6 +17,7 @@ without a note is marked UNEXPLAINED in the report.
     python bench/mutation.py --budget-min 40      # stop starting new modules after 40 minutes
     python bench/mutation.py --report-only        # rebuild the report from the saved per-module results
     python bench/mutation.py simulate --work /tmp/mut   # keep mutmut's copy; rerun after new tests: survivors only
+    python bench/mutation.py simulate --carry     # source changed since the saved run: rerun only changed functions
 """
 
 from __future__ import annotations
@@ -530,6 +531,10 @@ def write_report() -> Path:
             "a rerun checks only the survivors again (simulate has ~1,100 mutants, about an hour on a busy machine).",
             "Each campaign also runs `tests/test_mutants_<module>.py` when it exists: behaviour tests written to kill",
             "that module's survivors (adding such a file changes the test selection, so mutmut then reruns every mutant).",
+            "`--carry`: when a module changed since its saved run, only the functions whose code changed (compared with",
+            "the run's source, found in git) are run again; the others' results are carried over, and the row says how many.",
+            "A note in `bench/mutation_notes.yaml` may name the mutated line (`line:`): it then explains a survivor only",
+            "while that survivor's diff adds that line (mutmut renumbers a function's mutants when the function changes).",
             "",
             "## Surviving and untested mutants",
             *sections,
