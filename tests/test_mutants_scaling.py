@@ -3,7 +3,9 @@
 ``observed_load`` (the load measured now) is a lower bound on the recommendation: the decision says so in its
 reason and its message, a bound equal to the forecast's leaves the forecast as the reason, no or a non-finite
 observation changes nothing, and the bound is carried into the scale-down stabilisation like any
-recommendation. Table-driven, through :func:`forecaster.scaling.decide` only, with a fixed clock.
+recommendation. Also what a forecast frame may hold: a text column beside the quantiles changes nothing (float64
+or float32), a gap in nullable floats is no usable forecast, and the planning window ends at lead + interval to the
+nanosecond. Table-driven, through :func:`forecaster.scaling.decide` only, with a fixed clock.
 """
 
 from __future__ import annotations

@@ -6,7 +6,9 @@
 - :func:`event_features` at every step: time until the next start, since the last, whether it still runs,
   the next and the last size hint, per kind, computed here by hand;
 - :func:`make_windows` appends exactly those inputs at the window's past and future positions (including
-  steps after the end of the series), and none without an ``event_spec``.
+  steps after the end of the series), and none without an ``event_spec``; overlapping windows (a training
+  epoch) read them at their own positions too, a window is the same whichever others are built with it, and no
+  origins give empty windows of the right shape.
 """
 
 from __future__ import annotations
