@@ -17,6 +17,7 @@ without a note is marked UNEXPLAINED in the report.
     python bench/mutation.py --budget-min 40      # stop starting new modules after 40 minutes
     python bench/mutation.py --report-only        # rebuild the report from the saved per-module results
     python bench/mutation.py simulate --work /tmp/mut   # keep mutmut's copy; rerun after new tests: survivors only
+    python bench/mutation.py simulate --carry     # source changed since the saved run: rerun only changed functions
 """
 
 from __future__ import annotations
@@ -260,13 +261,81 @@ def _statuses(work: Path) -> dict[str, str]:
     return statuses
 
 
+def _functions(source: str) -> dict[str, str]:
+    """mutmut's name for each top-level function and method (``x_name``, ``xǁClassǁname``) -> its code (an AST
+    dump: comments and layout do not count, as they make no mutants)."""
+    import ast
+
+    out: dict[str, str] = {}
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            out[f"x_{node.name}"] = ast.dump(node)
+        elif isinstance(node, ast.ClassDef):
+            for item in node.body:
+                if isinstance(item, ast.FunctionDef | ast.AsyncFunctionDef):
+                    out[f"x\u01c1{node.name}\u01c1{item.name}"] = ast.dump(item)
+    return out
+
+
+def _source_at(path: str, sha256: str) -> tuple[str, str] | None:
+    """(commit, text) of the last commit whose ``path`` has this sha256, searching its git history."""
+    import hashlib
+
+    revs = subprocess.run(
+        ["git", "log", "--format=%H", "-n", "300", "--", path], cwd=ROOT, capture_output=True, text=True
+    ).stdout.split()
+    for rev in revs:
+        blob = subprocess.run(["git", "show", f"{rev}:{path}"], cwd=ROOT, capture_output=True).stdout
+        if hashlib.sha256(blob).hexdigest() == sha256:
+            return rev, blob.decode()
+    return None
+
+
+def _carry_plan(module: Module) -> dict | None:
+    """For a module whose saved results came from an older source: the results of the functions whose code is
+    unchanged (their mutants are the same, by name) and the mutant patterns of the functions to check again."""
+    path = RAW / f"{module.name}.json"
+    if not path.exists():
+        return None
+    old = json.loads(path.read_text())
+    if old.get("source_sha256") in (None, _source_hash(module.path)):
+        return None
+    found = _source_at(module.path, old["source_sha256"])
+    if found is None:
+        return None
+    commit, old_source = found
+    before, now = _functions(old_source), _functions((ROOT / module.path).read_text())
+    changed = sorted(name for name, code in now.items() if before.get(name) != code)
+    prefix = module.path.removesuffix(".py").replace("/", ".")
+    keep = {
+        n: s
+        for n, s in old["statuses"].items()
+        if n.rsplit("__mutmut_", 1)[0][len(prefix) + 1 :] not in changed
+    }
+    return {
+        "commit": commit,
+        "statuses": keep,
+        "diffs": {n: d for n, d in old.get("diffs", {}).items() if n in keep},
+        "changed": changed,
+        "patterns": [f"{prefix}.{name}__mutmut_*" for name in changed],
+    }
+
+
 def run_module(
-    module: Module, *, max_children: int, timeout_s: float, work: Path | None = None, run: bool = True
+    module: Module,
+    *,
+    max_children: int,
+    timeout_s: float,
+    work: Path | None = None,
+    run: bool = True,
+    carry: bool = False,
 ) -> dict:
     """One module's campaign. With ``work`` (a directory kept between runs) an interrupted campaign resumes
     where it stopped, and after new tests only the mutants that survived or went untested are checked again;
-    with ``run=False`` the results already in ``work`` are only collected."""
+    with ``run=False`` the results already in ``work`` are only collected. With ``carry`` (and saved results
+    from an older source in git) only the functions changed since are checked; the others keep their results."""
     keep = work is not None
+    plan = _carry_plan(module) if carry and run else None
     resumed = keep and (work / "mutants").exists()
     if run or work is None:
         work = _scratch_copy(module, work=work)
@@ -275,7 +344,9 @@ def run_module(
         args = ["run", "--max-children", str(max_children)]
         proc = subprocess.CompletedProcess(args, 0, "", "")
         try:
-            if run:
+            if plan is not None and plan["patterns"]:
+                proc = _mutmut(work, *args, *plan["patterns"], timeout_s=timeout_s)
+            elif run and plan is None:
                 proc = _mutmut(work, *args, timeout_s=timeout_s)
                 again = [n for n, s in _statuses(work).items() if s not in KILLED and s != "not checked"]
                 if resumed and again:  # results stand unless named: name the ones the new tests may kill now
@@ -284,9 +355,20 @@ def run_module(
             out = exc.stdout or b""
             proc = subprocess.CompletedProcess(exc.cmd, -9, out if isinstance(out, str) else out.decode(), "")
         statuses = _statuses(work)
+        carried = {}
+        if plan is not None:  # the unchanged functions' mutants were not run here: their results stand
+            carried = {
+                n: plan["statuses"][n]
+                for n, s in statuses.items()
+                if s == "not checked" and n in plan["statuses"]
+            }
+            statuses.update(carried)
         diffs = _diffs(
-            work, [n for n, s in statuses.items() if s not in KILLED | {"not checked"}], module.path
+            work,
+            [n for n, s in statuses.items() if s not in KILLED | {"not checked"} and n not in carried],
+            module.path,
         )
+        diffs.update({n: plan["diffs"][n] for n in carried if n in plan["diffs"]})
         killed = sum(1 for s in statuses.values() if s in KILLED)
         survived = sum(1 for s in statuses.values() if s in SURVIVED)
         other = len(statuses) - killed - survived
@@ -307,6 +389,17 @@ def run_module(
             "mutmut_rc": proc.returncode,
             "mutmut_tail": (proc.stdout + proc.stderr)[-2000:] if proc.returncode else "",
         }
+        if plan is not None:
+            out["carried"] = {
+                "from_commit": plan["commit"],
+                "mutants": len(carried),
+                "rerun": plan["changed"],
+            }
+            out["remarks"] = (
+                f"Functions changed since the results of commit {plan['commit'][:10]} were checked again "
+                f"({', '.join(plan['changed']) or 'none'}); the results of the {len(carried)} mutants of the "
+                "unchanged functions were carried over (same code, same mutants; the tests have only grown since)."
+            )
     finally:
         if not keep:
             shutil.rmtree(work, ignore_errors=True)
@@ -329,10 +422,42 @@ def _freshness(r: dict) -> str:
     return "current" if recorded == _source_hash(r["path"]) else "changed since"
 
 
-def _notes() -> dict[str, str]:
+def _carried(r: dict) -> str:
+    carried = r.get("carried")
+    return f" ({carried['mutants']} carried over)" if carried else ""
+
+
+def _notes() -> dict[str, dict[str, str | None]]:
+    """Mutant name -> {"why": the reason, "line": None or text the mutant's changed line must contain}.
+
+    A note is either the reason alone or ``{why: ..., line: ...}``: mutmut numbers a function's mutants in
+    order, so after an edit to that function a name can denote another mutant; a note with ``line`` applies
+    only while the mutant's diff still adds a line containing it (else the survivor is reported as
+    unexplained, with the note shown as not matching)."""
     if not NOTES.exists():
         return {}
-    return {str(k): str(v) for k, v in (yaml.safe_load(NOTES.read_text()) or {}).items()}
+    out: dict[str, dict[str, str | None]] = {}
+    for key, value in (yaml.safe_load(NOTES.read_text()) or {}).items():
+        if isinstance(value, dict):
+            out[str(key)] = {
+                "why": str(value["why"]),
+                "line": str(value["line"]) if value.get("line") else None,
+            }
+        else:
+            out[str(key)] = {"why": str(value), "line": None}
+    return out
+
+
+def _explanation(name: str, diff: str, notes: dict[str, dict[str, str | None]]) -> tuple[str | None, str]:
+    """(the reason if a note applies to this survivor, the text for the report)."""
+    note = notes.get(name)
+    if note is None:
+        return None, "UNEXPLAINED"
+    line = note["line"]
+    added = [row[1:] for row in diff.splitlines() if row.startswith("+") and not row.startswith("+++")]
+    if line is not None and not any(line in row for row in added):
+        return None, f"UNEXPLAINED (the note for this name was written for another mutant: {note['why']})"
+    return note["why"], note["why"]
 
 
 def write_report() -> Path:
@@ -345,19 +470,20 @@ def write_report() -> Path:
             continue
         r = json.loads(path.read_text())
         score = "n/a" if r["score"] is None else f"{r['score']:.1f}%"
+        survivors = {n: s for n, s in r["statuses"].items() if s not in KILLED | {"not checked"}}
+        reasons = {n: _explanation(n, r["diffs"].get(n, ""), notes) for n in survivors}
         equivalent = sum(
-            1 for n, s in r["statuses"].items() if s in SURVIVED and notes.get(n, "").startswith("equivalent")
+            1
+            for n, s in survivors.items()
+            if s in SURVIVED and (reasons[n][0] or "").startswith("equivalent")
         )
-        unexplained = sum(
-            1 for n, s in r["statuses"].items() if s not in KILLED | {"not checked"} and n not in notes
-        )
+        unexplained = sum(1 for n in survivors if reasons[n][0] is None)
         counted = r["killed"] + r["survived"] - equivalent
         adjusted = f"{100.0 * r['killed'] / counted:.1f}%" if counted else "n/a"
         rows.append(
             f"| {module.name} | `{module.path}` | {score} | {adjusted} | {r['killed']} | {r['survived']} | "
-            f"{equivalent} | {unexplained} | {r['not_tested']} | {r['minutes'] or 'resumed'} | {_freshness(r)} |"
+            f"{equivalent} | {unexplained} | {r['not_tested']} | {r['minutes'] or 'resumed'} | {_freshness(r)}{_carried(r)} |"
         )
-        survivors = {n: s for n, s in r["statuses"].items() if s not in KILLED | {"not checked"}}
         unchecked = sum(1 for s in r["statuses"].values() if s == "not checked")
         if not survivors and not unchecked:
             continue
@@ -370,7 +496,7 @@ def write_report() -> Path:
                 " they count in neither score.\n"
             )
         for name, status in sorted(survivors.items()):
-            why = notes.get(name, "UNEXPLAINED")
+            why = reasons[name][1]
             sections.append(f"- `{name}` ({status}): {why}\n")
             diff = r["diffs"].get(name, "").strip()
             body = "\n".join(line for line in diff.splitlines() if line.startswith(("+", "-")))
@@ -405,6 +531,10 @@ def write_report() -> Path:
             "a rerun checks only the survivors again (simulate has ~1,100 mutants, about an hour on a busy machine).",
             "Each campaign also runs `tests/test_mutants_<module>.py` when it exists: behaviour tests written to kill",
             "that module's survivors (adding such a file changes the test selection, so mutmut then reruns every mutant).",
+            "`--carry`: when a module changed since its saved run, only the functions whose code changed (compared with",
+            "the run's source, found in git) are run again; the others' results are carried over, and the row says how many.",
+            "A note in `bench/mutation_notes.yaml` may name the mutated line (`line:`): it then explains a survivor only",
+            "while that survivor's diff adds that line (mutmut renumbers a function's mutants when the function changes).",
             "",
             "## Surviving and untested mutants",
             *sections,
@@ -427,6 +557,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--budget-min", type=float, default=0, help="start no module after this (0: none)")
     parser.add_argument(
         "--module-timeout-min", type=float, default=60, help="give up on one module after this"
+    )
+    parser.add_argument(
+        "--carry",
+        action="store_true",
+        help="when the saved results came from an older source: check only the functions changed since (found "
+        "in git) and carry over the results of the others",
     )
     parser.add_argument("--report-only", action="store_true", help="rebuild the report from saved results")
     parser.add_argument(
@@ -458,6 +594,7 @@ def main(argv: list[str] | None = None) -> int:
                 timeout_s=args.module_timeout_min * 60,
                 work=args.work / module.name if args.work else None,
                 run=not args.collect_only,
+                carry=args.carry,
             )
             print(
                 f"{module.name}: score {r['score']}% ({r['killed']} killed, {r['survived']} survived, "

@@ -3,7 +3,9 @@
 ``observed_load`` (the load measured now) is a lower bound on the recommendation: the decision says so in its
 reason and its message, a bound equal to the forecast's leaves the forecast as the reason, no or a non-finite
 observation changes nothing, and the bound is carried into the scale-down stabilisation like any
-recommendation. Table-driven, through :func:`forecaster.scaling.decide` only, with a fixed clock.
+recommendation. Also what a forecast frame may hold: a text column beside the quantiles changes nothing (float64
+or float32), a gap in nullable floats is no usable forecast, and the planning window ends at lead + interval to the
+nanosecond. Table-driven, through :func:`forecaster.scaling.decide` only, with a fixed clock.
 """
 
 from __future__ import annotations
@@ -97,3 +99,78 @@ def test_the_observed_bound_is_held_by_the_stabilisation_window_like_any_recomme
     )
 
     assert (calm.desired_replicas, calm.reason) == (12, "stabilizing"), calm.message
+
+
+# -- what a forecast frame may hold ------------------------------------------------------------------------------
+
+
+def _with_label(forecast: pd.DataFrame) -> pd.DataFrame:
+    """The forecast with a text column beside its quantiles (e.g. which model made it)."""
+    return forecast.assign(model="lstm-v3")
+
+
+@pytest.mark.parametrize(
+    ("description", "dtype", "max_over_median", "desired"),
+    [
+        ("float64 quantiles", "float64", 0.0, 5),
+        ("float64, the band capped at 1.5 x the median", "float64", 0.5, 5),
+        # float32 (a model's own precision): the cap is computed in float64 either way, to the last digit.
+        ("float32, the band capped at 1.5 x the median", "float32", 0.5, 7),
+    ],
+)
+def test_a_text_column_beside_the_quantiles_changes_nothing(description, dtype, max_over_median, desired):
+    policy = ScalingPolicy(
+        capacity_per_replica=100,
+        min_replicas=2,
+        max_replicas=20,
+        lead_time_s=180,
+        max_over_median=max_over_median,
+    )
+    forecast = _flat(500.0) if dtype == "float64" else _flat(1000.0).assign(p50=401.7)
+    forecast = forecast.astype(dtype)
+
+    def run(frame):
+        return decide(forecast=frame, policy=policy, state=ScalingState(), now=NOW, current_replicas=3)
+
+    plain, labelled = run(forecast), run(_with_label(forecast))
+
+    assert (labelled.desired_replicas, labelled.reason, labelled.message, labelled.forecast_peak) == (
+        plain.desired_replicas,
+        plain.reason,
+        plain.message,
+        plain.forecast_peak,
+    ), description
+    assert labelled.desired_replicas == desired, description
+
+
+@pytest.mark.parametrize("labelled", [False, True], ids=["quantiles-only", "with-a-text-column"])
+def test_a_missing_value_in_nullable_float_columns_is_no_usable_forecast(labelled):
+    """Nullable floats (pandas' Float64, e.g. read from parquet) with a gap in the planning window: the
+    decision keeps what it had (never scales on a hole), and the same frame without the gap is used."""
+    forecast = _flat(500.0).astype("Float64")
+    forecast.iloc[1, forecast.columns.get_loc("p90")] = pd.NA  # 12:02, inside the window
+    if labelled:
+        forecast = _with_label(forecast)
+
+    gap = decide(
+        forecast=forecast, policy=POLICY, state=ScalingState(last_desired=7), now=NOW, current_replicas=7
+    )
+    assert (gap.desired_replicas, gap.reason) == (7, "no_forecast"), gap.message
+
+    filled = forecast.copy()
+    filled.iloc[1, filled.columns.get_loc("p90")] = 900.0
+    ok = decide(
+        forecast=filled, policy=POLICY, state=ScalingState(last_desired=7), now=NOW, current_replicas=7
+    )
+    assert (ok.desired_replicas, ok.reason) == (9, "forecast"), ok.message
+
+
+def test_the_planning_window_ends_at_lead_plus_interval_to_the_nanosecond():
+    """With the default 'peak' plan the window is [now, now + lead_time + interval], both ends included."""
+    end = NOW + pd.Timedelta(seconds=POLICY.lead_time_s + POLICY.interval_s)
+    index = pd.DatetimeIndex([NOW + pd.Timedelta(minutes=1), end, end + pd.Timedelta(nanoseconds=1)])
+    forecast = pd.DataFrame({"p50": [100.0, 300.0, 5000.0], "p90": [200.0, 700.0, 9000.0]}, index=index)
+
+    decision = decide(forecast=forecast, policy=POLICY, state=ScalingState(), now=NOW, current_replicas=2)
+
+    assert (decision.desired_replicas, decision.forecast_peak_at) == (7, end), decision.message

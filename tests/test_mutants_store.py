@@ -204,3 +204,77 @@ def test_writes_never_use_the_system_temporary_directory(tmp_path, model, monkey
     assert not (tmp_path / "no-such-tmp").exists()
     leftovers = [p.name for p in (tmp_path / "store").rglob("*") if ".tmp-" in p.name]
     assert leftovers == []
+
+
+# -- a concurrent writer's empty temporary folder -------------------------------------------------------------
+
+
+def test_a_temporary_folder_with_no_file_yet_is_aged_by_its_own_mtime(tmp_path, model):
+    """A writer that has just created its temporary folder (no file written yet) is alive: the next writer
+    neither fails on the empty folder nor removes it; one killed right after creating it (an old, empty
+    folder) is removed. A folder's own mtime counts, not only its files'."""
+    import os
+    import time
+
+    from forecaster.store import STALE_TEMP_AGE_S
+
+    store = ModelStore(tmp_path)
+    first = store.save("svc", model, now=NOW)
+    versions = tmp_path / "svc" / "versions"
+    just_created = versions / ".tmp-just-created"
+    just_created.mkdir()
+    killed_early = versions / ".tmp-killed-early"
+    killed_early.mkdir()
+    old_s = time.time() - STALE_TEMP_AGE_S - 60
+    os.utime(killed_early, (old_s, old_s))
+    # A folder written just now whose file is old (copied in with its mtime kept) is alive too.
+    copied_in = versions / ".tmp-copied-in"
+    copied_in.mkdir()
+    (copied_in / WEIGHTS_FILE).write_bytes(b"copied")
+    os.utime(copied_in / WEIGHTS_FILE, (old_s, old_s))
+
+    second = store.save("svc", model, now=NOW + pd.Timedelta(days=1))
+
+    assert just_created.is_dir() and (copied_in / WEIGHTS_FILE).exists()
+    assert not killed_early.exists()
+    assert store.versions("svc") == [first.version, second.version]
+
+
+# -- what the operator reads in the log ---------------------------------------------------------------------------
+
+
+def test_removing_a_killed_writers_temporary_logs_what_and_how_long_ago(tmp_path, model, caplog):
+    """The warning names the temporary removed and how long ago its writer stopped, in hours."""
+    import os
+    import time
+
+    store = ModelStore(tmp_path)
+    store.save("svc", model, now=NOW)
+    killed = tmp_path / "svc" / "versions" / ".tmp-killed"
+    killed.mkdir()
+    # 100.06 h ago: logged as 100.1 h (it stays so for minutes of a slow test, and an hour of 3601 s would
+    # make it 100.0).
+    old_s = time.time() - 100.06 * 3600
+    os.utime(killed, (old_s, old_s))
+
+    with caplog.at_level("WARNING", logger="forecaster.store"):
+        store.save("svc", model, now=NOW + pd.Timedelta(days=1))
+
+    assert [r.getMessage() for r in caplog.records if r.name == "forecaster.store"] == [
+        f"removed {killed}, left by a writer that stopped 100.1 h ago"
+    ]
+
+
+def test_replacing_a_damaged_pointer_logs_why_and_where_its_bytes_are(tmp_path, model, caplog):
+    store = ModelStore(tmp_path)
+    ref = store.save("svc", model, now=NOW)
+    (tmp_path / "svc").joinpath("current.json").write_text("{x")
+    problem = _problem(lambda: store.current("svc"))[0]
+
+    with caplog.at_level("WARNING", logger="forecaster.store"):
+        store.promote("svc", ref.version, reason="nightly", now=NOW)
+
+    assert [r.getMessage() for r in caplog.records if r.name == "forecaster.store"] == [
+        f"{problem}; treating it as absent and pointing it at {ref.version} (its old bytes are kept in "
+        "current.json.damaged)"
+    ]

@@ -6,7 +6,9 @@
 - :func:`event_features` at every step: time until the next start, since the last, whether it still runs,
   the next and the last size hint, per kind, computed here by hand;
 - :func:`make_windows` appends exactly those inputs at the window's past and future positions (including
-  steps after the end of the series), and none without an ``event_spec``.
+  steps after the end of the series), and none without an ``event_spec``; overlapping windows (a training
+  epoch) read them at their own positions too, a window is the same whichever others are built with it, and no
+  origins give empty windows of the right shape.
 """
 
 from __future__ import annotations
@@ -218,3 +220,65 @@ def test_size_hints_below_one_are_a_scale_too():
     index = pd.DatetimeIndex([pd.Timestamp("2026-03-05 09:30"), pd.Timestamp("2026-03-05 10:30")])
     out = event_features(index, calendar, spec)  # [2, 5]
     assert out[0, 3] == pytest.approx(0.5) and out[1, 4] == pytest.approx(0.5)
+
+
+def _windows_at(origins, *, spec, events=CALENDAR, event_spec=SPEC, with_target=True):
+    index = pd.date_range("2026-03-05 06:00", periods=120, freq=STEP)  # until 15:55
+    values = 100.0 + 10.0 * np.sin(np.arange(120) / 7.0)
+    scaler = Scaler.fit(values, lookback=spec.lookback)
+    return make_windows(
+        values,
+        index,
+        spec=spec,
+        scaler=scaler,
+        origins=np.asarray(origins, dtype=np.int64),
+        with_target=with_target,
+        step=STEP,
+        events=events,
+        event_spec=event_spec,
+    )
+
+
+def test_overlapping_windows_get_the_event_inputs_of_their_own_positions():
+    """Many overlapping windows (a training epoch): every step reads the calendar at its own time."""
+    spec = WindowSpec(lookback=6, horizon=4, season=0)
+    origins = np.arange(40, 60)  # 09:20 .. 10:55, around a's 10:00 start and b's 11:00
+    index = pd.date_range("2026-03-05 06:00", periods=120, freq=STEP)
+
+    windows = _windows_at(origins, spec=spec)
+
+    assert windows.past.shape == (20, 6, 16) and windows.future.shape == (20, 4, 15)
+    for n, origin in enumerate(origins):
+        past_times, future_times = index[origin - 6 : origin], index[origin : origin + 4]
+        np.testing.assert_array_equal(windows.past[n, :, 6:], event_features(past_times, CALENDAR, SPEC))
+        np.testing.assert_array_equal(windows.future[n, :, 5:], event_features(future_times, CALENDAR, SPEC))
+    assert windows.past[:, :, 6 + 2].any(), "a runs from 10:00 inside these windows"
+
+
+@pytest.mark.parametrize("season", [0, 24])
+@pytest.mark.parametrize(
+    "origins",
+    [[30, 31, 33], [30, 31, 33, 70, 71, 120]],
+    ids=["close-together", "far-apart"],  # the last one's horizon lies after the end of the series
+)
+def test_a_window_is_the_same_whichever_other_windows_are_built_with_it(season, origins):
+    """Windows built together equal the same windows built one at a time."""
+    spec = WindowSpec(lookback=6, horizon=4, season=season)
+    together = _windows_at(origins, spec=spec, with_target=False)
+    for n, origin in enumerate(origins):
+        alone = _windows_at([origin], spec=spec, with_target=False)
+        for field in ("past", "future", "level", "scale"):
+            np.testing.assert_array_equal(
+                getattr(together, field)[n], getattr(alone, field)[0], err_msg=field
+            )
+
+
+def test_no_origins_give_empty_windows_of_the_right_shape():
+    """A series with no valid origin yet (too short, or every window crosses a gap) builds zero windows."""
+    spec = WindowSpec(lookback=6, horizon=4, season=24)
+    windows = _windows_at([], spec=spec)
+    assert windows.past.shape == (0, 6, 16) and windows.future.shape == (0, 4, 15)
+    assert windows.level.shape == (0, 1) and windows.scale.shape == (0,) and windows.target.shape == (0, 4)
+    assert windows.origins.shape == (0,)
+    plain = _windows_at([], spec=spec, events=None, event_spec=None, with_target=False)
+    assert plain.past.shape == (0, 6, 6) and plain.future.shape == (0, 4, 5) and plain.target is None
