@@ -105,20 +105,23 @@ async def _load(
     *,
     concurrency: int,
     seconds: float,
+    warm: bool = True,
 ) -> dict:
     """``path`` one path, or a list (with ``headers`` one dict for all or a list, one per path): each
-    connection walks the list from its own offset, so requests spread over every path."""
+    connection walks the list from its own offset, so requests spread over every path. ``warm``: first
+    send every path once and load for 0.5 s, unmeasured; without it every request sent is measured."""
     paths = [path] if isinstance(path, str) else list(path)
     heads = headers if isinstance(headers, list) else [headers] * len(paths)
     requests = [_request(p, h) for p, h in zip(paths, heads, strict=True)]
     latencies: list[float] = []
     statuses: dict[int, int] = {}
     # Warm-up: connections open, caches rendered, before the clock starts.
-    if len(requests) > 1:
+    if warm and len(requests) > 1:
         await _warm(port, requests, concurrency=concurrency)
-    await asyncio.gather(
-        *(_worker(port, requests, time.perf_counter() + 0.5, [], {}) for _ in range(concurrency))
-    )
+    if warm:
+        await asyncio.gather(
+            *(_worker(port, requests, time.perf_counter() + 0.5, [], {}) for _ in range(concurrency))
+        )
     started = time.perf_counter()
     deadline = started + seconds
     offsets = [i * len(requests) // concurrency for i in range(concurrency)]
@@ -134,8 +137,8 @@ async def _load(
         "requests": len(latencies),
         "paths": len(paths),
         "rps": len(latencies) / elapsed,
-        "p50_ms": float(np.percentile(lat, 50)),
-        "p99_ms": float(np.percentile(lat, 99)),
+        "p50_ms": float(np.percentile(lat, 50)) if len(lat) else None,
+        "p99_ms": float(np.percentile(lat, 99)) if len(lat) else None,
         "statuses": {str(k): v for k, v in statuses.items()},
     }
 
@@ -149,6 +152,7 @@ def client_main(args: argparse.Namespace) -> None:
             spec["headers"],
             concurrency=spec["concurrency"],
             seconds=spec["seconds"],
+            warm=spec.get("warm", True),
         )
     )
     print(json.dumps(result))
@@ -161,9 +165,17 @@ def run_client(
     *,
     concurrency: int,
     seconds: float,
+    warm: bool = True,
 ) -> dict:
     """The load client in a process of its own; ``path`` one path or a list to spread the requests over."""
-    spec = {"port": port, "path": path, "headers": headers, "concurrency": concurrency, "seconds": seconds}
+    spec = {
+        "port": port,
+        "path": path,
+        "headers": headers,
+        "concurrency": concurrency,
+        "seconds": seconds,
+        "warm": warm,
+    }
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as fh:
         json.dump(spec, fh)  # a file: a thousand paths do not fit a command line comfortably
     try:

@@ -548,23 +548,28 @@ def _scrape_cost(base: str, path: str, *, pid: int, count: int) -> dict:
     return out
 
 
-def _under_load(pid: int, *, background_cpu_per_s: float, run) -> dict:
-    """Run the load client (``run()``); add the server's and the client's CPU during it, and the server's
-    CPU per request with its background work (the refresher: measured just before, per second) taken out."""
-    server_cpu, client = _cpu_s(pid), resource.getrusage(resource.RUSAGE_CHILDREN)
-    started = time.perf_counter()
+def _thread_cpu_s(pid: int, tid: int) -> float:
+    fields = Path(f"/proc/{pid}/task/{tid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _under_load(pid: int, *, run_warm, run) -> dict:
+    """Warm up (``run_warm()``: every path once, unmeasured), then run the measured load (``run()``, every
+    request it sends counted). Adds the CPU during the measured load of the server (all threads), of its
+    event-loop thread alone (the main thread: it answers every request; the refresher's work runs in its
+    own pool's threads) and of the client process."""
+    run_warm()
+    server_cpu, loop_cpu = _cpu_s(pid), _thread_cpu_s(pid, pid)
+    client = resource.getrusage(resource.RUSAGE_CHILDREN)
     load = run()
-    elapsed = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     load["server_cpu_s"] = round(_cpu_s(pid) - server_cpu, 2)
+    load["loop_cpu_s"] = round(_thread_cpu_s(pid, pid) - loop_cpu, 2)
+    # The client process's whole life (its start-up included): an upper bound of its share.
     load["client_cpu_s"] = round(after.ru_utime + after.ru_stime - client.ru_utime - client.ru_stime, 2)
     requests = max(1, load["requests"])
     load["server_cpu_us_per_request"] = round(load["server_cpu_s"] / requests * 1e6)
-    # The client process lives for the whole call (warm-up walk included): its CPU per request is an upper
-    # bound; the server's background is what its refresher used per second while no request came.
-    load["server_cpu_us_per_request_net"] = round(
-        max(0.0, load["server_cpu_s"] - background_cpu_per_s * elapsed) / requests * 1e6
-    )
+    load["loop_cpu_us_per_request"] = round(load["loop_cpu_s"] / requests * 1e6)
     return load
 
 
@@ -623,19 +628,21 @@ def bench_api(
         idle_cpu, idle_started = _cpu_s(proc.pid), time.perf_counter()
         time.sleep(3.0)
         background = (_cpu_s(proc.pid) - idle_cpu) / (time.perf_counter() - idle_started)
+
+        def client(headers, *, warm: bool) -> dict:
+            return run_client(
+                port, paths, headers, concurrency=connections, seconds=seconds if not warm else 0, warm=warm
+            )
+
         load = _under_load(
-            proc.pid,
-            background_cpu_per_s=background,
-            run=lambda: run_client(port, paths, {}, concurrency=connections, seconds=seconds),
+            proc.pid, run_warm=lambda: client({}, warm=True), run=lambda: client({}, warm=False)
         )
         etags = [
             {"If-None-Match": urllib.request.urlopen(f"{base}{p}", timeout=30).headers["ETag"]}  # noqa: S310
             for p in paths
         ]
         load_304 = _under_load(
-            proc.pid,
-            background_cpu_per_s=background,
-            run=lambda: run_client(port, paths, etags, concurrency=connections, seconds=seconds),
+            proc.pid, run_warm=lambda: client(etags, warm=True), run=lambda: client(etags, warm=False)
         )
         metrics_loaded = _scrape_cost(base, "/metrics", pid=proc.pid, count=5)
         rss_after = _rss_mb(proc.pid)
@@ -743,7 +750,7 @@ def report(results: dict, *, command: str, out: Path) -> None:
             return (
                 f"| {label} | {r.get('paths')} | {r.get('rps', 0):.0f} | {r.get('p50_ms', 0):.1f} | "
                 f"{r.get('p99_ms', 0):.1f} | {r.get('server_cpu_us_per_request')} | "
-                f"{r.get('server_cpu_us_per_request_net')} | {r.get('client_cpu_s')} | {r.get('statuses')} |"
+                f"{r.get('loop_cpu_us_per_request')} | {r.get('client_cpu_s')} | {r.get('statuses')} |"
             )
 
         lines += [
@@ -768,7 +775,8 @@ def report(results: dict, *, command: str, out: Path) -> None:
             f"Cached forecast, {a.get('connections', 32)} keep-alive connections, requests spread over the "
             "paths (each connection walks them from its own offset; every path fetched once before the clock):",
             "",
-            "| requests | paths | req/s | p50 ms | p99 ms | server CPU us/request | same, background out | "
+            "| requests | paths | req/s | p50 ms | p99 ms | server CPU us/request (all threads, its refresher "
+            "included) | event-loop thread CPU us/request | "
             "client CPU s | statuses |",
             "|---|---|---|---|---|---|---|---|---|",
             row("200", load),

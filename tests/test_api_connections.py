@@ -1,4 +1,5 @@
-"""The service's Prometheus connections at fleet scale: the targets of one Prometheus share one pool.
+"""The service at fleet scale: the targets of one Prometheus share one connection pool, and the refresh pass
+runs on a small pool of its own.
 
 Why it matters: Prometheus serves at most ``--web.max-connections`` (512 by default) connections at once, and
 a source keeps its connection open between refreshes. With a pool per target, a service of 1,000 targets
@@ -190,3 +191,74 @@ def test_the_service_builds_its_sources_with_one_pool_per_prometheus(prometheus)
 def test_pool_size_must_be_positive():
     with pytest.raises(ValueError, match="pool_size"):
         SharedConnectionSources(pool_size=0)
+
+
+class ThreadRecordingSource:
+    """A flat series; records the name of the thread each fetch ran in."""
+
+    def __init__(self, seen: set[str], lock: threading.Lock) -> None:
+        self.seen, self.lock = seen, lock
+
+    def fetch_recent(self, *, duration, now):
+        with self.lock:
+            self.seen.add(threading.current_thread().name)
+        index = pd.date_range(end=now.floor("1min") - pd.Timedelta("1min"), periods=120, freq="1min")
+        return pd.Series(5.0, index=index)
+
+
+def test_the_refresh_pass_runs_on_a_pool_of_refresh_workers_threads():
+    # The event loop competes for the GIL with every busy refresh thread: the pass is bounded to
+    # refresh_workers threads of its own (asyncio's default pool has cpu + 4, 6 on 2 cores).
+    seen: set[str] = set()
+    lock = threading.Lock()
+    states = [
+        TargetState(
+            config=c,
+            source=ThreadRecordingSource(seen, lock),
+            model=ServingModel.baseline("test: no model"),
+        )
+        for c in configs("http://127.0.0.1:9", 30)
+    ]
+    service = ForecastService(
+        states,
+        clock=lambda: NOW,
+        max_history=pd.Timedelta("6h"),
+        refresh_delay=pd.Timedelta("10s"),
+        retry_interval=pd.Timedelta("15s"),
+        stale_after_steps=3,
+        metrics=ServiceMetrics(),
+        refresh_workers=2,
+    )
+    try:
+        done = asyncio.run(service.refresh_due())
+    finally:
+        service.close()
+    assert len(done) == 30
+    assert 1 <= len(seen) <= 2
+    assert all(name.startswith("forecast-refresh") for name in seen)
+
+
+def test_refresh_workers_must_be_positive():
+    with pytest.raises(ValueError, match="refresh_workers"):
+        ForecastService(
+            [],
+            clock=lambda: NOW,
+            max_history=pd.Timedelta("6h"),
+            refresh_delay=pd.Timedelta("10s"),
+            retry_interval=pd.Timedelta("15s"),
+            stale_after_steps=3,
+            metrics=ServiceMetrics(),
+            refresh_workers=0,
+        )
+
+
+def test_a_serve_config_with_no_refresh_workers_is_refused(tmp_path):
+    from forecaster.api.settings import load_serve_settings
+    from forecaster.errors import ConfigError
+
+    path = tmp_path / "serve.yaml"
+    path.write_text("refresh_workers: 0\n")
+    with pytest.raises(ConfigError, match="refresh_workers must be >= 1"):
+        load_serve_settings(str(path))
+    path.write_text("refresh_workers: 3\n")
+    assert load_serve_settings(str(path)).refresh_workers == 3

@@ -293,6 +293,7 @@ def create_app(
             stale_after_steps=settings.stale_after_steps,
             metrics=service_metrics,
             model_refresher=_model_refresher(loader),
+            refresh_workers=settings.refresh_workers,
         )
         service.models_loaded = True
         service_metrics.attach(service)
@@ -347,6 +348,7 @@ def create_app(
             refresher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await refresher
+            service.close()
             if cleanup is not None:
                 shutil.rmtree(cleanup, ignore_errors=True)
 
