@@ -232,10 +232,36 @@ def _run_training(work: Path, targets: Path, *, processes: int, jobs: int, tag: 
     }
 
 
+def balanced_names(count: int, *, shards: list[int], available: int) -> list[str]:
+    """``count`` service names (of the ``available`` backfilled) that the Indexed Job's hash partition
+    spreads evenly over S shards for every S in ``shards``: the first names are not (svc-0000..0003 all hash
+    to shard 0 of 2, so "2 processes" trained 4 + 0 targets, and 8 names split 6 + 2: the second and third
+    rounds' speed-ups measured that, not the code). Taken in order, each kept while no shard of any S holds
+    more than its share."""
+    from forecaster.fleet import shard_index
+
+    picked: list[str] = []
+    for i in range(available):
+        if len(picked) == count:
+            break
+        name = service(i)
+        if all(
+            sum(shard_index(p, s) == shard_index(name, s) for p in picked) < -(-count // s) for s in shards
+        ):
+            picked.append(name)
+    if len(picked) < count:
+        raise RuntimeError(
+            f"only {len(picked)} of {count} names split evenly over {shards} shards among {available} series: "
+            "backfill more (--n) or train fewer targets"
+        )
+    return picked
+
+
 def bench_training(
     work: Path,
     *,
     prometheus: str,
+    available: int,
     count: int,
     shards: list[int],
     jobs: list[int],
@@ -245,14 +271,21 @@ def bench_training(
     """Training throughput: S processes (one Job's pods) with one job each, and one process with K jobs
     (a pod of K CPUs), against one process with one job; process start-up (interpreter, torch, forecaster
     imports, listing the targets) measured alone, on a folder with no targets."""
-    names = [service(i) for i in range(count)]
+    names = balanced_names(count, shards=shards, available=available)
     targets = work / "train-targets"
     write_targets(targets, names, prometheus=prometheus, store=str(work / "unused"), model=model, train=train)
     empty = work / "train-targets-none"
     empty.mkdir()
     startup = _run_training(work, empty, processes=1, jobs=1, tag="startup")
     print(f"training: start-up of one process {startup['wall_s']}s wall, {startup['cpu_s']}s CPU", flush=True)
-    out: dict = {"targets": count, "train": train, "model": model, "startup": startup, "runs": {}}
+    out: dict = {
+        "targets": count,
+        "names": names,
+        "train": train,
+        "model": model,
+        "startup": startup,
+        "runs": {},
+    }
     plans = [(s, 1) for s in shards] + [(1, k) for k in jobs if k > 1]
     for processes, k in plans:
         tag = f"{processes}x{k}"
@@ -704,7 +737,8 @@ def report(results: dict, *, command: str, out: Path) -> None:
         lines += [
             "### Training (train --all: P processes with JOB_COMPLETION_INDEX, each with --jobs K)",
             "",
-            f"{t['targets']} targets, model {t['model']}, training {t['train']}, 2 days of history at 1 "
+            f"{t['targets']} targets ({', '.join(t.get('names', []))}: the same number in every shard), "
+            f"model {t['model']}, training {t['train']}, 2 days of history at 1 "
             f"minute. Start-up of one process alone (no targets): {su['wall_s']} s wall, {su['cpu_s']} s CPU.",
             "",
             "| P x K | wall s | speed-up (wall) | training span s (longest process) | speed-up (training "
@@ -875,6 +909,7 @@ def main() -> None:
             training = bench_training(
                 work,
                 prometheus=server.url,
+                available=max(sizes),
                 count=count,
                 shards=shards,
                 jobs=[int(k) for k in args.train_jobs.split(",")],
