@@ -43,10 +43,22 @@ def _free_port() -> int:
 
 
 # -- the client (runs in its own process) -------------------------------------------------------------------
-async def _worker(port: int, request: bytes, deadline: float, latencies: list[float], statuses: dict) -> None:
+async def _worker(
+    port: int,
+    requests: list[bytes],
+    deadline: float,
+    latencies: list[float],
+    statuses: dict,
+    *,
+    first: int = 0,
+) -> None:
+    """One keep-alive connection sending ``requests`` in turn (from index ``first``) until ``deadline``."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    i = first
     try:
         while time.perf_counter() < deadline:
+            request = requests[i % len(requests)]
+            i += 1
             started = time.perf_counter()
             writer.write(request)
             head = await reader.readuntil(b"\r\n\r\n")
@@ -63,31 +75,76 @@ async def _worker(port: int, request: bytes, deadline: float, latencies: list[fl
         writer.close()
 
 
-async def _load(port: int, path: str, headers: dict[str, str], *, concurrency: int, seconds: float) -> dict:
+def _request(path: str, headers: dict[str, str]) -> bytes:
     extra = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
-    request = f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{extra}\r\n".encode()
+    return f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{extra}\r\n".encode()
+
+
+async def _warm(port: int, requests: list[bytes], *, concurrency: int) -> None:
+    """Every request once (each connection a slice): bodies rendered, caches filled, before the clock."""
+
+    async def rounds(chunk: list[bytes]) -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            for request in chunk:  # each once, in order
+                writer.write(request)
+                head = await reader.readuntil(b"\r\n\r\n")
+                for line in head.split(b"\r\n"):
+                    if line[:15].lower() == b"content-length:":
+                        await reader.readexactly(int(line[15:]))
+        finally:
+            writer.close()
+
+    await asyncio.gather(*(rounds(requests[i::concurrency]) for i in range(concurrency)))
+
+
+async def _load(
+    port: int,
+    path: str | list[str],
+    headers: dict[str, str] | list[dict[str, str]],
+    *,
+    concurrency: int,
+    seconds: float,
+    warm: bool = True,
+) -> dict:
+    """``path`` one path, or a list (with ``headers`` one dict for all or a list, one per path): each
+    connection walks the list from its own offset, so requests spread over every path. ``warm``: first
+    send every path once and load for 0.5 s, unmeasured; without it every request sent is measured."""
+    paths = [path] if isinstance(path, str) else list(path)
+    heads = headers if isinstance(headers, list) else [headers] * len(paths)
+    requests = [_request(p, h) for p, h in zip(paths, heads, strict=True)]
     latencies: list[float] = []
     statuses: dict[int, int] = {}
     # Warm-up: connections open, caches rendered, before the clock starts.
-    await asyncio.gather(
-        *(_worker(port, request, time.perf_counter() + 0.5, [], {}) for _ in range(concurrency))
-    )
+    if warm and len(requests) > 1:
+        await _warm(port, requests, concurrency=concurrency)
+    if warm:
+        await asyncio.gather(
+            *(_worker(port, requests, time.perf_counter() + 0.5, [], {}) for _ in range(concurrency))
+        )
     started = time.perf_counter()
     deadline = started + seconds
-    await asyncio.gather(*(_worker(port, request, deadline, latencies, statuses) for _ in range(concurrency)))
+    offsets = [i * len(requests) // concurrency for i in range(concurrency)]
+    await asyncio.gather(
+        *(
+            _worker(port, requests, deadline, latencies, statuses, first=offsets[i])
+            for i in range(concurrency)
+        )
+    )
     elapsed = time.perf_counter() - started
     lat = np.array(latencies) * 1000
     return {
         "requests": len(latencies),
+        "paths": len(paths),
         "rps": len(latencies) / elapsed,
-        "p50_ms": float(np.percentile(lat, 50)),
-        "p99_ms": float(np.percentile(lat, 99)),
+        "p50_ms": float(np.percentile(lat, 50)) if len(lat) else None,
+        "p99_ms": float(np.percentile(lat, 99)) if len(lat) else None,
         "statuses": {str(k): v for k, v in statuses.items()},
     }
 
 
 def client_main(args: argparse.Namespace) -> None:
-    spec = json.loads(args.client)
+    spec = json.loads(Path(args.client[1:]).read_text() if args.client.startswith("@") else args.client)
     result = asyncio.run(
         _load(
             spec["port"],
@@ -95,16 +152,38 @@ def client_main(args: argparse.Namespace) -> None:
             spec["headers"],
             concurrency=spec["concurrency"],
             seconds=spec["seconds"],
+            warm=spec.get("warm", True),
         )
     )
     print(json.dumps(result))
 
 
-def run_client(port: int, path: str, headers: dict[str, str], *, concurrency: int, seconds: float) -> dict:
-    spec = {"port": port, "path": path, "headers": headers, "concurrency": concurrency, "seconds": seconds}
-    done = subprocess.run(
-        [sys.executable, __file__, "--client", json.dumps(spec)], capture_output=True, text=True, check=True
-    )
+def run_client(
+    port: int,
+    path: str | list[str],
+    headers: dict[str, str] | list[dict[str, str]],
+    *,
+    concurrency: int,
+    seconds: float,
+    warm: bool = True,
+) -> dict:
+    """The load client in a process of its own; ``path`` one path or a list to spread the requests over."""
+    spec = {
+        "port": port,
+        "path": path,
+        "headers": headers,
+        "concurrency": concurrency,
+        "seconds": seconds,
+        "warm": warm,
+    }
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as fh:
+        json.dump(spec, fh)  # a file: a thousand paths do not fit a command line comfortably
+    try:
+        done = subprocess.run(
+            [sys.executable, __file__, "--client", f"@{fh.name}"], capture_output=True, text=True, check=True
+        )
+    finally:
+        os.unlink(fh.name)
     return json.loads(done.stdout)
 
 

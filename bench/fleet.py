@@ -5,24 +5,35 @@ What it does, all on 127.0.0.1:
 1. N synthetic services (``live_streaming`` at seed i, scaled 0.2x..5x) as one metric
    ``http_requests:rate1m{service="svc-i"}``, ``--days`` of 1-minute samples ending now, backfilled into the
    Debian Prometheus with promtool (the way tests/prometheus_fixture.py does);
-2. training: K plain targets (tiny model settings) trained by ``forecaster train --all --targets DIR`` as S
-   processes with ``JOB_COMPLETION_INDEX``/``JOB_COMPLETIONS`` set, the way the Indexed Job runs them; wall
-   time for S = 1 and S = 2 gives the throughput per core and the speed-up. One trained model is then copied
-   into the store under every service's name (the prescaler and API parts need a model per target; a tick
-   costs the same whichever weights it runs);
+2. training: K plain targets (by default the production model, hidden 64, for a fixed 8 epochs of up to
+   20,000 windows on the 2 days of history: ~10-20 CPU s a target, several times a process's start-up)
+   trained by ``forecaster train --all --targets DIR`` as S processes with
+   ``JOB_COMPLETION_INDEX``/``JOB_COMPLETIONS`` set, the way the Indexed Job runs them, S = 1 and 2 in the same
+   run; a process's start-up is measured alone, and the speed-up is given on the wall time and on the training
+   work (each process's span from its first target's start to its last one's end). One tiny model (hidden 16)
+   is trained apart and copied into the store under every service's name (the prescaler and API parts need
+   a model per target; the same tiny model as in every earlier round, so their figures stay comparable);
 3. prescaler: the fake API server holds a template ForecastTarget (``sum by (service) (...)``, splitBy
    service) and N Deployments + PrescalePolicies naming its members (the fake API server in a process of its
    own, as a real one is); one controller (watch cache, bounded pools) ticks ``--ticks`` times a minute
    apart (cold: every status and scale written; warm; then steady ticks). Tick wall time, the prescaler
    process's CPU time (what a busy machine cannot distort as much), Prometheus queries per tick (the
    controller's own metric), API-server writes;
-4. API: ``forecaster serve`` as its own process over N targets (one query each) and the store; after
-   /readyz: resident memory, ``/v1/targets?limit=500`` and ``/metrics`` latency, and the cached forecast's
-   requests/s and p99 (bench/api_load.py's raw-socket client, 32 connections, as another process).
+4. API: ``forecaster serve`` as its own process over N targets (one query each) and the store: readiness
+   (wall, the CPU it took, the most connections it held open to Prometheus), resident memory,
+   ``/v1/targets?limit=500`` and ``/metrics`` latency with the server's CPU per scrape, and the cached
+   forecast with the requests spread over all N targets (200, and 304 with each target's own ETag):
+   requests/s, p50/p99, CPU per request of the server and of its event-loop thread (bench/api_load.py's
+   raw-socket client, ``--connections`` keep-alive connections, as another process).
 
 Results are appended to bench/results/fleet.md with the command. The machine is shared: start small.
 
-    python bench/fleet.py --n 100 [--n 1000] [--train-targets 8] [--days 3]
+    python bench/fleet.py --n 100 [--n 1000] [--train-targets 4] [--days 3]
+
+The one command for an idle 2-core machine (all parts at N = 1,000; about 8-10 minutes there):
+
+    PYTHONPATH=$PWD OMP_NUM_THREADS=1 python bench/fleet.py --n 1000 --days 2.5 --train-targets 4 \
+        --shards 1,2 --train-jobs 1 --ticks 4 --seconds 5
 """
 
 from __future__ import annotations
@@ -62,6 +73,18 @@ TINY_TRAIN = {"epochs": 2, "batchSize": 256, "patience": 1, "maxWindowsPerEpoch"
 # a process's start-up (torch's import), as a production target does (hidden 64, up to 30 epochs of 20,000
 # windows: minutes; 2 days of history hold ~2,400 training windows, so epochs set the work). No early stopping (patience = epochs), so every run does the same work.
 BENCH_TRAIN = {"epochs": 20, "batchSize": 256, "patience": 20, "maxWindowsPerEpoch": 10000, "backtest": "6h"}
+# The training part's default: the production model (hidden 64, up to 20,000 windows per epoch, blend, event
+# profile: ModelSettings/TrainSettings defaults) on the bench's 2 days of 1-minute history, a fixed number of
+# epochs (no early stopping). A target then costs ~10-20 CPU s, several times a process's start-up, and its
+# time goes where a production target's goes (the LSTM's epochs); 28 days and 30 epochs would be minutes.
+PRODUCTION_MODEL = {"lookback": "2h", "horizon": "30m", "quantiles": [0.5, 0.9], "hiddenSize": 64}
+PRODUCTION_TRAIN = {
+    "epochs": 8,
+    "batchSize": 256,
+    "patience": 8,
+    "maxWindowsPerEpoch": 20000,
+    "backtest": "6h",
+}
 
 
 def service(i: int) -> str:
@@ -155,7 +178,7 @@ def _train_command(targets: Path, store: Path, *, jobs: int) -> list[str]:
     ]
 
 
-_SUMMARY_CPU = re.compile(r"^shard \S+: .* in [0-9.]+s \(([0-9.]+)s CPU\)$", re.MULTILINE)
+_SUMMARY = re.compile(r"^shard \S+: .* in ([0-9.]+)s \(([0-9.]+)s CPU\)$", re.MULTILINE)
 
 
 def _run_training(work: Path, targets: Path, *, processes: int, jobs: int, tag: str) -> dict:
@@ -189,13 +212,18 @@ def _run_training(work: Path, targets: Path, *, processes: int, jobs: int, tag: 
     wall = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
-    target_cpu = sum(float(m) for log in logs for m in _SUMMARY_CPU.findall(log.read_text()))
+    summaries = [_SUMMARY.findall(log.read_text()) for log in logs]
+    target_cpu = sum(float(cpu) for found in summaries for _, cpu in found)
+    # Each process's training span: the sum of its targets' durations, i.e. from its first target's start
+    # to its last one's end when it trains one at a time (jobs = 1); start-up and listing left out.
+    spans = [sum(float(took) for took, _ in found) for found in summaries]
     return {
         "processes": processes,
         "jobs": jobs,
         "wall_s": round(wall, 1),
         "cpu_s": round(cpu, 1),
         "target_cpu_s": round(target_cpu, 1),
+        "train_span_s": round(max(spans), 1) if jobs == 1 and all(summaries) else None,
         # getrusage's children maximum: the largest any one waited-for process reached so far in this run
         # of the bench (not per row), kilobytes on Linux.
         "max_rss_mb": round(after.ru_maxrss / 1024),
@@ -204,10 +232,36 @@ def _run_training(work: Path, targets: Path, *, processes: int, jobs: int, tag: 
     }
 
 
+def balanced_names(count: int, *, shards: list[int], available: int) -> list[str]:
+    """``count`` service names (of the ``available`` backfilled) that the Indexed Job's hash partition
+    spreads evenly over S shards for every S in ``shards``: the first names are not (svc-0000..0003 all hash
+    to shard 0 of 2, so "2 processes" trained 4 + 0 targets, and 8 names split 6 + 2: the second and third
+    rounds' speed-ups measured that, not the code). Taken in order, each kept while no shard of any S holds
+    more than its share."""
+    from forecaster.fleet import shard_index
+
+    picked: list[str] = []
+    for i in range(available):
+        if len(picked) == count:
+            break
+        name = service(i)
+        if all(
+            sum(shard_index(p, s) == shard_index(name, s) for p in picked) < -(-count // s) for s in shards
+        ):
+            picked.append(name)
+    if len(picked) < count:
+        raise RuntimeError(
+            f"only {len(picked)} of {count} names split evenly over {shards} shards among {available} series: "
+            "backfill more (--n) or train fewer targets"
+        )
+    return picked
+
+
 def bench_training(
     work: Path,
     *,
     prometheus: str,
+    available: int,
     count: int,
     shards: list[int],
     jobs: list[int],
@@ -217,14 +271,21 @@ def bench_training(
     """Training throughput: S processes (one Job's pods) with one job each, and one process with K jobs
     (a pod of K CPUs), against one process with one job; process start-up (interpreter, torch, forecaster
     imports, listing the targets) measured alone, on a folder with no targets."""
-    names = [service(i) for i in range(count)]
+    names = balanced_names(count, shards=shards, available=available)
     targets = work / "train-targets"
     write_targets(targets, names, prometheus=prometheus, store=str(work / "unused"), model=model, train=train)
     empty = work / "train-targets-none"
     empty.mkdir()
     startup = _run_training(work, empty, processes=1, jobs=1, tag="startup")
     print(f"training: start-up of one process {startup['wall_s']}s wall, {startup['cpu_s']}s CPU", flush=True)
-    out: dict = {"targets": count, "train": train, "model": model, "startup": startup, "runs": {}}
+    out: dict = {
+        "targets": count,
+        "names": names,
+        "train": train,
+        "model": model,
+        "startup": startup,
+        "runs": {},
+    }
     plans = [(s, 1) for s in shards] + [(1, k) for k in jobs if k > 1]
     for processes, k in plans:
         tag = f"{processes}x{k}"
@@ -241,6 +302,9 @@ def bench_training(
         run["speedup_without_startup"] = round(
             (base["wall_s"] - startup["wall_s"]) / max(0.1, run["wall_s"] - startup["wall_s"]), 2
         )
+        # On the training work alone: the longest process's span against the one process's (jobs = 1 only).
+        if run.get("train_span_s") and base.get("train_span_s"):
+            run["speedup_training"] = round(base["train_span_s"] / run["train_span_s"], 2)
     out["store"] = base["store"]
     return out
 
@@ -282,6 +346,17 @@ def bench_production_target(epoch_counts: list[int], *, days: float = 28.0) -> d
         out |= {"cpu_s_per_epoch": round(per_epoch, 1), "cpu_s_fixed": round(fixed, 1)}
         out["cpu_s_at_30_epochs"] = round(fixed + 30 * per_epoch, 1)
     return out
+
+
+def fleet_model_store(work: Path, *, prometheus: str) -> str:
+    """A store holding one tiny model (TINY_MODEL, TINY_TRAIN) trained for service 0: what the prescaler and
+    API parts copy under every name."""
+    targets = work / "fleet-model-target"
+    write_targets(targets, [service(0)], prometheus=prometheus, store=str(work / "unused"))
+    run = _run_training(work, targets, processes=1, jobs=1, tag="fleet-model")
+    if run["exit_codes"] != [0]:
+        raise RuntimeError(f"training the fleet's model failed: see {work}/train-fleet-model-0.log")
+    return run["store"]
 
 
 def copy_model(store_root: str, *, source: str, names: list[str]) -> None:
@@ -484,13 +559,77 @@ def _rss_mb(pid: int) -> float:
     return float("nan")
 
 
-def bench_api(n: int, *, work: Path, prometheus: str, store: str, seconds: float) -> dict:
+def _established_to(pid: int, port: int) -> int:
+    """TCP connections of process ``pid`` established to 127.0.0.1:``port`` (its sockets' inodes matched in
+    /proc/PID/net/tcp): how many connections the service holds open to Prometheus."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    count = 0
+    for table in ("tcp", "tcp6"):
+        try:
+            rows = Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            fields = row.split()
+            remote_port = int(fields[2].rsplit(":", 1)[1], 16)
+            if fields[3] == "01" and remote_port == port and fields[9] in inodes:  # 01: ESTABLISHED
+                count += 1
+    return count
+
+
+def _scrape_cost(base: str, path: str, *, pid: int, count: int) -> dict:
+    """``count`` sequential GETs of ``path``: latency, and the server's CPU per request (all its threads)."""
+    cpu = _cpu_s(pid)
+    out = _latency_ms(f"{base}{path}", count=count)
+    out["server_cpu_ms_per_request"] = round((_cpu_s(pid) - cpu) / count * 1000, 1)
+    return out
+
+
+def _thread_cpu_s(pid: int, tid: int) -> float:
+    fields = Path(f"/proc/{pid}/task/{tid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _under_load(pid: int, *, run_warm, run) -> dict:
+    """Warm up (``run_warm()``: every path once, unmeasured), then run the measured load (``run()``, every
+    request it sends counted). Adds the CPU during the measured load of the server (all threads), of its
+    event-loop thread alone (the main thread: it answers every request; the refresher's work runs in its
+    own pool's threads) and of the client process."""
+    run_warm()
+    server_cpu, loop_cpu = _cpu_s(pid), _thread_cpu_s(pid, pid)
+    client = resource.getrusage(resource.RUSAGE_CHILDREN)
+    load = run()
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    load["server_cpu_s"] = round(_cpu_s(pid) - server_cpu, 2)
+    load["loop_cpu_s"] = round(_thread_cpu_s(pid, pid) - loop_cpu, 2)
+    # The client process's whole life (its start-up included): an upper bound of its share.
+    load["client_cpu_s"] = round(after.ru_utime + after.ru_stime - client.ru_utime - client.ru_stime, 2)
+    requests = max(1, load["requests"])
+    load["server_cpu_us_per_request"] = round(load["server_cpu_s"] / requests * 1e6)
+    load["loop_cpu_us_per_request"] = round(load["loop_cpu_s"] / requests * 1e6)
+    return load
+
+
+def bench_api(
+    n: int, *, work: Path, prometheus: str, store: str, seconds: float, connections: int = 16
+) -> dict:
+    """``forecaster serve`` over N targets: readiness (wall and the CPU it took, connections to Prometheus),
+    memory, /v1/targets and /metrics (latency and server CPU per scrape), and the cached forecast under load
+    with the requests spread over all N targets (200 and 304), server CPU per request."""
     sys.path.insert(0, str(ROOT / "bench"))
     from api_load import run_client
 
     targets = work / f"api-targets-{n}"
     write_targets(targets, [service(i) for i in range(n)], prometheus=prometheus, store=store)
     port = _free_port()
+    prometheus_port = int(prometheus.rsplit(":", 1)[1].strip("/"))
     config = work / f"serve-{n}.yaml"
     config.write_text(
         f"host: 127.0.0.1\nport: {port}\ntargets_dir: {targets}\nstore: {store}\nlog_level: warning\n"
@@ -506,11 +645,13 @@ def bench_api(n: int, *, work: Path, prometheus: str, store: str, seconds: float
         cwd=ROOT,
     )
     base = f"http://127.0.0.1:{port}"
+    most_connections = 0
     try:
         deadline = time.monotonic() + 900
         while True:
             if proc.poll() is not None:
                 raise RuntimeError(f"serve exited: {log_path.read_text()[-2000:]}")
+            most_connections = max(most_connections, _established_to(proc.pid, prometheus_port))
             try:
                 if _get(f"{base}/readyz", timeout=5)[0] == 200:
                     break
@@ -520,23 +661,34 @@ def bench_api(n: int, *, work: Path, prometheus: str, store: str, seconds: float
                 raise RuntimeError("serve not ready in 900 s")
             time.sleep(1)
         ready_s = time.perf_counter() - started
+        ready_cpu_s = _cpu_s(proc.pid)
+        timeouts = log_path.read_text().count("timed out")
         rss = _rss_mb(proc.pid)
         page = _latency_ms(f"{base}/v1/targets?limit=500", count=10)
         selector = _latency_ms(f"{base}/v1/targets?labelSelector=team%3Dsearch&limit=100", count=10)
-        metrics = _latency_ms(f"{base}/metrics", count=10)
+        metrics = _scrape_cost(base, "/metrics", pid=proc.pid, count=10)
         metrics_bytes = len(_get(f"{base}/metrics")[1])
-        path = f"/v1/targets/{service(n // 2)}/forecast?history=6h"
-        server_cpu, client_cpu = _cpu_s(proc.pid), resource.getrusage(resource.RUSAGE_CHILDREN)
-        load = run_client(port, path, {}, concurrency=32, seconds=seconds)
-        after = resource.getrusage(resource.RUSAGE_CHILDREN)
-        # Who is busy during the load: the server's CPU seconds and the client process's (same 2 cores).
-        load["server_cpu_s"] = round(_cpu_s(proc.pid) - server_cpu, 2)
-        load["client_cpu_s"] = round(
-            after.ru_utime + after.ru_stime - client_cpu.ru_utime - client_cpu.ru_stime, 2
+        paths = [f"/v1/targets/{service(i)}/forecast?history=6h" for i in range(n)]
+        idle_cpu, idle_started = _cpu_s(proc.pid), time.perf_counter()
+        time.sleep(3.0)
+        background = (_cpu_s(proc.pid) - idle_cpu) / (time.perf_counter() - idle_started)
+
+        def client(headers, *, warm: bool) -> dict:
+            return run_client(
+                port, paths, headers, concurrency=connections, seconds=seconds if not warm else 0, warm=warm
+            )
+
+        load = _under_load(
+            proc.pid, run_warm=lambda: client({}, warm=True), run=lambda: client({}, warm=False)
         )
-        load["server_cpu_us_per_request"] = round(load["server_cpu_s"] / max(1, load["requests"]) * 1e6)
-        etag = urllib.request.urlopen(f"{base}{path}", timeout=30).headers["ETag"]  # noqa: S310
-        load_304 = run_client(port, path, {"If-None-Match": etag}, concurrency=32, seconds=seconds)
+        etags = [
+            {"If-None-Match": urllib.request.urlopen(f"{base}{p}", timeout=30).headers["ETag"]}  # noqa: S310
+            for p in paths
+        ]
+        load_304 = _under_load(
+            proc.pid, run_warm=lambda: client(etags, warm=True), run=lambda: client(etags, warm=False)
+        )
+        metrics_loaded = _scrape_cost(base, "/metrics", pid=proc.pid, count=5)
         rss_after = _rss_mb(proc.pid)
     finally:
         proc.terminate()
@@ -547,12 +699,18 @@ def bench_api(n: int, *, work: Path, prometheus: str, store: str, seconds: float
     result = {
         "n": n,
         "ready_s": round(ready_s, 1),
+        "ready_cpu_s": round(ready_cpu_s, 1),
+        "prometheus_connections_max": most_connections,
+        "prometheus_timeouts_logged": timeouts,
         "rss_mb": rss,
         "rss_after_load_mb": rss_after,
         "targets_page_500": page,
         "targets_label_selector": selector,
         "metrics": metrics,
+        "metrics_after_load": metrics_loaded,
         "metrics_bytes": metrics_bytes,
+        "background_cpu_per_s": round(background, 3),
+        "connections": connections,
         "cached_forecast": load,
         "cached_forecast_304": load_304,
     }
@@ -569,6 +727,8 @@ def report(results: dict, *, command: str, out: Path) -> None:
         "",
         f"`{command}` on {platform.node()} ({os.cpu_count()} cores, shared with other jobs: numbers are a "
         "floor), Prometheus " + results.get("prometheus_version", "?") + ".",
+        f"Load average at the end {os.getloadavg()[0]:.1f}; the whole run {results.get('wall_s_total')} s wall "
+        f"(parts: {results.get('part_wall_s')}).",
         "",
     ]
     t = results.get("training")
@@ -577,21 +737,25 @@ def report(results: dict, *, command: str, out: Path) -> None:
         lines += [
             "### Training (train --all: P processes with JOB_COMPLETION_INDEX, each with --jobs K)",
             "",
-            f"{t['targets']} targets, model {t['model']}, training {t['train']}, 2 days of history at 1 "
+            f"{t['targets']} targets ({', '.join(t.get('names', []))}: the same number in every shard), "
+            f"model {t['model']}, training {t['train']}, 2 days of history at 1 "
             f"minute. Start-up of one process alone (no targets): {su['wall_s']} s wall, {su['cpu_s']} s CPU.",
             "",
-            "| P x K | wall s | speed-up | without start-up | CPU s (all processes) | CPU s in targets | "
-            "largest RSS MB of one process so far | exit codes |",
-            "|---|---|---|---|---|---|---|---|",
+            "| P x K | wall s | speed-up (wall) | training span s (longest process) | speed-up (training "
+            "work) | CPU s (all processes) | CPU s in targets | largest RSS MB of one process so far | exit codes |",
+            "|---|---|---|---|---|---|---|---|---|",
         ]
         for tag, run in t["runs"].items():
             lines.append(
-                f"| {tag} | {run['wall_s']} | {run['speedup']} | {run['speedup_without_startup']} | "
-                f"{run['cpu_s']} | {run['target_cpu_s']} | {run['max_rss_mb']} | {run['exit_codes']} |"
+                f"| {tag} | {run['wall_s']} | {run['speedup']} | {run.get('train_span_s') or '-'} | "
+                f"{run.get('speedup_training', '-')} | {run['cpu_s']} | {run['target_cpu_s']} | "
+                f"{run['max_rss_mb']} | {run['exit_codes']} |"
             )
         lines += [
             "",
-            f"Per target in one process: {t['per_target_s']} s wall, {t['per_target_cpu_s']} s CPU.",
+            f"Per target in one process: {t['per_target_s']} s wall, {t['per_target_cpu_s']} s CPU. The training "
+            "span is each process's targets' durations summed (its first target's start to its last one's end, "
+            "one at a time): the speed-up on the training work leaves each process's start-up out.",
             "",
         ]
     prod = results.get("production_target")
@@ -627,19 +791,43 @@ def report(results: dict, *, command: str, out: Path) -> None:
             )
         lines.append("")
     for a in results.get("api", []):
-        load = a["cached_forecast"]
+        load, load_304 = a["cached_forecast"], a.get("cached_forecast_304", {})
+
+        def row(label: str, r: dict) -> str:
+            return (
+                f"| {label} | {r.get('paths')} | {r.get('rps', 0):.0f} | {r.get('p50_ms', 0):.1f} | "
+                f"{r.get('p99_ms', 0):.1f} | {r.get('server_cpu_us_per_request')} | "
+                f"{r.get('loop_cpu_us_per_request')} | {r.get('client_cpu_s')} | {r.get('statuses')} |"
+            )
+
         lines += [
             f"### API, N = {a['n']} targets (one process)",
             "",
-            f"- ready after {a['ready_s']} s; resident memory {a['rss_mb']} MB ({a['rss_after_load_mb']} MB after the load)",
+            f"- ready after {a['ready_s']} s wall, having used {a.get('ready_cpu_s')} CPU s (start-up, every "
+            f"model loaded, the first refresh of every target); at most {a.get('prometheus_connections_max')} "
+            f"connections open to Prometheus meanwhile; {a.get('prometheus_timeouts_logged')} query timeouts logged",
+            f"- resident memory {a['rss_mb']} MB ready, {a['rss_after_load_mb']} MB after the load",
             f"- `/v1/targets?limit=500`: p50 {a['targets_page_500']['p50_ms']} ms, max {a['targets_page_500']['max_ms']} ms",
             f"- `/v1/targets?labelSelector=team=search&limit=100`: p50 {a['targets_label_selector']['p50_ms']} ms",
-            f"- `/metrics` ({a['metrics_bytes']} bytes): p50 {a['metrics']['p50_ms']} ms, max {a['metrics']['max_ms']} ms",
-            f"- cached forecast, 32 connections: {load.get('rps', 0):.0f} requests/s, p50 {load.get('p50_ms', 0):.1f} ms, "
-            f"p99 {load.get('p99_ms', 0):.1f} ms; CPU during the load: server {load.get('server_cpu_s')} s "
-            f"({load.get('server_cpu_us_per_request')} us per request), client {load.get('client_cpu_s')} s",
-            f"- the same with If-None-Match (304): {a.get('cached_forecast_304', {}).get('rps', 0):.0f} requests/s, "
-            f"p99 {a.get('cached_forecast_304', {}).get('p99_ms', 0):.1f} ms",
+            f"- `/metrics` ({a['metrics_bytes']} bytes), 10 scrapes one after another: p50 {a['metrics']['p50_ms']} ms, "
+            f"max {a['metrics']['max_ms']} ms, server {a['metrics'].get('server_cpu_ms_per_request')} CPU ms per scrape"
+            + (
+                f"; again after the load: p50 {a['metrics_after_load']['p50_ms']} ms, "
+                f"{a['metrics_after_load'].get('server_cpu_ms_per_request')} CPU ms"
+                if a.get("metrics_after_load")
+                else ""
+            ),
+            f"- server background (its refresher, no requests): {a.get('background_cpu_per_s')} CPU s per s",
+            "",
+            f"Cached forecast, {a.get('connections', 32)} keep-alive connections, requests spread over the "
+            "paths (each connection walks them from its own offset; every path fetched once before the clock):",
+            "",
+            "| requests | paths | req/s | p50 ms | p99 ms | server CPU us/request (all threads, its refresher "
+            "included) | event-loop thread CPU us/request | "
+            "client CPU s | statuses |",
+            "|---|---|---|---|---|---|---|---|---|",
+            row("200", load),
+            row("304 (If-None-Match)", load_304),
             "",
         ]
     lines += ["```json", json.dumps(results, indent=1, default=str), "```", ""]
@@ -652,19 +840,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, action="append", help="fleet sizes (repeatable; default 100)")
     parser.add_argument("--days", type=float, default=3.0, help="days of history backfilled (default 3)")
-    parser.add_argument("--train-targets", type=int, default=8, help="targets trained (0: skip; default 8)")
+    parser.add_argument("--train-targets", type=int, default=4, help="targets trained (default 4)")
     parser.add_argument("--shards", default="1,2", help="process counts for training (default 1,2)")
     parser.add_argument(
         "--train-jobs", default="2", help="--jobs values tried in one process (default 2; 1: none)"
     )
     parser.add_argument(
-        "--train-epochs", type=int, default=BENCH_TRAIN["epochs"], help="epochs per target (no early stop)"
+        "--train-model",
+        choices=("production", "tiny"),
+        default="production",
+        help="the trained targets' model: production (hidden 64, 8 epochs, up to 20,000 windows; default) "
+        "or tiny (hidden 16, 20 epochs, 10,000 windows: the second and third rounds' figures)",
     )
+    parser.add_argument("--train-epochs", type=int, help="epochs per target (no early stop)")
+    parser.add_argument("--train-windows", type=int, help="training windows per epoch")
     parser.add_argument(
-        "--train-windows",
-        type=int,
-        default=BENCH_TRAIN["maxWindowsPerEpoch"],
-        help="training windows per epoch",
+        "--connections", type=int, default=16, help="cached-forecast load connections (default 16)"
     )
     parser.add_argument("--workers", type=int, default=4, help="prescaler pool sizes (default 4)")
     parser.add_argument(
@@ -704,36 +895,42 @@ def main() -> None:
         print(
             f"prometheus with {max(sizes)} series ready in {time.perf_counter() - started:.0f}s", flush=True
         )
+        parts = results["part_wall_s"] = {"prometheus": round(time.perf_counter() - started)}
         try:
             version = subprocess.run(["prometheus", "--version"], capture_output=True, text=True).stdout
             results["prometheus_version"] = version.split("\n")[0].split(" ")[2] if version else "?"
             shards = [int(s) for s in args.shards.split(",")]
             count = max(1, args.train_targets)
-            train = {
-                **BENCH_TRAIN,
-                "epochs": args.train_epochs,
-                "patience": args.train_epochs,
-                "maxWindowsPerEpoch": args.train_windows,
-            }
+            train = dict(PRODUCTION_TRAIN if args.train_model == "production" else BENCH_TRAIN)
+            if args.train_epochs:
+                train |= {"epochs": args.train_epochs, "patience": args.train_epochs}
+            if args.train_windows:
+                train["maxWindowsPerEpoch"] = args.train_windows
             training = bench_training(
                 work,
                 prometheus=server.url,
+                available=max(sizes),
                 count=count,
                 shards=shards,
                 jobs=[int(k) for k in args.train_jobs.split(",")],
                 train=train,
-                model=TINY_MODEL,
+                model=PRODUCTION_MODEL if args.train_model == "production" else TINY_MODEL,
             )
             results["training"] = training
+            parts["training"] = round(time.perf_counter() - started - sum(parts.values()))
             if args.production_epochs:
                 results["production_target"] = bench_production_target(
                     [int(e) for e in args.production_epochs.split(",")]
                 )
-            store = training["store"]
-            names = [service(i) for i in range(max(sizes))]
-            copy_model(
-                store, source=service(0), names=[member_name("fleet", (n,)) for n in names] + names[count:]
-            )
+            if not skip >= {"prescaler", "api"}:
+                # The prescaler and API parts run copies of one tiny model (hidden 16, as in every round so
+                # far, so their figures stay comparable), trained apart from the training part's targets.
+                store = fleet_model_store(work, prometheus=server.url)
+                names = [service(i) for i in range(max(sizes))]
+                copy_model(
+                    store, source=service(0), names=[member_name("fleet", (n,)) for n in names] + names[1:]
+                )
+                parts["fleet_model"] = round(time.perf_counter() - started - sum(parts.values()))
             for n in sizes:
                 if "prescaler" not in skip:
                     results["prescaler"].append(
@@ -747,12 +944,23 @@ def main() -> None:
                             whole_reads=args.prescaler_whole_reads,
                         )
                     )
+                    parts[f"prescaler_{n}"] = round(time.perf_counter() - started - sum(parts.values()))
                 if "api" not in skip:
                     results["api"].append(
-                        bench_api(n, work=work, prometheus=server.url, store=store, seconds=args.seconds)
+                        bench_api(
+                            n,
+                            work=work,
+                            prometheus=server.url,
+                            store=store,
+                            seconds=args.seconds,
+                            connections=args.connections,
+                        )
                     )
+                    parts[f"api_{n}"] = round(time.perf_counter() - started - sum(parts.values()))
         finally:
             server.stop()
+        results["wall_s_total"] = round(time.perf_counter() - started)
+        print(f"whole run: {results['wall_s_total']} s wall; parts: {results['part_wall_s']}", flush=True)
         report(results, command=command, out=args.out)
         print(f"results appended to {args.out}")
     finally:

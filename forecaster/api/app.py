@@ -34,7 +34,7 @@ from forecaster.api.settings import ServeSettings, get_settings
 from forecaster.errors import ConfigError, ForecasterError
 from forecaster.settings import TargetConfig, load_target_configs
 
-__all__ = ["create_app", "StoreModels", "default_source_factory"]
+__all__ = ["create_app", "StoreModels", "default_source_factory", "SharedConnectionSources"]
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +43,9 @@ ModelLoader = Callable[[TargetConfig], ServingModel | None]
 
 
 def default_source_factory(cfg: TargetConfig) -> Source:
-    """The demo target reads synthetic traffic; every other target its configured PromQL, nothing else."""
+    """The demo target reads synthetic traffic; every other target its configured PromQL, nothing else.
+    Each Prometheus source built here has a connection pool of its own: the service uses
+    :class:`SharedConnectionSources`, which gives the targets of one Prometheus one pool."""
     if cfg.name == DEMO_TARGET and not cfg.prometheus.query:
         return SyntheticSource(step=cfg.prometheus.step)
     from forecaster.sources.prometheus import PrometheusSource
@@ -51,6 +53,54 @@ def default_source_factory(cfg: TargetConfig) -> Source:
     if not cfg.prometheus.query:
         raise ConfigError(f"target {cfg.name}: prometheus.query is empty", hint="set the PromQL in its YAML")
     return PrometheusSource(cfg.prometheus)
+
+
+class SharedConnectionSources:
+    """The service's source factory: :func:`default_source_factory`, with every Prometheus target of one
+    server sharing one HTTP connection pool of at most ``pool_size`` kept-alive connections.
+
+    Why: a source's client keeps its connection open between refreshes, and Prometheus serves at most
+    ``--web.max-connections`` (512 by default) at once: with a pool per target, the 513th target's first
+    query waited for a free connection until it timed out (``timeout_s``, then its retries, then
+    ``retry_interval``), and connections only came free when Prometheus closed idle ones (its 5-minute
+    read timeout), so a service of 1,000 targets took many minutes to become ready while its CPU idled.
+    The refresher runs at most as many queries at once as it has worker threads, so a shared pool of that
+    size holds every connection the service needs, whatever the number of targets.
+    """
+
+    def __init__(self, *, pool_size: int = 32) -> None:
+        if pool_size < 1:
+            raise ValueError(f"pool_size must be >= 1, got {pool_size}")
+        self.pool_size = pool_size
+        self._adapters: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, cfg: TargetConfig) -> Source:
+        source = default_source_factory(cfg)
+        client = getattr(source, "client", None)
+        session = getattr(client, "_session", None)  # prometheus_api_client's requests.Session
+        url = getattr(client, "url", None)
+        if session is None or not isinstance(url, str):
+            return source  # the demo's synthetic source: no connections
+        own = session.get_adapter(url)
+        with self._lock:
+            shared = self._adapters.get(url)
+            if shared is None:
+                from requests.adapters import HTTPAdapter
+
+                # The source's own retry setting (none: PrometheusSource is the one retry point) carries over.
+                shared = HTTPAdapter(
+                    pool_connections=1, pool_maxsize=self.pool_size, max_retries=own.max_retries
+                )
+                self._adapters[url] = shared
+        session.mount(url, shared)
+        own.close()
+        return source
+
+    def pools(self) -> int:
+        """How many shared pools exist (one per Prometheus URL)."""
+        with self._lock:
+            return len(self._adapters)
 
 
 class StoreModels:
@@ -206,7 +256,7 @@ def create_app(
         if targets is None and settings.targets_dir is not None:
             target_labels = labels_in(settings.targets_dir)
         loader = model_loader or StoreModels(settings.store if not demo else None)
-        make_source = source_factory or default_source_factory
+        make_source = source_factory or SharedConnectionSources()
 
         def load_all() -> list[TargetState]:
             if settings.torch_threads:
@@ -243,6 +293,7 @@ def create_app(
             stale_after_steps=settings.stale_after_steps,
             metrics=service_metrics,
             model_refresher=_model_refresher(loader),
+            refresh_workers=settings.refresh_workers,
         )
         service.models_loaded = True
         service_metrics.attach(service)
@@ -297,6 +348,7 @@ def create_app(
             refresher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await refresher
+            service.close()
             if cleanup is not None:
                 shutil.rmtree(cleanup, ignore_errors=True)
 

@@ -24,6 +24,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -217,8 +218,14 @@ class ForecastService:
         metrics: Any,
         model_refresher: Callable[[TargetState], ServingModel | None] | None = None,
         calendar_loader: Callable[[TargetState, pd.Timestamp], Calendar | None] | None = None,
+        refresh_workers: int | None = None,
     ) -> None:
         self.targets: dict[str, TargetState] = {t.name: t for t in targets}
+        if refresh_workers is not None and refresh_workers < 1:
+            raise ValueError(f"refresh_workers must be >= 1, got {refresh_workers}")
+        self.refresh_workers = refresh_workers
+        """Threads refreshing at once (a pool of the service's own); None: asyncio's default pool."""
+        self._pool: ThreadPoolExecutor | None = None
         self.clock = clock
         self.max_history = max_history
         self.refresh_delay = refresh_delay
@@ -449,14 +456,26 @@ class ForecastService:
         for s in due:
             s.refreshing = True
 
+        if self.refresh_workers is not None and self._pool is None:
+            self._pool = ThreadPoolExecutor(self.refresh_workers, thread_name_prefix="forecast-refresh")
+        loop = asyncio.get_running_loop()
+
         async def one(state: TargetState) -> bool:
             try:
-                return await asyncio.to_thread(self.refresh, state.name)
+                if self._pool is None:
+                    return await asyncio.to_thread(self.refresh, state.name)
+                return await loop.run_in_executor(self._pool, self.refresh, state.name)
             finally:
                 state.refreshing = False
 
         results = await asyncio.gather(*(one(s) for s in due))
         return [s.name for s, ok in zip(due, results, strict=True) if ok]
+
+    def close(self) -> None:
+        """Stop the refresh pool's threads (after the refresher task is cancelled)."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
 
     async def run(self, *, tick_s: float) -> None:
         """The refresher loop; cancel the task to stop it."""

@@ -54,6 +54,11 @@ class ServeSettings:
     """A forecast older than this many steps is marked stale even if no query failed."""
     tick_s: float = 1.0
     """How often the refresher checks whether a target is due. Checking is free; querying happens once per step."""
+    refresh_workers: int = 2
+    """Threads refreshing targets at once. Two: one can wait on Prometheus while the other computes (the
+    forecast code holds the GIL, so more threads do not refresh faster), and requests stay fast during a
+    refresh pass: with six busy threads (asyncio's default pool on 2 cores) the event loop waited its turn
+    for the GIL behind each of them, and a cached forecast's p99 at 1,000 targets rose to 40-45 ms."""
     auth_token_file: str | None = None
     """File holding the bearer token callers must send (a mounted Secret). Unset with no env: auth off."""
     auth_token_env: str | None = "FORECASTER_API_TOKEN"
@@ -148,6 +153,8 @@ def _validate(s: ServeSettings, source: str) -> ServeSettings:
         raise ConfigError(f"{source}: port {s.port} is not a TCP port", hint="use 1-65535")
     if s.max_body_bytes < 1024 or s.max_points < 10:
         raise ConfigError(f"{source}: max_body_bytes must be >= 1024 and max_points >= 10")
+    if s.refresh_workers < 1:
+        raise ConfigError(f"{source}: refresh_workers must be >= 1, got {s.refresh_workers}")
     if s.tick_s <= 0 or s.stale_after_steps < 1 or s.demo_epochs < 1 or s.torch_threads < 1:
         raise ConfigError(
             f"{source}: tick_s, stale_after_steps, demo_epochs and torch_threads must be positive"
