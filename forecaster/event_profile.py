@@ -23,7 +23,9 @@ when the load after it fits the kind's rise (then followed from its real start, 
 than announced until :data:`CONFIRM_S` after that start), *waiting* while nothing shows but the stream may
 still come (up to ``late_s``, the :data:`LATE_QUANTILE` of the delays of the calendar's past entries,
 learnt at fit time; the announced size is held and the rise kept ahead of the origin), *cancelled* once that
-time plus :data:`DETECT_S` has passed without a rise (dropped at once: its extra capacity is released at the next origin). The forecast is
+time plus :data:`DETECT_S` has passed without a rise (dropped at once: its extra capacity is released at the next
+origin; :func:`judged_by_minute` judges again at every minute of load the prescaler reads, so the release
+and a late stream's rise come a minute after the evidence rather than at the next origin). The forecast is
 that level times the daily shape times ``1 + uplift`` of every event in the calendar at each step. Axis
 convention as in :mod:`forecaster.combine`: origin ``t`` forecasts ``y[t : t + H]`` from ``y[:t]`` and the
 schedule.
@@ -481,7 +483,11 @@ def judged_by_minute(
                 values, times_s, last_s=origin_s, at_s=grid_s[1:], calendar=calendar
             )
         now_judged = profile.judged_uplift(
-            values, times_s, last_s=float(times_s[-1]), at_s=np.concatenate([[origin_s], at_s]), calendar=calendar
+            values,
+            times_s,
+            last_s=float(times_s[-1]),
+            at_s=np.concatenate([[origin_s], at_s]),
+            calendar=calendar,
         )  # [1 + T]
         # The line starts at the observed point, which holds whatever the load really did: judged as of now.
         before = np.interp(at_s, grid_s, np.concatenate([now_judged[:1], at_origin[key]]))  # [T]
