@@ -26,10 +26,12 @@ Measured against the issue-12 targets:
 Writes ``bench/results/events.md`` and ``events.json``.
 
     python bench/events.py [--seeds 0,1,2] [--days 28] [--replay-days 8] [--epochs 15] [--cache DIR]
-                           [--late-s SECONDS]
+                           [--late-s SECONDS] [--judge-every-step]
 
 ``--late-s`` replaces the late-start time each profile learnt from its calendar's past entries (how long an
 entry is held without a rise before it counts as cancelled): to measure that trade-off, not to tune.
+The runs with the calendar judge entries from every minute of load (``judged_by_minute``);
+``--judge-every-step`` judges them only at the model's 5-minute origins, to compare.
 """
 
 from __future__ import annotations
