@@ -26,10 +26,12 @@ Measured against the issue-12 targets:
 Writes ``bench/results/events.md`` and ``events.json``.
 
     python bench/events.py [--seeds 0,1,2] [--days 28] [--replay-days 8] [--epochs 15] [--cache DIR]
-                           [--late-s SECONDS]
+                           [--late-s SECONDS] [--judge-every-step]
 
 ``--late-s`` replaces the late-start time each profile learnt from its calendar's past entries (how long an
 entry is held without a rise before it counts as cancelled): to measure that trade-off, not to tune.
+The runs with the calendar judge entries from every minute of load (``judged_by_minute``);
+``--judge-every-step`` judges them only at the model's 5-minute origins, to compare.
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from forecaster.event_profile import fit_event_profile
+from forecaster.event_profile import fit_event_profile, judged_by_minute
 from forecaster.event_scores import EVENT_WINDOW, event_window_mask, event_window_wape
 from forecaster.events import Calendar, Event, bind_calendar
 from forecaster.hpa import HPAConfig
@@ -114,6 +116,18 @@ def _fit_or_load(train_part: pd.Series, *, settings: TrainSettings, name: str, e
     return model
 
 
+def _forecasts(model, native: pd.Series, *, start: pd.Timestamp, by_minute: bool = True):  # noqa: ANN001, ANN202
+    """The replay's forecast function for ``model``: its forecasts on its own grid and, for a model with an
+    event profile and a calendar, revised with every minute of load the prescaler reads
+    (:func:`forecaster.event_profile.judged_by_minute`)."""
+    fn = predictor_forecasts(model, native, start=start)
+    profile = getattr(model, "event_profile", None)
+    calendar = getattr(model, "calendar", None)
+    if not by_minute or profile is None or calendar is None:
+        return fn
+    return judged_by_minute(fn, profile=profile, calendar=calendar)
+
+
 def run_seed(
     seed: int,
     *,
@@ -123,8 +137,10 @@ def run_seed(
     cache: Path | None = None,
     ghosts_per_seed: int = 4,
     late_s: float | None = None,
+    by_minute: bool = True,
 ) -> dict:
     started = time.perf_counter()
+    cpu_started = time.process_time()
     scenario = live_streaming_events(days=days, step="5m", seed=seed)
     native, calendar = scenario.series, scenario.calendar
     split = native.index[-1] - pd.Timedelta(days=replay_days) + pd.Timedelta(minutes=5)
@@ -153,7 +169,9 @@ def run_seed(
     models["calendar_with_ghosts"] = bind_calendar(
         models["calendar"]._inner, Calendar.of([*calendar.events, *ghosts])
     )
-    fns = {name: predictor_forecasts(model, native, start=split) for name, model in models.items()}
+    fns = {
+        name: _forecasts(model, native, start=split, by_minute=by_minute) for name, model in models.items()
+    }
     results = {
         "calendar": replay(trace, config=config, forecast_fn=fns["calendar"], replay_start=split),
         **{
@@ -244,6 +262,7 @@ def run_seed(
         score = event_window_wape(model, native, held, start=start_pos)
         out[f"wape_{name}"] = {"in_windows": score.wape_in_windows, "outside": score.wape_outside}
     out["seconds"] = round(time.perf_counter() - started, 1)
+    out["cpu_seconds"] = round(time.process_time() - cpu_started, 1)
     return out
 
 
@@ -281,7 +300,20 @@ def _ghost_cost(
     after = offset >= 0
     # Released: the first minute after the start with fewer than half its extra pods still up.
     low = np.nonzero(after & (diff < 0.5 * peak))[0] if peak > 0 else np.array([], dtype=int)
+    # Where the pods after the start come from: the prescaler's floor still raised for the entry (waiting for
+    # a late stream), or the HPA holding them after the floor went (its scale-down stabilisation and pacing).
+    floor_with, floor_without = getattr(with_ghosts, "floor", None), getattr(without, "floor", None)
+    if floor_with is not None and floor_without is not None:
+        down = np.nonzero(after & (floor_with[sel] - floor_without[sel] <= 0))[0]
+        floor_off = float(offset[down[0]]) if len(down) else float("inf")
+    else:
+        floor_off = float("nan")
+    held = after & (offset < floor_off)
+    gone = after & (offset >= floor_off)
     return {
+        "floor_released_min_after_start": floor_off,
+        "while_floor_held": float(diff[held].sum()),
+        "after_floor_released": float(np.clip(diff[gone], 0.0, None).sum()),
         "start": str(e.start),
         "kind": e.kind,
         "extra_replica_minutes": float(diff.sum()),
@@ -429,17 +461,35 @@ def report(results: list[dict], args: argparse.Namespace) -> str:
         f"lead minutes x the peak extra pods; for scale, a real start adds {worth / (LEAD_S / 60):.1f} "
         "replicas on average):",
         "",
-        "| seed | entry | kind | extra pods (peak) | before start | after start | total | allowance | "
-        "released (min after start) | within |",
-        "|---|---|---|---:|---:|---:|---:|---:|---:|---|",
+        "| seed | entry | kind | extra pods (peak) | before start | after start | of which: floor held | "
+        "after the floor went | total | allowance | floor released (min after start) | within |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for g in ghosts:
         lines.append(
             f"| {g['seed']} | {g['start'][:16]} | {g['kind']} | {g['peak_extra_pods']:.0f} | "
-            f"{g['before_start']:.1f} | {g['after_start']:.1f} | {g['extra_replica_minutes']:.1f} | "
-            f"{g['allowance_replica_minutes']:.1f} | {g['released_min_after_start']:.0f} | "
+            f"{g['before_start']:.1f} | {g['after_start']:.1f} | {g.get('while_floor_held', float('nan')):.1f} | "
+            f"{g.get('after_floor_released', float('nan')):.1f} | {g['extra_replica_minutes']:.1f} | "
+            f"{g['allowance_replica_minutes']:.1f} | {g.get('floor_released_min_after_start', float('nan')):.0f} | "
             f"{'yes' if g['extra_replica_minutes'] <= g['allowance_replica_minutes'] else 'no'} |"
         )
+    if ghosts:
+        lines += [
+            "",
+            "Mean per entry: before the start "
+            f"{np.mean([g['before_start'] for g in ghosts]):.1f}, while the floor was held for it after the start "
+            f"{np.nanmean([g.get('while_floor_held', np.nan) for g in ghosts]):.1f}, after the floor went "
+            f"(the HPA holding pods) {np.nanmean([g.get('after_floor_released', np.nan) for g in ghosts]):.1f} "
+            "replica-minutes; the floor went "
+            f"{np.nanmean([g.get('floor_released_min_after_start', np.nan) for g in ghosts]):.1f} minutes after "
+            "the announced start on average. Entries judged "
+            + (
+                "only at the model's origins (every 5 minutes)"
+                if getattr(args, "judge_every_step", False)
+                else "every minute (`judged_by_minute`)"
+            )
+            + ".",
+        ]
     lines.append("")
     return "\n".join(lines)
 
@@ -492,6 +542,11 @@ def main() -> None:
     p.add_argument("--out", type=Path, default=HERE / "results")
     p.add_argument("--cache", type=Path, default=None, help="keep trained networks here (iterating)")
     p.add_argument("--late-s", type=float, default=None, help="override the learnt late-start time (seconds)")
+    p.add_argument(
+        "--judge-every-step",
+        action="store_true",
+        help="judge entries only at the model's origins (every 5 minutes), not every minute (to compare)",
+    )
     args = p.parse_args()
     torch.set_num_threads(1)
     results = []
@@ -504,6 +559,7 @@ def main() -> None:
                 epochs=args.epochs,
                 cache=args.cache,
                 late_s=args.late_s,
+                by_minute=not args.judge_every_step,
             )
         )
         print(

@@ -23,7 +23,9 @@ when the load after it fits the kind's rise (then followed from its real start, 
 than announced until :data:`CONFIRM_S` after that start), *waiting* while nothing shows but the stream may
 still come (up to ``late_s``, the :data:`LATE_QUANTILE` of the delays of the calendar's past entries,
 learnt at fit time; the announced size is held and the rise kept ahead of the origin), *cancelled* once that
-time plus :data:`DETECT_S` has passed without a rise (dropped at once: its extra capacity is released at the next origin). The forecast is
+time plus :data:`DETECT_S` has passed without a rise (dropped at once: its extra capacity is released at the next
+origin; :func:`judged_by_minute` judges again at every minute of load the prescaler reads, so the release
+and a late stream's rise come a minute after the evidence rather than at the next origin). The forecast is
 that level times the daily shape times ``1 + uplift`` of every event in the calendar at each step. Axis
 convention as in :mod:`forecaster.combine`: origin ``t`` forecasts ``y[t : t + H]`` from ``y[:t]`` and the
 schedule.
@@ -32,6 +34,7 @@ schedule.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 from statistics import NormalDist
 
@@ -50,6 +53,7 @@ __all__ = [
     "apply_event_profile",
     "fit_event_profile",
     "judge_start",
+    "judged_by_minute",
 ]
 
 PROFILE_S = 4 * 3600.0
@@ -252,6 +256,38 @@ class EventProfile:
             fresh[j] = 1.0 if state.pending else 0.0
         return scales, timed, fresh
 
+    def judged_uplift(
+        self,
+        values: np.ndarray,
+        times_s: np.ndarray,
+        *,
+        last_s: float,
+        at_s: np.ndarray,
+        calendar: Calendar | None,
+    ) -> np.ndarray:
+        """``[T]`` the summed uplift at epoch seconds ``at_s`` of the calendar's events as judged from the load
+        ``values`` observed at ``times_s`` (any spacing, e.g. every minute) up to ``last_s`` (pure).
+
+        The same judgement as :meth:`forecast` (level over :data:`LEVEL_S`, :func:`judge_start` for every
+        passed start), on whatever points it is given: fed every minute, an entry is settled a minute after
+        the evidence allows instead of at the next forecast step."""
+        keep = (times_s <= last_s) & (times_s > last_s - LEVEL_S) & np.isfinite(values)
+        y, past_s = values[keep], times_s[keep]
+        events = self._events_near(calendar, past_s[0] if len(past_s) else last_s, float(np.max(at_s)))
+        if not events or not len(y):
+            return np.zeros(len(at_s))
+        shape_past = self.shape_at(past_s)
+        scales = [1.0] * len(events)
+        timed = events
+        level = float(np.nanmedian(y / shape_past))
+        for _ in range(2):
+            base = np.nanmedian(y / (shape_past * (1.0 + self._uplift(past_s, timed, scales))))
+            level = float(base) if np.isfinite(base) and base > 0 else level
+            scales, timed, _ = self._rescale(
+                events, y=y, past_s=past_s, shape=shape_past, level=level, last_s=float(past_s[-1])
+            )
+        return self._uplift(np.asarray(at_s, dtype=float), timed, scales)
+
     def _fit_start(
         self,
         event: tuple[float, float, np.ndarray],
@@ -393,6 +429,82 @@ def judge_start(
     if last_s - announced_s < late_s + DETECT_S:
         return StartState("waiting", 1.0, max(announced_s, last_s - DETECT_S), True)
     return StartState("cancelled", 0.0, announced_s, False)
+
+
+RECENT_S = 45 * 60.0
+""":func:`judged_by_minute` revisits the entries announced this long before a tick at most (an entry is
+settled by then: :data:`MAX_LATE_S` plus :data:`DETECT_S` with room to spare)."""
+
+
+def judged_by_minute(
+    forecast_fn: Callable[[pd.Series, pd.Timestamp], pd.DataFrame | None],
+    *,
+    profile: EventProfile,
+    calendar: Calendar,
+) -> Callable[[pd.Series, pd.Timestamp], pd.DataFrame | None]:
+    """A forecast function (as the replay and the prescaler call it: ``fn(history, now)``) whose answers are
+    revised with every minute of load that came after the forecast's origin, and timed to the minute.
+
+    The model forecasts on its own grid (e.g. every 5 minutes): an entry that did not start is dropped, and
+    a late stream is seen, only at the next origin, up to a step late; and the frame between two steps is a
+    straight line, so a start at 20:07 ramps in from 20:05 and is only partly there at 20:08. The prescaler
+    reads the load every minute; at each tick with an entry announced from :data:`RECENT_S` before to
+    :data:`USE_BEFORE_S` after it, every entry is judged again (:meth:`EventProfile.judged_uplift`) from
+    ``history`` (the load up to ``now``, any spacing) as of now, and the steps the profile answers are
+    scaled by ``(1 + uplift judged now, at each minute) / (1 + uplift judged at the origin, on the model's
+    grid and interpolated as the frame is)``: what the new minutes changed, and the rise at its minute. The
+    origin is the point before the frame's first row (the frame starts a minute after the last point the
+    model read, as :func:`forecaster.simulate.predictor_forecasts` builds it). Steps no entry reaches are
+    unchanged; an empty calendar or a frame no entry reaches return the frame as it is.
+    """
+    starts_s = np.array(sorted(e.start.timestamp() for e in calendar.events), dtype=float)
+    step_s = float(profile.step_s)
+    at_origin: dict[tuple[float, float], np.ndarray] = {}
+
+    def fn(history: pd.Series, now: pd.Timestamp) -> pd.DataFrame | None:
+        frame = forecast_fn(history, now)
+        if frame is None or not len(frame) or not len(history):
+            return frame
+        now_s = _epoch_s(pd.DatetimeIndex([now]))[0]
+        lo, hi = np.searchsorted(starts_s, [now_s - RECENT_S, now_s + USE_BEFORE_S], side="right")
+        if lo == hi:
+            return frame
+        at_s = _epoch_s(pd.DatetimeIndex(frame.index))  # [T] minutes
+        origin_s = float(at_s[0] - 60.0)
+        recent = history.iloc[-int(LEVEL_S / 60.0) - 1 :]
+        times_s = _epoch_s(pd.DatetimeIndex(recent.index))  # [P]
+        values = recent.to_numpy(dtype=float)
+        # The frame's own grid: the origin's last point, then every model step; a straight line in between.
+        grid_s = origin_s + np.arange(0.0, at_s[-1] - origin_s + step_s, step_s)  # [H + 1]
+        key = (origin_s, float(at_s[-1]))
+        if key not in at_origin:
+            at_origin.clear()
+            at_origin[key] = profile.judged_uplift(
+                values, times_s, last_s=origin_s, at_s=grid_s[1:], calendar=calendar
+            )
+        now_judged = profile.judged_uplift(
+            values,
+            times_s,
+            last_s=float(times_s[-1]),
+            at_s=np.concatenate([[origin_s], at_s]),
+            calendar=calendar,
+        )  # [1 + T]
+        # The line starts at the observed point, which holds whatever the load really did: judged as of now.
+        before = np.interp(at_s, grid_s, np.concatenate([now_judged[:1], at_origin[key]]))  # [T]
+        after = now_judged[1:]  # [T]
+        lag = at_s[:, None] - starts_s[None, :]  # [T, E]
+        used = ((lag >= -USE_BEFORE_S) & (lag < USE_AFTER_S)).any(axis=1)
+        factor = np.where(used, np.maximum(1.0 + after, 0.0) / np.maximum(1.0 + before, 0.05), 1.0)  # [T]
+        if np.allclose(factor, 1.0):
+            return frame
+        return frame.mul(factor, axis=0)
+
+    return fn
+
+
+def _epoch_s(index: pd.DatetimeIndex) -> np.ndarray:
+    idx = index.tz_convert("UTC").tz_localize(None) if index.tz is not None else index
+    return idx.as_unit("ns").asi8 / 1e9
 
 
 def _fitted_delays(

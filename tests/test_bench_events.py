@@ -52,3 +52,26 @@ def test_short_minutes_are_grouped_by_minutes_since_the_start_and_lateness(bench
     got = bench._short_by_offset(Calendar.of([on_time, late]), actual, index=INDEX, short=short)
     assert got["0-5 min, on time"] == 2 and got["5-10 min, on time"] == 1 and got["5-10 min, late"] == 1
     assert sum(got.values()) == 4
+
+
+def test_a_ghosts_cost_after_its_start_is_split_into_the_floor_held_and_the_hpa_holding_pods(bench):
+    base = np.full(180, 10.0)
+    floor = np.zeros(180)
+    floor_ghost = floor.copy()
+    floor_ghost[57:66] = 14  # the floor raised for it until 6 minutes after the start
+    with_ghost = base.copy()
+    with_ghost[57:66] += 4
+    with_ghost[66:69] += 2  # then the HPA keeps 2 of the 4 pods for 3 more minutes
+    run = SimpleNamespace(pods=with_ghost, ready=with_ghost, floor=floor_ghost)
+    without = SimpleNamespace(pods=base, ready=base, floor=floor)
+    cost = bench._ghost_cost(
+        Event(start=START, kind="match"),
+        index=INDEX,
+        load=np.full(180, 5.0),
+        cap=1.0,
+        with_ghosts=run,
+        without=without,
+    )
+    assert cost["floor_released_min_after_start"] == 6
+    assert cost["while_floor_held"] == 24 and cost["after_floor_released"] == 6
+    assert cost["after_start"] == 30 and cost["before_start"] == 12

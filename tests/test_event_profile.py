@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -14,8 +16,10 @@ from forecaster.event_profile import (
     apply_event_profile,
     fit_event_profile,
     judge_start,
+    judged_by_minute,
 )
 from forecaster.events import Calendar, Event
+from forecaster.simulate import predictor_forecasts
 from forecaster.sources.synthetic import EventKind, ScheduleShape, live_streaming_events
 
 STEP = pd.Timedelta(minutes=5)
@@ -297,3 +301,77 @@ def test_a_late_stream_is_followed_from_when_it_really_started(late_min):
     origin = 150 + 15  # a quarter of an hour after the announced start
     point, _ = profile.forecast(values, index, np.array([origin]), horizon=10, calendar=cal)
     np.testing.assert_allclose(point[0], values[origin : origin + 10], rtol=0.02)
+
+
+class _ProfileOnly:
+    """A 5-minute predictor that forecasts with the profile alone (p50 = p90), for the replay's forecast_fn."""
+
+    step = "5min"
+    lookback_steps = 1
+
+    def __init__(self, profile: EventProfile, calendar: Calendar) -> None:
+        self.profile, self.calendar = profile, calendar
+
+    def predict_many(self, series: pd.Series, *, origins):  # noqa: ANN001, ANN202
+        index = pd.DatetimeIndex(series.index)
+        point, _ = self.profile.forecast(
+            series.to_numpy(dtype=float), index, np.asarray(origins), horizon=6, calendar=self.calendar
+        )
+        step = pd.Timedelta(self.step)
+        return [
+            pd.DataFrame({"p50": p, "p90": p}, index=index[t - 1] + step * np.arange(1, 7))
+            for t, p in zip(origins, point, strict=True)
+        ]
+
+
+def _minute_case(*, late_s: float):  # noqa: ANN202
+    """A flat load of 100 with one entry at 20:07 that never starts; the minute trace and the 5-minute one."""
+    profile = dataclasses.replace(_hand_made(step_s=300.0), late_s=late_s)
+    minutes = pd.date_range("2026-03-05 17:00", "2026-03-05 21:00", freq="1min")
+    trace = pd.Series(100.0, index=minutes)
+    native = trace.iloc[::5]
+    announced = pd.Timestamp("2026-03-05 20:07", tz="UTC")
+    calendar = Calendar.of([Event(start=announced, kind="final")])
+    fn = predictor_forecasts(_ProfileOnly(profile, calendar), native, start=pd.Timestamp("2026-03-05 19:30"))
+    return profile, calendar, trace, fn, announced.tz_localize(None)
+
+
+def test_by_the_minute_an_entry_that_did_not_start_is_dropped_without_waiting_for_the_next_origin():
+    profile, calendar, trace, fn, at = _minute_case(late_s=240.0)
+    minute = judged_by_minute(fn, profile=profile, calendar=calendar)
+    # 20:14: the announced start + late_s (4 min) + DETECT_S (2 min) has passed, nothing rose. The model's
+    # last point is 20:10 (it still waits for a late stream); the minutes up to 20:13 say it is not coming.
+    now = at + pd.Timedelta(minutes=7)
+    history = trace.loc[trace.index < now]
+    held, judged = fn(history, now), minute(history, now)
+    assert held["p90"].max() > 150  # the 5-minute forecast still carries the entry
+    np.testing.assert_allclose(judged["p90"].to_numpy(), 100.0, rtol=1e-6)
+    np.testing.assert_allclose(judged["p50"].to_numpy(), 100.0, rtol=1e-6)
+
+
+def test_by_the_minute_an_entry_is_held_while_a_late_stream_may_still_come():
+    profile, calendar, trace, fn, at = _minute_case(late_s=240.0)
+    minute = judged_by_minute(fn, profile=profile, calendar=calendar)
+    now = at + pd.Timedelta(minutes=4)  # 20:11: inside late_s + DETECT_S, nothing yet
+    history = trace.loc[trace.index < now]
+    judged = minute(history, now)
+    assert judged["p90"].max() > 150
+    # Far from any entry the frame is the model's own, unchanged (the same object).
+    quiet = at - pd.Timedelta(hours=1)
+    frame = fn(trace.loc[trace.index < quiet], quiet)
+    assert minute(trace.loc[trace.index < quiet], quiet) is frame
+
+
+def test_by_the_minute_the_rise_is_timed_to_its_minute_not_the_models_grid():
+    profile, calendar, trace, fn, at = _minute_case(late_s=240.0)
+    minute = judged_by_minute(fn, profile=profile, calendar=calendar)
+    now = at - pd.Timedelta(minutes=4)  # 20:03; the model's last point is 20:00, its grid 20:05, 20:10
+    history = trace.loc[trace.index < now]
+    grid, judged = fn(history, now), minute(history, now)
+    # Before the start (20:05, 20:06) nothing is raised; the frame's straight line from 20:05 to 20:10 raises it.
+    assert judged.loc[at - pd.Timedelta(minutes=1), "p50"] == pytest.approx(100.0)
+    assert grid.loc[at - pd.Timedelta(minutes=1), "p50"] > 110
+    # 20:10 is a model step: both agree there.
+    assert judged.loc[at + pd.Timedelta(minutes=3), "p50"] == pytest.approx(
+        grid.loc[at + pd.Timedelta(minutes=3), "p50"], rel=1e-6
+    )
