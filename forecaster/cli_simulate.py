@@ -228,7 +228,9 @@ def make_forecast_fn(
 ) -> Any:
     """Fit ``model`` on the native-step trace before ``split`` and wrap it as the replay's forecast_fn.
 
-    ``events`` (a :class:`~forecaster.events.Calendar`, LSTM only): trained on and read at every forecast.
+    ``events`` (a :class:`~forecaster.events.Calendar`, LSTM only): trained on and read at every forecast;
+    with the model's event profile, its entries are judged again at every replayed minute
+    (:func:`forecaster.event_profile.judged_by_minute`; not with ``retrain_daily``, whose profile changes daily).
     """
     from forecaster.events import bind_calendar
     from forecaster.simulate import predictor_forecasts
@@ -282,13 +284,21 @@ def make_forecast_fn(
         return cls(step=step, horizon_steps=horizon, quantiles=qs).fit(train)
 
     first = fit(native.loc[native.index < split])
-    return predictor_forecasts(
+    fn = predictor_forecasts(
         first,
         native,
         start=split,
         refit=fit if retrain_daily else None,
         refit_every=pd.Timedelta(days=1) if retrain_daily else None,
     )
+    profile = getattr(first, "event_profile", None)
+    if events is None or profile is None or retrain_daily:
+        return fn
+    # The replay reads the load every minute: judge each calendar entry (started, late, cancelled) from every
+    # minute, not only at the model's origins, as bench/events.py measures it.
+    from forecaster.event_profile import judged_by_minute
+
+    return judged_by_minute(fn, profile=profile, calendar=events)
 
 
 def read_trace(args: argparse.Namespace) -> pd.Series:

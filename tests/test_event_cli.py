@@ -87,8 +87,23 @@ def test_a_malformed_calendar_is_one_clear_line(scenario_files, tmp_path, capsys
     assert "row 3" in err and "'start'" in err and "no UTC offset" in err
 
 
-def test_simulate_with_a_calendar_writes_a_timeline(scenario_files, tmp_path, capsys):
+def test_simulate_with_a_calendar_writes_a_timeline(scenario_files, tmp_path, capsys, monkeypatch):
     root, scenario = scenario_files
+    import forecaster.event_profile as event_profile
+
+    judged_ticks: list[pd.Timestamp] = []
+    real = event_profile.judged_by_minute
+
+    def spy(forecast_fn, *, profile, calendar):
+        inner = real(forecast_fn, profile=profile, calendar=calendar)
+
+        def fn(history, now):
+            judged_ticks.append(now)
+            return inner(history, now)
+
+        return fn
+
+    monkeypatch.setattr(event_profile, "judged_by_minute", spy)
     timeline = tmp_path / "t.csv"
     argv = [
         "simulate",
@@ -114,6 +129,8 @@ def test_simulate_with_a_calendar_writes_a_timeline(scenario_files, tmp_path, ca
     short = int((frame["hpa_ready_capacity"] < frame["load"]).sum())
     assert short == data["runs"]["hpa"]["under_provisioned_minutes"], "the timeline is the replay's own"
     assert data["events"]["events"] == len(scenario.calendar)
+    # The replay judges the calendar's entries at every replayed minute, not only at the model's origins.
+    assert len(set(judged_ticks)) >= 0.9 * data["minutes"]
 
 
 def test_simulate_refuses_a_calendar_for_a_model_that_reads_none(scenario_files, capsys):
