@@ -12,6 +12,7 @@ import pytest
 from forecaster.prescaler.forecasts import ForecastResult, fetch_forecast
 from forecaster.prescaler.policy import parse_policy
 from tests.prescaler_helpers import NOW, FakeForecasts, forecast_frame, history, policy
+from tests.prescaler_helpers import history as recent
 
 
 @pytest.mark.parametrize(
@@ -42,3 +43,94 @@ def test_a_forecast_without_nan_is_usable():
 
     assert result is not None and problem is None
     assert pd.Timestamp(result.frame.index[0]) == NOW + pd.Timedelta(minutes=1)
+
+
+class _FlatModel:
+    """A stand-in model file: 1-minute steps, a 10-step lookback, a flat forecast."""
+
+    step = pd.Timedelta(minutes=1)
+    lookback_steps = 10
+
+    def predict(self, history: pd.Series) -> pd.DataFrame:
+        return forecast_frame(pd.Timestamp(history.index[-1]) + pd.Timedelta(minutes=1), p90=300.0)
+
+
+@pytest.mark.parametrize(
+    ("description", "url", "keeps_credentials"),
+    [
+        ("the configured server (a trailing slash is the same URL)", "http://prom.monitoring:9090/", True),
+        ("another server a policy names", "http://elsewhere.example:9090", False),
+        ("the configured host on another port", "http://prom.monitoring:9091", False),
+    ],
+)
+def test_credentials_go_only_to_the_prometheus_they_were_configured_for(description, url, keeps_credentials):
+    """Anyone who may create a PrescalePolicy must not be able to send the operator's token or password to a
+    server of their choosing: a policy's own prometheusUrl gets no bearer token (file or variable) and no
+    basic auth unless it is the configured server."""
+    from forecaster.prescaler.forecasts import StoreForecastProvider
+    from forecaster.settings import PrometheusSettings
+
+    configured = PrometheusSettings(
+        url="http://prom.monitoring:9090",
+        bearer_token_file="/var/run/secrets/prometheus/token",
+        bearer_token_env="PROM_TOKEN",
+        basic_auth_user="prescaler",
+        basic_auth_password_env="PROM_PASSWORD",
+    )
+    seen: list[PrometheusSettings] = []
+
+    def fetch(settings, *, now, history):
+        seen.append(settings)
+        return recent(now, minutes=30)  # (``history`` is the window asked for)
+
+    provider = StoreForecastProvider(prometheus=configured, fetch=fetch, load_model=lambda path: _FlatModel())
+    obj = policy(
+        forecast={
+            "query": "sum(rate(http_requests_total[1m]))",
+            "modelPath": "/models/x",
+            "prometheusUrl": url,
+        }
+    )
+
+    result, problem = fetch_forecast(provider, parse_policy(obj), NOW)
+
+    assert problem is None and result is not None
+    (settings,) = seen
+    assert settings.url.rstrip("/") == url.rstrip("/")
+    credentials = (
+        settings.bearer_token_file,
+        settings.bearer_token_env,
+        settings.basic_auth_user,
+        settings.basic_auth_password_env,
+    )
+    if keeps_credentials:
+        assert credentials == (
+            configured.bearer_token_file,
+            configured.bearer_token_env,
+            configured.basic_auth_user,
+            configured.basic_auth_password_env,
+        ), description
+    else:
+        assert credentials == (None, None, None, None), description
+
+
+def test_the_accuracy_guard_counts_over_and_under_forecasts_alike():
+    """The guard's error is a WAPE: absolute errors. A model alternately 50% over and 50% under the load is
+    50% wrong (the guard switches on above maxError 0.3), not right on average."""
+    from forecaster.prescaler.guard import ForecastLog, judge
+    from forecaster.prescaler.policy import AccuracyGuardSpec
+
+    spec = AccuracyGuardSpec(max_error=0.3, window_s=3600.0, min_samples=5, recover_ratio=0.8)
+    log = ForecastLog()
+    start = NOW - pd.Timedelta(minutes=40)
+    for k in range(30):
+        made = start + pd.Timedelta(minutes=k)
+        value = 150.0 if k % 2 else 50.0
+        p50 = pd.Series([value], index=[made + pd.Timedelta(minutes=1)])
+        log.record(made, p50, keep_s=7200)
+    actual = pd.Series(100.0, index=pd.date_range(start, NOW - pd.Timedelta(minutes=1), freq="1min"))
+
+    reading = judge(spec, log=log, history=actual, was_active=False, now=NOW)
+
+    assert reading.error == pytest.approx(0.5)
+    assert reading.active is True
