@@ -134,3 +134,23 @@ def test_the_accuracy_guard_counts_over_and_under_forecasts_alike():
 
     assert reading.error == pytest.approx(0.5)
     assert reading.active is True
+
+
+@pytest.mark.parametrize(("points", "active"), [(4, False), (5, True), (6, True)])
+def test_the_accuracy_guard_acts_from_exactly_min_samples_points(points, active):
+    """minSamples 5: four compared points are too few to judge (the guard keeps its state), five are enough."""
+    from forecaster.prescaler.guard import ForecastLog, judge
+    from forecaster.prescaler.policy import AccuracyGuardSpec
+
+    spec = AccuracyGuardSpec(max_error=0.3, window_s=3600.0, min_samples=5, recover_ratio=0.8)
+    log = ForecastLog()
+    made = NOW - pd.Timedelta(minutes=10)
+    p50 = pd.Series(200.0, index=pd.date_range(made + pd.Timedelta(minutes=1), periods=points, freq="1min"))
+    log.record(made, p50, keep_s=7200)
+    actual = pd.Series(100.0, index=pd.date_range(made - pd.Timedelta(minutes=30), NOW, freq="1min"))
+
+    reading = judge(spec, log=log, history=actual, was_active=False, now=NOW)
+
+    assert reading.accuracy["samples"] == points
+    assert reading.error == pytest.approx(1.0)
+    assert reading.active is active
