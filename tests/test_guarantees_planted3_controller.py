@@ -1,6 +1,9 @@
 """Controller behaviours that campaign 3 of the planted bugs showed no test held (bench/results/planted3.md).
 
-Through public surfaces only: :func:`forecaster.prescaler.forecasts.fetch_forecast` with a scripted provider.
+Through public surfaces only: :func:`forecaster.prescaler.forecasts.fetch_forecast` with a scripted provider
+(and the real :class:`~forecaster.prescaler.forecasts.StoreForecastProvider` with a recording fetcher), the
+accuracy guard's :func:`~forecaster.prescaler.guard.judge`, and the controller's ``tick`` against the fake API
+server.
 """
 
 from __future__ import annotations
@@ -11,8 +14,11 @@ import pytest
 
 from forecaster.prescaler.forecasts import ForecastResult, fetch_forecast
 from forecaster.prescaler.policy import parse_policy
+from tests import prescaler_helpers
 from tests.prescaler_helpers import NOW, FakeForecasts, forecast_frame, history, policy
 from tests.prescaler_helpers import history as recent
+
+fake_api, kube = prescaler_helpers.fake_api, prescaler_helpers.kube  # fixtures
 
 
 @pytest.mark.parametrize(
@@ -154,3 +160,54 @@ def test_the_accuracy_guard_acts_from_exactly_min_samples_points(points, active)
     assert reading.accuracy["samples"] == points
     assert reading.error == pytest.approx(1.0)
     assert reading.active is active
+
+
+def test_a_fresh_observed_surge_bounds_the_replicas_by_the_load_now(fake_api, kube):
+    """The Replicas actuator never plans below what the load observed *now* needs: the history's newest point
+    (900: 9 replicas), not an older one of its window (100), even when the forecast says less (400: 4)."""
+    from prometheus_client import CollectorRegistry
+
+    from forecaster.prescaler.loop import Controller
+    from forecaster.prescaler.metrics import PrescalerMetrics
+    from forecaster.prescaler.policy_sources import CrdPolicySource
+    from tests.prescaler_helpers import NS, deployment
+
+    fake_api.put(deployment(replicas=3))
+    fake_api.put(policy())
+    rising = recent(NOW, value=100.0)
+    rising.iloc[-1] = 900.0
+    result = ForecastResult(frame=forecast_frame(NOW, p90=400.0), history=rising)
+    ctl = Controller(
+        policies=CrdPolicySource(kube),
+        forecasts=FakeForecasts(**{"live-api": result}),
+        kube=kube,
+        metrics=PrescalerMetrics(CollectorRegistry()),
+    )
+
+    [outcome] = ctl.tick(NOW)
+
+    assert outcome.desired == 9
+    assert fake_api.get("deployments", NS, "live-api")["spec"]["replicas"] == 9
+
+
+def test_a_lost_recommendation_never_plans_below_the_specs_own_settings(fake_api, kube):
+    """When the recommendation applied before cannot be used, the controller decides with the spec and with the
+    last applied settings and keeps the *higher*: here the spec's own p90 plan (1000 / 100 = 10) is above the
+    last recommendation (p50 500 + 20% = 6), so 10, never the lower 6."""
+    from tests.test_prescaler_tuning import V1, TunedForecasts, floor, make, seed, tuning_doc
+
+    seed(
+        fake_api,
+        quantile=0.9,
+        scaleDown={"stabilizationWindow": "0"},
+        tuning={"slo": "short-minutes=0.5%", "mode": "Apply"},
+    )
+    recs = {V1: tuning_doc()}
+    ctl = make(kube, TunedForecasts(recs))
+    ctl.tick(NOW)
+    assert floor(fake_api) == 6  # the recommendation applied: p50 + 20%
+
+    recs[V1] = None  # the new model version has no recommendation
+    [outcome] = ctl.tick(NOW + pd.Timedelta(minutes=1))
+
+    assert outcome.desired == 10 and floor(fake_api) == 10
