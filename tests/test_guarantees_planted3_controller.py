@@ -211,3 +211,34 @@ def test_a_lost_recommendation_never_plans_below_the_specs_own_settings(fake_api
     [outcome] = ctl.tick(NOW + pd.Timedelta(minutes=1))
 
     assert outcome.desired == 10 and floor(fake_api) == 10
+
+
+@pytest.mark.parametrize(
+    ("description", "ts", "expected"),
+    [
+        ("a +02:00 wall clock", "2024-05-01T22:00:00+02:00", "2024-05-01T20:00:00Z"),
+        ("a -05:00 wall clock across midnight", "2024-05-01T21:30:00-05:00", "2024-05-02T02:30:00Z"),
+        ("UTC already", "2024-05-01T20:00:00Z", "2024-05-01T20:00:00Z"),
+        ("tz-naive UTC, as the controller keeps it", "2024-05-01T20:00:00", "2024-05-01T20:00:00Z"),
+    ],
+)
+def test_times_written_to_kubernetes_are_utc(description, ts, expected):
+    """Status and lease times end in Z, so they must be UTC whatever offset the timestamp carried."""
+    from forecaster.prescaler.kube import micro_time, rfc3339
+
+    assert rfc3339(pd.Timestamp(ts)) == expected, description
+    assert micro_time(pd.Timestamp(ts)) == expected.replace("Z", ".000000Z"), description
+
+
+def test_a_leader_that_cannot_read_its_lease_stops_acting(fake_api, kube):
+    """Any failure to renew means "do not act": a leader whose lease read fails (the API server answers 500
+    through every retry) is no longer the leader, so it cannot act alongside the replica that takes over."""
+    from forecaster.prescaler.leader import LeaderElector
+
+    elector = LeaderElector(kube, namespace="forecaster", identity="a", lease_duration_s=15)
+    assert elector.ensure(NOW) is True and elector.leading
+
+    fake_api.fail(500, verb="get", resource="leases", times=50)
+
+    assert elector.ensure(NOW + pd.Timedelta(seconds=5)) is False
+    assert elector.leading is False
