@@ -242,3 +242,30 @@ def test_a_leader_that_cannot_read_its_lease_stops_acting(fake_api, kube):
 
     assert elector.ensure(NOW + pd.Timedelta(seconds=5)) is False
     assert elector.leading is False
+
+
+@pytest.mark.parametrize(
+    ("actuator", "ok"),
+    [
+        ("Auto", False),  # resolves to Replicas when no HPA targets the workload: nothing underneath
+        ("Placeholder", False),
+        ("Replicas", False),
+        ("KEDAScaledObject", True),
+        ("HPAFloor", True),
+    ],
+)
+def test_plan_shift_is_accepted_only_on_a_floor_actuator(actuator, ok):
+    """shift plans only for what pods started now will face when ready: without an autoscaler underneath that
+    is known when the policy is read, nothing keeps the pods the current load needs, so it is refused."""
+    from forecaster.errors import ConfigError
+
+    spec = {"plan": "shift", "actuator": actuator}
+    if actuator == "Placeholder":
+        spec["workloadRef"] = {"apiVersion": "apps/v1", "kind": "Deployment", "name": "live-api"}
+        spec["scaleTargetRef"] = {"apiVersion": "apps/v1", "kind": "Deployment", "name": "placeholder"}
+    obj = policy(**spec)
+    if ok:
+        assert parse_policy(obj).scaling.plan == "shift"
+    else:
+        with pytest.raises(ConfigError, match="shift needs the HPAFloor actuator"):
+            parse_policy(obj)
