@@ -269,3 +269,13 @@ def test_plan_shift_is_accepted_only_on_a_floor_actuator(actuator, ok):
     else:
         with pytest.raises(ConfigError, match="shift needs the HPAFloor actuator"):
             parse_policy(obj)
+
+
+def test_a_policy_without_a_quantile_plans_on_p90():
+    """The documented default (the CRD's and ScalingPolicy's): the forecast's p90, not its median."""
+    obj = policy()
+    del obj["spec"]["quantile"]
+
+    parsed = parse_policy(obj)
+
+    assert parsed.scaling.quantile == 0.9 and parsed.scaling.column == "p90"
