@@ -45,3 +45,12 @@ def test_an_event_starting_now_is_upcoming():
 
     assert [e.start for e in calendar.upcoming(START)] == [START, START + pd.Timedelta(hours=2)]
     assert [e.start for e in calendar.upcoming(START, within=pd.Timedelta(hours=2))] == [START]
+
+
+def test_an_event_without_an_end_counts_as_running_for_an_hour():
+    """The documented default duration: an event with no ``end`` runs until an hour after its start (what holds
+    capacity and what the "running" input reads), not a minute."""
+    calendar = parse_calendar_csv("start,kind\n2026-03-05T20:00:00Z,football\n")
+    [event] = calendar.events
+
+    assert event.end is None and event.until == START + pd.Timedelta(hours=1)
