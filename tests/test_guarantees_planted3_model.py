@@ -1,6 +1,7 @@
-"""Event-calendar behaviours that campaign 3 of the planted bugs showed no test held (bench/results/planted3.md).
+"""Event behaviours that campaign 3 of the planted bugs showed no test held (bench/results/planted3.md).
 
-Through :mod:`forecaster.events`' parsers and :class:`~forecaster.events.Calendar` only.
+Through :mod:`forecaster.events`' parsers and :class:`~forecaster.events.Calendar`, and the event profile's
+:func:`~forecaster.event_profile.judge_start`.
 """
 
 from __future__ import annotations
@@ -54,3 +55,26 @@ def test_an_event_without_an_end_counts_as_running_for_an_hour():
     [event] = calendar.events
 
     assert event.end is None and event.until == START + pd.Timedelta(hours=1)
+
+
+def test_a_start_that_never_showed_is_cancelled_and_adds_nothing():
+    """Past the lateness allowance plus the detection delay with no rise, an entry is cancelled: scale 0, so
+    the capacity held for it is released at the next origin."""
+    from forecaster.event_profile import DETECT_S, judge_start
+
+    late_s = 600.0
+    state = judge_start(announced_s=0.0, last_s=late_s + DETECT_S + 60.0, late_s=late_s, seen=None)
+
+    assert state.state == "cancelled" and state.scale == 0.0 and state.pending is False
+
+
+@pytest.mark.parametrize(("seen_scale", "expected"), [(2.5, 2.5), (0.6, 1.0)])
+def test_a_young_start_is_never_forecast_smaller_than_announced_but_may_be_bigger(seen_scale, expected):
+    """Within CONFIRM_S of its real start a started stream keeps at least its announced size (it may still
+    grow), and a bigger one than announced is followed at once."""
+    from forecaster.event_profile import judge_start
+
+    state = judge_start(announced_s=0.0, last_s=120.0, late_s=600.0, seen=(seen_scale, 60.0))
+
+    assert state.state == "started" and state.pending is True
+    assert state.scale == pytest.approx(expected)
