@@ -94,7 +94,8 @@ def test_a_gap_in_the_served_history_is_null_not_nan():
     body stays valid JSON for every client."""
     series = daily_sine(days=3)
     gapped = series.copy()
-    gapped.iloc[-40:-20] = np.nan  # 100 minutes missing inside the last 6 hours (a source keeps long gaps NaN)
+    # 100 minutes missing inside the last 6 hours (a source keeps long gaps NaN)
+    gapped.iloc[-40:-20] = np.nan
     now = series.index[-1] + pd.Timedelta("30s")
     with _client(gapped, now) as client:
         for _ in range(100):
