@@ -16,10 +16,12 @@ file also stops it (the catalogue must follow the code as it changes).
     python bench/planted_bugs.py --only store-previous,api-any-selector   # some bugs
     python bench/planted_bugs.py --module api                # one module
     python bench/planted_bugs.py --check                     # only check that every planted line is found
+    nice -n 10 python bench/planted_bugs.py --campaign 3 --before   # a fresh catalogue, before its own tests
 
 Writes ``bench/results/planted.md`` (score per module, overall, every slipped bug with its harm) and
 ``bench/results/planted.json`` (one record per bug). A partial run (``--only``/``--module``) writes
-``planted.partial.json`` and leaves the report alone unless ``--report`` is given.
+``planted.partial.json`` and leaves the report alone unless ``--report`` is given. ``--campaign N`` runs the
+fresh catalogue of bench/planted_catalogue_N.py instead and writes ``plantedN*.md/json``.
 """
 
 from __future__ import annotations
@@ -772,25 +774,49 @@ WITH_PLANTED_TESTS = True
 ``--before`` turns them off to measure the suite as it was."""
 
 CAMPAIGN = 1
-"""Which catalogue runs: 1 (:data:`CATALOGUE`) or 2 (bench/planted_catalogue_2.py, a fresh one). Campaign 2's
-own guarantees are tests/test_guarantees_planted2_*.py (``--before`` leaves those out); campaign 1's
-guarantees are part of the suite it is measured against."""
+"""Which catalogue runs: 1 (:data:`CATALOGUE`) or N >= 2 (bench/planted_catalogue_N.py, a fresh one each).
+Campaign N's own guarantees are tests/test_guarantees_plantedN_*.py (``--before`` leaves those out); the
+guarantees of the campaigns before it (tests/test_guarantees_planted_*.py for campaign 1) are part of the suite
+it is measured against."""
 
 
-def _load_campaign_2() -> tuple[tuple[Bug, ...], dict[str, tuple[str, ...]], dict[str, str], dict[str, str]]:
+def campaigns() -> tuple[int, ...]:
+    """1, and every N with a bench/planted_catalogue_N.py."""
+    found = (re.fullmatch(r"planted_catalogue_(\d+)\.py", p.name) for p in Path(__file__).parent.iterdir())
+    return (1, *sorted(int(m.group(1)) for m in found if m))
+
+
+def _load_campaign(
+    n: int,
+) -> tuple[tuple[Bug, ...], dict[str, tuple[str, ...]], dict[str, str], dict[str, str]]:
+    """Campaign ``n``'s catalogue, its tests per file, its module names per file and its equivalent bugs, from
+    bench/planted_catalogue_<n>.py (``CATALOGUE_<n>``, ``TESTS_<n>``, ``MODULES_<n>``, ``EQUIVALENT_<n>``)."""
+    import importlib
+
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from planted_catalogue_2 import CATALOGUE_2, EQUIVALENT_2, MODULES_2, TESTS_2
+    data = importlib.import_module(f"planted_catalogue_{n}")
+    return (
+        tuple(Bug(*entry) for entry in getattr(data, f"CATALOGUE_{n}")),
+        dict(getattr(data, f"TESTS_{n}")),
+        dict(getattr(data, f"MODULES_{n}")),
+        dict(getattr(data, f"EQUIVALENT_{n}")),
+    )
 
-    return tuple(Bug(*entry) for entry in CATALOGUE_2), dict(TESTS_2), dict(MODULES_2), dict(EQUIVALENT_2)
+
+CAMPAIGN_TESTS: dict[str, tuple[str, ...]] = {}
+"""The running campaign's tests per planted file (campaigns >= 2); files it does not name use :data:`TESTS`."""
+CAMPAIGN_MODULES: dict[str, str] = {}
+"""The running campaign's module names of the files campaign 1 has none for (the report's rows)."""
 
 
-TESTS_2: dict[str, tuple[str, ...]] = {}
-MODULES_2: dict[str, str] = {}
+def _guarantee_pattern(n: int) -> str:
+    """The file names of the guarantees written for campaign ``n``."""
+    return "test_guarantees_planted_*.py" if n == 1 else f"test_guarantees_planted{n}_*.py"
 
 
 def tests_for(path: str) -> tuple[str, ...]:
-    if CAMPAIGN == 2 and path in TESTS_2:
-        found = TESTS_2[path]
+    if CAMPAIGN >= 2 and path in CAMPAIGN_TESTS:
+        found = CAMPAIGN_TESTS[path]
     elif path in TESTS:
         found = TESTS[path]
     elif path.startswith(P):
@@ -805,11 +831,10 @@ def tests_for(path: str) -> tuple[str, ...]:
         # The planted-bug guarantees are grouped by module: each file's name says which ones it covers.
         return tuple(t for t in found if _planted_group(path) in t)
 
-    if CAMPAIGN == 2:  # campaign 1's guarantees are part of the suite; campaign 2's own unless --before
-        mine = (*(planted("test_guarantees_planted2_*.py") if WITH_PLANTED_TESTS else ()),)
-        mine += planted("test_guarantees_planted_*.py")
-    else:
-        mine = planted("test_guarantees_planted_*.py") if WITH_PLANTED_TESTS else ()
+    # This campaign's own guarantees unless --before; the earlier campaigns' are part of the suite.
+    mine = planted(_guarantee_pattern(CAMPAIGN)) if WITH_PLANTED_TESTS else ()
+    for earlier in range(1, CAMPAIGN):
+        mine += planted(_guarantee_pattern(earlier))
     # The planted-bug guarantees first: they are fast, and a bug the older tests missed fails there at once.
     return tuple(t for t in (*mine, *found) if (ROOT / t).exists())
 
@@ -819,8 +844,8 @@ def _planted_group(path: str) -> str:
 
 
 def module_of(path: str) -> str:
-    if path in MODULES_2:
-        return MODULES_2[path]
+    if path in CAMPAIGN_MODULES:
+        return CAMPAIGN_MODULES[path]
     if path.startswith(P):
         return "controller"
     if path.startswith(A):
@@ -1152,7 +1177,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--before",
         action="store_true",
-        help="leave out tests/test_guarantees_planted_*.py (the suite before this campaign's tests)",
+        help="leave out the guarantees written for this campaign (tests/test_guarantees_planted_*.py for "
+        "campaign 1, tests/test_guarantees_plantedN_*.py for campaign N): the suite before this campaign's tests",
     )
     parser.add_argument(
         "--tests",
@@ -1163,9 +1189,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--campaign",
         type=int,
-        choices=(1, 2),
+        choices=campaigns(),
         default=1,
-        help="1: this file's catalogue; 2: the fresh one of bench/planted_catalogue_2.py (writes planted2*.md/json)",
+        help="1: this file's catalogue; N: the fresh one of bench/planted_catalogue_N.py (writes plantedN*.md/json)",
     )
     parser.add_argument("--note", action="append", default=[], help="a paragraph to add to the report")
     parser.add_argument(
@@ -1175,15 +1201,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
 
-    global WITH_PLANTED_TESTS, CAMPAIGN, TESTS_2, MODULES_2
+    global WITH_PLANTED_TESTS, CAMPAIGN, CAMPAIGN_TESTS, CAMPAIGN_MODULES
     CAMPAIGN = args.campaign
     catalogue = CATALOGUE
     equivalent: dict[str, str] = {}
-    if CAMPAIGN == 2:
-        catalogue, TESTS_2, MODULES_2, equivalent = _load_campaign_2()
+    if CAMPAIGN >= 2:
+        catalogue, CAMPAIGN_TESTS, CAMPAIGN_MODULES, equivalent = _load_campaign(CAMPAIGN)
     check_catalogue(CATALOGUE)  # campaign 1 must keep matching the code whichever runs
     check_catalogue(catalogue)
-    stem = "planted2" if CAMPAIGN == 2 else "planted"
+    stem = f"planted{CAMPAIGN}" if CAMPAIGN >= 2 else "planted"
     WITH_PLANTED_TESTS = not args.before
     bugs = catalogue
     if args.only:
