@@ -93,11 +93,13 @@ def check_template(query: str, template: Template, *, where: str, name: str = ""
 
 def member_name(template_name: str, values: tuple[str, ...]) -> str:
     """``<template>--<values>`` as a DNS label. Values that had to be cleaned or shortened get an 8-hex SHA-256
-    suffix of the raw values, so two different values never share a name."""
+    suffix of the raw values, so two different values never share a name; so do several values of which one
+    holds a ``-`` (``('a-b', 'c')`` and ``('a', 'b-c')`` would both join to ``a-b-c``)."""
     raw = "-".join(values)
     clean = re.sub(r"-+", "-", re.sub(r"[^a-z0-9-]", "-", raw.lower())).strip("-")
     name = f"{template_name}{SEPARATOR}{clean}" if clean else f"{template_name}{SEPARATOR}x"
-    if clean and clean == raw and len(name) <= 63 and TARGET_NAME_RE.match(name):
+    unambiguous = len(values) == 1 or not any("-" in v for v in values)
+    if clean and clean == raw and unambiguous and len(name) <= 63 and TARGET_NAME_RE.match(name):
         return name
     suffix = hashlib.sha256("\0".join(values).encode("utf-8")).hexdigest()[:8]
     base = name[: 63 - len(suffix) - 1].rstrip("-")

@@ -28,10 +28,5 @@ def test_label_values_that_clean_to_the_same_text_get_different_member_names(one
     assert TARGET_NAME_RE.match(a) and TARGET_NAME_RE.match(b) and len(a) <= 63 and len(b) <= 63
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known bug in forecaster/templates.py (found by campaign 3): clean values joined with '-' collide, "
-    "('a-b', 'c') and ('a', 'b-c') both become shop--a-b-c without a hash; member_configs then refuses the template",
-)
 def test_clean_label_values_that_join_to_the_same_text_get_different_member_names():
     assert member_name("shop", ("a-b", "c")) != member_name("shop", ("a", "b-c"))
