@@ -36,7 +36,7 @@ from typing import Any
 import pandas as pd
 import torch
 
-from forecaster import promotion
+from forecaster import promotion, training
 from forecaster.series import format_duration, parse_duration
 from forecaster.settings import ModelSettings, TargetConfig, TrainSettings
 from forecaster.sources.files import read_series
@@ -171,7 +171,8 @@ def render(row: dict) -> str:
         "",
         f"{row['history']} of {row['step']} history ({row['points']} points), production settings "
         f"(hidden {row['hidden_size']}, up to {row['epochs']} epochs of at most {row['max_windows_per_epoch']} "
-        f"windows, patience {row['patience']}), one torch thread. CPU seconds of this process; wall seconds on "
+        f"windows, patience {row['patience']}, or {row.get('turned_up', '-')}), one torch thread. CPU seconds of "
+        "this process; wall seconds on "
         f"a shared machine ({os.cpu_count()} cores, load average {row['load_average']}).",
         "",
         "| phase | CPU s | wall s |",
@@ -251,6 +252,8 @@ def main(argv: list[str] | None = None) -> int:
         "epochs": train.epochs,
         "max_windows_per_epoch": train.max_windows_per_epoch,
         "patience": train.patience,
+        "turned_up": f"{training._TURNED_UP_EPOCHS} stale epochs all more than {training._TURNED_UP_MARGIN:.1%} "
+        "above the best",
         "cpu_s": round(cpu_s, 1),
         "wall_s": round(wall_s, 1),
         "load_average": " ".join(f"{x:.1f}" for x in os.getloadavg()),

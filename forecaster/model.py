@@ -84,6 +84,8 @@ VALUE_TRANSFORMS = ("none", "anscombe")
 """What the network's inputs and outputs are measured in: the values themselves, or (count-like series)
 the Anscombe transform ``2 sqrt(y + 3/8)``, under which Poisson noise has about the same spread at every
 level. Forecast quantiles are mapped back through the inverse (a monotone map keeps quantiles)."""
+_FORWARD_BATCH = 256
+"""Windows per forward pass when forecasting many origins (training's blend, calibration, backtests)."""
 _COUNT_LIKE_INTEGER_SHARE = 0.99
 
 
@@ -365,7 +367,7 @@ class Forecaster:
             values = pd.Series(values).ffill().bfill().to_numpy()
         return values, index
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def _network(
         self,
         values: np.ndarray,
@@ -394,10 +396,16 @@ class Forecaster:
                 event_spec=self.events,
             )
             device = next(self.network.parameters()).device
-            out = self.network(
-                torch.from_numpy(w.past).to(device),
-                torch.from_numpy(w.future).to(device),
-                torch.from_numpy(w.level).to(device),
+            # In batches of _FORWARD_BATCH windows: one batch of thousands ran 30% slower a window on a CPU.
+            out = torch.cat(
+                [
+                    self.network(
+                        torch.from_numpy(w.past[s : s + _FORWARD_BATCH]).to(device),
+                        torch.from_numpy(w.future[s : s + _FORWARD_BATCH]).to(device),
+                        torch.from_numpy(w.level[s : s + _FORWARD_BATCH]).to(device),
+                    )
+                    for s in range(0, max(len(w.past), 1), _FORWARD_BATCH)
+                ]
             )  # [N, H, Q]
             outs.append(out.cpu().numpy().astype(np.float64) * w.scale[:, None, None])  # [N, H, Q]
         return from_network_scale(np.mean(outs, axis=0), self.value_transform)  # [N, H, Q]

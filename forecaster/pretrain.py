@@ -240,7 +240,12 @@ def pretrain(
     The result is a :class:`Forecaster` whose scaler is a placeholder: a target that uses the network fits
     its own (the level input is normalised per series). Its ``info["pretrained"]`` records the corpus.
     """
-    from forecaster.training import _progress, fit_early_stopping, training_loss  # imports this lazily
+    from forecaster.training import (  # imports this lazily
+        _EVAL_BATCH,
+        _progress,
+        fit_early_stopping,
+        training_loss,
+    )
 
     model = model or ModelSettings()
     settings = settings or PretrainSettings()
@@ -290,8 +295,8 @@ def pretrain(
 
     def val_loss() -> float:  # called in eval mode without gradients (fit_early_stopping)
         total = 0.0
-        for s in range(0, len(val_t[0]), 4096):
-            sl = slice(s, s + 4096)
+        for s in range(0, len(val_t[0]), _EVAL_BATCH):
+            sl = slice(s, s + _EVAL_BATCH)
             pred = network(val_t[0][sl], val_t[1][sl], val_t[2][sl])
             total += float(training_loss(pred, val_t[3][sl], q, peak_weight=settings.peak_weight)) * len(
                 val_t[0][sl]

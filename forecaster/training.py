@@ -37,9 +37,20 @@ log = logging.getLogger(__name__)
 _MIN_TRAIN_WINDOWS = 64
 _MAX_BLEND_ORIGINS = 1500
 _MAX_WEIGHTING_WINDOW = 96
-_MAX_VALIDATION_WINDOWS = 20_000
+_MAX_VALIDATION_WINDOWS = 2048
+"""Validation windows scored after each epoch, evenly spaced over the validation range. Consecutive origins
+a step apart are nearly the same window: NASA's 4,086 scored every epoch cost 0.9 CPU s an epoch, and every
+other one of them ranks the epochs as well (bench/train_speed.py, bench/accuracy.py, 2026-12)."""
 _MAX_COMBINATION_ORIGINS = 6_000
-_EVAL_BATCH = 4096
+_EVAL_BATCH = 256
+"""Windows per forward pass outside training. Small batches keep the LSTM's state in cache: on one core a
+batch of 256 costs 0.16 ms a window, 4096 cost 0.22 ms (bench/train_speed.py, 2026-12)."""
+_TURNED_UP_EPOCHS = 3
+_TURNED_UP_MARGIN = 0.015
+"""Early stopping before ``patience`` runs out: after this many epochs, every one this much (relative) above
+the best validation loss (see :func:`_turned_up`)."""
+_MAX_CACHED_WINDOW_BYTES = 256 * 2**20
+"""Training windows kept for the whole fit when they fit in this (see ``epoch_batches``)."""
 _SEASONAL_DAYS = 3
 _SEASONAL_MIN_SCORES = 60
 _SEASONAL_MIN_SPAN = pd.Timedelta(days=3)
@@ -112,11 +123,12 @@ def fit_early_stopping(
 
     The network as given is epoch 0 (untrained, or pretrained): it is kept unless an epoch beats it.
     ``epoch_batches()`` yields one epoch's ``(past, future, level, target)`` batches; training stops after
-    ``patience`` epochs without improvement, and the best weights are loaded back. The one loop that
-    training and pretraining share.
+    ``patience`` epochs without improvement, or earlier when the validation loss has clearly turned up
+    (:func:`_turned_up`), and the best weights are loaded back. The one loop that training and pretraining
+    share.
     """
     network.eval()
-    with torch.no_grad():
+    with torch.inference_mode():
         best = validation_loss()
     initial = best
     curve = [best]
@@ -136,7 +148,7 @@ def fit_early_stopping(
             total += loss.detach().item() * len(past)
             seen += len(past)
         network.eval()
-        with torch.no_grad():
+        with torch.inference_mode():
             current = validation_loss()
         curve.append(current)
         if current < best - 1e-6:
@@ -147,11 +159,25 @@ def fit_early_stopping(
         bar.update(1)
         bar.set_postfix(train=f"{total / max(seen, 1):.4f}", val=f"{current:.4f}", best=f"{best:.4f}")
         log.debug("epoch %d: validation pinball %.4f (best %.4f)", epochs_run, current, best)
-        if stale >= patience:
+        if stale >= patience or _turned_up(curve, stale=stale, best=best):
             break
     bar.close()
     network.load_state_dict(best_state)
     return EarlyStoppingRun(epochs_run=epochs_run, best_loss=best, initial_loss=initial, curve=tuple(curve))
+
+
+def _turned_up(curve: list[float], *, stale: int, best: float) -> bool:
+    """Whether the last ``stale`` epochs (none of which improved) say the network is overfitting rather
+    than on a noisy plateau: at least ``_TURNED_UP_EPOCHS`` of them, every one more than
+    ``_TURNED_UP_MARGIN`` above the best loss.
+
+    Plain patience cannot tell the two apart: NASA's loss rose 2-5% for 5 epochs after its best (65 CPU s
+    of the 237 its training cost), while ec2_cpu_utilization_24ae8d's small validation set wanders within
+    1% of its best for 3 epochs and then improves again (patience 3 stopped it there: WAPE 0.336 -> 0.349).
+    """
+    if stale < _TURNED_UP_EPOCHS:
+        return False
+    return all(loss > best * (1 + _TURNED_UP_MARGIN) for loss in curve[-stale:])
 
 
 def fit_forecaster(
@@ -318,7 +344,7 @@ def _fit_forecaster(
         assert w.target is not None
         return tuple(torch.from_numpy(a).to(device) for a in (w.past, w.future, w.level, w.target))
 
-    # Memory is bounded by the windows used, not by the series: validation is scored on at most
+    # Time and memory are bounded by the windows used, not by the series: validation is scored on at most
     # _MAX_VALIDATION_WINDOWS evenly spaced origins, in batches (a 1.35M-point series otherwise built
     # every validation window at once and peaked at 3.8 GB).
     scored = val_origins
@@ -340,10 +366,22 @@ def _fit_forecaster(
     # The untrained network is a persistence forecast (see QuantileLSTM), the pretrained one what the corpus
     # taught it: either is epoch 0 of early stopping, so training is kept only when it beats it on held-out data.
 
+    # Every training window built once when they fit in _MAX_CACHED_WINDOW_BYTES (four weeks of 1-minute
+    # history: 34k windows, 100 MB), and each epoch gathers its subsample from them: rebuilding the epoch's
+    # 20,000 windows cost 0.6 CPU s an epoch (NASA). Longer histories build each epoch's windows afresh.
+    # Either way an epoch sees the same windows in the same order (the same draws of ``rng``).
+    window_bytes = 4 * (val[0][0].numel() + val[1][0].numel() + val[2][0].numel() + val[3][0].numel())
+    cached = tensors(train_origins) if len(train_origins) * window_bytes <= _MAX_CACHED_WINDOW_BYTES else None
+    clock.lap("windows")
+
     def epoch_batches() -> Iterator[tuple[torch.Tensor, ...]]:
         picked = rng.permutation(train_origins)[: train.max_windows_per_epoch]
         with clock.inside("windows", outer="epochs"):
-            past, future, level, target = tensors(np.sort(picked))
+            if cached is None:
+                past, future, level, target = tensors(np.sort(picked))
+            else:  # train_origins is ascending: positions of the picked origins, in the same sorted order
+                at = torch.from_numpy(np.searchsorted(train_origins, np.sort(picked))).to(device)
+                past, future, level, target = (t[at] for t in cached)
         order = torch.from_numpy(rng.permutation(len(picked))).to(device)
         for start in range(0, len(picked), train.batch_size):
             batch = order[start : start + train.batch_size]

@@ -1,5 +1,6 @@
 """What makes training cheaper must not change what it computes: time inputs gathered per position equal the
-per-window computation, early stopping stops where its patience says, Holt-Winters
+per-window computation, early stopping stops where its patience says (or
+earlier when the loss has clearly turned up), Holt-Winters
 fitted as a blend member has the same weights without its unused bands, and a fit records where its time went."""
 
 from __future__ import annotations
@@ -85,7 +86,17 @@ class _Constant(torch.nn.Module):
     [
         ("stops after `patience` epochs without improvement", [1.0, 0.9, 0.95, 0.96, 0.97, 0.5], 3, 4, 0.9),
         ("an improvement resets the count", [1.0, 0.9, 0.95, 0.8, 0.85, 0.86, 0.87], 3, 6, 0.8),
-        ("patience 5 waits out three flat epochs", [1.0, 0.9, 0.95, 0.96, 0.97, 0.5, 0.6], 5, 6, 0.5),
+        (
+            "patience 5 waits out three epochs on a noisy plateau",
+            [1.0, 0.9, 0.905, 0.91, 0.906, 0.5, 0.6],
+            5,
+            6,
+            0.5,
+        ),
+        ("three epochs clearly above the best stop early", [1.0, 0.9, 0.95, 0.96, 0.97, 0.5, 0.6], 5, 4, 0.9),
+        ("one epoch within the margin keeps it going", [1.0, 0.9, 0.95, 0.91, 0.97, 0.96, 0.5], 5, 6, 0.5),
+        ("1.44% above the best is within the margin", [1.0, 0.9, 0.914, 0.915, 0.913, 0.5], 5, 5, 0.5),
+        ("1.52% above the best is past it", [1.0, 0.9, 0.914, 0.915, 0.91366, 0.5], 5, 4, 0.9),
     ],
 )
 def test_early_stopping_patience(description, losses, patience, epochs_run, best):
