@@ -463,6 +463,8 @@ def _fit_forecaster(
         )
         clock.lap("event_profile")
     info["training"]["phases"] = clock.to_dict()
+    # The total covers every phase (the relative band and the event profile are fitted after ``info`` is built).
+    info["training"]["seconds"] = round(time.perf_counter() - started, 2)
     log.info(
         "trained %s: %d epochs, validation pinball %.4f, blend %s", name, epochs_run, run.best_loss, blend
     )
