@@ -48,6 +48,7 @@ __all__ = [
 
 _EPS = 1e-12
 _MAX_RATIO = 1e6
+_FEW_ORIGINS = 8  # up to this many origins the guard's window sums are one matrix product
 _BLOCK_ELEMENTS = 1 << 21  # [N, H, K] elements per pass of the unguarded weighting
 
 
@@ -358,12 +359,21 @@ def _window_losses(
     y = values[np.clip(target, 0, len(values) - 1)]
     ok &= np.isfinite(y)
     y = np.where(ok, y, 0.0)
-    # Row 0: the expert errors; row E: |y| (the scale); row E + 1: the count of judged targets.
-    rows = np.concatenate([np.where(ok, np.abs(y - fc), 0.0), np.abs(y)[None], ok[None].astype(float)])
-    c = np.concatenate([np.zeros((E + 2, 1, H)), np.cumsum(rows, axis=1)], axis=1)  # [E + 2, S + 1, H]
+    err = np.abs(fc - y[None])  # [E, S, H] (not masked: the window weights below are 0 where not ok)
     hi = np.clip(origins[:, None] - h[None, :] - first, 0, S)  # [N, H] exclusive: s <= t - 1 - h
     lo = np.clip(hi - window, 0, S)
-    sums = np.sum(c[:, hi, h[None, :]] - c[:, lo, h[None, :]], axis=2)  # [E + 2, N]
+    if len(origins) <= _FEW_ORIGINS:  # the service's one origin: a window mask and one product
+        s = np.arange(S)[None, :, None]
+        inside = ((s >= lo[:, None, :]) & (s < hi[:, None, :]) & ok[None]).astype(float)  # [N, S, H]
+        m = inside.reshape(len(origins), -1).T  # [S H, N]
+        sums = np.concatenate(
+            [err.reshape(E, -1) @ m, (np.abs(y).reshape(1, -1) @ m), np.sum(m, axis=0)[None]]
+        )
+    else:  # many origins (backtests, calibration): running sums over the origins, O(E S H)
+        rows = np.concatenate([np.where(ok[None], err, 0.0), np.abs(y)[None], ok[None].astype(float)])
+        rows = rows.transpose(0, 2, 1)  # [E + 2, H, S]: the running sum along the contiguous axis
+        c = np.concatenate([np.zeros((E + 2, H, 1)), np.cumsum(rows, axis=2)], axis=2)  # [E + 2, H, S + 1]
+        sums = np.sum(c[:, h[None, :], hi] - c[:, h[None, :], lo], axis=2)  # [E + 2, N]
     rounds = sums[E + 1] / H
     losses = np.where(rounds > 0, sums[:E] / np.maximum(sums[E], _EPS), np.nan)
     return losses, rounds
