@@ -81,6 +81,9 @@ class SkillWeighting:
     guard_window: int = 0
     """Origins over which the skill-weighted forecast and each component are compared by the guard
     (:func:`with_guard`; 0: no guard, as models saved before this field)."""
+    guard_stride: int = 1
+    """The guard judges one origin in this many, on a grid fixed in time (1-minute steps: one a 5 minutes;
+    neighbouring origins' errors are nearly the same, and the cost is the grid's)."""
 
     def __post_init__(self) -> None:
         if not (self.eta >= 0 and self.half_life_steps > 0 and self.window >= 1 and self.prior > 0):
@@ -89,6 +92,7 @@ class SkillWeighting:
             min(self.season_steps, self.seasonal_days, self.seasonal_halfwidth) < 0
             or self.seasonal_weight < 0
             or self.guard_window < 0
+            or self.guard_stride < 1
         ):
             raise ValueError(f"invalid skill weighting {self}: negative season")
 
@@ -108,6 +112,7 @@ class SkillWeighting:
             seasonal_halfwidth=int(data.get("seasonal_halfwidth", 0)),
             seasonal_weight=float(data.get("seasonal_weight", 1.0)),
             guard_window=int(data.get("guard_window", 0)),
+            guard_stride=int(data.get("guard_stride", 1)),
         )
 
     @property
@@ -177,9 +182,17 @@ offline on the 16 development series (the same networks, the test range): one da
 1.07x, three 1.09x; median 0.90 for each (0.92 without a guard)."""
 
 
+GUARD_GRID_S = 300.0
+"""The guard judges one origin per 5 minutes (every origin at 5-minute steps or coarser)."""
+
+
 def with_guard(weighting: SkillWeighting, *, step_s: float) -> SkillWeighting:
     """``weighting`` whose forecast is guarded by its components over the last :data:`GUARD_DAYS`."""
-    return replace(weighting, guard_window=max(1, int(round(GUARD_DAYS * 86400.0 / step_s))))
+    return replace(
+        weighting,
+        guard_window=max(1, int(round(GUARD_DAYS * 86400.0 / step_s))),
+        guard_stride=max(1, int(round(GUARD_GRID_S / step_s))),
+    )
 
 
 def hedge_rate(experts: int, rounds: np.ndarray) -> np.ndarray:
@@ -196,22 +209,29 @@ def skill_points(
     start: int,
     last: int,
     weighting: SkillWeighting,
+    phase: int = 0,
 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """The skill-weighted (unguarded) forecasts ``[last - start + 1, H]`` at the consecutive origins
     ``start..last`` and their weights (name -> ``[last - start + 1, H]``): what the guard judges (a caller
-    that keeps them between calls passes them to :func:`combine` as ``skill``)."""
+    that keeps them between calls passes them to :func:`combine` as ``skill``). Only the origins of the
+    guard's grid (``(origin + phase) % guard_stride == 0``) are computed; the others are NaN."""
     unguarded = replace(weighting, guard_window=0)
     H = next(iter(forecasts.values())).shape[1]
+    n = last - start + 1
+    points = np.full((max(n, 0), H), np.nan)
+    weights = {name: np.full((max(n, 0), H), np.nan) for name in forecasts}
+    grid = np.arange(start, last + 1, dtype=np.int64)
+    grid = grid[(grid + phase) % weighting.guard_stride == 0]
     offsets, _ = unguarded.offsets(H)
     block = max(1, _BLOCK_ELEMENTS // (H * offsets.shape[1]))  # origins per pass: bounded memory
-    points, weights = [np.empty((0, H))], {n: [np.empty((0, H))] for n in forecasts}
-    for lo in range(start, last + 1, block):
-        origins = np.arange(lo, min(lo + block, last + 1), dtype=np.int64)
-        p, w = combine(forecasts, values, first=first, origins=origins, weighting=unguarded)
-        points.append(p)
-        for n in forecasts:
-            weights[n].append(w[n])
-    return np.concatenate(points), {n: np.concatenate(w) for n, w in weights.items()}
+    for i in range(0, len(grid), block):
+        origins = grid[i : i + block]
+        points[origins - start], w = combine(
+            forecasts, values, first=first, origins=origins, weighting=unguarded
+        )
+        for name in forecasts:
+            weights[name][origins - start] = w[name]
+    return points, weights
 
 
 def recent_losses(
@@ -313,17 +333,33 @@ def _guarded(
     G = weighting.guard_window
     start = max(first, int(origins.min()) - G - H)
     last = int(origins.max())
+    phase = skill.phase if skill is not None else 0
+    w1: dict[str, np.ndarray] | None
     if skill is not None and skill.start <= start and skill.start + len(skill.points) > last:
         points = skill.points[start - skill.start : last - skill.start + 1]
         w1 = skill.weights_at(origins)
     else:
         points, w_all = skill_points(
-            forecasts, values, first=first, start=start, last=last, weighting=weighting
+            forecasts, values, first=first, start=start, last=last, weighting=weighting, phase=phase
         )
         w1 = {n: w[origins - start] for n, w in w_all.items()}
+    at = origins - start
+    now = points[at]  # the origins' own skill-weighted forecasts (off the grid: computed here)
+    if w1 is None or not np.isfinite(now).all():
+        now, w1 = combine(
+            forecasts, values, first=first, origins=origins, weighting=replace(weighting, guard_window=0)
+        )
+    judged = (start + np.arange(len(points)) + phase) % weighting.guard_stride == 0
     experts = {"skill": points, **{n: fc[start - first : last - first + 1] for n, fc in forecasts.items()}}
     names = list(experts)
-    L, rounds = _window_losses(experts, values, first=start, origins=origins, window=G)  # [E, N], [N]
+    L, rounds = _window_losses(
+        experts,
+        values,
+        first=start,
+        origins=origins,
+        window=G,
+        judged=judged & np.isfinite(points).all(axis=1),
+    )  # [E, N], [N]
     finite = np.isfinite(L).all(axis=0)  # [N]
     best = np.min(np.where(np.isfinite(L), L, np.inf), axis=0)  # [N]
     eta = hedge_rate(len(names), rounds)  # [N]
@@ -336,8 +372,7 @@ def _guarded(
     logits -= np.max(logits, axis=0, keepdims=True)
     v = np.exp(logits)
     v /= np.sum(v, axis=0, keepdims=True)  # [E, N]
-    at = origins - start
-    point = v[0][:, None] * points[at]
+    point = v[0][:, None] * now
     weights = {}
     for i, n in enumerate(names[1:], start=1):
         point = point + v[i][:, None] * experts[n][at]
@@ -346,35 +381,45 @@ def _guarded(
 
 
 def _window_losses(
-    experts: Mapping[str, np.ndarray], values: np.ndarray, *, first: int, origins: np.ndarray, window: int
+    experts: Mapping[str, np.ndarray],
+    values: np.ndarray,
+    *,
+    first: int,
+    origins: np.ndarray,
+    window: int,
+    judged: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Each expert's relative error ``[E, N]`` over the forecasts of the last ``window`` origins whose
     target was observed before each origin (``s + h <= t - 1``), pooled over the steps, and the rounds
-    judged ``[N]`` (NaN losses where none). Running sums over the origins: O(E S H)."""
-    fc = np.stack(list(experts.values()))  # [E, S, H]
-    E, S, H = fc.shape
+    judged ``[N]`` (NaN losses where none); ``judged`` ``[S]``: the origins on the guard's grid (all when
+    None). Running sums over the origins: O(E S H)."""
+    S = len(next(iter(experts.values())))
+    pos = np.arange(S) if judged is None else np.flatnonzero(judged)  # [P] the judged origins' rows
+    fc = np.stack([e[pos] for e in experts.values()])  # [E, P, H]
+    E, P, H = fc.shape
     h = np.arange(H)
-    target = first + np.arange(S)[:, None] + h[None, :]  # [S, H]
+    target = first + pos[:, None] + h[None, :]  # [P, H]
     ok = target < len(values)
     y = values[np.clip(target, 0, len(values) - 1)]
     ok &= np.isfinite(y)
     y = np.where(ok, y, 0.0)
-    err = np.abs(fc - y[None])  # [E, S, H] (not masked: the window weights below are 0 where not ok)
+    err = np.where(ok[None], np.abs(fc - y[None]), 0.0)  # [E, P, H]
     hi = np.clip(origins[:, None] - h[None, :] - first, 0, S)  # [N, H] exclusive: s <= t - 1 - h
     lo = np.clip(hi - window, 0, S)
     if len(origins) <= _FEW_ORIGINS:  # the service's one origin: a window mask and one product
-        s = np.arange(S)[None, :, None]
-        inside = ((s >= lo[:, None, :]) & (s < hi[:, None, :]) & ok[None]).astype(float)  # [N, S, H]
-        m = inside.reshape(len(origins), -1).T  # [S H, N]
+        s = pos[None, :, None]
+        inside = ((s >= lo[:, None, :]) & (s < hi[:, None, :]) & ok[None]).astype(float)  # [N, P, H]
+        m = inside.reshape(len(origins), -1).T  # [P H, N]
         sums = np.concatenate(
             [err.reshape(E, -1) @ m, (np.abs(y).reshape(1, -1) @ m), np.sum(m, axis=0)[None]]
         )
-    else:  # many origins (backtests, calibration): running sums over the origins, O(E S H)
-        rows = np.concatenate([np.where(ok[None], err, 0.0), np.abs(y)[None], ok[None].astype(float)])
-        rows = rows.transpose(0, 2, 1)  # [E + 2, H, S]: the running sum along the contiguous axis
-        c = np.concatenate([np.zeros((E + 2, H, 1)), np.cumsum(rows, axis=2)], axis=2)  # [E + 2, H, S + 1]
-        sums = np.sum(c[:, h[None, :], hi] - c[:, h[None, :], lo], axis=2)  # [E + 2, N]
-    rounds = sums[E + 1] / H
+    else:  # many origins (backtests, calibration): running sums over the origins, O(E P H)
+        rows = np.concatenate([err, np.abs(y)[None], ok[None].astype(float)])
+        rows = rows.transpose(0, 2, 1)  # [E + 2, H, P]: the running sum along the contiguous axis
+        c = np.concatenate([np.zeros((E + 2, H, 1)), np.cumsum(rows, axis=2)], axis=2)  # [E + 2, H, P + 1]
+        hi_i, lo_i = np.searchsorted(pos, hi), np.searchsorted(pos, lo)  # rows before hi / lo
+        sums = np.sum(c[:, h[None, :], hi_i] - c[:, h[None, :], lo_i], axis=2)  # [E + 2, N]
+    rounds = sums[E + 1] / H  # judged origins (one round each)
     losses = np.where(rounds > 0, sums[:E] / np.maximum(sums[E], _EPS), np.nan)
     return losses, rounds
 
@@ -382,13 +427,17 @@ def _window_losses(
 @dataclass(frozen=True)
 class Skill:
     """Unguarded skill-weighted forecasts kept between calls: ``points`` ``[S, H]`` at the consecutive
-    origins from ``start``, and the weights ``[S', H]`` of the last ``S'`` of them (the ones just computed:
-    the guard mixes them into the weights it returns)."""
+    origins from ``start`` (NaN off the guard's grid, whose phase is ``phase``), and the weights ``[S', H]``
+    of the last ``S'`` of them (the ones just computed: the guard mixes them into the weights it returns)."""
 
     start: int
     points: np.ndarray
     weights: Mapping[str, np.ndarray]
+    phase: int = 0
 
-    def weights_at(self, origins: np.ndarray) -> dict[str, np.ndarray]:
+    def weights_at(self, origins: np.ndarray) -> dict[str, np.ndarray] | None:
+        """The weights at ``origins``; None where they were not just computed."""
         rows = origins - (self.start + len(self.points) - len(next(iter(self.weights.values()))))
+        if rows.min() < 0:
+            return None
         return {n: w[rows] for n, w in self.weights.items()}

@@ -184,6 +184,13 @@ class Forecaster:
         the skill weighting judges (callers that fetch history fetch this much)."""
         return self.spec.history_needed + self._lookback_origins()
 
+    def components_first(self, origin: int) -> int:
+        """The first consecutive origin whose components a forecast at ``origin`` reads: its lookback, but
+        never before the network's input window or Holt-Winters' first season (a short history judges
+        fewer past origins)."""
+        season = self.holt_winters.season_steps if self.holt_winters is not None else 0
+        return max(self.spec.history_needed, season, origin - self._lookback_origins())
+
     def _lookback_origins(self) -> int:
         """Consecutive origins before a forecast's whose components the weighting and calibration read."""
         H = self.spec.horizon
@@ -486,12 +493,13 @@ class Forecaster:
             kept = old_points[start - lo : done - lo + 1] if ok else None
         if kept is None or int(origins.min()) < start + len(kept):
             kept = np.empty((0, H))  # the origins' own weights come from the new rows
+        phase = (int(index[0].value) // self.step.value) % weighting.guard_stride  # the grid, fixed in time
         new, weights = skill_points(
-            members, values, first=first, start=start + len(kept), last=last, weighting=weighting
+            members, values, first=first, start=start + len(kept), last=last, weighting=weighting, phase=phase
         )
         points = np.concatenate([kept, new])
         self._skill_cache = (key, int(index[0].value), values.copy(), start, points)
-        return Skill(start=start, points=points, weights=weights)
+        return Skill(start=start, points=points, weights=weights, phase=phase)
 
     def _remember(self, values, index, *, first, last, found, events=None) -> None:  # noqa: ANN001
         # One entry, replaced whole (a reference swap: safe for the service's concurrent readers).
@@ -595,7 +603,7 @@ class Forecaster:
                 self._with_event_profile(raw + (point - p50)[..., None], values, index, origins, events),
                 values,
             )
-        lo = max(self.spec.history_needed, int(origins.min()) - self._lookback_origins())
+        lo = self.components_first(int(origins.min()))
         raw_all, members = self.components(values, index, first=lo, last=int(origins.max()), events=events)
         skill = None
         if self.weighting.guard_window:

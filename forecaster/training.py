@@ -559,7 +559,7 @@ def _fit_calibration(
     if len(origins) > _MAX_BLEND_ORIGINS:
         origins = origins[np.linspace(0, len(origins) - 1, _MAX_BLEND_ORIGINS).astype(np.int64)]
     filled = pd.Series(values).ffill().bfill().to_numpy()
-    lo = max(forecaster.spec.history_needed, int(origins.min()) - weighting.lookback_origins(H))
+    lo = forecaster.components_first(int(origins.min()))
     raw_all, members = forecaster.components(filled, index, first=lo, last=int(origins.max()), events=events)
     point, _ = combine(members, filled, first=lo, origins=origins, weighting=weighting)
     width = carried_width(

@@ -201,6 +201,33 @@ def test_the_guard_judges_only_what_was_observed_before_the_origin_and_reuses_ke
     np.testing.assert_allclose(again, before)
 
 
+def test_a_guard_on_a_coarser_grid_judges_only_its_origins_and_agrees_with_kept_points():
+    """At 1-minute steps the guard judges one origin in five (a grid fixed in time): the unguarded forecasts
+    are computed on the grid only, and an origin off the grid still gets its own."""
+    season = 48
+    values, comps, first = _daily_spike(season)
+    guarded = SkillWeighting(eta=8, half_life_steps=6, window=18, guard_window=2 * season, guard_stride=3)
+    origins = np.arange(6 * season, 6 * season + 7)  # on and off the grid
+    points, _ = skill_points(
+        comps, values, first=first, start=first, last=int(origins[-1]), weighting=guarded
+    )
+    on_grid = (np.arange(first, origins[-1] + 1) % 3) == 0
+    assert np.isfinite(points[on_grid]).all() and np.isnan(points[~on_grid]).all()
+    point, weights = combine(comps, values, first=first, origins=origins, weighting=guarded)
+    assert np.isfinite(point).all()
+    made = sum(weights[n] * comps[n][origins - first] for n in comps)
+    np.testing.assert_allclose(made, point)
+    for t in origins:  # one origin at a time, with the kept grid points, as the service calls it
+        start = int(t) - 2 * season - H
+        kept, w = skill_points(comps, values, first=first, start=start, last=int(t), weighting=guarded)
+        skill = Skill(start=start, points=kept, weights={n: v[-1:] for n, v in w.items()})
+        alone, _ = combine(comps, values, first=first, origins=np.array([t]), weighting=guarded, skill=skill)
+        np.testing.assert_allclose(alone[0], point[t - origins[0]])
+    assert SkillWeighting.from_dict(guarded.to_dict()) == guarded
+    with pytest.raises(ValueError):
+        SkillWeighting(guard_stride=0)
+
+
 def test_with_nothing_to_judge_the_guard_keeps_the_skill_weighted_forecast():
     values = np.full(300, 100.0)
     comps = _components(values, 50, 299)
@@ -220,7 +247,9 @@ def test_with_nothing_to_judge_the_guard_keeps_the_skill_weighted_forecast():
 
 def test_guard_round_trips_and_is_off_for_models_saved_before_it():
     w = with_guard(SkillWeighting(window=21), step_s=300.0)
-    assert w.guard_window == 576  # two days of 5-minute origins
+    assert w.guard_window == 576 and w.guard_stride == 1  # two days of 5-minute origins, each judged
+    minute = with_guard(SkillWeighting(window=21), step_s=60.0)
+    assert minute.guard_window == 2880 and minute.guard_stride == 5  # one in five 1-minute origins
     assert SkillWeighting.from_dict(w.to_dict()) == w
     assert w.lookback_origins(H) == 21 + H + 576 + H
     assert SkillWeighting.from_dict({"eta": 4.0, "half_life_steps": 12.0, "window": 48}).guard_window == 0
