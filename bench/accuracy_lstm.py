@@ -7,6 +7,12 @@ are kept in ``--models`` (one directory per series) and reused when present, so 
 
     python bench/accuracy_lstm.py --models /tmp/acc-models              # every series of the last full run
     python bench/accuracy_lstm.py --models /tmp/acc-models --only ec2_
+    python bench/accuracy_lstm.py --models /tmp/acc-models --recombine   # saved networks, current combination
+
+``--recombine`` refits what training fits after the network (the static blend, the skill weighting and its
+guard, the band's calibration: ``training.fit_blend`` and ``training.calibrate`` on the same validation
+origins) with the code of this checkout, so a change of the combination is measured on the saved networks
+without retraining them.
 
 Writes ``bench/results/accuracy-lstm.md`` and ``.json``.
 """
@@ -28,13 +34,27 @@ from forecaster.evaluation import mase_scale, rolling_origins, score
 from forecaster.model import Forecaster
 from forecaster.settings import ModelSettings, TrainSettings
 from forecaster.sources.files import read_series
-from forecaster.training import fit_forecaster
+from forecaster.training import calibrate, fit_blend, fit_forecaster
+from forecaster.windows import valid_origins
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT.parent / "shared" / "data" / "traffic"
 
 
-def evaluate(name: str, *, models: Path, baseline_row: dict) -> dict:
+def recombine(model: Forecaster, train_part: pd.Series, *, validation_fraction: float) -> None:
+    """Refit the combination and the band on the validation origins training used (network unchanged)."""
+    values = train_part.to_numpy(dtype=float)
+    index = pd.DatetimeIndex(train_part.index).as_unit("ns")
+    origins = valid_origins(values, model.spec, with_target=True)
+    val = origins[origins >= int(len(values) * (1 - validation_fraction))]
+    model.blend, model.weighting, _ = fit_blend(model, values, index, val)
+    model.reset()
+    if model.weighting is not None:
+        calibrate(model, values, index, val)
+    model.reset()
+
+
+def evaluate(name: str, *, models: Path, baseline_row: dict, refit: bool = False) -> dict:
     series = read_series(DATA / f"{name}.csv", duplicates="mean")
     split = int(len(series) * 0.8)
     t0 = time.process_time()
@@ -42,8 +62,10 @@ def evaluate(name: str, *, models: Path, baseline_row: dict) -> dict:
         fit_forecaster(series.iloc[:split], model=ModelSettings(), train=TrainSettings(), name="lstm").save(
             models / name
         )
-    train_cpu_s = time.process_time() - t0
     model = Forecaster.load(models / name)
+    if refit:
+        recombine(model, series.iloc[:split], validation_fraction=TrainSettings().validation_fraction)
+    train_cpu_s = time.process_time() - t0
     H = model.horizon_steps
     origins = np.array(
         rolling_origins(
@@ -69,6 +91,8 @@ def evaluate(name: str, *, models: Path, baseline_row: dict) -> dict:
         "last_full_run_coverage": baseline_row["scores"]["lstm"]["coverage"],
         "value_transform": model.value_transform,
         "seasonal_weighting": bool(model.weighting is not None and model.weighting.seasonal),
+        "guard_window": model.weighting.guard_window if model.weighting is not None else 0,
+        "recombined": refit,
         "train_cpu_s": round(train_cpu_s, 1),
     }
 
@@ -77,6 +101,9 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--models", type=Path, required=True, help="directory of trained models (kept, reused)")
     ap.add_argument("--only", help="substring filter on series names")
+    ap.add_argument(
+        "--recombine", action="store_true", help="refit the combination and band of saved networks first"
+    )
     ap.add_argument("--baselines", type=Path, default=ROOT / "bench" / "results" / "accuracy.json")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     args = ap.parse_args(argv)
@@ -85,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     names = [n for n in full if not args.only or args.only in n]
     rows = []
     for name in names:
-        row = evaluate(name, models=args.models, baseline_row=full[name])
+        row = evaluate(name, models=args.models, baseline_row=full[name], refit=args.recombine)
         print(
             f"{name:40s} ratio {row['last_full_run_ratio']:.3f} -> {row['ratio_vs_best_baseline']:.3f}"
             f"  p90 cov {row['last_full_run_coverage']:.2f} -> {row['lstm']['coverage']:.2f}"
@@ -122,9 +149,8 @@ def main(argv: list[str] | None = None) -> int:
     (args.out / "accuracy-lstm.json").write_text(json.dumps({"summary": summary, "rows": rows}, indent=2))
     (args.out / "accuracy-lstm.md").write_text(
         "# Accuracy, the LSTM re-scored against the last full run's baselines\n\n"
-        f"`python bench/accuracy_lstm.py --models DIR{' --only ' + args.only if args.only else ''}`\n\n"
-        + text
-        + "\n"
+        f"`python bench/accuracy_lstm.py --models DIR{' --only ' + args.only if args.only else ''}"
+        f"{' --recombine' if args.recombine else ''}`\n\n" + text + "\n"
     )
     return 0
 

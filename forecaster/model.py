@@ -27,7 +27,7 @@ from safetensors.torch import save as save_safetensors
 
 from forecaster import __version__
 from forecaster.calibration import BandCalibration, carried_width, conformal_width
-from forecaster.combine import SkillWeighting, combine
+from forecaster.combine import Skill, SkillWeighting, combine, skill_points
 from forecaster.errors import DataError, ModelStoreError, NonFiniteForecastError
 from forecaster.event_profile import EventProfile, apply_event_profile
 from forecaster.events import Calendar
@@ -185,6 +185,13 @@ class Forecaster:
         """Points of history ``predict`` wants: the network's inputs plus the recent origins whose errors
         the skill weighting judges (callers that fetch history fetch this much)."""
         return self.spec.history_needed + self._lookback_origins()
+
+    def components_first(self, origin: int) -> int:
+        """The first consecutive origin whose components a forecast at ``origin`` reads: its lookback, but
+        never before the network's input window or Holt-Winters' first season (a short history judges
+        fewer past origins)."""
+        season = self.holt_winters.season_steps if self.holt_winters is not None else 0
+        return max(self.spec.history_needed, season, origin - self._lookback_origins())
 
     def _lookback_origins(self) -> int:
         """Consecutive origins before a forecast's whose components the weighting and calibration read."""
@@ -456,6 +463,51 @@ class Forecaster:
     def reset(self) -> None:
         """Forget the components kept from previous calls (the next ``predict`` computes them afresh)."""
         self._cache = None
+        self._skill_cache = None
+
+    def _skill_points(
+        self,
+        members: Mapping[str, np.ndarray],
+        values: np.ndarray,
+        index: pd.DatetimeIndex,
+        *,
+        first: int,
+        origins: np.ndarray,
+        events: Calendar | None = None,
+    ) -> Skill:
+        """The unguarded skill-weighted forecasts over the guard window of ``origins``: the guard judges
+        them at every call, so those computed on identical data by the previous call are reused, as the
+        components are (a call a step later computes one new origin)."""
+        weighting = self.weighting
+        assert weighting is not None
+        H = self.spec.horizon
+        start = max(first, int(origins.min()) - weighting.guard_window - H)
+        last = int(origins.max())
+        key = (self._cache_key(events), weighting)
+        cache = getattr(self, "_skill_cache", None)
+        if cache is None or cache[0] != key or not len(index):
+            kept = None
+        else:
+            _, t0, old_values, old_first, old_points = cache
+            shift, rem = divmod(t0 - int(index[0].value), self.step.value)  # old position 0 in new positions
+            lo, done = old_first + shift, min(old_first + shift + len(old_points) - 1, last - 1)
+            a = max(0, shift)
+            ok = (
+                not rem
+                and lo <= start <= done
+                and done - shift <= len(old_values)
+                and np.array_equal(values[a:done], old_values[a - shift : done - shift])
+            )
+            kept = old_points[start - lo : done - lo + 1] if ok else None
+        if kept is None or int(origins.min()) < start + len(kept):
+            kept = np.empty((0, H))  # the origins' own weights come from the new rows
+        phase = (int(index[0].value) // self.step.value) % weighting.guard_stride  # the grid, fixed in time
+        new, weights = skill_points(
+            members, values, first=first, start=start + len(kept), last=last, weighting=weighting, phase=phase
+        )
+        points = np.concatenate([kept, new])
+        self._skill_cache = (key, int(index[0].value), values.copy(), start, points)
+        return Skill(start=start, points=points, weights=weights, phase=phase)
 
     def _remember(self, values, index, *, first, last, found, events=None) -> None:  # noqa: ANN001
         # One entry, replaced whole (a reference swap: safe for the service's concurrent readers).
@@ -559,9 +611,14 @@ class Forecaster:
                 self._with_event_profile(raw + (point - p50)[..., None], values, index, origins, events),
                 values,
             )
-        lo = max(self.spec.history_needed, int(origins.min()) - self._lookback_origins())
+        lo = self.components_first(int(origins.min()))
         raw_all, members = self.components(values, index, first=lo, last=int(origins.max()), events=events)
-        point, weights = combine(members, values, first=lo, origins=origins, weighting=self.weighting)
+        skill = None
+        if self.weighting.guard_window:
+            skill = self._skill_points(members, values, index, first=lo, origins=origins, events=events)
+        point, weights = combine(
+            members, values, first=lo, origins=origins, weighting=self.weighting, skill=skill
+        )
         if self.calibration is None:
             out = self.band_around(raw_all[origins - lo], point)
         else:

