@@ -588,8 +588,8 @@ CATALOGUE_2: tuple[tuple[str, str, str, str, str], ...] = (
     (
         "templates2-cleaned-name-collision",
         "forecaster/templates.py",
-        "if clean and clean == raw and len(name) <= 63 and TARGET_NAME_RE.match(name):",
-        "if clean and len(name) <= 63 and TARGET_NAME_RE.match(name):",
+        "if clean and clean == raw and unambiguous and len(name) <= 63 and TARGET_NAME_RE.match(name):",
+        "if clean and unambiguous and len(name) <= 63 and TARGET_NAME_RE.match(name):",
         "label values 'a.b' and 'a-b' generate the same target name: one of them is never trained",
     ),
     (
