@@ -47,7 +47,7 @@ def recombine(model: Forecaster, train_part: pd.Series, *, validation_fraction: 
     index = pd.DatetimeIndex(train_part.index).as_unit("ns")
     origins = valid_origins(values, model.spec, with_target=True)
     val = origins[origins >= int(len(values) * (1 - validation_fraction))]
-    model.blend, model.weighting, _ = fit_blend(model, values, index, val)
+    model.blend, model.weighting, _ = fit_blend(model, values, index, val, guard=True)
     model.reset()
     if model.weighting is not None:
         calibrate(model, values, index, val)

@@ -307,10 +307,15 @@ def test_after_a_level_shift_the_forecast_follows_the_new_level(model, shifted):
 
 
 def test_the_model_wants_the_recent_origins_it_judges_and_saves_its_weighting(model, tmp_path):
-    assert model.weighting.guard_window == 2 * 288  # guarded by its components over two days
+    assert model.weighting.guard_window == 0  # training leaves the guard off (fit_blend says why)
     assert model.lookback_steps == model.min_history_steps + model.weighting.lookback_origins(H)
-    loaded = Forecaster.load(model.save(tmp_path / "m"))
-    assert loaded.weighting == model.weighting
+    guarded = copy.copy(model)
+    guarded.weighting = with_guard(model.weighting, step_s=300.0)
+    assert guarded.weighting.guard_window == 2 * 288  # guarded by its components over two days
+    assert guarded.lookback_steps == guarded.min_history_steps + guarded.weighting.lookback_origins(H)
+    assert guarded.lookback_steps > model.lookback_steps
+    loaded = Forecaster.load(guarded.save(tmp_path / "m"))
+    assert loaded.weighting == guarded.weighting
     assert loaded.info["training"]["relative_band"]
 
 
