@@ -19,18 +19,24 @@ Plain data (no import of planted_bugs.py, which runs as a script): ``(id, file, 
 
 from __future__ import annotations
 
-from planted_catalogue_2 import _API, _EVENTS, _FLEET, _PRESCALER, MODULES_2, TESTS_2
-
-SCALING = "forecaster/scaling.py"
-HPA = "forecaster/hpa.py"
-ORACLE = "forecaster/oracle.py"
-SIMULATE = "forecaster/simulate.py"
-STORE = "forecaster/store.py"
-PROMOTION = "forecaster/promotion.py"
-SERIES = "forecaster/series.py"
-WINDOWS = "forecaster/windows.py"
-P = "forecaster/prescaler/"
-A = "forecaster/api/"
+from planted_catalogue_2 import (  # the same files and test groups as campaign 2
+    _API,
+    _EVENTS,
+    _FLEET,
+    _PRESCALER,
+    HPA,
+    MODULES_2,
+    ORACLE,
+    PROMOTION,
+    SCALING,
+    SERIES,
+    SIMULATE,
+    STORE,
+    TESTS_2,
+    WINDOWS,
+    A,
+    P,
+)
 
 CATALOGUE_3: tuple[tuple[str, str, str, str, str], ...] = (
     # -- the decision (scaling.py) ---------------------------------------------------------------------------
