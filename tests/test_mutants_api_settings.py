@@ -82,3 +82,10 @@ def test_bad_refresher_settings_are_refused_by_name(description, values, problem
 def test_good_refresher_settings_load_as_given(description, values, expected):
     s = load_serve_settings(environ=_env(**values))
     assert (s.refresher, s.snapshot_path, s.lease_duration_s) == expected, description
+
+
+def test_one_refresh_worker_is_enough_and_none_is_refused():
+    assert load_serve_settings(environ=_env(refresh_workers="1")).refresh_workers == 1
+    with pytest.raises(ConfigError) as err:
+        load_serve_settings(environ=_env(refresh_workers="0"))
+    assert "refresh_workers must be >= 1, got 0" in str(err.value.problem)
