@@ -24,7 +24,14 @@ from forecaster.combine import SkillWeighting, combine, recent_losses, with_guar
 from forecaster.errors import DataError
 from forecaster.event_profile import fit_event_profile
 from forecaster.events import Calendar
-from forecaster.model import BLEND_MEMBERS, Forecaster, blend_points, choose_value_transform, to_network_scale
+from forecaster.model import (
+    _FORWARD_BATCH,
+    BLEND_MEMBERS,
+    Forecaster,
+    blend_points,
+    choose_value_transform,
+    to_network_scale,
+)
 from forecaster.predictors import HoltWinters
 from forecaster.series import format_duration, infer_step, parse_duration
 from forecaster.settings import ModelSettings, TrainSettings
@@ -42,9 +49,9 @@ _MAX_VALIDATION_WINDOWS = 2048
 a step apart are nearly the same window: NASA's 4,086 scored every epoch cost 0.9 CPU s an epoch, and every
 other one of them ranks the epochs as well (bench/train_speed.py, bench/accuracy.py, 2026-12)."""
 _MAX_COMBINATION_ORIGINS = 6_000
-_EVAL_BATCH = 256
-"""Windows per forward pass outside training. Small batches keep the LSTM's state in cache: on one core a
-batch of 256 costs 0.16 ms a window, 4096 cost 0.22 ms (bench/train_speed.py, 2026-12)."""
+_EVAL_BATCH = _FORWARD_BATCH
+"""Windows per forward pass outside training, as the model's own (small batches keep the LSTM's state in
+cache: on one core a batch of 256 costs 0.16 ms a window, 4096 cost 0.22 ms; bench/train_speed.py, 2026-12)."""
 _TURNED_UP_EPOCHS = 3
 _TURNED_UP_MARGIN = 0.015
 """Early stopping before ``patience`` runs out: after this many epochs, every one this much (relative) above
@@ -439,7 +446,6 @@ def _fit_forecaster(
             "epochs_run": epochs_run,
             "best_validation_pinball": run.best_loss,
             "validation_curve": [round(v, 5) for v in run.curve],
-            "seconds": round(time.perf_counter() - started, 2),
             "settings": asdict(train),
             "lookback": model.lookback,
             "horizon": model.horizon,
