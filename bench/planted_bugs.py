@@ -835,8 +835,22 @@ def tests_for(path: str) -> tuple[str, ...]:
     mine = planted(_guarantee_pattern(CAMPAIGN)) if WITH_PLANTED_TESTS else ()
     for earlier in range(1, CAMPAIGN):
         mine += planted(_guarantee_pattern(earlier))
+    # The behaviour tests of the planted file's module group (tests/test_behaviour_<group>.py and
+    # tests/test_behaviour_<group>_<topic>.py, issue 15), for every campaign: they are part of the suite a
+    # developer runs for a change to that group, whichever catalogue is planted.
+    mine += behaviour_tests(module_of(path))
     # The planted-bug guarantees first: they are fast, and a bug the older tests missed fails there at once.
-    return tuple(t for t in (*mine, *found) if (ROOT / t).exists())
+    return tuple(dict.fromkeys(t for t in (*mine, *found) if (ROOT / t).exists()))
+
+
+def behaviour_tests(group: str) -> tuple[str, ...]:
+    """Every tests/test_behaviour_<group>.py and tests/test_behaviour_<group>_*.py present now."""
+    names = {
+        p
+        for pattern in (f"test_behaviour_{group}.py", f"test_behaviour_{group}_*.py")
+        for p in (ROOT / "tests").glob(pattern)
+    }
+    return tuple(sorted(str(p.relative_to(ROOT)) for p in names))
 
 
 def _planted_group(path: str) -> str:
@@ -976,8 +990,12 @@ def run_campaign(
     baseline: bool,
     keep: bool,
     tests: tuple[str, ...] | None = None,
+    progress: Path | None = None,
 ) -> list[Outcome]:
-    """Plant each bug alone and run its tests (``tests`` overrides the mapping for every bug)."""
+    """Plant each bug alone and run its tests (``tests`` overrides the mapping for every bug).
+
+    ``progress``: a JSON file rewritten after every bug with the outcomes so far, so that a run stopped
+    before its end (a deadline, a reboot) leaves what it measured."""
 
     def tests_of(bug: Bug) -> tuple[str, ...]:
         return tests if tests is not None else tests_for(bug.file)
@@ -1067,6 +1085,8 @@ def run_campaign(
                 with lock:
                     outcomes.append(outcome)
                     done = len(outcomes)
+                    if progress is not None:
+                        _write_progress(progress, outcomes, total=len(bugs))
                 print(f"[{done}/{len(bugs)}] {verdict:8s} {seconds:6.0f}s {bug.id} {first}", flush=True)
 
         with concurrent.futures.ThreadPoolExecutor(jobs) as pool:
@@ -1076,6 +1096,21 @@ def run_campaign(
             shutil.rmtree(scratch, ignore_errors=True)
     order = {b.id: i for i, b in enumerate(bugs)}
     return sorted(outcomes, key=lambda o: order[o.id])
+
+
+def _write_progress(path: Path, outcomes: list[Outcome], *, total: int) -> None:
+    """The outcomes so far, in the results' JSON shape plus how many bugs the run has in all."""
+    caught = sum(o.status in ("caught", "timeout") for o in outcomes)
+    payload = {
+        "caught": caught,
+        "total": len(outcomes),
+        "planned": total,
+        "bugs": [asdict(o) for o in outcomes],
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(payload, indent=2) + "\n")
+    tmp.replace(path)
 
 
 MODULE_ORDER = (
@@ -1193,6 +1228,13 @@ def main(argv: list[str] | None = None) -> int:
         default=1,
         help="1: this file's catalogue; N: the fresh one of bench/planted_catalogue_N.py (writes plantedN*.md/json)",
     )
+    parser.add_argument(
+        "--report-from",
+        default="",
+        metavar="JSON",
+        help="only write the report (plantedN.md) from the outcomes of a run, e.g. the progress file of a run "
+        "stopped before its end (the report then says how many bugs were not planted)",
+    )
     parser.add_argument("--note", action="append", default=[], help="a paragraph to add to the report")
     parser.add_argument(
         "--first-run",
@@ -1238,6 +1280,31 @@ def main(argv: list[str] | None = None) -> int:
             + ", ".join(f"{m} {counts[m]}" for m in MODULE_ORDER)
         )
         return 0
+    if args.report_from:
+        data = json.loads(Path(args.report_from).read_text())
+        done = [Outcome(**b) for b in data["bugs"]]
+        order = {b.id: i for i, b in enumerate(catalogue)}
+        done.sort(key=lambda o: order[o.id])
+        left = [b.id for b in bugs if b.id not in {o.id for o in done}]
+        notes = list(args.note)
+        if left:
+            notes.append(
+                f"Partial run: {len(done)} of {len(done) + len(left)} bugs planted before it was stopped; not "
+                "planted: " + ", ".join(f"`{i}`" for i in left) + "."
+            )
+        command = (
+            f"nice -n 10 python bench/planted_bugs.py --campaign {CAMPAIGN}"
+            if CAMPAIGN != 1
+            else ("nice -n 10 python bench/planted_bugs.py")
+        )
+        out = RESULTS / f"{stem}.md"
+        out.write_text(
+            report(done, previous=None, command=command, wall_s=float(data.get("wall_s", 0)), notes=notes)
+        )
+        print(
+            f"wrote {out.relative_to(ROOT)} from {args.report_from}: {len(done)} bugs, {len(left)} not planted"
+        )
+        return 0
     if args.list:
         for b in bugs:
             print(f"{b.id:42s} {b.file:38s} {' '.join(tests_for(b.file))}")
@@ -1257,6 +1324,8 @@ def main(argv: list[str] | None = None) -> int:
         ]
         bugs = tuple(b for b in bugs if b.id not in caught_then)
         print(f"carried over {len(carried)} caught bugs from {args.carry_caught}; planting {len(bugs)}")
+    progress = RESULTS / f"{stem}.progress.json"
+    print(f"outcomes so far are written to {progress.relative_to(ROOT)} after every bug", flush=True)
     started = time.perf_counter()
     outcomes = run_campaign(
         bugs,
@@ -1265,6 +1334,7 @@ def main(argv: list[str] | None = None) -> int:
         baseline=not args.no_baseline,
         keep=args.keep,
         tests=chosen,
+        progress=progress,
     )
     if carried:
         order = {b.id: i for i, b in enumerate(catalogue)}
