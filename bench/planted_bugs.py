@@ -1000,6 +1000,7 @@ def run_campaign(
     def tests_of(bug: Bug) -> tuple[str, ...]:
         return tests if tests is not None else tests_for(bug.file)
 
+    begun = time.perf_counter()
     scratch = Path(tempfile.mkdtemp(prefix="planted-"))
     print(f"scratch copies under {scratch}", flush=True)
     repos = []
@@ -1086,7 +1087,9 @@ def run_campaign(
                     outcomes.append(outcome)
                     done = len(outcomes)
                     if progress is not None:
-                        _write_progress(progress, outcomes, total=len(bugs))
+                        _write_progress(
+                            progress, outcomes, total=len(bugs), wall_s=time.perf_counter() - begun
+                        )
                 print(f"[{done}/{len(bugs)}] {verdict:8s} {seconds:6.0f}s {bug.id} {first}", flush=True)
 
         with concurrent.futures.ThreadPoolExecutor(jobs) as pool:
@@ -1098,13 +1101,14 @@ def run_campaign(
     return sorted(outcomes, key=lambda o: order[o.id])
 
 
-def _write_progress(path: Path, outcomes: list[Outcome], *, total: int) -> None:
+def _write_progress(path: Path, outcomes: list[Outcome], *, total: int, wall_s: float) -> None:
     """The outcomes so far, in the results' JSON shape plus how many bugs the run has in all."""
     caught = sum(o.status in ("caught", "timeout") for o in outcomes)
     payload = {
         "caught": caught,
         "total": len(outcomes),
         "planned": total,
+        "wall_s": round(wall_s),
         "bugs": [asdict(o) for o in outcomes],
     }
     path.parent.mkdir(parents=True, exist_ok=True)
