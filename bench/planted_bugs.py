@@ -1042,7 +1042,7 @@ def run_campaign(
             with concurrent.futures.ThreadPoolExecutor(jobs) as pool:
                 list(pool.map(clean_worker, range(jobs)))
         work: queue.Queue[Bug] = queue.Queue()
-        for bug in bugs:
+        for bug in interleaved(bugs) if INTERLEAVE else bugs:
             work.put(bug)
         outcomes: list[Outcome] = []
         lock = threading.Lock()
@@ -1099,6 +1099,25 @@ def run_campaign(
             shutil.rmtree(scratch, ignore_errors=True)
     order = {b.id: i for i, b in enumerate(bugs)}
     return sorted(outcomes, key=lambda o: order[o.id])
+
+
+INTERLEAVE = False
+"""Plant the bugs module by module in turn (``--interleave``) rather than in catalogue order, so that a run
+stopped early has measured every module a little rather than the first modules whole."""
+
+
+def interleaved(bugs: tuple[Bug, ...]) -> list[Bug]:
+    """``bugs`` taken one module at a time, round robin, each module's in catalogue order."""
+    by_module: dict[str, list[Bug]] = defaultdict(list)
+    for bug in bugs:
+        by_module[module_of(bug.file)].append(bug)
+    queues = list(by_module.values())
+    out: list[Bug] = []
+    while any(queues):
+        for q in queues:
+            if q:
+                out.append(q.pop(0))
+    return out
 
 
 def _write_progress(path: Path, outcomes: list[Outcome], *, total: int, wall_s: float) -> None:
@@ -1239,6 +1258,11 @@ def main(argv: list[str] | None = None) -> int:
         help="only write the report (plantedN.md) from the outcomes of a run, e.g. the progress file of a run "
         "stopped before its end (the report then says how many bugs were not planted)",
     )
+    parser.add_argument(
+        "--interleave",
+        action="store_true",
+        help="plant the modules' bugs in turn (a run stopped early has measured every module a little)",
+    )
     parser.add_argument("--note", action="append", default=[], help="a paragraph to add to the report")
     parser.add_argument(
         "--first-run",
@@ -1247,7 +1271,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
 
-    global WITH_PLANTED_TESTS, CAMPAIGN, CAMPAIGN_TESTS, CAMPAIGN_MODULES
+    global WITH_PLANTED_TESTS, CAMPAIGN, CAMPAIGN_TESTS, CAMPAIGN_MODULES, INTERLEAVE
     CAMPAIGN = args.campaign
     catalogue = CATALOGUE
     equivalent: dict[str, str] = {}
@@ -1257,6 +1281,7 @@ def main(argv: list[str] | None = None) -> int:
     check_catalogue(catalogue)
     stem = f"planted{CAMPAIGN}" if CAMPAIGN >= 2 else "planted"
     WITH_PLANTED_TESTS = not args.before
+    INTERLEAVE = args.interleave
     bugs = catalogue
     if args.only:
         wanted = {x.strip() for x in args.only.split(",") if x.strip()}
@@ -1301,7 +1326,7 @@ def main(argv: list[str] | None = None) -> int:
             if CAMPAIGN != 1
             else ("nice -n 10 python bench/planted_bugs.py")
         )
-        out = RESULTS / f"{stem}.md"
+        out = RESULTS / (f"{stem}-before.md" if args.before else f"{stem}.md")
         out.write_text(
             report(done, previous=None, command=command, wall_s=float(data.get("wall_s", 0)), notes=notes)
         )
@@ -1328,7 +1353,7 @@ def main(argv: list[str] | None = None) -> int:
         ]
         bugs = tuple(b for b in bugs if b.id not in caught_then)
         print(f"carried over {len(carried)} caught bugs from {args.carry_caught}; planting {len(bugs)}")
-    progress = RESULTS / f"{stem}.progress.json"
+    progress = RESULTS / (f"{stem}-before.progress.json" if args.before else f"{stem}.progress.json")
     print(f"outcomes so far are written to {progress.relative_to(ROOT)} after every bug", flush=True)
     started = time.perf_counter()
     outcomes = run_campaign(
