@@ -9,6 +9,9 @@ wrong unit, a missing clamp, a wrong default, an inverted condition, a wrong key
 wrong sign, a wrong time zone) that changes what a user sees, with that harm written down. No line planted by
 campaigns 1-3 is planted again; where an issue-listed behaviour sits on a line (the auth_metrics default, the
 dry-run write, the guard's hysteresis, the NaN promotion, the sample staleness) that line was left alone.
+Two first choices were replaced before any run counted, as unreachable on today's code: a NaN load in
+``hpa_step`` (its one caller, the replay, only ever passes finite means of a validated trace) and a
+tz-aware time in ``kube.micro_time`` (its one caller, leader election, passes ``utc_naive`` times).
 
 Weighted by what users rely on: the decision, the HPA model, the replay and its oracle, the store and
 promotion, the series layer, windows, about a quarter in the prescaler (policy parsing, the accuracy guard, the
@@ -134,11 +137,12 @@ CATALOGUE_4: tuple[tuple[str, str, str, str, str], ...] = (
         "never sees older proposals and the replayed HPA drops pods at once",
     ),
     (
-        "hpa4-nan-metric-used",
+        "hpa4-stuck-at-max",
         HPA,
-        "if load is None or not math.isfinite(load):",
-        "if load is None:",
-        "a NaN metric is used as a load: the replayed HPA crashes (or scales on NaN) instead of keeping its scale",
+        "if current > hi:",
+        "if current >= hi:",
+        "at exactly max_replicas the replayed HPA skips its metrics: it never scales down after a spike that "
+        "reached the maximum, and the reactive baseline looks more expensive than Kubernetes",
     ),
     (
         "hpa4-scale-down-select-inverted",
@@ -447,12 +451,12 @@ CATALOGUE_4: tuple[tuple[str, str, str, str, str], ...] = (
         "a paged list keeps only its last page: policies (and HPAs) of the earlier pages are never reconciled",
     ),
     (
-        "kube4-micro-time-local",
+        "kube4-list-named-get",
         P + "kube.py",
-        '        t = t.tz_convert("UTC").tz_localize(None)\n    return t.strftime("%Y-%m-%dT%H:%M:%S.%fZ")',
-        '        t = t.tz_localize(None)\n    return t.strftime("%Y-%m-%dT%H:%M:%S.%fZ")',
-        "a time with an offset is written to a Lease as its local wall time marked Z: renew times are off by "
-        "the offset",
+        'verb = _VERBS[method] if method != "GET" or name is not None else "list"',
+        "verb = _VERBS[method]",
+        "a list the ServiceAccount may not do is reported as a missing get permission: the SRE grants the wrong "
+        "verb and the policy stays broken",
     ),
     (
         "loop4-deadline-two-intervals",
