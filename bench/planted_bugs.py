@@ -1321,11 +1321,10 @@ def main(argv: list[str] | None = None) -> int:
                 f"Partial run: {len(done)} of {len(done) + len(left)} bugs planted before it was stopped; not "
                 "planted: " + ", ".join(f"`{i}`" for i in left) + "."
             )
-        command = (
-            f"nice -n 10 python bench/planted_bugs.py --campaign {CAMPAIGN}"
-            if CAMPAIGN != 1
-            else ("nice -n 10 python bench/planted_bugs.py")
+        command = "nice -n 10 python bench/planted_bugs.py" + (
+            f" --campaign {CAMPAIGN}" if CAMPAIGN != 1 else ""
         )
+        command += (" --before" if args.before else "") + f" (report from {args.report_from})"
         out = RESULTS / (f"{stem}-before.md" if args.before else f"{stem}.md")
         out.write_text(
             report(done, previous=None, command=command, wall_s=float(data.get("wall_s", 0)), notes=notes)
