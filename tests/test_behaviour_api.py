@@ -1,0 +1,572 @@
+"""What API callers rely on: settings from file and environment, bearer auth, each route's validation and error
+codes, caching headers, pagination and label filters, and the cache's refresh and staleness rules.
+
+Over HTTP (uvicorn on 127.0.0.1, the app ``forecaster serve`` builds, auth on) with an in-memory source and the
+seasonal baseline serving (nothing to train), plus the pure pieces (selectors, page tokens, quantile choice,
+the cache with a fixed clock) called directly.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import httpx
+import numpy as np
+import pandas as pd
+import pytest
+
+from forecaster.api.app import create_app
+from forecaster.api.cache import ForecastService, ServingModel, TargetState, iso, json_floats, model_info
+from forecaster.api.handlers import RequestFieldError
+from forecaster.api.metrics import ServiceMetrics
+from forecaster.api.quantiles import select_quantiles
+from forecaster.api.selectors import MAX_SELECTOR_TERMS, decode_token, encode_token, parse_selector
+from forecaster.api.settings import ServeSettings, load_serve_settings
+from forecaster.errors import ConfigError, DataError, SourceError
+from forecaster.settings import ModelSettings, PrometheusSettings, TargetConfig
+from tests.test_api_support import MutableClock, ServerThread, wait_for
+
+TOKEN = "s3cret-token-42"
+STEP = pd.Timedelta(minutes=5)
+INDEX = pd.date_range("2026-03-02", periods=3 * 288, freq=STEP)
+SERIES = pd.Series(100 + 50 * np.sin(np.arange(len(INDEX)) * 2 * np.pi / 288), index=INDEX)
+NOW = INDEX[-1] + pd.Timedelta("30s")
+LABELS = {
+    "a-web": {"team": "shop", "tier": "web"},
+    "b-api": {"team": "shop", "tier": "api"},
+    "c-batch": {"team": "data", "tier": "batch"},
+    "d-nolabels": {},
+}
+
+
+class _FixedSource:
+    def fetch_recent(self, *, duration: pd.Timedelta, now: pd.Timestamp) -> pd.Series:
+        return SERIES.loc[now - duration : now]
+
+
+def _cfg(name: str) -> TargetConfig:
+    return TargetConfig(
+        name=name,
+        prometheus=PrometheusSettings(url="http://127.0.0.1:9", query="up", step="5m"),
+        model=ModelSettings(lookback="1h", horizon="30m", quantiles=(0.1, 0.5, 0.9)),
+    )
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory) -> Iterator[httpx.Client]:
+    token_file = tmp_path_factory.mktemp("auth") / "token"
+    token_file.write_text(f"  {TOKEN}\n")
+    app = create_app(
+        ServeSettings(
+            tick_s=0.05,
+            demo_train=False,
+            auth_token_env=None,
+            auth_token_file=str(token_file),
+            default_history="1h",
+            max_history="6h",
+            max_points=500,
+        ),
+        clock=lambda: NOW,
+        targets=[_cfg(n) for n in LABELS],
+        labels=LABELS,
+        source_factory=lambda _cfg: _FixedSource(),
+        model_loader=lambda _cfg: ServingModel.baseline("no trained model in this test"),
+    )
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    with ServerThread(app) as server, httpx.Client(base_url=server.url, timeout=30, headers=headers) as c:
+        wait_for(lambda: c.get("/readyz").status_code == 200, what="the first forecasts")
+        yield c
+
+
+# -- auth -----------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        None,
+        "",
+        "Bearer",
+        f"Basic {TOKEN}",
+        f"Bearer {TOKEN[:-1]}",
+        f"Bearer {TOKEN}x",
+        f"Bearer {TOKEN.upper()}",
+        f"Token {TOKEN}",
+    ],
+)
+@pytest.mark.parametrize("path", ["/v1/targets", "/v1/targets/a-web/forecast", "/metrics"])
+def test_every_protected_route_refuses_a_missing_or_wrong_token(client, header, path):
+    headers = {"Authorization": header} if header is not None else {}
+    r = httpx.get(str(client.base_url) + path, headers=headers, timeout=30)
+    assert r.status_code == 401
+    assert r.headers["www-authenticate"] == 'Bearer realm="forecaster"'
+    assert r.json()["error"] == "missing or wrong bearer token"
+
+
+def test_post_forecast_needs_the_token_too(client):
+    r = httpx.post(str(client.base_url) + "/v1/forecast", json={}, timeout=30)
+    assert r.status_code == 401
+
+
+@pytest.mark.parametrize("header", [f"Bearer {TOKEN}", f"bearer {TOKEN}", f"BEARER  {TOKEN}"])
+def test_the_right_token_is_accepted_whatever_the_schemes_case(client, header):
+    r = httpx.get(str(client.base_url) + "/v1/targets", headers={"Authorization": header}, timeout=30)
+    assert r.status_code == 200
+
+
+def test_health_probes_need_no_token(client):
+    for path in ("/healthz", "/readyz"):
+        assert httpx.get(str(client.base_url) + path, timeout=30).status_code == 200
+
+
+# -- the forecast route -----------------------------------------------------------------------------------------
+
+
+def test_a_forecast_answers_every_quantile_and_the_default_history(client):
+    r = client.get("/v1/targets/a-web/forecast")
+    assert r.status_code == 200
+    body = r.json()
+    assert body["target"] == "a-web" and body["quantiles"] == ["p10", "p50", "p90"]
+    assert body["step_s"] == 300.0 and body["horizon_steps"] == 6
+    assert len(body["actual"]["timestamps"]) == 12  # default_history 1h at 5-minute steps
+    assert body["actual"]["timestamps"][-1] == iso(INDEX[-1])
+    assert body["stale"] is False and body["stale_reason"] is None
+    assert body["model"]["fallback"] is True and body["model"]["kind"] == "baseline"
+    p10, p50, p90 = (body["forecast"]["values"][q] for q in ("p10", "p50", "p90"))
+    assert all(lo <= mid <= hi for lo, mid, hi in zip(p10, p50, p90, strict=True))
+    assert body["forecast"]["timestamps"][0] == iso(INDEX[-1] + STEP)
+
+
+def test_caching_headers_are_private_with_auth_and_an_etag_gives_304(client):
+    r = client.get("/v1/targets/a-web/forecast")
+    etag = r.headers["etag"]
+    assert etag.startswith('W/"')
+    assert r.headers["cache-control"].startswith("private, max-age=")
+    assert int(r.headers["cache-control"].rsplit("=", 1)[1]) >= 1
+    assert int(r.headers["age"]) >= 0
+    again = client.get("/v1/targets/a-web/forecast", headers={"If-None-Match": etag})
+    assert again.status_code == 304 and again.content == b""
+    other = client.get("/v1/targets/a-web/forecast", headers={"If-None-Match": 'W/"other"'})
+    assert other.status_code == 200
+    narrower = client.get("/v1/targets/a-web/forecast?quantiles=p90")
+    assert narrower.headers["etag"] != etag
+
+
+@pytest.mark.parametrize(
+    ("query", "quantiles"),
+    [("p90", ["p90"]), ("p90,p10", ["p10", "p90"]), ("P50", ["p50"]), ("", ["p10", "p50", "p90"])],
+)
+def test_quantiles_are_chosen_and_answered_in_canonical_order(client, query, quantiles):
+    body = client.get(f"/v1/targets/a-web/forecast?quantiles={query}").json()
+    assert body["quantiles"] == quantiles and sorted(body["forecast"]["values"]) == quantiles
+
+
+@pytest.mark.parametrize(("history", "points"), [("6h", 72), ("5m", 1), ("10m", 2), ("1m", 0), ("3h", 36)])
+def test_the_history_asked_for_is_the_history_answered(client, history, points):
+    body = client.get(f"/v1/targets/a-web/forecast?history={history}").json()
+    assert len(body["actual"]["values"]) == points
+
+
+@pytest.mark.parametrize(
+    ("url", "status", "field"),
+    [
+        ("/v1/targets/nope/forecast", 404, "target"),
+        ("/v1/targets/a-web/forecast?history=7h", 422, "history"),
+        ("/v1/targets/a-web/forecast?history=soon", 422, "history"),
+        ("/v1/targets/a-web/forecast?quantiles=p95", 422, "quantiles"),
+        ("/v1/targets/a-web/forecast?quantiles=p10,p50,p90,p99", 422, "quantiles"),
+        ("/v1/targets/a-web/forecast?quantiles=median", 422, "quantiles"),
+        ("/v1/targets?limit=0", 422, "limit"),
+        ("/v1/targets?limit=1001", 422, "limit"),
+        ("/v1/targets?continue=%%%", 422, "continue"),
+        ("/v1/targets?labelSelector=team%3D%3D%3Dx", 422, "labelSelector"),
+    ],
+)
+def test_bad_requests_get_their_code_naming_the_field(client, url, status, field):
+    r = client.get(url)
+    assert r.status_code == status, r.text
+    body = r.json()
+    assert set(body) == {"error", "hint", "fields", "omitted"}
+    assert [f["field"] for f in body["fields"]] == [field]
+
+
+def test_an_unknown_target_lists_the_configured_ones(client):
+    body = client.get("/v1/targets/nope/forecast").json()
+    assert all(name in body["error"] for name in LABELS)
+
+
+# -- listing ------------------------------------------------------------------------------------------------------
+
+
+def test_the_listing_pages_through_every_target_once_in_name_order(client):
+    seen, token, pages = [], None, 0
+    while True:
+        params = {"limit": 3} | ({"continue": token} if token else {})
+        body = client.get("/v1/targets", params=params).json()
+        assert body["total"] == 4
+        seen += [t["name"] for t in body["targets"]]
+        pages += 1
+        token = body.get("continue")
+        if not token:
+            break
+    assert seen == sorted(LABELS) and pages == 2
+
+
+def test_a_page_that_ends_the_list_has_no_continue_token(client):
+    body = client.get("/v1/targets", params={"limit": 4}).json()
+    assert len(body["targets"]) == 4 and body.get("continue") is None
+    assert client.get("/v1/targets", params={"limit": 1000}).status_code == 200
+    assert len(client.get("/v1/targets", params={"limit": 1}).json()["targets"]) == 1
+
+
+@pytest.mark.parametrize(
+    ("selector", "names"),
+    [
+        ("team=shop", ["a-web", "b-api"]),
+        ("team==shop", ["a-web", "b-api"]),
+        ("team=shop,tier!=web", ["b-api"]),
+        ("tier!=web", ["b-api", "c-batch", "d-nolabels"]),  # no label: not equal
+        ("team", ["a-web", "b-api", "c-batch"]),
+        ("!team", ["d-nolabels"]),
+        ("team=nobody", []),
+    ],
+)
+def test_label_selectors_filter_and_count(client, selector, names):
+    body = client.get("/v1/targets", params={"labelSelector": selector}).json()
+    assert [t["name"] for t in body["targets"]] == names
+    assert body["total"] == len(names)
+
+
+def test_a_target_in_the_listing_says_what_serves_it(client):
+    body = client.get("/v1/targets", params={"labelSelector": "tier=web"}).json()
+    [info] = body["targets"]
+    assert info["labels"] == LABELS["a-web"]
+    assert info["step_s"] == 300.0 and info["horizon_s"] == 1800.0
+    assert info["quantiles"] == ["p10", "p50", "p90"]
+    assert info["stale"] is False and info["stale_reason"] is None
+    assert info["last_refreshed_at"] == iso(NOW)
+
+
+# -- POST /v1/forecast ------------------------------------------------------------------------------------------
+
+
+def _history(n: int, step: pd.Timedelta = STEP) -> dict:
+    index = pd.date_range(end=INDEX[-1], periods=n, freq=step)
+    return {
+        "timestamps": [t.isoformat() + "Z" for t in index],
+        "values": SERIES.reindex(index).fillna(100.0).tolist(),
+    }
+
+
+def test_a_posted_history_is_forecast_by_the_targets_model(client):
+    r = client.post("/v1/forecast", json={"model": "a-web", "history": _history(400), "quantiles": ["p50"]})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["quantiles"] == ["p50"] and len(body["forecast"]["values"]["p50"]) == 6
+    assert body["forecast"]["timestamps"][0] == iso(INDEX[-1] + STEP)
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "field"),
+    [
+        ({"model": "nope", "history": _history(10)}, 404, "model"),
+        ({"model": "a-web", "history": _history(501)}, 422, "history.timestamps"),
+        ({"model": "a-web", "history": _history(2)}, 422, "history.timestamps"),
+        (
+            {"model": "a-web", "history": {**_history(10), "values": [1.0] * 9}},
+            422,
+            "history.values",
+        ),
+        ({"model": "a-web", "history": _history(50, pd.Timedelta(minutes=1))}, 422, "history.timestamps"),
+        ({"model": "a-web", "history": _history(50), "quantiles": ["p10", "p42"]}, 422, "quantiles.1"),
+    ],
+)
+def test_bad_posted_histories_are_refused_naming_the_field(client, body, status, field):
+    r = client.post("/v1/forecast", json=body)
+    assert r.status_code == status, r.text
+    assert [f["field"] for f in r.json()["fields"]] == [field]
+
+
+def test_exactly_max_points_and_exactly_three_points_are_accepted(client):
+    assert client.post("/v1/forecast", json={"model": "a-web", "history": _history(500)}).status_code == 200
+    assert client.post("/v1/forecast", json={"model": "a-web", "history": _history(3)}).status_code in (
+        200,
+        422,
+    )
+
+
+# -- the pure pieces ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "term",
+    ["team=", "Team=x", "a/b=c", "example.com/team=x", "x=a-b_c.d", "x!=", "!x"],
+)
+def test_valid_selector_terms(term):
+    parse_selector(term)
+
+
+@pytest.mark.parametrize("term", ["=x", "te am=x", "x=a b", "x=-a", "x=" + "a" * 64, "!", "x=>y"])
+def test_invalid_selector_terms_are_named(term):
+    with pytest.raises(DataError) as info:
+        parse_selector(term)
+    assert repr(term.strip()) in str(info.value) or "label" in str(info.value)
+
+
+def test_the_selector_term_limit():
+    parse_selector(",".join(f"k{i}=v" for i in range(MAX_SELECTOR_TERMS)))
+    with pytest.raises(DataError, match="more than 20"):
+        parse_selector(",".join(f"k{i}=v" for i in range(MAX_SELECTOR_TERMS + 1)))
+
+
+@pytest.mark.parametrize("name", ["a", "web-api", "x" * 63, "ünïcode"])
+def test_page_tokens_round_trip(name):
+    token = encode_token(name)
+    assert "=" not in token
+    assert decode_token(token) == name
+
+
+@pytest.mark.parametrize("token", ["%%%", "a", "not base64!"])
+def test_a_token_not_from_this_service_is_refused(token):
+    with pytest.raises(DataError, match="continue token"):
+        decode_token(token)
+
+
+@pytest.mark.parametrize(
+    ("asked", "location", "field"),
+    [
+        ("p95", "query", "quantiles"),
+        (["p50", "p95"], "body", "quantiles.1"),
+        (["p50", "x"], "body", "quantiles.1"),
+        ("p10,p50,p90,p99", "query", "quantiles"),
+    ],
+)
+def test_quantile_refusals_name_the_field_where_it_was(asked, location, field):
+    with pytest.raises(RequestFieldError) as info:
+        select_quantiles(asked, ["p10", "p50", "p90"], location=location)
+    assert (info.value.location, info.value.field, info.value.status_code) == (location, field, 422)
+
+
+def test_quantiles_asked_twice_are_answered_once():
+    assert select_quantiles("p90,p90", ["p10", "p50", "p90"], location="query") == ("p90",)
+    assert select_quantiles(None, ["p10", "p90"], location="query") == ("p10", "p90")
+    assert select_quantiles(" , ", ["p10", "p90"], location="query") == ("p10", "p90")
+
+
+@pytest.mark.parametrize(
+    ("env", "field", "value"),
+    [
+        ({"FORECASTER_SERVE_PORT": "1"}, "port", 1),
+        ({"FORECASTER_SERVE_PORT": "65535"}, "port", 65535),
+        ({"FORECASTER_SERVE_MAX_BODY_BYTES": "1024"}, "max_body_bytes", 1024),
+        ({"FORECASTER_SERVE_MAX_POINTS": "10"}, "max_points", 10),
+        ({"FORECASTER_SERVE_AUTH_METRICS": "off"}, "auth_metrics", False),
+        ({"FORECASTER_SERVE_AUTH_METRICS": "yes"}, "auth_metrics", True),
+        ({"FORECASTER_SERVE_ACCESS_LOG": "1"}, "access_log", True),
+        ({"FORECASTER_SERVE_TICK_S": "0.5"}, "tick_s", 0.5),
+        ({"FORECASTER_SERVE_DEFAULT_HISTORY": "24h"}, "default_history", "24h"),
+        ({"FORECASTER_SERVE_AUTH_TOKEN_ENV": ""}, "auth_token_env", None),
+        ({"FORECASTER_SERVE_STALE_AFTER_STEPS": "1"}, "stale_after_steps", 1),
+    ],
+)
+def test_settings_from_the_environment_at_their_boundaries(env, field, value):
+    assert getattr(load_serve_settings(environ=env), field) == value
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"FORECASTER_SERVE_PORT": "0"},
+        {"FORECASTER_SERVE_PORT": "65536"},
+        {"FORECASTER_SERVE_MAX_BODY_BYTES": "1023"},
+        {"FORECASTER_SERVE_MAX_POINTS": "9"},
+        {"FORECASTER_SERVE_REFRESH_WORKERS": "0"},
+        {"FORECASTER_SERVE_TICK_S": "0"},
+        {"FORECASTER_SERVE_STALE_AFTER_STEPS": "0"},
+        {"FORECASTER_SERVE_DEMO_EPOCHS": "0"},
+        {"FORECASTER_SERVE_TORCH_THREADS": "0"},
+        {"FORECASTER_SERVE_LEASE_DURATION_S": "0"},
+        {"FORECASTER_SERVE_REFRESHER": "everyone"},
+        {"FORECASTER_SERVE_REFRESHER": "elected"},
+        {"FORECASTER_SERVE_DEFAULT_HISTORY": "25h"},
+        {"FORECASTER_SERVE_PORT": "true"},
+        {"FORECASTER_SERVE_AUTH_METRICS": "2"},
+    ],
+)
+def test_settings_out_of_bounds_are_refused_naming_the_variable_or_field(env):
+    with pytest.raises(ConfigError) as info:
+        load_serve_settings(environ=env)
+    (key,) = env
+    assert key.removeprefix("FORECASTER_SERVE_").lower() in str(info.value) or key in str(info.value)
+
+
+def test_the_environment_wins_over_the_file_which_wins_over_the_defaults(tmp_path):
+    path = tmp_path / "serve.yaml"
+    path.write_text("port: 9000\nmax_points: 100\n")
+    s = load_serve_settings(path, environ={"FORECASTER_SERVE_PORT": "9100"})
+    assert (s.port, s.max_points, s.max_body_bytes) == (9100, 100, 2 * 1024 * 1024)
+
+
+def test_default_history_may_equal_max_history():
+    s = load_serve_settings(environ={"FORECASTER_SERVE_DEFAULT_HISTORY": "24h"})
+    assert s.default_history_td == s.max_history_td == pd.Timedelta(hours=24)
+
+
+def test_the_token_file_wins_and_an_empty_one_is_an_error(tmp_path, monkeypatch):
+    monkeypatch.setenv("FORECASTER_API_TOKEN", "from-env")
+    assert ServeSettings().auth_token() == "from-env"
+    (tmp_path / "t").write_text("from-file\n")
+    assert ServeSettings(auth_token_file=str(tmp_path / "t")).auth_token() == "from-file"
+    (tmp_path / "empty").write_text("  \n")
+    with pytest.raises(ConfigError, match="empty"):
+        ServeSettings(auth_token_file=str(tmp_path / "empty")).auth_token()
+    monkeypatch.setenv("FORECASTER_API_TOKEN", "")
+    assert ServeSettings().auth_token() is None
+
+
+# -- the cache with a fixed clock ----------------------------------------------------------------------------
+
+T0 = pd.Timestamp("2026-02-02 12:00:00")
+
+
+class _Source:
+    def __init__(self):
+        self.fail = False
+        self.gap = False
+        self.series = pd.Series(
+            100 + 50 * np.sin(np.arange(4 * 1440) * 2 * np.pi / 1440),
+            index=pd.date_range(T0 - pd.Timedelta(days=3), periods=4 * 1440, freq="1min"),
+        )
+
+    def fetch_recent(self, *, duration, now):
+        if self.fail:
+            raise SourceError("Prometheus unreachable")
+        out = self.series.loc[now - duration + pd.Timedelta(1, "ns") : now - pd.Timedelta("1min")].copy()
+        if self.gap:
+            out.iloc[-3] = np.nan
+        return out
+
+
+def _service(clock, **kw):
+    cfg = TargetConfig(
+        name="web", prometheus=PrometheusSettings(query="up", step="1m"), model=ModelSettings()
+    )
+    source = _Source()
+    state = TargetState(config=cfg, source=source, model=ServingModel.baseline("no trained model"))
+    svc = ForecastService(
+        [state],
+        clock=clock,
+        max_history=pd.Timedelta("24h"),
+        refresh_delay=pd.Timedelta("10s"),
+        retry_interval=pd.Timedelta("15s"),
+        stale_after_steps=3,
+        metrics=ServiceMetrics(),
+        **kw,
+    )
+    svc.models_loaded = True
+    return svc, state, source
+
+
+@pytest.mark.parametrize(
+    ("at", "due"),
+    [("12:01:09", False), ("12:01:10", True), ("12:00:59", False)],
+)
+def test_a_target_is_due_once_the_next_step_and_its_delay_have_passed(at, due):
+    clock = MutableClock(T0 + pd.Timedelta("10s"))
+    svc, state, _ = _service(clock)
+    assert svc.refresh("web")
+    clock._now = pd.Timestamp(f"2026-02-02 {at}")
+    assert svc.due(state, clock()) is due
+
+
+def test_after_a_failure_the_retry_waits_exactly_the_retry_interval():
+    clock = MutableClock(T0 + pd.Timedelta("10s"))
+    svc, state, source = _service(clock)
+    svc.refresh("web")
+    clock.advance("1min")
+    source.fail = True
+    assert svc.refresh("web") is False
+    clock.advance("14s")
+    assert svc.due(state, clock()) is False
+    assert svc.next_refresh_in_s(state, clock()) == pytest.approx(1.0)
+    clock.advance("1s")
+    assert svc.due(state, clock()) is True
+    source.fail = False
+    assert svc.refresh("web") is True and svc.stale_reason(state, clock()) is None
+
+
+def test_next_refresh_is_at_the_next_step_plus_the_delay_never_below_a_second():
+    clock = MutableClock(T0 + pd.Timedelta("10s"))
+    svc, state, _ = _service(clock)
+    svc.refresh("web")
+    assert svc.next_refresh_in_s(state, clock()) == 60.0
+    clock.advance("30s")
+    assert svc.next_refresh_in_s(state, clock()) == 30.0
+    clock.advance("29.5s")
+    assert svc.next_refresh_in_s(state, clock()) == 1.0
+
+
+def test_a_forecast_is_stale_after_exactly_stale_after_steps():
+    clock = MutableClock(T0 + pd.Timedelta("10s"))
+    svc, state, _ = _service(clock)
+    svc.refresh("web")
+    clock.advance("3min")
+    assert svc.stale_reason(state, clock()) is None
+    clock.advance("1ns")
+    assert svc.stale_reason(state, clock()) == "not refreshed for more than 3m"
+
+
+def test_a_failed_refresh_serves_the_last_forecast_saying_why_and_when():
+    clock = MutableClock(T0 + pd.Timedelta("10s"))
+    svc, state, source = _service(clock)
+    svc.refresh("web")
+    entry = state.entry
+    clock.advance("1min")
+    source.fail = True
+    svc.refresh("web")
+    assert state.entry is entry
+    reason = svc.stale_reason(state, clock())
+    assert reason.startswith("history query failed: Prometheus unreachable (at 2026-02-02T12:01:10Z)")
+    assert "serving the forecast from 2026-02-02T12:00:10Z" in reason
+    rendered = svc.render(state, quantiles=("p50",), history_steps=10, now=clock())
+    body = json.loads(rendered.body(60.0))
+    assert body["stale"] is True and body["stale_reason"] == reason and body["age_s"] == 60.0
+
+
+def test_a_gap_in_the_actuals_is_null_and_the_body_is_valid_json():
+    clock = MutableClock(T0 + pd.Timedelta("10s"))
+    svc, state, source = _service(clock)
+    source.gap = True
+    svc.refresh("web")
+    body = json.loads(svc.render(state, quantiles=("p50",), history_steps=5, now=clock()).body(0.0))
+    assert body["actual"]["values"][2] is None
+    assert len(body["actual"]["values"]) == 5
+    assert json.loads(svc.render(state, quantiles=("p50",), history_steps=0, now=clock()).body(0))[
+        "actual"
+    ] == {
+        "timestamps": [],
+        "values": [],
+    }
+
+
+def test_json_numbers():
+    assert json_floats(np.array([1.23456, np.nan, -0.0004, 2.0])) == [1.235, None, -0.0, 2.0]
+    assert iso(pd.Timestamp("2026-02-02 12:00:00.9")) == "2026-02-02T12:00:00Z" and iso(None) is None
+
+
+def test_model_info_says_when_a_baseline_answered_for_a_model():
+    trained = ServingModel(
+        predictor=object(), kind="model", name="quantile_lstm", version="v7", trained_at="t"
+    )
+    assert model_info(trained) == {
+        "kind": "model",
+        "name": "quantile_lstm",
+        "version": "v7",
+        "trained_at": "t",
+        "fallback": False,
+        "note": None,
+    }
+    fell_back = model_info(trained, ran="seasonal_naive_daily", note="history too short")
+    assert fell_back["kind"] == "baseline" and fell_back["fallback"] is True
+    assert fell_back["version"] is None and fell_back["note"] == "history too short"
