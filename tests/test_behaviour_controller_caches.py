@@ -72,7 +72,9 @@ def test_each_tick_reads_only_new_points_and_gets_what_a_whole_read_gets():
         assert len(got[("a",)]) == 60 and got[("a",)].index[-1] == now.floor("1min")
     assert (windows.reads, windows.tail_reads) == (1, 7)
     assert prom.spans[0] == pd.Timedelta(hours=1)
-    assert prom.spans[1] == (OVERLAP_STEPS + 1) * MIN  # the overlap plus the one new point
+    assert (
+        prom.spans[1] == (OVERLAP_STEPS + 2) * MIN
+    )  # the overlap before the kept end, that end, one new point
 
 
 def test_a_point_revised_inside_the_overlap_is_read_again():
