@@ -570,3 +570,45 @@ def test_model_info_says_when_a_baseline_answered_for_a_model():
     fell_back = model_info(trained, ran="seasonal_naive_daily", note="history too short")
     assert fell_back["kind"] == "baseline" and fell_back["fallback"] is True
     assert fell_back["version"] is None and fell_back["note"] == "history too short"
+
+
+# -- the cached fast path answers exactly as the route ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("query", ["", "?history=2h", "?quantiles=p90,p50", "?quantiles=p10&history=30m"])
+def test_the_fast_path_and_the_route_give_the_same_answer(client, query):
+    """An unknown extra parameter sends the request through FastAPI's route; without it the fast path
+    answers. Both must say the same: body (but its age), ETag, cache headers."""
+    fast = client.get(f"/v1/targets/b-api/forecast{query}")
+    routed = client.get(f"/v1/targets/b-api/forecast{query}{'&' if query else '?'}via=route")
+    assert fast.status_code == routed.status_code == 200
+    a, b = fast.json(), routed.json()
+    a.pop("age_s"), b.pop("age_s")
+    assert a == b
+    assert fast.headers["etag"] == routed.headers["etag"]
+    assert fast.headers["cache-control"] == routed.headers["cache-control"]
+    assert fast.headers["content-type"] == routed.headers["content-type"] == "application/json"
+
+
+@pytest.mark.parametrize("query", ["?history=1h&history=24h", "?history=7h", "?quantiles=p42", "?history=0m"])
+def test_requests_the_fast_path_cannot_answer_get_the_apps_422(client, query):
+    r = client.get(f"/v1/targets/a-web/forecast{query}")
+    assert r.status_code == 422
+    assert set(r.json()) == {"error", "hint", "fields", "omitted"}
+
+
+@pytest.mark.parametrize("header", ["*", 'W/"nope", {etag}', "{bare}", '{etag},W/"other"'])
+def test_if_none_match_forms(client, header):
+    etag = client.get("/v1/targets/a-web/forecast").headers["etag"]
+    value = header.format(etag=etag, bare=etag.removeprefix("W/"))
+    assert client.get("/v1/targets/a-web/forecast", headers={"If-None-Match": value}).status_code == 304
+    assert (
+        client.get("/v1/targets/a-web/forecast?via=route", headers={"If-None-Match": value}).status_code
+        == 304
+    )
+
+
+def test_metrics_with_the_token_carry_the_forecasts(client):
+    r = client.get("/metrics")
+    assert r.status_code == 200
+    assert 'target="a-web"' in r.text
