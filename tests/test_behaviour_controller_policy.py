@@ -472,3 +472,278 @@ def test_a_bad_policy_file_is_refused_by_name(tmp_path, text, names):
         load_policy_file(path)
     with pytest.raises(ConfigError, match="cannot read"):
         load_policy_file(tmp_path / "missing.yaml")
+
+
+# -- every refusal names the field's full path, for the status condition --------------------------------------
+
+W = "default/web: spec"
+
+
+def _drop(obj, key):
+    obj["spec"].pop(key)
+    return obj
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        (lambda o: o["spec"].update(capacityPerReplica=0), f"{W}.capacityPerReplica: must be > 0, got 0"),
+        (
+            lambda o: o["spec"].update(capacityPerReplica="100"),
+            f"{W}.capacityPerReplica: must be a number, got '100'",
+        ),
+        (lambda o: _drop(o, "capacityPerReplica"), f"{W}.capacityPerReplica: is required"),
+        (lambda o: _drop(o, "maxReplicas"), f"{W}.maxReplicas: is required"),
+        (lambda o: o["spec"].update(minReplicas=-1), f"{W}.minReplicas: must be >= 0, got -1"),
+        (lambda o: o["spec"].update(minReplicas=1.5), f"{W}.minReplicas: must be a whole number, got 1.5"),
+        (lambda o: o["spec"].update(minReplicas=21), f"{W}: minReplicas (21) is above maxReplicas (20)"),
+        (
+            lambda o: o["spec"].update(headroomPercent=1001),
+            f"{W}.headroomPercent: must be between 0 and 1000, got 1001",
+        ),
+        (lambda o: o["spec"].update(leadTime="soon"), f"{W}.leadTime: cannot parse duration 'soon'"),
+        (lambda o: o["spec"].update(scaleDown={"window": 1}), f"{W}.scaleDown: unknown field(s) window"),
+        (
+            lambda o: o["spec"].update(scaleDown={"maxStep": -1}),
+            f"{W}.scaleDown.maxStep: must be >= 0, got -1",
+        ),
+        (
+            lambda o: o["spec"].update(scaleDown={"period": "x"}),
+            f"{W}.scaleDown.period: cannot parse duration 'x'",
+        ),
+        (lambda o: o["spec"].update(scaleDown=[1]), f"{W}.scaleDown: expected a mapping, got list"),
+        (lambda o: o["spec"].update(forecast={}), f"{W}.forecast: needs a target"),
+        (lambda o: o["spec"].update(forecast=None), f"{W}.forecast: expected a mapping, got nothing"),
+        (
+            lambda o: o["spec"].update(forecast={"target": "a", "query": "q"}),
+            f"{W}.forecast: give either target",
+        ),
+        (
+            lambda o: o["spec"].update(forecast={"target": "../x"}),
+            f"{W}.forecast.target: '../x' is not a target name",
+        ),
+        (lambda o: o["spec"].update(forecast={"target": "a", "x": 1}), f"{W}.forecast: unknown field(s) x"),
+        (
+            lambda o: o["spec"].update(forecast={"target": "a", "prometheusUrl": "prom:9090"}),
+            f"{W}.forecast.prometheusUrl: 'prom:9090' must start with http:// or https://",
+        ),
+        (
+            lambda o: o["spec"].update(forecast={"target": "a", "maxStaleness": "x"}),
+            f"{W}.forecast.maxStaleness: cannot parse duration 'x'",
+        ),
+        (
+            lambda o: o["spec"].update(forecast={"target": "a", "step": "x"}),
+            f"{W}.forecast.step: cannot parse duration 'x'",
+        ),
+        (lambda o: o["spec"].update(accuracyGuard={}), f"{W}.accuracyGuard.maxError: is required"),
+        (
+            lambda o: o["spec"].update(accuracyGuard={"maxError": 0}),
+            f"{W}.accuracyGuard.maxError: must be > 0, got 0",
+        ),
+        (
+            lambda o: o["spec"].update(accuracyGuard={"maxError": 1, "recoverRatio": 2}),
+            f"{W}.accuracyGuard.recoverRatio: must be in (0, 1], got 2",
+        ),
+        (
+            lambda o: o["spec"].update(accuracyGuard={"maxError": 1, "x": 1}),
+            f"{W}.accuracyGuard: unknown field(s) x",
+        ),
+        (
+            lambda o: o["spec"].update(accuracyGuard={"maxError": 1, "window": "x"}),
+            f"{W}.accuracyGuard.window: cannot parse duration 'x'",
+        ),
+        (
+            lambda o: o["spec"].update(accuracyGuard={"maxError": 1, "minSamples": -2}),
+            f"{W}.accuracyGuard.minSamples: must be >= 0, got -2",
+        ),
+        (
+            lambda o: o["spec"].update(accuracyGuard={"maxError": 1, "recoverRatio": "x"}),
+            f"{W}.accuracyGuard.recoverRatio: must be a number",
+        ),
+        (
+            lambda o: o["spec"].update(nodeGroup={"podRequest": 1, "nodeAllocatable": 4}),
+            f"{W}.nodeGroup: only applies to node-group targets, not a Deployment",
+        ),
+        (
+            lambda o: o["spec"].update(
+                workloadRef={"apiVersion": "apps/v1", "kind": "Deployment", "name": "x"}
+            ),
+            f"{W}.workloadRef: only applies to the Placeholder actuator",
+        ),
+        (lambda o: o["spec"].update(mode="Off"), f"{W}.mode: must be Scale or Forecast, got 'Off'"),
+        (lambda o: o["spec"].update(actuator="HPA"), f"{W}.actuator: unknown actuator 'HPA'"),
+        (
+            lambda o: o["spec"].update(actuator="NodeGroup"),
+            f"{W}.actuator: NodeGroup needs a node group target, not a Deployment",
+        ),
+        (
+            lambda o: o["spec"].update(scaleTargetRef={"apiVersion": "apps/v1", "kind": "Deployment"}),
+            f"{W}.scaleTargetRef: missing name",
+        ),
+        (
+            lambda o: o["spec"].update(
+                scaleTargetRef={"apiVersion": "apps/v1", "kind": "Deployment", "name": "A"}
+            ),
+            f"{W}.scaleTargetRef.name: 'A' is not a valid object name",
+        ),
+        (lambda o: o["spec"].update(x=1), f"{W}: unknown field(s) x"),
+        (lambda o: o.update(spec=None), f"{W}: expected a mapping, got nothing"),
+        (lambda o: o["spec"].update(tuning={}), f"{W}.tuning.slo: is required"),
+        (lambda o: o["spec"].update(tuning={"slo": "fast"}), f"{W}.tuning.slo: "),
+        (
+            lambda o: o["spec"].update(tuning={"slo": "short-minutes=1%", "mode": "x"}),
+            f"{W}.tuning.mode: must be Recommend or Apply, got 'x'",
+        ),
+        (
+            lambda o: o["spec"].update(tuning={"slo": "short-minutes=1%", "x": 1}),
+            f"{W}.tuning: unknown field(s) x",
+        ),
+        (
+            lambda o: o["spec"].update(tuning={"slo": "short-minutes=1%", "every": "x"}),
+            f"{W}.tuning.every: cannot parse duration 'x'",
+        ),
+        (
+            lambda o: o["spec"].update(tuning={"slo": "short-minutes=1%", "bounds": {"x": 1}}),
+            f"{W}.tuning.bounds: unknown field(s) x",
+        ),
+        (
+            lambda o: o["spec"].update(tuning={"slo": "short-minutes=1%", "bounds": {"minQuantile": 1}}),
+            f"{W}.tuning.bounds.minQuantile: must be between 0 and 1, got 1",
+        ),
+        (
+            lambda o: o["spec"].update(
+                tuning={"slo": "short-minutes=1%", "bounds": {"maxHeadroomPercent": -1}}
+            ),
+            f"{W}.tuning.bounds.maxHeadroomPercent: must be >= 0, got -1",
+        ),
+        (
+            lambda o: o["spec"].update(
+                tuning={"slo": "short-minutes=1%", "bounds": {"maxHeadroomPercent": "x"}}
+            ),
+            f"{W}.tuning.bounds.maxHeadroomPercent: must be a number",
+        ),
+        (
+            lambda o: o["spec"].update(tuning={"slo": "short-minutes=1%", "bounds": {"maxLeadTime": "x"}}),
+            f"{W}.tuning.bounds.maxLeadTime: cannot parse duration 'x'",
+        ),
+        (
+            lambda o: o["spec"].update(
+                tuning={"slo": "short-minutes=1%", "bounds": {"maxStabilizationWindow": "x"}}
+            ),
+            f"{W}.tuning.bounds.maxStabilizationWindow: cannot parse duration 'x'",
+        ),
+        (
+            lambda o: o["spec"].update(
+                tuning={"slo": "short-minutes=1%", "bounds": {"minQuantile": 0.9, "maxQuantile": 0.5}}
+            ),
+            f"{W}.tuning.bounds: minQuantile (0.9) is above maxQuantile (0.5)",
+        ),
+        (
+            lambda o: o["spec"].update(
+                tuning={"slo": "short-minutes=1%"}, forecast={"query": "q", "modelPath": "/m"}
+            ),
+            f"{W}.tuning: needs forecast.target",
+        ),
+    ],
+)
+def test_each_refusal_names_the_fields_full_path(change, problem):
+    obj = minimal()
+    change(obj)
+    with pytest.raises(ConfigError) as info:
+        parse_policy(obj)
+    assert info.value.problem.startswith(problem), info.value.problem
+
+
+@pytest.mark.parametrize(
+    ("node_group", "problem"),
+    [
+        ({"podRequest": "2 cores"}, "live/live-api: spec.nodeGroup.podRequest: '2 cores' is not a quantity"),
+        ({"podRequest": 0}, "live/live-api: spec.nodeGroup.podRequest: must be > 0, got 0"),
+        ({"podRequest": "0"}, "live/live-api: spec.nodeGroup.podRequest: must be > 0, got '0'"),
+        ({"nodeAllocatable": "x"}, "live/live-api: spec.nodeGroup.nodeAllocatable: 'x' is not a quantity"),
+        (
+            {"podRequest": "4"},
+            "live/live-api: spec.nodeGroup: a pod requesting 4 does not fit a node with 3800m",
+        ),
+        ({"minNodes": 4, "maxNodes": 3}, "live/live-api: spec.nodeGroup: minNodes (4) is above maxNodes (3)"),
+        ({"minNodes": -1}, "live/live-api: spec.nodeGroup.minNodes: must be >= 0, got -1"),
+        ({"maxNodes": 1.5}, "live/live-api: spec.nodeGroup.maxNodes: must be a whole number, got 1.5"),
+        ({"maxPodsPerNode": 0}, "live/live-api: spec.nodeGroup.maxPodsPerNode: must be at least 1"),
+        ({"maxPodsPerNode": -3}, "live/live-api: spec.nodeGroup.maxPodsPerNode: must be >= 0"),
+        ({"x": 1}, "live/live-api: spec.nodeGroup: unknown field(s) x"),
+    ],
+)
+def test_node_group_refusals_name_the_fields_full_path(node_group, problem):
+    with pytest.raises(ConfigError) as info:
+        parse_policy(node_group_policy(**node_group))
+    assert info.value.problem.startswith(problem), info.value.problem
+
+
+def test_a_missing_node_group_field_says_what_to_give():
+    obj = node_group_policy()
+    del obj["spec"]["nodeGroup"]["podRequest"]
+    with pytest.raises(ConfigError) as info:
+        parse_policy(obj)
+    assert info.value.problem == "live/live-api: spec.nodeGroup.podRequest: is required"
+    assert "500m and 3800m" in info.value.hint
+    bad = parse_quantity
+    with pytest.raises(ConfigError) as info:
+        bad("x", path="p")
+    assert info.value.hint == "e.g. 500m, 2, 14Gi"
+
+
+@pytest.mark.parametrize(
+    ("spec", "hint"),
+    [
+        ({"maxReplicas": None}, "the most replicas the prescaler may ask for"),
+        ({"capacityPerReplica": 0}, "e.g. 80 (requests/s)"),
+        ({"leadTime": "x"}, "use forms like"),
+        ({"mode": "x"}, "Forecast = compute and publish only"),
+        ({"forecast": {}}, "e.g. forecast: {target: live-streaming}"),
+        ({"forecast": {"target": "X"}}, "a file name in training/"),
+        ({"accuracyGuard": {"maxError": 0}}, "a WAPE fraction, e.g. 0.3"),
+        ({"tuning": {}}, "e.g. short-minutes=0.5% or unserved=0.1%"),
+        ({"tuning": {"slo": "short-minutes=1%", "mode": "x"}}, "Recommend shows the tuned settings"),
+        ({"x": 1}, "known: "),
+    ],
+)
+def test_refusals_say_what_to_write_instead(spec, hint):
+    obj = minimal()
+    for key, value in spec.items():
+        if value is None:
+            obj["spec"].pop(key)
+        else:
+            obj["spec"][key] = value
+    with pytest.raises(ConfigError) as info:
+        parse_policy(obj)
+    assert hint in (info.value.hint or ""), info.value.hint
+
+
+@pytest.mark.parametrize(
+    ("spec", "field", "value"),
+    [
+        ({"leadTime": 0}, "lead_time_s", 0.0),
+        ({"leadTime": "0s"}, "lead_time_s", 0.0),
+        ({"scaleDown": {"stabilizationWindow": 0}}, "scale_down_stabilization_s", 0.0),
+        ({"capacityPerReplica": 0.5}, "capacity_per_replica", 0.5),
+        ({"capacityPerReplica": 1}, "capacity_per_replica", 1.0),
+        ({"headroomPercent": 0.5}, "headroom", 0.005),
+    ],
+)
+def test_zero_and_small_values_where_they_are_valid(spec, field, value):
+    assert getattr(parse_policy(minimal(**spec)).scaling, field) == pytest.approx(value)
+
+
+def test_the_tuning_slo_is_normalised_and_lone_or_equal_bounds_are_valid():
+    t = parse_policy(tuning(slo="short-minutes = 0.50 %")).tuning if False else parse_policy(tuning()).tuning
+    assert t.slo == "short-minutes=0.5%"
+    b = parse_policy(tuning(bounds={"maxQuantile": 0.5})).tuning.bounds
+    assert (b.min_quantile, b.max_quantile) == (None, 0.5)
+    b = parse_policy(tuning(bounds={"minQuantile": 0.6, "maxQuantile": 0.6})).tuning.bounds
+    assert b.min_quantile == b.max_quantile == 0.6
+    b = parse_policy(
+        tuning(bounds={"maxHeadroomPercent": 0, "maxLeadTime": "0", "maxStabilizationWindow": "5m"})
+    ).tuning.bounds
+    assert (b.max_headroom_percent, b.max_lead_time_s, b.max_stabilization_s) == (0.0, 0.0, 300.0)
+    b = parse_policy(tuning(bounds={"maxHeadroomPercent": 0.5, "maxLeadTime": 0})).tuning.bounds
+    assert (b.max_headroom_percent, b.max_lead_time_s) == (0.5, 0.0)
