@@ -735,8 +735,8 @@ def test_zero_and_small_values_where_they_are_valid(spec, field, value):
 
 
 def test_the_tuning_slo_is_normalised_and_lone_or_equal_bounds_are_valid():
-    t = parse_policy(tuning(slo="short-minutes = 0.50 %")).tuning if False else parse_policy(tuning()).tuning
-    assert t.slo == "short-minutes=0.5%"
+    for written in ("short-minutes=0.5%", "short-minutes = 0.50 %", "short-minutes=.5%"):
+        assert parse_policy(tuning(slo=written)).tuning.slo == "short-minutes=0.5%"
     b = parse_policy(tuning(bounds={"maxQuantile": 0.5})).tuning.bounds
     assert (b.min_quantile, b.max_quantile) == (None, 0.5)
     b = parse_policy(tuning(bounds={"minQuantile": 0.6, "maxQuantile": 0.6})).tuning.bounds
