@@ -612,3 +612,124 @@ def test_metrics_with_the_token_carry_the_forecasts(client):
     r = client.get("/metrics")
     assert r.status_code == 200
     assert 'target="a-web"' in r.text
+
+
+# -- what a refresh serves when the model or the source misbehaves -------------------------------------------------
+
+
+class _RaisingModel:
+    lookback_steps = 60
+
+    def __init__(self, exc):
+        self.exc = exc
+
+    def predict(self, history):
+        raise self.exc
+
+
+class _NanModel:
+    lookback_steps = 60
+
+    def predict(self, history):
+        index = pd.date_range(history.index[-1] + pd.Timedelta("1min"), periods=30, freq="1min")
+        return pd.DataFrame({"p50": np.nan, "p90": np.nan}, index=index)
+
+
+def _with_model(clock, predictor, **kw):
+    svc, state, source = _service(clock, **kw)
+    state.model = ServingModel(predictor=predictor, kind="model", name="quantile_lstm", version="v9")
+    return svc, state, source
+
+
+def test_a_model_that_cannot_use_the_history_is_answered_by_the_baseline_saying_why():
+    clock = MutableClock(T0 + pd.Timedelta("10s"))
+    svc, state, _ = _with_model(clock, _RaisingModel(DataError("history too short after an outage")))
+    assert svc.refresh("web") is True
+    body = json.loads(svc.render(state, quantiles=("p50",), history_steps=0, now=clock()).body(0))
+    assert body["model"]["kind"] == "baseline" and body["model"]["fallback"] is True
+    assert (
+        "model v9 could not forecast (history too short after an outage); baseline used"
+        in body["model"]["note"]
+    )
+
+
+def test_a_model_bug_fails_the_refresh_and_keeps_the_last_forecast():
+    clock = MutableClock(T0 + pd.Timedelta("10s"))
+    svc, state, _ = _service(clock)
+    svc.refresh("web")
+    entry = state.entry
+    clock.advance("1min")
+    state.model = ServingModel(
+        predictor=_RaisingModel(ZeroDivisionError("x")), kind="model", name="m", version="v1"
+    )
+    assert svc.refresh("web") is False and state.entry is entry
+    assert svc.stale_reason(state, clock()).startswith("forecast failed: ZeroDivisionError")
+
+
+def test_a_non_finite_model_forecast_is_replaced_by_the_baseline_saying_why():
+    clock = MutableClock(T0 + pd.Timedelta("10s"))
+    svc, state, _ = _with_model(clock, _NanModel())
+    assert svc.refresh("web") is True
+    body = json.loads(svc.render(state, quantiles=("p50", "p90"), history_steps=0, now=clock()).body(0))
+    assert body["model"]["fallback"] is True and "not a finite number" in body["model"]["note"]
+    assert all(v is not None for v in body["forecast"]["values"]["p90"])
+
+
+def test_a_source_with_no_samples_fails_the_refresh():
+    clock = MutableClock(T0 + pd.Timedelta("10s"))
+    svc, state, source = _service(clock)
+    source.series = source.series * np.nan
+    assert svc.refresh("web") is False
+    assert "the source returned no samples for target web" in svc.stale_reason(state, clock())
+    ready, reasons, _ = svc.readiness()
+    assert ready is False and reasons[0].startswith("web: no forecast yet: forecast failed")
+
+
+def test_a_newer_model_from_the_store_is_used_at_the_next_refresh():
+    clock = MutableClock(T0 + pd.Timedelta("10s"))
+    newer = ServingModel(
+        predictor=_RaisingModel(DataError("short")), kind="model", name="quantile_lstm", version="v2"
+    )
+    svc, state, _ = _service(clock, model_refresher=lambda st: newer)
+    svc.refresh("web")
+    assert state.model is newer
+    assert "model v2 could not forecast" in state.entry.note
+
+
+def test_a_failing_model_check_keeps_the_model_in_use():
+    from forecaster.errors import ModelStoreError
+
+    def broken(state):
+        raise ModelStoreError("pointer damaged")
+
+    clock = MutableClock(T0 + pd.Timedelta("10s"))
+    svc, state, _ = _service(clock, model_refresher=broken)
+    before = state.model
+    assert svc.refresh("web") is True and state.model is before
+
+
+def test_the_history_fetched_covers_the_models_lookback_or_max_history():
+    clock = MutableClock(T0 + pd.Timedelta("10s"))
+    asked = []
+    svc, state, source = _service(clock)
+    fetch = source.fetch_recent
+
+    def recording(*, duration, now):
+        asked.append(duration)
+        return fetch(duration=duration, now=now)
+
+    source.fetch_recent = recording
+    svc.refresh("web")  # the baseline: two days
+    state.model = ServingModel(predictor=_RaisingModel(DataError("x")), kind="model", name="m")
+    state.model.predictor.lookback_steps = 3000  # longer than max_history (24h at 1-minute steps)
+    svc.refresh("web")
+    state.model.predictor.lookback_steps = 60
+    svc.refresh("web")
+    assert asked == [pd.Timedelta(days=2), pd.Timedelta(minutes=3001), pd.Timedelta(hours=24)]
+
+
+def test_unknown_fields_in_a_posted_body_are_refused(client):
+    r = client.post("/v1/forecast", json={"model": "a-web", "history": _history(10), "horizon": 5})
+    assert r.status_code == 422 and [f["field"] for f in r.json()["fields"]] == ["horizon"]
+    r = client.post("/v1/forecast", json={"model": "a-web", "history": {**_history(10), "step": 300}})
+    assert r.status_code == 422 and [f["field"] for f in r.json()["fields"]] == ["history.step"]
