@@ -733,3 +733,36 @@ def test_unknown_fields_in_a_posted_body_are_refused(client):
     assert r.status_code == 422 and [f["field"] for f in r.json()["fields"]] == ["horizon"]
     r = client.post("/v1/forecast", json={"model": "a-web", "history": {**_history(10), "step": 300}})
     assert r.status_code == 422 and [f["field"] for f in r.json()["fields"]] == ["history.step"]
+
+
+def _sample(text, name, **labels):
+    want = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+    for line in text.splitlines():
+        if line.startswith(name + "{") or line.startswith(name + " "):
+            head, _, value = line.rpartition(" ")
+            got = head[len(name) :].strip("{}")
+            if ",".join(sorted(got.split(","))) == want:
+                return float(value)
+    return None
+
+
+def test_the_forecast_gauges_are_the_served_forecast_at_each_horizon(client):
+    body = client.get("/v1/targets/c-batch/forecast?history=5m").json()
+    text = client.get("/metrics").text
+    for k, horizon in ((0, "5m"), (1, "10m"), (2, "15m"), (5, "30m")):
+        for q in ("p10", "p50", "p90"):
+            got = _sample(text, "forecaster_forecast", target="c-batch", quantile=q, horizon=horizon)
+            assert got == pytest.approx(body["forecast"]["values"][q][k], abs=1e-3), (q, horizon)
+    assert _sample(text, "forecaster_actual", target="c-batch") == pytest.approx(
+        body["actual"]["values"][-1], abs=1e-3
+    )
+    assert _sample(text, "forecaster_forecast_stale", target="c-batch") == 0.0
+    assert _sample(text, "forecaster_model_fallback", target="c-batch") == 1.0
+    assert _sample(text, "forecaster_forecast_age_seconds", target="c-batch") == 0.0
+
+
+def test_a_body_over_the_limit_is_refused_with_413_before_it_is_read(client):
+    big = b'{"model": "a-web", "history": {"timestamps": [], "values": [' + b"1.0," * 600_000 + b"1.0]}}"
+    r = client.post("/v1/forecast", content=big, headers={"Content-Type": "application/json"})
+    assert r.status_code == 413
+    assert r.json()["error"] == "request body larger than 2097152 bytes"
