@@ -151,6 +151,21 @@ def test_a_version_that_does_not_exist_is_never_promoted(tmp_path, model):
     assert store.pointer("web") is None
 
 
+@pytest.mark.parametrize("damage", ["weights", "manifest"])
+def test_a_version_that_does_not_load_is_never_promoted(tmp_path, model, damage):
+    store = ModelStore(tmp_path)
+    good = _save(store, model)
+    store.promote("web", good.version, reason="first", now=T0)
+    bad = _save(store, model, minutes=60)
+    if damage == "weights":
+        (bad.path / "weights.safetensors").write_bytes(b"truncated")
+    else:
+        (bad.path / "manifest.json").write_text("{")
+    with pytest.raises(ModelStoreError):
+        ModelStore(tmp_path).promote("web", bad.version, reason="x", now=T0 + pd.Timedelta(hours=1))
+    assert store.pointer("web")["version"] == good.version
+
+
 @pytest.mark.parametrize(("age_s", "removed"), [(3599.0, False), (3601.0, True)])
 def test_a_killed_writers_temporaries_are_removed_after_an_hour_untouched(tmp_path, age_s, removed):
     backend = DirectoryBackend(tmp_path)
