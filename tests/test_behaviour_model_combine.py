@@ -478,3 +478,64 @@ def test_steps_no_event_reaches_keep_the_networks_forecast():
         p, forecast, values=values, index=index, origins=np.array([288]), quantiles=Q, calendar=far
     )
     np.testing.assert_array_equal(out, forecast)
+
+
+def test_the_width_is_capped_by_the_errors_themselves_where_the_band_had_collapsed():
+    """Past bands a hundred times narrower than today's make the scores huge; times today's band that would be
+    absurd: the widening stops at the same quantile of the raw errors."""
+    from forecaster.calibration import conformal_width
+
+    grid = np.tile(np.linspace(-5, 5, 101), 5)[:420]
+    cal, kw = _setup(grid)
+    raw = kw["raw"].copy()
+    raw[:399, :, 0], raw[:399, :, 2] = -0.01, 0.01  # collapsed in the past, a unit band today (399)
+    width = conformal_width(
+        cal,
+        members=kw["members"],
+        weights={"lstm": np.ones((1, 1))},
+        raw=raw,
+        values=kw["values"],
+        first=0,
+        origins=np.array([399]),
+        point=np.zeros((1, 1)),
+        quantiles=Q,
+        floor=1.0,
+        validation_scale=[1.0, 1.0, 1.0],
+    )[0, 0]
+    assert width[1] == 0.0
+    assert 3.8 <= width[2] <= 4.7 and -4.7 <= width[0] <= -3.8, width
+
+
+def test_same_time_errors_of_previous_days_widen_that_step_only():
+    """A spike every day at the same time (step 25 of a 50-step day): the seasonal scores widen the band at the
+    step of the horizon that lands on it, and only there; the recent window holds no spike."""
+    S, H, season, days = 1000, 3, 50, 12
+    values = np.tile(np.linspace(-1, 1, 21), 60)[: S + H].copy()
+    values[np.arange(S + H) % season == 25] = 40.0
+    raw = np.zeros((S, H, 3))
+    raw[..., 0], raw[..., 2] = -1.0, 1.0
+    members = {"lstm": np.zeros((S, H))}
+    calm = np.tile(np.linspace(-1, 1, 21), 10)[:200]
+    prior = fit_prior(np.stack([-calm, calm, calm], axis=-1)[:, None, :])
+    cal = BandCalibration(
+        prior=prior,
+        half_life_steps=12,
+        window=24,
+        season_steps=season,
+        seasonal_halfwidth=0,
+        seasonal_days=days,
+    )
+    origin = 974  # its step h = 1 is at 975, a spike time
+    k = conformal_scales(
+        cal,
+        members=members,
+        weights={"lstm": np.ones((1, H))},
+        raw=raw,
+        values=values,
+        first=0,
+        origins=np.array([origin]),
+        quantiles=Q,
+        floor=1.0,
+        validation_scale=[1.0, 1.0, 1.0],
+    )[0]
+    assert k[1, 2] >= 30 and k[0, 2] < 3 and k[2, 2] < 3, k[:, 2]
