@@ -433,3 +433,33 @@ def test_a_kube_client_needs_a_readable_kubeconfig(tmp_path):
 def test_lease_resource_is_coordination_v1():
     assert LEASES.path(namespace="ns", name="l") == "/apis/coordination.k8s.io/v1/namespaces/ns/leases/l"
     assert HPAS.rbac_name() == "horizontalpodautoscalers.autoscaling"
+
+
+def test_a_released_lease_taken_over_counts_one_transition_and_a_new_acquire_time(fake_api, kube):
+    a, b = elector(kube, "a"), elector(kube, "b")
+    a.ensure(NOW)
+    a.release(NOW + pd.Timedelta(seconds=2))
+    assert int(lease(fake_api)["spec"].get("leaseTransitions") or 0) == 0
+
+    at = NOW + pd.Timedelta(seconds=3)
+    assert b.ensure(at) is True
+    spec = lease(fake_api)["spec"]
+    assert (spec["holderIdentity"], int(spec["leaseTransitions"])) == ("b", 1)
+    assert spec["acquireTime"] == spec["renewTime"] == micro_time(at)
+    assert spec["leaseDurationSeconds"] == 15
+
+
+def test_the_holders_own_lease_duration_decides_when_it_expires(fake_api, kube):
+    a, b = elector(kube, "a", duration=30), elector(kube, "b", duration=15)
+    a.ensure(NOW)
+    assert b.ensure(NOW) is False
+    assert b.ensure(NOW + pd.Timedelta(seconds=20)) is False  # 15 s by b's setting, 30 by the lease's
+    assert b.ensure(NOW + pd.Timedelta(seconds=30)) is True
+
+
+def test_a_leader_keeps_leading_through_renewals(fake_api, kube):
+    a = elector(kube, "a")
+    for k in range(5):
+        assert a.ensure(NOW + pd.Timedelta(seconds=5 * k)) is True
+    assert lease(fake_api)["spec"]["renewTime"] == micro_time(NOW + pd.Timedelta(seconds=20))
+    assert elector(kube, "b").ensure(NOW + pd.Timedelta(seconds=21)) is False
