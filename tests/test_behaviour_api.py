@@ -766,3 +766,85 @@ def test_a_body_over_the_limit_is_refused_with_413_before_it_is_read(client):
     r = client.post("/v1/forecast", content=big, headers={"Content-Type": "application/json"})
     assert r.status_code == 413
     assert r.json()["error"] == "request body larger than 2097152 bytes"
+
+
+# -- one refresher for every replica ------------------------------------------------------------------------------
+
+
+class _Elector:
+    def __init__(self, leading):
+        self.leading = leading
+        self.released = False
+
+    def ensure(self, now):
+        return self.leading
+
+    def release(self, now):
+        self.released = True
+
+
+def test_followers_serve_exactly_the_leaders_forecast_without_querying(tmp_path):
+    import asyncio
+
+    from forecaster.api.shared import SharedRefresher, SnapshotFile
+
+    clock = MutableClock(T0 + pd.Timedelta("10s"))
+    leader_svc, leader_state, leader_source = _service(clock)
+    leader_source.gap = True
+    follower_svc, follower_state, follower_source = _service(clock)
+    follower_source.fail = True  # a follower must never need it
+    path = tmp_path / "snap" / "api.json"
+    leader = SharedRefresher(leader_svc, elector=_Elector(True), snapshot=SnapshotFile(path))
+    follower = SharedRefresher(follower_svc, elector=_Elector(False), snapshot=SnapshotFile(path))
+
+    asyncio.run(follower.step())  # nothing written yet: nothing served, nothing queried
+    assert follower_state.entry is None
+    asyncio.run(leader.step())
+    asyncio.run(follower.step())
+
+    view = dict(quantiles=("p50", "p90"), history_steps=10, now=clock())
+    a, b = leader_svc.render(leader_state, **view), follower_svc.render(follower_state, **view)
+    assert a.body(3.0) == b.body(3.0) and a.etag == b.etag
+    assert json.loads(b.body(0))["actual"]["values"][-3] is None
+    assert follower_svc.metrics.refreshes.labels("web", "error")._value.get() == 0
+    assert leader.leading is True and follower.leading is False
+
+    # the leader fails next: the follower reports the same staleness, keeping the same forecast
+    clock.advance("1min")
+    leader_source.fail = True
+    asyncio.run(leader.step())
+    asyncio.run(follower.step())
+    assert follower_svc.stale_reason(follower_state, clock()) == leader_svc.stale_reason(
+        leader_state, clock()
+    )
+    assert follower_state.entry.generated_at == leader_state.entry.generated_at
+
+
+def test_an_older_snapshot_never_replaces_a_newer_forecast_and_another_version_is_refused(tmp_path):
+    from forecaster.api.shared import apply_snapshot, snapshot_document
+
+    clock = MutableClock(T0 + pd.Timedelta("10s"))
+    svc, state, _ = _service(clock)
+    svc.refresh("web")
+    old = snapshot_document(svc, written_at=clock())
+    clock.advance("1min")
+    svc.refresh("web")
+    newer = state.entry
+    assert apply_snapshot(svc, old) == 0 and state.entry is newer
+    with pytest.raises(ConfigError, match="snapshot version"):
+        apply_snapshot(svc, {**old, "version": 999})
+    assert apply_snapshot(svc, {**old, "targets": {"unknown": old["targets"]["web"]}}) == 0
+
+
+def test_an_unchanged_snapshot_file_is_not_read_again_and_a_torn_one_is_an_error(tmp_path):
+    from forecaster.api.shared import SnapshotFile
+
+    snap = SnapshotFile(tmp_path / "s.json")
+    assert snap.read_if_changed() is None
+    snap.write({"version": 1, "targets": {}})
+    assert snap.read_if_changed() == {"version": 1, "targets": {}}
+    assert snap.read_if_changed() is None
+    (tmp_path / "s.json").write_text('{"version": ')
+    with pytest.raises(ConfigError, match="cannot read the forecast snapshot"):
+        snap.read_if_changed()
+    assert [p.name for p in tmp_path.iterdir()] == ["s.json"]  # no temporary left behind
