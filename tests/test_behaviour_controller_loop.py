@@ -483,3 +483,46 @@ def test_health_before_and_after_the_first_turn(fake_api, kube):
     seen.clear()
     app({"PATH_INFO": "/nope"}, lambda s, h: seen.setdefault("s", s))
     assert seen["s"].startswith("404")
+
+
+def test_a_planned_quantile_the_model_does_not_forecast_fails_safe_and_says_so(fake_api, kube):
+    fake_api.put(deployment(replicas=6))
+    fake_api.put(policy(quantile=0.95))
+    ctl = make(kube, FakeForecasts(**{"live-api": lambda now: result(now, p90=100.0, last=10.0)}))
+
+    [outcome] = ctl.tick(NOW)
+
+    assert outcome.ready is False and "p95" in outcome.message
+    assert replicas(fake_api) == 6 and outcome.desired == 6
+
+
+def test_policies_reconciled_in_parallel_give_the_same_outcomes_in_list_order(fake_api, kube):
+    names = ["a-svc", "b-svc", "c-svc"]
+    for name in names:
+        fake_api.put(deployment(name, replicas=3))
+        fake_api.put(policy(name, target=name))
+    peaks = {name: 300.0 + 200 * i for i, name in enumerate(names)}
+    ctl = make(kube, FakeForecasts(**peaks), fleet=FleetSettings(reconcile_workers=3, forecast_workers=2))
+    outcomes = ctl.tick(NOW)
+    assert [o.key for o in outcomes] == [f"live/{n}" for n in names]
+    assert [o.desired for o in outcomes] == [3, 5, 7]
+    assert [replicas(fake_api, n) for n in names] == [3, 5, 7]
+
+
+def test_a_deleted_policy_whose_floor_cannot_be_restored_keeps_its_finalizer(fake_api, kube):
+    fake_api.put(deployment(replicas=3))
+    fake_api.put(hpa(min_replicas=2))
+    fake_api.put(policy())
+    ctl = make(kube, FakeForecasts(**{"live-api": 1000.0}))
+    ctl.tick(NOW)
+    assert floor(fake_api) == 10
+    fake_api.delete("prescalepolicies", NS, "live-api")
+    fake_api.fail(403, verb="patch", resource="horizontalpodautoscalers", times=1)
+
+    [outcome] = ctl.tick(NOW + MIN)
+
+    assert outcome.ready is False and outcome.reason == "Forbidden"
+    assert FINALIZER in fake_api.get("prescalepolicies", NS, "live-api")["metadata"]["finalizers"]
+    [outcome] = ctl.tick(NOW + 2 * MIN)  # the API lets it through now
+    assert outcome.reason == "Deleted" and floor(fake_api) == 2
+    assert fake_api.get("prescalepolicies", NS, "live-api") is None
