@@ -463,3 +463,35 @@ def test_a_leader_keeps_leading_through_renewals(fake_api, kube):
         assert a.ensure(NOW + pd.Timedelta(seconds=5 * k)) is True
     assert lease(fake_api)["spec"]["renewTime"] == micro_time(NOW + pd.Timedelta(seconds=20))
     assert elector(kube, "b").ensure(NOW + pd.Timedelta(seconds=21)) is False
+
+
+def test_a_watch_from_a_lists_version_sees_what_changed_after_it(fake_api, kube):
+    from forecaster.prescaler.kube import POLICIES
+    from tests.prescaler_helpers import policy
+
+    fake_api.put(policy("a"))
+    items, rv = kube.list_with_version(POLICIES, namespace=NS)
+    assert [o["metadata"]["name"] for o in items] == ["a"]
+    fake_api.put(policy("b"))
+    fake_api.remove("prescalepolicies", NS, "a")
+
+    seen = [
+        (e.type, e.obj["metadata"]["name"])
+        for e in kube.watch(POLICIES, namespace=NS, resource_version=rv, timeout_s=1)
+    ]
+
+    assert seen == [("ADDED", "b"), ("DELETED", "a")]
+
+
+def test_a_watch_from_a_compacted_version_is_gone_and_core_resources_are_refused(fake_api, kube):
+    from forecaster.prescaler.kube import POLICIES
+    from tests.prescaler_helpers import policy
+
+    fake_api.put(policy("a"))
+    _, rv = kube.list_with_version(POLICIES, namespace=NS)
+    fake_api.put(policy("b"))
+    fake_api.compact()
+    with pytest.raises(GoneError):
+        list(kube.watch(POLICIES, namespace=NS, resource_version=rv, timeout_s=1))
+    with pytest.raises(ConfigError, match="custom resources only"):
+        list(kube.watch(kube_module.EVENTS, namespace=NS, resource_version="1", timeout_s=1))
