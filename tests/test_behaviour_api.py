@@ -53,6 +53,9 @@ def _cfg(name: str) -> TargetConfig:
     )
 
 
+CLOCK = MutableClock(NOW)
+
+
 @pytest.fixture(scope="module")
 def client(tmp_path_factory) -> Iterator[httpx.Client]:
     token_file = tmp_path_factory.mktemp("auth") / "token"
@@ -67,7 +70,7 @@ def client(tmp_path_factory) -> Iterator[httpx.Client]:
             max_history="6h",
             max_points=500,
         ),
-        clock=lambda: NOW,
+        clock=CLOCK,
         targets=[_cfg(n) for n in LABELS],
         labels=LABELS,
         source_factory=lambda _cfg: _FixedSource(),
@@ -848,3 +851,17 @@ def test_an_unchanged_snapshot_file_is_not_read_again_and_a_torn_one_is_an_error
     with pytest.raises(ConfigError, match="cannot read the forecast snapshot"):
         snap.read_if_changed()
     assert [p.name for p in tmp_path.iterdir()] == ["s.json"]  # no temporary left behind
+
+
+def test_a_cached_answer_says_how_old_it_is_on_both_paths(client):
+    """age_s and the Age header count from the refresh, whichever path answers (a minute later, before the
+    next step: no new forecast)."""
+    CLOCK.advance("61s")
+    try:
+        for via in ("", "?via=route"):
+            r = client.get(f"/v1/targets/a-web/forecast{via}")
+            assert r.status_code == 200
+            assert r.headers["age"] == "61" and r.json()["age_s"] == 61.0, via
+            assert int(r.headers["cache-control"].rsplit("=", 1)[1]) == 300 - 61 - 30 + 10
+    finally:
+        CLOCK._now = NOW

@@ -539,3 +539,32 @@ def test_same_time_errors_of_previous_days_widen_that_step_only():
         validation_scale=[1.0, 1.0, 1.0],
     )[0]
     assert k[1, 2] >= 30 and k[0, 2] < 3 and k[2, 2] < 3, k[:, 2]
+
+
+def test_seasonal_scores_never_read_the_value_at_the_origin():
+    """With a short season and a wide same-time window, a seasonal score's target can fall on the origin
+    itself: that value is the future at serving time and must not be read."""
+    S, H = 400, 3
+    values = np.tile(np.linspace(-1, 1, 21), 25)[: S + H].copy()
+    raw = np.zeros((S, H, 3))
+    raw[..., 0], raw[..., 2] = -1.0, 1.0
+    members = {"lstm": np.zeros((S, H))}
+    prior = fit_prior(np.stack([-values[:S], values[:S], values[:S]], axis=-1)[:, None, :])
+    cal = BandCalibration(
+        prior=prior, half_life_steps=12, window=24, season_steps=4, seasonal_halfwidth=2, seasonal_days=3
+    )
+    origin = 300
+    kw = dict(
+        members=members,
+        weights={"lstm": np.ones((1, H))},
+        raw=raw,
+        first=0,
+        origins=np.array([origin]),
+        quantiles=Q,
+        floor=1.0,
+        validation_scale=[0.25, 1.0, 0.25],
+    )
+    before = conformal_scales(cal, values=values, **kw)
+    future = values.copy()
+    future[origin:] = 1e4
+    np.testing.assert_allclose(conformal_scales(cal, values=future, **kw), before)
