@@ -186,6 +186,7 @@ def run(args: argparse.Namespace) -> int:
     caches: list[Any] = []
     if args.policies:
         source: Any = FilePolicySource(*args.policies)
+        source.list()  # a missing or unreadable file is the command's error, not a silent pass with nothing
     elif kube is None:
         raise ConfigError(
             "no cluster to read PrescalePolicies from", hint="pass --kubeconfig or --policies FILE"

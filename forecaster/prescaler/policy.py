@@ -380,6 +380,8 @@ def _scaling(spec: Mapping[str, Any], where: str, *, floor: bool) -> ScalingPoli
             max_over_median=_number(spec, "maxOverMedian", where, 0.0),
         )
     except ConfigError as exc:
+        if exc.problem.startswith(where):  # a field's own error already names its path
+            raise
         raise ConfigError(f"{where}: {exc.problem.removeprefix('scaling policy: ')}", hint=exc.hint) from exc
     return scaling
 
