@@ -1312,7 +1312,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.report_from:
         data = json.loads(Path(args.report_from).read_text())
         order = {b.id: i for i, b in enumerate(catalogue)}
-        done = [Outcome(**b) for b in data["bugs"] if b["id"] in order]  # a bug since replaced is left out
+        wanted = {b.id for b in bugs}  # a bug since replaced, or found equivalent, is left out
+        done = [Outcome(**b) for b in data["bugs"] if b["id"] in wanted]
         done.sort(key=lambda o: order[o.id])
         left = [b.id for b in bugs if b.id not in {o.id for o in done}]
         notes = list(args.note)
