@@ -1328,7 +1328,13 @@ def main(argv: list[str] | None = None) -> int:
         command += (" --before" if args.before else "") + f" (report from {args.report_from})"
         out = RESULTS / (f"{stem}-before.md" if args.before else f"{stem}.md")
         out.write_text(
-            report(done, previous=None, command=command, wall_s=float(data.get("wall_s", 0)), notes=notes)
+            report(
+                done,
+                previous={"line": args.first_run} if args.first_run else None,
+                command=command,
+                wall_s=float(data.get("wall_s", 0)),
+                notes=notes,
+            )
         )
         print(
             f"wrote {out.relative_to(ROOT)} from {args.report_from}: {len(done)} bugs, {len(left)} not planted"
