@@ -865,3 +865,33 @@ def test_a_cached_answer_says_how_old_it_is_on_both_paths(client):
             assert int(r.headers["cache-control"].rsplit("=", 1)[1]) == 300 - 61 - 30 + 10
     finally:
         CLOCK._now = NOW
+
+
+# -- the page, errors without stack traces ------------------------------------------------------------------------
+
+
+def test_the_page_and_its_assets_and_nothing_else_from_disk(client):
+    page = client.get("/")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert "script-src 'self'" in page.headers["content-security-policy"]
+    js = client.get("/static/app.js")
+    assert js.status_code == 200 and js.headers["content-type"].startswith("text/javascript")
+    assert js.headers["cache-control"] == "public, max-age=300"
+    for name in ("index.html", "..%2Fsettings.py", "app.py"):
+        assert client.get(f"/static/{name}").status_code == 404
+
+
+@pytest.mark.parametrize(("raw", "position"), [(b'{"model": "a-web",', 18), (b"not json", 0)])
+def test_invalid_json_is_a_422_naming_the_body_and_where(client, raw, position):
+    r = client.post("/v1/forecast", content=raw, headers={"Content-Type": "application/json"})
+    assert r.status_code == 422
+    [field] = r.json()["fields"]
+    assert field["field"] == "body" and f"not valid JSON at character {position}" in field["message"]
+
+
+def test_readiness_and_metrics_are_never_cached(client):
+    assert client.get("/readyz").headers["cache-control"] == "no-store"
+    assert client.get("/metrics").headers["cache-control"] == "no-store"
+    body = client.get("/readyz").json()
+    assert body["ready"] is True and body["reasons"] == []
+    assert any("no trained model in this test" in d for d in body["degraded"])

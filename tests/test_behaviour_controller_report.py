@@ -148,3 +148,59 @@ def test_without_a_cluster_events_are_only_logged():
     obj = policy()
     assert reporter.write_status(obj, {}, _status(ready=False), NOW) is True
     assert source.written[0]["desiredReplicas"] == 5
+
+
+def test_policy_files_default_the_namespace_and_keep_each_policys_status(tmp_path):
+    import yaml
+
+    from forecaster.prescaler.policy_sources import FilePolicySource
+
+    one = policy("a")
+    del one["metadata"]["namespace"]
+    (tmp_path / "a.yaml").write_text(yaml.safe_dump(one))
+    (tmp_path / "b.yaml").write_text(yaml.safe_dump_all([policy("b"), policy("c", namespace="other")]))
+    source = FilePolicySource(tmp_path / "a.yaml", tmp_path / "b.yaml")
+
+    listed = source.list()
+    assert [(o["metadata"]["namespace"], o["metadata"]["name"]) for o in listed] == [
+        ("default", "a"),
+        ("live", "b"),
+        ("other", "c"),
+    ]
+    assert source.uses_finalizers is False
+    source.patch_status(listed[1], {"desiredReplicas": 4})
+    assert source.set_finalizers(listed[1], ["x"]) is None
+    again = {o["metadata"]["name"]: o for o in source.list()}
+    assert again["b"]["status"] == {"desiredReplicas": 4} and "status" not in again["a"]
+
+
+def test_a_watched_source_serves_its_own_status_write_at_once(fake_api, kube):
+    from forecaster.prescaler.informer import WatchCache
+    from forecaster.prescaler.kube import POLICIES
+    from forecaster.prescaler.policy_sources import WatchedPolicySource
+
+    fake_api.put(policy())
+    cache = WatchCache(kube, POLICIES)
+    source = WatchedPolicySource(kube, cache=cache)
+    [obj] = source.list()  # not synced yet: it lists
+    assert cache.synced.is_set()
+    source.patch_status(obj, {"desiredReplicas": 9})
+    [cached] = source.list()
+    assert cached["status"] == {"desiredReplicas": 9}
+
+
+def test_a_deleted_policys_series_are_all_dropped():
+    metrics = PrescalerMetrics(CollectorRegistry())
+    for name in ("a", "b"):
+        metrics.desired.labels(namespace=NS, policy=name).set(3)
+        metrics.forecast.labels(namespace=NS, policy=name, quantile="p90").set(100)
+        metrics.decisions.labels(namespace=NS, policy=name, reason="forecast").inc()
+    metrics.forget(NS, "a")
+    samples = {
+        (s.name, s.labels.get("policy"))
+        for fam in metrics.registry.collect()
+        for s in fam.samples
+        if s.labels.get("namespace") == NS
+    }
+    assert {p for _, p in samples} == {"b"}
+    assert ("forecaster_prescaler_forecast", "b") in samples

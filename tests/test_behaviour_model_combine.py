@@ -568,3 +568,30 @@ def test_seasonal_scores_never_read_the_value_at_the_origin():
     future = values.copy()
     future[origin:] = 1e4
     np.testing.assert_allclose(conformal_scales(cal, values=future, **kw), before)
+
+
+@pytest.mark.parametrize("stride", [1, 3])
+def test_a_guarded_forecast_from_kept_skill_points_equals_the_one_computed_afresh(stride):
+    """The service keeps the skill-weighted points between forecasts (:class:`Skill`); reusing them must give
+    the very forecast and weights that computing everything again gives."""
+    from dataclasses import replace
+
+    from forecaster.combine import Skill, skill_points
+
+    rng = np.random.default_rng(21)
+    S, H = 400, 4
+    values = 100 + 10 * np.sin(np.arange(S + H) / 7.0) + rng.normal(0, 1, S + H)
+    truth = values[np.arange(S)[:, None] + np.arange(H)]
+    forecasts = {"lstm": truth + rng.normal(0, 2, (S, H)), "naive": truth + rng.normal(0, 5, (S, H))}
+    weighting = replace(SkillWeighting(), guard_window=100, guard_stride=stride)
+    origins = np.array([399])
+    start = max(0, 399 - 100 - H)
+    points, weights = skill_points(forecasts, values, first=0, start=start, last=399, weighting=weighting)
+    skill = Skill(start=start, points=points, weights={n: w[-1:] for n, w in weights.items()})
+
+    fresh, w_fresh = combine(forecasts, values, first=0, origins=origins, weighting=weighting)
+    kept, w_kept = combine(forecasts, values, first=0, origins=origins, weighting=weighting, skill=skill)
+
+    np.testing.assert_allclose(kept, fresh)
+    for name in forecasts:
+        np.testing.assert_allclose(w_kept[name], w_fresh[name])
