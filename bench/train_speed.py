@@ -27,6 +27,7 @@ import cProfile
 import dataclasses
 import json
 import os
+import resource
 import sys
 import tempfile
 import time
@@ -207,9 +208,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--epochs", type=int, help="override TrainSettings.epochs (a quick subset)")
     ap.add_argument("--max-windows", type=int, help="override TrainSettings.max_windows_per_epoch")
     ap.add_argument("--profile", type=Path, help="write a cProfile of the run here")
+    ap.add_argument(
+        "--allocator",
+        choices=("tuned", "default"),
+        default="tuned",
+        help="'default': leave glibc's heap thresholds alone (training.keep_freed_memory), for an A/B",
+    )
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results", help="'-': write nothing")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
+    if args.allocator == "default":
+        training._malloc_tuned = False  # as if already decided: keep_freed_memory changes nothing
     train = TrainSettings(threads=1)
     if args.epochs is not None:
         train = dataclasses.replace(train, epochs=args.epochs)
@@ -237,6 +246,7 @@ def main(argv: list[str] | None = None) -> int:
         profiler.disable()
         profiler.dump_stats(str(args.profile))
     cpu_s, wall_s = time.process_time() - cpu, time.perf_counter() - wall
+    usage = resource.getrusage(resource.RUSAGE_SELF)
     phases = {
         k: {"cpu_s": round(v["cpu_s"], 2), "wall_s": round(v["wall_s"], 2)}
         for k, v in sorted(phases.items(), key=lambda kv: _ORDER.index(kv[0]) if kv[0] in _ORDER else 99)
@@ -258,7 +268,12 @@ def main(argv: list[str] | None = None) -> int:
         "wall_s": round(wall_s, 1),
         "load_average": " ".join(f"{x:.1f}" for x in os.getloadavg()),
         "phases": phases,
-        "facts": facts,
+        "facts": {
+            **facts,
+            "allocator": args.allocator,
+            "page_faults_whole_process": usage.ru_minflt,
+            "peak_resident_mb": round(usage.ru_maxrss / 1024),
+        },
         "fleet": None if args.coldstart or args.fit_only else fleet_projection(cpu_s),
     }
     text = render(row)

@@ -8,6 +8,7 @@ whether a trained model is good enough to serve is :mod:`forecaster.promotion`'s
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import dataclasses
 import logging
 import time
@@ -58,6 +59,11 @@ _TURNED_UP_MARGIN = 0.015
 the best validation loss (see :func:`_turned_up`)."""
 _MAX_CACHED_WINDOW_BYTES = 256 * 2**20
 """Training windows kept for the whole fit when they fit in this (see ``epoch_batches``)."""
+_MALLOC_KEEP_BYTES = 256 * 2**20
+"""Blocks up to this size come from (and go back to) the process heap rather than fresh pages from the
+kernel while training, and up to this much freed heap is kept (see :func:`keep_freed_memory`)."""
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters (malloc.h)
+_malloc_tuned: bool | None = None
 _SEASONAL_DAYS = 3
 _SEASONAL_MIN_SCORES = 60
 _SEASONAL_MIN_SPAN = pd.Timedelta(days=3)
@@ -134,6 +140,7 @@ def fit_early_stopping(
     (:func:`_turned_up`), and the best weights are loaded back. The one loop that training and pretraining
     share.
     """
+    keep_freed_memory()
     network.eval()
     with torch.inference_mode():
         best = validation_loss()
@@ -171,6 +178,34 @@ def fit_early_stopping(
     bar.close()
     network.load_state_dict(best_state)
     return EarlyStoppingRun(epochs_run=epochs_run, best_loss=best, initial_loss=initial, curve=tuple(curve))
+
+
+def keep_freed_memory() -> bool:
+    """Let this process reuse the memory a training step frees instead of asking the kernel for it again.
+
+    Each step's LSTM backward allocates and frees ~100 MB of workspace (oneDNN's, for a batch of 256 windows
+    of 120 steps). glibc serves blocks above its mmap threshold (at most 32 MB by default) with fresh
+    ``mmap`` pages and unmaps them on ``free``, so every step page-faulted and zeroed them again: 27,000
+    page faults a step, ~40% of an epoch's CPU seconds (0.86 -> 0.49 ms a training window on NASA's
+    windows; bench/train_speed.py, 2026-12). Raising the thresholds to ``_MALLOC_KEEP_BYTES`` keeps such
+    blocks in the heap. Process-wide and once per process (glibc has no way to read the old values back);
+    the cost is up to ``_MALLOC_KEEP_BYTES`` of freed heap kept resident. Elsewhere than glibc (macOS,
+    musl) nothing is changed. Returns whether the thresholds are raised.
+    """
+    global _malloc_tuned
+    if _malloc_tuned is None:
+        _malloc_tuned = False
+        try:
+            mallopt = ctypes.CDLL(None).mallopt  # the C library the interpreter runs on
+            mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
+        except (OSError, AttributeError):  # a C library without mallopt (macOS)
+            return False
+        # mallopt returns 1 on success; musl's is a stub that returns 0.
+        _malloc_tuned = bool(
+            mallopt(_M_MMAP_THRESHOLD, _MALLOC_KEEP_BYTES) and mallopt(_M_TRIM_THRESHOLD, _MALLOC_KEEP_BYTES)
+        )
+        log.debug("heap thresholds raised to %d bytes: %s", _MALLOC_KEEP_BYTES, _malloc_tuned)
+    return _malloc_tuned
 
 
 def _turned_up(curve: list[float], *, stale: int, best: float) -> bool:
