@@ -22,7 +22,10 @@ of the best expert's mean error over that window. For losses within that range, 
 the mixture's mean error over the window is at most ``1 + sqrt(ln(N) / (2 T))`` times the best expert's
 (N = 8, T = 576 five-minute origins: 4.2%), so the forecast is never much worse than its best component
 over the recent window, whichever component that is (a daily spike that only yesterday's value gets right,
-a level shift that only the last value follows).
+a level shift that only the last value follows). Hedge's prior favours the skill-weighted forecast
+(:data:`GUARD_PRIOR`: a tie over the window keeps it, where a uniform prior moved away from what the recent
+window knew), which loosens that bound vs each component to ``ln(1 / prior_c)`` in place of ``ln N``
+(6.2%); identical components are one expert.
 
 Weights: ``w_c ∝ prior_c * exp(-eta * L_c / min_c L_c)`` where ``L_c`` is the component's recent relative
 error (discounted by ``half_life_steps``, over at most ``window`` origins). Scoring by the ratio to the best
