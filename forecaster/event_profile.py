@@ -21,10 +21,11 @@ last two hours (the load divided by the daily shape and by the uplift of the eve
 each event whose announced start has passed is judged from the evidence (:func:`judge_start`): *started*
 when the load after it fits the kind's rise (then followed from its real start, and never forecast smaller
 than announced until :data:`CONFIRM_S` after that start), *waiting* while nothing shows but the stream may
-still come (up to ``late_s``, the :data:`LATE_QUANTILE` of the delays of the calendar's past entries,
-learnt at fit time; the announced size is held and the rise kept ahead of the origin), *cancelled* once that
-time plus :data:`DETECT_S` has passed without a rise (dropped at once: its extra capacity is released at the next
-origin; :func:`judged_by_minute` judges again at every minute of load the prescaler reads, so the release
+still come (the share of the announced size held is P(the stream still comes | no start yet), learnt at fit
+time from the delays of the calendar's past entries and the share that never started, ``still_comes``; the
+rise is kept ahead of the origin), *cancelled* past that table's end (profiles saved before it: the whole
+size held until ``late_s``, the :data:`LATE_QUANTILE` of those delays, plus :data:`DETECT_S`) without a rise
+(dropped at once: its extra capacity is released at the next origin; :func:`judged_by_minute` judges again at every minute of load the prescaler reads, so the release
 and a late stream's rise come a minute after the evidence rather than at the next origin). The forecast is
 that level times the daily shape times ``1 + uplift`` of every event in the calendar at each step. Axis
 convention as in :mod:`forecaster.combine`: origin ``t`` forecasts ``y[t : t + H]`` from ``y[:t]`` and the
@@ -438,8 +439,11 @@ def judge_start(
     ``seen`` is the best fit of the load since the announced start, (scale relative to the announced
     uplift, real start), or None when no start could have shown yet. A start is seen when the scale reaches
     :data:`STARTED_SCALE`; it is then followed from its real start, never smaller than announced until
-    :data:`CONFIRM_S` after it. Until ``late_s + DETECT_S`` after the announced start without a rise the
-    entry is held at its announced size (a stream may be late); after that it is cancelled and dropped.
+    :data:`CONFIRM_S` after it. Without a rise, the entry is *waiting* (a stream may be late): with
+    ``still_comes`` (P(the stream still comes | no start ``m`` minutes after the announced time), see
+    :func:`still_comes_table`) it holds that share of its announced uplift ``m`` minutes after the time its
+    rise would have shown (announced + :data:`DETECT_S`) and is dropped past the table's end; without it,
+    the whole uplift until ``late_s + DETECT_S`` after the announced start. Then it is cancelled and dropped.
     """
     if announced_s > last_s:
         return StartState("announced", 1.0, announced_s, True)
@@ -448,18 +452,17 @@ def judge_start(
         young = last_s - real_s < CONFIRM_S
         return StartState("started", max(scale, 1.0) if young else scale, real_s, young)
     waited_s = last_s - announced_s - DETECT_S  # how long after the announced start a rise would show by now
-    if still_comes is not None:
+    if still_comes is None:  # the whole uplift until late_s
+        share = 1.0 if waited_s < late_s else 0.0
+    elif waited_s < 0:
+        share = 1.0
+    else:
         # A sequential decision: hold the share of the uplift that the stream is still coming with, given
         # that it has not come for this long (a partial floor that shrinks as that probability falls).
-        if waited_s < 0:
-            return StartState("waiting", 1.0, announced_s, True)
         minute = int(waited_s // 60.0)
-        p = still_comes[minute] if minute < len(still_comes) else 0.0
-        if p > 0:
-            return StartState("waiting", float(min(p, 1.0)), max(announced_s, last_s - DETECT_S), True)
-        return StartState("cancelled", 0.0, announced_s, False)
-    if waited_s < late_s:
-        return StartState("waiting", 1.0, max(announced_s, last_s - DETECT_S), True)
+        share = float(min(still_comes[minute], 1.0)) if minute < len(still_comes) else 0.0
+    if share > 0:
+        return StartState("waiting", share, max(announced_s, last_s - DETECT_S), True)
     return StartState("cancelled", 0.0, announced_s, False)
 
 
