@@ -26,10 +26,12 @@ Measured against the issue-12 targets:
 Writes ``bench/results/events.md`` and ``events.json``.
 
     python bench/events.py [--seeds 0,1,2] [--days 28] [--replay-days 8] [--epochs 15] [--cache DIR]
-                           [--late-s SECONDS] [--judge-every-step]
+                           [--late-s SECONDS] [--whole-hold] [--judge-every-step]
 
-``--late-s`` replaces the late-start time each profile learnt from its calendar's past entries (how long an
-entry is held without a rise before it counts as cancelled): to measure that trade-off, not to tune.
+``--whole-hold`` holds a waiting entry's whole uplift until the learnt late-start time instead of the learnt
+P(the stream still comes) share (to compare the two holds). ``--late-s`` replaces the late-start time each
+profile learnt from its calendar's past entries (how long an entry is held without a rise before it counts
+as cancelled), with the whole uplift held: to measure that trade-off, not to tune.
 The runs with the calendar judge entries from every minute of load (``judged_by_minute``);
 ``--judge-every-step`` judges them only at the model's 5-minute origins, to compare.
 """
@@ -85,9 +87,13 @@ def _fit(  # noqa: ANN202
     events,  # noqa: ANN001
     cache: Path | None,
     late_s: float | None = None,
+    whole_hold: bool = False,
 ):
     """Train (or, with ``cache``, load the network trained before and refit only the event profile)."""
     model = _fit_or_load(train_part, settings=settings, name=name, events=events, cache=cache)
+    if whole_hold and model.event_profile is not None:
+        # The whole uplift held until the learnt late_s, not the learnt P(still comes) share.
+        model.event_profile = dataclasses.replace(model.event_profile, still_comes=None)
     if late_s is not None and model.event_profile is not None:
         # A fixed hold: the whole uplift until late_s, not the learnt P(still comes) (still_comes=None).
         model.event_profile = dataclasses.replace(model.event_profile, late_s=float(late_s), still_comes=None)
@@ -139,6 +145,7 @@ def run_seed(
     ghosts_per_seed: int = 4,
     late_s: float | None = None,
     by_minute: bool = True,
+    whole_hold: bool = False,
 ) -> dict:
     started = time.perf_counter()
     cpu_started = time.process_time()
@@ -154,7 +161,16 @@ def run_seed(
     train_part = native.loc[native.index < split]
     models = {
         name: bind_calendar(
-            _fit(train_part, settings=settings, name=name, events=events, cache=cache, late_s=late_s), events
+            _fit(
+                train_part,
+                settings=settings,
+                name=name,
+                events=events,
+                cache=cache,
+                late_s=late_s,
+                whole_hold=whole_hold,
+            ),
+            events,
         )
         for name, events in (("calendar", calendar), ("no_calendar", None))
     }
@@ -676,6 +692,11 @@ def main() -> None:
     p.add_argument("--cache", type=Path, default=None, help="keep trained networks here (iterating)")
     p.add_argument("--late-s", type=float, default=None, help="override the learnt late-start time (seconds)")
     p.add_argument(
+        "--whole-hold",
+        action="store_true",
+        help="hold a waiting entry's whole uplift until the learnt late-start time (not the P(still comes) share)",
+    )
+    p.add_argument(
         "--judge-every-step",
         action="store_true",
         help="judge entries only at the model's origins (every 5 minutes), not every minute (to compare)",
@@ -692,6 +713,7 @@ def main() -> None:
                 epochs=args.epochs,
                 cache=args.cache,
                 late_s=args.late_s,
+                whole_hold=args.whole_hold,
                 by_minute=not args.judge_every_step,
             )
         )
