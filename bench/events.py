@@ -26,10 +26,11 @@ Measured against the issue-12 targets:
 Writes ``bench/results/events.md`` and ``events.json``.
 
     python bench/events.py [--seeds 0,1,2] [--days 28] [--replay-days 8] [--epochs 15] [--cache DIR]
-                           [--late-s SECONDS] [--whole-hold] [--judge-every-step]
+                           [--late-s SECONDS] [--hold-share] [--judge-every-step]
 
-``--whole-hold`` holds a waiting entry's whole uplift until the learnt late-start time instead of the learnt
-P(the stream still comes) share (to compare the two holds). ``--late-s`` replaces the late-start time each
+A waiting entry (its start passed, no rise yet) holds its whole uplift until the learnt late-start time;
+``--hold-share`` holds only the learnt P(the stream still comes) share of it (``fit_event_profile(hold_share=
+True)``, to compare the two holds). ``--late-s`` replaces the late-start time each
 profile learnt from its calendar's past entries (how long an entry is held without a rise before it counts
 as cancelled), with the whole uplift held: to measure that trade-off, not to tune.
 The runs with the calendar judge entries from every minute of load (``judged_by_minute``);
@@ -87,20 +88,27 @@ def _fit(  # noqa: ANN202
     events,  # noqa: ANN001
     cache: Path | None,
     late_s: float | None = None,
-    whole_hold: bool = False,
+    hold_share: bool = False,
 ):
     """Train (or, with ``cache``, load the network trained before and refit only the event profile)."""
-    model = _fit_or_load(train_part, settings=settings, name=name, events=events, cache=cache)
-    if whole_hold and model.event_profile is not None:
-        # The whole uplift held until the learnt late_s, not the learnt P(still comes) share.
-        model.event_profile = dataclasses.replace(model.event_profile, still_comes=None)
+    model = _fit_or_load(
+        train_part, settings=settings, name=name, events=events, cache=cache, hold_share=hold_share
+    )
     if late_s is not None and model.event_profile is not None:
         # A fixed hold: the whole uplift until late_s, not the learnt P(still comes) (still_comes=None).
         model.event_profile = dataclasses.replace(model.event_profile, late_s=float(late_s), still_comes=None)
     return model
 
 
-def _fit_or_load(train_part: pd.Series, *, settings: TrainSettings, name: str, events, cache: Path | None):  # noqa: ANN001, ANN202
+def _fit_or_load(  # noqa: ANN202
+    train_part: pd.Series,
+    *,
+    settings: TrainSettings,
+    name: str,
+    events,  # noqa: ANN001
+    cache: Path | None,
+    hold_share: bool = False,
+):
     if cache is not None:
         where = cache / f"seed{settings.seed}-{len(train_part)}-{settings.epochs}-{name}"
         if where.exists():
@@ -113,9 +121,20 @@ def _fit_or_load(train_part: pd.Series, *, settings: TrainSettings, name: str, e
                     season=model.spec.season,
                     horizon=model.spec.horizon,
                     upper_quantile=max(model.quantiles),
+                    hold_share=hold_share,
                 )
             return model
     model = fit_forecaster(train_part, model=ModelSettings(), train=settings, name=name, events=events)
+    if hold_share and model.event_profile is not None:
+        model.event_profile = fit_event_profile(
+            train_part.to_numpy(dtype=float),
+            pd.DatetimeIndex(train_part.index),
+            events,
+            season=model.spec.season,
+            horizon=model.spec.horizon,
+            upper_quantile=max(model.quantiles),
+            hold_share=True,
+        )
     if cache is not None:
         kept = copy.copy(model)
         kept.event_profile = None  # refitted on load: the profile's code may change between runs
@@ -145,7 +164,7 @@ def run_seed(
     ghosts_per_seed: int = 4,
     late_s: float | None = None,
     by_minute: bool = True,
-    whole_hold: bool = False,
+    hold_share: bool = False,
 ) -> dict:
     started = time.perf_counter()
     cpu_started = time.process_time()
@@ -168,7 +187,7 @@ def run_seed(
                 events=events,
                 cache=cache,
                 late_s=late_s,
-                whole_hold=whole_hold,
+                hold_share=hold_share,
             ),
             events,
         )
@@ -552,8 +571,8 @@ def report(results: list[dict], args: argparse.Namespace) -> str:
         + ".",
         "",
         "P(the stream still comes | no start yet m minutes after the announced time), m = 0, 1, ..., learnt "
-        "from each seed's calendar (a waiting entry holds that share of its uplift, then is dropped; "
-        "`--late-s` holds the whole uplift until the late-start time instead): "
+        "from each seed's calendar with `--hold-share` (a waiting entry then holds that share of its uplift, "
+        "then is dropped; '-': the whole uplift held until the late-start time): "
         + "; ".join(
             f"seed {r['seed']}: "
             + (", ".join(f"{p:.2f}" for p in r["still_comes"]) if r.get("still_comes") else "-")
@@ -692,9 +711,9 @@ def main() -> None:
     p.add_argument("--cache", type=Path, default=None, help="keep trained networks here (iterating)")
     p.add_argument("--late-s", type=float, default=None, help="override the learnt late-start time (seconds)")
     p.add_argument(
-        "--whole-hold",
+        "--hold-share",
         action="store_true",
-        help="hold a waiting entry's whole uplift until the learnt late-start time (not the P(still comes) share)",
+        help="a waiting entry holds the learnt P(the stream still comes) share of its uplift (not all of it)",
     )
     p.add_argument(
         "--judge-every-step",
@@ -713,7 +732,7 @@ def main() -> None:
                 epochs=args.epochs,
                 cache=args.cache,
                 late_s=args.late_s,
-                whole_hold=args.whole_hold,
+                hold_share=args.hold_share,
                 by_minute=not args.judge_every_step,
             )
         )

@@ -232,7 +232,13 @@ def test_the_late_start_time_is_learnt_from_the_calendars_past_entries():
     for late_fraction in (0.0, 0.6):
         scenario = _scenario(seed=3, late_fraction=late_fraction, late_max_min=8.0)
         s = scenario.series
-        profile = fit_event_profile(s.to_numpy(), s.index, scenario.calendar, season=288, horizon=6)
+        profile = fit_event_profile(
+            s.to_numpy(), s.index, scenario.calendar, season=288, horizon=6, hold_share=True
+        )
+        assert (
+            fit_event_profile(s.to_numpy(), s.index, scenario.calendar, season=288, horizon=6).still_comes
+            is None
+        ), "the whole uplift held by default"
         late_s[late_fraction] = profile.late_s
         tables[late_fraction] = profile.still_comes
     assert late_s[0.0] <= 3 * 60, late_s
