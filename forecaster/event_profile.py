@@ -452,11 +452,12 @@ def judge_start(
         young = last_s - real_s < CONFIRM_S
         return StartState("started", max(scale, 1.0) if young else scale, real_s, young)
     waited_s = last_s - announced_s - DETECT_S  # how long after the announced start a rise would show by now
-    if still_comes is None:  # the whole uplift until late_s
-        share = 1.0 if waited_s < late_s else 0.0
-    elif waited_s < 0:
+    share = 0.0  # without still_comes: the whole uplift until late_s
+    if last_s - announced_s < late_s + DETECT_S:
         share = 1.0
-    else:
+    if still_comes is not None and waited_s < 0:
+        share = 1.0
+    elif still_comes is not None:
         # A sequential decision: hold the share of the uplift that the stream is still coming with, given
         # that it has not come for this long (a partial floor that shrinks as that probability falls).
         minute = int(waited_s // 60.0)
