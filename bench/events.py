@@ -26,10 +26,13 @@ Measured against the issue-12 targets:
 Writes ``bench/results/events.md`` and ``events.json``.
 
     python bench/events.py [--seeds 0,1,2] [--days 28] [--replay-days 8] [--epochs 15] [--cache DIR]
-                           [--late-s SECONDS] [--judge-every-step]
+                           [--late-s SECONDS] [--hold-share] [--judge-every-step]
 
-``--late-s`` replaces the late-start time each profile learnt from its calendar's past entries (how long an
-entry is held without a rise before it counts as cancelled): to measure that trade-off, not to tune.
+A waiting entry (its start passed, no rise yet) holds its whole uplift until the learnt late-start time;
+``--hold-share`` holds only the learnt P(the stream still comes) share of it (``fit_event_profile(hold_share=
+True)``, to compare the two holds). ``--late-s`` replaces the late-start time each
+profile learnt from its calendar's past entries (how long an entry is held without a rise before it counts
+as cancelled), with the whole uplift held: to measure that trade-off, not to tune.
 The runs with the calendar judge entries from every minute of load (``judged_by_minute``);
 ``--judge-every-step`` judges them only at the model's 5-minute origins, to compare.
 """
@@ -85,15 +88,27 @@ def _fit(  # noqa: ANN202
     events,  # noqa: ANN001
     cache: Path | None,
     late_s: float | None = None,
+    hold_share: bool = False,
 ):
     """Train (or, with ``cache``, load the network trained before and refit only the event profile)."""
-    model = _fit_or_load(train_part, settings=settings, name=name, events=events, cache=cache)
+    model = _fit_or_load(
+        train_part, settings=settings, name=name, events=events, cache=cache, hold_share=hold_share
+    )
     if late_s is not None and model.event_profile is not None:
-        model.event_profile = dataclasses.replace(model.event_profile, late_s=float(late_s))
+        # A fixed hold: the whole uplift until late_s, not the learnt P(still comes) (still_comes=None).
+        model.event_profile = dataclasses.replace(model.event_profile, late_s=float(late_s), still_comes=None)
     return model
 
 
-def _fit_or_load(train_part: pd.Series, *, settings: TrainSettings, name: str, events, cache: Path | None):  # noqa: ANN001, ANN202
+def _fit_or_load(  # noqa: ANN202
+    train_part: pd.Series,
+    *,
+    settings: TrainSettings,
+    name: str,
+    events,  # noqa: ANN001
+    cache: Path | None,
+    hold_share: bool = False,
+):
     if cache is not None:
         where = cache / f"seed{settings.seed}-{len(train_part)}-{settings.epochs}-{name}"
         if where.exists():
@@ -106,9 +121,20 @@ def _fit_or_load(train_part: pd.Series, *, settings: TrainSettings, name: str, e
                     season=model.spec.season,
                     horizon=model.spec.horizon,
                     upper_quantile=max(model.quantiles),
+                    hold_share=hold_share,
                 )
             return model
     model = fit_forecaster(train_part, model=ModelSettings(), train=settings, name=name, events=events)
+    if hold_share and model.event_profile is not None:
+        model.event_profile = fit_event_profile(
+            train_part.to_numpy(dtype=float),
+            pd.DatetimeIndex(train_part.index),
+            events,
+            season=model.spec.season,
+            horizon=model.spec.horizon,
+            upper_quantile=max(model.quantiles),
+            hold_share=True,
+        )
     if cache is not None:
         kept = copy.copy(model)
         kept.event_profile = None  # refitted on load: the profile's code may change between runs
@@ -138,6 +164,7 @@ def run_seed(
     ghosts_per_seed: int = 4,
     late_s: float | None = None,
     by_minute: bool = True,
+    hold_share: bool = False,
 ) -> dict:
     started = time.perf_counter()
     cpu_started = time.process_time()
@@ -153,7 +180,16 @@ def run_seed(
     train_part = native.loc[native.index < split]
     models = {
         name: bind_calendar(
-            _fit(train_part, settings=settings, name=name, events=events, cache=cache, late_s=late_s), events
+            _fit(
+                train_part,
+                settings=settings,
+                name=name,
+                events=events,
+                cache=cache,
+                late_s=late_s,
+                hold_share=hold_share,
+            ),
+            events,
         )
         for name, events in (("calendar", calendar), ("no_calendar", None))
     }
@@ -240,6 +276,13 @@ def run_seed(
         held, scenario.actual_starts, index=index, short=runs["prescaler_calendar"].ready * cap < load - 1e-9
     )
     out["lead_time_worth_replica_minutes"] = lead_min * float(np.mean(adds)) if adds else float("nan")
+    out["still_comes"] = list(profile.still_comes) if profile is not None and profile.still_comes else None
+    out["short_causes"] = _short_causes(
+        held, scenario.actual_starts, index=index, load=load, cap=cap, run=runs["prescaler_calendar"]
+    )
+    out["replica_minutes_by_zone"] = _replica_minutes_by_zone(
+        scenario, index=index, runs={k: runs[k] for k in ("hpa", "oracle", "prescaler_calendar")}
+    )
 
     # One event to plot: the largest announced start of the replay (needed replicas and ready capacity).
     biggest = max(starts_replayed, key=lambda e: e.expected or 0.0, default=None)
@@ -284,6 +327,89 @@ def _short_by_offset(held: Calendar, actual_starts, *, index: pd.DatetimeIndex, 
             sel = (index >= at + pd.Timedelta(minutes=lo)) & (index < at + pd.Timedelta(minutes=hi))
             out[f"{lo}-{hi} min, {late}"] += int(short[sel].sum())
     return out
+
+
+SHORT_CAUSES = (
+    "late stream: released while waiting",
+    "forecast below the load",
+    "raised less than a start-up before",
+    "raised in time, pods not ready",
+)
+"""Why a minute in a window after a scheduled start is short (:func:`_short_causes`)."""
+
+
+def _real_start(e: Event, actual_starts) -> pd.Timestamp:  # noqa: ANN001
+    real = [a for a, kind in actual_starts if kind == e.kind and 0 <= (a - e.start).total_seconds() <= 600]
+    return min(real) if real else e.start
+
+
+def _short_causes(
+    held: Calendar,
+    actual_starts,  # noqa: ANN001
+    *,
+    index: pd.DatetimeIndex,
+    load: np.ndarray,
+    cap: float,
+    run,  # noqa: ANN001
+) -> dict:
+    """Each short minute in the windows after scheduled starts, by cause (a minute in two windows counts once,
+    for the first): a late stream whose floor fell while it was awaited (the minute within 8 minutes of its
+    real start); else the prescaler's floor below the load that minute (the forecast too low: size or
+    level); else a floor that reached the load less than a pod start-up before; else pods not ready."""
+    out = dict.fromkeys(SHORT_CAUSES, 0)
+    if run.floor is None:
+        return out
+    need = load / cap
+    short = run.ready * cap < load - 1e-9
+    startup = int(LEAD_S / 60)
+    counted: set[int] = set()
+    for e in held.events:
+        at = e.start.tz_localize(None)
+        s0 = int(index.searchsorted(at))
+        if not (0 < s0 < len(index)):
+            continue
+        real_min = (_real_start(e, actual_starts) - e.start).total_seconds() / 60
+        for m in range(s0, min(s0 + int(EVENT_WINDOW / pd.Timedelta(minutes=1)), len(index))):
+            if not short[m] or m in counted:
+                continue
+            counted.add(m)
+            off = m - s0
+            dipped = run.floor[s0 : m + 1].min() < run.floor[s0 - 1] - 0.5  # fell after the announced start
+            if real_min > 0 and real_min - 1 <= off < real_min + 8 and dipped:
+                out[SHORT_CAUSES[0]] += 1
+            elif run.floor[m] < need[m]:
+                out[SHORT_CAUSES[1]] += 1
+            elif m >= startup and run.floor[m - startup] < need[m]:
+                out[SHORT_CAUSES[2]] += 1
+            else:
+                out[SHORT_CAUSES[3]] += 1
+    return out
+
+
+ZONES = ("around starts", "around cancelled entries", "around unannounced spikes", "elsewhere")
+"""Where replica-minutes are spent (:func:`_replica_minutes_by_zone`)."""
+
+
+def _replica_minutes_by_zone(scenario, *, index: pd.DatetimeIndex, runs: dict) -> dict:  # noqa: ANN001
+    """Replica-minutes of each run from 30 minutes before to 60 after each scheduled start that happened, the
+    same around the scenario's cancelled entries, from 10 minutes before to 60 after unannounced spikes, and
+    elsewhere (a minute in two zones counts in the first)."""
+    zone = np.full(len(index), len(ZONES) - 1)
+    cancelled = {e.start for e in scenario.cancelled}
+
+    def mark(at: pd.Timestamp, before_min: int, after_min: int, z: int) -> None:
+        lo, hi = index.searchsorted(
+            [at - pd.Timedelta(minutes=before_min), at + pd.Timedelta(minutes=after_min)]
+        )
+        zone[lo:hi] = np.minimum(zone[lo:hi], z)
+
+    for e in scenario.calendar.events:
+        mark(e.start.tz_localize(None), 30, 60, 1 if e.start in cancelled else 0)
+    for at in scenario.surprises:
+        mark(at.tz_localize(None), 10, 60, 2)
+    return {
+        name: {z: float(run.pods[zone == i].sum()) for i, z in enumerate(ZONES)} for name, run in runs.items()
+    }
 
 
 def _ghost_cost(
@@ -444,6 +570,33 @@ def report(results: list[dict], args: argparse.Namespace) -> str:
         )
         + ".",
         "",
+        "P(the stream still comes | no start yet m minutes after the announced time), m = 0, 1, ..., learnt "
+        "from each seed's calendar with `--hold-share` (a waiting entry then holds that share of its uplift, "
+        "then is dropped; '-': the whole uplift held until the late-start time): "
+        + "; ".join(
+            f"seed {r['seed']}: "
+            + (", ".join(f"{p:.2f}" for p in r["still_comes"]) if r.get("still_comes") else "-")
+            for r in results
+        )
+        + ".",
+        "",
+        "Why the prescaler with the calendar is short in the windows (summed over seeds; each minute once):",
+        "",
+        "| cause | short minutes |",
+        "|---|---:|",
+        *(
+            f"| {c} | {sum(r['short_causes'][c] for r in results if 'short_causes' in r)} |"
+            for c in SHORT_CAUSES
+        ),
+        "",
+        "Where the replica-minutes go (summed over seeds; zones: 30 min before to 60 after each start that "
+        "happened, the same around the scenario's cancelled entries, 10 before to 60 after unannounced spikes):",
+        "",
+        "| zone | minutes' share | HPA | oracle | prescaler (calendar) | over the HPA | share of the excess | "
+        "over the oracle |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        *_zone_rows(results),
+        "",
         "Where the prescaler with the calendar is short in the windows (minutes since the scheduled start; "
         "late: the stream started after its announced time):",
         "",
@@ -492,6 +645,21 @@ def report(results: list[dict], args: argparse.Namespace) -> str:
         ]
     lines.append("")
     return "\n".join(lines)
+
+
+def _zone_rows(results: list[dict]) -> list[str]:
+    runs = ("hpa", "oracle", "prescaler_calendar")
+    by = {z: {k: sum(r["replica_minutes_by_zone"][k][z] for r in results) for k in runs} for z in ZONES}
+    excess = sum(by[z]["prescaler_calendar"] - by[z]["hpa"] for z in ZONES)
+    total_hpa = sum(by[z]["hpa"] for z in ZONES)
+    rows = []
+    for z in ZONES:
+        h, o, p = (by[z][k] for k in runs)
+        rows.append(
+            f"| {z} | {h / total_hpa:.1%} | {h:.0f} | {o:.0f} | {p:.0f} | {p / h - 1:+.1%} | "
+            f"{(p - h) / excess if excess else float('nan'):.0%} | {p / o - 1:+.1%} |"
+        )
+    return rows
 
 
 def _plot(data: dict, path: Path, *, seed: int) -> None:
@@ -543,6 +711,11 @@ def main() -> None:
     p.add_argument("--cache", type=Path, default=None, help="keep trained networks here (iterating)")
     p.add_argument("--late-s", type=float, default=None, help="override the learnt late-start time (seconds)")
     p.add_argument(
+        "--hold-share",
+        action="store_true",
+        help="a waiting entry holds the learnt P(the stream still comes) share of its uplift (not all of it)",
+    )
+    p.add_argument(
         "--judge-every-step",
         action="store_true",
         help="judge entries only at the model's origins (every 5 minutes), not every minute (to compare)",
@@ -559,6 +732,7 @@ def main() -> None:
                 epochs=args.epochs,
                 cache=args.cache,
                 late_s=args.late_s,
+                hold_share=args.hold_share,
                 by_minute=not args.judge_every_step,
             )
         )

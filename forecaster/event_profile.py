@@ -21,10 +21,11 @@ last two hours (the load divided by the daily shape and by the uplift of the eve
 each event whose announced start has passed is judged from the evidence (:func:`judge_start`): *started*
 when the load after it fits the kind's rise (then followed from its real start, and never forecast smaller
 than announced until :data:`CONFIRM_S` after that start), *waiting* while nothing shows but the stream may
-still come (up to ``late_s``, the :data:`LATE_QUANTILE` of the delays of the calendar's past entries,
-learnt at fit time; the announced size is held and the rise kept ahead of the origin), *cancelled* once that
-time plus :data:`DETECT_S` has passed without a rise (dropped at once: its extra capacity is released at the next
-origin; :func:`judged_by_minute` judges again at every minute of load the prescaler reads, so the release
+still come (the share of the announced size held is P(the stream still comes | no start yet), learnt at fit
+time from the delays of the calendar's past entries and the share that never started, ``still_comes``; the
+rise is kept ahead of the origin), *cancelled* past that table's end (profiles saved before it: the whole
+size held until ``late_s``, the :data:`LATE_QUANTILE` of those delays, plus :data:`DETECT_S`) without a rise
+(dropped at once: its extra capacity is released at the next origin; :func:`judged_by_minute` judges again at every minute of load the prescaler reads, so the release
 and a late stream's rise come a minute after the evidence rather than at the next origin). The forecast is
 that level times the daily shape times ``1 + uplift`` of every event in the calendar at each step. Axis
 convention as in :mod:`forecaster.combine`: origin ``t`` forecasts ``y[t : t + H]`` from ``y[:t]`` and the
@@ -54,6 +55,8 @@ __all__ = [
     "fit_event_profile",
     "judge_start",
     "judged_by_minute",
+    "revise_by_minute",
+    "still_comes_table",
 ]
 
 PROFILE_S = 4 * 3600.0
@@ -113,6 +116,13 @@ class EventProfile:
     late_s: float = DEFAULT_LATE_S
     """How late a stream may start after its announced time: the :data:`LATE_QUANTILE` of the delays of the
     training starts (a start that has not shown by then, plus :data:`DETECT_S`, counts as cancelled)."""
+
+    still_comes: tuple[float, ...] | None = None
+    """P(the stream still comes | no rise yet) ``m`` minutes after its announced start plus :data:`DETECT_S`,
+    for ``m = 0, 1, ...``: learnt from the calendar's past entries (their delays and the share that never
+    started, :func:`still_comes_table`). A waiting entry holds this fraction of its announced uplift and is
+    dropped past the table's end (None: the whole uplift is held until ``late_s``, as profiles saved before
+    the table)."""
 
     lag_knots_s: np.ndarray | None = None
     """``[B]`` the lag (seconds after a start) of each column of ``uplift``; the uplift between two knots is
@@ -250,7 +260,9 @@ class EventProfile:
                     [a for k, a in enumerate(scales) if k != j],
                 )
                 seen = self._fit_start((start, size, g), rest=observed - others, past_s=past_s, last_s=last_s)
-            state = judge_start(announced_s=start, last_s=last_s, late_s=self.late_s, seen=seen)
+            state = judge_start(
+                announced_s=start, last_s=last_s, late_s=self.late_s, seen=seen, still_comes=self.still_comes
+            )
             scales[j] = state.scale
             timed[j] = (state.start_s, size, g)
             fresh[j] = 1.0 if state.pending else 0.0
@@ -343,6 +355,7 @@ class EventProfile:
             "upper_quantile": self.upper_quantile,
             "late_s": self.late_s,
             "lag_knots_s": self.knots_s.tolist(),
+            **({"still_comes": list(self.still_comes)} if self.still_comes is not None else {}),
         }
 
     @classmethod
@@ -354,6 +367,8 @@ class EventProfile:
         scales = tuple(float(v) for v in data["size_scale"])  # type: ignore[union-attr]
         knots = np.asarray(data["lag_knots_s"], dtype=float) if "lag_knots_s" in data else None
         seen = tuple(int(v) for v in data["events_seen"])  # type: ignore[union-attr]
+        still = data.get("still_comes")
+        still_comes = tuple(float(v) for v in still) if still is not None else None  # type: ignore[union-attr]
         if (
             not kinds
             or uplift.ndim != 2
@@ -368,6 +383,7 @@ class EventProfile:
             or upper.shape[0] != 2
             or not (np.isfinite(upper).all() and (upper > 0).all())
             or not 0 <= float(data.get("late_s", DEFAULT_LATE_S)) <= MAX_LATE_S  # type: ignore[arg-type]
+            or (still_comes is not None and not all(0.0 <= v <= 1.0 for v in still_comes))
             or (
                 knots is not None
                 and (
@@ -390,6 +406,7 @@ class EventProfile:
             upper_quantile=float(data.get("upper_quantile", 0.9)),  # type: ignore[arg-type]
             late_s=float(data.get("late_s", DEFAULT_LATE_S)),  # type: ignore[arg-type]
             lag_knots_s=knots,
+            still_comes=still_comes,
         )
 
 
@@ -410,15 +427,23 @@ class StartState:
 
 
 def judge_start(
-    *, announced_s: float, last_s: float, late_s: float, seen: tuple[float, float] | None
+    *,
+    announced_s: float,
+    last_s: float,
+    late_s: float,
+    seen: tuple[float, float] | None,
+    still_comes: tuple[float, ...] | None = None,
 ) -> StartState:
     """Decide what an entry is at an origin whose last observed point is at ``last_s`` (pure).
 
     ``seen`` is the best fit of the load since the announced start, (scale relative to the announced
     uplift, real start), or None when no start could have shown yet. A start is seen when the scale reaches
     :data:`STARTED_SCALE`; it is then followed from its real start, never smaller than announced until
-    :data:`CONFIRM_S` after it. Until ``late_s + DETECT_S`` after the announced start without a rise the
-    entry is held at its announced size (a stream may be late); after that it is cancelled and dropped.
+    :data:`CONFIRM_S` after it. Without a rise, the entry is *waiting* (a stream may be late): with
+    ``still_comes`` (P(the stream still comes | no start ``m`` minutes after the announced time), see
+    :func:`still_comes_table`) it holds that share of its announced uplift ``m`` minutes after the time its
+    rise would have shown (announced + :data:`DETECT_S`) and is dropped past the table's end; without it,
+    the whole uplift until ``late_s + DETECT_S`` after the announced start. Then it is cancelled and dropped.
     """
     if announced_s > last_s:
         return StartState("announced", 1.0, announced_s, True)
@@ -426,9 +451,41 @@ def judge_start(
         scale, real_s = seen
         young = last_s - real_s < CONFIRM_S
         return StartState("started", max(scale, 1.0) if young else scale, real_s, young)
+    waited_s = last_s - announced_s - DETECT_S  # how long after the announced start a rise would show by now
+    share = 0.0  # without still_comes: the whole uplift until late_s
     if last_s - announced_s < late_s + DETECT_S:
-        return StartState("waiting", 1.0, max(announced_s, last_s - DETECT_S), True)
+        share = 1.0
+    if still_comes is not None and waited_s < 0:
+        share = 1.0
+    elif still_comes is not None:
+        # A sequential decision: hold the share of the uplift that the stream is still coming with, given
+        # that it has not come for this long (a partial floor that shrinks as that probability falls).
+        minute = int(waited_s // 60.0)
+        share = float(min(still_comes[minute], 1.0)) if minute < len(still_comes) else 0.0
+    if share > 0:
+        return StartState("waiting", share, max(announced_s, last_s - DETECT_S), True)
     return StartState("cancelled", 0.0, announced_s, False)
+
+
+def still_comes_table(
+    delays_s: list[float], *, never_started: int, max_gap_s: float, max_late_s: float = MAX_LATE_S
+) -> tuple[float, ...]:
+    """P(a stream still comes | it has not started ``m`` minutes after its announced start), ``m = 0, 1, ...``
+    up to the longest delay seen (pure): the past entries that started later than ``m`` minutes against
+    those plus the entries that never started. Delays more than ``max_gap_s`` after every shorter one are
+    left out (a start misread next to an unannounced spike, not a late stream: it would hold every later
+    entry that long). Empty when nothing ever started late (an entry is then dropped as soon as its rise
+    could have shown)."""
+    d = np.sort(np.asarray([v for v in delays_s if 0 <= v <= max_late_s], dtype=float))
+    gaps = np.nonzero(np.diff(d) > max_gap_s)[0]
+    d = d[: gaps[0] + 1] if len(gaps) else d
+    out: list[float] = []
+    for m in range(int(np.ceil(max_late_s / 60.0))):
+        later = int(np.sum(d > m * 60.0))
+        if later == 0:
+            break
+        out.append(later / (later + max(never_started, 0)))
+    return tuple(out)
 
 
 RECENT_S = 45 * 60.0
@@ -458,48 +515,104 @@ def judged_by_minute(
     unchanged; an empty calendar or a frame no entry reaches return the frame as it is.
     """
     starts_s = np.array(sorted(e.start.timestamp() for e in calendar.events), dtype=float)
-    step_s = float(profile.step_s)
     at_origin: dict[tuple[float, float], np.ndarray] = {}
 
     def fn(history: pd.Series, now: pd.Timestamp) -> pd.DataFrame | None:
         frame = forecast_fn(history, now)
         if frame is None or not len(frame) or not len(history):
             return frame
-        now_s = _epoch_s(pd.DatetimeIndex([now]))[0]
-        lo, hi = np.searchsorted(starts_s, [now_s - RECENT_S, now_s + USE_BEFORE_S], side="right")
-        if lo == hi:
-            return frame
         at_s = _epoch_s(pd.DatetimeIndex(frame.index))  # [T] minutes
-        origin_s = float(at_s[0] - 60.0)
-        recent = history.iloc[-int(LEVEL_S / 60.0) - 1 :]
-        times_s = _epoch_s(pd.DatetimeIndex(recent.index))  # [P]
-        values = recent.to_numpy(dtype=float)
-        # The frame's own grid: the origin's last point, then every model step; a straight line in between.
-        grid_s = origin_s + np.arange(0.0, at_s[-1] - origin_s + step_s, step_s)  # [H + 1]
-        key = (origin_s, float(at_s[-1]))
-        if key not in at_origin:
-            at_origin.clear()
-            at_origin[key] = profile.judged_uplift(
-                values, times_s, last_s=origin_s, at_s=grid_s[1:], calendar=calendar
-            )
-        now_judged = profile.judged_uplift(
-            values,
-            times_s,
-            last_s=float(times_s[-1]),
-            at_s=np.concatenate([[origin_s], at_s]),
+        return _revised(
+            frame,
+            history=history,
+            now=now,
+            origin_s=float(at_s[0] - 60.0),
+            profile=profile,
             calendar=calendar,
-        )  # [1 + T]
-        # The line starts at the observed point, which holds whatever the load really did: judged as of now.
-        before = np.interp(at_s, grid_s, np.concatenate([now_judged[:1], at_origin[key]]))  # [T]
-        after = now_judged[1:]  # [T]
-        lag = at_s[:, None] - starts_s[None, :]  # [T, E]
-        used = ((lag >= -USE_BEFORE_S) & (lag < USE_AFTER_S)).any(axis=1)
-        factor = np.where(used, np.maximum(1.0 + after, 0.0) / np.maximum(1.0 + before, 0.05), 1.0)  # [T]
-        if np.allclose(factor, 1.0):
-            return frame
-        return frame.mul(factor, axis=0)
+            starts_s=starts_s,
+            at_origin=at_origin,
+        )
 
     return fn
+
+
+def revise_by_minute(
+    frame: pd.DataFrame,
+    *,
+    history: pd.Series,
+    now: pd.Timestamp,
+    origin: pd.Timestamp,
+    profile: EventProfile,
+    calendar: Calendar,
+) -> pd.DataFrame:
+    """``frame`` (a forecast made at ``origin``, the last point its model read, on any grid) with the steps the
+    profile answers revised from ``history``, the load read every minute up to ``now`` (pure): the same
+    judgement as :func:`judged_by_minute`, for a controller that reads the load every minute and whose model
+    forecasts every few (an entry is dropped, or a late stream's rise seen, a minute after the evidence).
+    The frame as it is when no entry is announced from :data:`RECENT_S` before ``now`` to
+    :data:`USE_BEFORE_S` after it, or when there is no minute of load to judge from."""
+    if not len(frame) or not len(history) or not len(calendar):
+        return frame
+    starts_s = np.array(sorted(e.start.timestamp() for e in calendar.events), dtype=float)
+    return _revised(
+        frame,
+        history=history,
+        now=now,
+        origin_s=float(_epoch_s(pd.DatetimeIndex([origin]))[0]),
+        profile=profile,
+        calendar=calendar,
+        starts_s=starts_s,
+        at_origin={},
+    )
+
+
+def _revised(
+    frame: pd.DataFrame,
+    *,
+    history: pd.Series,
+    now: pd.Timestamp,
+    origin_s: float,
+    profile: EventProfile,
+    calendar: Calendar,
+    starts_s: np.ndarray,
+    at_origin: dict[tuple[float, float], np.ndarray],
+) -> pd.DataFrame:
+    """The frame scaled at each step the profile answers by ``(1 + uplift judged now) / (1 + uplift judged at
+    the origin, on the model's grid and interpolated as the frame is)``; ``at_origin`` caches the latter
+    (one entry: a forecast is revised at every minute until the next origin)."""
+    now_s = _epoch_s(pd.DatetimeIndex([now]))[0]
+    lo, hi = np.searchsorted(starts_s, [now_s - RECENT_S, now_s + USE_BEFORE_S], side="right")
+    if lo == hi:
+        return frame
+    step_s = float(profile.step_s)
+    at_s = _epoch_s(pd.DatetimeIndex(frame.index))  # [T]
+    recent = history.iloc[-int(LEVEL_S / 60.0) - 1 :]
+    times_s = _epoch_s(pd.DatetimeIndex(recent.index))  # [P]
+    values = recent.to_numpy(dtype=float)
+    # The frame's own grid: the origin's last point, then every model step; a straight line in between.
+    grid_s = origin_s + np.arange(0.0, at_s[-1] - origin_s + step_s, step_s)  # [H + 1]
+    key = (origin_s, float(at_s[-1]))
+    if key not in at_origin:
+        at_origin.clear()
+        at_origin[key] = profile.judged_uplift(
+            values, times_s, last_s=origin_s, at_s=grid_s[1:], calendar=calendar
+        )
+    now_judged = profile.judged_uplift(
+        values,
+        times_s,
+        last_s=float(times_s[-1]),
+        at_s=np.concatenate([[origin_s], at_s]),
+        calendar=calendar,
+    )  # [1 + T]
+    # The line starts at the observed point, which holds whatever the load really did: judged as of now.
+    before = np.interp(at_s, grid_s, np.concatenate([now_judged[:1], at_origin[key]]))  # [T]
+    after = now_judged[1:]  # [T]
+    lag = at_s[:, None] - starts_s[None, :]  # [T, E]
+    used = ((lag >= -USE_BEFORE_S) & (lag < USE_AFTER_S)).any(axis=1)
+    factor = np.where(used, np.maximum(1.0 + after, 0.0) / np.maximum(1.0 + before, 0.05), 1.0)  # [T]
+    if np.allclose(factor, 1.0):
+        return frame
+    return frame.mul(factor, axis=0)
 
 
 def _epoch_s(index: pd.DatetimeIndex) -> np.ndarray:
@@ -514,13 +627,15 @@ def _fitted_delays(
     *,
     profile: EventProfile,
     base: np.ndarray,
-) -> dict[Event, float]:
+) -> tuple[dict[Event, float], int]:
     """The delay (seconds) of each training start that showed up (its fitted scale at least twice
     :data:`STARTED_SCALE`), fitted like :meth:`EventProfile._fit_start` on the hour after its announced
-    start, the other events' uplift taken out."""
+    start, the other events' uplift taken out; and how many entries showed no start (fitted scale below
+    :data:`STARTED_SCALE`: never happened)."""
     near = [e for e in calendar.events if t_s[0] <= e.start.timestamp() <= t_s[-1] - USE_AFTER_S]
     if not near:
-        return {}
+        return {}, 0
+    never = 0
     events = [(e.start.timestamp(), profile.size(e), profile.kind_uplift(e.kind)) for e in near]
     total = profile._uplift(t_s, events, [1.0] * len(events))
     observed = values / base - 1.0
@@ -539,7 +654,9 @@ def _fitted_delays(
         )
         if fit is not None and fit[0] >= 2 * STARTED_SCALE:
             out[e] = fit[1] - start
-    return out
+        elif fit is None or fit[0] < STARTED_SCALE:
+            never += 1
+    return out, never
 
 
 def _design(
@@ -614,8 +731,13 @@ def fit_event_profile(
     season: int,
     horizon: int,
     upper_quantile: float = 0.9,
+    hold_share: bool = False,
 ) -> EventProfile | None:
-    """Learn each kind's uplift from the starts in the training range (None: no start to learn from)."""
+    """Learn each kind's uplift from the starts in the training range (None: no start to learn from).
+
+    ``hold_share``: also learn ``still_comes``, so that a waiting entry holds only the share of its uplift
+    that the stream still comes with (off by default: on the benchmark's seeds it saved 10% of a cancelled
+    entry's cost for 3-4 more short minutes, bench/results/events-hold-share*.md)."""
     index = pd.DatetimeIndex(index)
     step_s = float((index[1] - index[0]).total_seconds())
     t_s = index.as_unit("ns").asi8 / 1e9
@@ -680,7 +802,7 @@ def fit_event_profile(
 
     g, shape, base = solve(calendar)
     profile = profile_of(g, shape)
-    delays = _fitted_delays(y, t_s, calendar, profile=profile, base=base)
+    delays, _ = _fitted_delays(y, t_s, calendar, profile=profile, base=base)
     if delays:
         # Fit again with each start moved to where the load says it really started: late streams would
         # otherwise blur each kind's rise (and bias every later delay estimate towards none).
@@ -690,13 +812,19 @@ def fit_event_profile(
         )
         g, shape, base = solve(moved)
         profile = profile_of(g, shape)
-        delays = _fitted_delays(y, t_s, calendar, profile=profile, base=base)
+    delays, never = _fitted_delays(y, t_s, calendar, profile=profile, base=base)
     if len(delays) >= 5:
         late = float(np.quantile(list(delays.values()), LATE_QUANTILE))
         late_s = float(np.ceil(late / _DELAY_STEP_S - 1e-9) * _DELAY_STEP_S)
+        # The delays are read on the training grid: a gap of more than one step between two is no spread.
+        still = (
+            still_comes_table(list(delays.values()), never_started=never, max_gap_s=max(step_s, 60.0))
+            if hold_share
+            else None
+        )
     else:
-        late_s = DEFAULT_LATE_S
-    profile = dataclasses.replace(profile, late_s=late_s)
+        late_s, still = DEFAULT_LATE_S, None
+    profile = dataclasses.replace(profile, late_s=late_s, still_comes=still)
     return _with_upper_ratio(profile, values, index, calendar, horizon=horizon)
 
 

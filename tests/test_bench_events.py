@@ -75,3 +75,51 @@ def test_a_ghosts_cost_after_its_start_is_split_into_the_floor_held_and_the_hpa_
     assert cost["floor_released_min_after_start"] == 6
     assert cost["while_floor_held"] == 24 and cost["after_floor_released"] == 6
     assert cost["after_start"] == 30 and cost["before_start"] == 12
+
+
+def test_short_minutes_in_the_windows_are_told_apart_by_cause(bench):
+    late = Event(start=START, kind="match")  # the stream comes 4 minutes late
+    load = np.full(180, 10.0)
+    load[64:] = 20.0  # needs 20 replicas from its real start
+    floor = np.full(180, 10.0)
+    floor[57:62] = 20.0  # raised for the start, dropped at minute 2 while waiting
+    floor[66:] = 20.0  # raised again 2 minutes after the rise
+    ready = np.full(180, 10.0)
+    ready[69:] = 20.0
+    ready[80:83] = 19.0  # later: the floor asked for 20 three minutes ahead, pods not ready
+    floor[84:89] = 19.0  # the forecast below the load
+    ready[84:89] = 19.0
+    run = SimpleNamespace(ready=ready, floor=floor)
+    got = bench._short_causes(
+        Calendar.of([late]),
+        [(START + pd.Timedelta(minutes=4), "match")],
+        index=INDEX,
+        load=load,
+        cap=1.0,
+        run=run,
+    )
+    assert got["late stream: released while waiting"] == 5  # minutes 4..8 after the announced start
+    assert got["raised in time, pods not ready"] == 3
+    assert got["forecast below the load"] == 5
+    assert got["raised less than a start-up before"] == 0
+    assert sum(got.values()) == int((ready < load).sum())
+
+
+def test_replica_minutes_are_split_by_zone(bench):
+    scenario = SimpleNamespace(
+        calendar=Calendar.of(
+            [Event(start=START, kind="match"), Event(start=START + pd.Timedelta(hours=1), kind="x")]
+        ),
+        cancelled=[Event(start=START + pd.Timedelta(hours=1), kind="x")],
+        surprises=[START - pd.Timedelta(minutes=50)],
+    )
+    run = SimpleNamespace(pods=np.ones(180))
+    got = bench._replica_minutes_by_zone(scenario, index=INDEX, runs={"hpa": run})["hpa"]
+    # Start at minute 60: 30..120 around it; the cancelled one at 120: 120..180; the spike at 10: 0..70 less
+    # what the start already holds (0..30).
+    assert got == {
+        "around starts": 90.0,
+        "around cancelled entries": 60.0,
+        "around unannounced spikes": 30.0,
+        "elsewhere": 0.0,
+    }

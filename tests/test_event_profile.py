@@ -17,6 +17,7 @@ from forecaster.event_profile import (
     fit_event_profile,
     judge_start,
     judged_by_minute,
+    still_comes_table,
 )
 from forecaster.events import Calendar, Event
 from forecaster.simulate import predictor_forecasts
@@ -175,14 +176,75 @@ def test_judge_start(what, announced_min, last_min, seen, expected):
     assert got == expected, what
 
 
+@pytest.mark.parametrize(
+    ("what", "last_min", "expected"),
+    [
+        ("passed, too early to see", 11, StartState("waiting", 1.0, 600.0, True)),
+        (
+            "a rise would show by now: P(still comes | not by 0 min)",
+            12,
+            StartState("waiting", 0.8, 600.0, True),
+        ),
+        ("not by 2 min: less of it held", 14, StartState("waiting", 0.5, 720.0, True)),
+        ("not by 3 min: past the table's end", 15, StartState("cancelled", 0.0, 600.0, False)),
+    ],
+)
+def test_a_waiting_entry_holds_the_share_it_still_comes_with(what, last_min, expected):
+    # P(still comes | no start m minutes after the announced time) = 0.8, 0.6, 0.5 for m = 0, 1, 2.
+    got = judge_start(
+        announced_s=600.0,
+        last_s=last_min * 60.0,
+        late_s=360.0,
+        seen=(0.0, 600.0),
+        still_comes=(0.8, 0.6, 0.5),
+    )
+    assert got == expected, what
+
+
+@pytest.mark.parametrize(
+    ("what", "delays_min", "never", "expected"),
+    [
+        ("nothing late, nothing cancelled", [0, 0, 0], 0, ()),
+        ("late ones, none cancelled: held whole until the longest delay", [0, 0, 2, 3], 0, (1.0, 1.0, 1.0)),
+        ("late and cancelled ones", [0, 0, 0, 1, 2, 4, 5], 1, (0.8, 0.75, 2 / 3, 2 / 3, 0.5)),
+        (
+            "a misread start far after all others is left out",
+            [0, 0, 0, 1, 2, 4, 5, 27],
+            1,
+            (0.8, 0.75, 2 / 3, 2 / 3, 0.5),
+        ),
+        (
+            "delays that spread without a gap are all kept",
+            [0, 4, 8],
+            1,
+            (2 / 3, 2 / 3, 2 / 3, 2 / 3, 0.5, 0.5, 0.5, 0.5),
+        ),
+    ],
+)
+def test_still_comes_table(what, delays_min, never, expected):
+    got = still_comes_table([60.0 * d for d in delays_min], never_started=never, max_gap_s=300.0)
+    np.testing.assert_allclose(got, expected, err_msg=what)
+    assert len(got) == len(expected), what
+
+
 def test_the_late_start_time_is_learnt_from_the_calendars_past_entries():
-    late_s = {}
+    late_s, tables = {}, {}
     for late_fraction in (0.0, 0.6):
         scenario = _scenario(seed=3, late_fraction=late_fraction, late_max_min=8.0)
         s = scenario.series
-        profile = fit_event_profile(s.to_numpy(), s.index, scenario.calendar, season=288, horizon=6)
+        profile = fit_event_profile(
+            s.to_numpy(), s.index, scenario.calendar, season=288, horizon=6, hold_share=True
+        )
+        assert (
+            fit_event_profile(s.to_numpy(), s.index, scenario.calendar, season=288, horizon=6).still_comes
+            is None
+        ), "the whole uplift held by default"
         late_s[late_fraction] = profile.late_s
+        tables[late_fraction] = profile.still_comes
     assert late_s[0.0] <= 3 * 60, late_s
+    # Streams up to 8 minutes late: held (at a falling share) about that long, not when none was late.
+    assert 5 <= len(tables[0.6]) <= 10 and len(tables[0.0]) <= 3, tables
+    assert all(a >= b for a, b in zip(tables[0.6], tables[0.6][1:], strict=False)), tables
     assert 5 * 60 <= late_s[0.6] <= 12 * 60, late_s
     assert late_s[0.6] != DEFAULT_LATE_S or late_s[0.0] != DEFAULT_LATE_S
 
@@ -237,15 +299,20 @@ def test_a_kind_never_seen_gets_the_mean_profile_and_the_state_round_trips(fitte
     assert again.kinds == profile.kinds and again.events_seen == profile.events_seen
     assert again.late_s == profile.late_s
     np.testing.assert_allclose(again.knots_s, profile.knots_s)
+    table = dataclasses.replace(profile, still_comes=(0.8, 0.5))
+    assert EventProfile.from_dict(table.to_dict()).still_comes == (0.8, 0.5)
+    with pytest.raises(ValueError, match="do not fit"):
+        EventProfile.from_dict({**table.to_dict(), "still_comes": [0.8, 1.5]})
     broken = {**profile.to_dict(), "uplift": [[1.0, float("nan")]]}
     with pytest.raises(ValueError, match="do not fit"):
         EventProfile.from_dict(broken)
     with pytest.raises(ValueError, match="do not fit"):
         EventProfile.from_dict({**profile.to_dict(), "lag_knots_s": profile.knots_s[::-1].tolist()})
     # A profile saved before the late-start time and the knots: one knot per step, the stated default.
-    old = {k: v for k, v in profile.to_dict().items() if k not in ("late_s", "lag_knots_s")}
+    old = {k: v for k, v in profile.to_dict().items() if k not in ("late_s", "lag_knots_s", "still_comes")}
     loaded = EventProfile.from_dict(old)
     assert loaded.late_s == DEFAULT_LATE_S
+    assert loaded.still_comes is None, "no table saved: the whole uplift held until late_s"
     np.testing.assert_allclose(loaded.knots_s, np.arange(profile.bins) * profile.step_s)
 
 

@@ -195,3 +195,127 @@ def test_the_policy_status_names_the_event_it_prepares_for(fake_api, kube):
         == "raising to 10 for football at 20:07 UTC, learned from 11 past events"
     )
     assert status["preparingFor"]["kind"] == "football" and status["preparingFor"]["learnedFrom"] == 11
+
+
+# -- entries judged from the minute load between the model's origins -----------------------------------------
+
+
+def _hold_end_min(profile) -> int:
+    """Minutes after its announced start that an entry without a rise is held (then dropped)."""
+    from forecaster.event_profile import DETECT_S
+
+    held_s = len(profile.still_comes) * 60.0 if profile.still_comes is not None else profile.late_s
+    return int(round((held_s + DETECT_S) / 60.0))
+
+
+def _ghost_setup(target, tmp_path):
+    """The target's calendar plus one football entry that never happens, in a quiet hour, and a ``now`` one
+    minute after it is dropped, between two of the 5-minute model's origins (the origin still holds it)."""
+    from forecaster.events import Calendar, Event
+
+    series, calendar, model, _ = target
+    hold = _hold_end_min(model.event_profile)
+    starts = [e.start.tz_localize(None) for e in calendar.events]
+    for t in series.index[1300:1700:12]:
+        if all(abs((t - s).total_seconds()) > 3 * 3600 for s in starts):
+            break
+    # The entry's minute: ghost + hold lands 2 minutes past a 5-minute point.
+    ghost_at = t + pd.Timedelta(minutes=(2 - hold) % 5)
+    hints = [e.expected for e in calendar.events if e.kind == "football"]
+    ghost = Event(start=ghost_at.tz_localize("UTC"), kind="football", expected=float(np.max(hints)))
+    with_ghost = Calendar.of([*calendar.events, ghost])
+    calendar_file = tmp_path / "events.csv"
+    calendar_file.write_text(calendar_to_csv(with_ghost))
+    training = tmp_path / "training"
+    training.mkdir()
+    config = yaml.safe_load((target[3] / "live-streaming.yaml").read_text())
+    config["events"] = {"file": str(calendar_file)}
+    (training / "live-streaming.yaml").write_text(yaml.safe_dump(config))
+    now = ghost_at + pd.Timedelta(minutes=hold + 1)
+    return training, with_ghost, ghost, now
+
+
+def _minute_provider(series, training, *, reads, fail=False):
+    from forecaster.simulate import prepare_trace
+
+    minutes = prepare_trace(series)
+
+    def fetch(settings, *, now, history):
+        reads.append(settings.step)
+        if settings.step == "1m":
+            if fail:
+                raise SourceError("Prometheus at http://127.0.0.1:1 unreachable", hint="check it")
+            return minutes.loc[(minutes.index >= now - history) & (minutes.index < now)]
+        return series.loc[(series.index >= now - history) & (series.index < now)]
+
+    return StoreForecastProvider(training_dir=training, fetch=fetch)
+
+
+def test_an_entry_without_a_rise_is_released_a_minute_after_the_evidence_not_at_the_next_origin(
+    target, tmp_path
+):
+    """The model forecasts every 5 minutes; the prescaler reads the load every minute: an entry that did not
+    start is dropped from the forecast the minute its hold ends (the origin, 3 minutes earlier, still held it),
+    and a minute read that fails keeps the held forecast (fail safe)."""
+    from forecaster.event_profile import USE_AFTER_S
+
+    series, calendar, model, _ = target
+    training, with_ghost, ghost, now = _ghost_setup(target, tmp_path)
+    reads: list[str] = []
+    result = _minute_provider(series, training, reads=reads).forecast(parse_policy(policy()), now)
+    assert reads == ["5m", "1m"], "one extra read, at a 1-minute step, while an entry is near"
+    held = model.predict(result.history, events=with_ghost)  # judged at the model's origin
+    without = model.predict(result.history, events=calendar)  # as if the entry had never been announced
+    rows = pd.DatetimeIndex(held.index) < ghost.start.tz_localize(None) + pd.Timedelta(seconds=USE_AFTER_S)
+    assert (held["p50"].to_numpy()[rows] > 1.2 * without["p50"].to_numpy()[rows]).all(), "the origin held it"
+    # Released: as if never announced (within the level read from the minute load instead of the 5-minute one).
+    np.testing.assert_allclose(result.frame["p50"].to_numpy(), without["p50"].to_numpy(), rtol=0.05)
+
+    failing: list[str] = []
+    safe = _minute_provider(series, training, reads=failing, fail=True).forecast(parse_policy(policy()), now)
+    assert failing == ["5m", "1m"]
+    np.testing.assert_allclose(safe.frame["p50"].to_numpy(), held["p50"].to_numpy())
+
+
+def test_no_minute_read_far_from_any_entry(target, tmp_path):
+    series, _, _, _ = target
+    training, _, ghost, _ = _ghost_setup(target, tmp_path)
+    reads: list[str] = []
+    far = ghost.start.tz_localize(None) + pd.Timedelta(hours=1, minutes=2)
+    _minute_provider(series, training, reads=reads).forecast(parse_policy(policy()), far)
+    assert reads == ["5m"]
+
+
+def test_the_controller_releases_an_entry_without_a_rise_from_the_minute_load(
+    target, tmp_path, fake_api, kube
+):
+    """A controller tick at a fixed clock against the fake API server: with the minute read the entry that never
+    started is released (fewer replicas than the model's origin asks for); when that read fails, the controller
+    keeps the capacity raised for it (fail safe: a missing read never lowers it)."""
+    from prometheus_client import CollectorRegistry
+
+    from forecaster.prescaler.loop import Controller
+    from forecaster.prescaler.metrics import PrescalerMetrics
+    from forecaster.prescaler.policy_sources import CrdPolicySource
+    from tests.prescaler_helpers import NS, deployment, hpa
+
+    series, _, _, _ = target
+    training, _, _, now = _ghost_setup(target, tmp_path)
+    fake_api.put(deployment(replicas=3))
+    fake_api.put(hpa(min_replicas=2))
+    fake_api.put(policy())
+    desired = {}
+    for name, fail in (("minute read", False), ("minute read failing", True)):
+        ctl = Controller(
+            policies=CrdPolicySource(kube),
+            forecasts=_minute_provider(series, training, reads=[], fail=fail),
+            kube=kube,
+            metrics=PrescalerMetrics(CollectorRegistry()),
+        )
+        [outcome] = ctl.tick(now)
+        assert outcome.ready, name
+        desired[name] = outcome.desired
+        assert (
+            fake_api.get("prescalepolicies", NS, "live-api")["status"]["desiredReplicas"] == outcome.desired
+        )
+    assert desired["minute read"] < desired["minute read failing"], desired

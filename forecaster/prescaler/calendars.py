@@ -22,8 +22,14 @@ Duplicated entries (dropped), overlapping ones (kept) and past ones (still read:
 a model input) are counted by :class:`~forecaster.events.Calendar`; :meth:`CalendarReading.entries` gives the
 counts for the status and the metrics.
 
-This module is pure: the caller reads the source (``load``), the file's modification time and the clock, and
-passes them in; nothing here touches a file, Prometheus or the cluster.
+Between two of its model's origins (every 5 minutes, say) the forecast's judgement of the entries around now
+(started, waiting for a late stream, cancelled) is redone from the load read every minute
+(:func:`judged_by_minute_live`, the judgement :func:`forecaster.event_profile.judged_by_minute` gives the
+replay): an entry that did not start is released, and a late stream's rise is seen, a minute after the
+evidence rather than at the next origin. A minute read that fails leaves the model's own forecast.
+
+This module is pure: the caller reads the source (``load``), the file's modification time, the clock and
+the minute load (``read_minutes``), and passes them in; nothing here touches a file, Prometheus or the cluster.
 """
 
 from __future__ import annotations
@@ -38,6 +44,7 @@ from typing import Any
 import pandas as pd
 
 from forecaster.errors import ForecasterError
+from forecaster.event_profile import LEVEL_S, RECENT_S, USE_BEFORE_S, revise_by_minute
 from forecaster.events import Calendar, Event
 from forecaster.settings import EventsSettings
 
@@ -49,6 +56,7 @@ __all__ = [
     "CalendarReading",
     "CalendarWatch",
     "expected_events",
+    "judged_by_minute_live",
 ]
 
 log = logging.getLogger(__name__)
@@ -309,3 +317,50 @@ def holding_for(event: Event, *, desired: int, current: int) -> dict[str, Any]:
         "message": f"{verb} for {event.kind} at {at} UTC: the calendar is unavailable, so capacity is not "
         "lowered while this event is expected",
     }
+
+
+MINUTE = pd.Timedelta(minutes=1)
+
+
+def judged_by_minute_live(
+    frame: pd.DataFrame,
+    *,
+    model: Any,
+    calendar: Calendar | None,
+    history: pd.Series,
+    now: pd.Timestamp,
+    read_minutes: Callable[[pd.Timedelta], pd.Series],
+) -> pd.DataFrame:
+    """``frame`` (``model``'s forecast from ``history``) with the calendar entries around ``now`` judged again
+    from the load every minute (:func:`forecaster.event_profile.revise_by_minute`).
+
+    ``read_minutes(span)`` reads the load at a 1-minute step over ``span`` up to ``now``; it is called only
+    for a model with an event profile on a grid coarser than a minute, when an entry is announced from
+    :data:`~forecaster.event_profile.RECENT_S` before ``now`` to
+    :data:`~forecaster.event_profile.USE_BEFORE_S` after it. Fails safe: when the read fails or returns
+    nothing, the model's forecast is kept as it is (judged at its own origin, never lower for a missing read).
+    """
+    profile = getattr(model, "event_profile", None)
+    if profile is None or calendar is None or not len(calendar) or not len(frame) or not len(history):
+        return frame
+    if pd.Timedelta(getattr(model, "step", MINUTE)) <= MINUTE:
+        return frame  # the model reads every minute already
+    at = _utc(now)
+    if not any(-RECENT_S <= (e.start - at).total_seconds() <= USE_BEFORE_S for e in calendar.events):
+        return frame
+    try:
+        minutes = read_minutes(pd.Timedelta(seconds=LEVEL_S))
+    except ForecasterError as exc:
+        log.warning("calendar: the 1-minute load read failed (%s); entries judged at the model's origin", exc)
+        return frame
+    minutes = minutes.dropna() if minutes is not None else minutes
+    if minutes is None or not len(minutes):
+        return frame
+    return revise_by_minute(
+        frame,
+        history=minutes,
+        now=now,
+        origin=pd.Timestamp(history.index[-1]),
+        profile=profile,
+        calendar=calendar,
+    )

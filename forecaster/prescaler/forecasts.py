@@ -26,7 +26,7 @@ import pandas as pd
 
 from forecaster.errors import ConfigError, ForecasterError, ModelStoreError, SourceError
 from forecaster.prescaler.batched import predict_batch
-from forecaster.prescaler.calendars import CalendarReading, CalendarWatch
+from forecaster.prescaler.calendars import CalendarReading, CalendarWatch, judged_by_minute_live
 from forecaster.prescaler.kube import rfc3339
 from forecaster.prescaler.policy import PrescalePolicy
 from forecaster.settings import PrometheusSettings
@@ -364,6 +364,14 @@ class StoreForecastProvider:
             reading.calendar
         )  # None while the calendar is unavailable: forecast as if nothing were scheduled
         frame = model.predict(history, events=events)
+        frame = judged_by_minute_live(
+            frame,
+            model=model,
+            calendar=events,
+            history=history,
+            now=now,
+            read_minutes=lambda span: self._read_minutes(settings, now=now, span=span),
+        )
         horizon = pd.Timedelta(model.step) * int(model.horizon_steps)
         last = pd.Timestamp(history.index[-1]).tz_localize("UTC")
         upcoming = tuple(events.upcoming(last, within=horizon)) if events is not None else ()
@@ -376,6 +384,15 @@ class StoreForecastProvider:
             events_seen=seen,
             calendar=reading,
         )
+
+    def _read_minutes(
+        self, settings: PrometheusSettings, *, now: pd.Timestamp, span: pd.Timedelta
+    ) -> pd.Series:
+        """The target's load at a 1-minute step over ``span`` before ``now`` (the calendar's entries around
+        now are judged from it every tick, see :func:`~forecaster.prescaler.calendars.judged_by_minute_live`)."""
+        with self._count_lock:
+            self.queries += 1
+        return self._fetcher()(dataclasses.replace(settings, step="1m"), now=now, history=span)
 
     def _calendar(self, cfg: Any, now: pd.Timestamp, *, horizon: pd.Timedelta) -> CalendarReading:
         """The target's calendar as :class:`CalendarWatch` judges it: this tick's copy, the last good one, or
