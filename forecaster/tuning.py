@@ -516,9 +516,15 @@ def evaluate(
 ) -> list[Point]:
     """Replay every setting on ``trace`` from ``replay_start`` with the same forecasts; the SLO numbers of each.
 
-    ``inspect(setting, result)``, if given, sees each replay (per-minute arrays) before it is dropped."""
-    points = []
+    ``inspect(setting, result)``, if given, sees each replay (per-minute arrays) before it is dropped.
+
+    The settings are replayed together (:func:`forecaster.replay_batch.replay_many`: each prescaler's floors
+    first, then every HPA in one numpy pass per sync), with the same results as
+    :func:`forecaster.simulate.replay` once per setting."""
+    from forecaster.replay_batch import replay_many
+
     cluster = ClusterConfig(pod_startup_s=pod_startup_s)
+    configs, runs = [], []
     for i, s in enumerate(settings):
         if progress is not None:
             progress(i, len(settings), s)
@@ -543,15 +549,17 @@ def evaluate(
                 min_replicas=min_replicas,
                 max_replicas=max_replicas,
             )
-        run = "prescaler" if s.prescaler else "hpa"
-        result = replay(
-            trace,
-            config=ReplayConfig(hpa=hpa, policy=policy, cluster=cluster),
-            forecast_fn=None,
-            forecasts=forecasts if s.prescaler else None,
-            replay_start=replay_start,
-            include=(run,),
-        )
+        configs.append(ReplayConfig(hpa=hpa, policy=policy, cluster=cluster))
+        runs.append("prescaler" if s.prescaler else "hpa")
+    results = replay_many(
+        trace,
+        configs=configs,
+        runs=runs,
+        forecasts=forecasts if any(r == "prescaler" for r in runs) else None,
+        replay_start=replay_start,
+    )
+    points = []
+    for s, result in zip(settings, results, strict=True):
         if inspect is not None:
             inspect(s, result)
         points.append(point_from(result, setting=s, slo=slo, confidence=confidence, margin=margin))
