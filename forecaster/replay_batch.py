@@ -52,6 +52,7 @@ class FrameArrays:
 
     def __init__(self) -> None:
         self._by_id: dict[int, tuple[pd.DataFrame, np.ndarray, dict[str, np.ndarray]]] = {}
+        self._peaks: dict[tuple, float | None] = {}
 
     def get(self, frame: pd.DataFrame) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         hit = self._by_id.get(id(frame))
@@ -75,6 +76,34 @@ class FrameArrays:
         times = _ns_times(frame.index)
         self._by_id[id(frame)] = (frame, times, columns)  # the frame is kept: its id stays its own
         return times, columns
+
+    def peak(
+        self,
+        frame: pd.DataFrame,
+        *,
+        now_ns: int,
+        column: str,
+        cap_factor: float | None,
+        start_ns: int,
+        end_ns: int,
+    ) -> float | None:
+        """scaling._planning_window's peak: the largest ``column`` value (capped at p50 x ``cap_factor``) at
+        times in [start_ns, end_ns], None when there is none or one is not finite. Policies that differ only in
+        headroom, stabilisation or the HPA under them read the same window: it is computed once."""
+        key = (id(frame), now_ns, column, cap_factor, start_ns, end_ns)
+        if key in self._peaks:
+            return self._peaks[key]
+        times, cols = self.get(frame)
+        inside = (times >= start_ns) & (times <= end_ns)
+        value = None
+        if inside.any():
+            window = cols[column][inside]
+            if cap_factor is not None:
+                window = np.minimum(window, cols["p50"][inside] * cap_factor)
+            if np.isfinite(window).all():
+                value = float(window.max())
+        self._peaks[key] = value
+        return value
 
 
 def batchable(config: ReplayConfig) -> bool:
@@ -116,7 +145,7 @@ def floor_schedule(
     stab_ns = pd.Timedelta(seconds=policy.scale_down_stabilization_s).value
     period_ns = pd.Timedelta(seconds=policy.scale_down_period_s).value
     lo, hi = policy.min_replicas, policy.max_replicas
-    cap_factor = 1 + policy.max_over_median
+    cap_factor = 1 + policy.max_over_median if policy.max_over_median > 0 else None
     exact = policy.plan == "rise"  # its base reads the median's first non-NaN value: decide does it
     state = ScalingState()
     recs: list[tuple[int, int]] = []  # (ns, bounded) inside the stabilisation window
@@ -155,13 +184,14 @@ def floor_schedule(
             else:
                 peak = None
                 if has_frame:
-                    inside = (times >= now_ns + start_off) & (times <= now_ns + end_off)
-                    if inside.any():
-                        window = cols[column][inside]
-                        if policy.max_over_median > 0:
-                            window = np.minimum(window, cols["p50"][inside] * cap_factor)
-                        if np.isfinite(window).all():
-                            peak = float(window.max())
+                    peak = frames.peak(
+                        fc,
+                        now_ns=now_ns,
+                        column=column,
+                        cap_factor=cap_factor,
+                        start_ns=now_ns + start_off,
+                        end_ns=now_ns + end_off,
+                    )
                 cutoff = now_ns - stab_ns
                 recs = [(t, r) for t, r in recs if cutoff < t <= now_ns]
                 if peak is None:
