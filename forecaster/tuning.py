@@ -3,10 +3,11 @@ meets an SLO (pure).
 
 The grid covers the prescaler's plan, quantile, headroom, cap over the median, scale-down stabilisation and
 lead time, each on top of an HPA at a target utilisation, and the HPA alone over target utilisation 1.0 ... 0.5
-(what an SRE does without a prescaler: keep spare capacity). Every setting is replayed with
-:func:`forecaster.simulate.replay` on the same trace and the same forecasts, computed once
-(:class:`forecaster.simulate.ForecastTable`), so the prescaler's decisions go through
-:func:`forecaster.scaling.decide` exactly as in ``forecaster simulate`` and in the controller.
+(what an SRE does without a prescaler: keep spare capacity). Every setting is replayed on the same trace and
+the same forecasts, computed once (:class:`forecaster.simulate.ForecastTable`), all of them in lockstep
+(:func:`forecaster.replay_batch.replay_many`), with the numbers :func:`forecaster.simulate.replay` gives one
+setting at a time: the prescaler's floors are those of :func:`forecaster.scaling.decide`, exactly as in
+``forecaster simulate`` and in the controller.
 
 The margin for finite tuning data: the replayed range is cut into blocks (whole days, at least
 ``MIN_BLOCKS``), and a setting meets the SLO only if a one-sided upper bound on its rate is within the SLO.
