@@ -3,10 +3,11 @@ meets an SLO (pure).
 
 The grid covers the prescaler's plan, quantile, headroom, cap over the median, scale-down stabilisation and
 lead time, each on top of an HPA at a target utilisation, and the HPA alone over target utilisation 1.0 ... 0.5
-(what an SRE does without a prescaler: keep spare capacity). Every setting is replayed with
-:func:`forecaster.simulate.replay` on the same trace and the same forecasts, computed once
-(:class:`forecaster.simulate.ForecastTable`), so the prescaler's decisions go through
-:func:`forecaster.scaling.decide` exactly as in ``forecaster simulate`` and in the controller.
+(what an SRE does without a prescaler: keep spare capacity). Every setting is replayed on the same trace and
+the same forecasts, computed once (:class:`forecaster.simulate.ForecastTable`), all of them in lockstep
+(:func:`forecaster.replay_batch.replay_many`), with the numbers :func:`forecaster.simulate.replay` gives one
+setting at a time: the prescaler's floors are those of :func:`forecaster.scaling.decide`, exactly as in
+``forecaster simulate`` and in the controller.
 
 The margin for finite tuning data: the replayed range is cut into blocks (whole days, at least
 ``MIN_BLOCKS``), and a setting meets the SLO only if a one-sided upper bound on its rate is within the SLO.
@@ -516,9 +517,15 @@ def evaluate(
 ) -> list[Point]:
     """Replay every setting on ``trace`` from ``replay_start`` with the same forecasts; the SLO numbers of each.
 
-    ``inspect(setting, result)``, if given, sees each replay (per-minute arrays) before it is dropped."""
-    points = []
+    ``inspect(setting, result)``, if given, sees each replay (per-minute arrays) before it is dropped.
+
+    The settings are replayed together (:func:`forecaster.replay_batch.replay_many`: each prescaler's floors
+    first, then every HPA in one numpy pass per sync), with the same results as
+    :func:`forecaster.simulate.replay` once per setting."""
+    from forecaster.replay_batch import replay_many
+
     cluster = ClusterConfig(pod_startup_s=pod_startup_s)
+    configs, runs = [], []
     for i, s in enumerate(settings):
         if progress is not None:
             progress(i, len(settings), s)
@@ -543,15 +550,17 @@ def evaluate(
                 min_replicas=min_replicas,
                 max_replicas=max_replicas,
             )
-        run = "prescaler" if s.prescaler else "hpa"
-        result = replay(
-            trace,
-            config=ReplayConfig(hpa=hpa, policy=policy, cluster=cluster),
-            forecast_fn=None,
-            forecasts=forecasts if s.prescaler else None,
-            replay_start=replay_start,
-            include=(run,),
-        )
+        configs.append(ReplayConfig(hpa=hpa, policy=policy, cluster=cluster))
+        runs.append("prescaler" if s.prescaler else "hpa")
+    results = replay_many(
+        trace,
+        configs=configs,
+        runs=runs,
+        forecasts=forecasts if any(r == "prescaler" for r in runs) else None,
+        replay_start=replay_start,
+    )
+    points = []
+    for s, result in zip(settings, results, strict=True):
         if inspect is not None:
             inspect(s, result)
         points.append(point_from(result, setting=s, slo=slo, confidence=confidence, margin=margin))
