@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import shutil
 import tempfile
@@ -284,6 +285,13 @@ def create_app(
         )
         service.models_loaded = True
         service_metrics.attach(service)
+        service_metrics.watch_gc()
+        frozen = settings.gc_freeze
+        if frozen:
+            # Every model is loaded: what is alive now lives as long as the service. A full collection
+            # would scan it all again (0.1-1 s at 1,000 targets, no request answered meanwhile).
+            gc.collect()
+            gc.freeze()
         app.state.service = service
         shared = None
         if settings.refresher == "elected":
@@ -336,6 +344,9 @@ def create_app(
             with contextlib.suppress(asyncio.CancelledError):
                 await refresher
             service.close()
+            service_metrics.unwatch_gc()
+            if frozen:
+                gc.unfreeze()
             if isinstance(make_source, SharedConnectionSources):
                 make_source.close()
             if cleanup is not None:
