@@ -617,8 +617,53 @@ def _under_load(pid: int, *, run_warm, run) -> dict:
     return load
 
 
+def _gc_pauses(base: str) -> dict[str, dict[str, float]]:
+    """The service's ``forecaster_gc_pause_seconds`` per generation: count, sum, and how many took over
+    10 ms (its buckets), from /metrics."""
+    body = _get(f"{base}/metrics")[1].decode()
+    out: dict[str, dict[str, float]] = {}
+    for line in body.splitlines():
+        if not line.startswith("forecaster_gc_pause_seconds"):
+            continue
+        name, value = line.rsplit(" ", 1)
+        generation = name.split('generation="', 1)[1].split('"', 1)[0]
+        row = out.setdefault(generation, {"count": 0.0, "sum_s": 0.0, "le_10ms": 0.0})
+        if name.startswith("forecaster_gc_pause_seconds_count"):
+            row["count"] = float(value)
+        elif name.startswith("forecaster_gc_pause_seconds_sum"):
+            row["sum_s"] = float(value)
+        elif 'le="0.01"' in name:
+            row["le_10ms"] = float(value)
+    return out
+
+
+def _gc_during(before: dict, after: dict) -> dict:
+    """Collections between two :func:`_gc_pauses` readings: count, total ms and how many took over 10 ms."""
+    count = sum(after[g]["count"] - before.get(g, {}).get("count", 0.0) for g in after)
+    total = sum(after[g]["sum_s"] - before.get(g, {}).get("sum_s", 0.0) for g in after)
+    over = sum(
+        (after[g]["count"] - after[g]["le_10ms"])
+        - (before.get(g, {}).get("count", 0.0) - before.get(g, {}).get("le_10ms", 0.0))
+        for g in after
+    )
+    full = after.get("2", {}).get("count", 0.0) - before.get("2", {}).get("count", 0.0)
+    return {
+        "collections": int(count),
+        "full": int(full),
+        "total_ms": round(total * 1000, 1),
+        "over_10ms": int(over),
+    }
+
+
 def bench_api(
-    n: int, *, work: Path, prometheus: str, store: str, seconds: float, connections: int = 16
+    n: int,
+    *,
+    work: Path,
+    prometheus: str,
+    store: str,
+    seconds: float,
+    connections: int = 16,
+    serve_extra: str = "",
 ) -> dict:
     """``forecaster serve`` over N targets: readiness (wall and the CPU it took, connections to Prometheus),
     memory, /v1/targets and /metrics (latency and server CPU per scrape), and the cached forecast under load
@@ -633,7 +678,7 @@ def bench_api(
     config = work / f"serve-{n}.yaml"
     config.write_text(
         f"host: 127.0.0.1\nport: {port}\ntargets_dir: {targets}\nstore: {store}\nlog_level: warning\n"
-        "auth_token_env: null\nmax_history: 6h\ndefault_history: 6h\n"
+        "auth_token_env: null\nmax_history: 6h\ndefault_history: 6h\n" + serve_extra.replace(";", "\n") + "\n"
     )
     log_path = work / f"serve-{n}.log"
     started = time.perf_counter()
@@ -678,9 +723,12 @@ def bench_api(
                 port, paths, headers, concurrency=connections, seconds=seconds if not warm else 0, warm=warm
             )
 
+        gc_before = _gc_pauses(base)
         load = _under_load(
             proc.pid, run_warm=lambda: client({}, warm=True), run=lambda: client({}, warm=False)
         )
+        # Collections during the warm-up and the measured load (the warm-up is short: every path once).
+        load["gc"] = _gc_during(gc_before, _gc_pauses(base))
         etags = [
             {"If-None-Match": urllib.request.urlopen(f"{base}{p}", timeout=30).headers["ETag"]}  # noqa: S310
             for p in paths
@@ -829,6 +877,8 @@ def report(results: dict, *, command: str, out: Path) -> None:
             row("200", load),
             row("304 (If-None-Match)", load_304),
             "",
+            f"Garbage collections in the server during the 200 run (its warm-up included): {load.get('gc')}",
+            "",
         ]
     lines += ["```json", json.dumps(results, indent=1, default=str), "```", ""]
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -868,6 +918,11 @@ def main() -> None:
         "--seconds", type=float, default=5.0, help="cached-forecast load duration (default 5)"
     )
     parser.add_argument("--skip", default="", help="comma list of parts to skip: prescaler,api")
+    parser.add_argument(
+        "--serve-extra",
+        default="",
+        help="serve settings added to the API part's config, ';'-separated YAML lines (e.g. 'gc_freeze: false')",
+    )
     parser.add_argument(
         "--production-epochs",
         default="",
@@ -954,6 +1009,7 @@ def main() -> None:
                             store=store,
                             seconds=args.seconds,
                             connections=args.connections,
+                            serve_extra=args.serve_extra,
                         )
                     )
                     parts[f"api_{n}"] = round(time.perf_counter() - started - sum(parts.values()))

@@ -184,8 +184,40 @@ def test_the_service_builds_its_sources_with_one_pool_per_prometheus(prometheus)
     )
     with ServerThread(app):  # the lifespan has built every source once uvicorn has started
         sources = [state.source for state in app.state.service.targets.values()]
-        adapters = {id(s.client._session.get_adapter(prometheus.url)) for s in sources}
+        adapters = {id(s.http_adapter) for s in sources}
+        assert all(s.http_adapter is not None for s in sources)
     assert len(adapters) == 1
+
+
+def test_a_source_built_with_pools_uses_the_shared_pool_and_leaves_it_open_when_closed(prometheus):
+    from forecaster.sources.prometheus import ConnectionPools, PrometheusSource
+
+    pools = ConnectionPools(pool_maxsize=2)
+    cfgs = configs(prometheus.url, 6)
+    sources = [PrometheusSource(c.prometheus, pools=pools) for c in cfgs]
+    assert len(pools) == 1
+    assert {id(s.http_adapter) for s in sources} == {id(pools.adapter(prometheus.url))}
+    for source in sources:  # one after another: the first connection is reused by every source
+        source.fetch_recent(duration="10m", now=NOW)
+    assert prometheus.connections() == 1
+    sources[0].close()  # a closed source gives its session's pool back, not the shared connections
+    sources[1].fetch_recent(duration="10m", now=NOW)
+    assert prometheus.connections() == 1
+    # Without pools each source has a pool of its own (and a connection of its own).
+    alone = PrometheusSource(cfgs[0].prometheus)
+    assert alone.http_adapter is not None and alone.http_adapter is not pools.adapter(prometheus.url)
+    alone.fetch_recent(duration="10m", now=NOW)
+    assert prometheus.connections() == 2
+    alone.close()
+    pools.close()
+
+
+def test_pool_maxsize_must_be_positive():
+    from forecaster.errors import ConfigError
+    from forecaster.sources.prometheus import ConnectionPools
+
+    with pytest.raises(ConfigError, match="pool_maxsize"):
+        ConnectionPools(pool_maxsize=0)
 
 
 def test_pool_size_must_be_positive():

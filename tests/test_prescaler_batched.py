@@ -127,3 +127,19 @@ def test_stacked_forward_is_each_networks_forward():
     with torch.no_grad():
         expected = torch.stack([net(past[m], future[m], level[m]) for m, net in enumerate(nets)])
     torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_a_member_whose_network_reads_anscombe_units_gets_its_own_forecast(artifact):
+    # The network of a model trained on counts reads 2 sqrt(y + 3/8) and answers in those units
+    # (forecaster.model.to_network_scale); the batched pass must build its windows from, and return its
+    # outputs in, the same units as the model's own network call.
+    count = 3
+    batched_models = [member(artifact, i) for i in range(count)]
+    own_models = [member(artifact, i) for i in range(count)]
+    for m in (*batched_models[1:], *own_models[1:]):  # members 1, 2: Anscombe; member 0: none
+        m.architecture["value_transform"] = "anscombe"
+    assert own_models[1].value_transform == "anscombe" and own_models[0].value_transform == "none"
+    for shift in (0, 1):
+        hs = histories(count, shift=shift)
+        expected = [m.predict(h) for m, h in zip(own_models, hs, strict=True)]
+        assert_same(predict_batch(batched_models, hs), expected)

@@ -197,7 +197,15 @@ def json_floats(values: np.ndarray) -> list[float | None]:
 
 
 def json_timestamps(index: pd.DatetimeIndex) -> list[str]:
-    return list(index.strftime("%Y-%m-%dT%H:%M:%SZ"))
+    """``%Y-%m-%dT%H:%M:%SZ`` of each (naive, UTC) timestamp, sub-seconds cut as ``strftime`` cuts them.
+
+    numpy formats the whole array at once: pandas' ``strftime`` formats timestamp by timestamp, 1.0-1.5 ms
+    for the 360 points of a 6-hour view, two thirds of rendering a forecast's body on the event loop
+    (0.2 ms this way)."""
+    if index.tz is not None:  # never in the service (naive UTC throughout); keep strftime's meaning
+        return list(index.strftime("%Y-%m-%dT%H:%M:%SZ"))
+    seconds = np.asarray(index, dtype="datetime64[ns]").astype("datetime64[s]")
+    return np.char.add(np.datetime_as_string(seconds, unit="s"), "Z").tolist()
 
 
 class ForecastService:

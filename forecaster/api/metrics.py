@@ -11,13 +11,18 @@ cost nothing between scrapes:
 - ``forecaster_actual{target}``: the newest actual the forecast was made from.
 
 Own metrics: request latency per route, cache hits, forecast age and staleness, source (Prometheus) query
-errors, refreshes, model age and which model serves. The registry is a parameter (tests pass their own);
+errors, refreshes, model age and which model serves, and the garbage collector's pauses (every thread waits
+for them, requests included: at 1,000 targets a full collection of every loaded model's objects took
+0.1-1 s; see ``gc_freeze`` in the serve settings). The registry is a parameter (tests pass their own);
 nothing registers in the global default registry.
 """
 
 from __future__ import annotations
 
 import functools
+import gc
+import time
+from collections import deque
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -113,7 +118,39 @@ class ServiceMetrics:
             registry=r,
         )
 
+        self.gc_pause = Histogram(
+            "forecaster_gc_pause_seconds",
+            "Pauses of Python's cyclic garbage collector by generation (no thread runs meanwhile).",
+            ["generation"],
+            buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+            registry=r,
+        )
+        self._gc_pending: deque[tuple[int, float]] = deque(maxlen=100_000)
+        self._gc_started = 0.0
+
         self.service: ForecastService | None = None
+
+    def _on_gc(self, phase: str, info: dict[str, Any]) -> None:
+        # Called by the collector itself: no lock may be taken here (the thread that triggered the
+        # collection may hold the histogram's), so the pause is queued and observed at the next scrape.
+        if phase == "start":
+            self._gc_started = time.perf_counter()
+        else:
+            self._gc_pending.append((int(info.get("generation", -1)), time.perf_counter() - self._gc_started))
+
+    def watch_gc(self) -> None:
+        """Record every collection's pause from now on (until :meth:`unwatch_gc`)."""
+        if self._on_gc not in gc.callbacks:
+            gc.callbacks.append(self._on_gc)
+
+    def unwatch_gc(self) -> None:
+        if self._on_gc in gc.callbacks:
+            gc.callbacks.remove(self._on_gc)
+
+    def _drain_gc(self) -> None:
+        while self._gc_pending:
+            generation, seconds = self._gc_pending.popleft()
+            self.gc_pause.labels(str(generation)).observe(seconds)
 
     def attach(self, service: ForecastService) -> None:
         """Export ``service``'s forecasts and ages at every scrape (see :meth:`render`)."""
@@ -121,6 +158,7 @@ class ServiceMetrics:
 
     def render(self) -> bytes:
         """The ``/metrics`` body: the registry, then the forecast families (:func:`render_forecasts`)."""
+        self._drain_gc()
         body = generate_latest(self.registry)
         if self.service is None:
             return body

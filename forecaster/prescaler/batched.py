@@ -28,6 +28,7 @@ import pandas as pd
 import torch
 from torch import nn
 
+from forecaster.model import from_network_scale, to_network_scale
 from forecaster.nn import QuantileLSTM
 from forecaster.windows import make_windows
 
@@ -112,7 +113,8 @@ def predict_batch(
     for members in groups.values():
         for part in _chunks(sorted(members, key=lambda r: len(r.asked.origins)), max_rows=max_rows):
             for req, raw in zip(part, _run_group([models[r.member] for r in part], part), strict=True):
-                outputs[req.member] = raw
+                # Back from the unit the network reads (model.to_network_scale), as the model's own call does.
+                outputs[req.member] = from_network_scale(raw, _transform(models[req.member]))
     for req in requests:
         model, history = models[req.member], histories[req.member]
         try:
@@ -175,10 +177,11 @@ def _second_call(model: Any, history: pd.Series, asked: _Asked, raw: np.ndarray 
 def _windows(member: int, model: Any, asked: _Asked) -> _Request:
     """The network inputs the model's ``_network`` would build for the request (one set per calendar)."""
     calendars = model.events.variants(asked.events) if model.events is not None else [None]
+    values = to_network_scale(asked.values, _transform(model))  # the unit the network reads
     req = _Request(member, asked, [], [], [], [])
     for calendar in calendars:
         w = make_windows(
-            asked.values,
+            values,
             asked.index,
             spec=model.spec,
             scaler=model.scaler,
@@ -193,6 +196,11 @@ def _windows(member: int, model: Any, asked: _Asked) -> _Request:
         req.level.append(w.level)
         req.scale.append(w.scale)
     return req
+
+
+def _transform(model: Any) -> str:
+    """The value transform the model's network reads (``none`` for models without the property)."""
+    return str(getattr(model, "value_transform", "none"))
 
 
 _PARAMS = {

@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import math
 import re
+import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator
@@ -34,6 +35,7 @@ import pandas as pd
 import requests
 from prometheus_api_client import PrometheusConnect
 from prometheus_api_client.exceptions import PrometheusApiClientException
+from requests.adapters import HTTPAdapter
 from urllib3.exceptions import InsecureRequestWarning
 from urllib3.util.retry import Retry
 
@@ -44,6 +46,7 @@ from forecaster.settings import EventsSettings, PrometheusSettings
 
 __all__ = [
     "PrometheusSource",
+    "ConnectionPools",
     "fetch_history",
     "fetch_history_split",
     "fetch_calendar",
@@ -97,12 +100,67 @@ def _label_set(metric: dict[str, str]) -> str:
     return f"{name}{{{labels}}}"
 
 
+def _no_retries() -> Retry:
+    # This module is the retry point: urllib3's own retry (prometheus_api_client's default: 3 tries, 503
+    # included) is disabled wherever a connection pool is built.
+    return Retry(total=0, read=False, redirect=False, status_forcelist=())
+
+
+class ConnectionPools:
+    """HTTP connection pools shared by many sources: one per Prometheus URL, at most ``pool_maxsize``
+    kept-alive connections each.
+
+    Why: a source keeps its connection open between fetches, and Prometheus serves at most
+    ``--web.max-connections`` (512 by default) at once. A process that holds a source per target (the
+    forecast service at fleet scale) would hold a connection per target, and from the 513th on a first
+    query waits in Prometheus' listen queue until it times out. Sources built with one ``ConnectionPools``
+    share their URL's pool instead, so the connections a process opens are bounded by the queries it runs
+    at once (its worker threads), whatever the number of targets. Each source keeps its own session
+    (headers, token, hooks); only the pool is shared. Thread-safe.
+    """
+
+    def __init__(self, *, pool_maxsize: int = 32) -> None:
+        if pool_maxsize < 1:
+            raise ConfigError(
+                f"pool_maxsize must be at least 1, not {pool_maxsize}",
+                hint="give at least the number of queries run at once (the refresh workers), e.g. 32",
+            )
+        self.pool_maxsize = pool_maxsize
+        self._adapters: dict[str, HTTPAdapter] = {}
+        self._lock = threading.Lock()
+
+    def adapter(self, url: str) -> HTTPAdapter:
+        """The pool of ``url`` (made on first use)."""
+        key = url.rstrip("/")
+        with self._lock:
+            found = self._adapters.get(key)
+            if found is None:
+                found = self._adapters[key] = HTTPAdapter(
+                    pool_connections=1, pool_maxsize=self.pool_maxsize, max_retries=_no_retries()
+                )
+            return found
+
+    def __len__(self) -> int:
+        """How many pools exist (one per Prometheus URL asked for)."""
+        with self._lock:
+            return len(self._adapters)
+
+    def close(self) -> None:
+        """Close every pool's connections (the sources stay usable: a pool reconnects on its next use)."""
+        with self._lock:
+            adapters = list(self._adapters.values())
+        for adapter in adapters:
+            adapter.close()
+
+
 class PrometheusSource:
     """Fetches one PromQL expression's history as a regular series.
 
     ``client`` (a ``PrometheusConnect``) and ``sleep`` are seams for tests; by default the client is built
     from ``settings`` (bearer token re-read before each fetch, basic auth, CA bundle or skip-verify, the
     per-request ``timeout_s``). ``max_interp_gap`` is the longest gap interpolated; longer ones stay NaN.
+    ``pools``: the :class:`ConnectionPools` whose pool for ``settings.url`` this source's connections come
+    from (None: a pool of its own, closed with the source).
     """
 
     def __init__(
@@ -112,6 +170,7 @@ class PrometheusSource:
         client: PrometheusConnect | None = None,
         sleep: Callable[[float], None] = time.sleep,
         max_interp_gap: str | pd.Timedelta = "15m",
+        pools: ConnectionPools | None = None,
     ) -> None:
         if not settings.query.strip():
             raise ConfigError(
@@ -137,6 +196,9 @@ class PrometheusSource:
         self._sleep = sleep
         self._owns_client = client is None
         self._last_response: requests.Response | None = None
+        self.pools = pools if client is None else None
+        self._session: requests.Session | None = None
+        """The session this source built (None: a client was passed in)."""
         self.client = client if client is not None else self._build_client()
 
     # -- client -------------------------------------------------------------------------------------------
@@ -154,22 +216,40 @@ class PrometheusSource:
             _LOG.warning("TLS certificate verification is off for Prometheus at %s", s.url)
         # Keep the raw answer of every request so a rejected query can quote Prometheus' own error message.
         session.hooks["response"].append(self._remember)
-        return PrometheusConnect(
+        client = PrometheusConnect(
             url=s.url.rstrip("/"),
             headers=self._headers(),
             auth=s.basic_auth(),
             session=session,
-            # This module is the retry point: the client's default Retry (3 tries, 503 included) is disabled.
-            retry=Retry(total=0, read=False, redirect=False, status_forcelist=()),
+            retry=_no_retries(),
             timeout=s.timeout_s,
         )
+        self._session = session
+        if self.pools is not None:
+            # PrometheusConnect mounts a pool of its own on the URL (unused yet: no connection opened);
+            # the shared one replaces it on this source's own session.
+            session.get_adapter(s.url).close()
+            session.mount(s.url.rstrip("/"), self.pools.adapter(s.url))
+        return client
+
+    @property
+    def http_adapter(self) -> HTTPAdapter | None:
+        """The connection pool this source's requests to Prometheus use (None: a client passed in)."""
+        if self._session is None:
+            return None
+        adapter = self._session.get_adapter(self.settings.url)
+        return adapter if isinstance(adapter, HTTPAdapter) else None
 
     def _remember(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
         self._last_response = response
 
     def close(self) -> None:
-        if self._owns_client:
-            self.client.close()
+        if not self._owns_client:
+            return
+        if self.pools is not None and self._session is not None:
+            # The shared pool outlives this source: closing the session must not close its connections.
+            self._session.mount(self.settings.url.rstrip("/"), HTTPAdapter(max_retries=_no_retries()))
+        self.client.close()
 
     def __enter__(self) -> PrometheusSource:
         return self
