@@ -26,7 +26,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from forecaster.errors import ConfigError, DataError
+from forecaster.errors import ConfigError
 from forecaster.hpa_batch import HPABatch, PodsBatch, batch_key
 from forecaster.scaling import ScalingPolicy, ScalingState, decide
 from forecaster.simulate import (
@@ -37,6 +37,7 @@ from forecaster.simulate import (
     RunResult,
     _metric_loads,
     _ns_times,
+    checked_trace,
     replay,
     run_metrics,
 )
@@ -225,29 +226,6 @@ def floor_schedule(
     return floor, band, reasons
 
 
-def _validate(trace: pd.Series, replay_start: pd.Timestamp | None) -> tuple[pd.Series, np.ndarray, int]:
-    """replay()'s checks of the trace: (trace with an ns index, values, offset of the replay start)."""
-    if not isinstance(trace.index, pd.DatetimeIndex) or len(trace) < 2:
-        raise DataError(
-            "replay: the trace must be a series indexed by timestamps", hint="use prepare_trace()"
-        )
-    trace = trace.set_axis(pd.DatetimeIndex(trace.index).as_unit("ns"))
-    step = pd.Timedelta(trace.index[1] - trace.index[0])
-    if step != TICK or (np.diff(trace.index.asi8) != TICK.value).any():
-        raise DataError("replay: the trace must be on a regular 1-minute grid", hint="use prepare_trace()")
-    values = trace.to_numpy(dtype=float)
-    if not np.isfinite(values).all():
-        bad = int(np.argmax(~np.isfinite(values)))
-        raise DataError(f"replay: the trace has a missing or infinite value at {trace.index[bad]}")
-    if (values < 0).any():
-        raise DataError(f"replay: negative load at {trace.index[int(np.argmax(values < 0))]}")
-    start = trace.index[0] if replay_start is None else pd.Timestamp(replay_start)
-    offset = int(trace.index.searchsorted(start))
-    if offset >= len(trace):
-        raise DataError(f"replay: replay start {start} is after the trace's end {trace.index[-1]}")
-    return trace, values, offset
-
-
 def replay_many(
     trace: pd.Series,
     *,
@@ -268,7 +246,7 @@ def replay_many(
             raise ConfigError(f"replay_many: unknown run {run!r}", hint="hpa or prescaler")
     if not configs:
         return []
-    trace, values, offset = _validate(trace, replay_start)
+    trace, values, offset = checked_trace(trace, replay_start)
     index = trace.index[offset:]
     n = len(index)
     results: list[ReplayResult | None] = [None] * len(configs)

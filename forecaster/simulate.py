@@ -489,23 +489,11 @@ def _simulate(
     return run, fc_frame, reasons
 
 
-def replay(
-    trace: pd.Series,
-    *,
-    config: ReplayConfig,
-    forecast_fn: ForecastFn | None,
-    replay_start: pd.Timestamp | None = None,
-    include: tuple[str, ...] = ("hpa", "prescaler", "oracle"),
-    forecasts: ForecastTable | None = None,
-) -> ReplayResult:
-    """Replay ``trace`` (a 1-minute series, see :func:`prepare_trace`) from ``replay_start`` to its end.
+def checked_trace(trace: pd.Series, replay_start: pd.Timestamp | None) -> tuple[pd.Series, np.ndarray, int]:
+    """The replay's checks of a trace: (the trace with an ns index, its values, the offset of the replay start).
 
-    The part before ``replay_start`` is history only (forecasts may read it, and the HPA's metric window).
-    The prescaler's forecasts come from ``forecast_fn`` at each tick, or, for many replays of one trace,
-    from ``forecasts`` (:func:`precompute_forecasts`, the same answers computed once).
+    Shared by :func:`replay` and :func:`forecaster.replay_batch.replay_many`, so both refuse the same traces.
     """
-    if forecast_fn is not None and forecasts is not None:
-        raise ConfigError("replay: give forecast_fn or precomputed forecasts, not both")
     if not isinstance(trace.index, pd.DatetimeIndex) or len(trace) < 2:
         raise DataError(
             "replay: the trace must be a series indexed by timestamps", hint="use prepare_trace()"
@@ -524,6 +512,27 @@ def replay(
     offset = int(trace.index.searchsorted(start))
     if offset >= len(trace):
         raise DataError(f"replay: replay start {start} is after the trace's end {trace.index[-1]}")
+    return trace, values, offset
+
+
+def replay(
+    trace: pd.Series,
+    *,
+    config: ReplayConfig,
+    forecast_fn: ForecastFn | None,
+    replay_start: pd.Timestamp | None = None,
+    include: tuple[str, ...] = ("hpa", "prescaler", "oracle"),
+    forecasts: ForecastTable | None = None,
+) -> ReplayResult:
+    """Replay ``trace`` (a 1-minute series, see :func:`prepare_trace`) from ``replay_start`` to its end.
+
+    The part before ``replay_start`` is history only (forecasts may read it, and the HPA's metric window).
+    The prescaler's forecasts come from ``forecast_fn`` at each tick, or, for many replays of one trace,
+    from ``forecasts`` (:func:`precompute_forecasts`, the same answers computed once).
+    """
+    if forecast_fn is not None and forecasts is not None:
+        raise ConfigError("replay: give forecast_fn or precomputed forecasts, not both")
+    trace, values, offset = checked_trace(trace, replay_start)
     index = trace.index[offset:]
     n = len(index)
     cluster = config.cluster
