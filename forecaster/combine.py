@@ -22,10 +22,7 @@ of the best expert's mean error over that window. For losses within that range, 
 the mixture's mean error over the window is at most ``1 + sqrt(ln(N) / (2 T))`` times the best expert's
 (N = 8, T = 576 five-minute origins: 4.2%), so the forecast is never much worse than its best component
 over the recent window, whichever component that is (a daily spike that only yesterday's value gets right,
-a level shift that only the last value follows). Hedge's prior favours the skill-weighted forecast
-(:data:`GUARD_PRIOR`: a tie over the window keeps it, where a uniform prior moved away from what the recent
-window knew), which loosens that bound vs each component to ``ln(1 / prior_c)`` in place of ``ln N``
-(6.2%); identical components are one expert.
+a level shift that only the last value follows).
 
 Weights: ``w_c ∝ prior_c * exp(-eta * L_c / min_c L_c)`` where ``L_c`` is the component's recent relative
 error (discounted by ``half_life_steps``, over at most ``window`` origins). Scoring by the ratio to the best
@@ -87,9 +84,6 @@ class SkillWeighting:
     guard_stride: int = 1
     """The guard judges one origin in this many, on a grid fixed in time (1-minute steps: one a 5 minutes;
     neighbouring origins' errors are nearly the same, and the cost is the grid's)."""
-    guard_prior: float = 0.0
-    """Hedge's prior weight of the skill-weighted forecast among the guard's experts (the components share
-    the rest); 0: uniform over the experts, as models saved before this field."""
 
     def __post_init__(self) -> None:
         if not (self.eta >= 0 and self.half_life_steps > 0 and self.window >= 1 and self.prior > 0):
@@ -99,7 +93,6 @@ class SkillWeighting:
             or self.seasonal_weight < 0
             or self.guard_window < 0
             or self.guard_stride < 1
-            or not 0.0 <= self.guard_prior < 1.0
         ):
             raise ValueError(f"invalid skill weighting {self}: negative season")
 
@@ -120,7 +113,6 @@ class SkillWeighting:
             seasonal_weight=float(data.get("seasonal_weight", 1.0)),
             guard_window=int(data.get("guard_window", 0)),
             guard_stride=int(data.get("guard_stride", 1)),
-            guard_prior=float(data.get("guard_prior", 0.0)),
         )
 
     @property
@@ -194,27 +186,12 @@ GUARD_GRID_S = 300.0
 """The guard judges one origin per 5 minutes (every origin at 5-minute steps or coarser)."""
 
 
-GUARD_PRIOR = 0.9
-"""Hedge's prior weight of the skill-weighted forecast (the components share the other 10%). Uniform
-weights left it on a tie: where a component had done as well over two days (Holt-Winters on a smooth
-series that grows 50% a day, tests/test_cronjob.py, counted twice as it was also the static blend), the
-guard moved two thirds of the weight to it and lost what the recent window knew (that backtest, rebuilt
-in-process: WAPE 0.045 without the guard, 0.050 uniform, 0.048 uniform with duplicates merged, 0.045 at
-0.5 and at 0.9; last value 0.049; the test itself: 0.9 passes, 0.5 gives 0.0497 vs last value's 0.0487).
-With it a component must be about 5% better over the window (5-minute steps) to weigh as much; Hedge's
-bound vs each component grows from 4.2% to 6.2% (``ln N`` -> ``ln(1 / prior_c)``, N = 8, T = 576), vs the
-skill-weighted forecast it is 2.0%. On the 16 development series (saved networks,
-``bench/accuracy_lstm.py --recombine``) median / worst ratio: uniform 0.878 / 1.070, 0.5 0.879 / 1.072,
-0.9 0.881 / 1.084."""
-
-
 def with_guard(weighting: SkillWeighting, *, step_s: float) -> SkillWeighting:
     """``weighting`` whose forecast is guarded by its components over the last :data:`GUARD_DAYS`."""
     return replace(
         weighting,
         guard_window=max(1, int(round(GUARD_DAYS * 86400.0 / step_s))),
         guard_stride=max(1, int(round(GUARD_GRID_S / step_s))),
-        guard_prior=GUARD_PRIOR,
     )
 
 
@@ -373,15 +350,7 @@ def _guarded(
             forecasts, values, first=first, origins=origins, weighting=replace(weighting, guard_window=0)
         )
     judged = (start + np.arange(len(points)) + phase) % weighting.guard_stride == 0
-    experts = {"skill": points}
-    for n, fc in forecasts.items():
-        rows = fc[start - first : last - first + 1]
-        # A component identical to another (a static blend of one member) is one expert, not two: twice
-        # the prior mass would pull the guard towards it on a tie.
-        if not any(
-            np.array_equal(rows[-1], e[-1]) and np.array_equal(rows, e) for e in list(experts.values())[1:]
-        ):
-            experts[n] = rows
+    experts = {"skill": points, **{n: fc[start - first : last - first + 1] for n, fc in forecasts.items()}}
     names = list(experts)
     L, rounds = _window_losses(
         experts,
@@ -397,9 +366,7 @@ def _guarded(
     ratio = np.where(finite[None], L / np.maximum(best, _EPS)[None], 1.0)  # [E, N]
     # Exactly zero error on both sides (an idle series) ties.
     ratio = np.where(finite[None] & (best[None] <= _EPS), np.where(L <= _EPS, 1.0, _MAX_RATIO), ratio)
-    logits = np.log(_guard_prior(weighting.guard_prior, len(names)))[:, None] - eta[None] * (
-        np.minimum(ratio, _MAX_RATIO) - 1.0
-    )  # [E, N]
+    logits = -eta[None] * (np.minimum(ratio, _MAX_RATIO) - 1.0)  # [E, N]
     # Nothing judged yet: the skill-weighted forecast alone.
     logits = np.where(finite[None], logits, np.where(np.arange(len(names))[:, None] == 0, 0.0, -np.inf))
     logits -= np.max(logits, axis=0, keepdims=True)
@@ -410,18 +377,7 @@ def _guarded(
     for i, n in enumerate(names[1:], start=1):
         point = point + v[i][:, None] * experts[n][at]
         weights[n] = v[0][:, None] * w1[n] + v[i][:, None]  # [N, H]: the mixture, component by component
-    for n in forecasts:
-        if n not in weights:  # a duplicate: only through the skill-weighted forecast
-            weights[n] = v[0][:, None] * w1[n]
     return point, weights
-
-
-def _guard_prior(prior: float, experts: int) -> np.ndarray:
-    """Hedge's prior ``[E]``: the skill-weighted forecast (expert 0) ``prior``, the components the rest
-    in equal shares (uniform for ``prior`` 0, as before it existed)."""
-    if not prior or experts < 2:
-        return np.full(experts, 1.0 / experts)
-    return np.concatenate([[prior], np.full(experts - 1, (1.0 - prior) / (experts - 1))])
 
 
 def _window_losses(
@@ -439,31 +395,25 @@ def _window_losses(
     None). Running sums over the origins: O(E S H)."""
     S = len(next(iter(experts.values())))
     pos = np.arange(S) if judged is None else np.flatnonzero(judged)  # [P] the judged origins' rows
-    H = next(iter(experts.values())).shape[1]
+    fc = np.stack([e[pos] for e in experts.values()])  # [E, P, H]
+    E, P, H = fc.shape
     h = np.arange(H)
-    hi = np.clip(origins[:, None] - h[None, :] - first, 0, S)  # [N, H] exclusive: s <= t - 1 - h
-    lo = np.clip(hi - window, 0, S)
-    if len(origins) <= _FEW_ORIGINS:  # the service's one origin: only the rows its windows cover
-        pos = pos[(pos >= lo.min()) & (pos < hi.max())]
-    rows_of = _rows(pos)
-    fc = np.stack([e[rows_of] for e in experts.values()])  # [E, P, H]
-    E, P, _ = fc.shape
     target = first + pos[:, None] + h[None, :]  # [P, H]
     ok = target < len(values)
-    y = values[np.minimum(target, len(values) - 1)]
+    y = values[np.clip(target, 0, len(values) - 1)]
     ok &= np.isfinite(y)
     y = np.where(ok, y, 0.0)
-    if len(origins) <= _FEW_ORIGINS:  # a window mask and one product (components are finite where judged)
+    err = np.where(ok[None], np.abs(fc - y[None]), 0.0)  # [E, P, H]
+    hi = np.clip(origins[:, None] - h[None, :] - first, 0, S)  # [N, H] exclusive: s <= t - 1 - h
+    lo = np.clip(hi - window, 0, S)
+    if len(origins) <= _FEW_ORIGINS:  # the service's one origin: a window mask and one product
         s = pos[None, :, None]
         inside = ((s >= lo[:, None, :]) & (s < hi[:, None, :]) & ok[None]).astype(float)  # [N, P, H]
         m = inside.reshape(len(origins), -1).T  # [P H, N]
-        err = np.abs(fc - y[None]).reshape(E, -1)  # [E, P H]
-        err[:, ~ok.ravel()] = 0.0  # a gap's target is never scored
-        sums = np.concatenate([err @ m, (np.abs(y).reshape(1, -1) @ m), np.sum(m, axis=0)[None]])
-    else:
-        err = np.where(
-            ok[None], np.abs(fc - y[None]), 0.0
-        )  # [E, P, H]  # many origins (backtests, calibration): running sums over the origins, O(E P H)
+        sums = np.concatenate(
+            [err.reshape(E, -1) @ m, (np.abs(y).reshape(1, -1) @ m), np.sum(m, axis=0)[None]]
+        )
+    else:  # many origins (backtests, calibration): running sums over the origins, O(E P H)
         rows = np.concatenate([err, np.abs(y)[None], ok[None].astype(float)])
         rows = rows.transpose(0, 2, 1)  # [E + 2, H, P]: the running sum along the contiguous axis
         c = np.concatenate([np.zeros((E + 2, H, 1)), np.cumsum(rows, axis=2)], axis=2)  # [E + 2, H, P + 1]
@@ -472,15 +422,6 @@ def _window_losses(
     rounds = sums[E + 1] / H  # judged origins (one round each)
     losses = np.where(rounds > 0, sums[:E] / np.maximum(sums[E], _EPS), np.nan)
     return losses, rounds
-
-
-def _rows(pos: np.ndarray) -> np.ndarray | slice:
-    """``pos`` as a slice when evenly spaced (the guard's grid: a view, not a copy)."""
-    if len(pos) > 1:
-        step = int(pos[1] - pos[0])
-        if step > 0 and np.all(np.diff(pos) == step):
-            return slice(int(pos[0]), int(pos[-1]) + 1, step)
-    return pos
 
 
 @dataclass(frozen=True)
