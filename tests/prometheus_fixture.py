@@ -104,6 +104,8 @@ LONG_GAP = (pd.Timestamp("2026-01-25 12:00:00"), pd.Timestamp("2026-01-25 14:59:
 """First and last missing sample (3 hours) of ``forecaster_test_gappy``."""
 
 _READY_TIMEOUT_S = 60.0
+# promtool's backfill of a few weeks of 1-minute samples takes seconds; minutes only on a machine this busy.
+_BACKFILL_TIMEOUT_S = 300.0
 _STOP_TIMEOUT_S = 10.0
 
 
@@ -269,6 +271,7 @@ def start_prometheus(
     series: Sequence[MetricSeries] | Mapping[str, pd.Series],
     *,
     ready_timeout_s: float = _READY_TIMEOUT_S,
+    backfill_timeout_s: float = _BACKFILL_TIMEOUT_S,
 ) -> PrometheusServer:
     """Backfill ``series`` into a fresh TSDB under ``tmp_dir`` and start Prometheus on it (127.0.0.1)."""
     prometheus, promtool = require_prometheus()
@@ -279,13 +282,17 @@ def start_prometheus(
     data_dir.mkdir(exist_ok=True)
     om_path = root / "series.om.txt"
     write_openmetrics(items, om_path)
-    backfill = subprocess.run(
-        [promtool, "tsdb", "create-blocks-from", "openmetrics", "--quiet", str(om_path), str(data_dir)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    cmd = [promtool, "tsdb", "create-blocks-from", "openmetrics", "--quiet", str(om_path), str(data_dir)]
+    try:
+        backfill = subprocess.run(
+            cmd, capture_output=True, text=True, timeout=backfill_timeout_s, check=False
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise PrometheusUnavailable(
+            f"promtool backfill of {om_path.stat().st_size / 1e6:.1f} MB did not finish within "
+            f"{backfill_timeout_s:.0f}s (pass backfill_timeout_s= for a slower machine or fewer samples): "
+            + " ".join(cmd)
+        ) from exc
     if backfill.returncode != 0:
         raise PrometheusUnavailable(
             f"promtool backfill failed ({backfill.returncode}): {backfill.stderr[-2000:] or backfill.stdout}"

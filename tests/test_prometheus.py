@@ -288,3 +288,13 @@ def test_requests_are_sent_in_utc_whatever_the_clock_type(prometheus_server):
     pd.testing.assert_series_equal(a, b)
     assert a.index[-1] == STANDARD_END and calls[0] == calls[1]
     assert calls[0][1] == datetime(2026, 1, 25, 23, 59, tzinfo=UTC)
+
+
+def test_a_backfill_that_runs_past_its_limit_says_so_and_how_to_give_it_longer(tmp_path, prometheus_binaries):
+    from tests.prometheus_fixture import PrometheusUnavailable, start_prometheus
+
+    minutes = pd.date_range("2026-01-01", periods=20_000, freq="1min")
+    with pytest.raises(PrometheusUnavailable, match=r"did not finish within 0s \(pass backfill_timeout_s="):
+        start_prometheus(
+            tmp_path, {"forecaster_slow_backfill": pd.Series(1.0, index=minutes)}, backfill_timeout_s=0.001
+        )
