@@ -707,6 +707,21 @@ def matched_cost_grid(results: dict, names: list[str], grid: str) -> dict:
     return matched_cost(view, names)
 
 
+def chosen_causes(results: dict, chosen: dict[str, str], keys: tuple[str, ...]) -> tuple[dict, int]:
+    """(short-minute causes summed over the traces at each trace's ``chosen`` setting, the short minutes of the
+    traces where the HPA alone at 1.0 was chosen: every one of them the HPA's own lag, counted apart)."""
+    tot = dict.fromkeys(keys, 0)
+    alone = 0
+    for name, label in chosen.items():
+        c = results[name]["causes"].get(label)
+        if c is None:
+            alone += next(p for p in results[name]["grid"] if p["label"] == label)["short_minutes"]
+            continue
+        for k in keys:
+            tot[k] += c[k]
+    return tot, alone
+
+
 def attempts_report(results: dict, names: list[str], *, missing: list[str]) -> list[str]:
     lines = [
         "",
@@ -767,16 +782,8 @@ def attempts_report(results: dict, names: list[str], *, missing: list[str]) -> l
         for n in names
     )
     for budget in BUDGETS:
-        tot = dict.fromkeys(CAUSES, 0)
-        short = alone = 0
-        for name, label in oos[budget]["chosen"].items():
-            c = results[name]["causes"].get(label)
-            if c is None:  # the HPA alone at 1.0 was chosen: every short minute is the HPA's own lag
-                alone += next(p for p in results[name]["grid"] if p["label"] == label)["short_minutes"]
-                continue
-            for k in CAUSES:
-                tot[k] += c[k]
-            short += sum(c.values())
+        tot, alone = chosen_causes(results, oos[budget]["chosen"], CAUSES)
+        short = sum(tot.values())
         share = " | ".join(f"{tot[k]} ({tot[k] / short:.0%})" if short else "0" for k in CAUSES)
         lines.append(f"| +{budget:.0%} | {short + alone} | {share} | {alone} | {hpa1} |")
     lines += [

@@ -57,6 +57,7 @@ from replay import (  # noqa: E402
     _frontier,
     _ratio,
     attempt_table,
+    chosen_causes,
     grouped_halves,
     halves,
     halves_oracle,
@@ -95,12 +96,8 @@ DECAY_BASE = (
 BACKSTOP_TARGETS = (1.1, 1.2, 1.3)
 """Round 4 ``hpa_up``: the HPA's target above a pod's full use, the floor carrying the planned load."""
 BACKSTOP_BASE = (
-    Setting(1.0, "shift", 0.5),
-    Setting(1.0, "shift", 0.5, headroom=0.1),
+    *DECAY_BASE,
     Setting(1.0, "shift", 0.5, headroom=0.2),
-    Setting(1.0, "shift", 0.9, max_over_median=0.2),
-    Setting(1.0, "shift", 0.9, max_over_median=0.4),
-    Setting(1.0, "shift", 0.9),
     Setting(1.0, "shift", 0.5, stabilization_s=300.0),
     Setting(1.0, "shift", 0.9, max_over_median=0.2, stabilization_s=300.0),
 )
@@ -314,15 +311,7 @@ def causes_report(results: dict, names: list[str]) -> list[str]:
         "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for budget in BUDGETS:
-        tot = dict.fromkeys(keys, 0)
-        alone = 0
-        for name, label in oos[budget]["chosen"].items():
-            c = results[name]["causes"].get(label)
-            if c is None:
-                alone += next(p for p in results[name]["grid"] if p["label"] == label)["short_minutes"]
-                continue
-            for k in keys:
-                tot[k] += c[k]
+        tot, alone = chosen_causes(results, oos[budget]["chosen"], keys)
         short = sum(tot.values()) + alone
         hpa = oos[budget]["hpa"]
         cells = " | ".join(f"{tot[k]} ({tot[k] / short:.0%})" if short else "0" for k in keys)
