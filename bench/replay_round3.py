@@ -304,11 +304,13 @@ def causes_report(results: dict, names: list[str]) -> list[str]:
         "= no forecast made within the start-up covered it, at the setting's quantile, cap and headroom (noise, "
         "spikes, rises the model does not see). 'HPA alone' = its frontier (every group's HPA-alone points) at "
         "the replica-minutes spent. 'bound' = `unseen` over the HPA alone: the ratio if every other short "
-        "minute were removed at no cost.",
+        "minute were removed at no cost; 'bound, late too' counts `late` as well, since a pod started when a "
+        "forecast first sees the rise is not ready for it either: only `scaled_down` is left to rules on "
+        "how the floor holds and falls.",
         "",
         "| budget | short minutes | scaled_down | ready_lag | late | unseen | on traces where the HPA alone at 1.0 "
-        "was chosen | HPA alone at equal cost | ratio | bound |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "was chosen | HPA alone at equal cost | ratio | bound | bound, late too |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for budget in BUDGETS:
         tot, alone = chosen_causes(results, oos[budget]["chosen"], keys)
@@ -317,7 +319,8 @@ def causes_report(results: dict, names: list[str]) -> list[str]:
         cells = " | ".join(f"{tot[k]} ({tot[k] / short:.0%})" if short else "0" for k in keys)
         lines.append(
             f"| +{budget:.0%} | {short} | {cells} | {alone} | {hpa:.0f} | {_ratio(short / hpa if hpa else math.nan)} "
-            f"| {_ratio((tot['unseen'] + alone) / hpa if hpa else math.nan)} |"
+            f"| {_ratio((tot['unseen'] + alone) / hpa if hpa else math.nan)} "
+            f"| {_ratio((tot['unseen'] + tot['late'] + alone) / hpa if hpa else math.nan)} |"
         )
     return lines
 
