@@ -40,6 +40,7 @@ import pandas as pd
 
 from forecaster.cli_simulate import make_forecast_fn
 from forecaster.hpa import HPAConfig
+from forecaster.predictors import quantile_label
 from forecaster.scaling import ScalingPolicy
 from forecaster.simulate import ClusterConfig, ReplayConfig, precompute_forecasts, prepare_trace, replay
 from forecaster.sources.files import read_series
@@ -291,6 +292,78 @@ def prepare(name: str, native: pd.Series, *, replay_fraction: float):
     return native, trace, split, cap
 
 
+def halves(trace: pd.Series, split: pd.Timestamp) -> tuple[pd.Series, pd.Timestamp]:
+    """(the trace up to the middle of the replayed part, that middle): the first half is tuned on (replayed
+    from ``split``), the second (from the middle on) is held out."""
+    start = int(trace.index.searchsorted(split))
+    mid = trace.index[start + (len(trace) - start) // 2]
+    return trace.loc[: mid - pd.Timedelta(minutes=1)], mid
+
+
+def halves_oracle(trace: pd.Series, split: pd.Timestamp, *, cap: float) -> dict:
+    """The oracle's replica-minutes on each half (the matched-cost budgets are over them)."""
+    first, mid = halves(trace, split)
+    common = {"capacity_per_replica": cap, "pod_startup_s": 180.0, "max_replicas": 200}
+    return {
+        "oracle_first_half": oracle_cost(first, replay_start=split, **common),
+        "oracle_replica_minutes": oracle_cost(trace, replay_start=mid, **common),
+    }
+
+
+def grouped_halves(
+    trace: pd.Series,
+    *,
+    split: pd.Timestamp,
+    cap: float,
+    slo: SLO,
+    groups: dict[str, list[tuple[Setting, object, str | None]]],
+    causes: bool = False,
+) -> dict:
+    """Attempt groups replayed on both halves as :func:`tuning_halves` replays the grid: per group, a list of
+    (setting, forecast table, label or None for the setting's own), every setting of a group and table in one
+    lockstep :func:`forecaster.tuning.evaluate`. Returns ``grid_first_half`` and ``grid`` (second half) points,
+    each with its ``group``; with ``causes``, also where each prescaler setting's second-half short minutes
+    come from (:func:`short_minute_causes` and :func:`forecast_low_split`), by label."""
+    first, mid = halves(trace, split)
+    common = {"capacity_per_replica": cap, "pod_startup_s": 180.0, "slo": slo, "max_replicas": 200}
+    out: dict = {"grid": [], "grid_first_half": [], **({"causes": {}} if causes else {})}
+    for group, jobs in groups.items():
+        by_table: dict[int, list] = {}
+        for job in jobs:
+            by_table.setdefault(id(job[1]), []).append(job)
+        for key, part, at in (("grid_first_half", first, split), ("grid", trace, mid)):
+            for same in by_table.values():
+                seen: list = []
+                inspect = None
+                if causes and key == "grid":
+
+                    def inspect(setting, result, table=same[0][1], seen=seen) -> None:
+                        if setting.prescaler:
+                            seen.append(
+                                {
+                                    **short_minute_causes(result),
+                                    **forecast_low_split(result, table=table, setting=setting),
+                                }
+                            )
+                        else:
+                            seen.append(None)
+
+                points = evaluate(
+                    part,
+                    settings=[s for s, _, _ in same],
+                    forecasts=same[0][1],
+                    replay_start=at,
+                    inspect=inspect,
+                    **common,
+                )
+                for i, ((_, _, label), p) in enumerate(zip(same, points, strict=True)):
+                    name = label or p.setting.label
+                    out[key].append({**_point_dict(p), "label": name, "group": group})
+                    if seen and seen[i] is not None:
+                        out["causes"][name] = seen[i]
+    return out
+
+
 def run_tuning(name: str, native: pd.Series, *, model: str, replay_fraction: float, slo: str) -> dict:
     """Only the tuning parts (``--tuning-only``): the same trace, split, scale and forecaster as run_one."""
     native, trace, split, cap = prepare(name, native, replay_fraction=replay_fraction)
@@ -355,6 +428,47 @@ def short_minute_causes(result, *, pod_startup_min: int = 3) -> dict:
     return out
 
 
+def forecast_low_split(result, *, table, setting: Setting, pod_startup_min: int = 3) -> dict:
+    """The ``forecast_low`` minutes of :func:`short_minute_causes` split by whether any forecast saw them:
+
+    - ``late``: a forecast made after the floor's decision for that minute (1 ... start-up - 1 minutes before
+      it), at the setting's quantile with its cap and headroom, covered the need: the forecast saw the rise,
+      too late for a pod started then to be ready;
+    - ``unseen``: no forecast made within the start-up before the minute covered it: noise, a spike or a rise
+      that no forecast of this model saw coming (only a higher quantile or more headroom covers these).
+    """
+    run = result.runs["prescaler"]
+    cap = result.config.hpa.capacity_per_replica
+    load = result.load.to_numpy(dtype=float)
+    index = result.load.index
+    need = np.ceil(load / cap - 1e-9)
+    short = np.maximum(load - run.ready * cap, 0.0) > 1e-9 * max(1.0, cap)
+    floor = run.floor if run.floor is not None else np.zeros(len(load))
+    column = quantile_label(setting.quantile)
+    out = {"late": 0, "unseen": 0}
+    lag = pod_startup_min
+    for m in np.flatnonzero(short):
+        before = run.ready[max(0, m - lag) : m]
+        if (len(before) and before.max() >= need[m]) or (m >= lag and floor[m - lag] >= need[m]):
+            continue  # scaled_down or ready_lag
+        seen = False
+        for k in range(1, lag):
+            try:
+                frame = table.at(index[m] - pd.Timedelta(minutes=k))
+            except Exception:  # before the table's first minute
+                frame = None
+            if frame is None or index[m] not in frame.index:
+                continue
+            planned = float(frame.at[index[m], column])
+            if setting.max_over_median:
+                planned = min(planned, float(frame.at[index[m], "p50"]) * (1 + setting.max_over_median))
+            if math.ceil(planned * (1 + setting.headroom) / cap - 1e-9) >= need[m]:
+                seen = True
+                break
+        out["late" if seen else "unseen"] += 1
+    return out
+
+
 def tuning_halves(trace: pd.Series, *, table, split: pd.Timestamp, cap: float, slo: SLO) -> dict:
     """``forecaster tune``'s grid on each half of the replay, with the same forecasts.
 
@@ -365,14 +479,11 @@ def tuning_halves(trace: pd.Series, *, table, split: pd.Timestamp, cap: float, s
     setting meeting the SLO there (in hindsight) and the HPA alone tuned the same way on the first half; and
     where each prescaler setting's short minutes come from (short_minute_causes). Times are CPU seconds.
     """
-    start = int(trace.index.searchsorted(split))
-    mid = trace.index[start + (len(trace) - start) // 2]
+    first, mid = halves(trace, split)
     common = {"capacity_per_replica": cap, "pod_startup_s": 180.0, "slo": slo, "max_replicas": 200}
     grid = joint_grid()
     t0 = time.process_time()
-    tuned = tune(
-        trace.loc[: mid - pd.Timedelta(minutes=1)], forecasts=table, replay_start=split, grid=grid, **common
-    )
+    tuned = tune(first, forecasts=table, replay_start=split, grid=grid, **common)
     tune_s = time.process_time() - t0
     causes = {}
 
@@ -596,6 +707,21 @@ def matched_cost_grid(results: dict, names: list[str], grid: str) -> dict:
     return matched_cost(view, names)
 
 
+def chosen_causes(results: dict, chosen: dict[str, str], keys: tuple[str, ...]) -> tuple[dict, int]:
+    """(short-minute causes summed over the traces at each trace's ``chosen`` setting, the short minutes of the
+    traces where the HPA alone at 1.0 was chosen: every one of them the HPA's own lag, counted apart)."""
+    tot = dict.fromkeys(keys, 0)
+    alone = 0
+    for name, label in chosen.items():
+        c = results[name]["causes"].get(label)
+        if c is None:
+            alone += next(p for p in results[name]["grid"] if p["label"] == label)["short_minutes"]
+            continue
+        for k in keys:
+            tot[k] += c[k]
+    return tot, alone
+
+
 def attempts_report(results: dict, names: list[str], *, missing: list[str]) -> list[str]:
     lines = [
         "",
@@ -656,16 +782,8 @@ def attempts_report(results: dict, names: list[str], *, missing: list[str]) -> l
         for n in names
     )
     for budget in BUDGETS:
-        tot = dict.fromkeys(CAUSES, 0)
-        short = alone = 0
-        for name, label in oos[budget]["chosen"].items():
-            c = results[name]["causes"].get(label)
-            if c is None:  # the HPA alone at 1.0 was chosen: every short minute is the HPA's own lag
-                alone += next(p for p in results[name]["grid"] if p["label"] == label)["short_minutes"]
-                continue
-            for k in CAUSES:
-                tot[k] += c[k]
-            short += sum(c.values())
+        tot, alone = chosen_causes(results, oos[budget]["chosen"], CAUSES)
+        short = sum(tot.values())
         share = " | ".join(f"{tot[k]} ({tot[k] / short:.0%})" if short else "0" for k in CAUSES)
         lines.append(f"| +{budget:.0%} | {short + alone} | {share} | {alone} | {hpa1} |")
     lines += [
@@ -850,8 +968,7 @@ def run_round2(name: str, native: pd.Series, *, model: str, replay_fraction: flo
     native, trace, split, cap = prepare(name, native, replay_fraction=replay_fraction)
     fn = make_forecast_fn(native, split=split, model=model)
     table = precompute_forecasts(trace, forecast_fn=fn, replay_start=split)
-    start = int(trace.index.searchsorted(split))
-    mid = trace.index[start + (len(trace) - start) // 2]
+    _, mid = halves(trace, split)
     common = {"capacity_per_replica": cap, "pod_startup_s": 180.0, "slo": SLO.parse(slo), "max_replicas": 200}
     out: dict = {"forecasts": {}}
     naive = precompute_forecasts(
@@ -866,17 +983,34 @@ def run_round2(name: str, native: pd.Series, *, model: str, replay_fraction: flo
     have = {f.name for f in dataclasses.fields(Setting)}
     groups = {g: specs for g, specs in ROUND2.items() if all(set(spec) <= have for spec in specs)}
     if groups:
-        out.update({"grid": [], "grid_first_half": []})
-    for group, specs in groups.items():
-        settings = [Setting(**{"target_utilisation": 1.0, **spec}) for spec in specs]
-        for key, part, at in (
-            ("grid_first_half", trace.loc[: mid - pd.Timedelta(minutes=1)], split),
-            ("grid", trace, mid),
-        ):
-            points = evaluate(part, settings=settings, forecasts=table, replay_start=at, **common)
-            out[key] += [{**_point_dict(p), "group": group} for p in points]
+        jobs = {
+            g: [(Setting(**{"target_utilisation": 1.0, **spec}), table, None) for spec in specs]
+            for g, specs in groups.items()
+        }
+        out.update(grouped_halves(trace, split=split, cap=cap, slo=common["slo"], groups=jobs))
     out["hourly_proxy"] = hourly_quantile_proxy(trace, table=table, split=split)
     return {"round2": out}
+
+
+def attempt_table(views: list[tuple[str, dict]], names: list[str]) -> list[str]:
+    """The attempts' matched-cost table: per (label, results with that attempt's points in ``grid`` and
+    ``grid_first_half``), the prescaler + HPA over the HPA alone at +5/+10/+20% over the oracle, together /
+    median trace, in hindsight (:func:`matched_cost_grid`) and out of sample (:func:`matched_cost_oos`)."""
+    lines = [
+        "| grid | +5% hindsight | +5% out of sample | +10% hindsight | +10% out of sample | +20% hindsight "
+        "| +20% out of sample |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for label, view in views:
+        hind = matched_cost_grid(view, names, "joint")
+        oos = matched_cost_oos(view, names, "joint")
+        cells = " | ".join(
+            f"{_ratio(hind[b]['ratio'])} / {_ratio(hind[b]['median_ratio'])} | "
+            f"{_ratio(oos[b]['ratio'])} / {_ratio(oos[b]['median_ratio'])}"
+            for b in BUDGETS
+        )
+        lines.append(f"| {label} | {cells} |")
+    return lines
 
 
 def _round2_view(res: dict, groups: tuple[str, ...]) -> dict:
@@ -912,25 +1046,19 @@ def round2_report(results: dict, names: list[str]) -> list[str]:
         "term was also checked on the 1-minute NASA trace (below the per-setting table). Ratios as in (2): "
         "together / median trace.",
         "",
-        "| grid | +5% hindsight | +5% out of sample | +10% hindsight | +10% out of sample | +20% hindsight "
-        "| +20% out of sample |",
-        "|---|---:|---:|---:|---:|---:|---:|",
     ]
-    for label, groups in (
-        ("joint", ()),
-        ("joint + (a) ahead", ("ahead",)),
-        ("joint + (b) trend", ("trend",)),
-        ("joint + (a) + (b)", ("ahead", "trend")),
-    ):
-        view = {n: _round2_view(results[n], groups) for n in names}
-        hind = matched_cost_grid(view, names, "joint")
-        oos = matched_cost_oos(view, names, "joint")
-        cells = " | ".join(
-            f"{_ratio(hind[b]['ratio'])} / {_ratio(hind[b]['median_ratio'])} | "
-            f"{_ratio(oos[b]['ratio'])} / {_ratio(oos[b]['median_ratio'])}"
-            for b in BUDGETS
-        )
-        lines.append(f"| {label} | {cells} |")
+    lines += attempt_table(
+        [
+            (label, {n: _round2_view(results[n], groups) for n in names})
+            for label, groups in (
+                ("joint", ()),
+                ("joint + (a) ahead", ("ahead",)),
+                ("joint + (b) trend", ("trend",)),
+                ("joint + (a) + (b)", ("ahead", "trend")),
+            )
+        ],
+        names,
+    )
     lines += [
         "",
         "Each round-2 setting, and the joint-grid setting it extends, summed over the traces (second half) against "

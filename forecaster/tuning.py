@@ -41,7 +41,7 @@ import numpy as np
 import pandas as pd
 
 from forecaster.errors import ConfigError, DataError
-from forecaster.hpa import HPAConfig
+from forecaster.hpa import HPAConfig, HPARules, default_scale_down
 from forecaster.scaling import ScalingPolicy
 from forecaster.simulate import ClusterConfig, ForecastTable, ReplayConfig, ReplayResult, replay
 
@@ -126,6 +126,11 @@ class Setting:
     stabilization_s: float = 0.0
     lead_extra_s: float = 0.0
     """Lead time beyond the pod start-up."""
+    max_step_down: int = 0
+    """The floor falls by at most this many replicas a minute (``scaleDown.maxStep``); 0: at once."""
+    hpa_scale_down_s: float | None = None
+    """The HPA's own scale-down stabilisation window (``behavior.scaleDown.stabilizationWindowSeconds``);
+    None: Kubernetes' default, 300 s. A knob of the HPA (and so of the HPA alone too), not of the prescaler."""
 
     @property
     def prescaler(self) -> bool:
@@ -134,6 +139,8 @@ class Setting:
     @property
     def label(self) -> str:
         hpa = f"hpa@{self.target_utilisation:g}"
+        if self.hpa_scale_down_s is not None:
+            hpa += f"-hpastab{self.hpa_scale_down_s:g}s"
         if not self.prescaler:
             return hpa
         parts = [f"{self.plan}-p{round(self.quantile * 100):d}"]
@@ -145,6 +152,8 @@ class Setting:
             parts.append(f"stab{_duration(self.stabilization_s)}")
         if self.lead_extra_s:
             parts.append(f"lead+{_duration(self.lead_extra_s)}")
+        if self.max_step_down:
+            parts.append(f"down{self.max_step_down}pm")
         return "-".join(parts) + f" {hpa}"
 
     def policy(
@@ -167,11 +176,15 @@ class Setting:
             scale_down_stabilization_s=self.stabilization_s,
             lead_time_s=pod_startup_s + self.lead_extra_s,
             interval_s=60.0,
+            scale_down_max_step=self.max_step_down,
+            scale_down_period_s=60.0,
         )
 
     def simulate_flags(self, *, pod_startup_s: float) -> list[str]:
         """The ``forecaster simulate`` flags for this setting (on top of the trace, model and capacity flags)."""
         flags = ["--target-utilisation", f"{self.target_utilisation:g}"]
+        if self.hpa_scale_down_s is not None:
+            flags += ["--hpa-scale-down-window", _duration(self.hpa_scale_down_s)]
         if self.prescaler:
             flags += [
                 "--plan",
@@ -189,7 +202,24 @@ class Setting:
                 "--interval",
                 "1m",
             ]
+            if self.max_step_down:
+                flags += ["--max-step-down", str(self.max_step_down), "--step-down-period", "1m"]
         return flags
+
+    def hpa_config(
+        self, *, capacity_per_replica: float, min_replicas: int = 1, max_replicas: int = 100
+    ) -> HPAConfig:
+        """The HPA this setting replays: its target utilisation, and its scale-down window when set."""
+        down = default_scale_down()
+        if self.hpa_scale_down_s is not None:
+            down = HPARules(float(self.hpa_scale_down_s), down.policies, down.select)
+        return HPAConfig(
+            capacity_per_replica=capacity_per_replica,
+            target_utilisation=self.target_utilisation,
+            min_replicas=min_replicas,
+            max_replicas=max_replicas,
+            scale_down=down,
+        )
 
     def policy_spec(self, *, capacity_per_replica: float, pod_startup_s: float) -> dict[str, Any] | None:
         """The PrescalePolicy ``spec`` fields this setting sets (CRD names), or None for the HPA alone."""
@@ -203,7 +233,10 @@ class Setting:
             "maxOverMedian": self.max_over_median,
             "leadTime": _duration(pod_startup_s + self.lead_extra_s),
             "interval": "1m",
-            "scaleDown": {"stabilizationWindow": _duration(self.stabilization_s)},
+            "scaleDown": {
+                "stabilizationWindow": _duration(self.stabilization_s),
+                **({"maxStep": self.max_step_down, "period": "1m"} if self.max_step_down else {}),
+            },
         }
 
 
@@ -360,6 +393,11 @@ class TuneResult:
             "hpa": {
                 "targetUtilisation": s.target_utilisation,
                 "averageValue": self.capacity_per_replica * s.target_utilisation,
+                **(
+                    {"scaleDownStabilizationWindowSeconds": s.hpa_scale_down_s}
+                    if s.hpa_scale_down_s is not None
+                    else {}
+                ),
             },
             "expected": {
                 "slo": str(self.slo),
@@ -529,11 +567,8 @@ def evaluate(
     for i, s in enumerate(settings):
         if progress is not None:
             progress(i, len(settings), s)
-        hpa = HPAConfig(
-            capacity_per_replica=capacity_per_replica,
-            target_utilisation=s.target_utilisation,
-            min_replicas=min_replicas,
-            max_replicas=max_replicas,
+        hpa = s.hpa_config(
+            capacity_per_replica=capacity_per_replica, min_replicas=min_replicas, max_replicas=max_replicas
         )
         if s.prescaler:
             if forecasts is None:

@@ -334,3 +334,70 @@ def test_joint_grid_is_the_default_grid_plus_eight_distinct_settings() -> None:
     assert {s.target_utilisation for s in extra if s.plan == "shift" and s.quantile == 0.9} >= {0.7, 0.6}
     # Without a median the median points go, as in the default grid.
     assert all(s.quantile == 0.9 for s in tuning.joint_grid(quantiles=(0.9,)) if s.prescaler)
+
+
+@pytest.mark.parametrize(
+    "setting",
+    [
+        Setting(1.0, "shift", 0.9, max_over_median=0.4, max_step_down=2, hpa_scale_down_s=60.0),
+        Setting(0.8, hpa_scale_down_s=120.0),
+        Setting(0.9, "shift", 0.5, headroom=0.1),
+    ],
+    ids=lambda s: s.label,
+)
+def test_simulate_flags_build_the_hpa_and_policy_the_grid_replays(setting: Setting) -> None:
+    """The HPA's scale-down window and the floor's step down, like every other knob, reach `forecaster simulate`
+    through the recommendation's flags: parsed there, they build the same HPA and policy as the grid replayed."""
+    import argparse
+
+    from forecaster.cli_simulate import add_parser, build_config
+
+    parser = argparse.ArgumentParser()
+    add_parser(parser.add_subparsers(dest="cmd"))
+    base = ["simulate", "--csv", "x.csv", "--capacity-per-replica", "50", "--max-replicas", "80"]
+    config = build_config(parser.parse_args([*base, *setting.simulate_flags(pod_startup_s=180.0)]))
+    assert config.hpa == setting.hpa_config(capacity_per_replica=50.0, max_replicas=80)
+    want_window = 300.0 if setting.hpa_scale_down_s is None else setting.hpa_scale_down_s
+    assert config.hpa.scale_down.stabilization_window_s == want_window
+    if setting.prescaler:
+        assert config.policy == setting.policy(
+            capacity_per_replica=50.0, pod_startup_s=180.0, max_replicas=80
+        )
+        spec = setting.policy_spec(capacity_per_replica=50.0, pod_startup_s=180.0)
+        if setting.max_step_down:
+            assert spec["scaleDown"] == {"stabilizationWindow": "0", "maxStep": 2, "period": "1m"}
+        else:
+            assert spec["scaleDown"] == {"stabilizationWindow": "0"}
+
+
+def test_hpa_window_and_step_down_change_the_replay_and_the_label(trace) -> None:
+    """A shorter HPA scale-down window frees pods sooner (fewer replica-minutes, the same trace and target); a
+    floor that steps down holds pods longer than one that drops at once (with no HPA window to hide it); each
+    is named in the label."""
+    forecasts = precompute_forecasts(
+        trace, forecast_fn=future_forecasts(trace, []), replay_start=trace.index[60]
+    )
+    settings = [
+        Setting(1.0),
+        Setting(1.0, hpa_scale_down_s=60.0),
+        Setting(1.0, "shift", 0.9, hpa_scale_down_s=0.0),
+        Setting(1.0, "shift", 0.9, max_step_down=1, hpa_scale_down_s=0.0),
+    ]
+    points = tuning.evaluate(
+        trace,
+        settings=settings,
+        forecasts=forecasts,
+        capacity_per_replica=50.0,  # the load falls by up to 7 pods a minute
+        pod_startup_s=180.0,
+        slo=SLO.parse("short-minutes=1%"),
+        replay_start=trace.index[60],
+    )
+    cost = {p.setting.label: p.replica_minutes for p in points}
+    assert list(cost) == [
+        "hpa@1",
+        "hpa@1-hpastab60s",
+        "shift-p90 hpa@1-hpastab0s",
+        "shift-p90-down1pm hpa@1-hpastab0s",
+    ]
+    assert cost["hpa@1-hpastab60s"] < cost["hpa@1"]
+    assert cost["shift-p90-down1pm hpa@1-hpastab0s"] > cost["shift-p90 hpa@1-hpastab0s"]
