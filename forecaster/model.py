@@ -85,9 +85,9 @@ VALUE_TRANSFORMS = ("none", "anscombe")
 the Anscombe transform ``2 sqrt(y + 3/8)``, under which Poisson noise has about the same spread at every
 level. Forecast quantiles are mapped back through the inverse (a monotone map keeps quantiles)."""
 _FORWARD_BATCH = 256
-_COMBINE_BLOCK_ELEMENTS = 1 << 21
-"""Scored errors per pass when combining many origins (a backtest's): bounded memory."""
 """Windows per forward pass when forecasting many origins (training's blend, calibration, backtests)."""
+_COMBINE_BLOCK_ELEMENTS = 1 << 18
+"""Scored errors per pass when combining many origins (a backtest's): bounded memory, 2 MiB arrays."""
 _COUNT_LIKE_INTEGER_SHARE = 0.99
 
 

@@ -218,6 +218,22 @@ def test_blocks_of_origins_give_the_one_pass_numbers(
     )
 
 
+@pytest.mark.parametrize("at", [0.5, 0.75, 0.8, 0.9, 0.95])
+def test_unit_weights_without_a_prior_are_counted_to_the_weighted_sorts_number(at):
+    rng = np.random.default_rng(int(at * 100))
+    r = np.round(rng.standard_t(4, (40, 7, 61)) * 2) / 2  # ties
+    r[rng.random(r.shape) < 0.3] = np.nan
+    r[:3] = np.nan  # nothing to score
+    r[3:6, :, 5:] = np.nan  # fewer scores than the quantile needs
+    for beyond in (np.inf, MAX_SCALE):
+        counted = calibration._weighted_quantile(r, None, prior=np.zeros(0), at=at, beyond=beyond)
+        weighted = calibration._weighted_quantile(
+            r, np.ones(r.shape), prior=np.zeros(0), at=at, beyond=beyond
+        )
+        np.testing.assert_array_equal(counted, weighted)
+        assert np.isneginf(counted[:3]).all() and np.isfinite(counted[6:]).any()
+
+
 def test_predict_many_combines_and_calibrates_in_blocks_with_the_same_numbers(monkeypatch):
     torch.set_num_threads(1)
     series = daily_sine(days=6, noise=0.05, seed=2)
