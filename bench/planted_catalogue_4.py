@@ -609,8 +609,8 @@ CATALOGUE_4: tuple[tuple[str, str, str, str, str], ...] = (
     (
         "calibration4-half-life-multiplied",
         CAL,
-        "recent_w = np.broadcast_to((0.5 ** (j / cal.half_life_steps))[None, None, :], recent.shape[:3])",
-        "recent_w = np.broadcast_to((0.5 ** (j * cal.half_life_steps))[None, None, :], recent.shape[:3])",
+        "recent_w = np.broadcast_to((0.5 ** (j / cal.half_life_steps))[None, None, :], recent_d.shape)",
+        "recent_w = np.broadcast_to((0.5 ** (j * cal.half_life_steps))[None, None, :], recent_d.shape)",
         "recent errors decay per step by the half-life's power: only the last one or two origins count and the "
         "band jumps with each error",
     ),

@@ -9,14 +9,26 @@ the first --train-fraction, compute its forecasts for the rest once, replay the 
 
     OMP_NUM_THREADS=1 nice -n 10 python bench/tune_speed.py \
         --csv shared/data/traffic/nasa_http_requests_jul95.csv --capacity-per-replica 10.8 --sequential
+
+``--compare-to REV`` times the whole ``forecaster tune`` command instead, this tree's and REV's (its
+``forecaster/`` from ``git archive``), one after the other in child processes (one thread each), and checks
+that both wrote the same JSON (every setting's numbers, the recommendation, the HPA alone):
+
+    nice -n 10 python bench/tune_speed.py --csv shared/data/traffic/nasa_http_requests_jul95.csv \
+        --capacity-per-replica 10.8 --compare-to 64d9e0e
 """
 
 from __future__ import annotations
 
 import argparse
 import cProfile
+import json
+import os
 import pstats
+import subprocess
 import sys
+import tarfile
+import tempfile
 import time
 from pathlib import Path
 
@@ -54,6 +66,93 @@ def sequential_points(trace, *, grid, table, split, cap, slo):
     return points
 
 
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def cli_tune(package_root: Path, *, csv: Path, capacity: float, out: Path, label: str) -> dict:
+    """Run ``forecaster tune`` with the ``forecaster`` package under ``package_root``; its CPU seconds and
+    peak memory (this child's own rusage), and the JSON it wrote."""
+    env = {**os.environ, "PYTHONPATH": str(package_root), "OMP_NUM_THREADS": "1", "MPLBACKEND": "Agg"}
+    json_out, log = out / f"{label}.json", out / f"{label}.log"
+    cmd = [sys.executable, "-m", "forecaster", "tune", "--csv", str(csv), "--capacity-per-replica"]
+    cmd += [repr(capacity), "--pod-startup", "3m", "--slo", "short-minutes=0.5%", "--json", str(json_out)]
+    cmd += ["--plot", str(out / f"{label}.png")]
+    with open(log, "w") as f:
+        # cwd: the output folder, so that ``-m`` finds the package on PYTHONPATH, not the current directory's.
+        child = subprocess.Popen(cmd, env=env, cwd=out, stdout=f, stderr=subprocess.STDOUT)
+        _, status, usage = os.wait4(child.pid, 0)
+        child.returncode = os.waitstatus_to_exitcode(status)
+    if child.returncode:
+        raise SystemExit(f"{label}: forecaster tune failed ({child.returncode}), see {log}")
+    return {
+        "label": label,
+        "user": usage.ru_utime,
+        "system": usage.ru_stime,
+        "cpu": usage.ru_utime + usage.ru_stime,
+        "peak_gb": usage.ru_maxrss / 2**20,
+        "json": json.loads(json_out.read_text()),
+        "log": log,
+    }
+
+
+def differences(a: object, b: object, path: str = "") -> list[str]:
+    """Where two JSON documents differ (paths), exact comparison."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        out = [f"{path}/{k}: only on one side" for k in sorted(set(a) ^ set(b))]
+        for k in sorted(set(a) & set(b)):
+            out += differences(a[k], b[k], f"{path}/{k}")
+        return out
+    if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+        return [
+            d for i, (x, y) in enumerate(zip(a, b, strict=True)) for d in differences(x, y, f"{path}[{i}]")
+        ]
+    return [] if a == b else [f"{path}: {a!r} != {b!r}"[:200]]
+
+
+def compare(args: argparse.Namespace) -> None:
+    csv = Path(args.csv).resolve()
+    with tempfile.TemporaryDirectory(prefix="tune_speed_") as tmp:
+        work = Path(tmp)
+        old_root = work / "old"
+        old_root.mkdir()
+        archive = subprocess.run(
+            ["git", "archive", args.compare_to, "forecaster"], cwd=ROOT, check=True, capture_output=True
+        ).stdout
+        (work / "old.tar").write_bytes(archive)
+        with tarfile.open(work / "old.tar") as tar:
+            tar.extractall(old_root, filter="data")
+        (old_root / "models").symlink_to(ROOT / "models")  # the shipped pretrained networks
+        out = Path(args.keep) if args.keep else work
+        out.mkdir(parents=True, exist_ok=True)
+        runs = [
+            cli_tune(ROOT, csv=csv, capacity=args.capacity_per_replica, out=out, label="this-tree"),
+            cli_tune(old_root, csv=csv, capacity=args.capacity_per_replica, out=out, label=args.compare_to),
+        ]
+    new, old = runs
+    diff = differences(old["json"], new["json"])
+    rec = new["json"]["recommended"]
+    print(
+        f"forecaster tune --csv {csv.name} --capacity-per-replica {args.capacity_per_replica:g} (one thread)"
+    )
+    for r in (old, new):
+        print(
+            f"  {r['label']:12} {r['cpu']:7.1f} CPU s (user {r['user']:.1f}, system {r['system']:.1f}), "
+            f"peak {r['peak_gb']:.2f} GB"
+        )
+    print(f"  ratio {old['cpu'] / new['cpu']:.2f}x; JSON identical: {not diff}")
+    for d in diff[:20]:
+        print("    " + d)
+    print(f"  recommended: {rec['label'] if rec else None}")
+    if args.out:
+        with open(args.out, "a") as f:
+            f.write(
+                f"| {csv.stem} | {old['cpu']:.1f} ({old['user']:.1f} + {old['system']:.1f}) | "
+                f"{old['peak_gb']:.1f} GB | {new['cpu']:.1f} ({new['user']:.1f} + {new['system']:.1f}) | "
+                f"{new['peak_gb']:.1f} GB | {old['cpu'] / new['cpu']:.2f}x | "
+                f"{'identical' if not diff else f'{len(diff)} differences'} | {rec['label'] if rec else '-'} |\n"
+            )
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--csv", required=True)
@@ -70,7 +169,16 @@ def main() -> None:
         help="npz file of the forecasts (bench/replay_round3.py's format): written after fitting, read instead "
         "of fitting when it exists (then fit and forecasts are not timed)",
     )
+    p.add_argument(
+        "--compare-to",
+        metavar="REV",
+        help="time the whole forecaster tune command, this tree's and REV's, and check their JSON is the same",
+    )
+    p.add_argument("--keep", help="with --compare-to: keep both runs' JSON, logs and plots in this folder")
     args = p.parse_args()
+    if args.compare_to:
+        compare(args)
+        return
     import torch
 
     torch.set_num_threads(1)

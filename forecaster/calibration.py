@@ -50,6 +50,9 @@ MAX_SCALE = 100.0
 """Largest scale: a burst from an idle level (a score in the thousands) must not make the band unbounded.
 (The network's band collapses in a regime it never saw, so the scale that covers there can be large.)"""
 _SKETCH = 64
+_BLOCK_ELEMENTS = 1 << 18
+"""Scores computed at once when calibrating many origins: arrays of 2 MiB, which the allocator reuses (at
+16 MiB each a block's temporaries were fresh pages every time: a fifth of the CPU went to the kernel)."""
 
 PRIOR_WEIGHT = 0.25
 """The validation scores weigh as much as this share of a full window of recent scores: enough to steady a
@@ -129,6 +132,13 @@ def scores(actual: np.ndarray, point: np.ndarray, width: np.ndarray) -> np.ndarr
     return np.where(tiny | ~np.isfinite(actual)[..., None], np.nan, r)
 
 
+def _scores_one(actual: np.ndarray, point: np.ndarray, width: np.ndarray) -> np.ndarray:
+    """:func:`scores` for one quantile: ``width`` without the quantile axis."""
+    tiny = np.abs(width) <= 1e-12 * np.maximum(np.abs(point), 1.0)
+    r = (actual - point) / np.where(tiny, 1.0, width)
+    return np.where(tiny | ~np.isfinite(actual), np.nan, r)
+
+
 def fit_prior(r: np.ndarray, *, sketch: int = _SKETCH) -> np.ndarray:
     """The validation scores ``[N, H, Q]`` of all steps summarised as ``[Q, sketch]`` evenly spaced quantiles."""
     levels = (np.arange(sketch) + 0.5) / sketch
@@ -200,40 +210,109 @@ def conformal_scales(
 
     ``validation_scale``: the per-quantile scale fitted on validation and bounded there (the model's
     ``band_scale``), the floor; without it the validation scores' quantile.
+
+    Origins are independent of each other: a backtest's thousands of them are calibrated in blocks of
+    ``_BLOCK_ELEMENTS`` scores, so memory stays bounded and each block's arrays stay in cache (the same
+    numbers as one block: every reduction runs along a row of one origin).
     """
     S, H, Q = raw.shape
+    origins = np.asarray(origins, dtype=np.int64)
     N = len(origins)
     cal = calibration
-    h = np.arange(H)
     i50 = list(quantiles).index(0.5)
+    # The network's band at scale 1 carried to a past combination ``past``, for every kept origin and step:
+    # its pieces that do not depend on ``past`` (carried_width, quantile by quantile), computed once.
+    p50 = raw[..., i50]  # [S, H]
+    relative = np.abs(p50) > 10 * floor
+    bands = {}
+    for q, level in enumerate(quantiles):
+        if level != 0.5:
+            dist = raw[..., q] - p50
+            bands[q] = (dist / np.where(relative, np.abs(p50), 1.0), dist)  # relative to the p50; absolute
+    per_origin = H * (cal.window + (_seasonal_offsets(cal).size if _seasons(cal) else 0))
+    block = max(1, _BLOCK_ELEMENTS // max(per_origin, 1))
+    out = np.ones((N, H, Q))
+    for b in range(0, N, block):
+        rows = slice(b, b + block)
+        out[rows] = _block_scales(
+            cal,
+            members=members,
+            weights={name: w[rows] for name, w in weights.items()},
+            relative=relative,
+            bands=bands,
+            values=values,
+            first=first,
+            S=S,
+            origins=origins[rows],
+            quantiles=quantiles,
+            validation_scale=validation_scale,
+            unit=None if unit is None else unit[rows],
+        )
+    return out
 
-    def scores_at(s_abs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Scores ``[N, H, K, Q]`` and residuals ``y - point`` ``[N, H, K]`` of the forecasts made at
-        origins ``s_abs [N, H, K]`` for step h, with the combination weights of now; NaN where the origin
+
+def _seasons(cal: BandCalibration) -> bool:
+    return bool(cal.season_steps and cal.seasonal_days)
+
+
+def _seasonal_offsets(cal: BandCalibration) -> np.ndarray:
+    """How far back the seasonal scores' origins are: a horizon around the same time on previous days."""
+    i = np.arange(-cal.seasonal_halfwidth, cal.seasonal_halfwidth + 1)
+    return (np.arange(1, cal.seasonal_days + 1)[:, None] * cal.season_steps - i[None, :]).ravel()  # [K]
+
+
+def _block_scales(
+    cal: BandCalibration,
+    *,
+    members: Mapping[str, np.ndarray],
+    weights: Mapping[str, np.ndarray],
+    relative: np.ndarray,
+    bands: Mapping[int, tuple[np.ndarray, np.ndarray]],
+    values: np.ndarray,
+    first: int,
+    S: int,
+    origins: np.ndarray,
+    quantiles: Sequence[float],
+    validation_scale: Sequence[float] | None,
+    unit: np.ndarray | None,
+) -> np.ndarray:
+    """:func:`conformal_scales` for one block of origins."""
+    N = len(origins)
+    H = relative.shape[1]
+    Q = len(quantiles)
+    h = np.arange(H)
+
+    def scores_at(s_abs: np.ndarray) -> tuple[dict[int, np.ndarray], np.ndarray]:
+        """Scores ``[N, H, K]`` per quantile and residuals ``y - point`` ``[N, H, K]`` of the forecasts made
+        at origins ``s_abs [N, H, K]`` for step h, with the combination weights of now; NaN where the origin
         is not kept or its target not yet seen."""
         target = s_abs + h[None, :, None]
         ok = (s_abs >= first) & (s_abs < first + S) & (target < origins[:, None, None]) & (target >= 0)
         s_rel = np.clip(s_abs - first, 0, S - 1)
         y = np.where(ok, values[np.clip(target, 0, len(values) - 1)], np.nan)  # [N, H, K]
-        hh = np.broadcast_to(h[None, :, None], s_rel.shape)
+        at = s_rel * H + h[None, :, None]  # positions in the flattened [S, H] arrays
         past = np.zeros(s_rel.shape)
         for name, w in weights.items():
-            past += w[:, :, None] * members[name][s_rel, hh]  # [N, H, K]
-        return scores(y, past, carried_width(raw[s_rel, hh], past, i50=i50, floor=floor)), y - past
+            past += w[:, :, None] * np.take(members[name], at)  # [N, H, K]
+        near_zero = ~np.take(relative, at)
+        size = np.abs(past)
+        return {
+            q: _scores_one(y, past, np.where(near_zero, np.take(dist, at), np.take(rel, at) * size))
+            for q, (rel, dist) in bands.items()
+        }, y - past
 
     # Recent: the origins whose target y[s + h] is observed (s <= t - 1 - h), pooled over the steps: one
     # scale for the whole horizon (the network's band keeps its shape across it; capacity is planned on
     # the band's peak over the lead time, which a per-step scale that narrows early steps misses more).
     j = np.arange(cal.window)
     recent, recent_d = scores_at(origins[:, None, None] - 1 - h[None, :, None] - j[None, None, :])
-    recent_w = np.broadcast_to((0.5 ** (j / cal.half_life_steps))[None, None, :], recent.shape[:3])
-    recent, recent_w = recent.reshape(N, 1, -1, Q), recent_w.reshape(N, 1, -1)  # [N, 1, H * W, (Q)]
-    recent_d = recent_d.reshape(N, 1, -1)
+    recent_w = np.broadcast_to((0.5 ** (j / cal.half_life_steps))[None, None, :], recent_d.shape)
+    recent = {q: r.reshape(N, 1, -1) for q, r in recent.items()}  # [N, 1, H * W]
+    recent_w, recent_d = recent_w.reshape(N, 1, -1), recent_d.reshape(N, 1, -1)
     # Seasonal: the forecasts made within a few steps of the same time on previous days, step by step.
     seasonal = seasonal_d = None
-    if cal.season_steps and cal.seasonal_days:
-        i = np.arange(-cal.seasonal_halfwidth, cal.seasonal_halfwidth + 1)
-        back = (np.arange(1, cal.seasonal_days + 1)[:, None] * cal.season_steps - i[None, :]).ravel()  # [K]
+    if _seasons(cal):
+        back = _seasonal_offsets(cal)
         seasonal, seasonal_d = scores_at(
             np.broadcast_to(origins[:, None, None] - back[None, None, :], (N, H, len(back)))
         )
@@ -246,9 +325,9 @@ def conformal_scales(
         # (the width is negative): covered when r >= scale, so it is the 1 - q quantile. Either way a wider
         # band is a larger scale.
         at = level if level > 0.5 else 1 - level
-        k = _weighted_quantile(recent[..., q], recent_w, prior=prior, at=at)  # [N, 1]
+        k = _weighted_quantile(recent[q], recent_w, prior=prior, at=at)  # [N, 1]
         if seasonal is not None:
-            k = np.maximum(k, _weighted_quantile(seasonal[..., q], None, prior=prior, at=at))  # [N, H]
+            k = np.maximum(k, _weighted_quantile(seasonal[q], None, prior=prior, at=at))  # [N, H]
         if unit is not None:
             # Never beyond the errors themselves: the same quantile of the raw residuals, in the band's
             # direction. Scores divide by the network's band at past origins; where that band had
@@ -279,6 +358,8 @@ def _weighted_quantile(
     joined by the validation ``prior`` scores (``PRIOR_WEIGHT`` of the scores' total weight) and by the
     forecast being calibrated as a score at +infinity of unit weight (the conformal correction);
     -infinity where there are too few scores to say anything."""
+    if w is None and not len(prior):
+        return _count_quantile(r, at=at, beyond=beyond)
     N, H, _ = r.shape
     found = np.isfinite(r)
     w = np.where(found, 1.0 if w is None else w, 0.0)
@@ -289,12 +370,30 @@ def _weighted_quantile(
     )
     prior_w = np.broadcast_to(PRIOR_WEIGHT * np.maximum(total, 1.0) / max(m, 1), (N, H, m))
     w = np.concatenate([w, prior_w, np.ones((N, H, 1))], axis=2)
-    order = np.argsort(vals, axis=2)
-    vs = np.take_along_axis(vals, order, axis=2)
-    cw = np.cumsum(np.take_along_axis(w, order, axis=2), axis=2)
+    K = vals.shape[2]
+    # The scores in increasing order, as positions in the flattened arrays (a flat take is several times
+    # cheaper than take_along_axis's broadcast fancy index).
+    order = np.argsort(vals, axis=2) + (np.arange(N * H) * K).reshape(N, H, 1)
+    cw = np.cumsum(np.take(w, order), axis=2)
     pick = np.sum(cw < at * cw[..., -1:], axis=2)  # the first sorted score reaching the level
-    k = np.take_along_axis(vs, np.minimum(pick, vs.shape[2] - 1)[..., None], axis=2)[..., 0]
+    k = np.take(vals, np.take_along_axis(order, np.minimum(pick, K - 1)[..., None], axis=2)[..., 0])
     # Too few scores for this quantile (under 1 / (1 - at), e.g. 10 for a p90: a cold start, a history
     # shorter than the seasonal look-back): no evidence either way, the validation scale decides.
     k = np.where(total[..., 0] * (1 - at) < 1.0, -np.inf, k)
+    return np.where(np.isfinite(k) | (k == -np.inf), k, beyond)
+
+
+def _count_quantile(r: np.ndarray, *, at: float, beyond: float) -> np.ndarray:
+    """:func:`_weighted_quantile` with unit weights and no prior, by counting: the +inf of unit weight
+    after the ``n`` scores, the first sorted score whose running count reaches ``at * (n + 1)``. Counts
+    are exact, so this is the weighted sort's very number, for a sort of the values alone."""
+    found = np.isfinite(r)
+    n = np.sum(found, axis=2)  # [N, H]
+    ordered = np.sort(np.where(found, r, np.inf), axis=2)
+    level = at * (n + 1.0)
+    pick = np.minimum(np.ceil(level).astype(np.int64) - 1, n)  # sorted scores whose count stays below it
+    K = ordered.shape[2]
+    k = np.take_along_axis(ordered, np.minimum(pick, K - 1)[..., None], axis=2)[..., 0]
+    k = np.where(pick < n, k, np.inf)
+    k = np.where(n * (1 - at) < 1.0, -np.inf, k)
     return np.where(np.isfinite(k) | (k == -np.inf), k, beyond)

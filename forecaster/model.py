@@ -86,6 +86,8 @@ the Anscombe transform ``2 sqrt(y + 3/8)``, under which Poisson noise has about 
 level. Forecast quantiles are mapped back through the inverse (a monotone map keeps quantiles)."""
 _FORWARD_BATCH = 256
 """Windows per forward pass when forecasting many origins (training's blend, calibration, backtests)."""
+_COMBINE_BLOCK_ELEMENTS = 1 << 18
+"""Scored errors per pass when combining many origins (a backtest's): bounded memory, 2 MiB arrays."""
 _COUNT_LIKE_INTEGER_SHARE = 0.99
 
 
@@ -330,11 +332,12 @@ class Forecaster:
         with np.errstate(over="ignore", invalid="ignore"):  # overflow is reported by _finish, as an error
             out = self._run(values, index, np.asarray(origins, dtype=np.int64), events=events)  # [N, H, Q]
         note = events_note(self.events, events)
+        columns = pd.Index(self.columns)
         frames = []
         for i, t in enumerate(origins):
             # The steps after the origin's last observed point (t - 1), whatever the history's anchor.
-            future = future_index(history.iloc[: int(t)], self.horizon_steps, self.step)
-            frames.append(pd.DataFrame(out[i], index=future, columns=self.columns))
+            future = pd.date_range(index[int(t) - 1] + self.step, periods=self.horizon_steps, freq=self.step)
+            frames.append(pd.DataFrame(out[i], index=future, columns=columns))
             if note:
                 frames[-1].attrs["note"] = note
         return frames
@@ -616,9 +619,7 @@ class Forecaster:
         skill = None
         if self.weighting.guard_window:
             skill = self._skill_points(members, values, index, first=lo, origins=origins, events=events)
-        point, weights = combine(
-            members, values, first=lo, origins=origins, weighting=self.weighting, skill=skill
-        )
+        point, weights = self._combine(members, values, first=lo, origins=origins, skill=skill)
         if self.calibration is None:
             out = self.band_around(raw_all[origins - lo], point)
         else:
@@ -637,6 +638,34 @@ class Forecaster:
             )  # [N, H, Q]
             out = point[..., None] + width
         return self._finish(self._with_event_profile(out, values, index, origins, events), values)
+
+    def _combine(
+        self,
+        members: Mapping[str, np.ndarray],
+        values: np.ndarray,
+        *,
+        first: int,
+        origins: np.ndarray,
+        skill: Skill | None,
+    ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """The skill-weighted p50 and its weights at ``origins`` (:func:`forecaster.combine.combine`).
+
+        Unguarded, each origin's weights come from its own recent errors alone: a backtest's thousands of
+        origins are combined in blocks, so memory stays bounded (the same numbers as one block: every
+        reduction runs along one origin's scored errors). Guarded, in one pass (the guard's running sums
+        depend on the origins asked for together)."""
+        weighting = self.weighting
+        assert weighting is not None
+        offsets, _ = weighting.offsets(self.spec.horizon)
+        block = max(1, _COMBINE_BLOCK_ELEMENTS // offsets.size)
+        if weighting.guard_window or len(origins) <= block:
+            return combine(members, values, first=first, origins=origins, weighting=weighting, skill=skill)
+        parts = [
+            combine(members, values, first=first, origins=origins[b : b + block], weighting=weighting)
+            for b in range(0, len(origins), block)
+        ]
+        point = np.concatenate([p for p, _ in parts])
+        return point, {name: np.concatenate([w[name] for _, w in parts]) for name in parts[0][1]}
 
     def _with_event_profile(
         self,
