@@ -8,6 +8,7 @@ without a forecast, and forecasts whose index is not in nanoseconds (as read bac
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 
 from forecaster.scaling import ScalingPolicy, ScalingState, decide
 
@@ -63,3 +64,153 @@ def test_rise_plan_threshold_is_strict_and_relative_to_the_next_step() -> None:
     assert (above.reason, above.desired_replicas) == ("forecast", 2)
     big = run(forecast([100, 100, 100, 500, 500], p50=[100, 100, 100, 500, 500]), policy)
     assert (big.reason, big.desired_replicas) == ("forecast", 5)
+
+
+def test_rise_plan_releases_a_raised_floor_once_the_window_has_passed():
+    # A rise raises the floor; the forecast then stays high but flat (the HPA follows a level): the floor is
+    # held through the stabilisation window, then released to min_replicas, never held at the level's need.
+    policy = POLICY.replace(plan="rise", scale_down_stabilization_s=180)
+    rise = forecast([100, 100, 100, 800, 800], p50=[100, 100, 100, 800, 800])
+    flat = forecast([800] * 5, p50=[800] * 5)
+    d = run(rise, policy)
+    assert (d.reason, d.desired_replicas) == ("forecast", 8)
+    state, seen = d.state, []
+    for minute in range(1, 6):
+        d = run(flat.set_axis(flat.index + minute * MIN), policy, state=state, now=NOW + minute * MIN)
+        state = d.state
+        seen.append((d.reason, d.desired_replicas))
+    assert seen == [("stabilizing", 8), ("stabilizing", 8), ("no_rise", 2), ("no_rise", 2), ("no_rise", 2)]
+
+
+# -- forecasts as they arrive ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("unit", ["s", "ms", "us", "ns"])
+def test_a_forecast_indexed_in_any_time_unit_gives_the_same_decision(unit):
+    fc = forecast([300, 500, 420, 410, 490, 900])
+    fc = fc.set_axis(pd.DatetimeIndex(fc.index).as_unit(unit))
+    d = run(fc)
+    assert (d.reason, d.desired_replicas, d.forecast_peak, d.forecast_peak_at) == (
+        "forecast",
+        5,
+        500.0,
+        NOW + MIN,
+    )
+
+
+def test_a_gap_after_the_planning_window_does_not_void_the_forecast():
+    nan = float("nan")
+    d = run(forecast([300, 500, 420, 410, 490, nan, nan]))
+    assert (d.reason, d.desired_replicas) == ("forecast", 5)
+    capped = run(
+        forecast([300, 500, 420, 410, 490, nan], p50=[300, 400, 400, 400, 400, nan]),
+        POLICY.replace(max_over_median=0.1),
+    )
+    assert (capped.reason, capped.desired_replicas) == ("forecast", 5)  # every step capped at 440: 5 replicas
+    assert capped.forecast_peak == pytest.approx(440.0)
+
+
+def test_a_nan_inside_the_planning_window_never_scales_down():
+    nan = float("nan")
+    d = run(forecast([300, 500, nan, 410, 490, 900]), state=ScalingState(last_desired=9), current=9)
+    assert (d.reason, d.desired_replicas) == ("no_forecast", 9)
+
+
+def test_the_peak_and_when_are_reported_with_the_headroom():
+    d = run(forecast([300, 420, 500, 410, 490, 900]), POLICY.replace(headroom=0.1))
+    assert d.forecast_peak == 500.0 and d.forecast_peak_at == NOW + 2 * MIN
+    assert d.desired_replicas == 6 and d.raw_replicas == 6
+    assert "+10% headroom" in d.message and "= 6 replicas" in d.message
+    plain = run(forecast([300, 420, 500, 410, 490, 900]))
+    assert "headroom" not in plain.message and plain.desired_replicas == 5
+
+
+# -- stabilisation and rate limits over several ticks -------------------------------------------------------
+
+
+def _ticks(loads_per_minute, policy, *, start_state=EMPTY, current=3):
+    """Decide once a minute from a flat forecast at each minute's load; (reason, desired) per tick."""
+    state, out = start_state, []
+    for minute, load in enumerate(loads_per_minute):
+        now = NOW + minute * MIN
+        fc = (
+            None
+            if load is None
+            else forecast([load] * 6).set_axis(pd.date_range(now, periods=6, freq="1min"))
+        )
+        d = run(fc, policy, state=state, now=now, current=current)
+        state = d.state
+        out.append((d.reason, d.desired_replicas))
+    return out
+
+
+def test_a_recommendation_counts_for_exactly_the_stabilisation_window():
+    # 900 at minute 0 needs 9; then 300 (3). The 9 is held while it is inside the 180 s window (strictly:
+    # at minute 3 it is exactly 180 s old and no longer counts, as in the HPA).
+    got = _ticks([900, 300, 300, 300, 300], POLICY.replace(scale_down_stabilization_s=180))
+    assert got == [("forecast", 9), ("stabilizing", 9), ("stabilizing", 9), ("forecast", 3), ("forecast", 3)]
+
+
+def test_missing_forecasts_keep_the_stabilisation_memory():
+    # The forecast goes missing for two ticks after a high one: the decision keeps 9, and when data comes
+    # back low the 9 recommended at minute 0 is still inside the window: no drop before it has passed.
+    got = _ticks([900, None, None, 300, 300, 300, 300], POLICY.replace(scale_down_stabilization_s=300))
+    assert got == [
+        ("forecast", 9),
+        ("no_forecast", 9),
+        ("no_forecast", 9),
+        ("stabilizing", 9),
+        ("stabilizing", 9),
+        ("forecast", 3),
+        ("forecast", 3),
+    ]
+
+
+def test_scale_down_steps_are_limited_per_period_from_the_last_scale_down():
+    policy = POLICY.replace(scale_down_stabilization_s=0, scale_down_max_step=2, scale_down_period_s=120)
+    got = _ticks([1000, 300, 300, 300, 300, 300, 300], policy)
+    # 10 -> 8 at once; no further step until 120 s after it (minute 3), then 8 -> 6, then 6 -> 4 at minute 5.
+    assert got == [
+        ("forecast", 10),
+        ("rate_limited", 8),
+        ("rate_limited", 8),
+        ("rate_limited", 6),
+        ("rate_limited", 6),
+        ("rate_limited", 4),
+        ("rate_limited", 4),
+    ]
+
+
+def test_a_scale_down_of_exactly_the_step_is_not_rate_limited():
+    policy = POLICY.replace(scale_down_stabilization_s=0, scale_down_max_step=2, scale_down_period_s=60)
+    assert _ticks([500, 300], policy) == [("forecast", 5), ("forecast", 3)]
+
+
+def test_without_a_step_limit_consecutive_scale_downs_all_happen_at_once():
+    policy = POLICY.replace(scale_down_stabilization_s=0, scale_down_max_step=0, scale_down_period_s=600)
+    assert _ticks([1000, 700, 400, 200], policy) == [
+        ("forecast", 10),
+        ("forecast", 7),
+        ("forecast", 4),
+        ("forecast", 2),
+    ]
+
+
+def test_the_stabilisation_window_never_holds_above_what_was_last_applied():
+    # A rate-limited scale-down applied 8 while 10 was still recommended in the window: the next tick holds
+    # at most 8 (stabilisation never scales up).
+    policy = POLICY.replace(scale_down_stabilization_s=600, scale_down_max_step=2, scale_down_period_s=60)
+    state = ScalingState(
+        recommendations=((NOW - 2 * MIN, 10),), last_desired=8, last_scale_down_at=NOW - 2 * MIN
+    )
+    d = run(forecast([300] * 6), policy, state=state, current=8)
+    assert d.desired_replicas == 8 and d.reason == "stabilizing"
+
+
+def test_the_observed_load_raises_the_floor_only_up_to_max_replicas():
+    d = run(forecast([300] * 6), observed=5000.0)
+    assert (d.reason, d.desired_replicas) == ("observed_load", 20)
+    same = run(forecast([500] * 6), observed=500.0)
+    assert (same.reason, same.desired_replicas) == ("forecast", 5)
+    headroom = run(forecast([300] * 6), POLICY.replace(headroom=0.5), observed=400.0)
+    assert (headroom.reason, headroom.desired_replicas) == ("observed_load", 6)
