@@ -10,7 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from forecaster.event_profile import DEFAULT_LATE_S, LATE_QUANTILE, fit_event_profile
+import forecaster.calibration as calibration
+import forecaster.event_profile as event_profile
+from forecaster.event_profile import DEFAULT_LATE_S, LATE_QUANTILE, fit_event_profile, lag_knots
 from forecaster.events import Calendar, Event
 
 T0 = pd.Timestamp("2026-03-01")
@@ -52,3 +54,24 @@ def test_without_enough_starts_the_default_lateness_is_kept():
     y, index, calendar = _history([0, 0, 5])
     profile = fit_event_profile(y, index, calendar, season=1440, horizon=10)
     assert profile.late_s == DEFAULT_LATE_S
+
+
+def test_the_documented_times_and_shares_of_the_event_profile_and_the_band():
+    """The numbers the README and the docstrings promise (tests elsewhere read these constants, so a changed
+    value, or a value in the wrong unit, would pass them): a started stream is never forecast smaller than
+    announced for 10 minutes; an entry is cancelled 2 minutes after its late-start time, which defaults to 10
+    minutes and is learnt as the 95th percentile of delays up to 30 minutes; the profile answers from 30
+    minutes before a start to an hour after it, over a 4-hour uplift, from a level of the last two hours;
+    a start counts as seen at 0.3 of its announced uplift."""
+    ep = event_profile
+    assert (ep.CONFIRM_S, ep.DETECT_S, ep.DEFAULT_LATE_S, ep.MAX_LATE_S) == (600.0, 120.0, 600.0, 1800.0)
+    assert (ep.LATE_QUANTILE, ep.STARTED_SCALE) == (0.95, 0.3)
+    assert (ep.USE_BEFORE_S, ep.USE_AFTER_S, ep.PROFILE_S, ep.LEVEL_S) == (1800.0, 3600.0, 14400.0, 7200.0)
+    # Knots a minute apart over the first 10 minutes, then every step, up to the profile's end.
+    knots = lag_knots(300.0)
+    np.testing.assert_array_equal(knots[:11], np.arange(0.0, 601.0, 60.0))
+    assert knots[11] == 900.0 and np.all(np.diff(knots[11:]) == 300.0) and knots[-1] < 4 * 3600
+    assert lag_knots(60.0)[-1] < 4 * 3600 and np.all(np.diff(lag_knots(60.0)) == 60.0)
+    # The band: never narrower than a quarter of the network's, at most 100 times it; the validation scores
+    # weigh a quarter of a full window of recent ones.
+    assert (calibration.MIN_SCALE, calibration.MAX_SCALE, calibration.PRIOR_WEIGHT) == (0.25, 100.0, 0.25)

@@ -214,3 +214,27 @@ def test_the_observed_load_raises_the_floor_only_up_to_max_replicas():
     assert (same.reason, same.desired_replicas) == ("forecast", 5)
     headroom = run(forecast([300] * 6), POLICY.replace(headroom=0.5), observed=400.0)
     assert (headroom.reason, headroom.desired_replicas) == ("observed_load", 6)
+
+
+def test_a_recommendation_stamped_in_the_future_is_not_held():
+    # State written by a replica whose clock ran ahead (a failover): a recommendation stamped after now is
+    # outside the trailing window and must not hold the floor up; it is dropped from the state too.
+    state = ScalingState(recommendations=((NOW + 10 * MIN, 12),), last_desired=6)
+    d = run(forecast([300] * 6), POLICY.replace(scale_down_stabilization_s=300), state=state, current=6)
+    assert (d.reason, d.desired_replicas) == ("forecast", 3)
+    assert d.state.recommendations == ((NOW, 3),)
+
+
+def test_the_documented_defaults_of_a_policy():
+    """peak on the p90 over [now, now + 3 min + 1 min], the HPA's 5-minute scale-down stabilisation, no
+    headroom, no rate limit, no cap over the median, 1..100 replicas."""
+    p = ScalingPolicy(capacity_per_replica=50)
+    assert (p.plan, p.quantile, p.column, p.headroom) == ("peak", 0.9, "p90", 0.0)
+    assert (p.lead_time_s, p.interval_s, p.scale_down_stabilization_s) == (180.0, 60.0, 300.0)
+    assert (p.scale_down_max_step, p.scale_down_period_s, p.rise_threshold, p.max_over_median) == (
+        0,
+        60.0,
+        0.0,
+        0.0,
+    )
+    assert (p.min_replicas, p.max_replicas) == (1, 100)
