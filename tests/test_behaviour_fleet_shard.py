@@ -8,9 +8,13 @@ from __future__ import annotations
 import time
 from types import SimpleNamespace
 
+import pytest
+
+from forecaster.errors import ConfigError
 from forecaster.fleet import Shard, train_shard
-from forecaster.settings import TargetConfig
+from forecaster.settings import PrometheusSettings, TargetConfig
 from forecaster.target_sources import TargetEntry
+from forecaster.templates import Template
 
 BURN_S = 0.05
 
@@ -104,3 +108,12 @@ def test_a_shard_trains_and_counts_only_the_targets_it_owns():
         assert summary.line().startswith(f"shard {index}/3: {len(trained)} of 40 targets")
         seen += trained
     assert sorted(seen) == sorted(names)
+
+
+def test_a_template_without_a_fetcher_is_refused_naming_its_declaration():
+    web = TargetConfig(name="web", prometheus=PrometheusSettings(query="sum by (service) (rate(x[1m]))"))
+    entries = [
+        TargetEntry(name="web", config=web, template=Template(("service",)), origin="targets/web.yaml")
+    ]
+    with pytest.raises(ConfigError, match="targets/web.yaml: a template needs a fetcher"):
+        _run(entries, lambda cfg, series=None: _result(cfg.name))
