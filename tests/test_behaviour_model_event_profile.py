@@ -12,7 +12,15 @@ import pytest
 
 import forecaster.calibration as calibration
 import forecaster.event_profile as event_profile
-from forecaster.event_profile import DEFAULT_LATE_S, LATE_QUANTILE, fit_event_profile, lag_knots
+from forecaster.event_profile import (
+    DEFAULT_LATE_S,
+    LATE_QUANTILE,
+    EventProfile,
+    apply_event_profile,
+    fit_event_profile,
+    lag_knots,
+    still_comes_table,
+)
 from forecaster.events import Calendar, Event
 
 T0 = pd.Timestamp("2026-03-01")
@@ -75,3 +83,41 @@ def test_the_documented_times_and_shares_of_the_event_profile_and_the_band():
     # The band: never narrower than a quarter of the network's, at most 100 times it; the validation scores
     # weigh a quarter of a full window of recent ones.
     assert (calibration.MIN_SCALE, calibration.MAX_SCALE, calibration.PRIOR_WEIGHT) == (0.25, 100.0, 0.25)
+
+
+def test_delays_beyond_the_longest_searched_are_not_late_streams():
+    """Delays of 1..40 minutes, a minute apart (no gap to cut at), 10 entries that never started: only the
+    delays up to 30 minutes are late streams; later ones are another stream, not this entry's."""
+    table = still_comes_table([60.0 * m for m in range(1, 41)], never_started=10, max_gap_s=300.0)
+    assert len(table) == 30
+    assert table[0] == pytest.approx(30 / 40)
+    assert table[29] == pytest.approx(1 / 11)
+
+
+def test_around_a_start_lower_quantiles_never_rise_above_the_median():
+    """A network band that crossed (its p10 above its p50) must not put the lower quantile above the median
+    the profile forecasts at the steps it answers."""
+    profile = EventProfile(
+        kinds=("match",),
+        size_scale=(0.0,),
+        events_seen=(20,),
+        step_s=300.0,
+        uplift=np.array([[0.0, 3.0, 1.0]]),
+        daily_shape=np.array([1.0]),
+        upper_ratio=np.array([[1.5] * 6, [1.2] * 6]),
+    )
+    index = pd.date_range("2026-03-05 00:00", periods=300, freq="5min")
+    start = pd.Timestamp("2026-03-06T00:05:00Z")  # one step after the origin (288 = 2026-03-06 00:00)
+    crossed = np.stack([np.full((1, 6), v) for v in (120.0, 100.0, 130.0)], axis=-1)  # p10 > p50
+    out = apply_event_profile(
+        profile,
+        crossed,
+        values=np.full(300, 100.0),
+        index=index,
+        origins=np.array([288]),
+        quantiles=(0.1, 0.5, 0.9),
+        calendar=Calendar.of([Event(start, "match")]),
+    )
+    used = profile.used_steps(index, np.array([288]), 6, Calendar.of([Event(start, "match")]))
+    assert used.any()
+    assert (out[..., 0][used] <= out[..., 1][used] + 1e-9).all(), out
