@@ -117,3 +117,25 @@ def test_a_template_without_a_fetcher_is_refused_naming_its_declaration():
     ]
     with pytest.raises(ConfigError, match="targets/web.yaml: a template needs a fetcher"):
         _run(entries, lambda cfg, series=None: _result(cfg.name))
+
+
+@pytest.mark.parametrize(("members", "more"), [(10, False), (12, True)])
+def test_a_templates_status_names_its_first_ten_members_and_says_when_there_are_more(members, more):
+    web = TargetConfig(name="web", prometheus=PrometheusSettings(query="sum by (service) (rate(x[1m]))"))
+    keys = {(f"s{i:02d}",): f"series-{i}" for i in range(members)}
+    recorded: dict = {}
+    train_shard(
+        [TargetEntry(name="web", config=web, template=Template(("service",), 50))],
+        shard=Shard(0, 1),
+        train_one=lambda cfg, series=None: _result(cfg.name),
+        fetch_split=lambda cfg, template: keys,
+        record=lambda e, r: recorded.__setitem__(e.name, r),
+        now=lambda: "2026-11-30T02:17:00Z",
+        report=lambda line: None,
+    )
+    status, reason, message = recorded["web"].expansion
+    assert (status, reason) == ("True", "Expanded")
+    assert message.startswith(f"{members} series by (service) of at most 50: web--s00, web--s01")
+    assert "web--s09" in message and "web--s10" not in message
+    assert message.endswith(" ...") is more
+    assert len(recorded["web"].members) == members
