@@ -121,3 +121,58 @@ def test_around_a_start_lower_quantiles_never_rise_above_the_median():
     used = profile.used_steps(index, np.array([288]), 6, Calendar.of([Event(start, "match")]))
     assert used.any()
     assert (out[..., 0][used] <= out[..., 1][used] + 1e-9).all(), out
+
+
+class _ProfileOnly:
+    """A 5-minute predictor forecasting with the profile alone (p50 = p90), for a replay's forecast_fn."""
+
+    step = "5min"
+    lookback_steps = 1
+
+    def __init__(self, profile: EventProfile, calendar: Calendar) -> None:
+        self.profile, self.calendar = profile, calendar
+
+    def predict_many(self, series: pd.Series, *, origins):  # noqa: ANN001, ANN202
+        index = pd.DatetimeIndex(series.index)
+        point, _ = self.profile.forecast(
+            series.to_numpy(dtype=float), index, np.asarray(origins), horizon=6, calendar=self.calendar
+        )
+        step = pd.Timedelta(self.step)
+        return [
+            pd.DataFrame({"p50": p, "p90": p}, index=index[t - 1] + step * np.arange(1, 7))
+            for t, p in zip(origins, point, strict=True)
+        ]
+
+
+def test_by_the_minute_an_entry_late_by_the_longest_wait_is_still_judged_and_dropped():
+    """An entry announced at 20:07 that never starts, with the longest late-start time (30 minutes): at 20:40
+    the 5-minute model (last point 20:35) still waits for it, but the minutes read since say it is over
+    (30 + 2 minutes passed): the by-the-minute revision still covers an entry announced 33 minutes ago."""
+    from forecaster.event_profile import MAX_LATE_S, judged_by_minute
+    from forecaster.simulate import predictor_forecasts
+
+    step_min = np.arange(240) * 5.0
+    g = np.clip(step_min / 3, 0, 1) * np.exp(-np.maximum(step_min - 3, 0) / 30)
+    profile = EventProfile(
+        kinds=("final",),
+        size_scale=(0.0,),
+        events_seen=(10,),
+        step_s=300.0,
+        uplift=g[None, :],
+        daily_shape=np.ones(1),
+        upper_ratio=np.ones((2, 10)),
+        late_s=MAX_LATE_S,
+    )
+    minutes = pd.date_range("2026-03-05 17:00", "2026-03-05 21:30", freq="1min")
+    trace = pd.Series(100.0, index=minutes)
+    announced = pd.Timestamp("2026-03-05 20:07", tz="UTC")
+    calendar = Calendar.of([Event(start=announced, kind="final")])
+    fn = predictor_forecasts(
+        _ProfileOnly(profile, calendar), trace.iloc[::5], start=pd.Timestamp("2026-03-05 19:30")
+    )
+    minute = judged_by_minute(fn, profile=profile, calendar=calendar)
+    now = pd.Timestamp("2026-03-05 20:40")
+    history = trace.loc[trace.index < now]
+    held, judged = fn(history, now), minute(history, now)
+    assert held["p90"].max() > 150  # the model, at 20:35, still holds the entry
+    np.testing.assert_allclose(judged["p90"].to_numpy(), 100.0, rtol=1e-6)
