@@ -9,7 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from forecaster.simulate import ClusterConfig, prepare_trace, run_metrics
+from forecaster.hpa import HPAConfig, HPAPolicy, HPARules
+from forecaster.scaling import ScalingPolicy
+from forecaster.simulate import ClusterConfig, ReplayConfig, prepare_trace, replay, run_metrics
 
 T0 = pd.Timestamp("2026-01-05 08:00")
 
@@ -66,3 +68,28 @@ def test_a_coarser_trace_is_interpolated_linearly_between_its_points():
     out = prepare_trace(pd.Series([100.0, 200.0, 100.0], index=index))
     assert len(out) == 11
     np.testing.assert_allclose(out.to_numpy()[:6], [100, 120, 140, 160, 180, 200])
+
+
+def test_the_timeline_shows_ready_capacity_not_pods_still_starting():
+    # Flat at 100 for 20 minutes, then 500: the HPA adds pods that take 3 minutes to be ready.
+    trace = pd.Series(
+        [100.0] * 20 + [500.0] * 20, index=pd.date_range(T0, periods=40, freq="1min"), name="load"
+    )
+    config = ReplayConfig(
+        hpa=HPAConfig(
+            capacity_per_replica=100.0,
+            metric_lag_s=0.0,
+            scale_down=HPARules(0.0, (HPAPolicy("Percent", 100, 15),)),
+        ),
+        policy=ScalingPolicy(capacity_per_replica=100.0),
+        cluster=ClusterConfig(pod_startup_s=180.0),
+    )
+    result = replay(trace, config=config, forecast_fn=None, include=("hpa",))
+    timeline = result.timeline()
+    run = result.runs["hpa"]
+    np.testing.assert_allclose(timeline["hpa_ready_capacity"].to_numpy(), run.ready * 100.0)
+    np.testing.assert_array_equal(timeline["hpa_ready_replicas"].to_numpy(), run.ready.astype(int))
+    starting = run.pods > run.ready
+    assert starting.any()  # minutes where pods exist that are not ready yet
+    assert (timeline["hpa_ready_capacity"].to_numpy()[starting] < run.pods[starting] * 100.0).all()
+    assert list(timeline.columns[:2]) == ["timestamp", "load"]
