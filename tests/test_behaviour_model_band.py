@@ -126,3 +126,34 @@ def test_pooled_weights_are_one_per_origin_even_before_every_step_was_judged():
     )
     assert np.ptp(weights["lstm"]) < 1e-12, weights["lstm"]
     assert weights["lstm"][0, 0] > 0.9
+
+
+def test_errors_older_than_the_window_never_widen_the_band():
+    """Recent origins look back ``window`` at most: a burst of errors just before that (24 origins of 6x) is
+    forgotten, the band is the one of the calm window alone."""
+    S, window = 400, 50
+    calm = np.tile(np.linspace(-1, 1, 21), 25)[: S + 1]
+    burst = calm.copy()
+    burst[S - window - 24 : S - window] *= 6.0  # targets of the 24 origins just older than the window
+    cal = BandCalibration(
+        prior=fit_prior(np.stack([-calm, calm, calm], axis=-1)[:S, None, :]),
+        half_life_steps=1e9,
+        window=window,
+    )
+
+    def scales(values):
+        return conformal_scales(
+            cal,
+            members={"lstm": np.zeros((S, 1))},
+            weights={"lstm": np.ones((1, 1))},
+            raw=_unit_band(S),
+            values=values,
+            first=0,
+            origins=np.array([S]),
+            quantiles=Q,
+            floor=1.0,
+            validation_scale=[0.25, 1.0, 0.25],
+        )
+
+    np.testing.assert_allclose(scales(burst), scales(calm))
+    assert not np.allclose(scales(np.concatenate([calm[:-10], calm[-10:] * 6.0])), scales(calm))

@@ -176,3 +176,21 @@ def test_by_the_minute_an_entry_late_by_the_longest_wait_is_still_judged_and_dro
     held, judged = fn(history, now), minute(history, now)
     assert held["p90"].max() > 150  # the model, at 20:35, still holds the entry
     np.testing.assert_allclose(judged["p90"].to_numpy(), 100.0, rtol=1e-6)
+
+
+def test_a_profile_keeps_its_band_quantile_through_the_manifest():
+    profile = EventProfile(
+        kinds=("match",),
+        size_scale=(0.0,),
+        events_seen=(20,),
+        step_s=300.0,
+        uplift=np.array([[0.0, 3.0, 1.0]]),
+        daily_shape=np.array([1.0]),
+        upper_ratio=np.array([[1.5] * 6, [1.2] * 6]),
+        upper_quantile=0.95,
+        late_s=420.0,
+        still_comes=(0.8, 0.5),
+    )
+    back = EventProfile.from_dict(profile.to_dict())
+    assert (back.upper_quantile, back.late_s, back.still_comes) == (0.95, 420.0, (0.8, 0.5))
+    np.testing.assert_array_equal(back.upper_ratio, profile.upper_ratio)
