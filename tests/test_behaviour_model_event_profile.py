@@ -194,3 +194,27 @@ def test_a_profile_keeps_its_band_quantile_through_the_manifest():
     back = EventProfile.from_dict(profile.to_dict())
     assert (back.upper_quantile, back.late_s, back.still_comes) == (0.95, 420.0, (0.8, 0.5))
     np.testing.assert_array_equal(back.upper_ratio, profile.upper_ratio)
+
+
+def test_a_start_is_never_read_from_less_than_the_two_minutes_a_rise_takes_to_show():
+    """One noisy point (+30%) a minute before the origin, 5 minutes after the announced start: a real start
+    there would have had no time to show (DETECT_S), so the entry is still waiting and its whole announced
+    rise is held from the next step, not replaced by a start fitted to the blip (a smaller first step)."""
+    lag_min = np.arange(240.0)
+    g = np.clip(lag_min / 3, 0, 1) * np.exp(-np.maximum(lag_min - 3, 0) / 30)
+    profile = EventProfile(
+        kinds=("final",),
+        size_scale=(0.0,),
+        events_seen=(10,),
+        step_s=60.0,
+        uplift=g[None, :],
+        daily_shape=np.ones(1),
+        upper_ratio=np.ones((2, 10)),
+        late_s=600.0,
+    )
+    index = pd.date_range("2026-03-05 18:00", periods=300, freq="1min")
+    calendar = Calendar.of([Event(start=index[150].tz_localize("UTC"), kind="final")])
+    values = np.full(300, 100.0)
+    values[155] = 130.0
+    point, pending = profile.forecast(values, index, np.array([156]), horizon=10, calendar=calendar)
+    assert point[0, 0] == pytest.approx(200.0) and pending[0, 0] == pytest.approx(100.0)
