@@ -93,3 +93,22 @@ def test_the_timeline_shows_ready_capacity_not_pods_still_starting():
     assert starting.any()  # minutes where pods exist that are not ready yet
     assert (timeline["hpa_ready_capacity"].to_numpy()[starting] < run.pods[starting] * 100.0).all()
     assert list(timeline.columns[:2]) == ["timestamp", "load"]
+
+
+def test_start_up_jitter_spreads_pods_over_the_whole_jitter():
+    """Start-up 60 s plus up to 600 s of jitter: of 40 pods started at once, some are still starting 7 minutes
+    later (a draw over the whole 10 minutes), and all are ready after 11."""
+    load = [100.0] * 5 + [4000.0] * 30
+    trace = pd.Series(load, index=pd.date_range(T0, periods=len(load), freq="1min"), name="load")
+    config = ReplayConfig(
+        hpa=HPAConfig(capacity_per_replica=100.0, metric_lag_s=0.0, max_replicas=60),
+        policy=ScalingPolicy(capacity_per_replica=100.0, max_replicas=60),
+        cluster=ClusterConfig(pod_startup_s=60.0, pod_startup_jitter_s=600.0),
+        seed=3,
+    )
+    run = replay(trace, config=config, forecast_fn=None, include=("hpa",)).runs["hpa"]
+    first_up = int(np.argmax(run.pods > 1.5))  # the minute the HPA scaled up
+    top = run.pods.max()
+    assert top >= 40
+    assert run.ready[first_up + 8] < top  # some pods still starting 7+ minutes after the scale-up
+    assert run.ready[first_up + 13] == top
