@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from forecaster.hpa import HPAConfig, HPAPolicy, HPARules
+from forecaster.oracle import oracle_schedule
 from forecaster.scaling import ScalingPolicy
 from forecaster.simulate import ClusterConfig, ReplayConfig, prepare_trace, replay, run_metrics
 
@@ -112,3 +113,18 @@ def test_start_up_jitter_spreads_pods_over_the_whole_jitter():
     assert top >= 40
     assert run.ready[first_up + 8] < top  # some pods still starting 7+ minutes after the scale-up
     assert run.ready[first_up + 13] == top
+
+
+def test_the_oracles_actions_are_the_minutes_its_pod_count_changes():
+    """The oracle's scaling actions count the minutes at which the number of pods (starting or ready) changes,
+    as for every run: pods started ahead of a need are an action when they are created, not when ready."""
+    rng = np.random.default_rng(11)
+    differs = 0
+    for _ in range(200):
+        need = rng.integers(0, 4, size=int(rng.integers(5, 25)))
+        initial = int(rng.integers(0, 3))
+        sched = oracle_schedule(need=need, initial=initial, pod_startup_min=int(rng.integers(0, 4)))
+        pods = np.concatenate([[initial], sched.pods])
+        assert sched.actions == int((np.diff(pods) != 0).sum())
+        differs += int((np.diff(np.concatenate([[initial], sched.ready])) != 0).sum() != sched.actions)
+    assert differs > 0  # the cases tell pods from ready pods apart
