@@ -48,18 +48,20 @@ class _Store:
         return SimpleNamespace(model=_Model(), ref=SimpleNamespace(version=f"{target}-v1"))
 
 
-def _template(fake, services: list[str]) -> list[str]:
+def _template(
+    fake, services: list[str], *, token_env: str | None = None, store: str = "/models"
+) -> list[str]:
+    prometheus = {"url": "http://127.0.0.1:1", "query": "sum by (service) (rate(http_requests_total[1m]))"}
+    if token_env:
+        prometheus["bearerTokenEnv"] = token_env
     fake.put(
         {
             "apiVersion": "forecasting.forecaster.io/v1alpha1",
             "kind": "ForecastTarget",
             "metadata": {"name": "web", "namespace": "forecaster"},
             "spec": {
-                "prometheus": {
-                    "url": "http://127.0.0.1:1",
-                    "query": "sum by (service) (rate(http_requests_total[1m]))",
-                },
-                "store": "/models",
+                "prometheus": prometheus,
+                "store": store,
                 "splitBy": ["service"],
             },
         }
@@ -130,3 +132,67 @@ def test_a_members_guard_judges_every_forecast_of_its_window_not_only_the_lookba
             assert accuracy["samples"] > 200, "every forecast made in the window, with its actuals"
     finally:
         ctl.shutdown(NOW)
+
+
+def test_a_member_policy_with_its_own_prometheus_gets_its_own_read_without_the_templates_credentials(
+    fake_api, kube
+):
+    """A policy may point its member at another Prometheus (spec.forecast.prometheusUrl): its series are read
+    there, in a read of their own, and the template's token never goes to a server a policy names."""
+    members = _template(fake_api, ["cart", "search"], token_env="PROM_TOKEN")
+    fake_api.put(deployment("d0", replicas=2))
+    fake_api.put(policy("p0", target="d0", forecast={"target": members[0]}))
+    fake_api.put(deployment("d1", replicas=2))
+    fake_api.put(
+        policy("p1", target="d1", forecast={"target": members[1], "prometheusUrl": "http://127.0.0.1:2"})
+    )
+    reads: list[tuple[str, str | None]] = []
+
+    def fetch_split(settings, *, now, split_by, max_series, history):
+        reads.append((settings.url, settings.bearer_token_env))
+        full = prescaler_helpers.history(now, value=100.0)
+        return {(s,): full for s in ("cart", "search")}
+
+    provider = StoreForecastProvider(
+        targets=ClusterTargetConfigs(WatchCache(kube, FORECAST_TARGETS, namespace="forecaster")),
+        fetch_split=fetch_split,
+        stores=lambda root: _Store(),
+    )
+    ctl = Controller(
+        policies=CrdPolicySource(kube),
+        forecasts=provider,
+        kube=kube,
+        metrics=PrescalerMetrics(CollectorRegistry()),
+        fleet=FleetSettings(forecast_workers=2),
+    )
+    try:
+        outcomes = ctl.tick(NOW)
+        assert all(o.ready for o in outcomes) and len(outcomes) == 2
+        assert sorted(reads) == [("http://127.0.0.1:1", "PROM_TOKEN"), ("http://127.0.0.1:2", None)]
+    finally:
+        ctl.shutdown(NOW)
+
+
+def test_a_template_members_tuning_is_read_from_the_templates_store(fake_api, kube, tmp_path):
+    """A member (``web--cart``) has no ForecastTarget of its own: its recommendation is read from the store
+    the template's ForecastTarget names."""
+    from forecaster.prescaler.policy import parse_policy
+
+    members = _template(fake_api, ["cart"], store=str(tmp_path / "models"))
+    roots: list[str] = []
+
+    class Store(_Store):
+        def read_file(self, target, version, name):
+            return None
+
+    def stores(root):
+        roots.append(root)
+        return Store()
+
+    provider = StoreForecastProvider(
+        targets=ClusterTargetConfigs(WatchCache(kube, FORECAST_TARGETS, namespace="forecaster")),
+        stores=stores,
+    )
+    p = parse_policy(policy("p0", forecast={"target": members[0]}, tuning={"slo": "short-minutes=0.5%"}))
+    assert provider.recommendation(p, "web--cart-v1") is None
+    assert roots == [str(tmp_path / "models")]
