@@ -315,7 +315,8 @@ def replay_many(
                     initial=int(initial[row]),
                     frames=frames,
                 )
-                floors[row] = floor
+                # As replay: the HPA's floor is never set below the HPA's own minimum (0: no decision yet).
+                floors[row] = np.maximum(floor, configs[i].hpa.min_replicas)
                 extras[i] = (floor, band, reasons)
         ready, pods, actions = _lockstep(
             load_all=values,

@@ -471,7 +471,9 @@ def _simulate(
                 load=float(metric[m, k]),
                 current_replicas=current,
                 ready_replicas=ready_now,
-                min_replicas=floor,
+                # The actuator raises the HPA's floor and never lowers it below the HPA's own minimum
+                # (prescaler/actuators: max(desired, original)): a policy minimum below it changes nothing.
+                min_replicas=None if floor is None else max(int(floor), hpa.min_replicas),
             )
             state = r.state
             if r.desired_replicas != current:

@@ -128,3 +128,28 @@ def test_the_oracles_actions_are_the_minutes_its_pod_count_changes():
         assert sched.actions == int((np.diff(pods) != 0).sum())
         differs += int((np.diff(np.concatenate([[initial], sched.ready])) != 0).sum() != sched.actions)
     assert differs > 0  # the cases tell pods from ready pods apart
+
+
+def test_a_policy_minimum_below_the_hpas_own_never_takes_the_replayed_deployment_under_the_hpa_minimum():
+    """The prescaler only ever raises the HPA's floor (its actuator sets max(desired, the HPA's own minimum)),
+    so a policy allowing 1 replica over an HPA with minReplicas 3 replays with at least 3 pods, as in the
+    cluster; the lockstep grid replay agrees."""
+    from forecaster.replay_batch import replay_many
+    from forecaster.simulate import precompute_forecasts
+
+    load = [50.0] * 40
+    trace = pd.Series(load, index=pd.date_range(T0, periods=len(load), freq="1min"), name="load")
+
+    def low(history: pd.Series, now: pd.Timestamp) -> pd.DataFrame:
+        return pd.DataFrame({"p50": [50.0] * 10}, index=pd.date_range(now, periods=10, freq="1min"))
+
+    config = ReplayConfig(
+        hpa=HPAConfig(capacity_per_replica=100.0, min_replicas=3, metric_lag_s=0.0),
+        policy=ScalingPolicy(capacity_per_replica=100.0, min_replicas=1, quantile=0.5, lead_time_s=60.0),
+        cluster=ClusterConfig(pod_startup_s=60.0),
+    )
+    run = replay(trace, config=config, forecast_fn=low, include=("prescaler",)).runs["prescaler"]
+    assert run.pods.min() == 3 and run.ready.min() == 3
+    table = precompute_forecasts(trace, forecast_fn=low)
+    (batched,) = replay_many(trace, configs=[config], runs=["prescaler"], forecasts=table)
+    np.testing.assert_array_equal(batched.runs["prescaler"].pods, run.pods)
