@@ -655,6 +655,9 @@ def _zone_rows(results: list[dict]) -> list[str]:
     rows = []
     for z in ZONES:
         h, o, p = (by[z][k] for k in runs)
+        if not h:  # nothing in this zone (e.g. no cancelled entry in a one-seed replay)
+            rows.append(f"| {z} | 0.0% | 0 | {o:.0f} | {p:.0f} | - | - | - |")
+            continue
         rows.append(
             f"| {z} | {h / total_hpa:.1%} | {h:.0f} | {o:.0f} | {p:.0f} | {p / h - 1:+.1%} | "
             f"{(p - h) / excess if excess else float('nan'):.0%} | {p / o - 1:+.1%} |"

@@ -629,9 +629,9 @@ CATALOGUE_3: tuple[tuple[str, str, str, str, str], ...] = (
     (
         "profile3-young-start-capped",
         "forecaster/event_profile.py",
-        'return StartState("started", max(scale, 1.0) if young else scale, real_s, young)',
+        'return StartState("started", scale if not young else 1.0, real_s, young)',
         'return StartState("started", min(scale, 1.0) if young else scale, real_s, young)',
-        "a stream starting bigger than announced is forecast no bigger than announced for its first minutes",
+        "a stream that looks smaller than announced in its first minutes is cut to that size at once",
     ),
     (
         "profile3-band-below-median",

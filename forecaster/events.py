@@ -275,6 +275,13 @@ def parse_calendar_yaml(text: str, *, source: str = "calendar.yaml") -> Calendar
     return calendar_from_records(data, source=source)
 
 
+def _number_text(x: float) -> str:
+    """``x`` as the shortest text that reads back as the same float (``repr``; ``:g`` keeps only 6 digits:
+    1234567.5 became 1.23457e+06), a whole number without its ``.0``."""
+    text = repr(float(x))
+    return text[:-2] if text.endswith(".0") else text
+
+
 def calendar_to_csv(calendar: Calendar) -> str:
     """The calendar as CSV text that :func:`parse_calendar_csv` reads back."""
     out = io.StringIO()
@@ -286,7 +293,7 @@ def calendar_to_csv(calendar: Calendar) -> str:
                 e.start.isoformat(),
                 e.kind,
                 e.end.isoformat() if e.end is not None else "",
-                f"{e.expected:g}" if e.expected is not None else "",
+                _number_text(e.expected) if e.expected is not None else "",
             ]
         )
     return out.getvalue()

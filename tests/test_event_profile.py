@@ -159,14 +159,22 @@ def test_a_start_that_does_not_happen_is_held_for_a_late_stream_then_dropped(fit
         ),
         ("a trace too small to count", 10, 30, (0.2, 700.0), StartState("cancelled", 0.0, 600.0, False)),
         ("seen, smaller: announced size kept", 10, 14, (0.5, 660.0), StartState("started", 1.0, 660.0, True)),
-        ("seen, bigger: raised at once", 10, 14, (1.8, 660.0), StartState("started", 1.8, 660.0, True)),
+        # A scale fitted on 3 minutes of rise is not trusted either way (it overshoots: the demo's regression).
+        ("seen, bigger: announced size kept", 10, 14, (1.8, 660.0), StartState("started", 1.0, 660.0, True)),
+        (
+            "seen bigger, long enough: its own size",
+            10,
+            25,
+            (1.8, 660.0),
+            StartState("started", 1.8, 660.0, False),
+        ),
         ("seen long enough: its own size", 10, 25, (0.5, 660.0), StartState("started", 0.5, 660.0, False)),
         (
             "a late stream after being dropped",
             10,
             30,
             (1.1, 1500.0),
-            StartState("started", 1.1, 1500.0, True),
+            StartState("started", 1.0, 1500.0, True),
         ),
     ],
 )
@@ -365,7 +373,8 @@ def test_a_late_stream_is_followed_from_when_it_really_started(late_min):
     lag = (np.arange(300) - 150 - late_min).astype(float)
     values = 100.0 * (1 + 1.5 * profile.uplift[0][np.clip(lag, 0, 239).astype(int)] * (lag >= 0))
     cal = Calendar.of([Event(start=announced.tz_localize("UTC"), kind="final")])
-    origin = 150 + 15  # a quarter of an hour after the announced start
+    # 11 minutes after its real start: past CONFIRM_S, so at the size it showed (1.5x), not the announced one.
+    origin = 150 + late_min + 11
     point, _ = profile.forecast(values, index, np.array([origin]), horizon=10, calendar=cal)
     np.testing.assert_allclose(point[0], values[origin : origin + 10], rtol=0.02)
 
@@ -442,3 +451,34 @@ def test_by_the_minute_the_rise_is_timed_to_its_minute_not_the_models_grid():
     assert judged.loc[at + pd.Timedelta(minutes=3), "p50"] == pytest.approx(
         grid.loc[at + pd.Timedelta(minutes=3), "p50"], rel=1e-6
     )
+
+
+def test_a_young_start_is_forecast_at_its_announced_size_not_the_fit_of_its_first_minutes():
+    # 1-minute data, sizes spread around their hints, 30% of the streams late: 3-6 minutes after each held-out
+    # start, the profile's next 25 minutes. A scale fitted on the first minutes of a rise overshoots (raised
+    # to it, this forecast was 1.27x the load on average and 1.67x at worst; `forecaster demo`'s 30 minutes
+    # after each start 0.124 WAPE instead of 0.083).
+    schedule = ScheduleShape(
+        kinds=(BIG, SMALL),
+        events_per_day=3.0,
+        cancelled_fraction=0.0,
+        late_fraction=0.3,
+        late_max_min=6.0,
+        surprise_spikes_per_week=0.0,
+        size_spread=0.25,
+        hinted=True,
+    )
+    scenario = live_streaming_events(days=8, step="1m", seed=1, schedule=schedule)
+    values, index = scenario.series.to_numpy(dtype=float), pd.DatetimeIndex(scenario.series.index)
+    split = int(len(values) * 0.75)
+    profile = fit_event_profile(values[:split], index[:split], scenario.calendar, season=1440, horizon=30)
+    ratios = []
+    for e in scenario.calendar.events:
+        at = int(index.searchsorted(e.start.tz_convert("UTC").tz_localize(None)))
+        if at < split + 130 or at + 40 > len(values):
+            continue
+        origins = np.arange(at + 3, at + 7)
+        point, _ = profile.forecast(values, index, origins, horizon=25, calendar=scenario.calendar)
+        ratios.append(point.sum() / values[origins[:, None] + np.arange(25)[None, :]].sum())
+    assert len(ratios) >= 5
+    assert 0.9 <= np.mean(ratios) <= 1.1 and max(ratios) <= 1.2, np.round(ratios, 3)

@@ -208,3 +208,23 @@ def test_event_window_scores_only_the_minutes_after_scheduled_starts():
     # 36 window steps of 300; origins inside forecast 300 for the 100 after it (1+...+5 steps) over 36 x 100.
     assert score.wape_in_windows == pytest.approx(21 * 200 / (36 * 300))
     assert score.wape_outside == pytest.approx(15 * 200 / (36 * 100))
+
+
+def test_csv_round_trip_keeps_every_digit_of_the_size_hint():
+    from forecaster.events import calendar_to_csv
+
+    hints = [1234567.5, 0.1, 1e-7, 3.0, 12000.0, 2.0**53 + 2, 1e20, 123456789.123456789, 0.0]
+    cal = Calendar.of(
+        [
+            Event(
+                start=pd.Timestamp("2026-03-05 20:00", tz=UTC) + pd.Timedelta(hours=i), kind="k", expected=x
+            )
+            for i, x in enumerate(hints)
+        ]
+    )
+    text = calendar_to_csv(cal)
+    assert "1234567.5" in text and "e+06" not in text
+    assert ",12000\n" in text  # a whole number is written without a trailing .0
+    back = parse_calendar_csv(text)
+    assert [e.expected for e in back.events] == hints
+    assert back.events == cal.events
