@@ -520,15 +520,15 @@ def fit_blend(
     *,
     grid: float = 0.05,
     events: Calendar | None = None,
-    guard: bool = False,
+    guard: bool = True,
 ) -> tuple[dict[str, float], SkillWeighting | None, dict[str, float]]:
     """Fit how the p50 combines the network with the baselines, on validation origins only.
 
     ``guard``: guard the skill-weighted forecast by its components over the last two days
-    (:func:`forecaster.combine.with_guard`). Off in training for now: on the saved development networks it
-    takes the worst series from 1.17x to 1.07x its best baseline (``bench/accuracy_lstm.py --recombine``),
-    but the CronJob's end-to-end model then loses to Holt-Winters on its backtest (0.052 vs 0.049 WAPE,
-    ``tests/test_cronjob.py``) and is not promoted; switch it on once that is understood.
+    (:func:`forecaster.combine.with_guard`): never much worse than its best component over that window. A
+    component must beat the skill-weighted forecast by :data:`forecaster.combine.GUARD_MARGIN` there to
+    outweigh it (with a uniform guard the CronJob's end-to-end model, ``tests/test_cronjob.py``, lost to last
+    value on a two-day tie between its skill-weighted forecast and Holt-Winters and was not promoted).
 
     Two layers, both chosen on held-out data (never on the backtest):
 

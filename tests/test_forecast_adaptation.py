@@ -9,9 +9,11 @@ import pytest
 import torch
 
 from forecaster.combine import (
+    GUARD_MARGIN,
     Skill,
     SkillWeighting,
     combine,
+    hedge_rate,
     recent_losses,
     skill_points,
     with_guard,
@@ -181,6 +183,50 @@ def test_the_guard_follows_the_component_that_was_best_over_the_last_days():
     np.testing.assert_allclose(made, point)
 
 
+def test_the_guard_leaves_the_skill_weighted_forecast_only_for_a_component_better_by_its_margin():
+    """A tie over the window: a uniform guard moved two thirds of the weight to components that were merely
+    as good (the CronJob's backtest lost to last value that way); with the margin it keeps the skill-weighted
+    forecast, and a component repeated under another name (a blend of one member) is one expert, not two. A
+    component better by more than the margin still takes over (the daily spike)."""
+    rng = np.random.default_rng(0)
+    values = 100.0 + rng.random(400)
+    first = 10
+    origins_all = np.arange(first, len(values) - H)
+    target = np.stack([values[t : t + H] for t in origins_all])
+    comps = {"lstm": target * 1.05, "alt": target * 0.95}  # both 5% off, on either side
+    # The skill weighting sticks to the network (its prior is overwhelming): three experts 5% off each.
+    weighting = SkillWeighting(eta=8, half_life_steps=6, window=18, prior=1e6, guard_window=200)
+    origin = np.array([350])
+    at = origin - first
+    uniform, _ = combine(comps, values, first=first, origins=origin, weighting=weighting)
+    np.testing.assert_allclose(uniform, target[at] * (2 * 1.05 + 0.95) / 3, rtol=1e-4)
+    margin = replace(weighting, guard_margin=GUARD_MARGIN)
+    point, weights = combine(comps, values, first=first, origins=origin, weighting=margin)
+    # The skill-weighted forecast's prior odds vs each component: exp(margin * eta), eta for 3 experts over
+    # 200 rounds (~3.5): a tie now leaves the components a sixth of the weight each, not a third.
+    odds = np.exp(GUARD_MARGIN * hedge_rate(3, np.array([200.0]))[0])
+    np.testing.assert_allclose(weights["alt"], 1 / (odds + 2), rtol=1e-3)
+    np.testing.assert_allclose(point, target[at] * ((odds + 1) * 1.05 + 0.95) / (odds + 2), rtol=1e-4)
+    twice = {**comps, "alt_again": comps["alt"].copy()}
+    again, w2 = combine(twice, values, first=first, origins=origin, weighting=weighting)
+    np.testing.assert_allclose(again, uniform, rtol=1e-5)  # the copy is not a fourth expert
+    np.testing.assert_allclose(w2["alt"] + w2["alt_again"], 1 / 3, rtol=1e-3)
+    # Clear evidence still wins: the component that gets the daily spike right over two days.
+    season = 48
+    values, comps, first = _daily_spike(season)
+    guarded = SkillWeighting(eta=8, half_life_steps=6, window=18, guard_window=2 * season)
+    guarded = replace(guarded, guard_margin=GUARD_MARGIN)
+    origins = np.arange(first + guarded.lookback_origins(H), len(values) - H)
+    point, weights = combine(comps, values, first=first, origins=origins, weighting=guarded)
+    spike = np.flatnonzero(origins % season == 28)
+    assert (weights["daily"][spike, 2] > 0.9).all() and (point[spike, 2] > 40).all()
+    actual = np.stack([values[t : t + H] for t in origins])
+    best = min(wape(actual, comps[n][origins - first]) for n in comps)
+    assert wape(actual, point) <= (1 + np.sqrt(np.log(3) / (2 * 2 * season)) + GUARD_MARGIN) * best
+    with pytest.raises(ValueError):
+        SkillWeighting(guard_margin=1.0)
+
+
 def test_the_guard_judges_only_what_was_observed_before_the_origin_and_reuses_kept_points():
     season = 48
     values, comps, first = _daily_spike(season)
@@ -250,7 +296,10 @@ def test_guard_round_trips_and_is_off_for_models_saved_before_it():
     assert w.guard_window == 576 and w.guard_stride == 1  # two days of 5-minute origins, each judged
     minute = with_guard(SkillWeighting(window=21), step_s=60.0)
     assert minute.guard_window == 2880 and minute.guard_stride == 5  # one in five 1-minute origins
+    assert w.guard_margin == minute.guard_margin == GUARD_MARGIN
     assert SkillWeighting.from_dict(w.to_dict()) == w
+    saved_before_the_margin = {k: v for k, v in w.to_dict().items() if k != "guard_margin"}
+    assert SkillWeighting.from_dict(saved_before_the_margin).guard_margin == 0.0  # no margin, as it was
     assert w.lookback_origins(H) == 21 + H + 576 + H
     assert SkillWeighting.from_dict({"eta": 4.0, "half_life_steps": 12.0, "window": 48}).guard_window == 0
     with pytest.raises(ValueError):
@@ -307,15 +356,14 @@ def test_after_a_level_shift_the_forecast_follows_the_new_level(model, shifted):
 
 
 def test_the_model_wants_the_recent_origins_it_judges_and_saves_its_weighting(model, tmp_path):
-    assert model.weighting.guard_window == 0  # training leaves the guard off (fit_blend says why)
+    assert model.weighting.guard_window == 2 * 288  # training guards it by its components over two days
+    assert model.weighting.guard_margin == GUARD_MARGIN
     assert model.lookback_steps == model.min_history_steps + model.weighting.lookback_origins(H)
-    guarded = copy.copy(model)
-    guarded.weighting = with_guard(model.weighting, step_s=300.0)
-    assert guarded.weighting.guard_window == 2 * 288  # guarded by its components over two days
-    assert guarded.lookback_steps == guarded.min_history_steps + guarded.weighting.lookback_origins(H)
-    assert guarded.lookback_steps > model.lookback_steps
-    loaded = Forecaster.load(guarded.save(tmp_path / "m"))
-    assert loaded.weighting == guarded.weighting
+    unguarded = copy.copy(model)
+    unguarded.weighting = replace(model.weighting, guard_window=0)
+    assert model.lookback_steps > unguarded.lookback_steps
+    loaded = Forecaster.load(model.save(tmp_path / "m"))
+    assert loaded.weighting == model.weighting
     assert loaded.info["training"]["relative_band"]
 
 
