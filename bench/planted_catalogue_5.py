@@ -105,6 +105,14 @@ CATALOGUE_5: tuple[tuple[str, str, str, str, str], ...] = (
         "a forecast needing exactly min_replicas is reported as 'raised to min_replicas' (bound_min): the status "
         "and the reason metrics say the forecast was overridden when it was followed",
     ),
+    (  # replaces scaling5-nan-observed-load-crashes, found equivalent before any catch counted
+        "scaling5-stores-unstabilised",
+        SCALING,
+        "        state=ScalingState(recommendations=recs, last_desired=int(desired), last_scale_down_at=last_down),",
+        "        state=ScalingState(recommendations=recs, last_desired=int(bounded), last_scale_down_at=last_down),",
+        "the state keeps the raw recommendation as the last desired value, not what was decided: a floor held "
+        "by the stabilisation window is dropped at the next tick, and the rate limit counts from the wrong value",
+    ),
     # -- the HPA model (hpa.py) ------------------------------------------------------------------------------
     (
         "hpa5-direction-flip-not-dropped",
@@ -648,8 +656,9 @@ CATALOGUE_5: tuple[tuple[str, str, str, str, str], ...] = (
         "forecaster/combine.py",
         "    ok &= np.isfinite(y)\n    wts = np.where(ok, decay[None, None, :], 0.0)",
         "    wts = np.where(ok, decay[None, None, :], 0.0)",
-        "one missing sample in the recent window makes every component's loss NaN: the skill weighting falls "
-        "back to the static prior until the gap leaves the window",
+        "training on a series with a long gap (left NaN): every origin whose recent window holds a gap scores "
+        "every component NaN, so the skill weighting is chosen as if nothing could be judged there and the "
+        "model ships a weighting picked on the wrong evidence (the service fills gaps before combining)",
     ),
     (
         "combine5-anchor-always-network",
@@ -705,6 +714,14 @@ CATALOGUE_5: tuple[tuple[str, str, str, str, str], ...] = (
         "        share = float(min(still_comes[minute], 1.0)) if minute < len(still_comes) else still_comes[-1]",
         "an entry whose stream never comes is never dropped after the learnt table's end: capacity for a "
         "cancelled match is held at the last share until the entry leaves the window",
+    ),
+    (  # replaces event-profile5-cancelled-holds-last-share, found equivalent before any catch counted
+        "event-profile5-level-mean",
+        "forecaster/event_profile.py",
+        "            level = float(np.nanmedian(y / shape_past)) if len(y) else 1.0",
+        "            level = float(np.nanmean(y / shape_past)) if len(y) else 1.0",
+        "the base level of an event forecast is the mean of the last two hours instead of their median: a match "
+        "that just ran lifts the level, and the next match's uplift is added on top of it (over-provisioned)",
     ),
     (
         "event-profile5-revision-needs-every-entry",
@@ -762,6 +779,14 @@ EQUIVALENT_5: dict[str, str] = {
     "(FilePolicySource, uses_finalizers False) has a set_finalizers that does nothing and its policies never "
     "hold the finalizer, so calling it every reconcile changes nothing; found by reading the code while the "
     "first run was under way, replaced by status5-restart-forgets-last-scale-down",
+    "event-profile5-cancelled-holds-last-share": "still_comes is learnt only with fit_event_profile("
+    "hold_share=True), which only bench/events.py passes: training.py never sets it, so no model trained by "
+    "the product has the table and judge_start never reaches that line; found while the first run was under "
+    "way, replaced by event-profile5-level-mean",
+    "scaling5-nan-observed-load-crashes": "decide's one caller that passes observed_load (the reconcile "
+    "loop, prescaler/loop.py _observed_load) passes the last non-NaN point of the history or None, and the "
+    "Prometheus source refuses infinite values, so a non-finite observed load never reaches decide; found "
+    "while the first run was under way, replaced by scaling5-stores-unstabilised",
     "api5-store-outage-is-500": "no route lets a ModelStoreError reach the handler today: the model loader "
     "(api/app.py _load_model) and the refresher (ForecastService.refresh) catch every ForecasterError and "
     "serve the baseline, and the routes only read the cache or predict with an already loaded model; found "
