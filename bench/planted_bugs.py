@@ -1316,7 +1316,7 @@ def main(argv: list[str] | None = None) -> int:
         bugs = tuple(b for b in bugs if b.id not in equivalent)
         args.note = [
             *args.note,
-            "Left out as equivalent on today's code (the first run counted them as slipped): "
+            "Left out as equivalent on today's code (not counted here, whatever an earlier run found): "
             + "; ".join(f"`{k}`: {v}" for k, v in equivalent.items())
             + ".",
         ]
