@@ -354,7 +354,11 @@ def run_module(
         except subprocess.TimeoutExpired as exc:  # keep what was checked; report the rest as not checked
             out = exc.stdout or b""
             proc = subprocess.CompletedProcess(exc.cmd, -9, out if isinstance(out, str) else out.decode(), "")
-        statuses = _statuses(work)
+        if plan is not None and not plan["patterns"]:
+            # No function changed (a new class attribute, a docstring): mutmut was not run, every result stands.
+            statuses = dict.fromkeys(plan["statuses"], "not checked")
+        else:
+            statuses = _statuses(work)
         carried = {}
         if plan is not None:  # the unchanged functions' mutants were not run here: their results stand
             carried = {

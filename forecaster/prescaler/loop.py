@@ -551,14 +551,14 @@ class Controller:
 
     def _state(self, tick: _Tick, memory: _Memory) -> ScalingState:
         """The decision state: this controller's own while the status is still the one it wrote (a later one
-        may have gone unwritten), else the status's, widened when it may be behind (a restart, a failover)."""
+        may have gone unwritten), else the status's, widened because it may be behind (a restart, a failover,
+        this replica leading again after another one: that one's status may be a refresh behind its state)."""
         saved = tick.old.get("scalingState")
         if memory.state is not None and saved == memory.persisted:
             return memory.state
-        state = state_from_status(saved)
-        if memory.state is None:
-            state = widen_after_restart(state, refresh_s=self.fleet.status_refresh_s, now=tick.now)
-        return state
+        return widen_after_restart(
+            state_from_status(saved), refresh_s=self.fleet.status_refresh_s, now=tick.now
+        )
 
     def _plan(
         self,
