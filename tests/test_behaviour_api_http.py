@@ -45,6 +45,14 @@ class _Source:
         return SERIES.loc[now - duration : now]
 
 
+def _sample(text: str, series: str) -> float | None:
+    """The value of one series in a Prometheus text exposition (labels as written there, sorted)."""
+    for line in text.splitlines():
+        if line.startswith(series + " "):
+            return float(line.rsplit(" ", 1)[1])
+    return None
+
+
 class _Service:
     def __init__(self, client: httpx.Client, clock: MutableClock, source: _Source) -> None:
         self.client, self.clock, self.source = client, clock, source
@@ -100,6 +108,9 @@ def test_age_and_max_age_follow_the_clock_and_a_304_keeps_the_cache_headers(svc,
     assert same.headers["etag"] == first.headers["etag"]
     assert same.headers["cache-control"] == "private, max-age=195"
     assert same.headers["age"] == "100"
+    text = svc.client.get("/metrics").text
+    assert _sample(text, 'forecaster_cache_requests_total{result="hit",target="web"}') == 2.0
+    assert _sample(text, 'forecaster_cache_requests_total{result="not_modified",target="web"}') == 1.0
 
 
 @pytest.mark.parametrize("way", list(WAYS))
@@ -120,6 +131,7 @@ def test_a_view_served_fresh_turns_stale_when_the_next_refresh_fails(svc, way):
     assert r.headers["cache-control"] == "private, max-age=20"
     svc.clock.advance("5s")
     assert svc.get(way).headers["cache-control"] == "private, max-age=15"
+    assert _sample(svc.client.get("/metrics").text, 'forecaster_forecast_stale{target="web"}') == 1.0
 
 
 def test_the_listing_says_when_the_served_forecast_was_made_not_when_a_refresh_last_failed(svc):

@@ -52,7 +52,9 @@ def test_by_default_the_service_listens_on_loopback_only_and_serves_the_demo(ser
     )
     assert served["uvicorn"]["port"] == 8080
     assert served["settings"].targets_dir is None and served["settings"].store is None
-    assert served["uvicorn"]["server_header"] is False and served["uvicorn"]["access_log"] is False
+    kw = served["uvicorn"]
+    assert kw["server_header"] is False and kw["access_log"] is False and kw["log_level"] == "info"
+    assert kw["proxy_headers"] is False, "X-Forwarded-* from any caller must not be trusted"
     assert load_serve_settings(environ={}).host == "127.0.0.1"
 
 

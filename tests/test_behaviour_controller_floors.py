@@ -65,3 +65,19 @@ def test_the_finalizer_is_added_once_beside_other_controllers_finalizers(fake_ap
     assert finalizers == ["example.com/backup", FINALIZER]
     patches = [w for w in fake_api.writes() if w.resource == "prescalepolicies" and w.subresource is None]
     assert len(patches) == 1, "the finalizer is written once, not on every tick"
+
+
+def test_a_policy_being_deleted_is_not_forecast_only_released(fake_api, kube):
+    fake_api.put(deployment(replicas=2))
+    fake_api.put(hpa(min_replicas=2))
+    fake_api.put(policy(actuator="HPAFloor"))
+    forecasts = FakeForecasts(**{"live-api": 900.0})
+    ctl = make(kube, forecasts)
+    ctl.tick(NOW)
+    assert fake_api.get("horizontalpodautoscalers", NS, "live-api")["spec"]["minReplicas"] == 9
+    fake_api.delete("prescalepolicies", NS, "live-api")
+    forecasts.calls.clear()
+    [outcome] = ctl.tick(NOW + MIN)
+    assert outcome.reason == "Deleted"
+    assert forecasts.calls == [], "no Prometheus read for a policy on its way out"
+    assert fake_api.get("horizontalpodautoscalers", NS, "live-api")["spec"]["minReplicas"] == 2

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from forecaster.hpa import HPAConfig, HPAPolicy, HPARules
+from forecaster.oracle import oracle_schedule
 from forecaster.scaling import ScalingPolicy
 from forecaster.simulate import ClusterConfig, ReplayConfig, prepare_trace, replay, run_metrics
 
@@ -93,3 +94,37 @@ def test_the_timeline_shows_ready_capacity_not_pods_still_starting():
     assert starting.any()  # minutes where pods exist that are not ready yet
     assert (timeline["hpa_ready_capacity"].to_numpy()[starting] < run.pods[starting] * 100.0).all()
     assert list(timeline.columns[:2]) == ["timestamp", "load"]
+
+
+def test_start_up_jitter_spreads_pods_over_the_whole_jitter():
+    """Start-up 60 s plus up to 600 s of jitter: of 40 pods started at once, some are still starting 7 minutes
+    later (a draw over the whole 10 minutes), and all are ready after 11."""
+    load = [100.0] * 5 + [4000.0] * 30
+    trace = pd.Series(load, index=pd.date_range(T0, periods=len(load), freq="1min"), name="load")
+    config = ReplayConfig(
+        hpa=HPAConfig(capacity_per_replica=100.0, metric_lag_s=0.0, max_replicas=60),
+        policy=ScalingPolicy(capacity_per_replica=100.0, max_replicas=60),
+        cluster=ClusterConfig(pod_startup_s=60.0, pod_startup_jitter_s=600.0),
+        seed=3,
+    )
+    run = replay(trace, config=config, forecast_fn=None, include=("hpa",)).runs["hpa"]
+    first_up = int(np.argmax(run.pods > 1.5))  # the minute the HPA scaled up
+    top = run.pods.max()
+    assert top >= 40
+    assert run.ready[first_up + 8] < top  # some pods still starting 7+ minutes after the scale-up
+    assert run.ready[first_up + 13] == top
+
+
+def test_the_oracles_actions_are_the_minutes_its_pod_count_changes():
+    """The oracle's scaling actions count the minutes at which the number of pods (starting or ready) changes,
+    as for every run: pods started ahead of a need are an action when they are created, not when ready."""
+    rng = np.random.default_rng(11)
+    differs = 0
+    for _ in range(200):
+        need = rng.integers(0, 4, size=int(rng.integers(5, 25)))
+        initial = int(rng.integers(0, 3))
+        sched = oracle_schedule(need=need, initial=initial, pod_startup_min=int(rng.integers(0, 4)))
+        pods = np.concatenate([[initial], sched.pods])
+        assert sched.actions == int((np.diff(pods) != 0).sum())
+        differs += int((np.diff(np.concatenate([[initial], sched.ready])) != 0).sum() != sched.actions)
+    assert differs > 0  # the cases tell pods from ready pods apart

@@ -238,3 +238,14 @@ def test_the_documented_defaults_of_a_policy():
         0.0,
     )
     assert (p.min_replicas, p.max_replicas) == (1, 100)
+
+
+def test_rise_plan_compares_with_the_first_known_median_when_the_next_step_has_none():
+    # The median of the next step is missing (NaN), the rest flat: the rise test uses the first median known,
+    # finds no rise, and leaves the level to the HPA (no floor raised for a gap in the median).
+    nan = float("nan")
+    flat = forecast([400, 400, 400, 400, 400], p50=[nan, 300, 300, 300, 300])
+    d = run(flat, POLICY.replace(plan="rise", scale_down_stabilization_s=0))
+    assert (d.reason, d.desired_replicas) == ("no_rise", 2)
+    rise = forecast([400, 400, 400, 900, 900], p50=[nan, 300, 300, 800, 800])
+    assert run(rise, POLICY.replace(plan="rise", scale_down_stabilization_s=0)).desired_replicas == 9
