@@ -1213,6 +1213,19 @@ def report(
     return "\n".join(lines) + "\n"
 
 
+def _changed_files(rev: str) -> set[str]:
+    """Paths (relative to the repository) that differ between ``rev`` and the working tree."""
+    out = subprocess.run(
+        ["git", "diff", "--name-only", rev], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout
+    return {line.strip() for line in out.splitlines() if line.strip()}
+
+
+def _test_file(caught_by: str) -> str:
+    """The test file of a ``caught_by`` (``tests/x.py::test_y[...] (carried over)`` -> ``tests/x.py``)."""
+    return caught_by.split("::", 1)[0].removesuffix(" (carried over)").strip()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--jobs", type=int, default=1, help="scratch copies run in parallel (default 1)")
@@ -1231,6 +1244,13 @@ def main(argv: list[str] | None = None) -> int:
         metavar="JSON",
         help="take the caught bugs of an earlier run (e.g. bench/results/planted-before.json) as caught and "
         "replant only the others (valid when only tests were added since)",
+    )
+    parser.add_argument(
+        "--replant-changed-since",
+        default="",
+        metavar="REV",
+        help="with --carry-caught: replant a caught bug after all when its planted file, or the test file that "
+        "caught it, differs between REV (e.g. the commit the earlier run measured) and the working tree",
     )
     parser.add_argument(
         "--before",
@@ -1296,7 +1316,7 @@ def main(argv: list[str] | None = None) -> int:
         bugs = tuple(b for b in bugs if b.id not in equivalent)
         args.note = [
             *args.note,
-            "Left out as equivalent on today's code (the first run counted them as slipped): "
+            "Left out as equivalent on today's code (not counted here, whatever an earlier run found): "
             + "; ".join(f"`{k}`: {v}" for k, v in equivalent.items())
             + ".",
         ]
@@ -1352,6 +1372,20 @@ def main(argv: list[str] | None = None) -> int:
         # Replant the rest only (a full run without this flag checks the claim).
         earlier = json.loads(Path(args.carry_caught).read_text())
         caught_then = {b["id"]: b for b in earlier["bugs"] if b["status"] in ("caught", "timeout")}
+        if args.replant_changed_since:
+            changed = _changed_files(args.replant_changed_since)
+            stale = sorted(
+                i
+                for i, b in caught_then.items()
+                if b["file"] in changed or _test_file(b["caught_by"]) in changed
+            )
+            if stale:
+                print(
+                    f"replanting {len(stale)} caught bug(s) whose file or catching test changed since "
+                    f"{args.replant_changed_since}: {', '.join(stale)}",
+                    flush=True,
+                )
+            caught_then = {i: b for i, b in caught_then.items() if i not in stale}
         carried = [
             Outcome(**{**caught_then[b.id], "caught_by": caught_then[b.id]["caught_by"] + " (carried over)"})
             for b in bugs
@@ -1398,6 +1432,8 @@ def main(argv: list[str] | None = None) -> int:
             command += " --before"
         if args.carry_caught:
             command += f" --carry-caught {args.carry_caught}"
+        if args.replant_changed_since:
+            command += f" --replant-changed-since {args.replant_changed_since}"
         previous = {"line": args.first_run} if args.first_run else None
         before_path = RESULTS / f"{stem}-before.json"
         if previous is None and not args.before and before_path.exists():
