@@ -429,6 +429,19 @@ def test_metrics_export_forecasts_and_own_health(service):
     assert 'route="unmatched"' not in text
 
 
+def test_requests_to_unknown_paths_share_one_latency_label_whatever_the_path(service):
+    """A client sending random URLs must not grow the latency histogram (and Prometheus' series) by one
+    label set per path: every unknown path is counted under route="unmatched"."""
+    for path in ("/no-such-page", "/v2/anything/at/all", "/wp-login.php"):
+        assert service.client.get(path).status_code == 404
+    text = service.client.get("/metrics").text
+    routes = set(
+        re.findall(r'^forecaster_http_request_duration_seconds_count\{[^}]*route="([^"]*)"', text, re.M)
+    )
+    assert "unmatched" in routes
+    assert not routes & {"/no-such-page", "/v2/anything/at/all", "/wp-login.php"}
+
+
 def test_newly_promoted_model_serves_without_restart(service, store_dir):
     from forecaster.store import ModelStore
 

@@ -123,7 +123,13 @@ def test_the_store_flag_overrides_the_configs_store(training):
 
 @pytest.mark.parametrize(
     ("url", "keeps_token"),
-    [("http://prom.monitoring:9090/", True), ("http://other:9090", False)],
+    [
+        ("http://prom.monitoring:9090/", True),
+        ("http://other:9090", False),
+        # URLs that only start like the configured one name other servers (another path, another port).
+        ("http://prom.monitoring:9090/tenant-b", False),
+        ("http://prom.monitoring:90901", False),
+    ],
 )
 def test_a_policys_own_prometheus_url_gets_the_token_only_if_it_is_the_configured_one(
     training, url, keeps_token
