@@ -526,3 +526,18 @@ def test_a_deleted_policy_whose_floor_cannot_be_restored_keeps_its_finalizer(fak
     [outcome] = ctl.tick(NOW + 2 * MIN)  # the API lets it through now
     assert outcome.reason == "Deleted" and floor(fake_api) == 2
     assert fake_api.get("prescalepolicies", NS, "live-api") is None
+
+
+def test_releasing_a_deleted_policys_floor_reads_only_its_own_namespace(fake_api, kube):
+    """The controller's RBAC is namespaced where it can be: finding the HPA a deleted policy raised lists
+    HPAs in the policy's namespace, never cluster-wide (which the Role forbids: the deletion would hang)."""
+    fake_api.put(deployment(replicas=3))
+    fake_api.put(hpa(min_replicas=2))
+    fake_api.put(policy())
+    ctl = make(kube, FakeForecasts(**{"live-api": 1000.0}))
+    ctl.tick(NOW)
+    fake_api.delete("prescalepolicies", NS, "live-api")
+    [outcome] = ctl.tick(NOW + MIN)
+    assert outcome.reason == "Deleted" and floor(fake_api) == 2
+    lists = fake_api.requests_matching(verb="list", resource="horizontalpodautoscalers")
+    assert lists and {r.namespace for r in lists} == {NS}
