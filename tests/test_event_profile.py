@@ -400,20 +400,26 @@ class _ProfileOnly:
         ]
 
 
-def _minute_case(*, late_s: float):  # noqa: ANN202
-    """A flat load of 100 with one entry at 20:07 that never starts; the minute trace and the 5-minute one."""
+def _minute_case(*, late_s: float, later_entries: int = 0):  # noqa: ANN202
+    """A flat load of 100 with one entry at 20:07 that never starts (and ``later_entries`` more on the next
+    days, far from it); the minute trace and the 5-minute one."""
     profile = dataclasses.replace(_hand_made(step_s=300.0), late_s=late_s)
     minutes = pd.date_range("2026-03-05 17:00", "2026-03-05 21:00", freq="1min")
     trace = pd.Series(100.0, index=minutes)
     native = trace.iloc[::5]
     announced = pd.Timestamp("2026-03-05 20:07", tz="UTC")
-    calendar = Calendar.of([Event(start=announced, kind="final")])
+    later = [Event(start=announced + pd.Timedelta(days=d), kind="final") for d in range(1, later_entries + 1)]
+    calendar = Calendar.of([Event(start=announced, kind="final"), *later])
     fn = predictor_forecasts(_ProfileOnly(profile, calendar), native, start=pd.Timestamp("2026-03-05 19:30"))
     return profile, calendar, trace, fn, announced.tz_localize(None)
 
 
-def test_by_the_minute_an_entry_that_did_not_start_is_dropped_without_waiting_for_the_next_origin():
-    profile, calendar, trace, fn, at = _minute_case(late_s=240.0)
+@pytest.mark.parametrize("later_entries", [0, 2])
+def test_by_the_minute_an_entry_that_did_not_start_is_dropped_without_waiting_for_the_next_origin(
+    later_entries,
+):
+    """Also with more entries in the calendar (on the next days): the one near now is judged on its own."""
+    profile, calendar, trace, fn, at = _minute_case(late_s=240.0, later_entries=later_entries)
     minute = judged_by_minute(fn, profile=profile, calendar=calendar)
     # 20:14: the announced start + late_s (4 min) + DETECT_S (2 min) has passed, nothing rose. The model's
     # last point is 20:10 (it still waits for a late stream); the minutes up to 20:13 say it is not coming.
