@@ -2,6 +2,7 @@
 gives the very numbers the one-pass implementation gave: the reference below is conformal_scales and
 _weighted_quantile as they were before the blocks (commit 64d9e0e), verbatim but for their names."""
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -234,11 +235,16 @@ def test_unit_weights_without_a_prior_are_counted_to_the_weighted_sorts_number(a
         assert np.isneginf(counted[:3]).all() and np.isfinite(counted[6:]).any()
 
 
-def test_predict_many_combines_and_calibrates_in_blocks_with_the_same_numbers(monkeypatch):
+@pytest.mark.parametrize("guarded", [True, False], ids=["guarded", "unguarded"])
+def test_predict_many_combines_and_calibrates_in_blocks_with_the_same_numbers(monkeypatch, guarded):
+    """Training turns the guard on (its combination runs in one pass, the calibration in blocks); without it
+    the combination runs in blocks too. Either way the numbers are those of one block."""
     torch.set_num_threads(1)
     series = daily_sine(days=6, noise=0.05, seed=2)
     m = fit_forecaster(series.iloc[: 4 * 288], model=TINY_MODEL, train=TINY_TRAIN, name="blocks")
-    assert m.weighting is not None and not m.weighting.guard_window and m.calibration is not None
+    assert m.weighting is not None and bool(m.weighting.guard_window) and m.calibration is not None
+    if not guarded:
+        m.weighting = dataclasses.replace(m.weighting, guard_window=0)
     origins = np.arange(len(series) - 100, len(series) + 1)  # the last one: after the end
     whole = m.predict_many(series, origins=origins)
     m.reset()
