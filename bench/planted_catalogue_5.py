@@ -672,9 +672,8 @@ CATALOGUE_5: tuple[tuple[str, str, str, str, str], ...] = (
     (
         "calibration5-relative-threshold-unscaled",
         "forecaster/calibration.py",
-        # carried_width's line: conformal_scales' block path has its own copy since the tune merge (fbf1cbc).
-        "    dist = raw - p50[..., None]  # [..., Q]\n    relative = np.abs(p50) > 10 * floor",
-        "    dist = raw - p50[..., None]  # [..., Q]\n    relative = np.abs(p50) > 10",
+        "    return np.abs(p50) > 10 * floor",
+        "    return np.abs(p50) > 10",
         "the band is carried relative to the level only above 10 units: for a series of small values (CPU "
         "cores, 0.5 to 3) the band never follows the forecast's level and is too narrow at its peaks",
     ),

@@ -115,12 +115,18 @@ class BandCalibration:
         )
 
 
+def _relative(p50: np.ndarray, floor: float) -> np.ndarray:
+    """Where a band is carried relative to its p50 (noise grows with the level); elsewhere, near zero,
+    absolute."""
+    return np.abs(p50) > 10 * floor
+
+
 def carried_width(raw: np.ndarray, point: np.ndarray, *, i50: int, floor: float) -> np.ndarray:
     """The network's band ``raw [..., Q]`` carried to ``point [...]`` at scale 1: each quantile's distance
     from the p50, relative to the p50 (noise grows with the level), absolute near zero."""
     p50 = raw[..., i50]
     dist = raw - p50[..., None]  # [..., Q]
-    relative = np.abs(p50) > 10 * floor
+    relative = _relative(p50, floor)
     rel = dist / np.where(relative, np.abs(p50), 1.0)[..., None]
     return np.where(relative[..., None], rel * np.abs(point)[..., None], dist)
 
@@ -223,7 +229,7 @@ def conformal_scales(
     # The network's band at scale 1 carried to a past combination ``past``, for every kept origin and step:
     # its pieces that do not depend on ``past`` (carried_width, quantile by quantile), computed once.
     p50 = raw[..., i50]  # [S, H]
-    relative = np.abs(p50) > 10 * floor
+    relative = _relative(p50, floor)
     bands = {}
     for q, level in enumerate(quantiles):
         if level != 0.5:
