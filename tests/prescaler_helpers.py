@@ -11,11 +11,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from prometheus_client import CollectorRegistry
 
 from forecaster.errors import ForecasterError, SourceError
 from forecaster.prescaler.forecasts import ForecastResult
 from forecaster.prescaler.kube import KubeClient, KubeSettings
+from forecaster.prescaler.loop import Controller
+from forecaster.prescaler.metrics import PrescalerMetrics
 from forecaster.prescaler.policy import PrescalePolicy
+from forecaster.prescaler.policy_sources import CrdPolicySource
 from tests.fake_kube_api import FakeKubeApiServer
 
 NOW = pd.Timestamp("2024-05-01 20:00:00")
@@ -199,3 +203,16 @@ def kube(fake_api: FakeKubeApiServer, tmp_path: Any) -> Iterator[KubeClient]:
     client.sleeps = sleeps  # type: ignore[attr-defined]
     with client:
         yield client
+
+
+def controller(kube: KubeClient, forecasts: Any, **kw: Any) -> Controller:
+    """A controller reading PrescalePolicies from ``kube`` (the fake API server), forecasting with
+    ``forecasts`` (a :class:`FakeForecasts`), with metrics in a registry of its own; ``kw`` go to
+    :class:`Controller` (fleet settings, a clock, a leader, ...)."""
+    return Controller(
+        policies=CrdPolicySource(kube),
+        forecasts=forecasts,
+        kube=kube,
+        metrics=PrescalerMetrics(CollectorRegistry()),
+        **kw,
+    )

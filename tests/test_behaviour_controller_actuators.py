@@ -9,25 +9,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from prometheus_client import CollectorRegistry
-
 from forecaster.prescaler.actuators import ORIGINAL_FLOOR_ANNOTATION
-from forecaster.prescaler.loop import Controller
-from forecaster.prescaler.metrics import PrescalerMetrics
-from forecaster.prescaler.policy_sources import CrdPolicySource
 from tests import prescaler_helpers
 from tests.prescaler_helpers import NOW, NS, FakeForecasts, deployment, hpa, keda_hpa, policy, scaled_object
 
 fake_api, kube = prescaler_helpers.fake_api, prescaler_helpers.kube  # fixtures
 
 
-def make(kube: Any, forecasts: FakeForecasts) -> Controller:
-    return Controller(
-        policies=CrdPolicySource(kube),
-        forecasts=forecasts,
-        kube=kube,
-        metrics=PrescalerMetrics(CollectorRegistry()),
-    )
+make = prescaler_helpers.controller
 
 
 def status(fake) -> dict[str, Any]:

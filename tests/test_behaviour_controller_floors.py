@@ -7,15 +7,10 @@ Through :class:`~forecaster.prescaler.loop.Controller` against the fake API serv
 
 from __future__ import annotations
 
-from typing import Any
-
 import pandas as pd
-from prometheus_client import CollectorRegistry
 
 from forecaster.prescaler.forecasts import ForecastResult
-from forecaster.prescaler.loop import Controller
-from forecaster.prescaler.metrics import PrescalerMetrics
-from forecaster.prescaler.policy_sources import FINALIZER, CrdPolicySource
+from forecaster.prescaler.policy_sources import FINALIZER
 from tests import prescaler_helpers
 from tests.prescaler_helpers import NOW, NS, FakeForecasts, deployment, forecast_frame, history, hpa, policy
 
@@ -24,13 +19,7 @@ fake_api, kube = prescaler_helpers.fake_api, prescaler_helpers.kube  # fixtures
 MIN = pd.Timedelta(minutes=1)
 
 
-def make(kube: Any, forecasts: FakeForecasts) -> Controller:
-    return Controller(
-        policies=CrdPolicySource(kube),
-        forecasts=forecasts,
-        kube=kube,
-        metrics=PrescalerMetrics(CollectorRegistry()),
-    )
+make = prescaler_helpers.controller
 
 
 def test_a_floor_follows_the_forecast_not_the_load_of_this_minute(fake_api, kube):

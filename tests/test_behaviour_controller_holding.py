@@ -10,12 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 import pandas as pd
-from prometheus_client import CollectorRegistry
 
 from forecaster.prescaler.forecasts import ForecastResult
-from forecaster.prescaler.loop import Controller
-from forecaster.prescaler.metrics import PrescalerMetrics
-from forecaster.prescaler.policy_sources import CrdPolicySource
 from tests import prescaler_helpers
 from tests.prescaler_helpers import (
     NOW,
@@ -33,13 +29,7 @@ fake_api, kube = prescaler_helpers.fake_api, prescaler_helpers.kube  # fixtures
 MIN = pd.Timedelta(minutes=1)
 
 
-def make(kube: Any, forecasts: FakeForecasts) -> Controller:
-    return Controller(
-        policies=CrdPolicySource(kube),
-        forecasts=forecasts,
-        kube=kube,
-        metrics=PrescalerMetrics(CollectorRegistry()),
-    )
+make = prescaler_helpers.controller
 
 
 def status(fake) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from forecaster.prescaler.actuators import ORIGINAL_FLOOR_ANNOTATION, OWNER_ANNO
 from forecaster.prescaler.forecasts import ForecastResult
 from forecaster.prescaler.loop import Controller, FleetSettings
 from forecaster.prescaler.metrics import PrescalerMetrics, make_app
-from forecaster.prescaler.policy_sources import FINALIZER, CrdPolicySource, FilePolicySource
+from forecaster.prescaler.policy_sources import FINALIZER, FilePolicySource
 from tests import prescaler_helpers
 from tests.prescaler_helpers import (
     NOW,
@@ -39,14 +39,7 @@ fake_api, kube = prescaler_helpers.fake_api, prescaler_helpers.kube  # fixtures
 MIN = pd.Timedelta(minutes=1)
 
 
-def make(kube, forecasts, **kw) -> Controller:
-    return Controller(
-        policies=CrdPolicySource(kube),
-        forecasts=forecasts,
-        kube=kube,
-        metrics=PrescalerMetrics(CollectorRegistry()),
-        **kw,
-    )
+make = prescaler_helpers.controller
 
 
 def status(fake, name="live-api") -> dict[str, Any]:

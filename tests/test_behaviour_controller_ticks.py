@@ -12,11 +12,8 @@ import threading
 import time
 
 import pandas as pd
-from prometheus_client import CollectorRegistry
 
 from forecaster.prescaler.loop import Controller, FleetSettings
-from forecaster.prescaler.metrics import PrescalerMetrics
-from forecaster.prescaler.policy_sources import CrdPolicySource
 from tests import prescaler_helpers
 from tests.prescaler_helpers import NOW, NS, FakeForecasts, deployment, policy
 
@@ -26,13 +23,7 @@ MIN = pd.Timedelta(minutes=1)
 
 
 def make(kube, forecasts, **fleet) -> Controller:
-    return Controller(
-        policies=CrdPolicySource(kube),
-        forecasts=forecasts,
-        kube=kube,
-        metrics=PrescalerMetrics(CollectorRegistry()),
-        fleet=FleetSettings(**fleet),
-    )
+    return prescaler_helpers.controller(kube, forecasts, fleet=FleetSettings(**fleet))
 
 
 def replicas(fake, name="live-api") -> int:

@@ -20,15 +20,13 @@ from typing import Any
 import pandas as pd
 import pytest
 import yaml
-from prometheus_client import CollectorRegistry
 
 from forecaster.cli import main
 from forecaster.prescaler.actuators import ORIGINAL_FLOOR_ANNOTATION
 from forecaster.prescaler.forecasts import ForecastResult
 from forecaster.prescaler.kube import KubeClient
 from forecaster.prescaler.loop import Controller
-from forecaster.prescaler.metrics import PrescalerMetrics
-from forecaster.prescaler.policy_sources import FINALIZER, CrdPolicySource
+from forecaster.prescaler.policy_sources import FINALIZER
 from tests import prescaler_helpers
 from tests.fake_kube_api import FakeKubeApiServer
 from tests.prescaler_helpers import (
@@ -50,14 +48,7 @@ OTHER_FINALIZER = "backup.example.com/protect"
 LATE_FINALIZER = "audit.example.com/hold"
 
 
-def make(kube: KubeClient, forecasts: FakeForecasts, **kw: Any) -> Controller:
-    return Controller(
-        policies=CrdPolicySource(kube),
-        forecasts=forecasts,
-        kube=kube,
-        metrics=PrescalerMetrics(CollectorRegistry()),
-        **kw,
-    )
+make = prescaler_helpers.controller
 
 
 def hpa_of(fake: FakeKubeApiServer) -> dict[str, Any]:

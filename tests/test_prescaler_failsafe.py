@@ -14,14 +14,10 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from prometheus_client import CollectorRegistry
 
 from forecaster.errors import ModelStoreError
 from forecaster.prescaler.actuators import ORIGINAL_FLOOR_ANNOTATION, OWNER_ANNOTATION
 from forecaster.prescaler.forecasts import ForecastResult
-from forecaster.prescaler.loop import Controller
-from forecaster.prescaler.metrics import PrescalerMetrics
-from forecaster.prescaler.policy_sources import CrdPolicySource
 from tests import prescaler_helpers
 from tests.fake_kube_api import FakeKubeApiServer
 from tests.prescaler_helpers import (
@@ -42,13 +38,7 @@ MIN = pd.Timedelta(minutes=1)
 CRD = Path(__file__).resolve().parents[1] / "k8s" / "base" / "crd-prescalepolicy.yaml"
 
 
-def make(kube: Any, forecasts: FakeForecasts) -> Controller:
-    return Controller(
-        policies=CrdPolicySource(kube),
-        forecasts=forecasts,
-        kube=kube,
-        metrics=PrescalerMetrics(CollectorRegistry()),
-    )
+make = prescaler_helpers.controller
 
 
 def status(fake: FakeKubeApiServer) -> dict[str, Any]:

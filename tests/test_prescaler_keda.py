@@ -7,12 +7,9 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from prometheus_client import CollectorRegistry
 
 from forecaster.prescaler.actuators import ORIGINAL_FLOOR_ANNOTATION, OWNER_ANNOTATION
-from forecaster.prescaler.loop import Controller
-from forecaster.prescaler.metrics import PrescalerMetrics
-from forecaster.prescaler.policy_sources import FINALIZER, CrdPolicySource
+from forecaster.prescaler.policy_sources import FINALIZER
 from tests import prescaler_helpers
 from tests.fake_kube_api import FakeKubeApiServer
 from tests.prescaler_helpers import (
@@ -31,14 +28,7 @@ fake_api, kube = prescaler_helpers.fake_api, prescaler_helpers.kube  # fixtures
 MIN = pd.Timedelta(minutes=1)
 
 
-def make(kube: Any, forecasts: FakeForecasts, **kw: Any) -> Controller:
-    return Controller(
-        policies=CrdPolicySource(kube),
-        forecasts=forecasts,
-        kube=kube,
-        metrics=PrescalerMetrics(CollectorRegistry()),
-        **kw,
-    )
+make = prescaler_helpers.controller
 
 
 def seed(fake: FakeKubeApiServer, *, actuator: str = "KEDAScaledObject", **so: Any) -> None:

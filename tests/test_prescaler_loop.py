@@ -9,15 +9,12 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from prometheus_client import CollectorRegistry
 
 from forecaster.errors import ModelStoreError
 from forecaster.prescaler.actuators import ORIGINAL_FLOOR_ANNOTATION, OWNER_ANNOTATION
 from forecaster.prescaler.forecasts import ForecastResult
-from forecaster.prescaler.kube import KubeClient
-from forecaster.prescaler.loop import Controller
 from forecaster.prescaler.metrics import PrescalerMetrics
-from forecaster.prescaler.policy_sources import FINALIZER, CrdPolicySource
+from forecaster.prescaler.policy_sources import FINALIZER
 from tests import prescaler_helpers
 from tests.fake_kube_api import FakeKubeApiServer
 from tests.prescaler_helpers import (
@@ -38,14 +35,7 @@ fake_api, kube = prescaler_helpers.fake_api, prescaler_helpers.kube  # fixtures
 MIN = pd.Timedelta(minutes=1)
 
 
-def make(kube: KubeClient, forecasts: FakeForecasts, **kw: Any) -> Controller:
-    return Controller(
-        policies=CrdPolicySource(kube),
-        forecasts=forecasts,
-        kube=kube,
-        metrics=PrescalerMetrics(CollectorRegistry()),
-        **kw,
-    )
+make = prescaler_helpers.controller
 
 
 def status(fake: FakeKubeApiServer, name: str = "live-api") -> dict[str, Any]:

@@ -15,15 +15,11 @@ from typing import Any
 import jsonschema
 import pandas as pd
 import pytest
-from prometheus_client import CollectorRegistry
 
 from forecaster import recommendation
 from forecaster.errors import ConfigError
 from forecaster.prescaler.forecasts import ForecastResult, StoreForecastProvider
-from forecaster.prescaler.loop import Controller
-from forecaster.prescaler.metrics import PrescalerMetrics
 from forecaster.prescaler.policy import parse_policy
-from forecaster.prescaler.policy_sources import CrdPolicySource
 from forecaster.prescaler.recommended import use_recommendation
 from forecaster.recommendation import TUNING_FILE, RecommendationError
 from forecaster.store import ModelStore
@@ -126,13 +122,7 @@ class TunedForecasts(FakeForecasts):
         return recommendation.parse(what) if what is not None else None
 
 
-def make(kube, forecasts) -> Controller:
-    return Controller(
-        policies=CrdPolicySource(kube),
-        forecasts=forecasts,
-        kube=kube,
-        metrics=PrescalerMetrics(CollectorRegistry()),
-    )
+make = prescaler_helpers.controller
 
 
 def seed(fake, **spec: Any) -> None:
