@@ -1,0 +1,81 @@
+"""The band's calibration where a user meets its edges (:mod:`forecaster.calibration`): a target with only a
+handful of scored origins keeps the validation band (a p90 needs ten scores), and the band follows the
+forecast's level relative to the series' own scale (a series of small values, CPU cores, is carried
+relative to its level; one whose level is within ten floors of zero is carried absolute).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from forecaster.calibration import BandCalibration, carried_width, conformal_scales, fit_prior
+
+Q = (0.1, 0.5, 0.9)
+
+
+def _scales(values: np.ndarray, origin: int, *, H: int = 1, validation=(1.5, 1.0, 2.0), prior_spread=1.0):
+    """The scales at ``origin`` of one component forecasting 10 everywhere with a band of +-1 around it."""
+    S = len(values)
+    raw = np.zeros((S, H, 3))
+    raw[..., 0], raw[..., 1], raw[..., 2] = 9.0, 10.0, 11.0
+    r = np.random.default_rng(0).normal(0, prior_spread, (500, H, 3))
+    cal = BandCalibration(prior=fit_prior(r), half_life_steps=12, window=48)
+    return conformal_scales(
+        cal,
+        members={"flat": np.full((S, H), 10.0)},
+        weights={"flat": np.ones((1, H))},
+        raw=raw,
+        values=values,
+        first=0,
+        origins=np.array([origin]),
+        quantiles=Q,
+        floor=1e-3,
+        validation_scale=list(validation),
+    )[0]
+
+
+@pytest.mark.parametrize("scored", [1, 2, 3, 5, 9])
+def test_a_handful_of_scored_origins_keeps_the_validation_band(scored):
+    """A new target (or one just after a gap) whose history scores only 2 to 9 past origins: a p90 needs ten
+    scores to say anything, so the validation scale decides, whatever those few errors were (here three
+    band widths: a real widening would be visible). Never the +infinity of the conformal correction."""
+    values = np.full(200, 13.0)  # the truth 3 band widths above the point at every origin
+    k = _scales(values, origin=scored)
+    assert k[0, 2] == pytest.approx(2.0), k  # the p90: the validation scale, not 100
+    assert k[0, 0] == pytest.approx(1.5), k  # the p10 likewise
+    assert k[0, 1] == 1.0
+
+
+def test_ten_scored_origins_are_enough_for_a_p90_to_widen_the_band():
+    """The boundary: from ten scores on, three-width errors widen the p90 (but never to the cap)."""
+    values = np.full(200, 13.0)
+    k = _scales(values, origin=40)
+    assert 2.5 <= k[0, 2] <= 4.0, k
+
+
+@pytest.mark.parametrize(
+    ("level", "floor", "relative"),
+    [
+        (2.0, 0.01, True),  # CPU cores around 2 with a floor of 0.01: 200 floors above zero, relative
+        (2.0, 0.5, False),  # the same level with a floor of 0.5 is within ten floors of zero: absolute
+        (20.0, 1.0, True),  # a level of 20 with a floor of 1: relative
+    ],
+)
+def test_the_band_is_carried_relative_to_the_level_measured_in_floors_not_units(level, floor, relative):
+    raw = np.array([[0.9, 1.0, 1.2]]) * level  # p10 10% under the p50, p90 20% above
+    point = np.array([2.0 * level])  # the combination forecasts twice the network's level
+    width = carried_width(raw, point, i50=1, floor=floor)
+    if relative:  # the band's share of the level, at the forecast's level
+        np.testing.assert_allclose(width, [[-0.1 * point[0], 0.0, 0.2 * point[0]]])
+    else:  # the network's distances as they are
+        np.testing.assert_allclose(width, [[-0.1 * level, 0.0, 0.2 * level]])
+
+
+def test_a_large_level_within_ten_floors_of_zero_is_carried_absolute():
+    """A series in the thousands whose floor is 100 (a level of 500 is near its zero): the band is not scaled
+    by the level."""
+    raw = np.array([[400.0, 500.0, 700.0]])
+    np.testing.assert_allclose(
+        carried_width(raw, np.array([900.0]), i50=1, floor=100.0), [[-100.0, 0.0, 200.0]]
+    )

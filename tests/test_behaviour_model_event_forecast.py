@@ -1,0 +1,67 @@
+"""The event profile's forecast where a user meets it (:meth:`forecaster.event_profile.EventProfile.forecast`):
+the step of a start carries its uplift (the load jumps in the first minutes of a match), and the level the
+uplift multiplies is the median of the last two hours (a burst there, or an idle service's one spike, does
+not lift it).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from forecaster.event_profile import EventProfile
+from forecaster.events import Calendar, Event
+
+INDEX = pd.date_range("2026-03-05 16:00", periods=60, freq="5min")  # 5-minute steps, 16:00 to 20:55
+ORIGIN = 48  # the forecast's first step is 20:00
+
+
+def _profile(uplift=(0.5, 1.0, 1.0, 0.5, 0.2, 0.0)) -> EventProfile:
+    """A 5-minute profile whose uplift is half the load at the start's own step, then doubles it."""
+    return EventProfile(
+        kinds=("match",),
+        size_scale=(0.0,),
+        events_seen=(10,),
+        step_s=300.0,
+        uplift=np.array([uplift], dtype=float),
+        daily_shape=np.ones(1),
+        upper_ratio=np.ones((2, 6)),
+    )
+
+
+def _forecast(values: np.ndarray, *, at: int | None = ORIGIN, origin: int = ORIGIN) -> np.ndarray:
+    calendar = Calendar.of([Event(INDEX[at].tz_localize("UTC"), "match")]) if at is not None else None
+    point, _ = _profile().forecast(values, INDEX, np.array([origin]), horizon=6, calendar=calendar)
+    return point[0]
+
+
+@pytest.mark.parametrize("at", [ORIGIN, ORIGIN + 2])
+def test_the_step_of_a_start_carries_its_uplift(at):
+    """A match announced at a forecast step: that very step is already 1.5x (the first minutes of a match,
+    when the load jumps), the next ones 2x; the steps before it the level alone."""
+    point = _forecast(np.full(60, 100.0), at=at)
+    lag = np.arange(6) - (at - ORIGIN)
+    expected = np.where(
+        lag >= 0, 100.0 * (1 + np.array([0.5, 1.0, 1.0, 0.5, 0.2, 0.0])[np.clip(lag, 0, 5)]), 100
+    )
+    np.testing.assert_allclose(point, expected, rtol=1e-9)
+
+
+def test_a_burst_in_the_last_two_hours_does_not_lift_the_level():
+    """Two hours at 100 with an unannounced burst of 30 minutes at 400 just before the origin: the level the
+    next match's uplift multiplies is still 100 (their median), not their mean (175)."""
+    values = np.full(60, 100.0)
+    values[ORIGIN - 6 : ORIGIN] = 400.0
+    point = _forecast(values)
+    np.testing.assert_allclose(point[0], 150.0, rtol=1e-9)
+    np.testing.assert_allclose(point[1], 200.0, rtol=1e-9)
+
+
+def test_an_idle_service_with_one_spike_forecasts_its_idle_level():
+    """A service idle (0) for two hours but for one spike: its level is 0, and nothing is forecast for it,
+    not the spike spread over the hours (a floor held for load that is not there)."""
+    values = np.zeros(60)
+    values[ORIGIN - 3] = 600.0
+    np.testing.assert_allclose(_forecast(values, at=None), 0.0, atol=1e-9)
+    np.testing.assert_allclose(_forecast(values), 0.0, atol=1e-9)

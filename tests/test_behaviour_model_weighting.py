@@ -1,0 +1,38 @@
+"""The skill weighting where a user meets its edges (:mod:`forecaster.combine`): a gap left in the history
+(NaN) is skipped, not allowed to blind the judgement of every origin whose window holds it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from forecaster.combine import SkillWeighting, combine, recent_losses
+
+
+def _two(S=120, H=3):
+    """``good`` exact, ``bad`` 50% off, on a series of 10 everywhere."""
+    values = np.full(S + H, 10.0)
+    return {"lstm": np.full((S, H), 15.0), "good": np.full((S, H), 10.0)}, values
+
+
+@pytest.mark.parametrize("pooled", [False, True])
+def test_a_gap_in_the_recent_window_is_skipped_and_the_rest_still_judges(pooled):
+    forecasts, values = _two()
+    values[95:98] = np.nan  # a scrape gap inside every step's recent window
+    w = SkillWeighting(pooled=pooled)
+    losses = recent_losses(forecasts, values, first=0, origins=np.array([100]), weighting=w)
+    np.testing.assert_allclose(losses["good"], 0.0, atol=1e-12)
+    np.testing.assert_allclose(losses["lstm"], 0.5, rtol=1e-9)
+    point, weights = combine(forecasts, values, first=0, origins=np.array([100]), weighting=w)
+    assert np.all(weights["good"] > 0.98), weights  # judged on the rest of the window, not the prior
+    assert np.all(point < 10.1)
+
+
+def test_a_window_that_is_all_gap_falls_back_to_the_prior():
+    forecasts, values = _two()
+    values[:100] = np.nan
+    _, weights = combine(
+        forecasts, values, first=0, origins=np.array([100]), weighting=SkillWeighting(prior=3.0)
+    )
+    np.testing.assert_allclose(weights["lstm"], 0.75)
