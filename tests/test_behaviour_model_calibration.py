@@ -79,3 +79,82 @@ def test_a_large_level_within_ten_floors_of_zero_is_carried_absolute():
     np.testing.assert_allclose(
         carried_width(raw, np.array([900.0]), i50=1, floor=100.0), [[-100.0, 0.0, 200.0]]
     )
+
+
+def test_without_a_validation_scale_each_tail_is_floored_at_its_own_validation_quantile():
+    """A model saved before the bounded validation scale (band_scale None): the band is never narrower than
+    the validation scores say, each tail at its own level: the p90 at their 0.9 quantile, the p10 at the 0.9
+    quantile of the scores below (its width is negative, so a wider band is a larger scale), never at 0.1."""
+    below = np.linspace(0.0, 4.0, 401)  # scores of the p10: up to four band widths below the point
+    above = np.linspace(0.0, 2.0, 401)
+    prior = fit_prior(np.stack([below, np.zeros_like(below), above], axis=-1)[:, None, :])
+    cal = BandCalibration(prior=prior, half_life_steps=12, window=48)
+    S = 3  # a cold start: no recent score, the validation scores decide
+    raw = np.zeros((S, 1, 3))
+    raw[..., 0], raw[..., 1], raw[..., 2] = 9.0, 10.0, 11.0
+    k = conformal_scales(
+        cal,
+        members={"flat": np.full((S, 1), 10.0)},
+        weights={"flat": np.ones((1, 1))},
+        raw=raw,
+        values=np.full(S + 1, 10.0),
+        first=0,
+        origins=np.array([1]),
+        quantiles=Q,
+        floor=1e-3,
+    )[0, 0]
+    assert k[0] == pytest.approx(np.quantile(prior[0], 0.9), rel=1e-9) and k[0] > 3.0, k
+    assert k[2] == pytest.approx(np.quantile(prior[2], 0.9), rel=1e-9) and k[2] > 1.5, k
+    assert k[1] == 1.0
+
+
+def test_a_band_capped_by_few_same_time_errors_reaches_the_largest_of_them():
+    """A spike every day at the same time, 31 to 41 over the last eleven days, where the network's band had
+    collapsed (the scores are huge, so the raw errors cap the widening): with eleven same-time errors a p90
+    is their conformal quantile, the 11th of 11 + 1 (the largest, 41), not the 10th (40): the band covers the
+    worst spike of those days."""
+    S, H, season, days = 1000, 3, 50, 11
+    values = np.tile(np.linspace(-1, 1, 21), 60)[: S + H].copy()
+    origin = 974  # its step h = 1 lands at 975, the spike's time of day
+    values[975 - np.arange(1, days + 1) * season] = [
+        35.0,
+        41.0,
+        31.0,
+        38.0,
+        33.0,
+        40.0,
+        32.0,
+        36.0,
+        34.0,
+        39.0,
+        37.0,
+    ]
+    raw = np.zeros((S, H, 3))
+    raw[..., 0], raw[..., 2] = -0.01, 0.01  # collapsed at every past origin
+    raw[origin], raw[origin, :, 0], raw[origin, :, 2] = 0.0, -1.0, 1.0  # a unit band today
+    calm = np.tile(np.linspace(-1, 1, 21), 10)[:200]
+    cal = BandCalibration(
+        prior=fit_prior(np.stack([-calm, calm, calm], axis=-1)[:, None, :]),
+        half_life_steps=12,
+        window=24,
+        season_steps=season,
+        seasonal_halfwidth=0,
+        seasonal_days=days,
+    )
+    from forecaster.calibration import conformal_width
+
+    width = conformal_width(
+        cal,
+        members={"lstm": np.zeros((S, H))},
+        weights={"lstm": np.ones((1, H))},
+        raw=raw,
+        values=values,
+        first=0,
+        origins=np.array([origin]),
+        point=np.zeros((1, H)),
+        quantiles=Q,
+        floor=1e-3,
+        validation_scale=[1.0, 1.0, 1.0],
+    )[0]
+    assert width[1, 2] == pytest.approx(41.0), width[:, 2]
+    assert width[0, 2] < 5.0 and width[2, 2] < 5.0, width[:, 2]  # the other steps: the calm errors
