@@ -36,3 +36,21 @@ def test_a_window_that_is_all_gap_falls_back_to_the_prior():
         forecasts, values, first=0, origins=np.array([100]), weighting=SkillWeighting(prior=3.0)
     )
     np.testing.assert_allclose(weights["lstm"], 0.75)
+
+
+def test_same_time_errors_never_read_the_value_at_the_origin():
+    """With a short season and a wide same-time window a judged origin's target can fall on the forecast's own
+    origin: that value is the future when the forecast is made (a backtest holds it, the service does not),
+    so the weights must not change when it does."""
+    S, H = 400, 3
+    rng = np.random.default_rng(0)
+    values = 10.0 + rng.normal(0, 1, S + H)
+    forecasts = {"lstm": 10.0 + rng.normal(0, 1, (S, H)), "naive": 10.0 + rng.normal(0, 2, (S, H))}
+    w = SkillWeighting(season_steps=4, seasonal_days=3, seasonal_halfwidth=2, window=6)
+    origin = np.array([300])
+    point, weights = combine(forecasts, values, first=0, origins=origin, weighting=w)
+    future = values.copy()
+    future[300:] = 1e4
+    point_f, weights_f = combine(forecasts, future, first=0, origins=origin, weighting=w)
+    np.testing.assert_allclose(weights_f["lstm"], weights["lstm"])
+    np.testing.assert_allclose(point_f, point)

@@ -33,14 +33,25 @@ def series() -> pd.Series:
     return daily_sine(days=3, noise=0.05, seed=3)
 
 
+class _Runs(list):
+    """The times the job tuned at, and for each whether it tuned on the held-out range (the last
+    ``train.backtest``, which the candidate did not see) from its first point."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.held_out: list[bool] = []
+
+
 @pytest.fixture
-def tunings(monkeypatch) -> list[pd.Timestamp]:
+def tunings(monkeypatch) -> _Runs:
     """Every tuning run, by its time; each finds no setting that meets the SLO (no replay: this is about when
     the job tunes, not what it finds)."""
-    runs: list[pd.Timestamp] = []
+    runs = _Runs()
+    held_out = pd.Timedelta(TRAIN.backtest)
 
     def fake(model, series, *, settings, tune_start, now):
         runs.append(pd.Timestamp(now))
+        runs.held_out.append(pd.Timestamp(tune_start) == series.index[-1] - held_out + series.index.freq)
         return {
             "format": recommendation.FORMAT,
             "inputs": recommendation.inputs_of(settings),
@@ -85,3 +96,4 @@ def test_the_job_retunes_only_when_every_has_passed_since_the_stored_recommendat
     result = train_target(stricter, series, store=store, now=changed)
     assert tunings == [NOW, due, changed]
     assert "the tuning inputs changed" in (result.tuning or "")
+    assert tunings.held_out == [True, True, True]
