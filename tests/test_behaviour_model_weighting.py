@@ -54,3 +54,27 @@ def test_same_time_errors_never_read_the_value_at_the_origin():
     point_f, weights_f = combine(forecasts, future, first=0, origins=origin, weighting=w)
     np.testing.assert_allclose(weights_f["lstm"], weights["lstm"])
     np.testing.assert_allclose(point_f, point)
+
+
+def test_same_time_errors_weigh_a_quarter_of_the_recent_window_in_all():
+    """With seasonal memory (as training sets it: the last 3 days, a horizon either side, at a quarter of the
+    recent window's weight), a component wrong by 1 over the whole recent window scores four times worse
+    than one wrong by 1 at every same-time origin: the 15 same-time errors together weigh a quarter of the
+    window, not a quarter each."""
+    from forecaster.combine import with_seasonal_memory
+
+    S, H, origin = 400, 2, 300
+    w = with_seasonal_memory(SkillWeighting(window=10), season_steps=50, horizon=H)
+    assert (w.seasonal_days, w.seasonal_halfwidth, w.seasonal_weight) == (3, 2, 0.25)
+    values = np.full(S + H, 10.0)
+    recent = np.zeros(S, dtype=bool)
+    recent[origin - H - 10 : origin] = True  # the recent window's origins, every step
+    same_time = np.zeros(S, dtype=bool)
+    for d in (1, 2, 3):
+        same_time[origin - d * 50 - 2 : origin - d * 50 + 3] = True
+    forecasts = {
+        "lstm": np.where(recent, 11.0, 10.0)[:, None].repeat(H, axis=1),
+        "naive": np.where(same_time, 11.0, 10.0)[:, None].repeat(H, axis=1),
+    }
+    losses = recent_losses(forecasts, values, first=0, origins=np.array([origin]), weighting=w)
+    np.testing.assert_allclose(losses["lstm"] / losses["naive"], 4.0, rtol=1e-9)
