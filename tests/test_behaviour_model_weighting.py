@@ -78,3 +78,34 @@ def test_same_time_errors_weigh_a_quarter_of_the_recent_window_in_all():
     }
     losses = recent_losses(forecasts, values, first=0, origins=np.array([origin]), weighting=w)
     np.testing.assert_allclose(losses["lstm"] / losses["naive"], 4.0, rtol=1e-9)
+
+
+def test_a_component_that_could_not_forecast_recently_does_not_poison_the_weights():
+    """A component without forecasts at the recent origins (NaN: not enough history for it there) cannot be
+    judged against the others: the prior decides, and the forecast stays a number."""
+    forecasts, values = _two()
+    forecasts["naive"] = np.full_like(forecasts["good"], 12.0)
+    forecasts["naive"][90:100] = np.nan
+    point, weights = combine(
+        forecasts, values, first=0, origins=np.array([100]), weighting=SkillWeighting(prior=2.0)
+    )
+    assert np.isfinite(point).all(), point
+    np.testing.assert_allclose(weights["lstm"], 0.5)
+    np.testing.assert_allclose(weights["good"] + weights["naive"], 0.5)
+
+
+def test_on_a_tie_over_the_guard_window_the_skill_weighted_forecast_keeps_the_larger_share():
+    """Two components forecasting the same: the skill-weighted forecast ties with the network over the guard
+    window, and its margin (GUARD_MARGIN) gives it the larger share: the other component, reachable only
+    through it, keeps more than a quarter of the weight (half of the skill-weighted share)."""
+    from dataclasses import replace
+
+    rng = np.random.default_rng(1)
+    S, H = 200, 2
+    values = 10.0 + rng.normal(0, 1, S + H)
+    same = 10.0 + rng.normal(0, 1, (S, H))
+    forecasts = {"lstm": same, "naive": same + 0.0}
+    w = replace(SkillWeighting(), guard_window=40, guard_stride=1, guard_margin=0.03)
+    _, weights = combine(forecasts, values, first=0, origins=np.array([150]), weighting=w)
+    np.testing.assert_allclose(weights["lstm"] + weights["naive"], 1.0)
+    assert np.all(weights["naive"] > 0.25) and np.all(weights["naive"] < 0.5), weights
