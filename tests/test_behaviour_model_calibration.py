@@ -158,3 +158,29 @@ def test_a_band_capped_by_few_same_time_errors_reaches_the_largest_of_them():
     )[0]
     assert width[1, 2] == pytest.approx(41.0), width[:, 2]
     assert width[0, 2] < 5.0 and width[2, 2] < 5.0, width[:, 2]  # the other steps: the calm errors
+
+
+def test_the_forecast_being_calibrated_counts_as_one_more_score_beyond_all_the_others():
+    """The conformal correction: twenty recent errors of 1 to 20 band widths (weighted alike), validation
+    errors of none (a quarter of the window's weight, 5, all at 0), and the forecast itself as a score at
+    +infinity of weight 1: the p90 is the first score whose running weight reaches 0.9 x 26 = 23.4, the
+    19th (5 + 19 = 24), where without the correction it would be 0.9 x 25 = 22.5 (the 18th)."""
+    S, W = 100, 20
+    values = np.zeros(S + 1)
+    values[S - W : S] = np.random.default_rng(3).permutation(np.arange(1.0, W + 1))
+    raw = np.zeros((S, 1, 3))
+    raw[..., 0], raw[..., 2] = -1.0, 1.0
+    cal = BandCalibration(prior=fit_prior(np.zeros((50, 1, 3))), half_life_steps=1e12, window=W)
+    k = conformal_scales(
+        cal,
+        members={"lstm": np.zeros((S, 1))},
+        weights={"lstm": np.ones((1, 1))},
+        raw=raw,
+        values=values,
+        first=0,
+        origins=np.array([S]),
+        quantiles=Q,
+        floor=1.0,
+        validation_scale=[0.25, 1.0, 0.25],
+    )[0, 0]
+    assert k[2] == pytest.approx(19.0), k
