@@ -65,3 +65,59 @@ def test_an_idle_service_with_one_spike_forecasts_its_idle_level():
     values[ORIGIN - 3] = 600.0
     np.testing.assert_allclose(_forecast(values, at=None), 0.0, atol=1e-9)
     np.testing.assert_allclose(_forecast(values), 0.0, atol=1e-9)
+
+
+def test_around_a_start_each_upper_quantile_gets_its_own_share_of_the_profiles_band():
+    """The profile's band is fitted at its upper quantile (p90: 1.5x the point); a p75 lies inside it as a
+    normal spread would put it (z(0.75) / z(0.9) of the way), not at the p90."""
+    from statistics import NormalDist
+
+    from forecaster.event_profile import apply_event_profile
+
+    profile = EventProfile(**{**_profile().__dict__, "upper_ratio": np.full((2, 6), 1.5)})
+    calendar = Calendar.of([Event(INDEX[ORIGIN].tz_localize("UTC"), "match")])
+    network = np.stack([np.full((1, 6), v) for v in (100.0, 110.0, 120.0)], axis=-1)  # p50, p75, p90
+    out = apply_event_profile(
+        profile,
+        network,
+        values=np.full(60, 100.0),
+        index=INDEX,
+        origins=np.array([ORIGIN]),
+        quantiles=(0.5, 0.75, 0.9),
+        calendar=calendar,
+    )[0]
+    z = NormalDist().inv_cdf
+    np.testing.assert_allclose(out[:, 2], 1.5 * out[:, 0])
+    np.testing.assert_allclose(out[:, 1], out[:, 0] * (1 + 0.5 * z(0.75) / z(0.9)))
+    assert (out[:, 0] < out[:, 1]).all() and (out[:, 1] < out[:, 2]).all()
+
+
+def test_a_started_stream_is_judged_against_the_level_of_the_last_two_hours_only():
+    """Three hours at 300 then two at 100 (a quieter evening), and a stream that started 20 minutes ago
+    doubling the load: judged against the last two hours' level (100) it has started, at its size; against
+    the whole history's (300) the doubled load would look like no stream at all."""
+    minutes = pd.date_range("2026-03-05 15:00", "2026-03-05 20:20", freq="1min")
+    t = ((minutes - minutes[0]).total_seconds()).to_numpy()
+    values = np.where(minutes < pd.Timestamp("2026-03-05 18:00"), 300.0, 100.0)
+    start = pd.Timestamp("2026-03-05 20:00")
+    values = np.where(minutes >= start, 200.0, values)
+    profile = EventProfile(
+        kinds=("match",),
+        size_scale=(0.0,),
+        events_seen=(10,),
+        step_s=60.0,
+        uplift=np.ones((1, 240)),  # doubles the load for four hours from its start
+        daily_shape=np.ones(1),
+        upper_ratio=np.ones((2, 6)),
+    )
+    times_s = minutes.as_unit("ns").asi8 / 1e9
+    calendar = Calendar.of([Event(start.tz_localize("UTC"), "match")])
+    uplift = profile.judged_uplift(
+        values,
+        times_s,
+        last_s=float(times_s[-1]),
+        at_s=times_s[-1] + 60.0 * np.arange(1, 6),
+        calendar=calendar,
+    )
+    assert t[-1] > 5 * 3600  # the history reaches back beyond the two hours
+    np.testing.assert_allclose(uplift, 1.0, rtol=0.05)
