@@ -6,6 +6,8 @@ not lift it).
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -121,3 +123,17 @@ def test_a_started_stream_is_judged_against_the_level_of_the_last_two_hours_only
     )
     assert t[-1] > 5 * 3600  # the history reaches back beyond the two hours
     np.testing.assert_allclose(uplift, 1.0, rtol=0.05)
+
+
+def test_a_long_event_that_started_before_the_level_window_still_carries_its_tail():
+    """A four-hour stream that started two and a half hours ago (before the two hours the level is read from)
+    and decays linearly: its uplift is still taken out of the level (100, not the load's 160) and its
+    declining tail is forecast, not a flat line at today's load."""
+    g = np.linspace(1.0, 0.0, 49)  # 4 hours at 5-minute knots
+    profile = dataclasses.replace(_profile(), uplift=g[None, :])
+    start = ORIGIN - 30
+    lag = np.arange(60) - start
+    values = 100.0 * (1 + np.where(lag >= 0, g[np.clip(lag, 0, 48)], 0.0))
+    calendar = Calendar.of([Event(INDEX[start].tz_localize("UTC"), "match")])
+    point, _ = profile.forecast(values, INDEX, np.array([ORIGIN]), horizon=6, calendar=calendar)
+    np.testing.assert_allclose(point[0], values[ORIGIN : ORIGIN + 6], rtol=1e-6)
