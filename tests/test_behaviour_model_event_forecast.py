@@ -137,3 +137,9 @@ def test_a_long_event_that_started_before_the_level_window_still_carries_its_tai
     calendar = Calendar.of([Event(INDEX[start].tz_localize("UTC"), "match")])
     point, _ = profile.forecast(values, INDEX, np.array([ORIGIN]), horizon=6, calendar=calendar)
     np.testing.assert_allclose(point[0], values[ORIGIN : ORIGIN + 6], rtol=1e-6)
+
+
+def test_the_level_is_read_from_the_last_two_hours_not_the_whole_history():
+    """Two hours at 300, then two at 100 (a quieter evening): the next match's uplift multiplies 100."""
+    values = np.where(np.arange(60) < ORIGIN - 24, 300.0, 100.0)
+    np.testing.assert_allclose(_forecast(values)[:2], [150.0, 200.0], rtol=1e-9)
