@@ -1,6 +1,7 @@
 """What a trained model answers with a history shorter than it needs (:meth:`forecaster.model.Forecaster.predict`):
 the network from exactly the points it needs, the recent-mean fallback (the mean of the last 15 minutes,
-whatever the step) with one point less, a history in another step refused by name.
+whatever the step) with one point less; a history in another step or with an infinite value refused by name,
+a gap carried forward from before it.
 """
 
 from __future__ import annotations
@@ -48,3 +49,21 @@ def test_a_history_in_another_step_is_refused_saying_so(trained):
     model, series = trained
     with pytest.raises(DataError, match="does not match the model's step"):
         model.predict(series.resample("10min").mean())
+
+
+def test_an_infinite_value_in_the_history_is_refused(trained):
+    model, series = trained
+    history = series.copy()
+    history.iloc[-5] = np.inf
+    with pytest.raises(DataError, match="infinite"):
+        model.predict(history)
+
+
+def test_a_gap_in_the_history_is_carried_forward_from_before_it(trained):
+    """A scrape gap (NaN) in the middle of the history is the last value before it, never the first after."""
+    model, series = trained
+    gap = series.copy()
+    gap.iloc[-20:-10] = np.nan
+    filled = series.copy()
+    filled.iloc[-20:-10] = series.iloc[-21]
+    np.testing.assert_allclose(model.predict(gap).to_numpy(), model.predict(filled).to_numpy())
