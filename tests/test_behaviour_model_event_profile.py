@@ -198,3 +198,14 @@ def test_a_start_is_never_read_from_less_than_the_two_minutes_a_rise_takes_to_sh
     values[155] = 130.0
     point, pending = profile.forecast(values, index, np.array([156]), horizon=10, calendar=calendar)
     assert point[0, 0] == pytest.approx(200.0) and pending[0, 0] == pytest.approx(100.0)
+
+
+def test_only_the_entries_inside_the_training_range_are_learnt_from():
+    """The calendar also holds next week's entries, one of a kind never seen yet: the profile knows the kinds
+    and counts of the training range only (the new kind stays unseen: it gets the known kinds' mean)."""
+    y, index, calendar = _history([0] * 6)
+    later = index[-1].tz_localize("UTC") + pd.Timedelta(days=2)
+    full = Calendar.of([*calendar.events, Event(start=later, kind="concert", expected=5000.0)])
+    profile = fit_event_profile(y, index, full, season=1440, horizon=10)
+    assert profile.kinds == ("match",) and profile.events_seen == (6,)
+    assert profile.size_scale == (0.0,)
