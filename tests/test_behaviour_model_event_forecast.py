@@ -143,3 +143,14 @@ def test_the_level_is_read_from_the_last_two_hours_not_the_whole_history():
     """Two hours at 300, then two at 100 (a quieter evening): the next match's uplift multiplies 100."""
     values = np.where(np.arange(60) < ORIGIN - 24, 300.0, 100.0)
     np.testing.assert_allclose(_forecast(values)[:2], [150.0, 200.0], rtol=1e-9)
+
+
+def test_a_started_stream_is_followed_at_most_three_times_its_announced_size():
+    """Twenty minutes after its start the load shows ten times the announced uplift (a misread: another
+    spike on top): the stream is followed at three times its size at most, not at ten."""
+    profile = dataclasses.replace(_profile(), uplift=np.ones((1, 49)))
+    start = ORIGIN - 4
+    values = np.where(np.arange(60) >= start, 1100.0, 100.0)
+    calendar = Calendar.of([Event(INDEX[start].tz_localize("UTC"), "match")])
+    point, _ = profile.forecast(values, INDEX, np.array([ORIGIN]), horizon=6, calendar=calendar)
+    np.testing.assert_allclose(point[0], 400.0, rtol=1e-6)
