@@ -34,7 +34,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from replay_round3 import load_table, save_table  # noqa: E402
+from replay import load_table, save_table  # noqa: E402
 
 from forecaster.cli_simulate import make_forecast_fn, replay_inputs
 from forecaster.hpa import HPAConfig
