@@ -166,7 +166,7 @@ def main() -> None:
     p.add_argument("--out", help="append the result as a markdown table row here")
     p.add_argument(
         "--cache",
-        help="npz file of the forecasts (bench/replay_round3.py's format): written after fitting, read instead "
+        help="npz file of the forecasts (bench/replay.py's save_table format): written after fitting, read instead "
         "of fitting when it exists (then fit and forecasts are not timed)",
     )
     p.add_argument(
