@@ -61,9 +61,11 @@ from replay import (  # noqa: E402
     grouped_halves,
     halves,
     halves_oracle,
+    load_table,
     matched_cost_oos,
     oos_rule,
     prepare,
+    save_table,
     traces,
 )
 
@@ -101,51 +103,6 @@ BACKSTOP_BASE = (
     Setting(1.0, "shift", 0.5, stabilization_s=300.0),
     Setting(1.0, "shift", 0.9, max_over_median=0.2, stabilization_s=300.0),
 )
-
-
-# -- forecast tables as plain arrays -----------------------------------------------------------------------------
-
-
-def save_table(table: ForecastTable, path: Path) -> None:
-    ids: dict[int, int] = {}
-    which = np.full(len(table.frames), -1, dtype=np.int64)
-    times, p50, p90, offsets = [], [], [], [0]
-    for m, frame in enumerate(table.frames):
-        if frame is None:
-            continue
-        if id(frame) not in ids:
-            ids[id(frame)] = len(offsets) - 1
-            times.append(pd.DatetimeIndex(frame.index).as_unit("ns").asi8)
-            p50.append(frame["p50"].to_numpy(dtype=float))
-            p90.append(frame["p90"].to_numpy(dtype=float))
-            offsets.append(offsets[-1] + len(frame))
-        which[m] = ids[id(frame)]
-    np.savez_compressed(
-        path,
-        start=np.array([table.start.value]),
-        which=which,
-        offsets=np.array(offsets),
-        times=np.concatenate(times) if times else np.zeros(0, dtype=np.int64),
-        p50=np.concatenate(p50) if p50 else np.zeros(0),
-        p90=np.concatenate(p90) if p90 else np.zeros(0),
-    )
-
-
-def load_table(path: Path) -> ForecastTable:
-    z = np.load(path)
-    offsets = z["offsets"]
-    frames_by_id = []
-    for i in range(len(offsets) - 1):
-        a, b = offsets[i], offsets[i + 1]
-        index = pd.DatetimeIndex(z["times"][a:b]).as_unit("ns")
-        frames_by_id.append(
-            pd.DataFrame(
-                {"p50": z["p50"][a:b], "p90": z["p90"][a:b]},
-                index=index,
-            ).set_axis(pd.Index(["p50", "p90"], dtype=object), axis=1)
-        )
-    frames = tuple(None if w < 0 else frames_by_id[w] for w in z["which"])
-    return ForecastTable(start=pd.Timestamp(int(z["start"][0])).as_unit("ns"), frames=frames)
 
 
 def transformed(table: ForecastTable, fn) -> ForecastTable:

@@ -34,7 +34,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from replay_round3 import load_table, save_table  # noqa: E402
+from replay import load_table, save_table  # noqa: E402
 
 from forecaster.cli_simulate import make_forecast_fn, replay_inputs
 from forecaster.hpa import HPAConfig
@@ -166,7 +166,7 @@ def main() -> None:
     p.add_argument("--out", help="append the result as a markdown table row here")
     p.add_argument(
         "--cache",
-        help="npz file of the forecasts (bench/replay_round3.py's format): written after fitting, read instead "
+        help="npz file of the forecasts (bench/replay.py's save_table format): written after fitting, read instead "
         "of fitting when it exists (then fit and forecasts are not timed)",
     )
     p.add_argument(

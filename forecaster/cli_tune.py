@@ -19,7 +19,10 @@ import pandas as pd
 from forecaster.cli_simulate import MODELS
 from forecaster.errors import ConfigError
 
-__all__ = ["add_parser", "run", "format_frontiers"]
+__all__ = ["add_parser", "run", "format_frontiers", "margin_line"]
+
+MARGIN_CHOICES = ("hours", "confidence", "prediction", "bootstrap")
+"""forecaster.tuning.MARGINS's keys, its default first (spelled out: the heavy imports stay inside run)."""
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -30,7 +33,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "not train on) for a grid of settings: the HPA alone at target utilisation 1.0 .. 0.5, and prescaler "
         "policies (plan, quantile, headroom, cap over the median, stabilisation, lead time) on an HPA at 1.0, "
         "0.9 or 0.8. Forecasts are computed once. Recommends the cheapest setting (replica-minutes) whose SLO "
-        "rate, with a one-sided upper confidence bound over per-day blocks (--margin), is within the SLO. "
+        "rate, with a one-sided upper bound over 2-hour blocks (--margin), is within the SLO. "
         "--capacity-per-replica is the load one pod serves at full use; the HPA's target is separate. "
         "(No --events yet: an events calendar does not exist in this build.)",
     )
@@ -57,10 +60,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--margin",
-        choices=("prediction", "confidence"),
-        default="confidence",
-        help="the bound the SLO must hold on: confidence (default: the long-run mean rate) or prediction (the "
-        "rate of a next period as long as the one tuned on: sqrt(2) wider)",
+        choices=MARGIN_CHOICES,
+        default=MARGIN_CHOICES[0],
+        help=f"the bound the SLO must hold on (default {MARGIN_CHOICES[0]}): hours (the mean rate's, over 2-hour "
+        "blocks), confidence (the same over whole days), prediction (the rate of a next period as long as the one "
+        "tuned on, over days: sqrt(2) wider), bootstrap (resampled 2-hour blocks)",
     )
     p.add_argument(
         "--grid",
@@ -137,6 +141,22 @@ def _grid(name: str, quantiles: Any) -> Any:
 
 def _pct(value: float) -> str:
     return f"{value * 100:.2f}%"
+
+
+def margin_line(result: Any) -> str:
+    """How the margin for finite data was set: the rule, its blocks, and what it added to the recommendation."""
+    info = result.margin_info()
+    added = info["recommended_margin"]
+    return (
+        f"margin: {info['margin']} bound at {info['confidence']:.0%} over {info['blocks']} blocks of "
+        f"{info['block_minutes']:g} minutes ({info['method']}); "
+        + (
+            f"it adds {_pct(added)} to the recommended setting's rate"
+            if added is not None
+            else "nothing meets it"
+        )
+        + f". Why: {info['why']}"
+    )
 
 
 def format_frontiers(result: Any) -> str:
@@ -240,10 +260,10 @@ def run(args: argparse.Namespace) -> int:
     )
     result.base_flags = base_flags(args, start=start, end=end)
     print(
-        f"tuned on {result.start} .. {result.end} ({result.minutes} minutes, {result.blocks} blocks), "
-        f"SLO {slo}, {args.margin} bound at {args.confidence:.0%}, oracle {result.oracle_replica_minutes:.0f} "
-        f"replica-minutes, forecasts: {args.model}"
+        f"tuned on {result.start} .. {result.end} ({result.minutes} minutes), SLO {slo}, "
+        f"oracle {result.oracle_replica_minutes:.0f} replica-minutes, forecasts: {args.model}"
     )
+    print(margin_line(result))
     print(format_frontiers(result))
     out = result.to_dict()
     out["model"] = args.model
@@ -253,6 +273,13 @@ def run(args: argparse.Namespace) -> int:
             f"no setting meets {slo} with the margin on this history: relax the SLO, or raise --max-replicas",
             file=sys.stderr,
         )
+        if out["nearest"] is not None:
+            near = out["nearest"]
+            print(
+                f"nearest (not recommended): {near['label']}, {slo.metric} {_pct(near['expected']['slo_rate'])} "
+                f"(bound {_pct(near['expected']['slo_rate_upper'])}), "
+                f"{near['expected']['replica_minutes']:.0f} replica-minutes"
+            )
     else:
         print(f"recommended: {rec['label']}")
         print("  reproduce: forecaster simulate " + shlex.join(rec["simulate_flags"]))

@@ -215,6 +215,10 @@ def test_tune_cli_writes_json_and_plot_and_simulate_flags_reproduce_the_point(
     assert code == 0
     text = capsys.readouterr().out
     assert "HPA alone (target utilisation)" in text and "prescaler + HPA (Pareto frontier)" in text
+    assert "margin: hours bound at 90% over " in text and "blocks of " in text
+    from forecaster.cli_tune import MARGIN_CHOICES
+
+    assert tuple(tuning.MARGINS) == MARGIN_CHOICES and MARGIN_CHOICES[0] == tuning.DEFAULT_MARGIN
     data = json.loads(out.read_text())
     assert plot.stat().st_size > 10_000
     assert {"label", "flags", "short_minutes", "unserved_fraction", "replica_minutes"} <= set(
@@ -277,6 +281,27 @@ def test_no_setting_meeting_the_slo_recommends_nothing(trace) -> None:
     assert result.points[0].short_minutes > 0
     assert result.recommended is None and result.hpa_alone is None
     assert result.to_dict()["recommended"] is None
+    # What comes nearest is reported (never recommended): the lowest bound.
+    assert result.nearest is result.points[0]
+    assert result.to_dict()["nearest"]["label"] == "hpa@1"
+    assert result.to_dict()["margin"]["recommended_margin"] is None
+
+
+def test_nearest_is_the_lowest_bound_and_absent_when_a_setting_meets_the_slo(trace) -> None:
+    start = trace.index[1000]
+    kwargs = {
+        "forecasts": None,
+        "capacity_per_replica": float(trace.max()) / 20,
+        "pod_startup_s": 180,
+        "replay_start": start,
+        "grid": [Setting(1.0), Setting(0.8), Setting(0.5)],
+    }
+    none = tune(trace, slo=SLO.parse("short-minutes=0.001%"), **kwargs)
+    assert none.recommended is None
+    assert none.nearest is min(none.points, key=lambda p: p.rate_upper)
+    assert none.nearest.setting == Setting(0.5)
+    some = tune(trace, slo=SLO.parse("short-minutes=50%"), **kwargs)
+    assert some.recommended is not None and some.nearest is None
 
 
 def test_prediction_margin_is_sqrt2_wider_than_the_confidence_bound_and_needs_two_blocks() -> None:
@@ -306,7 +331,7 @@ def test_points_keep_per_block_counts_that_add_up_and_the_margin_follows_the_rul
     pred = tuning.evaluate(
         trace, margin="prediction", inspect=lambda s, r: seen.append((s, len(r.load))), **kwargs
     )
-    conf = tuning.evaluate(trace, **kwargs)  # the default
+    conf = tuning.evaluate(trace, margin="confidence", **kwargs)
     assert [s for s, _ in seen] == SMALL_GRID  # every replay was shown to inspect, in grid order
     assert all(n == pred[0].minutes for _, n in seen)
     for p, c in zip(pred, conf, strict=True):
@@ -322,6 +347,66 @@ def test_points_keep_per_block_counts_that_add_up_and_the_margin_follows_the_rul
     load = float(trace.loc[start:].sum())
     assert sum(unserved[0].block_total) == pytest.approx(load)
     assert sum(unserved[0].block_short) / load == pytest.approx(unserved[0].unserved_fraction)
+
+
+def test_blocks_are_two_hours_for_the_default_margin_and_days_for_the_day_rules() -> None:
+    hours = tuning._blocks(2015, "hours")  # the 1.4-day tuning half of a 5-minute series
+    days = tuning._blocks(2015, "confidence")
+    assert tuning.DEFAULT_MARGIN == "hours"
+    assert hours.max() + 1 == 16 and set(np.bincount(hours)) <= {125, 126}
+    assert days.max() + 1 == tuning.MIN_BLOCKS  # under 4 days: 4 equal parts
+    assert tuning._blocks(8 * 1440, "prediction").max() + 1 == 8  # whole days
+    assert tuning._blocks(300, "hours").max() + 1 == tuning.MIN_BLOCKS  # under 8 hours: 4 equal parts
+    assert np.all(np.diff(hours) >= 0) and np.all(np.diff(days) >= 0)  # contiguous
+
+
+def test_margin_bounds_apply_each_rule_to_the_same_minutes() -> None:
+    rng = np.random.default_rng(4)
+    minutes = 2015
+    short = np.zeros(minutes)
+    for start in rng.integers(0, minutes - 5, size=12):  # bursts of 5 short minutes
+        short[start : start + 5] = 1.0
+    ones = np.ones(minutes)
+    bounds = tuning.margin_bounds(short, ones, confidence=0.9)
+    assert set(bounds) == set(tuning.MARGINS)
+    rate = short.mean()
+    for margin in ("hours", "confidence", "prediction"):
+        blocks = tuning._blocks(minutes, margin)
+        per = np.bincount(blocks, weights=short) / np.bincount(blocks)
+        assert bounds[margin] == pytest.approx(
+            tuning.upper_bound(
+                rate, per, confidence=0.9, margin="confidence" if margin == "hours" else margin
+            )
+        )
+        assert bounds[margin] > rate
+    # The bootstrap: reproducible, above the rate at 90%, near it at 50%, and exact when every block is alike.
+    assert bounds["bootstrap"] == tuning.margin_bounds(short, ones, confidence=0.9)["bootstrap"] > rate
+    median = tuning.bootstrap_bound(short, ones, confidence=0.5, block=tuning.HOUR_BLOCK_MINUTES)
+    assert abs(median - rate) < 0.25 * rate
+    flat = np.full(minutes, 0.01)
+    assert tuning.bootstrap_bound(flat, ones, confidence=0.9, block=120) == pytest.approx(0.01)
+    assert tuning.margin_bounds(np.zeros(minutes), ones, confidence=0.9) == dict.fromkeys(tuning.MARGINS, 0.0)
+
+
+def test_tune_says_how_the_margin_was_set(trace) -> None:
+    start = trace.index[200]
+    result = tune(
+        trace,
+        forecasts=None,
+        capacity_per_replica=float(trace.max()) / 20,
+        pod_startup_s=180,
+        slo=SLO.parse("short-minutes=20%"),
+        replay_start=start,
+        grid=[Setting(1.0), Setting(0.6)],
+    )
+    info = result.to_dict()["margin"]
+    minutes = len(trace.loc[start:])
+    assert info["margin"] == "hours" and info["blocks"] == minutes // tuning.HOUR_BLOCK_MINUTES
+    assert info["block_minutes"] == pytest.approx(minutes / info["blocks"], abs=0.1)
+    rec = result.recommended
+    assert rec is not None and info["recommended_margin"] == pytest.approx(rec.rate_upper - rec.rate)
+    assert rec.rate_upper == rec.bounds["hours"]
+    assert "2-hour" in info["why"]
 
 
 def test_joint_grid_is_the_default_grid_plus_eight_distinct_settings() -> None:

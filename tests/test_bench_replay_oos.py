@@ -1,0 +1,85 @@
+"""bench/replay.py's out-of-sample scoring of the SLO tuning (issue 13's target): a rule picks on the first
+half, its pick is applied to the second, and the HPA alone is picked by the same rule."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture(scope="module")
+def bench():
+    path = Path(__file__).resolve().parents[1] / "bench" / "replay.py"
+    sys.path.insert(0, str(path.parent))
+    try:
+        spec = importlib.util.spec_from_file_location("bench_replay", path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(path.parent))
+    return module
+
+
+def point(label: str, *, prescaler: bool, rate: float, cost: float, hours: float, days: float) -> dict:
+    return {
+        "label": label,
+        "prescaler": prescaler,
+        "rate": rate,
+        "rate_upper": hours,
+        "replica_minutes": cost,
+        "bounds": {"hours": hours, "confidence": days, "prediction": days, "bootstrap": hours},
+        "block_short": [0.0, 0.0, 0.0, 0.0],
+        "block_total": [60.0, 60.0, 60.0, 60.0],
+    }
+
+
+def trace(second_rates: dict[str, float]) -> dict:
+    first = [
+        point("hpa@1", prescaler=False, rate=0.03, cost=100, hours=0.04, days=0.05),
+        point("hpa@0.7", prescaler=False, rate=0.008, cost=140, hours=0.009, days=0.012),
+        point("hpa@0.5", prescaler=False, rate=0.002, cost=200, hours=0.003, days=0.004),
+        point("shift-p90 hpa@1", prescaler=True, rate=0.006, cost=120, hours=0.008, days=0.015),
+    ]
+    second = [
+        {**p, "rate": second_rates[p["label"]], "replica_minutes": p["replica_minutes"] * 1.05} for p in first
+    ]
+    return {"grid_first_half": first, "grid": second, "margin": "hours"}
+
+
+def test_the_rule_picks_on_the_first_half_and_is_scored_on_the_second(bench) -> None:
+    res = trace({"hpa@1": 0.03, "hpa@0.7": 0.008, "hpa@0.5": 0.002, "shift-p90 hpa@1": 0.009})
+    hours = bench.oos_at(res, 0.01)  # the run's rule
+    assert hours["recommended"] == "shift-p90 hpa@1" and hours["met"]
+    assert hours["hpa_rule"] == "hpa@0.7" and hours["hpa_rule_met"]
+    assert hours["no_dearer"]  # 126 replica-minutes against the HPA's 147
+    assert hours["hindsight"] == "hpa@0.7" and hours["no_dearer_hindsight"]
+    # The day bound prices the prescaler point out: then the HPA alone at 0.5 is its pick for both.
+    days = bench.oos_at(res, 0.01, "confidence")
+    assert days["recommended"] == "hpa@0.5" and days["met"]
+    assert days["no_dearer"]  # the same pick as the HPA alone's: equal cost
+    assert not days["no_dearer_hindsight"]  # hpa@0.7 would have done on the second half
+    none = bench.oos_at(res, 0.01, "none")
+    assert none["recommended"] == "shift-p90 hpa@1"
+
+
+def test_a_miss_is_not_no_dearer_and_an_hpa_that_misses_is_no_yardstick(bench) -> None:
+    missed = trace({"hpa@1": 0.03, "hpa@0.7": 0.02, "hpa@0.5": 0.002, "shift-p90 hpa@1": 0.012})
+    o = bench.oos_at(missed, 0.01)
+    assert o["recommended"] == "shift-p90 hpa@1" and not o["met"] and not o["no_dearer"]
+    held = trace({"hpa@1": 0.03, "hpa@0.7": 0.02, "hpa@0.5": 0.002, "shift-p90 hpa@1": 0.009})
+    o = bench.oos_at(held, 0.01)
+    assert o["met"] and not o["hpa_rule_met"] and o["no_dearer"]  # the HPA picked the same way missed it
+    counts = bench.oos_counts({"a": held, "b": missed}, ["a", "b"], 0.01)
+    assert (counts["recommends"], counts["met"], counts["no_dearer"], counts["reachable"]) == (2, 1, 1, 2)
+
+
+def test_nothing_within_the_margin_names_the_nearest_and_reach_is_the_second_half_in_hindsight(bench) -> None:
+    res = trace({"hpa@1": 0.03, "hpa@0.7": 0.008, "hpa@0.5": 0.0009, "shift-p90 hpa@1": 0.009})
+    o = bench.oos_at(res, 0.001)
+    assert o["recommended"] is None and not o["met"] and not o["no_dearer"]
+    assert o["nearest"] == "hpa@0.5" and o["nearest_met"]
+    assert o["reachable"]
+    assert not bench.oos_at(res, 0.0005)["reachable"]
