@@ -81,3 +81,22 @@ def test_a_fresh_load_above_the_forecast_is_a_floor(fake_api, kube):
     ctl = make(kube, FakeForecasts(**{"live-api": fresh(250.0, load=1000.0)}))
     [outcome] = ctl.tick(NOW)
     assert outcome.desired == 10 and outcome.reason == "observed_load" and replicas(fake_api) == 10
+
+
+def test_a_forecast_reaching_back_before_now_is_judged_from_now_on(fake_api, kube):
+    # Prometheus lags: the model forecasts from its last sample, so the frame's first steps are already past.
+    # A peak there is over: neither the decision nor the exported forecast peak may count it.
+    fake_api.put(deployment(replicas=3))
+    fake_api.put(policy(leadTime="3m", interval="1m", minReplicas=1))
+    index = pd.date_range(NOW - 3 * MIN, periods=30, freq="1min")
+    frame = pd.DataFrame({"p50": 80.0, "p90": 100.0}, index=index)
+    frame.loc[NOW - 2 * MIN, "p90"] = 900.0
+    result = ForecastResult(frame=frame, history=history(NOW - 3 * MIN, value=50.0, minutes=120))
+    ctl = make(kube, FakeForecasts(**{"live-api": result}))
+    [outcome] = ctl.tick(NOW)
+    assert outcome.ready, outcome.message
+    assert outcome.desired == 1 and status(fake_api)["forecastPeak"] == 100.0
+    peak = ctl.metrics.registry.get_sample_value(
+        "forecaster_prescaler_forecast", {"namespace": NS, "policy": "live-api", "quantile": "p90"}
+    )
+    assert peak == 100.0

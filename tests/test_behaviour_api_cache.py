@@ -1,0 +1,30 @@
+"""The forecast service's cache with a fixed clock: when a target is refreshed again (a new model, a failure),
+what a refresh keeps, and what a stale or failed target says.
+
+Through :class:`~forecaster.api.cache.ForecastService` with a scripted source (tests/test_behaviour_api.py's
+``_service``): no server, no Prometheus.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from forecaster.api.cache import ServingModel
+from tests.test_api_support import MutableClock
+from tests.test_behaviour_api import T0, _service
+
+
+def test_a_new_model_after_a_failed_refresh_is_used_at_the_next_tick_not_after_the_retry_interval():
+    clock = MutableClock(T0 + pd.Timedelta("10s"))
+    svc, state, source = _service(clock)
+    assert svc.refresh("web")
+    clock.advance("1min")
+    source.fail = True
+    assert svc.refresh("web") is False
+    source.fail = False
+    clock.advance("1s")
+    svc.set_model("web", ServingModel.baseline("a new model arrived"))
+    # The retry interval (15s) is for the failing source; a new model is worth a refresh at once.
+    assert svc.due(state, clock()) is True
+    assert svc.refresh("web") and state.entry.note == "a new model arrived"
+    assert svc.stale_reason(state, clock()) is None
