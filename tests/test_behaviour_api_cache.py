@@ -8,10 +8,12 @@ Through :class:`~forecaster.api.cache.ForecastService` with a scripted source (t
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 
 from forecaster.api.cache import ServingModel
+from forecaster.errors import ModelStoreError
 from tests.test_api_support import MutableClock
-from tests.test_behaviour_api import T0, _service
+from tests.test_behaviour_api import T0, _RaisingModel, _service
 
 
 def test_a_new_model_after_a_failed_refresh_is_used_at_the_next_tick_not_after_the_retry_interval():
@@ -28,3 +30,25 @@ def test_a_new_model_after_a_failed_refresh_is_used_at_the_next_tick_not_after_t
     assert svc.due(state, clock()) is True
     assert svc.refresh("web") and state.entry.note == "a new model arrived"
     assert svc.stale_reason(state, clock()) is None
+
+
+@pytest.mark.parametrize(
+    "error",
+    [ModelStoreError("the model file is damaged"), ZeroDivisionError("a model bug")],
+    ids=["a forecaster error", "a bug"],
+)
+def test_a_failing_model_is_a_failed_refresh_not_a_source_error(error):
+    # forecaster_source_errors_total is what the Prometheus-is-down alert reads: a model failing must not
+    # page the people who run Prometheus.
+    clock = MutableClock(T0 + pd.Timedelta("10s"))
+    svc, state, source = _service(clock)
+    state.model = ServingModel(predictor=_RaisingModel(error), kind="model", name="m", version="v1")
+    assert svc.refresh("web") is False
+    assert svc.stale_reason(state, clock()).startswith("forecast failed")
+    assert svc.metrics.source_errors.labels("web")._value.get() == 0
+    assert svc.metrics.refreshes.labels("web", "error")._value.get() == 1
+    # The control: the source failing is one.
+    source.fail = True
+    clock.advance("1min")
+    assert svc.refresh("web") is False
+    assert svc.metrics.source_errors.labels("web")._value.get() == 1
