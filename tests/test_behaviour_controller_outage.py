@@ -100,3 +100,31 @@ def test_a_forecast_reaching_back_before_now_is_judged_from_now_on(fake_api, kub
         "forecaster_prescaler_forecast", {"namespace": NS, "policy": "live-api", "quantile": "p90"}
     )
     assert peak == 100.0
+
+
+def test_a_forecast_outage_keeps_what_the_status_says_about_the_calendar(fake_api, kube):
+    # An outage of the forecast says nothing about the calendar: its condition and its status block stay as
+    # the last forecast left them (same transition time), instead of vanishing and coming back (two Events).
+    from forecaster.events import parse_calendar_csv
+    from forecaster.prescaler.calendars import READ, CalendarReading
+
+    fake_api.put(deployment(replicas=2))
+    fake_api.put(policy())
+    calendar = parse_calendar_csv("start,kind\n2024-05-01T21:00:00Z,football\n")
+    reading = CalendarReading(source="calendar file events.csv", reason=READ, calendar=calendar, read_at=NOW)
+    script = Script(
+        lambda now: ForecastResult(
+            frame=forecast_frame(now, p90=250.0), history=history(now, value=120.0), calendar=reading
+        )
+    )
+    ctl = make(kube, FakeForecasts(**{"live-api": script}))
+    ctl.tick(NOW)
+    before = conditions(fake_api)["CalendarAvailable"]
+    block = status(fake_api)["calendar"]
+    assert before["status"] == "True" and block["available"] is True and block["inUse"] is True
+    script.answer = lambda now: None  # no forecast at all
+    for minutes in (1, 2):
+        [outcome] = ctl.tick(NOW + minutes * MIN)
+        assert not outcome.ready
+        assert conditions(fake_api)["CalendarAvailable"] == before
+        assert status(fake_api)["calendar"] == block
