@@ -104,7 +104,7 @@ def test_a_forecast_reaching_back_before_now_is_judged_from_now_on(fake_api, kub
 
 def test_a_forecast_outage_keeps_what_the_status_says_about_the_calendar(fake_api, kube):
     # An outage of the forecast says nothing about the calendar: its condition and its status block stay as
-    # the last forecast left them (same transition time), instead of vanishing and coming back (two Events).
+    # the last forecast left them (same transition time), instead of vanishing and coming back.
     from forecaster.events import parse_calendar_csv
     from forecaster.prescaler.calendars import READ, CalendarReading
 
