@@ -52,3 +52,22 @@ def test_a_failing_model_is_a_failed_refresh_not_a_source_error(error):
     clock.advance("1min")
     assert svc.refresh("web") is False
     assert svc.metrics.source_errors.labels("web")._value.get() == 1
+
+
+def test_rendered_views_are_kept_least_recently_used_first_out():
+    # A body is rendered once per view (quantiles x history) and kept: a dashboard polling one view costs no
+    # rendering. Past the bound (64 views) the view used longest ago goes, never the one just rendered.
+    clock = MutableClock(T0 + pd.Timedelta("10s"))
+    svc, state, _ = _service(clock)
+    assert svc.refresh("web")
+
+    def view(steps: int):
+        return svc.render(state, quantiles=("p50",), history_steps=steps, now=clock())
+
+    first, polled = view(1), view(2)
+    for steps in range(3, 67):  # 64 more views: 66 in all, two over the bound
+        assert view(2) is polled  # the polled view stays cached, used again and again
+        newest = view(steps)
+        assert view(steps) is newest, "the view just rendered is kept"
+    assert view(2) is polled
+    assert view(1) is not first, "the view used longest ago was evicted and is rendered again"
