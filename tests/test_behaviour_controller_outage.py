@@ -128,3 +128,36 @@ def test_a_forecast_outage_keeps_what_the_status_says_about_the_calendar(fake_ap
         assert not outcome.ready
         assert conditions(fake_api)["CalendarAvailable"] == before
         assert status(fake_api)["calendar"] == block
+
+
+def test_an_event_named_by_an_unusable_forecast_is_not_announced_while_holding_the_last_good_one(
+    fake_api, kube
+):
+    # preparingFor says what the capacity in effect is for. While the prescaler acts on the last good
+    # forecast, an event only the stale forecast knows of is not what it prepares for; the control (a usable
+    # forecast naming the event) announces it.
+    from forecaster.events import Event
+
+    fake_api.put(deployment(replicas=2))
+    fake_api.put(policy())
+    match = Event(start=(NOW + 7 * MIN).tz_localize("UTC"), kind="football")
+
+    def with_match(history_end: pd.Timestamp) -> Any:
+        return lambda now: ForecastResult(
+            frame=forecast_frame(now, p90=250.0),
+            history=history(history_end, value=120.0),
+            upcoming=(match,),
+            events_seen={"football": 11},
+        )
+
+    script = Script(fresh(250.0, load=120.0))
+    ctl = make(kube, FakeForecasts(**{"live-api": script}))
+    ctl.tick(NOW)
+    assert "preparingFor" not in status(fake_api)
+    script.answer = with_match(NOW - 30 * MIN)  # stale: the last good forecast is acted on
+    ctl.tick(NOW + MIN)
+    assert conditions(fake_api)["Ready"]["reason"] == "HoldingLastForecast"
+    assert "preparingFor" not in status(fake_api)
+    script.answer = with_match(NOW + 2 * MIN)  # usable again
+    ctl.tick(NOW + 2 * MIN)
+    assert status(fake_api)["preparingFor"]["kind"] == "football"
