@@ -14,25 +14,24 @@ import pandas as pd
 
 from forecaster.prescaler.forecasts import ForecastResult
 from tests import prescaler_helpers
-from tests.prescaler_helpers import NOW, NS, FakeForecasts, deployment, forecast_frame, history, policy
+from tests.prescaler_helpers import (
+    NOW,
+    NS,
+    FakeForecasts,
+    conditions,
+    deployment,
+    forecast_frame,
+    history,
+    policy,
+    replicas,
+    status,
+)
 
 fake_api, kube = prescaler_helpers.fake_api, prescaler_helpers.kube  # fixtures
 
 MIN = pd.Timedelta(minutes=1)
 
 make = prescaler_helpers.controller
-
-
-def status(fake, name: str = "live-api") -> dict[str, Any]:
-    return fake.get("prescalepolicies", NS, name).get("status") or {}
-
-
-def conditions(fake, name: str = "live-api") -> dict[str, dict[str, str]]:
-    return {c["type"]: c for c in status(fake, name).get("conditions", [])}
-
-
-def replicas(fake, name: str = "live-api") -> int:
-    return fake.get("deployments", NS, name)["spec"]["replicas"]
 
 
 class Script:
