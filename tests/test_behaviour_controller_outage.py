@@ -160,3 +160,21 @@ def test_an_event_named_by_an_unusable_forecast_is_not_announced_while_holding_t
     script.answer = with_match(NOW + 2 * MIN)  # usable again
     ctl.tick(NOW + 2 * MIN)
     assert status(fake_api)["preparingFor"]["kind"] == "football"
+
+
+def test_a_policy_deleted_and_created_again_does_not_act_on_its_predecessors_forecast(fake_api, kube):
+    # What the controller remembers about a policy (its last good forecast, the guard's log) goes with it:
+    # a new policy of the same name, maybe for another workload, starts from nothing.
+    fake_api.put(deployment(replicas=2))
+    fake_api.put(policy())
+    script = Script(fresh(1000.0, load=120.0))
+    ctl = make(kube, FakeForecasts(**{"live-api": script}))
+    ctl.tick(NOW)
+    assert replicas(fake_api) == 10
+    fake_api.remove("prescalepolicies", NS, "live-api")
+    assert ctl.tick(NOW + MIN) == []
+    fake_api.put(policy())
+    script.answer = lambda now: None
+    [outcome] = ctl.tick(NOW + 2 * MIN)
+    assert conditions(fake_api)["Ready"]["reason"] == "ForecastUnavailable", outcome.message
+    assert "last good forecast" not in outcome.message
