@@ -7,6 +7,8 @@ Through :class:`~forecaster.api.cache.ForecastService` with a scripted source (t
 
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 import pytest
 
@@ -71,3 +73,34 @@ def test_rendered_views_are_kept_least_recently_used_first_out():
         assert view(steps) is newest, "the view just rendered is kept"
     assert view(2) is polled
     assert view(1) is not first, "the view used longest ago was evicted and is rendered again"
+
+
+def test_quantiles_configured_in_any_order_are_listed_and_answered_in_ascending_order():
+    from forecaster.api.cache import ForecastService, TargetState
+    from forecaster.api.metrics import ServiceMetrics
+    from forecaster.api.quantiles import select_quantiles
+    from forecaster.settings import ModelSettings, PrometheusSettings, TargetConfig
+    from tests.test_behaviour_api import _Source
+
+    clock = MutableClock(T0 + pd.Timedelta("10s"))
+    cfg = TargetConfig(
+        name="web",
+        prometheus=PrometheusSettings(query="up", step="1m"),
+        model=ModelSettings(quantiles=(0.9, 0.1, 0.5)),
+    )
+    state = TargetState(config=cfg, source=_Source(), model=ServingModel.baseline("no trained model"))
+    svc = ForecastService(
+        [state],
+        clock=clock,
+        max_history=pd.Timedelta("24h"),
+        refresh_delay=pd.Timedelta("10s"),
+        retry_interval=pd.Timedelta("15s"),
+        stale_after_steps=3,
+        metrics=ServiceMetrics(),
+    )
+    assert svc.refresh("web")
+    assert state.quantile_labels == ["p10", "p50", "p90"]
+    every = select_quantiles(None, state.quantile_labels, location="query")
+    body = json.loads(svc.render(state, quantiles=every, history_steps=5, now=clock()).body(0.0))
+    assert body["quantiles"] == ["p10", "p50", "p90"]
+    assert list(body["forecast"]["values"]) == ["p10", "p50", "p90"]
