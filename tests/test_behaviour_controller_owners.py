@@ -7,6 +7,8 @@ Through :class:`~forecaster.prescaler.loop.Controller` against the fake API serv
 
 from __future__ import annotations
 
+import pandas as pd
+
 from forecaster.prescaler.actuators import ORIGINAL_FLOOR_ANNOTATION, OWNER_ANNOTATION
 from tests import prescaler_helpers
 from tests.prescaler_helpers import NOW, NS, FakeForecasts, deployment, floor, hpa, policy
@@ -14,6 +16,8 @@ from tests.prescaler_helpers import NOW, NS, FakeForecasts, deployment, floor, h
 fake_api, kube = prescaler_helpers.fake_api, prescaler_helpers.kube  # fixtures
 
 make = prescaler_helpers.controller
+
+MIN = pd.Timedelta(minutes=1)
 
 
 def test_the_floor_goes_on_the_hpa_of_the_targets_api_group_not_a_namesake_in_another(fake_api, kube):
@@ -61,3 +65,47 @@ def test_a_damaged_record_of_the_original_floor_never_lowers_the_floor_on_restor
         fake_api.get("horizontalpodautoscalers", NS, "live-api")["metadata"].get("annotations") or {}
     )
     assert ORIGINAL_FLOOR_ANNOTATION not in annotations and OWNER_ANNOTATION not in annotations
+
+
+def _raised(name: str, *, target: str = "live-api", original: int = 2, now: int = 10) -> dict:
+    """An HPA whose floor this policy raised from ``original`` to ``now``."""
+    obj = hpa(name, target=target, min_replicas=now)
+    obj["metadata"]["annotations"] = {
+        ORIGINAL_FLOOR_ANNOTATION: str(original),
+        OWNER_ANNOTATION: f"{NS}/live-api",
+    }
+    return obj
+
+
+def test_deleting_a_policy_restores_every_floor_it_raised(fake_api, kube):
+    # The policy raised two floors (its target's HPA was replaced by a new one while it ran): deleting it puts
+    # both back, not only the first one found.
+    fake_api.put(deployment(replicas=3))
+    fake_api.put(_raised("live-api-old", original=2))
+    fake_api.put(_raised("live-api-new", original=3))
+    fake_api.put(policy())
+    ctl = make(kube, FakeForecasts(**{"live-api": 1000.0}))
+    ctl.tick(NOW)
+    fake_api.delete("prescalepolicies", NS, "live-api")
+    [outcome] = ctl.tick(NOW + MIN)
+    assert outcome.reason == "Deleted", outcome.message
+    assert (floor(fake_api, "live-api-old"), floor(fake_api, "live-api-new")) == (2, 3)
+    assert fake_api.get("prescalepolicies", NS, "live-api") is None, "the finalizer was released"
+
+
+def test_deleting_a_policy_restores_the_floor_where_its_status_says_it_acted(fake_api, kube):
+    # The policy raised the HPA's floor, then was edited to act on a ScaledObject and deleted before the next
+    # tick: its status still names HPAFloor, and that is where the raised floor is put back.
+    fake_api.put(deployment(replicas=3))
+    fake_api.put(hpa(min_replicas=2))
+    fake_api.put(policy(actuator="HPAFloor"))
+    ctl = make(kube, FakeForecasts(**{"live-api": 1000.0}))
+    ctl.tick(NOW)
+    assert floor(fake_api) == 10
+    edited = fake_api.get("prescalepolicies", NS, "live-api")
+    edited["spec"]["actuator"] = "KEDAScaledObject"
+    fake_api.put(edited)
+    fake_api.delete("prescalepolicies", NS, "live-api")
+    [outcome] = ctl.tick(NOW + MIN)
+    assert outcome.reason == "Deleted", outcome.message
+    assert floor(fake_api) == 2
