@@ -1,12 +1,15 @@
-"""The request-body limit at its boundary: a body of exactly ``max_body_bytes`` is read, one byte more is a 413,
-whether the client declares its length or streams the body in chunks without one.
+"""What a client cannot make the service do by the shape of its requests: read a body over ``max_body_bytes``
+(exactly the limit is read, one byte more is a 413, whether the length is declared or the body streamed in
+chunks), or grow the latency histogram by asking for random static files.
 
-Through :class:`~forecaster.api.handlers.BodyLimitMiddleware` around a small echo app, served by uvicorn on
-127.0.0.1 (tests/test_api_support.py's ServerThread) and called with httpx.
+The limit through :class:`~forecaster.api.handlers.BodyLimitMiddleware` around a small echo app, the labels
+through the app ``forecaster serve`` builds (tests/test_behaviour_api.py's ``client``); both served by uvicorn on
+127.0.0.1 and called with httpx.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 import httpx
@@ -18,6 +21,7 @@ from starlette.routing import Route
 
 from forecaster.api.handlers import BodyLimitMiddleware
 from tests.test_api_support import ServerThread
+from tests.test_behaviour_api import client as api  # noqa: F401, F811 - the served app (a fixture)
 
 LIMIT = 4096
 
@@ -58,3 +62,17 @@ def test_a_streamed_body_at_the_limit_is_read_and_one_byte_more_is_refused(clien
     assert r.status_code == status
     if status == 200:
         assert r.json() == {"read": size}
+
+
+def test_static_paths_share_one_latency_label_whatever_the_file_asked_for(api):  # noqa: F811
+    # Like unknown paths: a client asking for random files under /static/ must not add a label set (and a
+    # Prometheus series) per path to the latency histogram.
+    asked = [f"/static/no-such-file-{n}.js" for n in range(3)] + [f"/static/a/{n}/b.js" for n in range(3)]
+    for path in asked:
+        assert api.get(path).status_code == 404
+    text = api.get("/metrics").text
+    routes = set(
+        re.findall(r'^forecaster_http_request_duration_seconds_count\{[^}]*route="([^"]*)"', text, re.M)
+    )
+    assert routes & {"/static", "/static/{name}"}
+    assert not routes & set(asked)
