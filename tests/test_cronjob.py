@@ -144,8 +144,8 @@ def test_training_cronjob_command_trains_and_promotes(prometheus_factory, tmp_pa
     # What the CronJob promises is the gate, not a win: it trains, backtests and promotes a model only when it
     # beats the best baseline on the held-out hours. Seconds of training on three days are close to last value
     # there, and which side of it they land on is not a property of the product (session 8: with the traffic
-    # moved 1-7 minutes, the single network beat last value at 2 of 8 offsets; the seed ensemble beat it by
-    # 6-8% at the 3 offsets measured). So the verdict is checked either way against the saved scores, and a
+    # moved 1-7 minutes, the single network beat last value at 2 of 8 offsets; a three-member seed ensemble
+    # beat it by 6-8% at offsets 0-2). So the verdict is checked either way against the saved scores, and a
     # real loss is not hidden: the candidate is never more than LOSS_BOUND worse than the best baseline.
     scores = store.ref("live-streaming", version).metrics["backtest"]["models"]
     best = min(
