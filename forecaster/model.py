@@ -31,7 +31,7 @@ from forecaster.combine import Skill, SkillWeighting, combine, skill_points
 from forecaster.errors import DataError, ModelStoreError, NonFiniteForecastError
 from forecaster.event_profile import EventProfile, apply_event_profile
 from forecaster.events import Calendar
-from forecaster.nn import QuantileLSTM
+from forecaster.nn import EnsembleLSTM, QuantileLSTM
 from forecaster.predictors import HoltWinters, HoltWintersState, future_index, quantile_label
 from forecaster.series import format_duration, infer_step
 from forecaster.windows import EventFeatures, Scaler, WindowSpec, make_windows
@@ -80,6 +80,8 @@ _CORE_KEYS = frozenset(
 """Manifest keys that :meth:`Forecaster.manifest` writes itself; everything else is ``info``."""
 _PAST_FEATURES = 6
 _FUTURE_FEATURES = 5
+_MAX_ENSEMBLE = 8
+"""The most seed-ensemble members a manifest may declare (a damaged manifest must not build thousands)."""
 VALUE_TRANSFORMS = ("none", "anscombe")
 """What the network's inputs and outputs are measured in: the values themselves, or (count-like series)
 the Anscombe transform ``2 sqrt(y + 3/8)``, under which Poisson noise has about the same spread at every
@@ -126,7 +128,7 @@ class Forecaster:
         spec: WindowSpec,
         scaler: Scaler,
         quantiles: tuple[float, ...],
-        network: QuantileLSTM,
+        network: QuantileLSTM | EnsembleLSTM,
         architecture: Mapping[str, Any],
         info: Mapping[str, Any] | None = None,
         blend: Mapping[str, float] | None = None,
@@ -882,17 +884,25 @@ class Forecaster:
         n_quantiles: int,
         architecture: Mapping[str, Any],
         events: EventFeatures | None = None,
-    ) -> QuantileLSTM:
+    ) -> QuantileLSTM | EnsembleLSTM:
         n_events = events.n_features if events is not None else 0
-        return QuantileLSTM(
-            past_features=_PAST_FEATURES + n_events,
-            future_features=_FUTURE_FEATURES + n_events,
-            horizon=spec.horizon,
-            n_quantiles=n_quantiles,
-            hidden_size=int(architecture["hidden_size"]),
-            num_layers=int(architecture["num_layers"]),
-            dropout=float(architecture.get("dropout", 0.0)),
-        )
+
+        def one() -> QuantileLSTM:
+            return QuantileLSTM(
+                past_features=_PAST_FEATURES + n_events,
+                future_features=_FUTURE_FEATURES + n_events,
+                horizon=spec.horizon,
+                n_quantiles=n_quantiles,
+                hidden_size=int(architecture["hidden_size"]),
+                num_layers=int(architecture["num_layers"]),
+                dropout=float(architecture.get("dropout", 0.0)),
+            )
+
+        # A seed ensemble (training._ENSEMBLE_MEMBERS); models without the key are one network, as before.
+        members = int(architecture.get("ensemble", 1))
+        if not 1 <= members <= _MAX_ENSEMBLE:
+            raise ValueError(f"architecture.ensemble {members} is not between 1 and {_MAX_ENSEMBLE}")
+        return one() if members == 1 else EnsembleLSTM([one() for _ in range(members)])
 
 
 def events_note(spec: EventFeatures | None, calendar: Calendar | None) -> str:

@@ -9,10 +9,12 @@ or uncertain network close to a sensible baseline and makes level shifts easy to
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 
-__all__ = ["QuantileLSTM"]
+__all__ = ["EnsembleLSTM", "QuantileLSTM"]
 
 
 class QuantileLSTM(nn.Module):
@@ -77,3 +79,84 @@ class QuantileLSTM(nn.Module):
             return base
         steps = nn.functional.softplus(raw[..., 1:])  # [B, H, Q-1]
         return torch.cat([base, base + torch.cumsum(steps, dim=-1)], dim=-1)  # [B, H, Q]
+
+
+class EnsembleLSTM(nn.Module):
+    """K quantile LSTMs of the same shape trained from different seeds; the forecast is the mean of theirs.
+
+    The mean of non-decreasing quantile vectors is non-decreasing, so quantiles still cannot cross. Outside
+    training the K networks run as one (:meth:`_fused`): one LSTM whose hidden state is the K members' side by
+    side (block-diagonal weights) and batched heads, so a forecast costs one pass, not K (``predict`` runs a
+    single window, where the per-call overhead, not the arithmetic, is the cost).
+    """
+
+    def __init__(self, members: list[QuantileLSTM]) -> None:
+        super().__init__()
+        self.members = nn.ModuleList(members)
+        self.horizon = members[0].horizon
+        self.n_quantiles = members[0].n_quantiles
+        self._fused_state: dict[str, Any] | None = None
+
+    def train(self, mode: bool = True) -> EnsembleLSTM:
+        self._fused_state = None  # weights may change: fuse again when next used for forecasting
+        return super().train(mode)
+
+    def _load_from_state_dict(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
+        self._fused_state = None
+        super()._load_from_state_dict(*args, **kwargs)
+
+    def forward(self, past: torch.Tensor, future: torch.Tensor, level: torch.Tensor) -> torch.Tensor:
+        if self.training or torch.is_grad_enabled() or self.members[0].lstm.num_layers != 1:
+            return torch.stack([m(past, future, level) for m in self.members]).mean(0)
+        return self._fused_forward(past, future, level)
+
+    @torch.no_grad()
+    def _fused(self) -> dict[str, Any]:
+        # Fused again whenever a member's weights changed since (in-place edits bump a tensor's version).
+        version = tuple(p._version for p in self.parameters())
+        if self._fused_state is None or self._fused_state["version"] != version:
+            k, hid = len(self.members), self.members[0].lstm.hidden_size
+            w_ih = torch.zeros(4, k, hid, self.members[0].lstm.input_size)
+            w_hh = torch.zeros(4, k, hid, k, hid)
+            bias = torch.zeros(4, k, hid)
+            for j, m in enumerate(self.members):
+                w_ih[:, j] = m.lstm.weight_ih_l0.view(4, hid, -1)
+                w_hh[:, j, :, j] = m.lstm.weight_hh_l0.view(4, hid, hid)
+                bias[:, j] = (m.lstm.bias_ih_l0 + m.lstm.bias_hh_l0).view(4, hid)
+            lstm = nn.LSTM(self.members[0].lstm.input_size, k * hid, batch_first=True).eval()
+            lstm.weight_ih_l0.copy_(w_ih.reshape(4 * k * hid, -1))
+            lstm.weight_hh_l0.copy_(w_hh.reshape(4 * k * hid, k * hid))
+            lstm.bias_ih_l0.copy_(bias.reshape(-1))
+            lstm.bias_hh_l0.zero_()
+            lstm.requires_grad_(False)
+            self._fused_state = {
+                "version": version,
+                "lstm": lstm,  # in a plain dict: derived from the members, never saved with them
+                "w1": torch.stack([m.head[0].weight for m in self.members]).transpose(1, 2),  # [K, J, 2h]
+                "b1": torch.stack([m.head[0].bias for m in self.members]).unsqueeze(1),  # [K, 1, 2h]
+                "w2": torch.stack([m.head[2].weight for m in self.members]).transpose(1, 2),
+                "b2": torch.stack([m.head[2].bias for m in self.members]).unsqueeze(1),
+                "wa": torch.stack([m.anchor_mix.weight for m in self.members]).transpose(1, 2),
+                "ba": torch.stack([m.anchor_mix.bias for m in self.members]).unsqueeze(1),
+            }
+        return self._fused_state
+
+    def _fused_forward(self, past: torch.Tensor, future: torch.Tensor, level: torch.Tensor) -> torch.Tensor:
+        f = self._fused()
+        k, hid = len(self.members), self.members[0].lstm.hidden_size
+        b = past.shape[0]
+        _, (h, _) = f["lstm"](past)  # h [1, B, K*hid]: the members' hidden states side by side
+        summary = h[-1].view(b, k, hid).transpose(0, 1)  # [K, B, hid]
+        shared = torch.cat([future.flatten(1), level], dim=1).expand(k, -1, -1)  # [K, B, H*Ff + 1]
+        joint = torch.cat([summary, shared], dim=2)  # [K, B, J]
+        z = nn.functional.gelu(torch.baddbmm(f["b1"], joint, f["w1"]))
+        raw = torch.baddbmm(f["b2"], z, f["w2"]).view(k, b, self.horizon, self.n_quantiles)
+        mix = torch.sigmoid(torch.baddbmm(f["ba"], joint, f["wa"]))  # [K, B, H]
+        last = past[:, -1:, 0]  # [B, 1]
+        lag = future[:, :, 0]  # [B, H]
+        anchor = (1 - mix) * last + mix * lag  # [K, B, H]
+        base = anchor.unsqueeze(-1) + raw[..., :1]
+        if self.n_quantiles > 1:
+            steps = nn.functional.softplus(raw[..., 1:])
+            base = torch.cat([base, base + torch.cumsum(steps, dim=-1)], dim=-1)
+        return base.mean(0)

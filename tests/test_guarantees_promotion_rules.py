@@ -115,7 +115,8 @@ def test_a_winner_over_the_current_model_names_both_in_the_verdict(tmp_path):
     # A current model that really is worse: its own network only, forecasting 30% of the level too high.
     stale.blend, stale.weighting = {"lstm": 1.0}, None
     with torch.no_grad():
-        stale.network.head[-1].bias.view(stale.horizon_steps, -1)[:, 0] += 0.3
+        for net in getattr(stale.network, "members", [stale.network]):  # a seed ensemble: every member
+            net.head[-1].bias.view(stale.horizon_steps, -1)[:, 0] += 0.3
     old = store.save("svc", stale, now=NOW)
     store.promote("svc", old.version, reason="seeded", now=NOW)
 

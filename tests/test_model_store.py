@@ -48,7 +48,8 @@ def test_weights_are_safetensors_not_pickle(tmp_path, model):
     raw = (model.save(tmp_path / "m") / WEIGHTS_FILE).read_bytes()
     header_len = int.from_bytes(raw[:8], "little")
     header = json.loads(raw[8 : 8 + header_len])
-    assert "lstm.weight_ih_l0" in header
+    # One network's tensors, or a seed ensemble's (``members.K.`` before each name).
+    assert any(k == "lstm.weight_ih_l0" or k.endswith(".lstm.weight_ih_l0") for k in header)
     assert not raw.startswith(b"\x80")  # a pickle protocol marker
 
 
@@ -268,7 +269,8 @@ def test_promotion_promotes_a_winner_over_the_seasonal_baseline_then_over_the_cu
     poor = Forecaster.from_bytes(poor.to_bytes())
     poor.blend, poor.weighting = {"lstm": 1.0}, None
     with torch.no_grad():
-        poor.network.head[-1].bias.view(poor.horizon_steps, -1)[:, 0] += 0.3
+        for net in getattr(poor.network, "members", [poor.network]):  # a seed ensemble: every member
+            net.head[-1].bias.view(poor.horizon_steps, -1)[:, 0] += 0.3
     worse = store.save("svc", poor, now=NOW + pd.Timedelta(hours=1))
     store.promote("svc", worse.version, reason="test: a worse current model", now=NOW + pd.Timedelta(hours=1))
     second = train_target(cfg, series, store=store, now=NOW + pd.Timedelta(days=1))

@@ -169,7 +169,8 @@ def test_a_candidate_whose_forecasts_are_nan_is_never_promoted(tmp_path, monkeyp
         model = real_fit(*args, **kwargs)
         model.blend, model.weighting, model.calibration = {"lstm": 1.0}, None, None
         with torch.no_grad():
-            model.network.head[-1].bias.fill_(float("nan"))  # a network whose training diverged
+            for net in getattr(model.network, "members", [model.network]):  # a seed ensemble: every member
+                net.head[-1].bias.fill_(float("nan"))  # a network whose training diverged
         return model
 
     monkeypatch.setattr(promotion, "fit_forecaster", diverged)

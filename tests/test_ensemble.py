@@ -1,0 +1,94 @@
+"""The seed ensemble (forecaster.nn.EnsembleLSTM, trained by fit_forecaster within a cost budget)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from forecaster import training
+from forecaster.errors import ModelStoreError
+from forecaster.model import Forecaster
+from forecaster.nn import EnsembleLSTM, QuantileLSTM
+from forecaster.settings import ModelSettings, TrainSettings
+from forecaster.sources.synthetic import live_streaming
+
+
+def _members(k: int) -> list[QuantileLSTM]:
+    out = []
+    for seed in range(k):
+        torch.manual_seed(seed)
+        net = QuantileLSTM(past_features=6, future_features=5, horizon=4, n_quantiles=2, hidden_size=8)
+        with torch.no_grad():  # away from the persistence start, so that members differ
+            for p in net.parameters():
+                p.add_(0.3 * torch.randn_like(p))
+        out.append(net.eval())
+    return out
+
+
+def test_fused_forecast_is_the_mean_of_the_members():
+    members = _members(3)
+    ensemble = EnsembleLSTM(members).eval()
+    past, future, level = torch.randn(5, 12, 6), torch.randn(5, 4, 5), torch.randn(5, 1)
+    with torch.no_grad():
+        each = torch.stack([m(past, future, level) for m in members])
+    with torch.inference_mode():
+        fused = ensemble(past, future, level)  # one LSTM with the members side by side
+    assert torch.allclose(fused, each.mean(0), atol=1e-5)
+    assert not torch.allclose(each[0], each[1]), "members differ, so the mean is not one of them"
+    assert torch.all(fused[..., 1] >= fused[..., 0]), "quantiles do not cross"
+    # Changed weights are fused again (the fused copy is derived, never stale): loaded, or edited in place.
+    members[1].load_state_dict(members[0].state_dict())
+    with torch.no_grad():
+        members[2].head[-1].bias.add_(0.5)
+    with torch.inference_mode():
+        again = ensemble(past, future, level)
+    with torch.no_grad():
+        expected = torch.stack([m(past, future, level) for m in members]).mean(0)
+    assert torch.allclose(again, expected, atol=1e-5)
+
+
+@pytest.fixture(scope="module")
+def series() -> pd.Series:
+    return live_streaming(days=4, seed=5)
+
+
+def test_members_within_budget_and_saved_as_one_model(series, tmp_path, monkeypatch):
+    monkeypatch.setattr(training, "_ENSEMBLE_MEMBERS", 2)
+    model = training.fit_forecaster(
+        series,
+        model=ModelSettings(hidden_size=8, lookback="30m"),
+        train=TrainSettings(epochs=2, max_windows_per_epoch=256, blend=False),
+    )
+    assert isinstance(model.network, EnsembleLSTM) and model.architecture["ensemble"] == 2
+    assert len(model.info["training"]["ensemble_members"]) == 2
+    loaded = Forecaster.load(model.save(tmp_path / "m"))
+    assert isinstance(loaded.network, EnsembleLSTM)
+    history = series.iloc[:-30]
+    np.testing.assert_allclose(
+        loaded.predict(history).to_numpy(), model.predict(history).to_numpy(), rtol=1e-5
+    )
+    # A budget too small for a second member keeps one network, saved as before (no ``ensemble`` key).
+    monkeypatch.setattr(training, "_ENSEMBLE_BUDGET", 1)
+    single = training.fit_forecaster(
+        series,
+        model=ModelSettings(hidden_size=8, lookback="30m"),
+        train=TrainSettings(epochs=2, max_windows_per_epoch=256, blend=False),
+    )
+    assert isinstance(single.network, QuantileLSTM) and "ensemble" not in single.architecture
+
+
+def test_a_manifest_declaring_absurd_members_is_refused(series, tmp_path, monkeypatch):
+    monkeypatch.setattr(training, "_ENSEMBLE_MEMBERS", 1)
+    model = training.fit_forecaster(
+        series, model=ModelSettings(hidden_size=8, lookback="30m"), train=TrainSettings(epochs=1, blend=False)
+    )
+    path = model.save(tmp_path / "m")
+    manifest = json.loads((path / "manifest.json").read_text())
+    manifest["architecture"]["ensemble"] = 100000
+    (path / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ModelStoreError, match="ensemble"):
+        Forecaster.load(path)
