@@ -106,7 +106,6 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
-    training._ENSEMBLE_MEMBERS = 1  # each network trained alone, from its own seed
     full = {r["series"]: r for r in json.loads(args.baselines.read_text())["rows"]}
     names = args.only.split(",") if args.only else list(full)
     rows = []

@@ -898,7 +898,7 @@ class Forecaster:
                 dropout=float(architecture.get("dropout", 0.0)),
             )
 
-        # A seed ensemble (training._ENSEMBLE_MEMBERS); models without the key are one network, as before.
+        # A seed ensemble (TrainSettings.ensemble_members); models without the key are one network, as before.
         members = int(architecture.get("ensemble", 1))
         if not 1 <= members <= _MAX_ENSEMBLE:
             raise ValueError(f"architecture.ensemble {members} is not between 1 and {_MAX_ENSEMBLE}")

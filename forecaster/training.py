@@ -22,7 +22,7 @@ import torch
 
 from forecaster.calibration import BandCalibration, carried_width, fit_prior, scores
 from forecaster.combine import SkillWeighting, combine, recent_losses, with_guard
-from forecaster.errors import DataError
+from forecaster.errors import ConfigError, DataError
 from forecaster.event_profile import fit_event_profile
 from forecaster.events import Calendar
 from forecaster.model import (
@@ -58,24 +58,23 @@ _TURNED_UP_EPOCHS = 3
 _TURNED_UP_MARGIN = 0.015
 """Early stopping before ``patience`` runs out: after this many epochs, every one this much (relative) above
 the best validation loss (see :func:`_turned_up`)."""
-_ENSEMBLE_MEMBERS = 1
 _ENSEMBLE_BUDGET = 30_000_000
-"""Seed ensemble: up to ``_ENSEMBLE_MEMBERS`` networks trained from seeds ``seed``, ``seed + 1``, ..., whose
-forecasts are averaged (:class:`forecaster.nn.EnsembleLSTM`). A member is added only while the training cost,
-counted deterministically as epochs x windows x window length, stays within ``_ENSEMBLE_BUDGET`` (projected
-from the members so far; ~4.8 CPU us each on NASA's windows, so 30M is ~145 CPU s): four weeks of 1-minute
-history (NASA: 9 epochs x 20,000 windows x 150 steps = 27M for one member, ~130 CPU s) keep one network,
-within the 3-minute training target (two only when the first stopped within 5 epochs); the 5-minute
-development series (a member 0.3-12M) get two.
-Why: the seed alone moved a series' WAPE ratio by up to 7% (ec2_cpu_utilization_c6585a 1.097 / 1.032 /
-1.029 for seeds 0 / 1 / 2, 24ae8d 0.970 / 0.898 / 0.965); the mean of two forecasts beat the mean of its
-two networks' scores on 10 of the 13 series measured (the other 3 within 0.002) and took the worst development
-series from 1.097 to 1.065 (three members: 1.050, but ~0.6 ms more CPU per forecast; bench/accuracy_seeds.py,
-README issue 10).
-Off (one member) by default: averaging the members' p90 paths smooths them, and the share of windows whose
-true peak exceeds the p90 peak by more than 10% rose on every Twitter series with two members (IBM 0.10 ->
-0.18, UPS 0.11 -> 0.17, AAPL 0.12 -> 0.16; median over the series 0.083 -> 0.099, target 0.10), at the same
-per-step coverage. A pre-scaler plans on that peak; the ensemble waits for a band that keeps it."""
+"""Seed ensemble (``TrainSettings.ensemble_members`` > 1, off by default): member k is the network that
+training with seed + k trains alone; a member is added only while the training cost, counted
+deterministically as epochs x windows x window length, stays within this budget (projected from the members
+so far; ~4.8 CPU us each on NASA's windows, so 30M is ~145 CPU s): four weeks of 1-minute history (NASA:
+9 epochs x 20,000 windows x 150 steps = 27M for one member, ~130 CPU s) keep one network, within the
+3-minute training target (two only when the first stopped within 5 epochs); the 5-minute development series
+(a member 0.3-12M) get two.
+Why an ensemble at all: the seed alone moved a series' WAPE ratio by up to 7% (ec2_cpu_utilization_c6585a
+1.097 / 1.032 / 1.029 for seeds 0 / 1 / 2, 24ae8d 0.970 / 0.898 / 0.965); the mean of two forecasts beat the
+mean of its two networks' scores on 10 of the 13 series measured (the other 3 within 0.002) and took the
+worst development series from 1.097 to 1.065 (three members: 1.050, but ~0.6 ms more CPU per forecast;
+bench/accuracy_seeds.py, README issue 10).
+Why off by default: averaging the members' p90 paths smooths them, and the share of windows whose true peak
+exceeds the p90 peak by more than 10% rose on every Twitter series with two members (IBM 0.10 -> 0.18, UPS
+0.11 -> 0.17, AAPL 0.12 -> 0.16; median over the series 0.083 -> 0.099, target 0.10), at the same per-step
+coverage. A pre-scaler plans on that peak."""
 _MAX_CACHED_WINDOW_BYTES = 256 * 2**20
 """Training windows kept for the whole fit when they fit in this (see ``epoch_batches``)."""
 _MALLOC_KEEP_BYTES = 256 * 2**20
@@ -326,6 +325,11 @@ def _fit_forecaster(
     train = train or TrainSettings()
     started = time.perf_counter()
     clock = PhaseClock()
+    if type(train.ensemble_members) is not int or not 1 <= train.ensemble_members <= 8:
+        raise ConfigError(
+            f"{name}: train.ensemble_members must be a whole number from 1 to 8, got {train.ensemble_members!r}",
+            hint="1 (one network, the default) or a few seeds, e.g. 2",
+        )
     if len(series) < 3:
         raise DataError(f"{name}: history of {len(series)} points is too short to train on")
     index = pd.DatetimeIndex(series.index).as_unit("ns")
@@ -447,12 +451,13 @@ def _fit_forecaster(
             batch = order[start : start + train.batch_size]
             yield past[batch], future[batch], level[batch], target[batch]
 
-    # A seed ensemble (see _ENSEMBLE_MEMBERS): more members while the training cost stays in budget.
+    # A seed ensemble (TrainSettings.ensemble_members, see _ENSEMBLE_BUDGET): more members while the
+    # training cost stays in budget.
     members: list[torch.nn.Module] = []
     runs: list[EarlyStoppingRun] = []
     cost = 0
     per_epoch = min(len(train_origins), train.max_windows_per_epoch) * (spec.lookback + spec.horizon)
-    for k in range(1 if pretrained is not None else _ENSEMBLE_MEMBERS):
+    for k in range(1 if pretrained is not None else train.ensemble_members):
         if k and cost * (k + 1) / k > _ENSEMBLE_BUDGET:
             break
         if k:  # member 0 is the single network as it always was (seed, draws, weights)

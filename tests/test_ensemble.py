@@ -10,10 +10,10 @@ import pytest
 import torch
 
 from forecaster import training
-from forecaster.errors import ModelStoreError
+from forecaster.errors import ConfigError, ModelStoreError
 from forecaster.model import Forecaster
 from forecaster.nn import EnsembleLSTM, QuantileLSTM
-from forecaster.settings import ModelSettings, TrainSettings
+from forecaster.settings import ModelSettings, TrainSettings, target_config_from_dict
 from forecaster.sources.synthetic import live_streaming
 
 
@@ -57,11 +57,10 @@ def series() -> pd.Series:
 
 
 def test_members_within_budget_and_saved_as_one_model(series, tmp_path, monkeypatch):
-    monkeypatch.setattr(training, "_ENSEMBLE_MEMBERS", 2)
     model = training.fit_forecaster(
         series,
         model=ModelSettings(hidden_size=8, lookback="30m"),
-        train=TrainSettings(epochs=2, max_windows_per_epoch=256, blend=False),
+        train=TrainSettings(epochs=2, max_windows_per_epoch=256, blend=False, ensemble_members=2),
     )
     assert isinstance(model.network, EnsembleLSTM) and model.architecture["ensemble"] == 2
     assert len(model.info["training"]["ensemble_members"]) == 2
@@ -76,13 +75,12 @@ def test_members_within_budget_and_saved_as_one_model(series, tmp_path, monkeypa
     single = training.fit_forecaster(
         series,
         model=ModelSettings(hidden_size=8, lookback="30m"),
-        train=TrainSettings(epochs=2, max_windows_per_epoch=256, blend=False),
+        train=TrainSettings(epochs=2, max_windows_per_epoch=256, blend=False, ensemble_members=2),
     )
     assert isinstance(single.network, QuantileLSTM) and "ensemble" not in single.architecture
 
 
-def test_a_manifest_declaring_absurd_members_is_refused(series, tmp_path, monkeypatch):
-    monkeypatch.setattr(training, "_ENSEMBLE_MEMBERS", 1)
+def test_a_manifest_declaring_absurd_members_is_refused(series, tmp_path):
     model = training.fit_forecaster(
         series, model=ModelSettings(hidden_size=8, lookback="30m"), train=TrainSettings(epochs=1, blend=False)
     )
@@ -92,3 +90,16 @@ def test_a_manifest_declaring_absurd_members_is_refused(series, tmp_path, monkey
     (path / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(ModelStoreError, match="ensemble"):
         Forecaster.load(path)
+
+
+@pytest.mark.parametrize("members", [0, 9, 1.5, True])
+def test_a_member_count_outside_one_to_eight_is_refused_before_training(series, members):
+    with pytest.raises(ConfigError, match="ensemble_members"):
+        training.fit_forecaster(
+            series,
+            model=ModelSettings(hidden_size=8, lookback="30m"),
+            train=TrainSettings(ensemble_members=members),
+        )
+    config = {"name": "web", "train": {"ensemble_members": members}}
+    with pytest.raises(ConfigError, match="ensemble_members"):
+        target_config_from_dict(config)
