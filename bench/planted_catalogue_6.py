@@ -915,7 +915,6 @@ TESTS_6: dict[str, tuple[str, ...]] = {
         "tests/test_event_model.py",
         "tests/test_committed_models.py",
         "tests/test_mutants_windows.py",
-        "tests/test_training_speed.py",
     ),
     CAL: (
         "tests/test_band_calibration.py",
@@ -956,7 +955,6 @@ TESTS_6: dict[str, tuple[str, ...]] = {
         "tests/test_mutants_promotion.py",
         "tests/test_mutants_windows.py",
         "tests/test_prescaler_calendar.py",
-        "tests/test_training_speed.py",
     ),
     PROFILE: (
         "tests/test_events.py",
@@ -1440,7 +1438,9 @@ TESTS_6: dict[str, tuple[str, ...]] = {
 """The tests run for each planted file: campaign 5's group first, then the module's own test files, then every
 other test file that imports it, then the tests that drive its entry point (see the module docstring).
 planted_bugs.tests_for adds the earlier campaigns' guarantees and every tests/test_behaviour_<group>*.py of the
-planted file's group, and runs only the files that exist."""
+planted file's group, and runs only the files that exist. Left out: tests/test_training_speed.py (it imports
+windows and events, but tests training's speed and memory; its heap test fails on the unplanted code on the
+loaded shared machine, which would stop every group holding it at that test: checked at 11:30 UTC)."""
 
 MODULES_6: dict[str, str] = dict(MODULES_5)
 """Modules of the files campaign 1 has no name for (the report's rows)."""
