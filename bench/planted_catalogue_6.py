@@ -692,6 +692,15 @@ CATALOGUE_6: tuple[tuple[str, str, str, str, str], ...] = (
         "the window the weight moves to one component, the case the margin was added against (a model that "
         "then loses its backtest and is not promoted)",
     ),
+    (  # replaces combine6-unjudged-component-poisons, found equivalent while the first run was under way
+        "combine6-pooled-weights-per-step",
+        COMBINE,
+        "        if weighting.pooled:\n            num = np.repeat(np.sum(num, axis=1, keepdims=True), H, axis=1)\n",
+        "",
+        "a model whose validation chose pooled skill weights (one weighting for every step, judged on all "
+        "of them) weighs each step on its own errors at serving time: the weights it was validated with are "
+        "not the ones it uses, and the long-horizon steps follow whichever component was lucky lately",
+    ),
     (
         "events6-zero-size-hint-refused",
         EVENTS,
@@ -777,7 +786,14 @@ CATALOGUE_6: tuple[tuple[str, str, str, str, str], ...] = (
     ),
 )
 
-EQUIVALENT_6: dict[str, str] = {}
+EQUIVALENT_6: dict[str, str] = {
+    "combine6-unjudged-component-poisons": "every product path computes the components on a history whose "
+    "gaps are filled first (model.py's history values, training.py's filled series), so no component's "
+    "point forecast is NaN; a component's recent loss is then NaN only where no target was seen, which is "
+    "the same for every component (best is NaN too), and dropping np.isfinite(L).all(axis=0) changes "
+    "nothing; found while the first run was under way (it slipped), replaced by "
+    "combine6-pooled-weights-per-step",
+}
 """Bugs found to change nothing a user can see on today's code (each with its reason)."""
 
 TESTS_6: dict[str, tuple[str, ...]] = {
