@@ -1232,11 +1232,28 @@ def _new_tests_only(
     group's test files new or changed since ``rev``), and the outcomes kept as they were (no such file).
 
     Valid because a slipped bug's run passed every test file of its group with the bug planted: only a file
-    that changed can fail now, as long as nothing else the tests run (the product code, test helpers, conftest)
-    changed; when something did, every bug keeps its whole group."""
+    that changed (or imports a test helper that changed) can fail now, as long as nothing else the tests run
+    (the product code, conftest, test data) changed; when something did, every bug keeps its whole group."""
     changed = _changed_files(rev)
+    # A changed test helper (tests/<name>.py, not conftest) reaches the test files that import it: those count
+    # as changed. Anything else outside bench/ (the product, conftest, test data) may reach every test.
+    helpers = [
+        f
+        for f in changed
+        if re.fullmatch(r"tests/[^/]*\.py", f) and not re.fullmatch(r"tests/(test_[^/]*|conftest)\.py", f)
+    ]
+    for helper in helpers:
+        stem = re.escape(Path(helper).stem)
+        importing = re.compile(rf"^\s*(from|import)\s+[\w.]*\b{stem}\b", re.M)
+        changed |= {
+            str(t.relative_to(ROOT))
+            for t in (ROOT / "tests").glob("test_*.py")
+            if importing.search(t.read_text())
+        }
     others = sorted(
-        f for f in changed if not f.startswith("bench/") and not re.fullmatch(r"tests/test_[^/]*\.py", f)
+        f
+        for f in changed
+        if not f.startswith("bench/") and not re.fullmatch(r"tests/[^/]*\.py", f) or f == "tests/conftest.py"
     )
     if others:
         print(
