@@ -1225,18 +1225,10 @@ def _changed_files(rev: str) -> set[str]:
     return {line.strip() for line in out.splitlines() if line.strip()}
 
 
-def _new_tests_only(
-    bugs: tuple[Bug, ...], earlier: dict, rev: str
-) -> tuple[dict[str, tuple[str, ...]], list[Outcome]]:
-    """For ``--slipped-new-tests-only``: the tests to plant each bug that slipped in ``earlier`` against (its
-    group's test files new or changed since ``rev``), and the outcomes kept as they were (no such file).
-
-    Valid because a slipped bug's run passed every test file of its group with the bug planted: only a file
-    that changed (or imports a test helper that changed) can fail now, as long as nothing else the tests run
-    (the product code, conftest, test data) changed; when something did, every bug keeps its whole group."""
+def _changed_with_helpers(rev: str) -> set[str]:
+    """:func:`_changed_files`, plus the test files that import a changed test helper (tests/<name>.py, not
+    conftest): a helper's change reaches exactly the tests that import it."""
     changed = _changed_files(rev)
-    # A changed test helper (tests/<name>.py, not conftest) reaches the test files that import it: those count
-    # as changed. Anything else outside bench/ (the product, conftest, test data) may reach every test.
     helpers = [
         f
         for f in changed
@@ -1250,6 +1242,19 @@ def _new_tests_only(
             for t in (ROOT / "tests").glob("test_*.py")
             if importing.search(t.read_text())
         }
+    return changed
+
+
+def _new_tests_only(
+    bugs: tuple[Bug, ...], earlier: dict, rev: str
+) -> tuple[dict[str, tuple[str, ...]], list[Outcome]]:
+    """For ``--slipped-new-tests-only``: the tests to plant each bug that slipped in ``earlier`` against (its
+    group's test files new or changed since ``rev``), and the outcomes kept as they were (no such file).
+
+    Valid because a slipped bug's run passed every test file of its group with the bug planted: only a file
+    that changed (or imports a test helper that changed) can fail now, as long as nothing else the tests run
+    (the product code, conftest, test data) changed; when something did, every bug keeps its whole group."""
+    changed = _changed_with_helpers(rev)
     others = sorted(
         f
         for f in changed
@@ -1445,7 +1450,7 @@ def main(argv: list[str] | None = None) -> int:
         earlier = json.loads(Path(args.carry_caught).read_text())
         caught_then = {b["id"]: b for b in earlier["bugs"] if b["status"] in ("caught", "timeout")}
         if args.replant_changed_since:
-            changed = _changed_files(args.replant_changed_since)
+            changed = _changed_with_helpers(args.replant_changed_since)
             stale = sorted(
                 i
                 for i, b in caught_then.items()
