@@ -71,6 +71,10 @@ STORE = "forecaster/store.py"
 PROMOTION = "forecaster/promotion.py"
 SERIES = "forecaster/series.py"
 WINDOWS = "forecaster/windows.py"
+REPLAY_BATCH = "forecaster/replay_batch.py"
+HPA_BATCH = "forecaster/hpa_batch.py"
+CLI_PRESCALE = "forecaster/cli_prescale.py"
+CLI_SERVE = "forecaster/cli_serve.py"
 P = "forecaster/prescaler/"
 A = "forecaster/api/"
 
@@ -746,6 +750,11 @@ TESTS: dict[str, tuple[str, ...]] = {
     HPA: ("tests/test_hpa.py", "tests/test_guarantees_hpa.py", *_REPLAY_TESTS),
     ORACLE: ("tests/test_guarantees_oracle.py", *_REPLAY_TESTS),
     SIMULATE: _REPLAY_TESTS,
+    # The lockstep grid replay and the vectorised HPAs: held equal to replay / hpa_step by their own tests.
+    REPLAY_BATCH: ("tests/test_replay_batch.py", *_REPLAY_TESTS),
+    HPA_BATCH: ("tests/test_hpa_batch.py", "tests/test_hpa.py", "tests/test_replay_batch.py"),
+    CLI_PRESCALE: _PRESCALER_TESTS,
+    CLI_SERVE: _API_TESTS,
     STORE: (
         "tests/test_guarantees_store.py",
         "tests/test_model_store_load_for.py",
@@ -869,6 +878,10 @@ def module_of(path: str) -> str:
         HPA: "hpa",
         ORACLE: "replay",
         SIMULATE: "replay",
+        REPLAY_BATCH: "replay",
+        HPA_BATCH: "hpa",
+        CLI_PRESCALE: "controller",
+        CLI_SERVE: "api",
         STORE: "store",
         PROMOTION: "store",
         SERIES: "series",

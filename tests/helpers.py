@@ -23,3 +23,25 @@ def daily_sine(
     if noise:
         values = values * (1 + np.random.default_rng(seed).normal(0, noise, len(values)))
     return pd.Series(values, index=index, name="load")
+
+
+class ProfileOnly:
+    """A 5-minute predictor forecasting with an event profile alone (p50 = p90, 6 steps), for the
+    ``forecast_fn`` of a replay (:func:`forecaster.simulate.predictor_forecasts`)."""
+
+    step = "5min"
+    lookback_steps = 1
+
+    def __init__(self, profile, calendar) -> None:  # noqa: ANN001 - an EventProfile and a Calendar
+        self.profile, self.calendar = profile, calendar
+
+    def predict_many(self, series: pd.Series, *, origins):  # noqa: ANN001, ANN202
+        index = pd.DatetimeIndex(series.index)
+        point, _ = self.profile.forecast(
+            series.to_numpy(dtype=float), index, np.asarray(origins), horizon=6, calendar=self.calendar
+        )
+        step = pd.Timedelta(self.step)
+        return [
+            pd.DataFrame({"p50": p, "p90": p}, index=index[t - 1] + step * np.arange(1, 7))
+            for t, p in zip(origins, point, strict=True)
+        ]

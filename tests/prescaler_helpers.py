@@ -216,3 +216,33 @@ def controller(kube: KubeClient, forecasts: Any, **kw: Any) -> Controller:
         metrics=PrescalerMetrics(CollectorRegistry()),
         **kw,
     )
+
+
+# -- reading what a tick left in the fake cluster ----------------------------------------------------------------
+
+
+def status(fake: FakeKubeApiServer, name: str = "live-api", *, namespace: str = NS) -> dict[str, Any]:
+    """The policy's status as written to the fake API server ({} before the first write)."""
+    return fake.get("prescalepolicies", namespace, name).get("status") or {}
+
+
+def conditions(
+    fake: FakeKubeApiServer, name: str = "live-api", *, namespace: str = NS
+) -> dict[str, dict[str, str]]:
+    """The policy's status conditions by type."""
+    return {c["type"]: c for c in status(fake, name, namespace=namespace).get("conditions", [])}
+
+
+def replicas(fake: FakeKubeApiServer, name: str = "live-api", *, namespace: str = NS) -> int:
+    """The Deployment's ``spec.replicas``."""
+    return fake.get("deployments", namespace, name)["spec"]["replicas"]
+
+
+def floor(fake: FakeKubeApiServer, name: str = "live-api", *, namespace: str = NS) -> int | None:
+    """The HPA's ``spec.minReplicas`` (None when absent)."""
+    return fake.get("horizontalpodautoscalers", namespace, name)["spec"].get("minReplicas")
+
+
+def gauge(ctl: Controller, name: str, **labels: str) -> float | None:
+    """A sample of the controller's metrics registry."""
+    return ctl.metrics.registry.get_sample_value(name, labels)

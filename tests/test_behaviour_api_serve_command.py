@@ -81,3 +81,17 @@ def test_flags_win_over_the_environment_which_wins_over_the_file(served, monkeyp
     )
     assert (served["uvicorn"]["host"], served["uvicorn"]["port"]) == ("127.0.0.2", 7200)
     assert served["settings"].store == str(store)
+
+
+def test_a_targets_directory_is_served_without_the_created_twin_of_every_counter(served, tmp_path):
+    import shutil
+    from pathlib import Path
+
+    targets = tmp_path / "targets"
+    targets.mkdir()
+    shutil.copy(Path(__file__).parents[1] / "training" / "live-streaming.yaml", targets)
+    assert main(["serve", "--targets", str(targets)]) == 0
+    assert served["settings"].targets_dir == str(targets) and served["settings"].store is None
+    # Each per-target counter would otherwise export a `_created` series too (a third of /metrics at 1,000
+    # targets).
+    assert served.get("no_created") == 1

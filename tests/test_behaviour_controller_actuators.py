@@ -7,20 +7,24 @@ Through :class:`~forecaster.prescaler.loop.Controller` against the fake API serv
 
 from __future__ import annotations
 
-from typing import Any
-
 from forecaster.prescaler.actuators import ORIGINAL_FLOOR_ANNOTATION
 from tests import prescaler_helpers
-from tests.prescaler_helpers import NOW, NS, FakeForecasts, deployment, hpa, keda_hpa, policy, scaled_object
+from tests.prescaler_helpers import (
+    NOW,
+    NS,
+    FakeForecasts,
+    deployment,
+    hpa,
+    keda_hpa,
+    policy,
+    scaled_object,
+    status,
+)
 
 fake_api, kube = prescaler_helpers.fake_api, prescaler_helpers.kube  # fixtures
 
 
 make = prescaler_helpers.controller
-
-
-def status(fake) -> dict[str, Any]:
-    return fake.get("prescalepolicies", NS, "live-api").get("status") or {}
 
 
 def events(fake) -> list[str]:

@@ -17,11 +17,13 @@ from tests.prescaler_helpers import (
     NOW,
     NS,
     FakeForecasts,
+    conditions,
     deployment,
     forecast_frame,
     history,
     policy,
     prometheus_down,
+    status,
 )
 
 fake_api, kube = prescaler_helpers.fake_api, prescaler_helpers.kube  # fixtures
@@ -30,14 +32,6 @@ MIN = pd.Timedelta(minutes=1)
 
 
 make = prescaler_helpers.controller
-
-
-def status(fake) -> dict[str, Any]:
-    return fake.get("prescalepolicies", NS, "live-api").get("status") or {}
-
-
-def conditions(fake) -> dict[str, dict[str, str]]:
-    return {c["type"]: c for c in status(fake).get("conditions", [])}
 
 
 def test_during_an_outage_the_status_names_the_model_behind_the_forecast_still_acted_on(fake_api, kube):

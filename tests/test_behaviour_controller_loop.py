@@ -7,8 +7,6 @@ cluster is tests/fake_kube_api.py.
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -25,13 +23,18 @@ from tests.prescaler_helpers import (
     NOW,
     NS,
     FakeForecasts,
+    conditions,
     deployment,
+    floor,
     forecast_frame,
+    gauge,
     history,
     hpa,
     policy,
     prometheus_down,
+    replicas,
     scaled_object,
+    status,
 )
 
 fake_api, kube = prescaler_helpers.fake_api, prescaler_helpers.kube  # fixtures
@@ -40,26 +43,6 @@ MIN = pd.Timedelta(minutes=1)
 
 
 make = prescaler_helpers.controller
-
-
-def status(fake, name="live-api") -> dict[str, Any]:
-    return fake.get("prescalepolicies", NS, name).get("status") or {}
-
-
-def conditions(fake, name="live-api") -> dict[str, dict[str, str]]:
-    return {c["type"]: c for c in status(fake, name).get("conditions", [])}
-
-
-def floor(fake, name="live-api"):
-    return fake.get("horizontalpodautoscalers", NS, name)["spec"].get("minReplicas")
-
-
-def replicas(fake, name="live-api"):
-    return fake.get("deployments", NS, name)["spec"]["replicas"]
-
-
-def gauge(ctl, name, **labels):
-    return ctl.metrics.registry.get_sample_value(name, labels)
 
 
 def result(now, *, p90, p50=None, last=None, version=None):

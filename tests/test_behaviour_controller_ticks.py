@@ -15,7 +15,7 @@ import pandas as pd
 
 from forecaster.prescaler.loop import Controller, FleetSettings
 from tests import prescaler_helpers
-from tests.prescaler_helpers import NOW, NS, FakeForecasts, deployment, policy
+from tests.prescaler_helpers import NOW, FakeForecasts, deployment, policy, replicas
 
 fake_api, kube = prescaler_helpers.fake_api, prescaler_helpers.kube  # fixtures
 
@@ -24,10 +24,6 @@ MIN = pd.Timedelta(minutes=1)
 
 def make(kube, forecasts, **fleet) -> Controller:
     return prescaler_helpers.controller(kube, forecasts, fleet=FleetSettings(**fleet))
-
-
-def replicas(fake, name="live-api") -> int:
-    return fake.get("deployments", NS, name)["spec"]["replicas"]
 
 
 # -- the forecast deadline ----------------------------------------------------------------------------------

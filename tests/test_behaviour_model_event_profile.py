@@ -22,6 +22,7 @@ from forecaster.event_profile import (
     still_comes_table,
 )
 from forecaster.events import Calendar, Event
+from tests.helpers import ProfileOnly
 
 T0 = pd.Timestamp("2026-03-01")
 
@@ -123,27 +124,6 @@ def test_around_a_start_lower_quantiles_never_rise_above_the_median():
     assert (out[..., 0][used] <= out[..., 1][used] + 1e-9).all(), out
 
 
-class _ProfileOnly:
-    """A 5-minute predictor forecasting with the profile alone (p50 = p90), for a replay's forecast_fn."""
-
-    step = "5min"
-    lookback_steps = 1
-
-    def __init__(self, profile: EventProfile, calendar: Calendar) -> None:
-        self.profile, self.calendar = profile, calendar
-
-    def predict_many(self, series: pd.Series, *, origins):  # noqa: ANN001, ANN202
-        index = pd.DatetimeIndex(series.index)
-        point, _ = self.profile.forecast(
-            series.to_numpy(dtype=float), index, np.asarray(origins), horizon=6, calendar=self.calendar
-        )
-        step = pd.Timedelta(self.step)
-        return [
-            pd.DataFrame({"p50": p, "p90": p}, index=index[t - 1] + step * np.arange(1, 7))
-            for t, p in zip(origins, point, strict=True)
-        ]
-
-
 def test_by_the_minute_an_entry_late_by_the_longest_wait_is_still_judged_and_dropped():
     """An entry announced at 20:07 that never starts, with the longest late-start time (30 minutes): at 20:40
     the 5-minute model (last point 20:35) still waits for it, but the minutes read since say it is over
@@ -168,7 +148,7 @@ def test_by_the_minute_an_entry_late_by_the_longest_wait_is_still_judged_and_dro
     announced = pd.Timestamp("2026-03-05 20:07", tz="UTC")
     calendar = Calendar.of([Event(start=announced, kind="final")])
     fn = predictor_forecasts(
-        _ProfileOnly(profile, calendar), trace.iloc[::5], start=pd.Timestamp("2026-03-05 19:30")
+        ProfileOnly(profile, calendar), trace.iloc[::5], start=pd.Timestamp("2026-03-05 19:30")
     )
     minute = judged_by_minute(fn, profile=profile, calendar=calendar)
     now = pd.Timestamp("2026-03-05 20:40")
@@ -218,3 +198,14 @@ def test_a_start_is_never_read_from_less_than_the_two_minutes_a_rise_takes_to_sh
     values[155] = 130.0
     point, pending = profile.forecast(values, index, np.array([156]), horizon=10, calendar=calendar)
     assert point[0, 0] == pytest.approx(200.0) and pending[0, 0] == pytest.approx(100.0)
+
+
+def test_only_the_entries_inside_the_training_range_are_learnt_from():
+    """The calendar also holds next week's entries, one of a kind never seen yet: the profile knows the kinds
+    and counts of the training range only (the new kind stays unseen: it gets the known kinds' mean)."""
+    y, index, calendar = _history([0] * 6)
+    later = index[-1].tz_localize("UTC") + pd.Timedelta(days=2)
+    full = Calendar.of([*calendar.events, Event(start=later, kind="concert", expected=5000.0)])
+    profile = fit_event_profile(y, index, full, season=1440, horizon=10)
+    assert profile.kinds == ("match",) and profile.events_seen == (6,)
+    assert profile.size_scale == (0.0,)

@@ -22,6 +22,7 @@ from forecaster.event_profile import (
 from forecaster.events import Calendar, Event
 from forecaster.simulate import predictor_forecasts
 from forecaster.sources.synthetic import EventKind, ScheduleShape, live_streaming_events
+from tests.helpers import ProfileOnly
 
 STEP = pd.Timedelta(minutes=5)
 BIG = EventKind("final", jump=2.0, rise_min=3.0, decay_min=30.0, duration_min=90.0, weight=1.0)
@@ -379,27 +380,6 @@ def test_a_late_stream_is_followed_from_when_it_really_started(late_min):
     np.testing.assert_allclose(point[0], values[origin : origin + 10], rtol=0.02)
 
 
-class _ProfileOnly:
-    """A 5-minute predictor that forecasts with the profile alone (p50 = p90), for the replay's forecast_fn."""
-
-    step = "5min"
-    lookback_steps = 1
-
-    def __init__(self, profile: EventProfile, calendar: Calendar) -> None:
-        self.profile, self.calendar = profile, calendar
-
-    def predict_many(self, series: pd.Series, *, origins):  # noqa: ANN001, ANN202
-        index = pd.DatetimeIndex(series.index)
-        point, _ = self.profile.forecast(
-            series.to_numpy(dtype=float), index, np.asarray(origins), horizon=6, calendar=self.calendar
-        )
-        step = pd.Timedelta(self.step)
-        return [
-            pd.DataFrame({"p50": p, "p90": p}, index=index[t - 1] + step * np.arange(1, 7))
-            for t, p in zip(origins, point, strict=True)
-        ]
-
-
 def _minute_case(*, late_s: float, later_entries: int = 0):  # noqa: ANN202
     """A flat load of 100 with one entry at 20:07 that never starts (and ``later_entries`` more on the next
     days, far from it); the minute trace and the 5-minute one."""
@@ -410,7 +390,7 @@ def _minute_case(*, late_s: float, later_entries: int = 0):  # noqa: ANN202
     announced = pd.Timestamp("2026-03-05 20:07", tz="UTC")
     later = [Event(start=announced + pd.Timedelta(days=d), kind="final") for d in range(1, later_entries + 1)]
     calendar = Calendar.of([Event(start=announced, kind="final"), *later])
-    fn = predictor_forecasts(_ProfileOnly(profile, calendar), native, start=pd.Timestamp("2026-03-05 19:30"))
+    fn = predictor_forecasts(ProfileOnly(profile, calendar), native, start=pd.Timestamp("2026-03-05 19:30"))
     return profile, calendar, trace, fn, announced.tz_localize(None)
 
 
