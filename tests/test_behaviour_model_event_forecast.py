@@ -143,3 +143,33 @@ def test_the_level_is_read_from_the_last_two_hours_not_the_whole_history():
     """Two hours at 300, then two at 100 (a quieter evening): the next match's uplift multiplies 100."""
     values = np.where(np.arange(60) < ORIGIN - 24, 300.0, 100.0)
     np.testing.assert_allclose(_forecast(values)[:2], [150.0, 200.0], rtol=1e-9)
+
+
+def test_a_started_stream_is_followed_at_most_three_times_its_announced_size():
+    """Twenty minutes after its start the load shows ten times the announced uplift (a misread: another
+    spike on top): the stream is followed at three times its size at most, not at ten."""
+    profile = dataclasses.replace(_profile(), uplift=np.ones((1, 49)))
+    start = ORIGIN - 4
+    values = np.where(np.arange(60) >= start, 1100.0, 100.0)
+    calendar = Calendar.of([Event(INDEX[start].tz_localize("UTC"), "match")])
+    point, _ = profile.forecast(values, INDEX, np.array([ORIGIN]), horizon=6, calendar=calendar)
+    np.testing.assert_allclose(point[0], 400.0, rtol=1e-6)
+
+
+def test_revising_by_the_minute_a_profile_that_takes_the_whole_load_away_stays_a_number():
+    """A kind whose learnt effect is to take the load away (a maintenance window: uplift -1): revised by the
+    minute, the steps it reaches are a number (zero load), not 0 / 0."""
+    from forecaster.event_profile import revise_by_minute
+
+    profile = dataclasses.replace(_profile(), uplift=np.full((1, 49), -1.0))
+    minutes = pd.date_range("2026-03-05 18:00", "2026-03-05 20:02", freq="1min")
+    history = pd.Series(100.0, index=minutes)
+    origin = pd.Timestamp("2026-03-05 20:00")
+    frame = pd.DataFrame(
+        {"p50": 0.0, "p90": 0.0}, index=pd.date_range("2026-03-05 20:05", periods=6, freq="5min")
+    )
+    calendar = Calendar.of([Event(pd.Timestamp("2026-03-05 20:10", tz="UTC"), "match")])
+    out = revise_by_minute(
+        frame, history=history, now=minutes[-1], origin=origin, profile=profile, calendar=calendar
+    )
+    assert np.isfinite(out.to_numpy()).all(), out

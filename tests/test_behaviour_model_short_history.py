@@ -67,3 +67,16 @@ def test_a_gap_in_the_history_is_carried_forward_from_before_it(trained):
     filled = series.copy()
     filled.iloc[-20:-10] = series.iloc[-21]
     np.testing.assert_allclose(model.predict(gap).to_numpy(), model.predict(filled).to_numpy())
+
+
+def test_the_fallbacks_band_is_relative_to_the_recent_level(trained):
+    """The network's typical band, relative to the level: ten times the level, ten times the band."""
+    model, series = trained
+    low = series.iloc[:10].copy()
+    low.iloc[:] = 50.0
+    high = low * 10.0
+    a, b = model.predict(low), model.predict(high)
+    assert (a["p90"] > a["p50"]).all()
+    np.testing.assert_allclose(
+        (b["p90"] - b["p50"]).to_numpy(), 10.0 * (a["p90"] - a["p50"]).to_numpy(), rtol=1e-9
+    )
