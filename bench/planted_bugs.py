@@ -1004,13 +1004,17 @@ def run_campaign(
     keep: bool,
     tests: tuple[str, ...] | None = None,
     progress: Path | None = None,
+    tests_by_bug: dict[str, tuple[str, ...]] | None = None,
 ) -> list[Outcome]:
-    """Plant each bug alone and run its tests (``tests`` overrides the mapping for every bug).
+    """Plant each bug alone and run its tests (``tests`` overrides the mapping for every bug, ``tests_by_bug``
+    for the bugs it names).
 
     ``progress``: a JSON file rewritten after every bug with the outcomes so far, so that a run stopped
     before its end (a deadline, a reboot) leaves what it measured."""
 
     def tests_of(bug: Bug) -> tuple[str, ...]:
+        if tests_by_bug is not None and bug.id in tests_by_bug:
+            return tests_by_bug[bug.id]
         return tests if tests is not None else tests_for(bug.file)
 
     begun = time.perf_counter()
@@ -1234,6 +1238,66 @@ def _changed_files(rev: str) -> set[str]:
     return {line.strip() for line in out.splitlines() if line.strip()}
 
 
+def _changed_with_helpers(rev: str) -> set[str]:
+    """:func:`_changed_files`, plus the test files that import a changed test helper (tests/<name>.py, not
+    conftest): a helper's change reaches exactly the tests that import it."""
+    changed = _changed_files(rev)
+    helpers = [
+        f
+        for f in changed
+        if re.fullmatch(r"tests/[^/]*\.py", f) and not re.fullmatch(r"tests/(test_[^/]*|conftest)\.py", f)
+    ]
+    for helper in helpers:
+        stem = re.escape(Path(helper).stem)
+        importing = re.compile(rf"^\s*(from|import)\s+[\w.]*\b{stem}\b", re.M)
+        changed |= {
+            str(t.relative_to(ROOT))
+            for t in (ROOT / "tests").glob("test_*.py")
+            if importing.search(t.read_text())
+        }
+    return changed
+
+
+def _new_tests_only(
+    bugs: tuple[Bug, ...], earlier: dict, rev: str
+) -> tuple[dict[str, tuple[str, ...]], list[Outcome]]:
+    """For ``--slipped-new-tests-only``: the tests to plant each bug that slipped in ``earlier`` against (its
+    group's test files new or changed since ``rev``), and the outcomes kept as they were (no such file).
+
+    Valid because a slipped bug's run passed every test file of its group with the bug planted: only a file
+    that changed (or imports a test helper that changed) can fail now, as long as nothing else the tests run
+    (the product code, conftest, test data) changed; when something did, every bug keeps its whole group."""
+    changed = _changed_with_helpers(rev)
+    others = sorted(
+        f
+        for f in changed
+        if not f.startswith("bench/") and not re.fullmatch(r"tests/[^/]*\.py", f) or f == "tests/conftest.py"
+    )
+    if others:
+        print(
+            f"--slipped-new-tests-only: {', '.join(others)} changed since {rev}: whole groups planted",
+            flush=True,
+        )
+        return {}, []
+    slipped_then = {b["id"]: b for b in earlier["bugs"] if b["status"] == "slipped"}
+    by_bug: dict[str, tuple[str, ...]] = {}
+    kept: list[Outcome] = []
+    for bug in bugs:
+        if bug.id not in slipped_then or bug.file in changed:
+            continue
+        new = tuple(t for t in tests_for(bug.file) if t in changed)
+        if new:
+            by_bug[bug.id] = new
+        else:
+            kept.append(Outcome(**{**slipped_then[bug.id], "tests": f"(no test file changed since {rev})"}))
+    print(
+        f"--slipped-new-tests-only: {len(by_bug)} slipped bug(s) planted against their group's new or changed "
+        f"test files only; {len(kept)} keep their verdict (no test of their group changed)",
+        flush=True,
+    )
+    return by_bug, kept
+
+
 def _test_file(caught_by: str) -> str:
     """The test file of a ``caught_by`` (``tests/x.py::test_y[...] (carried over)`` -> ``tests/x.py``)."""
     return caught_by.split("::", 1)[0].removesuffix(" (carried over)").strip()
@@ -1295,6 +1359,14 @@ def main(argv: list[str] | None = None) -> int:
         "--interleave",
         action="store_true",
         help="plant the modules' bugs in turn (a run stopped early has measured every module a little)",
+    )
+    parser.add_argument(
+        "--slipped-new-tests-only",
+        action="store_true",
+        help="with --carry-caught and --replant-changed-since REV: a bug that slipped in the earlier run is "
+        "planted again against only the test files of its group that are new or changed since REV (the others "
+        "passed with it planted and have not changed), and keeps its verdict when there are none; the whole "
+        "group when its planted file, or any file outside tests/test_*.py and bench/, changed since REV",
     )
     parser.add_argument("--note", action="append", default=[], help="a paragraph to add to the report")
     parser.add_argument(
@@ -1380,13 +1452,18 @@ def main(argv: list[str] | None = None) -> int:
     partial = bool(args.only or args.module or args.tests)
     chosen = tuple(t.strip() for t in args.tests.split(",") if t.strip()) or None
     carried: list[Outcome] = []
+    tests_by_bug: dict[str, tuple[str, ...]] | None = None
+    if args.slipped_new_tests_only and not (args.carry_caught and args.replant_changed_since):
+        raise SystemExit(
+            "planted_bugs: --slipped-new-tests-only needs --carry-caught and --replant-changed-since"
+        )
     if args.carry_caught:
         # Tests were only added since that run and the code is the same: what was caught stays caught.
         # Replant the rest only (a full run without this flag checks the claim).
         earlier = json.loads(Path(args.carry_caught).read_text())
         caught_then = {b["id"]: b for b in earlier["bugs"] if b["status"] in ("caught", "timeout")}
         if args.replant_changed_since:
-            changed = _changed_files(args.replant_changed_since)
+            changed = _changed_with_helpers(args.replant_changed_since)
             stale = sorted(
                 i
                 for i, b in caught_then.items()
@@ -1406,6 +1483,11 @@ def main(argv: list[str] | None = None) -> int:
         ]
         bugs = tuple(b for b in bugs if b.id not in caught_then)
         print(f"carried over {len(carried)} caught bugs from {args.carry_caught}; planting {len(bugs)}")
+        if args.slipped_new_tests_only:
+            by_bug, kept = _new_tests_only(bugs, earlier, args.replant_changed_since)
+            carried += kept
+            bugs = tuple(b for b in bugs if b.id not in {o.id for o in kept})
+            tests_by_bug = by_bug
     progress = RESULTS / (f"{stem}-before.progress.json" if args.before else f"{stem}.progress.json")
     print(f"outcomes so far are written to {progress.relative_to(ROOT)} after every bug", flush=True)
     started = time.perf_counter()
@@ -1417,6 +1499,7 @@ def main(argv: list[str] | None = None) -> int:
         keep=args.keep,
         tests=chosen,
         progress=progress,
+        tests_by_bug=tests_by_bug,
     )
     if carried:
         order = {b.id: i for i, b in enumerate(catalogue)}
