@@ -1087,9 +1087,15 @@ def run_campaign(
                         break
                     print(f"  {bug.id}: {first} also fails unplanted (flaky); planting again", flush=True)
                     status = "flaky"
-                verdict = {"passed": "slipped", "failed": "caught", "timeout": "timeout", "flaky": "flaky"}[
-                    status
-                ]
+                # "unusable": pytest collected nothing or stopped on a usage error (a mapped test file missing
+                # from the scratch copy): nothing was tested, so not a catch; reported, and the run goes on.
+                verdict = {
+                    "passed": "slipped",
+                    "failed": "caught",
+                    "timeout": "timeout",
+                    "flaky": "flaky",
+                    "unusable": "unusable",
+                }[status]
                 outcome = Outcome(
                     id=bug.id,
                     module=module_of(bug.file),
@@ -1220,6 +1226,10 @@ def report(
     if flaky:
         lines += ["", "## Undecided (the failing test also failed on the unplanted code, three times)", ""]
         lines += [f"- `{o.id}` ({o.file}): {o.caught_by}" for o in flaky]
+    unusable = [o for o in outcomes if o.status == "unusable"]
+    if unusable:
+        lines += ["", "## Not tested (pytest collected nothing or refused its arguments: fix the test map)", ""]
+        lines += [f"- `{o.id}` ({o.file}): {o.caught_by}" for o in unusable]
     timeouts = [o for o in outcomes if o.status == "timeout"]
     if timeouts:
         lines += ["", "## Caught by a timeout (the tests hang)", ""]
@@ -1546,7 +1556,7 @@ def main(argv: list[str] | None = None) -> int:
         (RESULTS / out).write_text(
             report(outcomes, previous=previous, command=command, wall_s=wall_s, notes=list(args.note))
         )
-    slipped = [o.id for o in outcomes if o.status in ("slipped", "flaky")]
+    slipped = [o.id for o in outcomes if o.status in ("slipped", "flaky", "unusable")]
     if slipped:
         print("slipped: " + ", ".join(slipped))
     return 0
