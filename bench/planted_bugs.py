@@ -1228,7 +1228,11 @@ def report(
         lines += [f"- `{o.id}` ({o.file}): {o.caught_by}" for o in flaky]
     unusable = [o for o in outcomes if o.status == "unusable"]
     if unusable:
-        lines += ["", "## Not tested (pytest collected nothing or refused its arguments: fix the test map)", ""]
+        lines += [
+            "",
+            "## Not tested (pytest collected nothing or refused its arguments: fix the test map)",
+            "",
+        ]
         lines += [f"- `{o.id}` ({o.file}): {o.caught_by}" for o in unusable]
     timeouts = [o for o in outcomes if o.status == "timeout"]
     if timeouts:
