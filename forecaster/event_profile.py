@@ -187,12 +187,21 @@ class EventProfile:
         return out
 
     def _uplift(
-        self, t_s: np.ndarray, events: list[tuple[float, float, np.ndarray]], scales: list[float]
+        self,
+        t_s: np.ndarray,
+        events: list[tuple[float, float, np.ndarray]],
+        scales: list[float],
+        hold: list[float] | None = None,
     ) -> np.ndarray:
-        """Sum of the events' uplifts at epoch seconds ``t_s`` ``[T]``."""
+        """Sum of the events' uplifts at epoch seconds ``t_s`` ``[T]``; ``hold``: the events (1.0) whose uplift
+        is held at its running maximum over their first :data:`CONFIRM_S` (the rise may peak later)."""
         out = np.zeros(len(t_s))
         knots = self.knots_s
-        for (start, size, g), a in zip(events, scales, strict=True):
+        young = knots <= CONFIRM_S
+        for j, ((start, size, g), a) in enumerate(zip(events, scales, strict=True)):
+            if hold is not None and hold[j] > 0:
+                g = g.copy()
+                g[young] = np.maximum.accumulate(g[young])
             lag = t_s - start
             ok = (lag >= 0) & (lag <= knots[-1])
             out[ok] += a * size * np.interp(lag[ok], knots, g)
@@ -225,8 +234,11 @@ class EventProfile:
         calendar: Calendar | None,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """:meth:`forecast` and ``[N, H]``: the same forecast with each young stream at the size its load says
-        so far when that is bigger than announced, up to its kind's :attr:`young_upper` (a lower bound for
-        the quantiles above the median)."""
+        so far when that is bigger than announced, up to its kind's :attr:`young_upper`, and each start still
+        a bet (announced, waiting, young) held at the running maximum of its uplift over its first
+        :data:`CONFIRM_S` (the rise may peak later than the profile says: a floor that dips before the peak
+        removes a pod that is not ready again when the peak comes); a lower bound for the quantiles above the
+        median. Profiles without :attr:`young_upper` (saved before it): the forecast itself."""
         t0 = pd.Timestamp(index[0]).value / 1e9
         step = self.step_s
         n_level = max(1, int(LEVEL_S / step))
@@ -259,7 +271,8 @@ class EventProfile:
             points[i] = shape_future * (1.0 + total)
             pending[i] = shape_future * new
             uppers[i] = shape_future * (
-                1.0 + (self._uplift(future_s, events, big) if big != scales else total)
+                1.0
+                + self._uplift(future_s, events, big, hold=fresh if self.young_upper is not None else None)
             )
         return points, pending, uppers
 
@@ -353,17 +366,18 @@ class EventProfile:
         shape_past = self.shape_at(past_s)
         scales = [1.0] * len(events)
         timed = events
-        big = scales
+        big = fresh = scales
         level = float(np.nanmedian(y / shape_past))
         for _ in range(2):
             base = np.nanmedian(y / (shape_past * (1.0 + self._uplift(past_s, timed, scales))))
             level = float(base) if np.isfinite(base) and base > 0 else level
-            scales, timed, _, big = self._rescale(
+            scales, timed, fresh, big = self._rescale(
                 events, y=y, past_s=past_s, shape=shape_past, level=level, last_s=float(past_s[-1])
             )
         at = np.asarray(at_s, dtype=float)
-        judged = self._uplift(at, timed, scales)
-        return judged, (self._uplift(at, timed, big) if big != scales else judged)
+        return self._uplift(at, timed, scales), self._uplift(
+            at, timed, big, hold=fresh if self.young_upper is not None else None
+        )
 
     def _fit_start(
         self,
