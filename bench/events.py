@@ -26,7 +26,13 @@ Measured against the issue-12 targets:
 Writes ``bench/results/events.md`` and ``events.json``.
 
     python bench/events.py [--seeds 0,1,2] [--days 28] [--replay-days 8] [--epochs 15] [--cache DIR]
-                           [--late-s SECONDS] [--hold-share] [--judge-every-step]
+                           [--late-s SECONDS] [--hold-share] [--judge-every-step] [--dump]
+    python bench/events.py --merge DIR [DIR ...] --out OUT
+
+One process per seed uses every core: run each seed with its own ``--out DIR``, then ``--merge`` their
+folders into one report. ``--dump`` also writes every replayed minute of the runs (``seedN.npz``: load, and
+ready pods, pods and floor of each run) and the seed's calendar (``seedN-calendar.json``), to trace a
+short minute or a cancelled entry's pods afterwards.
 
 A waiting entry (its start passed, no rise yet) holds its whole uplift until the learnt late-start time;
 ``--hold-share`` holds only the learnt P(the stream still comes) share of it (``fit_event_profile(hold_share=
@@ -165,6 +171,7 @@ def run_seed(
     late_s: float | None = None,
     by_minute: bool = True,
     hold_share: bool = False,
+    dump: Path | None = None,
 ) -> dict:
     started = time.perf_counter()
     cpu_started = time.process_time()
@@ -283,6 +290,27 @@ def run_seed(
     out["replica_minutes_by_zone"] = _replica_minutes_by_zone(
         scenario, index=index, runs={k: runs[k] for k in ("hpa", "oracle", "prescaler_calendar")}
     )
+
+    if dump is not None:
+        # Every replayed minute of the runs, to trace a short minute or a cancelled entry's pods afterwards.
+        dump.mkdir(parents=True, exist_ok=True)
+        arrays = {"minutes_ns": index.as_unit("ns").asi8, "load": load, "cap": np.array([cap])}
+        for name, run in {**runs, "prescaler_calendar_with_ghosts": ghost_run}.items():
+            for field in ("ready", "pods", "floor"):
+                if getattr(run, field, None) is not None:
+                    arrays[f"{name}.{field}"] = np.asarray(getattr(run, field))
+        np.savez_compressed(dump / f"seed{seed}.npz", **arrays)
+        (dump / f"seed{seed}-calendar.json").write_text(
+            json.dumps(
+                {
+                    "held": [[str(e.start), e.kind, e.expected] for e in held.events],
+                    "cancelled": [[str(e.start), e.kind, e.expected] for e in scenario.cancelled],
+                    "actual_starts": [[str(a), k] for a, k in scenario.actual_starts],
+                    "ghosts": [[str(e.start), e.kind, e.expected] for e in ghosts],
+                    "surprises": [str(a) for a in scenario.surprises],
+                }
+            )
+        )
 
     # One event to plot: the largest announced start of the replay (needed replicas and ready capacity).
     biggest = max(starts_replayed, key=lambda e: e.expected or 0.0, default=None)
@@ -719,6 +747,16 @@ def main() -> None:
         help="a waiting entry holds the learnt P(the stream still comes) share of its uplift (not all of it)",
     )
     p.add_argument(
+        "--dump", action="store_true", help="also write every replayed minute of the runs (OUT/seedN.npz)"
+    )
+    p.add_argument(
+        "--merge",
+        type=Path,
+        nargs="+",
+        default=None,
+        help="write one report from the events.json of runs made one seed per process (their --out folders)",
+    )
+    p.add_argument(
         "--judge-every-step",
         action="store_true",
         help="judge entries only at the model's origins (every 5 minutes), not every minute (to compare)",
@@ -726,7 +764,11 @@ def main() -> None:
     args = p.parse_args()
     torch.set_num_threads(1)
     results = []
-    for seed in (int(s) for s in args.seeds.split(",")):
+    if args.merge:
+        # One process per seed (the machine's cores in parallel), then one report: the runs' own settings.
+        results = [r for folder in args.merge for r in json.loads((folder / "events.json").read_text())]
+        args.seeds = ",".join(str(r["seed"]) for r in results)
+    for seed in () if args.merge else (int(s) for s in args.seeds.split(",")):
         results.append(
             run_seed(
                 seed,
@@ -737,6 +779,7 @@ def main() -> None:
                 late_s=args.late_s,
                 hold_share=args.hold_share,
                 by_minute=not args.judge_every_step,
+                dump=args.out if args.dump else None,
             )
         )
         print(

@@ -629,8 +629,8 @@ CATALOGUE_3: tuple[tuple[str, str, str, str, str], ...] = (
     (
         "profile3-young-start-capped",
         "forecaster/event_profile.py",
-        'return StartState("started", scale if not young else 1.0, real_s, young)',
-        'return StartState("started", min(scale, 1.0) if young else scale, real_s, young)',
+        'return StartState("started", 1.0, real_s, True, upper=upper)',
+        'return StartState("started", min(scale, 1.0), real_s, True, upper=upper)',
         "a stream that looks smaller than announced in its first minutes is cut to that size at once",
     ),
     (

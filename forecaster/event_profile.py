@@ -124,6 +124,13 @@ class EventProfile:
     dropped past the table's end (None: the whole uplift is held until ``late_s``, as profiles saved before
     the table)."""
 
+    young_upper: tuple[float, ...] | None = None
+    """Per kind: the :attr:`upper_quantile` of how big the training starts were over their first
+    :data:`CONFIRM_S` relative to their announced uplift (learnt at fit time, at least 1). A young stream is
+    forecast at its announced size (the median), but when the load fitted so far says it is bigger, the
+    quantiles above the median take that size, up to this one (None: no such band, as profiles saved
+    before it)."""
+
     lag_knots_s: np.ndarray | None = None
     """``[B]`` the lag (seconds after a start) of each column of ``uplift``; the uplift between two knots is
     linear in the lag, so a start at any minute gets the value of its real lag at each step (None: one knot
@@ -180,12 +187,21 @@ class EventProfile:
         return out
 
     def _uplift(
-        self, t_s: np.ndarray, events: list[tuple[float, float, np.ndarray]], scales: list[float]
+        self,
+        t_s: np.ndarray,
+        events: list[tuple[float, float, np.ndarray]],
+        scales: list[float],
+        hold: list[float] | None = None,
     ) -> np.ndarray:
-        """Sum of the events' uplifts at epoch seconds ``t_s`` ``[T]``."""
+        """Sum of the events' uplifts at epoch seconds ``t_s`` ``[T]``; ``hold``: the events (1.0) whose uplift
+        is held at its running maximum over their first :data:`CONFIRM_S` (the rise may peak later)."""
         out = np.zeros(len(t_s))
         knots = self.knots_s
-        for (start, size, g), a in zip(events, scales, strict=True):
+        young = knots <= CONFIRM_S
+        for j, ((start, size, g), a) in enumerate(zip(events, scales, strict=True)):
+            if hold is not None and hold[j] > 0:
+                g = g.copy()
+                g[young] = np.maximum.accumulate(g[young])
             lag = t_s - start
             ok = (lag >= 0) & (lag <= knots[-1])
             out[ok] += a * size * np.interp(lag[ok], knots, g)
@@ -203,11 +219,32 @@ class EventProfile:
         """The profile's point forecast ``[N, H]`` at ``origins`` and ``[N, H]``: the part of it that comes
         from starts still a bet at the origin (announced, waiting for a late stream, or started less than
         :data:`CONFIRM_S` ago)."""
+        points, pending, _ = self.forecast_with_upper(
+            values, index, origins, horizon=horizon, calendar=calendar
+        )
+        return points, pending
+
+    def forecast_with_upper(
+        self,
+        values: np.ndarray,
+        index: pd.DatetimeIndex,
+        origins: np.ndarray,
+        *,
+        horizon: int,
+        calendar: Calendar | None,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """:meth:`forecast` and ``[N, H]``: the same forecast with each young stream at the size its load says
+        so far when that is bigger than announced, up to its kind's :attr:`young_upper`, and each start still
+        a bet (announced, waiting, young) held at the running maximum of its uplift over its first
+        :data:`CONFIRM_S` (the rise may peak later than the profile says: a floor that dips before the peak
+        removes a pod that is not ready again when the peak comes); a lower bound for the quantiles above the
+        median. Profiles without :attr:`young_upper` (saved before it): the forecast itself."""
         t0 = pd.Timestamp(index[0]).value / 1e9
         step = self.step_s
         n_level = max(1, int(LEVEL_S / step))
         points = np.zeros((len(origins), horizon))
         pending = np.zeros((len(origins), horizon))
+        uppers = np.zeros((len(origins), horizon))
         for i, t in enumerate(np.asarray(origins, dtype=np.int64)):
             lo = max(0, int(t) - n_level)
             past_s = t0 + np.arange(lo, t) * step  # [P] times of the level window
@@ -220,18 +257,24 @@ class EventProfile:
             level = float(np.nanmedian(y / shape_past)) if len(y) else 1.0
             timed = events  # with each started event's start moved to its real one
             fresh = [1.0] * len(events)
+            big = scales
             for _ in range(2):
                 base = np.nanmedian(y / (shape_past * (1.0 + self._uplift(past_s, timed, scales))))
                 level = float(base) if np.isfinite(base) and base > 0 else level
-                scales, timed, fresh = self._rescale(
+                scales, timed, fresh, big = self._rescale(
                     events, y=y, past_s=past_s, shape=shape_past, level=level, last_s=last_s
                 )
             events = timed
             total = self._uplift(future_s, events, scales)
             new = self._uplift(future_s, events, [a * f for a, f in zip(scales, fresh, strict=True)])
-            points[i] = level * self.shape_at(future_s) * (1.0 + total)
-            pending[i] = level * self.shape_at(future_s) * new
-        return points, pending
+            shape_future = level * self.shape_at(future_s)
+            points[i] = shape_future * (1.0 + total)
+            pending[i] = shape_future * new
+            uppers[i] = shape_future * (
+                1.0
+                + self._uplift(future_s, events, big, hold=fresh if self.young_upper is not None else None)
+            )
+        return points, pending, uppers
 
     def _rescale(
         self,
@@ -242,14 +285,16 @@ class EventProfile:
         shape: np.ndarray,
         level: float,
         last_s: float,
-    ) -> tuple[list[float], list[tuple[float, float, np.ndarray]], list[float]]:
-        """Each event's scale (relative to its announced uplift), start, and whether it is still a bet (1.0)
-        or settled (0.0), judged from what the load did after its announced start (:func:`judge_start`)."""
+    ) -> tuple[list[float], list[tuple[float, float, np.ndarray]], list[float], list[float]]:
+        """Each event's scale (relative to its announced uplift), start, whether it is still a bet (1.0)
+        or settled (0.0), and its scale for the quantiles above the median, judged from what the load did
+        after its announced start (:func:`judge_start`)."""
         scales = [1.0] * len(events)
         timed = list(events)
         fresh = [1.0] * len(events)
+        big = [1.0] * len(events)
         if not len(y) or level <= 0:
-            return scales, timed, fresh
+            return scales, timed, fresh, big
         observed = y / (level * shape) - 1.0  # [P] relative uplift seen
         for j, (start, size, g) in enumerate(events):
             seen = None
@@ -261,12 +306,27 @@ class EventProfile:
                 )
                 seen = self._fit_start((start, size, g), rest=observed - others, past_s=past_s, last_s=last_s)
             state = judge_start(
-                announced_s=start, last_s=last_s, late_s=self.late_s, seen=seen, still_comes=self.still_comes
+                announced_s=start,
+                last_s=last_s,
+                late_s=self.late_s,
+                seen=seen,
+                still_comes=self.still_comes,
+                young_upper=self._young_upper(g),
             )
             scales[j] = state.scale
             timed[j] = (state.start_s, size, g)
             fresh[j] = 1.0 if state.pending else 0.0
-        return scales, timed, fresh
+            big[j] = state.upper if state.upper is not None else state.scale
+        return scales, timed, fresh, big
+
+    def _young_upper(self, g: np.ndarray) -> float | None:
+        """:attr:`young_upper` of the kind whose uplift is ``g`` (None for a kind never seen in training)."""
+        if self.young_upper is None:
+            return None
+        for k, row in enumerate(self.uplift):
+            if np.array_equal(row, g):
+                return self.young_upper[k]
+        return None
 
     def judged_uplift(
         self,
@@ -276,29 +336,48 @@ class EventProfile:
         last_s: float,
         at_s: np.ndarray,
         calendar: Calendar | None,
+        upper: bool = False,
     ) -> np.ndarray:
         """``[T]`` the summed uplift at epoch seconds ``at_s`` of the calendar's events as judged from the load
         ``values`` observed at ``times_s`` (any spacing, e.g. every minute) up to ``last_s`` (pure).
 
         The same judgement as :meth:`forecast` (level over :data:`LEVEL_S`, :func:`judge_start` for every
         passed start), on whatever points it is given: fed every minute, an entry is settled a minute after
-        the evidence allows instead of at the next forecast step."""
+        the evidence allows instead of at the next forecast step. ``upper``: each young stream at its scale for
+        the quantiles above the median (:attr:`young_upper`)."""
+        both = self._judged_both(values, times_s, last_s=last_s, at_s=at_s, calendar=calendar)
+        return both[1] if upper else both[0]
+
+    def _judged_both(
+        self,
+        values: np.ndarray,
+        times_s: np.ndarray,
+        *,
+        last_s: float,
+        at_s: np.ndarray,
+        calendar: Calendar | None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`judged_uplift` and its ``upper`` version from one judgement."""
         keep = (times_s <= last_s) & (times_s > last_s - LEVEL_S) & np.isfinite(values)
         y, past_s = values[keep], times_s[keep]
         events = self._events_near(calendar, past_s[0] if len(past_s) else last_s, float(np.max(at_s)))
         if not events or not len(y):
-            return np.zeros(len(at_s))
+            return np.zeros(len(at_s)), np.zeros(len(at_s))
         shape_past = self.shape_at(past_s)
         scales = [1.0] * len(events)
         timed = events
+        big = fresh = scales
         level = float(np.nanmedian(y / shape_past))
         for _ in range(2):
             base = np.nanmedian(y / (shape_past * (1.0 + self._uplift(past_s, timed, scales))))
             level = float(base) if np.isfinite(base) and base > 0 else level
-            scales, timed, _ = self._rescale(
+            scales, timed, fresh, big = self._rescale(
                 events, y=y, past_s=past_s, shape=shape_past, level=level, last_s=float(past_s[-1])
             )
-        return self._uplift(np.asarray(at_s, dtype=float), timed, scales)
+        at = np.asarray(at_s, dtype=float)
+        return self._uplift(at, timed, scales), self._uplift(
+            at, timed, big, hold=fresh if self.young_upper is not None else None
+        )
 
     def _fit_start(
         self,
@@ -356,6 +435,7 @@ class EventProfile:
             "late_s": self.late_s,
             "lag_knots_s": self.knots_s.tolist(),
             **({"still_comes": list(self.still_comes)} if self.still_comes is not None else {}),
+            **({"young_upper": list(self.young_upper)} if self.young_upper is not None else {}),
         }
 
     @classmethod
@@ -369,6 +449,8 @@ class EventProfile:
         seen = tuple(int(v) for v in data["events_seen"])  # type: ignore[union-attr]
         still = data.get("still_comes")
         still_comes = tuple(float(v) for v in still) if still is not None else None  # type: ignore[union-attr]
+        young = data.get("young_upper")
+        young_upper = tuple(float(v) for v in young) if young is not None else None  # type: ignore[union-attr]
         if (
             not kinds
             or uplift.ndim != 2
@@ -384,6 +466,10 @@ class EventProfile:
             or not (np.isfinite(upper).all() and (upper > 0).all())
             or not 0 <= float(data.get("late_s", DEFAULT_LATE_S)) <= MAX_LATE_S  # type: ignore[arg-type]
             or (still_comes is not None and not all(0.0 <= v <= 1.0 for v in still_comes))
+            or (
+                young_upper is not None
+                and (len(young_upper) != len(kinds) or not all(1.0 <= v <= _MAX_SCALE for v in young_upper))
+            )
             or (
                 knots is not None
                 and (
@@ -407,6 +493,7 @@ class EventProfile:
             late_s=float(data.get("late_s", DEFAULT_LATE_S)),  # type: ignore[arg-type]
             lag_knots_s=knots,
             still_comes=still_comes,
+            young_upper=young_upper,
         )
 
 
@@ -424,6 +511,8 @@ class StartState:
     point less :data:`DETECT_S` while waiting (the rise is still ahead)."""
     pending: bool
     """The capacity for it is still a bet (the profile's wider band applies)."""
+    upper: float | None = None
+    """Multiplies the announced uplift for the quantiles above the median (None: :attr:`scale`)."""
 
 
 def judge_start(
@@ -433,6 +522,7 @@ def judge_start(
     late_s: float,
     seen: tuple[float, float] | None,
     still_comes: tuple[float, ...] | None = None,
+    young_upper: float | None = None,
 ) -> StartState:
     """Decide what an entry is at an origin whose last observed point is at ``last_s`` (pure).
 
@@ -444,6 +534,8 @@ def judge_start(
     :func:`still_comes_table`) it holds that share of its announced uplift ``m`` minutes after the time its
     rise would have shown (announced + :data:`DETECT_S`) and is dropped past the table's end; without it,
     the whole uplift until ``late_s + DETECT_S`` after the announced start. Then it is cancelled and dropped.
+    ``young_upper`` (the kind's :attr:`EventProfile.young_upper`): a young stream whose fitted scale is above
+    1 gets that scale, at most ``young_upper``, as its ``upper`` (the median stays at the announced size).
     """
     if announced_s > last_s:
         return StartState("announced", 1.0, announced_s, True)
@@ -453,7 +545,10 @@ def judge_start(
         # Young: the announced size, neither smaller nor bigger. A scale fitted on the first minutes of a rise
         # overshoots (on the demo's starts: median 1.35x, 10% at the 3x clip, 0-3 minutes in; 1.13x at 8-10):
         # raising to it made the 30 minutes after each start 0.124 WAPE instead of 0.083.
-        return StartState("started", scale if not young else 1.0, real_s, young)
+        if not young:
+            return StartState("started", scale, real_s, False)
+        upper = min(max(scale, 1.0), young_upper) if young_upper is not None else None
+        return StartState("started", 1.0, real_s, True, upper=upper)
     waited_s = last_s - announced_s - DETECT_S  # how long after the announced start a rise would show by now
     share = 0.0  # without still_comes: the whole uplift until late_s
     if last_s - announced_s < late_s + DETECT_S:
@@ -582,7 +677,10 @@ def _revised(
 ) -> pd.DataFrame:
     """The frame scaled at each step the profile answers by ``(1 + uplift judged now) / (1 + uplift judged at
     the origin, on the model's grid and interpolated as the frame is)``; ``at_origin`` caches the latter
-    (one entry: a forecast is revised at every minute until the next origin)."""
+    (one entry: a forecast is revised at every minute until the next origin). The quantiles at and above the
+    profile's :attr:`~EventProfile.upper_quantile` are at least the revised median with each young stream at
+    the size its load says so far (:attr:`~EventProfile.young_upper`), as :func:`apply_event_profile` sets
+    them at an origin."""
     now_s = _epoch_s(pd.DatetimeIndex([now]))[0]
     lo, hi = np.searchsorted(starts_s, [now_s - RECENT_S, now_s + USE_BEFORE_S], side="right")
     if lo == hi:
@@ -600,22 +698,35 @@ def _revised(
         at_origin[key] = profile.judged_uplift(
             values, times_s, last_s=origin_s, at_s=grid_s[1:], calendar=calendar
         )
-    now_judged = profile.judged_uplift(
+    now_judged, now_upper = profile._judged_both(
         values,
         times_s,
         last_s=float(times_s[-1]),
         at_s=np.concatenate([[origin_s], at_s]),
         calendar=calendar,
-    )  # [1 + T]
+    )  # [1 + T] each
     # The line starts at the observed point, which holds whatever the load really did: judged as of now.
     before = np.interp(at_s, grid_s, np.concatenate([now_judged[:1], at_origin[key]]))  # [T]
     after = now_judged[1:]  # [T]
     lag = at_s[:, None] - starts_s[None, :]  # [T, E]
     used = ((lag >= -USE_BEFORE_S) & (lag < USE_AFTER_S)).any(axis=1)
     factor = np.where(used, np.maximum(1.0 + after, 0.0) / np.maximum(1.0 + before, 0.05), 1.0)  # [T]
-    if np.allclose(factor, 1.0):
+    bigger = np.where(used, np.maximum(1.0 + now_upper[1:], 0.0) / np.maximum(1.0 + after, 0.05), 1.0)  # [T]
+    uppers = [c for c in frame.columns if _quantile_of(c) >= profile.upper_quantile]
+    if np.allclose(factor, 1.0) and (np.allclose(bigger, 1.0) or "p50" not in frame.columns or not uppers):
         return frame
-    return frame.mul(factor, axis=0)
+    out = frame.mul(factor, axis=0)
+    if "p50" in frame.columns and not np.allclose(bigger, 1.0):
+        floor = out["p50"].to_numpy(dtype=float) * bigger
+        for c in uppers:
+            out[c] = np.maximum(out[c].to_numpy(dtype=float), floor)
+    return out
+
+
+def _quantile_of(column: object) -> float:
+    """0.9 for a column named ``p90``; -1 for any other name."""
+    name = str(column)
+    return int(name[1:]) / 100.0 if name[:1] == "p" and name[1:].isdigit() else -1.0
 
 
 def _epoch_s(index: pd.DatetimeIndex) -> np.ndarray:
@@ -660,6 +771,37 @@ def _fitted_delays(
         elif fit is None or fit[0] < STARTED_SCALE:
             never += 1
     return out, never
+
+
+def _young_sizes(
+    values: np.ndarray,
+    t_s: np.ndarray,
+    calendar: Calendar,
+    *,
+    profile: EventProfile,
+    base: np.ndarray,
+    delays: dict[Event, float],
+) -> dict[str, list[float]]:
+    """Per kind, how big each training start that showed up (``delays``: its delay) was over its first
+    :data:`CONFIRM_S` relative to its announced uplift: the uplift seen there (the other events' taken out,
+    each at its real start) over the profile's."""
+    moved = [
+        (e.start.timestamp() + delays.get(e, 0.0), profile.size(e), profile.kind_uplift(e.kind))
+        for e in calendar.events
+    ]
+    total = profile._uplift(t_s, moved, [1.0] * len(moved))
+    observed = values / base - 1.0
+    out: dict[str, list[float]] = {k: [] for k in profile.kinds}
+    for e, ev in zip(calendar.events, moved, strict=True):
+        if e not in delays or e.kind not in out:
+            continue
+        sel = (t_s >= ev[0]) & (t_s < ev[0] + CONFIRM_S) & np.isfinite(observed)
+        mine = profile._uplift(t_s[sel], [ev], [1.0])
+        if float(np.sum(mine)) <= 1e-6:
+            continue
+        rest = observed[sel] - (total[sel] - mine)
+        out[e.kind].append(float(np.sum(rest) / np.sum(mine)))
+    return out
 
 
 def _design(
@@ -827,7 +969,12 @@ def fit_event_profile(
         )
     else:
         late_s, still = DEFAULT_LATE_S, None
-    profile = dataclasses.replace(profile, late_s=late_s, still_comes=still)
+    young = _young_sizes(y, t_s, calendar, profile=profile, base=base, delays=delays)
+    young_upper = tuple(
+        float(np.clip(np.quantile(young[k], upper_quantile), 1.0, _MAX_SCALE)) if len(young[k]) >= 5 else 1.0
+        for k in kinds
+    )
+    profile = dataclasses.replace(profile, late_s=late_s, still_comes=still, young_upper=young_upper)
     return _with_upper_ratio(profile, values, index, calendar, horizon=horizon)
 
 
@@ -877,7 +1024,7 @@ def apply_event_profile(
     distance relative to the p50. Steps no event reaches keep the network's combined forecast.
     """
     N, H, _ = forecast.shape
-    point, pending = profile.forecast(values, index, origins, horizon=H, calendar=calendar)  # [N, H]
+    point, pending, bigger = profile.forecast_with_upper(values, index, origins, horizon=H, calendar=calendar)
     use = profile.used_steps(index, origins, H, calendar)  # [N, H]
     if not use.any():
         return forecast
@@ -891,6 +1038,9 @@ def apply_event_profile(
         if q > 0.5 and z_upper > 0:
             # The profile's own band: its upper ratio, spread over the quantiles as a normal spread would be.
             new = point * (1.0 + (upper - 1.0) * _z(q) / z_upper)
+            if q >= profile.upper_quantile:
+                # A young stream bigger than announced: at least the size its load says (its kind's band).
+                new = np.maximum(new, bigger)
         else:  # the median, and lower quantiles at the network's relative distance (at most the median)
             new = point * np.minimum(below[..., i], 1.0)
         out[..., i] = np.where(use, new, forecast[..., i])

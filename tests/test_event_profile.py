@@ -17,6 +17,7 @@ from forecaster.event_profile import (
     fit_event_profile,
     judge_start,
     judged_by_minute,
+    revise_by_minute,
     still_comes_table,
 )
 from forecaster.events import Calendar, Event
@@ -468,3 +469,108 @@ def test_a_young_start_is_forecast_at_its_announced_size_not_the_fit_of_its_firs
         ratios.append(point.sum() / values[origins[:, None] + np.arange(25)[None, :]].sum())
     assert len(ratios) >= 5
     assert 0.9 <= np.mean(ratios) <= 1.1 and max(ratios) <= 1.2, np.round(ratios, 3)
+
+
+def _young_case(size: float, *, young_upper: tuple[float, ...] | None = (1.3,)):  # noqa: ANN202
+    """A hand-made profile (1-minute steps) and a stream ``size`` times its announced uplift, on time at minute
+    150; the origin 5 minutes after it (a young start)."""
+    profile = dataclasses.replace(_hand_made(), young_upper=young_upper)
+    index = pd.date_range("2026-03-05 18:00", periods=300, freq="1min")
+    lag = (np.arange(300) - 150).astype(float)
+    values = 100.0 * (1 + size * profile.uplift[0][np.clip(lag, 0, 239).astype(int)] * (lag >= 0))
+    cal = Calendar.of([Event(start=index[150].tz_localize("UTC"), kind="final")])
+    return profile, index, values, cal, np.array([155])
+
+
+@pytest.mark.parametrize(
+    ("what", "scale", "young_upper", "expected"),
+    [
+        (
+            "bigger than announced: its fit, at most the band",
+            2.0,
+            1.3,
+            StartState("started", 1.0, 60.0, True, 1.3),
+        ),
+        ("a little bigger: its fit", 1.1, 1.3, StartState("started", 1.0, 60.0, True, 1.1)),
+        ("smaller: the announced size", 0.7, 1.3, StartState("started", 1.0, 60.0, True, 1.0)),
+        ("no band learnt", 2.0, None, StartState("started", 1.0, 60.0, True, None)),
+    ],
+)
+def test_a_young_stream_bigger_than_announced_raises_its_upper_quantiles_within_its_kinds_band(
+    what, scale, young_upper, expected
+):
+    got = judge_start(
+        announced_s=0.0, last_s=300.0, late_s=360.0, seen=(scale, 60.0), young_upper=young_upper
+    )
+    assert got == expected, what
+    # Past CONFIRM_S the fitted scale is the median's, and no separate upper.
+    old = judge_start(
+        announced_s=0.0, last_s=1200.0, late_s=360.0, seen=(scale, 60.0), young_upper=young_upper
+    )
+    assert old == StartState("started", scale, 60.0, False)
+
+
+def test_a_young_streams_upper_band_is_the_size_its_load_says_and_its_median_the_announced_one():
+    g = _hand_made().uplift[0]
+    future = np.arange(155, 165) - 150
+    # Over its first 10 minutes the upper holds the rise's running maximum (the peak may come later).
+    held = g.copy()
+    held[:11] = np.maximum.accumulate(g[:11])
+    assert (held[future] > g[future] + 1e-3).any()
+    for size, want in ((1.6, 1.3), (1.15, 1.15), (0.8, 1.0)):
+        profile, index, values, cal, origin = _young_case(size)
+        point, _, upper = profile.forecast_with_upper(values, index, origin, horizon=10, calendar=cal)
+        np.testing.assert_allclose(point[0], 100.0 * (1 + g[future]), rtol=0.02)  # the announced size
+        np.testing.assert_allclose(upper[0], 100.0 * (1 + want * held[future]), rtol=0.03)
+        # Through apply_event_profile: the p90 is at least that, the p50 the announced size.
+        net = np.repeat(point[:, :, None], 3, axis=2) * np.array([0.9, 1.0, 1.05])
+        out = apply_event_profile(
+            profile, net, values=values, index=index, origins=origin, quantiles=(0.1, 0.5, 0.9), calendar=cal
+        )
+        np.testing.assert_allclose(out[0, :, 1], point[0])
+        assert (out[0, :, 2] >= upper[0] - 1e-9).all() and (out[0, :, 2] >= point[0]).all()
+    # Without a learnt band (a profile saved before it): the upper is the median's forecast.
+    profile, index, values, cal, origin = _young_case(1.6, young_upper=None)
+    point, _, upper = profile.forecast_with_upper(values, index, origin, horizon=10, calendar=cal)
+    np.testing.assert_allclose(upper, point)
+
+
+def test_by_the_minute_a_young_stream_bigger_than_announced_raises_the_upper_quantiles():
+    profile, index, values, cal, _ = _young_case(1.6)
+    g = profile.uplift[0]
+    frame_index = index[155:165]
+    flat = pd.DataFrame({"p50": 100.0 * (1 + g[5:15]), "p90": 100.0 * (1 + g[5:15])}, index=frame_index)
+    history = pd.Series(values[:155], index=index[:155])
+    out = revise_by_minute(
+        flat, history=history, now=index[155], origin=index[154], profile=profile, calendar=cal
+    )
+    np.testing.assert_allclose(out["p50"], flat["p50"], rtol=0.02)
+    held = g.copy()
+    held[:11] = np.maximum.accumulate(g[:11])
+    np.testing.assert_allclose(out["p90"], 100.0 * (1 + 1.3 * held[5:15]), rtol=0.03)
+
+
+def test_the_young_band_is_learnt_from_how_big_past_starts_were_and_round_trips():
+    bands = {}
+    for spread in (0.0, 0.4):
+        schedule = ScheduleShape(
+            kinds=(BIG, SMALL),
+            events_per_day=3.0,
+            cancelled_fraction=0.0,
+            late_fraction=0.0,
+            surprise_spikes_per_week=0.0,
+            size_spread=spread,
+            hinted=False,
+        )
+        scenario = live_streaming_events(days=14, step=STEP, seed=1, schedule=schedule)
+        s, cal = scenario.series, scenario.calendar
+        profile = fit_event_profile(s.to_numpy(), s.index, cal, season=288, horizon=6)
+        bands[spread] = profile.young_upper
+        assert profile.young_upper is not None and len(profile.young_upper) == 2
+        assert EventProfile.from_dict(profile.to_dict()).young_upper == profile.young_upper
+    # Sizes that vary (without a hint saying so) widen each kind's band; equal sizes keep it near the
+    # announced size (seed 1: 1.06 and 1.16 with equal sizes, 1.43 and 1.23 with a spread of 0.4).
+    assert max(bands[0.0]) < 1.2, bands
+    assert all(wide > narrow + 0.05 for wide, narrow in zip(bands[0.4], bands[0.0], strict=True)), bands
+    with pytest.raises(ValueError, match="event_profile"):
+        EventProfile.from_dict({**profile.to_dict(), "young_upper": [0.5, 1.2]})
