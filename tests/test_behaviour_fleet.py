@@ -63,6 +63,15 @@ def test_values_that_need_cleaning_get_a_hash_suffix_and_a_valid_name(values):
 
 
 @pytest.mark.parametrize(
+    ("values", "readable"),
+    [(("Checkout",), "web--checkout-"), (("EU", "Web"), "web--eu-web-"), (("Api.V2",), "web--api-v2-")],
+)
+def test_values_with_capitals_keep_their_letters_lowercased(values, readable):
+    # A member's name must still say which service it forecasts: capitals are lowered, not dropped.
+    assert member_name("web", values).startswith(readable)
+
+
+@pytest.mark.parametrize(
     ("one", "other"),
     [
         (("A",), ("a",)),

@@ -547,6 +547,16 @@ def test_unneeded_nodes_go_after_the_scale_down_delay():
     assert run.metrics["node_minutes"] == pytest.approx(31 * 3 + 9 * 1)
 
 
+def test_the_scale_down_delay_counts_from_the_last_time_the_nodes_were_needed():
+    # Spare nodes from minute 21, needed again at minutes 26-28 (6 pods), spare again from minute 29: the
+    # delay starts over at minute 29, so the two spare nodes go at minute 39, not 10 minutes after minute 21.
+    load = [600.0] * 20 + [200.0] * 5 + [600.0] * 3 + [200.0] * 20
+    run = hpa_run(load, startup_s=60, pods_per_node=2, node_startup_s=300, node_scale_down_delay_s=600)
+    assert list(run.pods[20:30]) == [6, 2, 2, 2, 2, 2, 6, 6, 6, 2]
+    assert (run.nodes[:39] == 3).all()
+    assert (run.nodes[39:] == 1).all()
+
+
 def test_a_node_scale_down_keeps_ready_nodes_and_drops_starting_ones():
     # 1 pod on 1 node; a one-minute burst (500) makes the HPA start 4 pods and 2 nodes at minute 11; the load is
     # back at 100 from minute 11, so at minute 12 the HPA goes back to 1 pod and, with no delay, the node group
