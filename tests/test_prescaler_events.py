@@ -319,3 +319,30 @@ def test_the_controller_releases_an_entry_without_a_rise_from_the_minute_load(
             fake_api.get("prescalepolicies", NS, "live-api")["status"]["desiredReplicas"] == outcome.desired
         )
     assert desired["minute read"] < desired["minute read failing"], desired
+
+
+def test_a_model_trained_without_a_calendar_forecasts_although_its_target_now_has_one(target, tmp_path):
+    """The target's config gained an events source, but the promoted model was trained before it (it reads no
+    calendar): the prescaler forecasts with the model it has, as the model was trained, rather than failing
+    every forecast until the next training."""
+    series, calendar, _, training = target
+    plain = fit_forecaster(
+        series.iloc[:1200],
+        model=ModelSettings(lookback="1h", hidden_size=8),
+        train=TrainSettings(epochs=1, blend=False, max_windows_per_epoch=200),
+        name="live-streaming",
+    )
+    assert getattr(plain, "events", None) is None
+    config = yaml.safe_load((training / "live-streaming.yaml").read_text())
+    store = ModelStore(tmp_path / "store")
+    saved = store.save("live-streaming", plain, metrics={}, now=pd.Timestamp("2026-01-11"))
+    store.promote("live-streaming", saved.version, reason="test", now=pd.Timestamp("2026-01-11"))
+    config["store"] = str(tmp_path / "store")
+    own = tmp_path / "training"
+    own.mkdir()
+    (own / "live-streaming.yaml").write_text(yaml.safe_dump(config))
+    now = series.index[1400]
+    result, problem = fetch_forecast(_provider(series, own), parse_policy(policy()), now)
+    assert problem is None, problem
+    expected = plain.predict(result.history)
+    np.testing.assert_allclose(result.frame["p90"].to_numpy(), expected["p90"].to_numpy())
