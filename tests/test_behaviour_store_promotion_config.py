@@ -45,3 +45,22 @@ def test_a_current_model_with_other_quantiles_is_replaced_not_compared(tmp_path)
     assert "current" not in result.backtest.scores
     assert result.previous_version == first.saved.version
     assert tuple(store.load("svc", result.saved.version).quantiles) == (0.5, 0.9, 0.99)
+
+
+def test_a_current_model_of_another_step_is_replaced_not_compared(tmp_path):
+    """The target moved from 5-minute to 1-minute data with the same number of horizon steps (30m / 5m = 6m /
+    1m): the old model forecasts another grid, so it is replaced, not backtested on the new one."""
+    store = ModelStore(tmp_path)
+    first = train_target(CFG, _drifting(), store=store, now=NOW)
+    store.promote("svc", first.saved.version, reason="by hand", now=NOW)
+    fine = dataclasses.replace(CFG, model=dataclasses.replace(TINY_MODEL, horizon="6m", lookback="12m"))
+    minutes = daily_sine(days=3, step="1min")
+
+    result = train_target(fine, minutes, store=store, now=NOW + pd.Timedelta(days=1))
+
+    assert store.load("svc", first.saved.version).horizon_steps == 6
+    assert store.load("svc", result.saved.version).horizon_steps == 6
+    assert "the current model has a different step, horizon or quantiles and is replaced" in result.reason
+    assert "current" not in result.backtest.scores
+    assert result.previous_version == first.saved.version
+    assert store.load("svc", result.saved.version).step == pd.Timedelta(minutes=1)
