@@ -646,8 +646,8 @@ CATALOGUE_5: tuple[tuple[str, str, str, str, str], ...] = (
     (
         "calibration5-too-few-scores-threshold",
         "forecaster/calibration.py",
-        "    k = np.where(total[..., 0] * (1 - at) < 1.0, -np.inf, k)",
-        "    k = np.where(total[..., 0] * at < 1.0, -np.inf, k)",
+        "    k = np.where(total[..., 0] * (1 - at) < 1.0 - _COUNT_TOLERANCE, -np.inf, k)",
+        "    k = np.where(total[..., 0] * at < 1.0 - _COUNT_TOLERANCE, -np.inf, k)",
         "with a history that scores only 2 to 9 past origins (a new target, after a gap), the band scale is "
         "read from that handful plus the conformal +infinity and jumps to MAX_SCALE: the p90 band is 100x wide "
         "and a floor planned on it asks for max_replicas (checked: 3 scores give 100, not the validation scale)",

@@ -50,6 +50,9 @@ MAX_SCALE = 100.0
 """Largest scale: a burst from an idle level (a score in the thousands) must not make the band unbounded.
 (The network's band collapses in a regime it never saw, so the scale that covers there can be large.)"""
 _SKETCH = 64
+_COUNT_TOLERANCE = 1e-9
+"""Slack in "at least 1 / (1 - q) scores" (:func:`_weighted_quantile`): 10 scores make a p90, although
+10 * (1 - 0.9) < 1 in floating point."""
 _BLOCK_ELEMENTS = 1 << 18
 """Scores computed at once when calibrating many origins: arrays of 2 MiB, which the allocator reuses (at
 16 MiB each a block's temporaries were fresh pages every time: a fifth of the CPU went to the kernel)."""
@@ -384,8 +387,9 @@ def _weighted_quantile(
     pick = np.sum(cw < at * cw[..., -1:], axis=2)  # the first sorted score reaching the level
     k = np.take(vals, np.take_along_axis(order, np.minimum(pick, K - 1)[..., None], axis=2)[..., 0])
     # Too few scores for this quantile (under 1 / (1 - at), e.g. 10 for a p90: a cold start, a history
-    # shorter than the seasonal look-back): no evidence either way, the validation scale decides.
-    k = np.where(total[..., 0] * (1 - at) < 1.0, -np.inf, k)
+    # shorter than the seasonal look-back): no evidence either way, the validation scale decides. The
+    # tolerance: 10 * (1 - 0.9) is 0.9999999999999998 in floating point, and ten scores are enough.
+    k = np.where(total[..., 0] * (1 - at) < 1.0 - _COUNT_TOLERANCE, -np.inf, k)
     return np.where(np.isfinite(k) | (k == -np.inf), k, beyond)
 
 
@@ -401,5 +405,5 @@ def _count_quantile(r: np.ndarray, *, at: float, beyond: float) -> np.ndarray:
     K = ordered.shape[2]
     k = np.take_along_axis(ordered, np.minimum(pick, K - 1)[..., None], axis=2)[..., 0]
     k = np.where(pick < n, k, np.inf)
-    k = np.where(n * (1 - at) < 1.0, -np.inf, k)
+    k = np.where(n * (1 - at) < 1.0 - _COUNT_TOLERANCE, -np.inf, k)
     return np.where(np.isfinite(k) | (k == -np.inf), k, beyond)

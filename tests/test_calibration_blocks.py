@@ -145,7 +145,7 @@ def _reference_quantile(
     k = np.take_along_axis(vs, np.minimum(pick, vs.shape[2] - 1)[..., None], axis=2)[..., 0]
     # Too few scores for this quantile (under 1 / (1 - at), e.g. 10 for a p90: a cold start, a history
     # shorter than the seasonal look-back): no evidence either way, the validation scale decides.
-    k = np.where(total[..., 0] * (1 - at) < 1.0, -np.inf, k)
+    k = np.where(total[..., 0] * (1 - at) < 1.0 - 1e-9, -np.inf, k)  # ten scores make a p90 (session 9)
     return np.where(np.isfinite(k) | (k == -np.inf), k, beyond)
 
 
