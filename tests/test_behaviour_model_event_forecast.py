@@ -173,3 +173,32 @@ def test_revising_by_the_minute_a_profile_that_takes_the_whole_load_away_stays_a
         frame, history=history, now=minutes[-1], origin=origin, profile=profile, calendar=calendar
     )
     assert np.isfinite(out.to_numpy()).all(), out
+
+
+def test_a_start_that_fits_equally_well_at_several_delays_is_read_at_the_earliest():
+    """A 5-minute series whose stream shows at the first sample after its announced 00:00 start: any real start
+    from 1 to 5 minutes late explains the samples exactly (the kind's uplift is flat for its first 15 minutes),
+    so the start is read at the earliest of them, 1 minute late. Its decay is then forecast from there (at
+    25 minutes after the announced start, 24 minutes into the stream: 0.6 of the uplift), not 4 minutes
+    later (still 1.0: a floor held up for minutes the stream no longer needs)."""
+    g = np.array([1.0, 1.0, 1.0, 1.0, 0.5, 0.25, 0.125] + [0.0] * 20)  # knots every 5 minutes from the start
+    profile = EventProfile(
+        kinds=("final",),
+        size_scale=(0.0,),
+        events_seen=(10,),
+        step_s=300.0,
+        uplift=g[None, :],
+        daily_shape=np.ones(1),
+        upper_ratio=np.ones((2, 10)),
+        late_s=1800.0,
+    )
+    index = pd.date_range("2026-03-05 00:00", periods=300, freq="5min")
+    calendar = Calendar.of([Event(start=index[150].tz_localize("UTC"), kind="final")])
+    values = np.full(300, 100.0)
+    values[151:154] = 200.0  # the uplift at 5, 10 and 15 minutes after the announced start
+    point, _ = profile.forecast(values, index, np.array([154]), horizon=4, calendar=calendar)
+    lags_s = (
+        np.arange(154, 158) - 150
+    ) * 300.0 - 60.0  # each step's time since the start read, 1 minute late
+    np.testing.assert_allclose(point[0], 100.0 * (1.0 + np.interp(lags_s, np.arange(len(g)) * 300.0, g)))
+    assert point[0, 0] == pytest.approx(160.0)
