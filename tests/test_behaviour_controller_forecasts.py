@@ -105,4 +105,3 @@ def test_a_forecast_with_any_missing_value_is_not_acted_on(where):
     p = parse_policy(policy())
 
     assert forecast_problem(result, p, NOW) == "the forecast contains NaN"
-

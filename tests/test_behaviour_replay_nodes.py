@@ -22,7 +22,9 @@ complete minute (no lag, a 1-minute window), every 15 seconds."""
 
 def trace_of(values) -> pd.Series:
     return pd.Series(
-        np.asarray(values, dtype=float), index=pd.date_range(T0, periods=len(values), freq="1min"), name="load"
+        np.asarray(values, dtype=float),
+        index=pd.date_range(T0, periods=len(values), freq="1min"),
+        name="load",
     )
 
 
