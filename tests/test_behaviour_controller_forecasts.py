@@ -7,6 +7,8 @@ Through the public provider and :func:`fetch_forecast` with seams for Prometheus
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -105,3 +107,43 @@ def test_a_forecast_with_any_missing_value_is_not_acted_on(where):
     p = parse_policy(policy())
 
     assert forecast_problem(result, p, NOW) == "the forecast contains NaN"
+
+
+def _target_yaml(directory, *, store: str) -> None:
+    (directory / "live-streaming.yaml").write_text(
+        "name: live-streaming\n"
+        f"store: {store}\n"
+        "prometheus:\n  url: http://127.0.0.1:9090\n  query: sum(rate(http_requests_total[1m]))\n  step: 1m\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("override", "read_from"), [(None, "/stores/config"), ("/stores/cli", "/stores/cli")]
+)
+def test_a_versions_recommendation_is_read_from_the_store_the_forecast_comes_from(
+    tmp_path, override, read_from
+):
+    """``--store`` replaces every target's own store, for its models and for the recommendations stored with
+    them alike; without it, the target's config names the store."""
+    from tests.test_prescaler_tuning import V1, tuning_doc
+
+    _target_yaml(tmp_path, store="/stores/config")
+    opened: list[str] = []
+
+    class Store:
+        def __init__(self, root: str) -> None:
+            opened.append(root)
+            self.root = root
+
+        def read_file(self, target, version, name):
+            if self.root != read_from or (target, version) != ("live-streaming", V1):
+                return None
+            return json.dumps(tuning_doc()).encode()
+
+    provider = StoreForecastProvider(training_dir=tmp_path, store=override, stores=Store)
+    p = parse_policy(policy(tuning={"slo": "short-minutes=0.5%", "mode": "Recommend"}))
+
+    rec = provider.recommendation(p, V1)
+
+    assert rec is not None and rec.label == "shift-p50-+20% hpa@1"
+    assert opened == [read_from]
