@@ -21,7 +21,10 @@ from forecaster.prescaler.forecasts import (
 )
 from forecaster.prescaler.policy import parse_policy
 from forecaster.settings import PrometheusSettings
+from tests import prescaler_helpers
 from tests.prescaler_helpers import NOW, forecast_frame, history, policy
+
+fake_api, kube = prescaler_helpers.fake_api, prescaler_helpers.kube  # fixtures
 
 INLINE = {"query": "sum(rate(http_requests_total[1m]))", "modelPath": "/models/web", "step": "1m"}
 
@@ -147,3 +150,38 @@ def test_a_versions_recommendation_is_read_from_the_store_the_forecast_comes_fro
 
     assert rec is not None and rec.label == "shift-p50-+20% hpa@1"
     assert opened == [read_from]
+
+
+@pytest.mark.parametrize(("override", "loaded_from"), [(None, "/models/web"), ("/models/cli", "/models/cli")])
+def test_template_members_models_come_from_the_store_override_or_the_templates_store(
+    fake_api, kube, override, loaded_from
+):
+    """``--store`` replaces the store every target names, template members included; without it the members'
+    models come from the store their template's ForecastTarget names."""
+    from forecaster.prescaler.forecasts import ClusterTargetConfigs
+    from forecaster.prescaler.informer import WatchCache
+    from forecaster.prescaler.kube import FORECAST_TARGETS
+    from tests.test_behaviour_controller_templates import _Store, _template
+
+    members = _template(fake_api, ["cart"], store="/models/web")
+    roots: list[str] = []
+
+    def stores(root):
+        roots.append(root)
+        return _Store()
+
+    def fetch_split(settings, *, now, split_by, max_series, history):
+        return {("cart",): history_of(now)}
+
+    provider = StoreForecastProvider(
+        targets=ClusterTargetConfigs(WatchCache(kube, FORECAST_TARGETS, namespace="forecaster")),
+        store=override,
+        stores=stores,
+        fetch_split=fetch_split,
+    )
+    p = parse_policy(policy("p0", forecast={"target": members[0]}))
+
+    result, problem = fetch_forecast(provider, p, NOW)
+
+    assert problem is None and result is not None and result.model_version == f"{members[0]}-v1"
+    assert roots == [loaded_from]
