@@ -8,6 +8,7 @@ Pure: no replay needed except where a test says so.
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from forecaster import tuning
@@ -102,3 +103,16 @@ def test_slo_limits_just_inside_the_range_are_accepted(text, limit):
 def test_an_slo_of_everything_is_refused(text):
     with pytest.raises(ConfigError, match="must be above 0 and below 100%"):
         SLO.parse(text)
+
+
+@pytest.mark.parametrize(("margin", "scale"), [("hours", 1.0), ("confidence", 1.0), ("prediction", 2**0.5)])
+def test_the_margin_is_students_t_on_the_sample_spread_of_the_block_rates(margin, scale):
+    """The bound on the mean rate uses the blocks' sample standard deviation (n - 1: the mean is estimated
+    from the same blocks) and t at n - 1 degrees of freedom; the prediction bound is sqrt(2) wider."""
+    import statistics
+
+    per = [0.0, 0.01, 0.02, 0.05]
+    n = len(per)
+    expected = 0.02 + tuning.t_quantile(0.9, n - 1) * statistics.stdev(per) / n**0.5 * scale
+    got = tuning.upper_bound(0.02, np.array(per), confidence=0.9, margin=margin)
+    assert got == pytest.approx(expected, rel=1e-12)
