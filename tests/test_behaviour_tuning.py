@@ -116,3 +116,35 @@ def test_the_margin_is_students_t_on_the_sample_spread_of_the_block_rates(margin
     expected = 0.02 + tuning.t_quantile(0.9, n - 1) * statistics.stdev(per) / n**0.5 * scale
     got = tuning.upper_bound(0.02, np.array(per), confidence=0.9, margin=margin)
     assert got == pytest.approx(expected, rel=1e-12)
+
+
+def test_every_replayed_setting_keeps_the_workloads_minimum_replicas():
+    """A quiet workload with minReplicas 3 costs at least 3 pods a minute under every setting the tuner replays,
+    the HPA alone included (its replayed HPA has the same minimum as the policy)."""
+    import pandas as pd
+
+    from forecaster.simulate import precompute_forecasts
+
+    index = pd.date_range("2026-03-02 00:00", periods=240, freq="1min")
+    trace = pd.Series(10.0, index=index)  # a tenth of one pod's capacity
+    start = index[60]
+
+    def flat(history, now):
+        future = pd.date_range(now, periods=30, freq="1min")
+        return pd.DataFrame({"p50": 10.0, "p90": 12.0}, index=future)
+
+    table = precompute_forecasts(trace, forecast_fn=flat, replay_start=start)
+    points = tuning.evaluate(
+        trace,
+        settings=[Setting(1.0), Setting(0.7), Setting(1.0, "shift", 0.9)],
+        forecasts=table,
+        capacity_per_replica=100.0,
+        pod_startup_s=60.0,
+        slo=SLO.parse("short-minutes=1%"),
+        replay_start=start,
+        min_replicas=3,
+        max_replicas=20,
+    )
+    for p in points:
+        assert p.replica_minutes == pytest.approx(3 * p.minutes), p.setting.label
+        assert p.short_minutes == 0
