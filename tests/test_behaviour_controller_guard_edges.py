@@ -36,3 +36,21 @@ def test_the_guard_switches_on_with_exactly_min_samples_points(points, switches)
 def test_the_guard_switches_off_with_exactly_min_samples_good_points(points, stays):
     reading = judge(SPEC, log=_log(0.0, points), history=ACTUAL, was_active=True, now=NOW)
     assert reading.active is stays
+
+
+EXACT = AccuracyGuardSpec(max_error=0.5, window_s=3600.0, min_samples=5, recover_ratio=0.5)
+"""Binary fractions: an error of exactly 0.5 or 0.25 is computed exactly (125 against 100 is 0.25 on the dot)."""
+
+
+@pytest.mark.parametrize(
+    ("error", "was_active", "active"),
+    [
+        (0.5, False, False),  # exactly maxError: not yet on
+        (0.25, True, False),  # exactly maxError x recoverRatio: off again
+        (0.375, True, True),  # between the two: stays on
+    ],
+)
+def test_the_guard_thresholds_are_exact(error, was_active, active):
+    reading = judge(EXACT, log=_log(error, 8), history=ACTUAL, was_active=was_active, now=NOW)
+    assert reading.error == error
+    assert reading.active is active
