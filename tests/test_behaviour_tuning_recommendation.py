@@ -132,3 +132,16 @@ def test_a_time_with_an_offset_is_read_in_utc():
     previous = _doc("2026-03-01T03:00:00+02:00", "first")  # 01:00 UTC
     assert recommendation.due(previous, SETTINGS, now=pd.Timestamp("2026-03-01T13:00:00Z"))[0] is True
     assert recommendation.due(previous, SETTINGS, now=pd.Timestamp("2026-03-01T12:59:00Z"))[0] is False
+
+
+def test_the_hpa_alone_choice_keeps_its_own_target_utilisation():
+    """The status shows both the recommended setting and the cheapest HPA-alone one: each with its own HPA."""
+    from tests.test_prescaler_tuning import tuning_doc
+
+    doc = tuning_doc(hpa_target=1.0)
+    alone = doc["result"]["hpa_alone"]
+    assert alone is not None
+    alone["hpa"]["targetUtilisation"] = 0.7
+    rec = recommendation.parse(doc)
+    assert rec.hpa_target_utilisation == 1.0
+    assert rec.hpa_alone is not None and rec.hpa_alone["targetUtilisation"] == 0.7
