@@ -148,3 +148,34 @@ def test_every_replayed_setting_keeps_the_workloads_minimum_replicas():
     for p in points:
         assert p.replica_minutes == pytest.approx(3 * p.minutes), p.setting.label
         assert p.short_minutes == 0
+
+
+def test_a_setting_whose_bound_is_exactly_the_slo_meets_it():
+    """``short-minutes=10%`` is met by a run short on exactly 10% of its minutes in every block (no spread, so
+    the bound is the rate itself); one more short minute and it is not."""
+    import pandas as pd
+
+    from forecaster.hpa import HPAConfig
+    from forecaster.scaling import ScalingPolicy
+    from forecaster.simulate import ReplayConfig, ReplayResult, RunResult, run_metrics
+
+    def point(short_at):
+        n = 480  # four 2-hour blocks
+        load = np.full(n, 100.0)
+        ready = np.ones(n)
+        ready[short_at] = 0.0
+        run = RunResult(name="hpa", ready=ready, pods=ready.copy(), nodes=np.zeros(n), actions=0)
+        run.metrics = run_metrics(
+            load=load, capacity_per_replica=100.0, ready=ready, pods=ready, nodes=run.nodes, actions=0
+        )
+        config = ReplayConfig(hpa=HPAConfig(capacity_per_replica=100.0), policy=ScalingPolicy(100.0))
+        index = pd.date_range("2026-03-02", periods=n, freq="1min")
+        result = ReplayResult(
+            load=pd.Series(load, index=index), runs={"hpa": run}, forecast=None, config=config
+        )
+        return tuning.point_from(result, setting=Setting(1.0), slo=SLO.parse("short-minutes=10%"))
+
+    exact = point(np.arange(0, 480, 10))  # 48 of 480, 12 in each block
+    assert exact.rate == exact.rate_upper == 0.1 and exact.meets is True
+    over = point(np.append(np.arange(0, 480, 10), 5))
+    assert over.meets is False
