@@ -74,6 +74,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "held floors, peak on the median; slower)",
     )
     p.add_argument(
+        "--reach",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="when nothing in the grid meets the SLO with the margin, also replay dearer settings (the upper "
+        "quantile on an HPA keeping up to 60%% spare, plus 20-80%% headroom, the HPA alone at 0.4 and 0.3) "
+        "and recommend the cheapest that does (default on; --no-reach: the grid only)",
+    )
+    p.add_argument(
         "--train-fraction",
         type=float,
         default=0.75,
@@ -257,6 +265,7 @@ def run(args: argparse.Namespace) -> int:
         min_replicas=args.min_replicas,
         max_replicas=args.max_replicas,
         progress=progress if sys.stderr.isatty() else None,
+        reach=args.reach,
     )
     result.base_flags = base_flags(args, start=start, end=end)
     print(
@@ -264,6 +273,12 @@ def run(args: argparse.Namespace) -> int:
         f"oracle {result.oracle_replica_minutes:.0f} replica-minutes, forecasts: {args.model}"
     )
     print(margin_line(result))
+    if result.reached:
+        whose = "" if any(p.reach and p.setting.prescaler for p in result.points) else " with the HPA alone"
+        print(
+            f"reach: nothing in the grid met {slo}{whose} with the margin, so {result.reached} dearer "
+            "settings were replayed too (--no-reach: the grid only)"
+        )
     print(format_frontiers(result))
     out = result.to_dict()
     out["model"] = args.model
