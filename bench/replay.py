@@ -1868,14 +1868,17 @@ def oos_summary(results: dict, names: list[str]) -> list[str]:
         "rule)': the SLO met on the second half at no more replica-minutes than the HPA-alone setting the same "
         "rule picks on the first half (or that one misses the SLO); this is the target's comparison. 'In "
         "hindsight': than the cheapest HPA alone meeting the SLO on the second half itself (a stricter yardstick, "
-        "given no margin). 'Reachable': some setting of the grid meets the SLO on the second half (in hindsight): "
-        "no rule can do better than that. 'With nearest': also counting, where nothing met the SLO with the "
-        "margin, the setting with the lowest bound (`forecaster tune` reports it as nearest, never applies it).",
+        "given no margin). 'Reachable': some setting of the grid (or of its reach) meets the SLO on the second "
+        "half (in hindsight): no rule can do better than that. 'Reach used': traces where the pick (or the HPA "
+        "alone's, same rule) is a reach setting, replayed because nothing in the grid met the SLO with the "
+        "margin (forecaster.tuning.reach_grid). 'With nearest': also counting, where nothing met the SLO with "
+        "the margin, the setting with the lowest bound (`forecaster tune` reports it as nearest, never "
+        "applies it).",
         "",
         f"| SLO ({metric}) | tuned (a setting meets it with the margin) | SLO met on the second half | no dearer "
         "than the HPA alone (same rule) | median saving vs it | no dearer than the HPA alone in hindsight | "
-        "HPA alone (same rule): met | reachable | met, with nearest |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "HPA alone (same rule): met | reachable | reach used | met, with nearest |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for limit in OOS_LIMITS:
         c = oos_counts(results, names, limit, rule)
@@ -1884,7 +1887,7 @@ def oos_summary(results: dict, names: list[str]) -> list[str]:
             f"| {limit:.1%} | {c['recommends']}/{n} | **{c['met']}/{n}** ({c['met'] / n:.0%}) | "
             f"**{c['no_dearer']}/{n}** ({c['no_dearer'] / n:.0%}) | {saving} | "
             f"{c['no_dearer_hindsight']}/{n} | {c['hpa_rule_met']}/{n} | {c['reachable']}/{n} | "
-            f"{c['with_nearest']}/{n} |"
+            f"{c['reach_used']}/{n} | {c['with_nearest']}/{n} |"
         )
     lines += [
         "",
@@ -1892,28 +1895,39 @@ def oos_summary(results: dict, names: list[str]) -> list[str]:
         "rate itself; and three fold rules on the run's 2-hour blocks, each on top of the `hours` bound unless "
         "said: `recent-half` the most recent half of the tuning range within the SLO on its own, `both-halves` "
         "the 90% bound on each half of it (instead of the whole), `3-of-4-folds` within the SLO on 3 of 4 "
-        "contiguous quarters). 'Cost vs none': second-half replica-minutes summed over the traces where the rule "
-        "and `none` both recommend, against `none`'s.",
+        "contiguous quarters). Every rule takes the reach settings (forecaster.tuning.reach_grid) where the grid "
+        "misses the SLO, as `forecaster tune` does; the run's rule is also shown on the grid only. 'Cost vs "
+        "none': second-half replica-minutes summed over the traces where the rule and `none` both recommend, "
+        "against `none`'s.",
         "",
         "| rule | SLO | tuned | met | no dearer than the HPA alone (same rule) | in hindsight | cost vs none |",
         "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for limit in OOS_LIMITS:
         base = oos_counts(results, names, limit, "none")["rows"]
-        for r in OOS_RULES:
+        stored_reach = any("reach_grid" in results[k] for k in names)
+        views = [(r, True) for r in OOS_RULES]
+        if stored_reach and rule in OOS_RULES:  # the run's rule without the reach settings: the grid alone
+            views.insert(OOS_RULES.index(rule) + 1, (rule, False))
+        for r, reach in views:
             if r != "none" and not all(results[k]["grid_first_half"][0].get("bounds") for k in names):
                 continue
             if r in FOLD_RULES and any(results[k].get("margin") != "hours" for k in names):
                 continue  # the fold rules read 2-hour blocks
-            c = oos_counts(results, names, limit, r)
+            c = oos_counts(results, names, limit, r, reach=reach)
             both = [k for k in names if c["rows"][k]["cost"] is not None and base[k]["cost"] is not None]
             extra = (
                 sum(c["rows"][k]["cost"] for k in both) / sum(base[k]["cost"] for k in both) - 1
                 if both
                 else math.nan
             )
+            label = (
+                r
+                + (" (the run's)" if r == rule and reach else "")
+                + ("" if reach else ", grid only (no reach)")
+            )
             lines.append(
-                f"| {r}{' (the run' + chr(39) + 's)' if r == rule else ''} | {limit:.1%} | {c['recommends']}/{n} | "
+                f"| {label} | {limit:.1%} | {c['recommends']}/{n} | "
                 f"{c['met']}/{n} | {c['no_dearer']}/{n} | {c['no_dearer_hindsight']}/{n} | "
                 + ("n/a" if not math.isfinite(extra) else f"{extra:+.1%}")
                 + " |"
@@ -1982,7 +1996,7 @@ def oos_report(results: dict, real: list[str]) -> list[str]:
     counts = oos_counts(results, real, limit, rule)
     for name in real:
         o = counts["rows"][name]
-        second = {p["label"]: p for p in results[name]["grid"]}
+        second = {p["label"]: p for p in [*results[name]["grid"], *results[name].get("reach_grid", [])]}
         rec_cells = (
             f"{o['recommended']} | {o['rate']:.2%} | {'yes' if o['met'] else 'no'} | {o['cost']:.0f}"
             if o["recommended"]

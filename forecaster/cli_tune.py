@@ -33,7 +33,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "not train on) for a grid of settings: the HPA alone at target utilisation 1.0 .. 0.5, and prescaler "
         "policies (plan, quantile, headroom, cap over the median, stabilisation, lead time) on an HPA at 1.0, "
         "0.9 or 0.8. Forecasts are computed once. Recommends the cheapest setting (replica-minutes) whose SLO "
-        "rate, with a one-sided upper bound over 2-hour blocks (--margin), is within the SLO. "
+        "rate, with a one-sided upper bound over 2-hour blocks (--margin), is within the SLO; where none is, "
+        "dearer settings too (--reach). "
         "--capacity-per-replica is the load one pod serves at full use; the HPA's target is separate. "
         "(No --events yet: an events calendar does not exist in this build.)",
     )

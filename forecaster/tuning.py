@@ -30,6 +30,9 @@ SLOs of 0.5/1/2/5% on 3, 6, 12 and 13 traces, the day bound on 3, 6, 11 and 13, 
 (+15.6% replica-minutes over no margin instead of +21.1%); the misses left are changes between the halves
 (a 15x level shift, a forecast that lost the series), which no margin on the first half foresees.
 
+Reach: where nothing in the grid meets the SLO with the margin, :func:`tune` replays dearer settings too
+(:func:`reach_grid`) and recommends the cheapest of all that meets it; where the grid meets it, nothing changes.
+
 Every point keeps its per-block counts (``block_short``, ``block_total``), so other rules can be checked
 on the same replays without replaying again.
 
