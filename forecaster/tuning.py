@@ -32,6 +32,9 @@ SLOs of 0.5/1/2/5% on 3, 6, 12 and 13 traces, the day bound on 3, 6, 11 and 13, 
 
 Reach: where nothing in the grid meets the SLO with the margin, :func:`tune` replays dearer settings too
 (:func:`reach_grid`) and recommends the cheapest of all that meets it; where the grid meets it, nothing changes.
+On the same 16 traces (``python bench/replay.py --reach-only``) the 2-hour bound with the reach met 0.5/1/2/5% on
+8, 12, 14 and 13 traces (the grid alone: 3, 6, 12, 13), losing none; weighting the recent blocks more, the
+recent spread, or the HPA alone where the forecast lost the series recently did no better at any SLO.
 
 Every point keeps its per-block counts (``block_short``, ``block_total``), so other rules can be checked
 on the same replays without replaying again.
