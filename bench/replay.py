@@ -1761,8 +1761,47 @@ def _bound(point: dict, rule: str) -> float:
             float(num[i].sum() / max(den[i].sum(), 1e-12)) for i in np.array_split(np.arange(len(num)), 4)
         ]
         return max(point["bounds"]["hours"], sorted(folds)[2])  # "3-of-4-folds": within it on 3 of 4 folds
+    if rule in ADAPT_RULES:
+        from forecaster.tuning import t_quantile
+
+        num = np.asarray(point["block_short"], dtype=float)
+        den = np.asarray(point["block_total"], dtype=float)
+        n = len(num)
+        per = num / np.where(den > 0, den, 1)
+        if rule == "recent-double":  # the last quarter of the blocks counts double: weighted mean and spread
+            w = np.ones(n)
+            w[-max(1, n // 4) :] = 2.0
+            ww = w / w.sum()
+            rate = float((w * num).sum() / max((w * den).sum(), 1e-12))
+            eff = 1.0 / float((ww**2).sum())
+            var = float((ww * (per - (ww * per).sum()) ** 2).sum()) * n / max(n - 1, 1)
+            return rate + t_quantile(0.9, max(round(eff) - 1, 1)) * math.sqrt(var / eff)
+        if rule == "recent-spread":  # the 2-hour bound with the recent half's spread where that is wider
+            spread = max(float(np.std(per, ddof=1)), float(np.std(per[n // 2 :], ddof=1)))
+            rate = float(num.sum() / max(den.sum(), 1e-12))
+            return rate + t_quantile(0.9, n - 1) * spread / math.sqrt(n)
+        # "lost-hpa": the 2-hour bound; prescaler points are priced out in oos_at where the forecast lost the
+        # series on the tuning range's last quarter (forecast_lost)
+        return point["bounds"]["hours"]
     bounds = point.get("bounds")
     return bounds[rule] if bounds else point["rate_upper"]
+
+
+def forecast_lost(res: dict) -> bool:
+    """Whether, on the last quarter of the tuning half's blocks, the median plan (``shift-p50`` on the HPA at
+    1.0) left at least as many minutes short as the HPA alone at 1.0 (which left some): the forecast lost
+    the series recently (the ``lost-hpa`` rule then recommends the HPA alone only)."""
+    first = {p["label"]: p for p in res["grid_first_half"]}
+    if "hpa@1" not in first or "shift-p50 hpa@1" not in first:
+        return False
+
+    def recent(p: dict) -> float:
+        num, den = np.asarray(p["block_short"], dtype=float), np.asarray(p["block_total"], dtype=float)
+        k = max(1, len(num) // 4)
+        return float(num[-k:].sum() / max(den[-k:].sum(), 1e-12))
+
+    hpa = recent(first["hpa@1"])
+    return hpa > 0 and recent(first["shift-p50 hpa@1"]) >= hpa
 
 
 def oos_at(res: dict, limit: float, rule: str | None = None, *, reach: bool = True) -> dict:
@@ -1789,8 +1828,10 @@ def oos_at(res: dict, limit: float, rule: str | None = None, *, reach: bool = Tr
     def applied(p: dict | None) -> dict | None:
         return None if p is None else second[p["label"]]
 
+    lost = rule == "lost-hpa" and forecast_lost(res)
+
     def bound(p: dict) -> float:
-        return _bound(p, rule)
+        return math.inf if lost and p["prescaler"] else _bound(p, rule)
 
     first = res["grid_first_half"]
     rec = cheapest(first, bound) or cheapest([*first, *extra_first], bound)
@@ -1853,7 +1894,10 @@ def oos_counts(
 
 FOLD_RULES = ("recent-half", "both-halves", "3-of-4-folds")
 """Cross-validation-like rules over the tuning range's blocks (see _bound), measured, not in forecaster.tuning."""
-OOS_RULES = ("none", "hours", "confidence", "prediction", "bootstrap", *FOLD_RULES)
+ADAPT_RULES = ("recent-double", "recent-spread", "lost-hpa")
+"""Rules meant to follow a change between the tuning range and what comes after it, without seeing it (session
+10; see _bound and forecast_lost), measured, not in forecaster.tuning."""
+OOS_RULES = ("none", "hours", "confidence", "prediction", "bootstrap", *FOLD_RULES, *ADAPT_RULES)
 """The margin rules the bench compares out of sample (``none``: the first half's rate itself)."""
 
 
@@ -1895,7 +1939,11 @@ def oos_summary(results: dict, names: list[str]) -> list[str]:
         "rate itself; and three fold rules on the run's 2-hour blocks, each on top of the `hours` bound unless "
         "said: `recent-half` the most recent half of the tuning range within the SLO on its own, `both-halves` "
         "the 90% bound on each half of it (instead of the whole), `3-of-4-folds` within the SLO on 3 of 4 "
-        "contiguous quarters). Every rule takes the reach settings (forecaster.tuning.reach_grid) where the grid "
+        "contiguous quarters); and three meant to follow a change after the tuning range without seeing it: "
+        "`recent-double` the last quarter of the blocks counting double (weighted mean and spread, effective "
+        "n), `recent-spread` the bound with the recent half's spread where wider, `lost-hpa` the HPA alone only "
+        "where the forecast lost the series on the last quarter (the median plan no better than the HPA at 1.0 "
+        "there). Every rule takes the reach settings (forecaster.tuning.reach_grid) where the grid "
         "misses the SLO, as `forecaster tune` does; the run's rule is also shown on the grid only. 'Cost vs "
         "none': second-half replica-minutes summed over the traces where the rule and `none` both recommend, "
         "against `none`'s.",
@@ -1912,7 +1960,7 @@ def oos_summary(results: dict, names: list[str]) -> list[str]:
         for r, reach in views:
             if r != "none" and not all(results[k]["grid_first_half"][0].get("bounds") for k in names):
                 continue
-            if r in FOLD_RULES and any(results[k].get("margin") != "hours" for k in names):
+            if r in (*FOLD_RULES, *ADAPT_RULES) and any(results[k].get("margin") != "hours" for k in names):
                 continue  # the fold rules read 2-hour blocks
             c = oos_counts(results, names, limit, r, reach=reach)
             both = [k for k in names if c["rows"][k]["cost"] is not None and base[k]["cost"] is not None]

@@ -114,3 +114,34 @@ def test_reach_settings_are_candidates_only_where_the_grid_misses_the_limit(benc
     assert bench.oos_at(res, 0.01) == {**bench.oos_at(res, 0.01, reach=False), "reach_used": False}
     # A run without stored reach settings is scored as before.
     assert bench.oos_at(base, 0.001)["recommended"] is None
+
+
+def blocks_point(label: str, *, prescaler: bool, short: list[float], cost: float) -> dict:
+    """A first-half point with per-block counts (60 minutes a block) and its 2-hour bound taken as the rate."""
+    rate = sum(short) / (60.0 * len(short))
+    return {
+        **point(label, prescaler=prescaler, rate=rate, cost=cost, hours=rate, days=rate),
+        "block_short": [float(v) for v in short],
+        "block_total": [60.0] * len(short),
+    }
+
+
+def test_recent_double_weighs_the_last_quarter_and_lost_hpa_drops_the_prescaler(bench) -> None:
+    early = blocks_point("a", prescaler=True, short=[6, 0, 0, 0, 0, 0, 0, 0], cost=1)
+    late = blocks_point("b", prescaler=True, short=[0, 0, 0, 0, 0, 0, 0, 6], cost=1)
+    # The same minutes short, the same 2-hour bound; counting the last quarter double prices the late ones up.
+    assert bench._bound(early, "hours") == bench._bound(late, "hours")
+    assert bench._bound(late, "recent-double") > bench._bound(early, "recent-double")
+    assert bench._bound(late, "recent-spread") > bench._bound(early, "recent-spread")
+    # The forecast lost the series on the last quarter: the median plan no better than the HPA at 1.0 there.
+    hpa = blocks_point("hpa@1", prescaler=False, short=[6, 6, 6, 6, 6, 6, 3, 3], cost=100)
+    lost = blocks_point("shift-p50 hpa@1", prescaler=True, short=[0, 0, 0, 0, 0, 0, 3, 3], cost=101)
+    held = blocks_point("shift-p50 hpa@1", prescaler=True, short=[0, 0, 0, 0, 0, 0, 1, 0], cost=101)
+    spare = blocks_point("hpa@0.5", prescaler=False, short=[0] * 8, cost=200)
+    for median, is_lost in ((lost, True), (held, False)):
+        first = [hpa, median, spare]
+        res = {"grid_first_half": first, "grid": [dict(p) for p in first], "margin": "hours"}
+        assert bench.forecast_lost(res) is is_lost
+        assert bench.oos_at(res, 0.5, "lost-hpa")["recommended"] == "hpa@1"  # cheapest, and an HPA alone
+        o = bench.oos_at(res, 0.03, "lost-hpa")  # within 3%: only the median plan or the HPA at 0.5
+        assert o["recommended"] == ("hpa@0.5" if is_lost else "shift-p50 hpa@1")
