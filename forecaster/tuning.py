@@ -777,8 +777,8 @@ def tune(
 
     ``reach``: when no setting of the grid meets the SLO with the margin, the dearer settings of
     :func:`reach_grid` are replayed too and the cheapest of all that meets it is recommended; when only the
-    grid's HPA-alone settings miss it, the HPA alone at ``REACH_HPA_TARGETS`` is replayed for the comparison.
-    Where the grid meets the SLO, nothing changes (the reach settings are dearer than what it picked).
+    grid's HPA-alone settings miss it, the HPA alone at ``REACH_HPA_TARGETS`` is replayed for the comparison
+    and the recommendation stays the grid's. Where the grid meets the SLO for both, nothing changes.
     """
     if not 0.5 <= confidence <= 0.95:
         raise ConfigError(f"tune: confidence must be in [0.5, 0.95], got {confidence!r}", hint="e.g. 0.9")
