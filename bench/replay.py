@@ -19,10 +19,12 @@ HPA, short minutes at +5/+10/+20% over the oracle, interpolated on both frontier
 per trace group) and the tuned setting applied out of sample. ``--tuning-only`` replays just these and adds
 them to an earlier full run's ``replay.json``; ``--render-only [--partial]`` rewrites the report. ``--round2``
 adds the second round of issue-13 attempts to ``replay-attempts.json`` and re-renders ``replay-attempts.md``.
+``--reach-only`` adds ``forecaster tune``'s reach settings (replayed where the grid misses the SLO) to an earlier
+run's ``replay.json``; ``--variants-only`` reruns the variants (and ``--whatif``) into one, keeping its tuning.
 
     python bench/replay.py [--traffic ../shared/data/traffic] [--model lstm|holt-winters] [--variants a,b]
                            [--jobs 2] [--slo short-minutes=0.5%] [--whatif] [--tuning-only] [--only a,b]
-                           [--cache DIR]
+                           [--cache DIR] [--reach-only | --variants-only]
 
 ``--cache DIR`` keeps each trace's forecast table as plain arrays (``NAME.npz``, no pickle): the LSTM fits,
 the heavy part, run once, and later runs (a ``--tuning-only`` after a code change in the tuner, say) read them.
