@@ -19,10 +19,12 @@ HPA, short minutes at +5/+10/+20% over the oracle, interpolated on both frontier
 per trace group) and the tuned setting applied out of sample. ``--tuning-only`` replays just these and adds
 them to an earlier full run's ``replay.json``; ``--render-only [--partial]`` rewrites the report. ``--round2``
 adds the second round of issue-13 attempts to ``replay-attempts.json`` and re-renders ``replay-attempts.md``.
+``--reach-only`` adds ``forecaster tune``'s reach settings (replayed where the grid misses the SLO) to an earlier
+run's ``replay.json``; ``--variants-only`` reruns the variants (and ``--whatif``) into one, keeping its tuning.
 
     python bench/replay.py [--traffic ../shared/data/traffic] [--model lstm|holt-winters] [--variants a,b]
                            [--jobs 2] [--slo short-minutes=0.5%] [--whatif] [--tuning-only] [--only a,b]
-                           [--cache DIR]
+                           [--cache DIR] [--reach-only | --variants-only]
 
 ``--cache DIR`` keeps each trace's forecast table as plain arrays (``NAME.npz``, no pickle): the LSTM fits,
 the heavy part, run once, and later runs (a ``--tuning-only`` after a code change in the tuner, say) read them.
@@ -47,6 +49,7 @@ import pandas as pd
 from forecaster.cli_simulate import make_forecast_fn
 from forecaster.hpa import HPAConfig
 from forecaster.predictors import quantile_label
+from forecaster.replay_batch import replay_many
 from forecaster.scaling import ScalingPolicy
 from forecaster.simulate import (
     ClusterConfig,
@@ -58,7 +61,16 @@ from forecaster.simulate import (
 )
 from forecaster.sources.files import read_series
 from forecaster.sources.synthetic import live_streaming
-from forecaster.tuning import SLO, Setting, default_grid, evaluate, joint_grid, oracle_cost, tune
+from forecaster.tuning import (
+    SLO,
+    Setting,
+    default_grid,
+    evaluate,
+    joint_grid,
+    oracle_cost,
+    reach_grid,
+    tune,
+)
 
 HERE = Path(__file__).resolve().parent
 REPLICAS_AT_PEAK = 30
@@ -246,6 +258,7 @@ def run_one(
     slo: str = DEFAULT_SLO,
     whatif_runs: bool = False,
     cache: Path | None = None,
+    tuning: bool = True,
 ) -> dict:
     native, trace, split, cap = prepare(name, native, replay_fraction=replay_fraction)
     t0 = time.perf_counter()
@@ -268,39 +281,41 @@ def run_one(
         base[nodes] = result.to_dict()["runs"]
         if nodes == 0:
             deficits = hpa_deficits(result)
-    # Every variant without nodes; the default one also with the node group.
+    # Every variant without nodes (in lockstep: replay_many gives what replay gives one at a time, see
+    # tests/test_replay_batch.py); the default one also with the node group (replayed alone).
     jobs = [(v, 0) for v in variants] + [(DEFAULT_VARIANT, 4)] * (DEFAULT_VARIANT in variants)
-    for variant, nodes in jobs:
-        t1 = time.perf_counter()
-        result = replay(
-            trace,
-            config=_config(cap, variant, nodes),
-            forecast_fn=None,
-            forecasts=table,
-            replay_start=split,
-            include=("prescaler",),
-        )
+    t1 = time.perf_counter()
+    together = replay_many(
+        trace,
+        configs=[_config(cap, v, nodes) for v, nodes in jobs],
+        runs=["prescaler"] * len(jobs),
+        forecasts=table,
+        replay_start=split,
+    )
+    each = (time.perf_counter() - t1) / len(jobs)
+    for (variant, nodes), result in zip(jobs, together, strict=True):
         key = f"{variant}{'+nodes' if nodes else ''}"
         runs = {**base[nodes], **result.to_dict()["runs"]}
         rows[key] = {
             "runs": runs,
             "reasons": result.reasons,
-            "seconds": time.perf_counter() - t1,
+            "seconds": each,
             "lead_error": lead_error(result, cap),
         }
-        if name == "synthetic_live_streaming" and variant == DEFAULT_VARIANT and not nodes:
-            from forecaster.plots_replay import plot_replay
+    if name == "synthetic_live_streaming" and DEFAULT_VARIANT in variants:
+        from forecaster.plots_replay import plot_replay
 
-            full = replay(
-                trace, config=_config(cap, variant, 0), forecast_fn=None, forecasts=table, replay_start=split
-            )
-            day = full.load.index[0].normalize() + pd.Timedelta(days=1)
-            plot_replay(
-                full,
-                out / "replay.png",
-                title=f"synthetic live streaming, {variant}: one evening (show start at 20:00)",
-                window=(day + pd.Timedelta(hours=17), day + pd.Timedelta(hours=23)),
-            )
+        variant = DEFAULT_VARIANT
+        full = replay(
+            trace, config=_config(cap, variant, 0), forecast_fn=None, forecasts=table, replay_start=split
+        )
+        day = full.load.index[0].normalize() + pd.Timedelta(days=1)
+        plot_replay(
+            full,
+            out / "replay.png",
+            title=f"synthetic live streaming, {variant}: one evening (show start at 20:00)",
+            window=(day + pd.Timedelta(hours=17), day + pd.Timedelta(hours=23)),
+        )
     whatif = {}
     if whatif_runs and DEFAULT_VARIANT in variants:
         for sigma in KNOWN_ERRORS:
@@ -334,7 +349,7 @@ def run_one(
         "whatif": whatif,
         "hpa_deficits": deficits,
         "step_change": step_change(native.loc[split:], cap),
-        **tuning_halves(trace, table=table, split=split, cap=cap, slo=objective),
+        **(tuning_halves(trace, table=table, split=split, cap=cap, slo=objective) if tuning else {}),
     }
 
 
@@ -473,6 +488,33 @@ def run_tuning(
         "tuning_fit_seconds": fit_s,
         **tuning_halves(trace, table=table, split=split, cap=cap, slo=SLO.parse(slo)),
     }
+
+
+def reach_halves(trace: pd.Series, *, table, split: pd.Timestamp, cap: float, slo: SLO) -> dict:
+    """The settings ``forecaster tune`` replays beyond its grid when nothing in it meets the SLO
+    (:func:`forecaster.tuning.reach_grid`, past the joint grid), on each half as :func:`tuning_halves` replays
+    the grid: ``reach_first_half`` and ``reach_grid`` (second half). Kept apart from ``grid`` so the
+    matched-cost tables stay on the grid; the out-of-sample check (:func:`oos_at`) reads them only where the
+    tuner would (nothing in the grid meets the SLO with the margin)."""
+    first, mid = halves(trace, split)
+    common = {"capacity_per_replica": cap, "pod_startup_s": 180.0, "slo": slo, "max_replicas": 200}
+    settings = reach_grid(grid=joint_grid())
+    t0 = time.process_time()
+    out = {}
+    for key, part, at in (("reach_first_half", first, split), ("reach_grid", trace, mid)):
+        points = evaluate(part, settings=settings, forecasts=table, replay_start=at, **common)
+        out[key] = [{**_point_dict(q), "default": False, "reach": True} for q in points]
+    out["reach_seconds"] = time.process_time() - t0
+    return out
+
+
+def run_reach(
+    name: str, native: pd.Series, *, model: str, replay_fraction: float, slo: str, cache: Path | None = None
+) -> dict:
+    """Only the reach settings (``--reach-only``): the same trace, split, scale and forecaster as run_one."""
+    native, trace, split, cap = prepare(name, native, replay_fraction=replay_fraction)
+    table = forecasts(name, native, trace, split, model=model, cache=cache)
+    return reach_halves(trace, table=table, split=split, cap=cap, slo=SLO.parse(slo))
 
 
 def _point_dict(p) -> dict:
@@ -637,6 +679,7 @@ def tuning_halves(trace: pd.Series, *, table, split: pd.Timestamp, cap: float, s
             "hpa_tuned": applied(tuned.hpa_alone),
             "hpa_hindsight": None if best_hpa is None else applied(best_hpa),
         },
+        **reach_halves(trace, table=table, split=split, cap=cap, slo=slo),
     }
 
 
@@ -1720,19 +1763,65 @@ def _bound(point: dict, rule: str) -> float:
             float(num[i].sum() / max(den[i].sum(), 1e-12)) for i in np.array_split(np.arange(len(num)), 4)
         ]
         return max(point["bounds"]["hours"], sorted(folds)[2])  # "3-of-4-folds": within it on 3 of 4 folds
+    if rule in ADAPT_RULES:
+        from forecaster.tuning import t_quantile
+
+        num = np.asarray(point["block_short"], dtype=float)
+        den = np.asarray(point["block_total"], dtype=float)
+        n = len(num)
+        per = num / np.where(den > 0, den, 1)
+        if rule == "recent-double":  # the last quarter of the blocks counts double: weighted mean and spread
+            w = np.ones(n)
+            w[-max(1, n // 4) :] = 2.0
+            ww = w / w.sum()
+            rate = float((w * num).sum() / max((w * den).sum(), 1e-12))
+            eff = 1.0 / float((ww**2).sum())
+            var = float((ww * (per - (ww * per).sum()) ** 2).sum()) * n / max(n - 1, 1)
+            return rate + t_quantile(0.9, max(round(eff) - 1, 1)) * math.sqrt(var / eff)
+        if rule == "recent-spread":  # the 2-hour bound with the recent half's spread where that is wider
+            spread = max(float(np.std(per, ddof=1)), float(np.std(per[n // 2 :], ddof=1)))
+            rate = float(num.sum() / max(den.sum(), 1e-12))
+            return rate + t_quantile(0.9, n - 1) * spread / math.sqrt(n)
+        # "lost-hpa": the 2-hour bound; prescaler points are priced out in oos_at where the forecast lost the
+        # series on the tuning range's last quarter (forecast_lost)
+        return point["bounds"]["hours"]
     bounds = point.get("bounds")
     return bounds[rule] if bounds else point["rate_upper"]
 
 
-def oos_at(res: dict, limit: float, rule: str | None = None) -> dict:
+def forecast_lost(res: dict) -> bool:
+    """Whether, on the last quarter of the tuning half's blocks, the median plan (``shift-p50`` on the HPA at
+    1.0) left at least as many minutes short as the HPA alone at 1.0 (which left some): the forecast lost
+    the series recently (the ``lost-hpa`` rule then recommends the HPA alone only)."""
+    first = {p["label"]: p for p in res["grid_first_half"]}
+    if "hpa@1" not in first or "shift-p50 hpa@1" not in first:
+        return False
+
+    def recent(p: dict) -> float:
+        num, den = np.asarray(p["block_short"], dtype=float), np.asarray(p["block_total"], dtype=float)
+        k = max(1, len(num) // 4)
+        return float(num[-k:].sum() / max(den[-k:].sum(), 1e-12))
+
+    hpa = recent(first["hpa@1"])
+    return hpa > 0 and recent(first["shift-p50 hpa@1"]) >= hpa
+
+
+def oos_at(res: dict, limit: float, rule: str | None = None, *, reach: bool = True) -> dict:
     """The out-of-sample check at SLO ``limit`` from the stored per-half points, for a margin ``rule`` (default:
     the run's own): the cheapest setting whose bound on the first half is within the limit, applied to the
     second half; the HPA alone chosen by the same rule (over the HPA-alone settings only), applied the same way;
     and the cheapest HPA alone meeting the limit on the second half itself (in hindsight). ``nearest``: where
     nothing meets the limit with the margin, the setting with the lowest bound (what the tuner reports as
-    nearest), applied the same way."""
+    nearest), applied the same way. ``reach`` (where the run stored the reach settings, :func:`reach_halves`):
+    as ``forecaster tune`` does, the reach settings join the candidates only where the grid's (or, for the HPA
+    alone chosen by the same rule, the grid's HPA-alone ones) miss the limit; the hindsight HPA alone and
+    'reachable' then count them too."""
     rule = rule or res.get("margin", "confidence")
-    second = {p["label"]: p for p in res["grid"]}
+    reach = reach and "reach_grid" in res
+    extra_first = res["reach_first_half"] if reach else []
+    extra_second = res["reach_grid"] if reach else []
+    second = {p["label"]: p for p in [*res["grid"], *extra_second]}
+    reach_labels = {p["label"] for p in extra_first}
 
     def cheapest(points: list[dict], bound) -> dict | None:
         ok = [p for p in points if bound(p) <= limit]
@@ -1741,11 +1830,19 @@ def oos_at(res: dict, limit: float, rule: str | None = None) -> dict:
     def applied(p: dict | None) -> dict | None:
         return None if p is None else second[p["label"]]
 
+    lost = rule == "lost-hpa" and forecast_lost(res)
+
+    def bound(p: dict) -> float:
+        return math.inf if lost and p["prescaler"] else _bound(p, rule)
+
     first = res["grid_first_half"]
-    rec = cheapest(first, lambda p: _bound(p, rule))
-    hpa_rule = cheapest([p for p in first if not p["prescaler"]], lambda p: _bound(p, rule))
-    hindsight = cheapest([p for p in res["grid"] if not p["prescaler"]], lambda p: p["rate"])
-    nearest = None if rec else min(first, key=lambda p: (_bound(p, rule), p["replica_minutes"]))
+    rec = cheapest(first, bound) or cheapest([*first, *extra_first], bound)
+    hpa_rule = cheapest([p for p in first if not p["prescaler"]], bound) or cheapest(
+        [p for p in [*first, *extra_first] if not p["prescaler"]], bound
+    )
+    hindsight = cheapest([p for p in second.values() if not p["prescaler"]], lambda p: p["rate"])
+    considered = [*first, *extra_first]
+    nearest = None if rec else min(considered, key=lambda p: (bound(p), p["replica_minutes"]))
     a, h, n = applied(rec), applied(hpa_rule), applied(nearest)
     met = bool(a and a["rate"] <= limit)
     h_met = bool(h and h["rate"] <= limit)
@@ -1767,14 +1864,17 @@ def oos_at(res: dict, limit: float, rule: str | None = None) -> dict:
         and (hindsight is None or a["replica_minutes"] <= hindsight["replica_minutes"] + 1e-9),
         "nearest": nearest["label"] if nearest else None,
         "nearest_met": bool(n and n["rate"] <= limit),
-        "reachable": any(p["rate"] <= limit for p in res["grid"]),
+        "reachable": any(p["rate"] <= limit for p in second.values()),
+        "reach_used": any(p is not None and p["label"] in reach_labels for p in (rec, hpa_rule)),
     }
 
 
-def oos_counts(results: dict, names: list[str], limit: float, rule: str | None = None) -> dict:
+def oos_counts(
+    results: dict, names: list[str], limit: float, rule: str | None = None, *, reach: bool = True
+) -> dict:
     """Per SLO limit and rule, over ``names``: how many traces the rule recommends on, meets the SLO on out of
     sample, and meets it no dearer than the HPA alone chosen by the same rule (and than in hindsight)."""
-    rows = {name: oos_at(results[name], limit, rule) for name in names}
+    rows = {name: oos_at(results[name], limit, rule, reach=reach) for name in names}
     savings = [
         1 - r["cost"] / r["hpa_rule_cost"]
         for r in rows.values()
@@ -1788,6 +1888,7 @@ def oos_counts(results: dict, names: list[str], limit: float, rule: str | None =
         "no_dearer_hindsight": sum(r["no_dearer_hindsight"] for r in rows.values()),
         "hpa_rule_met": sum(r["hpa_rule_met"] for r in rows.values()),
         "reachable": sum(r["reachable"] for r in rows.values()),
+        "reach_used": sum(r["reach_used"] for r in rows.values()),
         "with_nearest": sum(r["met"] or r["nearest_met"] for r in rows.values()),
         "median_saving": float(np.median(savings)) if savings else None,
     }
@@ -1795,7 +1896,10 @@ def oos_counts(results: dict, names: list[str], limit: float, rule: str | None =
 
 FOLD_RULES = ("recent-half", "both-halves", "3-of-4-folds")
 """Cross-validation-like rules over the tuning range's blocks (see _bound), measured, not in forecaster.tuning."""
-OOS_RULES = ("none", "hours", "confidence", "prediction", "bootstrap", *FOLD_RULES)
+ADAPT_RULES = ("recent-double", "recent-spread", "lost-hpa")
+"""Rules meant to follow a change between the tuning range and what comes after it, without seeing it (session
+10; see _bound and forecast_lost), measured, not in forecaster.tuning."""
+OOS_RULES = ("none", "hours", "confidence", "prediction", "bootstrap", *FOLD_RULES, *ADAPT_RULES)
 """The margin rules the bench compares out of sample (``none``: the first half's rate itself)."""
 
 
@@ -1810,14 +1914,17 @@ def oos_summary(results: dict, names: list[str]) -> list[str]:
         "rule)': the SLO met on the second half at no more replica-minutes than the HPA-alone setting the same "
         "rule picks on the first half (or that one misses the SLO); this is the target's comparison. 'In "
         "hindsight': than the cheapest HPA alone meeting the SLO on the second half itself (a stricter yardstick, "
-        "given no margin). 'Reachable': some setting of the grid meets the SLO on the second half (in hindsight): "
-        "no rule can do better than that. 'With nearest': also counting, where nothing met the SLO with the "
-        "margin, the setting with the lowest bound (`forecaster tune` reports it as nearest, never applies it).",
+        "given no margin). 'Reachable': some setting of the grid (or of its reach) meets the SLO on the second "
+        "half (in hindsight): no rule can do better than that. 'Reach used': traces where the pick (or the HPA "
+        "alone's, same rule) is a reach setting, replayed because nothing in the grid met the SLO with the "
+        "margin (forecaster.tuning.reach_grid). 'With nearest': also counting, where nothing met the SLO with "
+        "the margin, the setting with the lowest bound (`forecaster tune` reports it as nearest, never "
+        "applies it).",
         "",
         f"| SLO ({metric}) | tuned (a setting meets it with the margin) | SLO met on the second half | no dearer "
         "than the HPA alone (same rule) | median saving vs it | no dearer than the HPA alone in hindsight | "
-        "HPA alone (same rule): met | reachable | met, with nearest |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "HPA alone (same rule): met | reachable | reach used | met, with nearest |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for limit in OOS_LIMITS:
         c = oos_counts(results, names, limit, rule)
@@ -1826,7 +1933,7 @@ def oos_summary(results: dict, names: list[str]) -> list[str]:
             f"| {limit:.1%} | {c['recommends']}/{n} | **{c['met']}/{n}** ({c['met'] / n:.0%}) | "
             f"**{c['no_dearer']}/{n}** ({c['no_dearer'] / n:.0%}) | {saving} | "
             f"{c['no_dearer_hindsight']}/{n} | {c['hpa_rule_met']}/{n} | {c['reachable']}/{n} | "
-            f"{c['with_nearest']}/{n} |"
+            f"{c['reach_used']}/{n} | {c['with_nearest']}/{n} |"
         )
     lines += [
         "",
@@ -1834,28 +1941,43 @@ def oos_summary(results: dict, names: list[str]) -> list[str]:
         "rate itself; and three fold rules on the run's 2-hour blocks, each on top of the `hours` bound unless "
         "said: `recent-half` the most recent half of the tuning range within the SLO on its own, `both-halves` "
         "the 90% bound on each half of it (instead of the whole), `3-of-4-folds` within the SLO on 3 of 4 "
-        "contiguous quarters). 'Cost vs none': second-half replica-minutes summed over the traces where the rule "
-        "and `none` both recommend, against `none`'s.",
+        "contiguous quarters); and three meant to follow a change after the tuning range without seeing it: "
+        "`recent-double` the last quarter of the blocks counting double (weighted mean and spread, effective "
+        "n), `recent-spread` the bound with the recent half's spread where wider, `lost-hpa` the HPA alone only "
+        "where the forecast lost the series on the last quarter (the median plan no better than the HPA at 1.0 "
+        "there). Every rule takes the reach settings (forecaster.tuning.reach_grid) where the grid "
+        "misses the SLO, as `forecaster tune` does; the run's rule is also shown on the grid only. 'Cost vs "
+        "none': second-half replica-minutes summed over the traces where the rule and `none` both recommend, "
+        "against `none`'s.",
         "",
         "| rule | SLO | tuned | met | no dearer than the HPA alone (same rule) | in hindsight | cost vs none |",
         "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for limit in OOS_LIMITS:
         base = oos_counts(results, names, limit, "none")["rows"]
-        for r in OOS_RULES:
+        stored_reach = any("reach_grid" in results[k] for k in names)
+        views = [(r, True) for r in OOS_RULES]
+        if stored_reach and rule in OOS_RULES:  # the run's rule without the reach settings: the grid alone
+            views.insert(OOS_RULES.index(rule) + 1, (rule, False))
+        for r, reach in views:
             if r != "none" and not all(results[k]["grid_first_half"][0].get("bounds") for k in names):
                 continue
-            if r in FOLD_RULES and any(results[k].get("margin") != "hours" for k in names):
+            if r in (*FOLD_RULES, *ADAPT_RULES) and any(results[k].get("margin") != "hours" for k in names):
                 continue  # the fold rules read 2-hour blocks
-            c = oos_counts(results, names, limit, r)
+            c = oos_counts(results, names, limit, r, reach=reach)
             both = [k for k in names if c["rows"][k]["cost"] is not None and base[k]["cost"] is not None]
             extra = (
                 sum(c["rows"][k]["cost"] for k in both) / sum(base[k]["cost"] for k in both) - 1
                 if both
                 else math.nan
             )
+            label = (
+                r
+                + (" (the run's)" if r == rule and reach else "")
+                + ("" if reach else ", grid only (no reach)")
+            )
             lines.append(
-                f"| {r}{' (the run' + chr(39) + 's)' if r == rule else ''} | {limit:.1%} | {c['recommends']}/{n} | "
+                f"| {label} | {limit:.1%} | {c['recommends']}/{n} | "
                 f"{c['met']}/{n} | {c['no_dearer']}/{n} | {c['no_dearer_hindsight']}/{n} | "
                 + ("n/a" if not math.isfinite(extra) else f"{extra:+.1%}")
                 + " |"
@@ -1924,7 +2046,7 @@ def oos_report(results: dict, real: list[str]) -> list[str]:
     counts = oos_counts(results, real, limit, rule)
     for name in real:
         o = counts["rows"][name]
-        second = {p["label"]: p for p in results[name]["grid"]}
+        second = {p["label"]: p for p in [*results[name]["grid"], *results[name].get("reach_grid", [])]}
         rec_cells = (
             f"{o['recommended']} | {o['rate']:.2%} | {'yes' if o['met'] else 'no'} | {o['cost']:.0f}"
             if o["recommended"]
@@ -2142,8 +2264,11 @@ def plot_matched_cost(results: dict, path: Path) -> None:
     tmp.replace(path)
 
 
-def tuning_only(args: argparse.Namespace, series: dict[str, pd.Series], t0: float) -> int:
-    """Add the tuning parts to the results of an earlier full run (same traces, split, scale, forecaster)."""
+def tuning_only(
+    args: argparse.Namespace, series: dict[str, pd.Series], t0: float, *, runner=None, what: str = "tuning"
+) -> int:
+    """Add the tuning parts (or, with ``runner=run_reach``, the reach settings) to the results of an earlier
+    full run (same traces, split, scale, forecaster)."""
     path = args.out / "replay.json"
     saved = json.loads(path.read_text()) if path.exists() else None
     if saved is None or saved["model"] != args.model or saved["replay_fraction"] != args.replay_fraction:
@@ -2160,10 +2285,10 @@ def tuning_only(args: argparse.Namespace, series: dict[str, pd.Series], t0: floa
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
         # Shortest first: on a busy machine a run stopped part-way has covered the most traces.
         order = sorted(series, key=lambda n: len(series[n]))
-        futures = {name: pool.submit(run_tuning, name, series[name], **kwargs) for name in order}
+        futures = {name: pool.submit(runner or run_tuning, name, series[name], **kwargs) for name in order}
         for name, future in futures.items():
             saved["results"].setdefault(name, {}).update(future.result())
-            print(f"{name}: tuning done at {time.perf_counter() - t0:.0f}s", file=sys.stderr)
+            print(f"{name}: {what} done at {time.perf_counter() - t0:.0f}s", file=sys.stderr)
             (args.out / "replay.partial.json").write_text(json.dumps(saved, indent=2, default=str))
     path.write_text(json.dumps(saved, indent=2, default=str))
     text = report(saved["results"], model=saved["model"], replay_fraction=saved["replay_fraction"])
@@ -2219,6 +2344,18 @@ def main() -> int:
         action="store_true",
         help="replay only the tuning grid on each half (matched cost, out of sample) and merge it into the "
         "replay.json already in --out",
+    )
+    ap.add_argument(
+        "--variants-only",
+        action="store_true",
+        help="replay the variants (and --whatif) only and merge them into the replay.json already in --out, "
+        "keeping its tuning parts (the other half of --tuning-only)",
+    )
+    ap.add_argument(
+        "--reach-only",
+        action="store_true",
+        help="replay only forecaster tune's reach settings (forecaster.tuning.reach_grid) on each half and merge "
+        "them into the replay.json already in --out (a run from before they were stored)",
     )
     ap.add_argument(
         "--round2",
@@ -2299,17 +2436,26 @@ def main() -> int:
     t0 = time.perf_counter()
     if args.tuning_only:
         return tuning_only(args, series, t0)
+    if args.reach_only:
+        return tuning_only(args, series, t0, runner=run_reach, what="reach")
     if args.round2:
         return round2(args, series, t0)
+    kept = {}
+    if args.variants_only:
+        kept = json.loads((args.out / "replay.json").read_text())["results"]
+        kwargs["tuning"] = False
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
-        futures = {name: pool.submit(run_one, name, s, **kwargs) for name, s in series.items()}
+        # Shortest first (a run stopped part-way has covered the most traces); reported in the usual order.
+        order = sorted(series, key=lambda n: len(series[n]))
+        futures = {name: pool.submit(run_one, name, series[name], **kwargs) for name in order}
         results = {}
         for name, future in futures.items():
-            results[name] = future.result()
+            results[name] = {**kept.get(name, {}), **future.result()}
             print(f"{name}: done at {time.perf_counter() - t0:.0f}s", file=sys.stderr)
             # Kept as each trace finishes: a run stopped part-way can still be rendered (--render-only).
             partial = {"model": args.model, "replay_fraction": args.replay_fraction, "results": results}
             (args.out / "replay.partial.json").write_text(json.dumps(partial, indent=2, default=str))
+    results = {name: results[name] for name in series}
     text = report(results, model=args.model, replay_fraction=args.replay_fraction)
     out = args.out
     out.mkdir(parents=True, exist_ok=True)

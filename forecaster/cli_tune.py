@@ -33,7 +33,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "not train on) for a grid of settings: the HPA alone at target utilisation 1.0 .. 0.5, and prescaler "
         "policies (plan, quantile, headroom, cap over the median, stabilisation, lead time) on an HPA at 1.0, "
         "0.9 or 0.8. Forecasts are computed once. Recommends the cheapest setting (replica-minutes) whose SLO "
-        "rate, with a one-sided upper bound over 2-hour blocks (--margin), is within the SLO. "
+        "rate, with a one-sided upper bound over 2-hour blocks (--margin), is within the SLO; where none is, "
+        "dearer settings too (--reach). "
         "--capacity-per-replica is the load one pod serves at full use; the HPA's target is separate. "
         "(No --events yet: an events calendar does not exist in this build.)",
     )
@@ -72,6 +73,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         default="default",
         help="default (26 settings) or joint (34: also the upper quantile on an HPA keeping 30-40%% spare, "
         "held floors, peak on the median; slower)",
+    )
+    p.add_argument(
+        "--reach",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="when nothing in the grid meets the SLO with the margin, also replay dearer settings (the upper "
+        "quantile on an HPA keeping up to 60%% spare, plus 20-80%% headroom, the HPA alone at 0.4 and 0.3) "
+        "and recommend the cheapest that does (default on; --no-reach: the grid only)",
     )
     p.add_argument(
         "--train-fraction",
@@ -257,6 +266,7 @@ def run(args: argparse.Namespace) -> int:
         min_replicas=args.min_replicas,
         max_replicas=args.max_replicas,
         progress=progress if sys.stderr.isatty() else None,
+        reach=args.reach,
     )
     result.base_flags = base_flags(args, start=start, end=end)
     print(
@@ -264,6 +274,12 @@ def run(args: argparse.Namespace) -> int:
         f"oracle {result.oracle_replica_minutes:.0f} replica-minutes, forecasts: {args.model}"
     )
     print(margin_line(result))
+    if result.reached:
+        whose = "" if any(p.reach and p.setting.prescaler for p in result.points) else " with the HPA alone"
+        print(
+            f"reach: nothing in the grid met {slo}{whose} with the margin, so {result.reached} dearer "
+            "settings were replayed too (--no-reach: the grid only)"
+        )
     print(format_frontiers(result))
     out = result.to_dict()
     out["model"] = args.model

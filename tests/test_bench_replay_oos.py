@@ -83,3 +83,65 @@ def test_nothing_within_the_margin_names_the_nearest_and_reach_is_the_second_hal
     assert o["nearest"] == "hpa@0.5" and o["nearest_met"]
     assert o["reachable"]
     assert not bench.oos_at(res, 0.0005)["reachable"]
+
+
+def with_reach(res: dict, second_rates: dict[str, float]) -> dict:
+    """``res`` with two reach settings stored (as bench/replay.py's reach_halves does): a dearer prescaler point
+    and the HPA alone at 0.4."""
+    first = [
+        point("shift-p90-+40% hpa@1", prescaler=True, rate=0.0003, cost=230, hours=0.0005, days=0.0008),
+        point("hpa@0.4", prescaler=False, rate=0.0002, cost=260, hours=0.0004, days=0.0006),
+    ]
+    second = [
+        {**p, "rate": second_rates[p["label"]], "replica_minutes": p["replica_minutes"] * 1.05} for p in first
+    ]
+    return {**res, "reach_first_half": first, "reach_grid": second}
+
+
+def test_reach_settings_are_candidates_only_where_the_grid_misses_the_limit(bench) -> None:
+    base = trace({"hpa@1": 0.03, "hpa@0.7": 0.008, "hpa@0.5": 0.0009, "shift-p90 hpa@1": 0.009})
+    res = with_reach(base, {"shift-p90-+40% hpa@1": 0.0004, "hpa@0.4": 0.0003})
+    # 0.1%: nothing in the grid is within it with the margin; the reach settings are, the cheaper one picked,
+    # and the HPA alone picked the same way reaches to 0.4.
+    o = bench.oos_at(res, 0.001)
+    assert o["recommended"] == "shift-p90-+40% hpa@1" and o["met"] and o["cost"] == pytest.approx(241.5)
+    assert o["hpa_rule"] == "hpa@0.4" and o["hpa_rule_met"] and o["no_dearer"]
+    assert o["hindsight"] == "hpa@0.5"  # the second half in hindsight: the grid's HPA at 0.5 did
+    assert o["reach_used"] and o["nearest"] is None
+    assert bench.oos_at(res, 0.001, reach=False)["recommended"] is None  # the grid only: as before
+    assert bench.oos_at(res, 0.0005)["reachable"]  # the reach settings count in hindsight too
+    # 1%: the grid meets it: the reach settings change nothing, although one is within the limit.
+    assert bench.oos_at(res, 0.01) == {**bench.oos_at(res, 0.01, reach=False), "reach_used": False}
+    # A run without stored reach settings is scored as before.
+    assert bench.oos_at(base, 0.001)["recommended"] is None
+
+
+def blocks_point(label: str, *, prescaler: bool, short: list[float], cost: float) -> dict:
+    """A first-half point with per-block counts (60 minutes a block) and its 2-hour bound taken as the rate."""
+    rate = sum(short) / (60.0 * len(short))
+    return {
+        **point(label, prescaler=prescaler, rate=rate, cost=cost, hours=rate, days=rate),
+        "block_short": [float(v) for v in short],
+        "block_total": [60.0] * len(short),
+    }
+
+
+def test_recent_double_weighs_the_last_quarter_and_lost_hpa_drops_the_prescaler(bench) -> None:
+    early = blocks_point("a", prescaler=True, short=[6, 0, 0, 0, 0, 0, 0, 0], cost=1)
+    late = blocks_point("b", prescaler=True, short=[0, 0, 0, 0, 0, 0, 0, 6], cost=1)
+    # The same minutes short, the same 2-hour bound; counting the last quarter double prices the late ones up.
+    assert bench._bound(early, "hours") == bench._bound(late, "hours")
+    assert bench._bound(late, "recent-double") > bench._bound(early, "recent-double")
+    assert bench._bound(late, "recent-spread") > bench._bound(early, "recent-spread")
+    # The forecast lost the series on the last quarter: the median plan no better than the HPA at 1.0 there.
+    hpa = blocks_point("hpa@1", prescaler=False, short=[6, 6, 6, 6, 6, 6, 3, 3], cost=100)
+    lost = blocks_point("shift-p50 hpa@1", prescaler=True, short=[0, 0, 0, 0, 0, 0, 3, 3], cost=101)
+    held = blocks_point("shift-p50 hpa@1", prescaler=True, short=[0, 0, 0, 0, 0, 0, 1, 0], cost=101)
+    spare = blocks_point("hpa@0.5", prescaler=False, short=[0] * 8, cost=200)
+    for median, is_lost in ((lost, True), (held, False)):
+        first = [hpa, median, spare]
+        res = {"grid_first_half": first, "grid": [dict(p) for p in first], "margin": "hours"}
+        assert bench.forecast_lost(res) is is_lost
+        assert bench.oos_at(res, 0.5, "lost-hpa")["recommended"] == "hpa@1"  # cheapest, and an HPA alone
+        o = bench.oos_at(res, 0.03, "lost-hpa")  # within 3%: only the median plan or the HPA at 0.5
+        assert o["recommended"] == ("hpa@0.5" if is_lost else "shift-p50 hpa@1")

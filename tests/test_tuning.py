@@ -277,6 +277,7 @@ def test_no_setting_meeting_the_slo_recommends_nothing(trace) -> None:
         slo=SLO.parse("short-minutes=0.001%"),
         replay_start=start,
         grid=[Setting(1.0)],
+        reach=False,  # the grid only (with reach, the HPA alone at 0.4 meets even this)
     )
     assert result.points[0].short_minutes > 0
     assert result.recommended is None and result.hpa_alone is None
@@ -295,6 +296,7 @@ def test_nearest_is_the_lowest_bound_and_absent_when_a_setting_meets_the_slo(tra
         "pod_startup_s": 180,
         "replay_start": start,
         "grid": [Setting(1.0), Setting(0.8), Setting(0.5)],
+        "reach": False,
     }
     none = tune(trace, slo=SLO.parse("short-minutes=0.001%"), **kwargs)
     assert none.recommended is None
@@ -486,3 +488,78 @@ def test_hpa_window_and_step_down_change_the_replay_and_the_label(trace) -> None
     ]
     assert cost["hpa@1-hpastab60s"] < cost["hpa@1"]
     assert cost["shift-p90-down1pm hpa@1-hpastab0s"] > cost["shift-p90 hpa@1-hpastab0s"]
+
+
+REACH_TEST_GRID = [Setting(1.0), Setting(0.8), Setting(1.0, "shift", 0.5)]
+
+
+@pytest.fixture(scope="module")
+def reach_case(trace):
+    """The live-streaming day with perfect-foresight forecasts, and the kwargs of a tune on a small grid."""
+    start = trace.index[1000]
+    table = precompute_forecasts(trace, forecast_fn=future_forecasts(trace, []), replay_start=start)
+    return {
+        "forecasts": table,
+        "capacity_per_replica": float(trace.max()) / 20,
+        "pod_startup_s": 180,
+        "replay_start": start,
+        "grid": REACH_TEST_GRID,
+    }
+
+
+def test_reach_grid_is_dearer_than_the_joint_grid_and_leaves_out_what_the_grid_has() -> None:
+    joint = tuning.joint_grid()
+    reach = tuning.reach_grid(grid=joint)
+    assert reach and not set(reach) & set(joint)
+    # Every reach setting keeps more spare than some joint setting of the same plan and quantile: a lower HPA
+    # target, or more headroom.
+    for s in reach:
+        assert s.target_utilisation <= 0.5 or s.headroom >= 0.2 or not s.prescaler
+    assert [s.target_utilisation for s in reach if not s.prescaler] == list(tuning.REACH_HPA_TARGETS)
+    # Without an upper quantile the reach is the HPA alone only.
+    assert all(not s.prescaler for s in tuning.reach_grid(quantiles=(0.5,)))
+    # What a grid already has is not replayed twice.
+    assert Setting(0.7, "shift", 0.9) in tuning.reach_grid(grid=tuning.default_grid())
+    assert Setting(0.7, "shift", 0.9) not in reach
+
+
+def test_reach_replays_dearer_settings_only_where_the_grid_misses_the_slo(trace, reach_case) -> None:
+    # 1%: the grid's best bound is shift-p50's 1.2%, so nothing in it meets the SLO.
+    grid_only = tune(trace, slo=SLO.parse("short-minutes=1%"), reach=False, **reach_case)
+    assert grid_only.recommended is None and grid_only.reached == 0
+    assert [p.setting for p in grid_only.points] == REACH_TEST_GRID
+    reached = tune(trace, slo=SLO.parse("short-minutes=1%"), **reach_case)
+    extra = tuning.reach_grid(grid=REACH_TEST_GRID)
+    assert reached.reached == len(extra)
+    assert [p.setting for p in reached.points] == [*REACH_TEST_GRID, *extra]
+    assert [p.reach for p in reached.points] == [False] * 3 + [True] * len(extra)
+    rec = reached.recommended
+    assert rec is not None and rec.reach and rec.meets
+    assert rec.replica_minutes == min(p.replica_minutes for p in reached.points if p.meets)
+    assert reached.hpa_alone is not None and reached.hpa_alone.setting.target_utilisation in (0.4, 0.3)
+    assert reached.nearest is None
+    data = reached.to_dict()
+    assert data["reached"] == len(extra) and data["recommended"]["label"] == rec.setting.label
+    assert sum(p["reach"] for p in data["frontier"]) == len(extra)
+    # The grid's points are the same replays either way.
+    for a, b in zip(grid_only.points, reached.points, strict=False):
+        assert (a.short_minutes, a.replica_minutes, a.rate_upper) == (
+            b.short_minutes,
+            b.replica_minutes,
+            b.rate_upper,
+        )
+
+
+def test_reach_changes_nothing_where_the_grid_meets_the_slo(trace, reach_case) -> None:
+    # 5%: shift-p50 and the HPA alone at 0.8 both meet it: no reach, the same answer as the grid alone.
+    with_reach = tune(trace, slo=SLO.parse("short-minutes=5%"), **reach_case)
+    without = tune(trace, slo=SLO.parse("short-minutes=5%"), reach=False, **reach_case)
+    assert with_reach.reached == 0 and len(with_reach.points) == 3
+    assert with_reach.to_dict() == without.to_dict() | {"reached": 0}
+    # 2%: shift-p50 meets it, no HPA alone of the grid does: only the HPA alone reaches further (the
+    # comparison), the recommendation stays the grid's.
+    hpa_short = tune(trace, slo=SLO.parse("short-minutes=2%"), **reach_case)
+    assert hpa_short.reached == len(tuning.REACH_HPA_TARGETS)
+    assert all(not p.setting.prescaler for p in hpa_short.points if p.reach)
+    assert hpa_short.recommended.setting == Setting(1.0, "shift", 0.5)
+    assert hpa_short.hpa_alone is not None and hpa_short.hpa_alone.reach
