@@ -290,7 +290,7 @@ def planned_values(columns: dict[str, np.ndarray], policy: ScalingPolicy) -> np.
     event = columns.get(EVENT_COLUMN)
     if event is None:  # a forecast that knows no calendar cannot say a step is clear of events
         return planned
-    return np.where(event > 0, planned, outside)
+    return np.where(event <= 0, outside, planned)  # NaN: not known to be clear, the policy's quantile
 
 
 def _no_quantile(forecast: pd.DataFrame, policy: ScalingPolicy) -> ConfigError:
@@ -299,7 +299,7 @@ def _no_quantile(forecast: pd.DataFrame, policy: ScalingPolicy) -> ConfigError:
     wanted = [policy.quantile] + (
         [policy.quantile_outside_events] if policy.quantile_outside_events is not None else []
     )
-    names = ", ".join(quantile_label(q) for q in wanted)
+    names = ", ".join(quantile_label(q) for q in wanted if quantile_label(q) not in forecast.columns)
     # A quantile between two the forecast has is read between them: this one is outside them all.
     return ConfigError(
         f"the forecast has no {names} column (it has {', '.join(map(str, forecast.columns)) or 'none'})",

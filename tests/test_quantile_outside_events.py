@@ -61,7 +61,7 @@ def test_a_quantile_between_two_columns_is_read_linearly_between_them(quantile, 
 def test_a_quantile_outside_the_columns_is_a_clear_error() -> None:
     with pytest.raises(ConfigError, match="no p95 column"):
         desired(frame(100, 200), SHIFT.replace(quantile=0.95))
-    with pytest.raises(ConfigError, match="p40"):
+    with pytest.raises(ConfigError, match="no p40 column"):
         desired(frame(100, 200), SHIFT.replace(quantile=0.9, quantile_outside_events=0.4))
     # p90 between p50 and p95 (a model trained on those): read between them, no error.
     between = frame(100, 200).rename(columns={"p90": "p95"})
@@ -75,6 +75,8 @@ def test_outside_events_the_lower_quantile_at_events_the_policy_quantile() -> No
     near = frame(100, 200, event=[0, 0, 0, 0, 1, 1, 1, 1])  # an event reaches minute 4
     assert desired(clear, policy) == 15  # p70 = 150
     assert desired(near, policy) == 20  # p90 at minute 4
+    # A step whose mark is unknown (NaN) is not known to be clear: the policy's quantile.
+    assert desired(frame(100, 200, event=[0, 0, 0, float("nan"), 0, 0, 0, 0]), policy) == 20
     # A forecast made without a calendar says nothing about events: the policy's quantile everywhere.
     assert desired(frame(100, 200), policy) == 20
     # Unset: the quantile everywhere, the event column or not.
