@@ -57,6 +57,8 @@ __all__ = [
     "judged_by_minute",
     "revise_by_minute",
     "still_comes_table",
+    "with_event_steps",
+    "marking_event_steps",
 ]
 
 PROFILE_S = 4 * 3600.0
@@ -630,6 +632,50 @@ def judged_by_minute(
             starts_s=starts_s,
             at_origin=at_origin,
         )
+
+    return fn
+
+
+def with_event_steps(frame: pd.DataFrame, calendar: Calendar | None) -> pd.DataFrame:
+    """``frame`` with the column :data:`forecaster.scaling.EVENT_COLUMN`: 1.0 at the steps a calendar entry
+    reaches (from :data:`USE_BEFORE_S` before its start to :data:`USE_AFTER_S` after it, the steps the
+    profile answers), 0.0 elsewhere (pure). A policy's ``quantile_outside_events`` plans on its own quantile
+    where it is 0. ``calendar`` None (not read, or unavailable) returns the frame as it is: without the
+    column every step is planned on the policy's ``quantile``, the safe side."""
+    from forecaster.scaling import EVENT_COLUMN
+
+    if calendar is None or not len(frame):
+        return frame
+    at_s = _epoch_s(pd.DatetimeIndex(frame.index))  # [T]
+    starts_s = np.array([e.start.timestamp() for e in calendar.events], dtype=float)  # [E]
+    lag = at_s[:, None] - starts_s[None, :]  # [T, E]
+    used = (
+        ((lag >= -USE_BEFORE_S) & (lag < USE_AFTER_S)).any(axis=1)
+        if len(starts_s)
+        else np.zeros(len(at_s), bool)
+    )
+    out = frame.copy()
+    out[EVENT_COLUMN] = used.astype(float)
+    return out
+
+
+def marking_event_steps(
+    forecast_fn: Callable[[pd.Series, pd.Timestamp], pd.DataFrame | None], calendar: Calendar
+) -> Callable[[pd.Series, pd.Timestamp], pd.DataFrame | None]:
+    """A forecast function (``fn(history, now)``) whose answers carry :func:`with_event_steps`' column; a frame
+    returned again for the next tick (a 5-minute model between its origins) is marked once and returned as
+    the same object, so that the replay's caches keyed by frame still hit."""
+    last: list[tuple[pd.DataFrame, pd.DataFrame]] = []
+
+    def fn(history: pd.Series, now: pd.Timestamp) -> pd.DataFrame | None:
+        frame = forecast_fn(history, now)
+        if frame is None:
+            return None
+        if last and last[0][0] is frame:
+            return last[0][1]
+        marked = with_event_steps(frame, calendar)
+        last[:] = [(frame, marked)]
+        return marked
 
     return fn
 

@@ -28,7 +28,7 @@ import pandas as pd
 
 from forecaster.errors import ConfigError
 from forecaster.hpa_batch import HPABatch, PodsBatch, batch_key
-from forecaster.scaling import ScalingPolicy, ScalingState, decide
+from forecaster.scaling import ScalingPolicy, ScalingState, decide, planned_values
 from forecaster.simulate import (
     TICK,
     ForecastTable,
@@ -54,6 +54,7 @@ class FrameArrays:
     def __init__(self) -> None:
         self._by_id: dict[int, tuple[pd.DataFrame, np.ndarray, dict[str, np.ndarray]]] = {}
         self._peaks: dict[tuple, float | None] = {}
+        self._planned: dict[tuple, np.ndarray | None] = {}
 
     def get(self, frame: pd.DataFrame) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         hit = self._by_id.get(id(frame))
@@ -78,27 +79,45 @@ class FrameArrays:
         self._by_id[id(frame)] = (frame, times, columns)  # the frame is kept: its id stays its own
         return times, columns
 
+    def planned(self, frame: pd.DataFrame, policy: ScalingPolicy) -> np.ndarray | None:
+        """:func:`forecaster.scaling.planned_values` of ``frame`` for the policy's quantiles (kept per frame)."""
+        _, cols = self.get(frame)
+        key = (id(frame), policy.quantile, policy.quantile_outside_events)
+        if key not in self._planned:
+            self._planned[key] = planned_values(cols, policy)
+        return self._planned[key]
+
     def peak(
         self,
         frame: pd.DataFrame,
         *,
         now_ns: int,
-        column: str,
+        policy: ScalingPolicy,
         cap_factor: float | None,
         start_ns: int,
         end_ns: int,
     ) -> float | None:
-        """scaling._planning_window's peak: the largest ``column`` value (capped at p50 x ``cap_factor``) at
+        """scaling._planning_window's peak: the largest planned value (capped at p50 x ``cap_factor``) at
         times in [start_ns, end_ns], None when there is none or one is not finite. Policies that differ only in
         headroom, stabilisation or the HPA under them read the same window: it is computed once."""
-        key = (id(frame), now_ns, column, cap_factor, start_ns, end_ns)
+        key = (
+            id(frame),
+            now_ns,
+            policy.quantile,
+            policy.quantile_outside_events,
+            cap_factor,
+            start_ns,
+            end_ns,
+        )
         if key in self._peaks:
             return self._peaks[key]
         times, cols = self.get(frame)
+        planned = self.planned(frame, policy)
+        assert planned is not None  # floor_schedule checked it
         inside = (times >= start_ns) & (times <= end_ns)
         value = None
         if inside.any():
-            window = cols[column][inside]
+            window = planned[inside]
             if cap_factor is not None:
                 window = np.minimum(window, cols["p50"][inside] * cap_factor)
             if np.isfinite(window).all():
@@ -164,7 +183,7 @@ def floor_schedule(
             if (
                 has_frame
                 and not exact
-                and (column not in cols or (policy.max_over_median > 0 and "p50" not in cols))
+                and (frames.planned(fc, policy) is None or (policy.max_over_median > 0 and "p50" not in cols))
             ):
                 # A frame decide refuses: let it raise its own clear error.
                 decide(forecast=fc, policy=policy, state=state, now=index[m], current_replicas=current)
@@ -188,7 +207,7 @@ def floor_schedule(
                     peak = frames.peak(
                         fc,
                         now_ns=now_ns,
-                        column=column,
+                        policy=policy,
                         cap_factor=cap_factor,
                         start_ns=now_ns + start_off,
                         end_ns=now_ns + end_off,

@@ -43,6 +43,7 @@ import pandas as pd
 from forecaster.errors import ConfigError
 
 __all__ = [
+    "EVENT_COLUMN",
     "ScalingPolicy",
     "ScalingState",
     "Decision",
@@ -50,6 +51,7 @@ __all__ = [
     "PLANS",
     "decide",
     "nodes_needed",
+    "planned_values",
 ]
 
 REASONS = (
@@ -66,6 +68,12 @@ REASONS = (
 
 PLANS = ("peak", "rise", "shift")
 
+EVENT_COLUMN = "event"
+"""A forecast column some forecasts carry: > 0 at the steps a scheduled event reaches (from 30 minutes
+before an announced start to an hour after it, where the event profile answers), 0 elsewhere. Added by the
+forecasts made with a calendar (:func:`forecaster.event_profile.with_event_steps`);
+``ScalingPolicy.quantile_outside_events`` plans on its own quantile where it is 0."""
+
 
 @dataclass(frozen=True)
 class ScalingPolicy:
@@ -77,7 +85,16 @@ class ScalingPolicy:
     min_replicas: int = 1
     max_replicas: int = 100
     quantile: float = 0.9
-    """Which forecast column to plan on (0.9 -> ``p90``)."""
+    """Which forecast column to plan on (0.9 -> ``p90``). A quantile the forecast does not carry is read
+    linearly between the two nearest quantiles it does (``p80`` from ``p50`` and ``p90``: ``p50 + (0.8 - 0.5)
+    / (0.9 - 0.5) x (p90 - p50)``); one outside them is an error."""
+    quantile_outside_events: float | None = None
+    """The quantile planned at the forecast steps no scheduled event reaches (the forecast's
+    :data:`EVENT_COLUMN` is 0 there); ``quantile`` stays the one planned at the steps around scheduled starts,
+    and everywhere in a forecast without that column (made without a calendar, or while the calendar cannot
+    be read: the safe side). None: ``quantile`` everywhere. Measured on
+    bench/events.py (README, Scheduled events): the shift-p90 plan's margin on ordinary traffic is most of
+    what a floor costs over the HPA, while a start's first minutes need the upper band."""
     headroom: float = 0.0
     """Extra fraction on top of the planned load (0.1 = +10%)."""
     lead_time_s: float = 180.0
@@ -124,6 +141,14 @@ class ScalingPolicy:
             )
         if not _finite(self.quantile) or not 0 < self.quantile < 1:
             raise bad("quantile", f"must be between 0 and 1 exclusive, got {self.quantile!r}", "e.g. 0.9")
+        if self.quantile_outside_events is not None and (
+            not _finite(self.quantile_outside_events) or not 0 < self.quantile_outside_events < 1
+        ):
+            raise bad(
+                "quantile_outside_events",
+                f"must be between 0 and 1 exclusive, got {self.quantile_outside_events!r}",
+                "e.g. 0.8, or leave it unset to plan on quantile everywhere",
+            )
         if not _finite(self.headroom) or not 0 <= self.headroom <= 10:
             raise bad("headroom", f"must be a fraction in [0, 10], got {self.headroom!r}", "0.1 = +10%")
         if not _finite(self.rise_threshold) or self.rise_threshold < 0:
@@ -217,6 +242,71 @@ def _float_columns(forecast: pd.DataFrame, *names: str) -> list[np.ndarray]:
     return [forecast[n].to_numpy(dtype=float) for n in names]
 
 
+def _quantile_columns(columns: object) -> list[tuple[float, str]]:
+    """The forecast's quantile columns as (quantile, name), sorted: ``p50`` -> 0.5; other names are skipped."""
+    out = []
+    for name in columns:  # type: ignore[attr-defined]
+        text = str(name)
+        if text[:1] != "p":
+            continue
+        try:
+            q = float(text[1:]) / 100
+        except ValueError:
+            continue
+        if 0 < q < 1:
+            out.append((q, text))
+    return sorted(out)
+
+
+def _quantile_values(columns: dict[str, np.ndarray], q: float) -> np.ndarray | None:
+    """The values of quantile ``q``: its column, else linear between the two nearest quantile columns around
+    it; None when it is outside the columns the forecast has."""
+    from forecaster.predictors import quantile_label
+
+    exact = columns.get(quantile_label(q))
+    if exact is not None:
+        return exact
+    known = _quantile_columns(columns)
+    below = [(k, n) for k, n in known if k < q]
+    above = [(k, n) for k, n in known if k > q]
+    if not below or not above:
+        return None
+    (q0, n0), (q1, n1) = below[-1], above[0]
+    w = (q - q0) / (q1 - q0)
+    return columns[n0] + w * (columns[n1] - columns[n0])
+
+
+def planned_values(columns: dict[str, np.ndarray], policy: ScalingPolicy) -> np.ndarray | None:
+    """The load the policy plans on at each forecast row (before ``max_over_median``), from the forecast's
+    columns as float arrays: the ``quantile`` (interpolated if need be), and with ``quantile_outside_events``
+    that quantile where :data:`EVENT_COLUMN` is 0 (a forecast without that column, made without a calendar,
+    is planned on ``quantile`` everywhere). None when a quantile cannot be read."""
+    planned = _quantile_values(columns, policy.quantile)
+    if planned is None or policy.quantile_outside_events is None:
+        return planned
+    outside = _quantile_values(columns, policy.quantile_outside_events)
+    if outside is None:
+        return None
+    event = columns.get(EVENT_COLUMN)
+    if event is None:  # a forecast that knows no calendar cannot say a step is clear of events
+        return planned
+    return np.where(event <= 0, outside, planned)  # NaN: not known to be clear, the policy's quantile
+
+
+def _no_quantile(forecast: pd.DataFrame, policy: ScalingPolicy) -> ConfigError:
+    from forecaster.predictors import quantile_label
+
+    wanted = [policy.quantile] + (
+        [policy.quantile_outside_events] if policy.quantile_outside_events is not None else []
+    )
+    names = ", ".join(quantile_label(q) for q in wanted if quantile_label(q) not in forecast.columns)
+    # A quantile between two the forecast has is read between them: this one is outside them all.
+    return ConfigError(
+        f"the forecast has no {names} column (it has {', '.join(map(str, forecast.columns)) or 'none'})",
+        hint="plan on a quantile the model predicts, or retrain the model with that quantile",
+    )
+
+
 def _planning_window(
     forecast: pd.DataFrame | None, policy: ScalingPolicy, now: pd.Timestamp
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None] | None:
@@ -228,10 +318,18 @@ def _planning_window(
         return None
     column = policy.column
     columns = forecast.columns
-    if column not in columns:
-        _column(forecast, column)  # raises the clear error
     has_median = "p50" in columns
-    planned, median_all = _float_columns(forecast, column, "p50" if has_median else column)
+    if column in columns and policy.quantile_outside_events is None:
+        planned, median_all = _float_columns(forecast, column, "p50" if has_median else column)
+    else:
+        names = [c for c in dict.fromkeys(map(str, columns)) if c in columns]
+        wanted = [n for n in names if n == EVENT_COLUMN or (n[:1] == "p" and _quantile_columns([n]))]
+        arrays = dict(zip(wanted, _float_columns(forecast, *wanted), strict=True)) if wanted else {}
+        found = planned_values(arrays, policy)
+        if found is None:
+            raise _no_quantile(forecast, policy)
+        planned = found
+        median_all = arrays["p50"] if has_median else planned
     if policy.max_over_median > 0 and not has_median:
         _column(forecast, "p50")  # raises the clear error
     now_ns = pd.Timestamp(now).as_unit("ns").value

@@ -252,7 +252,10 @@ def test_decide_reasons_messages_and_state(description, forecast, policy, state,
     ("forecast", "problem"),
     [
         (fc([500] * 6)[["p50"]], "the forecast has no p90 column (it has p50)"),
-        (fc([500] * 6).rename(columns={"p90": "p95"}), "the forecast has no p90 column (it has p50, p95)"),
+        (
+            fc([500] * 6)[["p50"]].rename(columns={"p50": "p95"}),
+            "the forecast has no p90 column (it has p95)",
+        ),
         (
             pd.DataFrame(index=pd.date_range(NOW, periods=3, freq="1min")),
             "the forecast has no p90 column (it has none)",

@@ -10,9 +10,11 @@ import torch
 import yaml
 
 from forecaster.errors import SourceError
+from forecaster.event_profile import USE_AFTER_S, USE_BEFORE_S
 from forecaster.events import calendar_to_csv
 from forecaster.prescaler.forecasts import StoreForecastProvider, fetch_forecast
 from forecaster.prescaler.policy import parse_policy
+from forecaster.scaling import EVENT_COLUMN
 from forecaster.settings import ModelSettings, TrainSettings
 from forecaster.sources.synthetic import live_streaming_events
 from forecaster.store import ModelStore
@@ -74,6 +76,11 @@ def test_forecasts_read_the_targets_calendar_and_name_upcoming_events(target):
     assert start in [e.start for e in result.upcoming]
     without = model.predict(result.history, events=None)
     assert not np.allclose(without["p50"].to_numpy(), expected["p50"].to_numpy()), "the calendar is read"
+    # The steps the entries reach (spec.quantileOutsideEvents plans its own quantile elsewhere).
+    lag = (result.frame.index - start.tz_localize(None)).total_seconds()
+    near = (lag >= -USE_BEFORE_S) & (lag < USE_AFTER_S)
+    assert near.any()
+    assert (result.frame[EVENT_COLUMN].to_numpy()[near] == 1.0).all()
 
 
 def test_a_calendar_that_goes_away_is_forecast_with_the_last_good_copy_then_without(target, tmp_path):
@@ -103,6 +110,8 @@ def test_a_calendar_that_goes_away_is_forecast_with_the_last_good_copy_then_with
     assert problem is None and beyond.calendar.reason == "CalendarUnavailable" and beyond.upcoming == ()
     without = model.predict(beyond.history, events=None)
     np.testing.assert_allclose(beyond.frame["p90"].to_numpy(), without["p90"].to_numpy())
+    # Without the calendar no step is said to be clear of events: the policy's quantile everywhere.
+    assert EVENT_COLUMN in within.frame.columns and EVENT_COLUMN not in beyond.frame.columns
 
 
 def test_a_calendar_source_that_errors_is_forecast_without_it(target):

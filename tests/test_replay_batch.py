@@ -151,10 +151,10 @@ def test_replay_many_refuses_what_replay_refuses(trace: pd.Series, table) -> Non
         replay_many(trace, configs=[cfg], runs=["prescaler"], forecasts=table, replay_start=trace.index[60])
     with pytest.raises(ConfigError, match="unknown run"):
         replay_many(trace, configs=[cfg], runs=["oracle"], forecasts=table)
-    with pytest.raises(ConfigError, match="p75"):
+    with pytest.raises(ConfigError, match="p95"):  # p75 would be read between p50 and p90
         replay_many(
             trace,
-            configs=[config(plan="shift", quantile=0.75)],
+            configs=[config(plan="shift", quantile=0.95)],
             runs=["prescaler"],
             forecasts=table,
             replay_start=trace.index[120],

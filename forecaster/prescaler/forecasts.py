@@ -25,6 +25,7 @@ from typing import Any, Protocol
 import pandas as pd
 
 from forecaster.errors import ConfigError, ForecasterError, ModelStoreError, SourceError
+from forecaster.event_profile import with_event_steps
 from forecaster.prescaler.batched import predict_batch
 from forecaster.prescaler.calendars import CalendarReading, CalendarWatch, judged_by_minute_live
 from forecaster.prescaler.kube import rfc3339
@@ -372,6 +373,8 @@ class StoreForecastProvider:
             now=now,
             read_minutes=lambda span: self._read_minutes(settings, now=now, span=span),
         )
+        # The steps the entries reach (spec.quantileOutsideEvents); none without the calendar: the safe side.
+        frame = with_event_steps(frame, events)
         horizon = pd.Timedelta(model.step) * int(model.horizon_steps)
         last = pd.Timestamp(history.index[-1]).tz_localize("UTC")
         upcoming = tuple(events.upcoming(last, within=horizon)) if events is not None else ()

@@ -76,7 +76,7 @@ from forecaster.prescaler.status import (
     utc_naive,
 )
 from forecaster.prescaler.status_diff import compact, widen_after_restart
-from forecaster.scaling import Decision, ScalingState, decide
+from forecaster.scaling import EVENT_COLUMN, Decision, ScalingState, decide
 
 __all__ = ["Controller", "FleetSettings", "utcnow"]
 
@@ -718,6 +718,8 @@ class Controller:
             lo, hi = pd.Timestamp(now).as_unit("ns").value, pd.Timestamp(end).as_unit("ns").value
             rows = frame.to_numpy(dtype=float)[(stamps >= lo) & (stamps <= hi)]  # [T, Q]
             for j, column in enumerate(frame.columns):
+                if str(column) == EVENT_COLUMN:
+                    continue  # which steps a scheduled event reaches, not a forecast
                 values = rows[:, j][~np.isnan(rows[:, j])]
                 if len(values):
                     self.metrics.forecast.labels(**labels, quantile=str(column)).set(float(values.max()))

@@ -364,6 +364,11 @@ def _scaling(spec: Mapping[str, Any], where: str, *, floor: bool) -> ScalingPoli
             min_replicas=min_replicas,
             max_replicas=max_replicas,
             quantile=_number(spec, "quantile", where, 0.9),
+            quantile_outside_events=(
+                _number(spec, "quantileOutsideEvents", where)
+                if spec.get("quantileOutsideEvents") is not None
+                else None
+            ),
             headroom=headroom / 100.0,
             lead_time_s=_seconds(spec, "leadTime", where, "3m", zero_ok=True),
             interval_s=_seconds(spec, "interval", where, "1m"),
@@ -393,6 +398,7 @@ _SPEC_KEYS = {
     "forecast",
     "capacityPerReplica",
     "quantile",
+    "quantileOutsideEvents",
     "headroomPercent",
     "leadTime",
     "interval",

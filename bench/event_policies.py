@@ -1,0 +1,149 @@
+"""Many prescaler policies on bench/events.py's replays, each seed's forecasts computed once.
+
+For each seed, the calendar model of ``bench/events.py`` (trained, or loaded from ``--cache`` with its event
+profile refitted, exactly as that bench does), its forecasts judged every minute, asked once per replayed
+minute (:func:`forecaster.simulate.precompute_forecasts`, kept in ``--tables``), then replayed under each
+policy in ``--variants``: a JSON object ``name -> changes``, where ``changes`` may hold
+
+- ``"q"``: plan on this quantile, read linearly between the p50 and p90 the networks predict;
+- ``"cap"``: cap that at the p50 x (1 + cap);
+- ``"split": 1``: only at the steps no calendar entry reaches (30 minutes before to an hour after a start),
+  the p90 at those (what ``ScalingPolicy.quantile_outside_events`` does);
+
+Prints, per policy, the short minutes in the 30 minutes after scheduled starts and over every replayed
+minute, and the replica-minutes against the HPA alone and the oracle. The baseline (``{}``) and the kept
+setting equal ``bench/events.py``'s runs to the replica-minute (checked on seed 0).
+
+    python bench/event_policies.py --seeds 0,1,2,6,7,8 --cache DIR --tables DIR \\
+        --variants '{"base": {}, "s80": {"q": 0.8, "split": 1}}'
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import pickle
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import events as bench_events  # noqa: E402
+
+from forecaster.event_profile import USE_AFTER_S, USE_BEFORE_S  # noqa: E402
+from forecaster.event_scores import EVENT_WINDOW, event_window_mask  # noqa: E402
+from forecaster.events import Calendar, bind_calendar  # noqa: E402
+from forecaster.settings import TrainSettings  # noqa: E402
+from forecaster.simulate import ForecastTable, precompute_forecasts, prepare_trace, replay  # noqa: E402
+from forecaster.sources.synthetic import live_streaming_events  # noqa: E402
+
+
+def setup(seed: int, *, cache: Path | None, tables: Path) -> tuple:
+    scenario = live_streaming_events(days=28, step="5m", seed=seed)
+    native, calendar = scenario.series, scenario.calendar
+    split = native.index[-1] - pd.Timedelta(days=8) + pd.Timedelta(minutes=5)
+    trace = prepare_trace(native, name=f"seed {seed}")
+    cap = float(trace.loc[split:].max()) / bench_events.REPLICAS_AT_PEAK
+    kept = tables / f"seed{seed}.pkl"
+    if kept.exists():
+        table = pickle.loads(kept.read_bytes())  # our own file, written below
+    else:
+        settings = TrainSettings(seed=seed, epochs=15, max_windows_per_epoch=8000)
+        train_part = native.loc[native.index < split]
+        model = bench_events._fit(
+            train_part, settings=settings, name="calendar", events=calendar, cache=cache
+        )
+        fn = bench_events._forecasts(bind_calendar(model, calendar), native, start=split)
+        started = time.process_time()
+        table = precompute_forecasts(trace, forecast_fn=fn, replay_start=split)
+        print(f"seed {seed}: forecasts in {time.process_time() - started:.0f} CPU s", file=sys.stderr)
+        tables.mkdir(parents=True, exist_ok=True)
+        kept.write_bytes(pickle.dumps(table))
+    return scenario, trace, split, cap, table
+
+
+def transformed(table: ForecastTable, change: dict, starts_s: np.ndarray) -> ForecastTable:
+    """The table with its p90 column replaced by what ``change`` plans on (each frame once)."""
+    w = (change["q"] - 0.5) / 0.4
+    done: dict[int, pd.DataFrame] = {}
+
+    def one(frame: pd.DataFrame) -> pd.DataFrame:
+        out = frame.copy()
+        p50, p90 = out["p50"].to_numpy(float), out["p90"].to_numpy(float)
+        planned = p50 + w * (p90 - p50)
+        if change.get("cap") is not None:
+            planned = np.minimum(planned, p50 * (1 + change["cap"]))
+        if change.get("split"):
+            lag = out.index.as_unit("ns").asi8[:, None] / 1e9 - starts_s[None, :]
+            near = ((lag >= -USE_BEFORE_S) & (lag < USE_AFTER_S)).any(axis=1)
+            planned = np.where(near, p90, planned)
+        out["p90"] = planned
+        return out
+
+    frames = []
+    for frame in table.frames:
+        if frame is not None and id(frame) not in done:
+            done[id(frame)] = one(frame)
+        frames.append(None if frame is None else done[id(frame)])
+    return ForecastTable(start=table.start, frames=tuple(frames))
+
+
+def evaluate(scenario, trace, split, cap, table, fixed: dict) -> dict:  # noqa: ANN001
+    config = bench_events._config(cap, None)  # the p90 column, replaced by what a variant plans on
+    include = ("prescaler",) if fixed else ("hpa", "prescaler", "oracle")
+    result = replay(
+        trace, config=config, forecast_fn=None, forecasts=table, replay_start=split, include=include
+    )
+    if not fixed:
+        fixed.update(hpa=result.runs["hpa"], oracle=result.runs["oracle"])
+    run, hpa, oracle = result.runs["prescaler"], fixed["hpa"], fixed["oracle"]
+    index, load = pd.DatetimeIndex(result.load.index), result.load.to_numpy()
+    cancelled = {e.start for e in scenario.cancelled}
+    held = Calendar.of([e for e in scenario.calendar.events if e.start not in cancelled])
+    windows = event_window_mask(index, held, window=EVENT_WINDOW)
+    short, hpa_short = run.ready * cap < load - 1e-9, hpa.ready * cap < load - 1e-9
+    return {
+        "short_in_windows": int((short & windows).sum()),
+        "hpa_short_in_windows": int((hpa_short & windows).sum()),
+        "short": int(short.sum()),
+        "hpa_short": int(hpa_short.sum()),
+        "replica_minutes": float(run.pods.sum()),
+        "hpa_replica_minutes": float(hpa.pods.sum()),
+        "oracle_replica_minutes": float(oracle.pods.sum()),
+    }
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--seeds", default="0,1,2")
+    p.add_argument("--cache", type=Path, default=None, help="bench/events.py's --cache (trained networks)")
+    p.add_argument("--tables", type=Path, required=True, help="keep each seed's forecasts here")
+    p.add_argument("--variants", default='{"base": {}, "s80": {"q": 0.8, "split": 1}}')
+    args = p.parse_args()
+    variants = json.loads(args.variants)
+    rows: dict[str, list[dict]] = {}
+    for seed in (int(s) for s in args.seeds.split(",")):
+        scenario, trace, split, cap, table = setup(seed, cache=args.cache, tables=args.tables)
+        starts_s = np.array([e.start.timestamp() for e in scenario.calendar.events])
+        fixed: dict = {}
+        for name, change in variants.items():
+            planned = table if "q" not in change else transformed(table, change, starts_s)
+            row = evaluate(scenario, trace, split, cap, planned, fixed)
+            rows.setdefault(name, []).append(row)
+            print(seed, name, json.dumps(row), flush=True)
+    print("\n| policy | short in windows (HPA) | short, all minutes (HPA) | over the HPA | over the oracle |")
+    print("|---|---:|---:|---:|---:|")
+    for name, found in rows.items():
+        total = {k: sum(r[k] for r in found) for k in found[0]}
+        print(
+            f"| {name} | {total['short_in_windows']} ({total['hpa_short_in_windows']}) | {total['short']} "
+            f"({total['hpa_short']}) | {total['replica_minutes'] / total['hpa_replica_minutes'] - 1:+.2%} | "
+            f"{total['replica_minutes'] / total['oracle_replica_minutes'] - 1:+.2%} |"
+        )
+
+
+if __name__ == "__main__":
+    main()
