@@ -245,3 +245,22 @@ def test_quantiles_are_trained_in_increasing_order_whatever_the_config_says():
     assert tuple(model.quantiles) == (0.5, 0.9)
     frame = model.predict(daily_sine(days=2))
     assert (frame["p90"] >= frame["p50"]).all()
+
+
+def test_an_improvement_after_a_stale_epoch_starts_patience_again():
+    run, seen, kept = _stop([1.0, 0.9, 0.95, 0.8, 0.85, 0.85, 0.85], epochs=20, patience=2)
+    assert run.epochs_run == 5  # stale at 2, improved at 3, stale at 4 and 5
+    assert kept == seen[3]
+
+
+def test_the_manifest_records_the_epochs_early_stopping_ran():
+    train = dataclasses.replace(
+        TINY_TRAIN, epochs=40, patience=1, max_windows_per_epoch=64, blend=False, pretrained="off"
+    )
+    info = fit_forecaster(daily_sine(days=2, noise=0.05), model=TINY_MODEL, train=train, name="stop").info
+    ran = info["training"]["epochs_run"]
+    assert 1 <= ran < 40
+    assert len(info["training"]["validation_curve"]) == ran + 1
+    assert info["training"]["ensemble_members"] == [
+        {"epochs_run": ran, "best_validation_pinball": info["training"]["best_validation_pinball"]}
+    ]
