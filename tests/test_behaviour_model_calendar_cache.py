@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from forecaster.events import Calendar, Event
-from forecaster.model import Forecaster
+from forecaster.model import Forecaster, events_note
 from forecaster.training import fit_forecaster
 from tests.helpers import TINY_MODEL, TINY_TRAIN, daily_sine
 
@@ -51,3 +51,21 @@ def test_another_calendar_is_another_forecast_never_the_kept_one(trained):
     np.testing.assert_allclose(second.to_numpy(), expected.to_numpy(), rtol=1e-6)
     # And back: the first calendar's forecast again, not the second's.
     np.testing.assert_allclose(model.predict(history, events=before).to_numpy(), first.to_numpy(), rtol=1e-6)
+
+
+def test_a_forecast_says_when_its_calendar_is_missing_ignored_or_holds_an_unseen_kind(trained):
+    model, series, starts = trained
+    history = series.iloc[: series.index.searchsorted(pd.Timestamp("2026-03-04 12:00"))]
+    assert model.predict(history, events=_calendar(starts)).attrs.get("note") is None
+    missing = model.predict(history).attrs["note"]
+    assert missing == "the model reads a calendar but none was given: forecast as if nothing were scheduled"
+    concert = Calendar.of([Event(start=pd.Timestamp("2026-03-04 20:00", tz="UTC"), kind="concert")])
+    unseen = model.predict(history, events=concert).attrs["note"]
+    assert unseen == (
+        "event kind(s) concert never seen in training: forecast with the average effect of the known kinds (match)"
+    )
+    assert (
+        events_note(None, concert)
+        == "the model was trained without a calendar: the events given were ignored"
+    )
+    assert events_note(None, None) == ""
