@@ -1,0 +1,90 @@
+"""The bounds of what a saved model's skill weighting and band calibration may say (:mod:`forecaster.combine`,
+:mod:`forecaster.calibration`): every setting refused just past its bound and accepted at it, so that a
+damaged manifest is refused when loaded instead of forecasting nonsense.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from forecaster.calibration import BandCalibration
+from forecaster.combine import SkillWeighting
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {"guard_margin": 1.0},
+        {"guard_margin": -0.01},
+        {"seasonal_weight": -0.1},
+        {"guard_window": -1},
+        {"seasonal_halfwidth": -1},
+        {"season_steps": -1},
+        {"half_life_steps": -1.0},
+        {"prior": -1.0},
+    ],
+)
+def test_a_weighting_past_its_bounds_is_refused(kw):
+    with pytest.raises(ValueError, match="invalid skill weighting"):
+        SkillWeighting(**kw)
+
+
+def test_a_weighting_at_its_bounds_is_accepted():
+    w = SkillWeighting(
+        eta=0.0, window=1, guard_margin=0.999, seasonal_weight=0.0, guard_window=0, guard_stride=1, prior=1e-9
+    )
+    assert SkillWeighting.from_dict(w.to_dict()) == w
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {"season_steps": -1},
+        {"seasonal_halfwidth": -1},
+        {"seasonal_days": -1},
+        {"half_life_steps": -0.5},
+        {"window": -3},
+    ],
+)
+def test_a_band_calibration_past_its_bounds_is_refused(kw):
+    with pytest.raises(ValueError, match="invalid band calibration"):
+        BandCalibration(prior=np.zeros((2, 4)), **{"half_life_steps": 6.0, "window": 24, **kw})
+
+
+def test_a_band_calibration_at_its_bounds_is_accepted_and_round_trips():
+    cal = BandCalibration(
+        prior=np.zeros((2, 4)),
+        half_life_steps=1e-6,
+        window=1,
+        season_steps=0,
+        seasonal_halfwidth=0,
+        seasonal_days=0,
+    )
+    back = BandCalibration.from_dict(cal.to_dict())
+    assert (
+        back.half_life_steps,
+        back.window,
+        back.season_steps,
+        back.seasonal_halfwidth,
+        back.seasonal_days,
+    ) == (
+        1e-6,
+        1,
+        0,
+        0,
+        0,
+    )
+    # Days without a season (or a season without days) read no seasonal scores: the recent window alone.
+    assert (
+        BandCalibration(
+            prior=np.zeros((2, 4)), half_life_steps=6, window=24, seasonal_days=3
+        ).lookback_origins(6)
+        == 30
+    )
+    assert (
+        BandCalibration(
+            prior=np.zeros((2, 4)), half_life_steps=6, window=24, season_steps=288
+        ).lookback_origins(6)
+        == 30
+    )
