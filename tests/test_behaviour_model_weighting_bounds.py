@@ -88,3 +88,19 @@ def test_a_band_calibration_at_its_bounds_is_accepted_and_round_trips():
         ).lookback_origins(6)
         == 30
     )
+
+
+def test_a_guard_with_nothing_judged_yet_leaves_the_skill_weighted_forecast_alone():
+    """At the first origin nothing has been observed to judge the experts by: the guarded forecast is the
+    skill-weighted one (the static blend at its prior), not an even mixture with the components."""
+    from forecaster.combine import combine, with_guard
+
+    values = np.full(63, 10.0)
+    forecasts = {"blend": np.full((60, 3), 11.0), "naive": np.full((60, 3), 30.0)}
+    weighting = SkillWeighting(prior=4.0)
+    guarded = with_guard(weighting, step_s=300.0)
+    plain, plain_w = combine(forecasts, values, first=0, origins=np.array([0]), weighting=weighting)
+    point, weights = combine(forecasts, values, first=0, origins=np.array([0]), weighting=guarded)
+    np.testing.assert_allclose(point, 0.8 * 11.0 + 0.2 * 30.0)
+    np.testing.assert_allclose(point, plain)
+    np.testing.assert_allclose(weights["blend"], plain_w["blend"])
