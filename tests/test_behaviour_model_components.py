@@ -171,3 +171,10 @@ def test_a_non_negative_series_is_never_forecast_below_zero():
     frame = model.predict(history)
     assert (frame["p50"] == 0.0).all()
     assert (frame["p10"] == 0.0).all() and (frame["p90"] > 0).all()
+
+
+def test_holt_winters_joins_the_blend_only_with_two_days_of_training_range(model):
+    # Two days of history, of which 85% is the training range: short of the two seasons Holt-Winters needs.
+    assert model.holt_winters is None
+    scores = model.info["training"]["blend_validation_wape"]
+    assert "holt_winters" not in scores and {"lstm", "last_value"} <= set(scores)
