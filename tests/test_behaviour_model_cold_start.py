@@ -81,3 +81,35 @@ def test_auto_looks_where_the_environment_says(tmp_path, monkeypatch):
         "turned off"
         in cold_start_plan(_points(pd.Timedelta(days=1)), step=STEP, model=TINY_MODEL, train=off).reason
     )
+
+
+@pytest.mark.parametrize(
+    ("quantiles", "horizon", "answered_by"),
+    [
+        (
+            (0.5, 0.9),
+            "30m",
+            "fallback:pretrained:5m-flat",
+        ),  # the shipped flat network's quantiles and horizon
+        ((0.5, 0.95), "30m", "fallback:recent-mean"),  # another quantile: the flat network cannot answer it
+        ((0.5, 0.9), "1h", "fallback:recent-mean"),  # another horizon
+    ],
+)
+def test_a_short_history_falls_back_to_the_pretrained_network_only_when_it_forecasts_the_same(
+    quantiles, horizon, answered_by
+):
+    import torch
+
+    from forecaster.training import fit_forecaster
+    from tests.helpers import TINY_TRAIN, daily_sine
+
+    torch.set_num_threads(1)
+    settings = dataclasses.replace(TINY_MODEL, quantiles=quantiles, horizon=horizon)
+    train = dataclasses.replace(TINY_TRAIN, epochs=1, max_windows_per_epoch=64, blend=False)
+    series = daily_sine(days=3.2, noise=0.02)
+    model = fit_forecaster(series, model=settings, train=train, name="cold")
+    assert model.min_history_steps > 24  # a day and its lookback: more than the flat network's two hours
+    short = series.iloc[-30:]
+    frame = model.predict(short)
+    assert frame.attrs["answered_by"] == answered_by
+    assert list(frame.columns) == [f"p{round(q * 100)}" for q in quantiles]
