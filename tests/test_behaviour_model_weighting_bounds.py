@@ -104,3 +104,25 @@ def test_a_guard_with_nothing_judged_yet_leaves_the_skill_weighted_forecast_alon
     np.testing.assert_allclose(point, 0.8 * 11.0 + 0.2 * 30.0)
     np.testing.assert_allclose(point, plain)
     np.testing.assert_allclose(weights["blend"], plain_w["blend"])
+
+
+@pytest.mark.parametrize("pooled", [False, True])
+def test_a_series_below_zero_is_weighted_as_its_mirror_above_zero(pooled):
+    """Relative errors divide by the size of the load, not its sign: a series that runs negative (a net
+    flow, a temperature) weighs its components as the same series flipped above zero does."""
+    from forecaster.combine import combine
+
+    rng = np.random.default_rng(5)
+    S, H = 120, 3
+    values = 50.0 + rng.normal(0, 5, S + H)
+    truth = values[np.arange(S)[:, None] + np.arange(H)]
+    forecasts = {"lstm": truth + rng.normal(0, 2, (S, H)), "naive": truth + rng.normal(0, 6, (S, H))}
+    weighting = SkillWeighting(pooled=pooled)
+    origins = np.array([60, 100])
+    up, w_up = combine(forecasts, values, first=0, origins=origins, weighting=weighting)
+    down, w_down = combine(
+        {k: -v for k, v in forecasts.items()}, -values, first=0, origins=origins, weighting=weighting
+    )
+    np.testing.assert_allclose(down, -up)
+    np.testing.assert_allclose(w_down["lstm"], w_up["lstm"])
+    assert (w_up["lstm"] > 0.6).all()  # the closer component leads
