@@ -157,27 +157,19 @@ def test_a_damaged_pointer_is_reported_and_replaced_not_fatal(tmp_path):
     assert (tmp_path / "svc" / "current.json.damaged").read_text() == "garbage"  # nothing stored is lost
 
 
-def test_a_short_history_holds_out_its_last_fifth():
+def test_a_short_history_holds_out_its_last_fifth(tmp_path):
     series = _drifting(days=2)  # a day of backtest would be half of it
-    result = train_target(
-        CFG, series, store=ModelStore.__new__(ModelStore) if False else _memory_store(), now=NOW
-    )
+    result = train_target(CFG, series, store=ModelStore(tmp_path), now=NOW)
     held = series.index[len(series) - len(series) // 5 :]
     assert result.metrics["backtest"]["start"] == str(held[0])
     assert result.metrics["backtest"]["end"] == str(held[-1])
 
 
-def _memory_store() -> ModelStore:
-    import tempfile
-
-    return ModelStore(tempfile.mkdtemp(prefix="promotion-"))
-
-
-def test_a_series_off_the_grid_is_refused():
+def test_a_series_off_the_grid_is_refused(tmp_path):
     series = _drifting().asfreq(None)
     series.index.freq = None
     with pytest.raises(DataError) as err:
-        train_target(CFG, series, store=_memory_store(), now=NOW)
+        train_target(CFG, series, store=ModelStore(tmp_path), now=NOW)
     assert (err.value.problem, err.value.hint) == (
         "series must be on a regular grid",
         "pass it through forecaster.series.regularize",
@@ -193,9 +185,9 @@ def test_an_idle_held_out_day_gives_no_score_and_no_promotion(tmp_path):
     assert store.current("svc") is None
 
 
-def test_without_a_day_of_history_the_best_baseline_is_the_bar():
+def test_without_a_day_of_history_the_best_baseline_is_the_bar(tmp_path):
     series = _drifting(days=1.2)  # too short for a seasonal-naive baseline before the held-out fifth
-    result = train_target(CFG, series, store=_memory_store(), now=NOW)
+    result = train_target(CFG, series, store=ModelStore(tmp_path), now=NOW)
     scores = result.backtest.scores
     assert "seasonal_naive_daily" not in scores
     bar = min(s.wape for name, s in scores.items() if name != "candidate")
