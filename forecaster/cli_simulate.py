@@ -103,6 +103,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "an HPA floor, bench/results/replay.md)",
     )
     s.add_argument("--quantile", default="p90")
+    s.add_argument(
+        "--quantile-outside-events",
+        default=None,
+        help="with --events: the quantile planned at forecast steps no calendar entry reaches (e.g. p80; "
+        "default: --quantile everywhere); the policy field quantileOutsideEvents",
+    )
     s.add_argument("--headroom", type=float, default=0.0, help="fraction, 0.1 = +10%%")
     s.add_argument("--lead-time", help="default: the pod start-up")
     s.add_argument("--interval", default="1m")
@@ -173,11 +179,23 @@ def build_config(args: argparse.Namespace) -> Any:
         quantile = parse_quantile_label(args.quantile)
     except DataError as exc:
         raise ConfigError(f"--quantile: {exc.problem}", hint="e.g. p90") from exc
+    outside = getattr(args, "quantile_outside_events", None)
+    if outside is not None:
+        if getattr(args, "events", None) is None:
+            raise ConfigError(
+                "--quantile-outside-events needs --events (without a calendar every step is planned on --quantile)",
+                hint="give the calendar with --events FILE, or drop --quantile-outside-events",
+            )
+        try:
+            outside = parse_quantile_label(outside)
+        except DataError as exc:
+            raise ConfigError(f"--quantile-outside-events: {exc.problem}", hint="e.g. p80") from exc
     policy = ScalingPolicy(
         capacity_per_replica=args.capacity_per_replica,
         min_replicas=args.min_replicas,
         max_replicas=args.max_replicas,
         quantile=quantile,
+        quantile_outside_events=outside,
         headroom=args.headroom,
         lead_time_s=_seconds(args.lead_time, "--lead-time") if args.lead_time else pod_startup_s,
         interval_s=_seconds(args.interval, "--interval"),
@@ -291,14 +309,17 @@ def make_forecast_fn(
         refit=fit if retrain_daily else None,
         refit_every=pd.Timedelta(days=1) if retrain_daily else None,
     )
-    profile = getattr(first, "event_profile", None)
-    if events is None or profile is None or retrain_daily:
+    if events is None:
         return fn
-    # The replay reads the load every minute: judge each calendar entry (started, late, cancelled) from every
-    # minute, not only at the model's origins, as bench/events.py measures it.
-    from forecaster.event_profile import judged_by_minute
+    from forecaster.event_profile import judged_by_minute, marking_event_steps
 
-    return judged_by_minute(fn, profile=profile, calendar=events)
+    profile = getattr(first, "event_profile", None)
+    if profile is not None and not retrain_daily:
+        # The replay reads the load every minute: judge each calendar entry (started, late, cancelled) from
+        # every minute, not only at the model's origins, as bench/events.py measures it.
+        fn = judged_by_minute(fn, profile=profile, calendar=events)
+    # The steps the calendar's entries reach, for --quantile-outside-events (as the live prescaler marks them).
+    return marking_event_steps(fn, events)
 
 
 def read_trace(args: argparse.Namespace) -> pd.Series:

@@ -164,3 +164,33 @@ def test_train_config_reads_the_targets_events_section(scenario_files, tmp_path,
     assert main(["train", "--config", str(cfg), "--no-progress"]) == 0, capsys.readouterr().err
     model = Forecaster.load(next((tmp_path / "store" / "live" / "versions").iterdir()))
     assert model.events is not None and model.manifest()["events"]["kinds"] == list(scenario.calendar.kinds)
+
+
+def test_simulate_plans_a_lower_quantile_away_from_the_calendar(scenario_files, tmp_path, capsys):
+    """--quantile-outside-events: the replay plans p50 where no calendar entry reaches and p90 where one does,
+    so it spends fewer replica-minutes than p90 everywhere on the same forecasts (same seed, same network)."""
+    root, _ = scenario_files
+    argv = ["simulate", "--csv", str(root / "load.csv"), "--capacity-per-replica", "100"]
+    argv += ["--train-fraction", "0.7", "--events", str(root / "events.csv"), "--epochs", "1"]
+    spent = {}
+    for name, extra in (("p90", []), ("p50 outside", ["--quantile-outside-events", "p50"])):
+        out = tmp_path / f"{len(spent)}.json"
+        assert main([*argv, *extra, "--json", str(out)]) == 0
+        spent[name] = json.loads(out.read_text())["runs"]["prescaler"]["replica_minutes"]
+    capsys.readouterr()
+    assert spent["p50 outside"] < spent["p90"]
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--quantile-outside-events", "p80"], "--quantile-outside-events needs --events"),
+        (["--quantile-outside-events", "eighty", "--events", "EVENTS"], "--quantile-outside-events:"),
+    ],
+)
+def test_simulate_refuses_a_quantile_outside_events_it_cannot_use(scenario_files, capsys, extra, message):
+    root, _ = scenario_files
+    extra = [str(root / "events.csv") if x == "EVENTS" else x for x in extra]
+    argv = ["simulate", "--csv", str(root / "load.csv"), "--capacity-per-replica", "100", *extra]
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err
