@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import pickle
 import sys
 import time
 from pathlib import Path
@@ -32,6 +31,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import events as bench_events  # noqa: E402
+from replay import load_table, save_table  # noqa: E402
 
 from forecaster.event_profile import USE_AFTER_S, USE_BEFORE_S  # noqa: E402
 from forecaster.event_scores import EVENT_WINDOW, event_window_mask  # noqa: E402
@@ -47,9 +47,9 @@ def setup(seed: int, *, cache: Path | None, tables: Path) -> tuple:
     split = native.index[-1] - pd.Timedelta(days=8) + pd.Timedelta(minutes=5)
     trace = prepare_trace(native, name=f"seed {seed}")
     cap = float(trace.loc[split:].max()) / bench_events.REPLICAS_AT_PEAK
-    kept = tables / f"seed{seed}.pkl"
+    kept = tables / f"seed{seed}.npz"
     if kept.exists():
-        table = pickle.loads(kept.read_bytes())  # our own file, written below
+        table = load_table(kept)  # plain arrays (no pickle), written below
     else:
         settings = TrainSettings(seed=seed, epochs=15, max_windows_per_epoch=8000)
         train_part = native.loc[native.index < split]
@@ -61,7 +61,7 @@ def setup(seed: int, *, cache: Path | None, tables: Path) -> tuple:
         table = precompute_forecasts(trace, forecast_fn=fn, replay_start=split)
         print(f"seed {seed}: forecasts in {time.process_time() - started:.0f} CPU s", file=sys.stderr)
         tables.mkdir(parents=True, exist_ok=True)
-        kept.write_bytes(pickle.dumps(table))
+        save_table(table, kept)
     return scenario, trace, split, cap, table
 
 
