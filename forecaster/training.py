@@ -492,7 +492,8 @@ def _fit_forecaster(
     epochs_run = run.epochs_run
     if len(members) > 1:
         architecture["ensemble"] = len(members)
-        network = EnsembleLSTM(members)
+        architecture["ensemble_band"] = "widest"  # keeps every member's peak (EnsembleLSTM)
+        network = EnsembleLSTM(members, band="widest", median=quantiles.index(0.5))
     network = network.cpu().eval()
     forecaster = Forecaster(
         name=name,
