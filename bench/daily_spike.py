@@ -17,6 +17,8 @@ test days never change what the network trained on.
     python bench/daily_spike.py --models /tmp/spike-models             # keep the networks, reuse them
     python bench/daily_spike.py --models /tmp/spike-models --recombine  # saved networks, this checkout's
                                                                        # combination and band calibration
+    python bench/daily_spike.py --models /tmp/spike-models --recombine --seasonal origin:30:3
+                                     # the band's seasonal scores as ALIGN:HALFWIDTH:DAYS (an experiment)
 
 Writes ``bench/results/daily_spike.md`` and ``.json`` (``--out``).
 """
@@ -24,6 +26,7 @@ Writes ``bench/results/daily_spike.md`` and ``.json`` (``--out``).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
@@ -57,7 +60,14 @@ def daily_spike_series(days: int, *, seed: int = 0) -> pd.Series:
 
 
 def run_seed(
-    seed: int, *, days: int, test_days: int, epochs: int, models: Path | None, recombine: bool
+    seed: int,
+    *,
+    days: int,
+    test_days: int,
+    epochs: int,
+    models: Path | None,
+    recombine: bool,
+    seasonal: tuple[str, int, int] | None = None,
 ) -> dict:
     series = daily_spike_series(days, seed=seed)
     train_days = days - test_days
@@ -74,6 +84,12 @@ def run_seed(
             model.save(where)
     if recombine:
         accuracy_lstm.recombine(model, train_part, validation_fraction=TrainSettings().validation_fraction)
+    if seasonal is not None and model.calibration is not None:
+        align, halfwidth, seasonal_days = seasonal
+        model.calibration = dataclasses.replace(
+            model.calibration, seasonal_align=align, seasonal_halfwidth=halfwidth, seasonal_days=seasonal_days
+        )
+        model.reset()
     fit_cpu = time.process_time() - cpu0
     fit_wall = time.perf_counter() - t0
     per_day = []
@@ -120,8 +136,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seeds", default="0,1,2", help="services, comma-separated seeds")
     ap.add_argument("--models", type=Path, help="keep the trained networks here and reuse them")
     ap.add_argument("--recombine", action="store_true", help="refit combination and band of saved networks")
+    ap.add_argument(
+        "--seasonal",
+        help="experiment: the band's seasonal scores as ALIGN:HALFWIDTH:DAYS (origin or target), e.g. target:10:3",
+    )
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     args = ap.parse_args(argv)
+    seasonal = None
+    if args.seasonal:
+        align, halfwidth, seasonal_days = args.seasonal.split(":")
+        seasonal = (align, int(halfwidth), int(seasonal_days))
     if not 1 <= args.test_days < args.days - 3:
         ap.error("--test-days must be at least 1 and leave more than 3 days to train on")
     torch.set_num_threads(1)
@@ -134,6 +158,7 @@ def main(argv: list[str] | None = None) -> int:
             epochs=args.epochs,
             models=args.models,
             recombine=args.recombine,
+            seasonal=seasonal,
         )
         rows.append(row)
         print(
