@@ -23,8 +23,9 @@ truth landed: ``r = (y - point) / width`` with ``width`` the network's band carr
 - the *seasonal* scale, step by step, where enough days are kept: the quantile of the scores of the
   forecasts made around the same time on the last days: a spike that recurs daily widens the band at that
   time of day, which the recent errors (all before it) cannot tell. Which forecasts (``seasonal_align``):
-  ``"target"``, the forecasts *of the same minute* as the step's target on those days, made at every lead
-  up to the horizon (for step h, the origins i steps after the same time, at step h - i); ``"origin"``
+  ``"target"``, the forecasts *of the same minute* as the step's target on those days, from the origins
+  within ``seasonal_halfwidth`` of the same time (for step h, the origin i steps after it, at step h - i,
+  where that is a step of the horizon); ``"origin"``
   (models saved before it), the forecasts made within ``seasonal_halfwidth`` of the same time, at the same
   step, whose targets spread over a horizon either side of the same minute. Origin-aligned, three quarters
   of a spike's scores were of minutes before it or of forecasts made once it had started (both easy), and

@@ -94,8 +94,9 @@ a third of a horizon of the same time (:class:`forecaster.calibration.BandCalibr
 Measured on ``bench/daily_spike.py``'s three services, 60 spike minutes, the same networks: the p90 covered
 30 (main: the forecasts made within a whole horizon of the same time, at the same step: three quarters of
 a spike's scores were easy ones, of minutes before it or made once it had started), 39 of the same minute
-within a horizon, 43 within a third (10 minutes), 43 within a sixth; the same within 10 minutes at the same
-step; seven days instead of three 43 (and 34 at the same step: older days' errors mislead under drift)."""
+within a horizon, 43 within a third (10 minutes), 43 within a sixth; 43 within 10 minutes at the same step;
+seven days instead of three no better (43 of the same minute, 34 at the same step;
+bench/results/daily_spike-grid.md)."""
 _SEASONAL_MIN_SPAN = pd.Timedelta(days=3)
 """Daily-lag inputs only when there is enough history for the model to learn from them."""
 
@@ -702,7 +703,8 @@ def _fit_calibration(
     is the skill weighting's. Seasonal scores (the forecasts made within a horizon of the same time on the
     last days) only where those days give enough of them per step for a 0.9 quantile to be more than the
     conformal correction (a 30-minute horizon at 1-minute steps, not at 5-minute steps). The seasonal scores
-    of a step are the forecasts of the same minute on those days, at every lead (``seasonal_align``)."""
+    of a step are the forecasts of the same minute on those days (``seasonal_align``), from the origins within
+    a third of a horizon of the same time."""
     weighting = forecaster.weighting
     if weighting is None:
         return None
