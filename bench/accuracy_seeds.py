@@ -57,7 +57,7 @@ def _score(model: Forecaster, series: pd.Series, split: int):
     )
 
 
-def evaluate(name: str, *, models: Path, k: int, baseline_row: dict) -> dict:
+def evaluate(name: str, *, models: Path, k: int, baseline_row: dict, band: str = "widest") -> dict:
     series = read_series(accuracy_lstm.DATA / f"{name}.csv", duplicates="mean")
     split = int(len(series) * 0.8)
     best = baseline_row["best_baseline"]
@@ -72,17 +72,23 @@ def evaluate(name: str, *, models: Path, k: int, baseline_row: dict) -> dict:
             ).save(path)
         train_cpu_s.append(round(time.process_time() - t0, 1))
         singles.append(Forecaster.load(path))
+    single_scores = [_score(m, series, split) for m in singles]
     row = {
         "series": name,
         "best_baseline": best,
         "best_baseline_wape": best_wape,
-        "single": [_score(m, series, split).wape / best_wape for m in singles],
+        "single": [sc.wape / best_wape for sc in single_scores],
+        "single_coverage": [sc.coverage for sc in single_scores],
+        "single_peak_miss": [sc.peak_miss for sc in single_scores],
         "train_cpu_s": train_cpu_s,
+        "band": band,
         "ensemble": {},
     }
     for n in range(2, k + 1):
         model = Forecaster.load(models / name / "s0")
-        model.network = EnsembleLSTM([m.network for m in singles[:n]]).eval()
+        model.network = EnsembleLSTM(
+            [m.network for m in singles[:n]], band=band, median=model.quantiles.index(0.5)
+        ).eval()
         accuracy_lstm.recombine(
             model, series.iloc[:split], validation_fraction=TrainSettings().validation_fraction
         )
@@ -102,6 +108,12 @@ def main(argv: list[str] | None = None) -> int:
         "--only", help="comma-separated series names (default: every series of the last full run)"
     )
     ap.add_argument("--k", type=int, default=3, help="seeds per series")
+    ap.add_argument(
+        "--band",
+        choices=["widest", "mean"],
+        default="widest",
+        help="how the members' quantiles combine (forecaster.nn.EnsembleLSTM; training saves widest)",
+    )
     ap.add_argument("--baselines", type=Path, default=ROOT / "bench" / "results" / "accuracy.json")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     args = ap.parse_args(argv)
@@ -110,10 +122,14 @@ def main(argv: list[str] | None = None) -> int:
     names = args.only.split(",") if args.only else list(full)
     rows = []
     for name in names:
-        row = evaluate(name, models=args.models, k=args.k, baseline_row=full[name])
+        row = evaluate(name, models=args.models, k=args.k, baseline_row=full[name], band=args.band)
         print(
-            f"{name:36s} seeds {' '.join(f'{r:.3f}' for r in row['single'])} | "
-            + " ".join(f"K{n} {e['ratio']:.3f}" for n, e in row["ensemble"].items()),
+            f"{name:36s} seeds {' '.join(f'{r:.3f}' for r in row['single'])} "
+            f"(peak miss {' '.join(f'{r:.3f}' for r in row['single_peak_miss'])}) | "
+            + " ".join(
+                f"K{n} {e['ratio']:.3f} cov {e['coverage']:.2f} peak miss {e['peak_miss']:.3f}"
+                for n, e in row["ensemble"].items()
+            ),
             flush=True,
         )
         rows.append(row)
@@ -121,17 +137,20 @@ def main(argv: list[str] | None = None) -> int:
         "| series | best baseline | "
         + " | ".join(f"seed {s}" for s in range(args.k))
         + " | mean of seeds | "
-        + " | ".join(f"ensemble of {n} (p90 cov)" for n in range(2, args.k + 1))
-        + " |",
-        "|---|---|" + "---|" * (args.k + 1 + args.k - 1),
+        + " | ".join(f"ensemble of {n} (p90 cov, peak miss)" for n in range(2, args.k + 1))
+        + " | seed 0 (p90 cov, peak miss) |",
+        "|---|---|" + "---|" * (args.k + 1 + args.k - 1 + 1),
     ]
     for r in rows:
         lines.append(
             f"| {r['series']} | {r['best_baseline']} {r['best_baseline_wape']:.3f} | "
             + " | ".join(f"{v:.3f}" for v in r["single"])
             + f" | {statistics.mean(r['single']):.3f} | "
-            + " | ".join(f"**{e['ratio']:.3f}** ({e['coverage']:.2f})" for e in r["ensemble"].values())
-            + " |"
+            + " | ".join(
+                f"**{e['ratio']:.3f}** ({e['coverage']:.2f}, {e['peak_miss']:.3f})"
+                for e in r["ensemble"].values()
+            )
+            + f" | ({r['single_coverage'][0]:.2f}, {r['single_peak_miss'][0]:.3f}) |"
         )
     text = "\n".join(lines)
     print(text)
@@ -139,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     (args.out / "accuracy-seeds.json").write_text(json.dumps(rows, indent=2, default=float))
     (args.out / "accuracy-seeds.md").write_text(
         "# The seed and the seed ensemble: LSTM WAPE over the per-series best baseline\n\n"
-        f"`python bench/accuracy_seeds.py --models DIR --k {args.k}"
+        f"`python bench/accuracy_seeds.py --models DIR --k {args.k} --band {args.band}"
         f"{' --only ' + args.only if args.only else ''}`\n\n" + text + "\n"
     )
     return 0

@@ -21,8 +21,15 @@ truth landed: ``r = (y - point) / width`` with ``width`` the network's band carr
   validation scores at ``PRIOR_WEIGHT`` of their weight: after a regime change the band follows the
   errors made now, and returns to the validation scale once they leave the window;
 - the *seasonal* scale, step by step, where enough days are kept: the quantile of the scores of the
-  forecasts made within a horizon of the same time on the last days, for the same step: a spike that
-  recurs daily widens the band at that time of day, which the recent errors (all before it) cannot tell.
+  forecasts made around the same time on the last days: a spike that recurs daily widens the band at that
+  time of day, which the recent errors (all before it) cannot tell. Which forecasts (``seasonal_align``):
+  ``"target"``, the forecasts *of the same minute* as the step's target on those days, from the origins
+  within ``seasonal_halfwidth`` of the same time (for step h, the origin i steps after it, at step h - i,
+  where that is a step of the horizon); ``"origin"``
+  (models saved before it), the forecasts made within ``seasonal_halfwidth`` of the same time, at the same
+  step, whose targets spread over a horizon either side of the same minute. Origin-aligned, three quarters
+  of a spike's scores were of minutes before it or of forecasts made once it had started (both easy), and
+  the p90 of the mixture missed the spike minutes forecast from before it (``bench/daily_spike.py``).
 
 Past forecasts are re-scored with the combination weights of *now* (the forecast being calibrated), applied
 to the components kept at those origins: that is the error this forecast's recipe made there. The forecast
@@ -78,6 +85,11 @@ class BandCalibration:
     """Seasonal scores come from the origins within this many steps of the same time on previous days."""
     seasonal_days: int = 0
     """How many previous days give seasonal scores (0: none)."""
+    seasonal_align: str = "origin"
+    """``"target"``: the seasonal scores are the forecasts of the same minute as the target on previous days,
+    from the origins up to ``seasonal_halfwidth`` steps before or after the same time (each at the step
+    that reaches that minute); ``"origin"`` (models saved before it): the forecasts made at those origins,
+    at the same step."""
 
     def __post_init__(self) -> None:
         prior = np.asarray(self.prior, dtype=float)
@@ -87,6 +99,8 @@ class BandCalibration:
             )
         if min(self.season_steps, self.seasonal_halfwidth, self.seasonal_days) < 0:
             raise ValueError("invalid band calibration: negative season")
+        if self.seasonal_align not in ("origin", "target"):
+            raise ValueError(f"invalid band calibration: seasonal_align {self.seasonal_align!r}")
         object.__setattr__(self, "prior", prior)
 
     def lookback_origins(self, horizon: int) -> int:
@@ -104,6 +118,7 @@ class BandCalibration:
             "season_steps": self.season_steps,
             "seasonal_halfwidth": self.seasonal_halfwidth,
             "seasonal_days": self.seasonal_days,
+            "seasonal_align": self.seasonal_align,
         }
 
     @classmethod
@@ -115,6 +130,7 @@ class BandCalibration:
             season_steps=int(data.get("season_steps", 0)),
             seasonal_halfwidth=int(data.get("seasonal_halfwidth", 0)),
             seasonal_days=int(data.get("seasonal_days", 0)),
+            seasonal_align=str(data.get("seasonal_align", "origin")),
         )
 
 
@@ -270,6 +286,12 @@ def _seasonal_offsets(cal: BandCalibration) -> np.ndarray:
     return (np.arange(1, cal.seasonal_days + 1)[:, None] * cal.season_steps - i[None, :]).ravel()  # [K]
 
 
+def _seasonal_shifts(cal: BandCalibration) -> np.ndarray:
+    """How many steps after the same time each of :func:`_seasonal_offsets`' origins is (``i``)."""
+    i = np.arange(-cal.seasonal_halfwidth, cal.seasonal_halfwidth + 1)
+    return np.broadcast_to(i[None, :], (cal.seasonal_days, len(i))).ravel()  # [K]
+
+
 def _block_scales(
     cal: BandCalibration,
     *,
@@ -291,15 +313,20 @@ def _block_scales(
     Q = len(quantiles)
     h = np.arange(H)
 
-    def scores_at(s_abs: np.ndarray) -> tuple[dict[int, np.ndarray], np.ndarray]:
+    def scores_at(
+        s_abs: np.ndarray, step: np.ndarray | None = None
+    ) -> tuple[dict[int, np.ndarray], np.ndarray]:
         """Scores ``[N, H, K]`` per quantile and residuals ``y - point`` ``[N, H, K]`` of the forecasts made
-        at origins ``s_abs [N, H, K]`` for step h, with the combination weights of now; NaN where the origin
-        is not kept or its target not yet seen."""
-        target = s_abs + h[None, :, None]
+        at origins ``s_abs [N, H, K]`` for step h (or at ``step``, broadcast alike), with the combination
+        weights of now (of step h); NaN where the origin is not kept, the step beyond the horizon or the
+        target not yet seen."""
+        step = h[None, :, None] if step is None else step
+        target = s_abs + step
         ok = (s_abs >= first) & (s_abs < first + S) & (target < origins[:, None, None]) & (target >= 0)
+        ok &= (step >= 0) & (step < H)
         s_rel = np.clip(s_abs - first, 0, S - 1)
         y = np.where(ok, values[np.clip(target, 0, len(values) - 1)], np.nan)  # [N, H, K]
-        at = s_rel * H + h[None, :, None]  # positions in the flattened [S, H] arrays
+        at = s_rel * H + np.clip(step, 0, H - 1)  # positions in the flattened [S, H] arrays
         past = np.zeros(s_rel.shape)
         for name, w in weights.items():
             past += w[:, :, None] * np.take(members[name], at)  # [N, H, K]
@@ -322,8 +349,11 @@ def _block_scales(
     seasonal = seasonal_d = None
     if _seasons(cal):
         back = _seasonal_offsets(cal)
+        step = None
+        if cal.seasonal_align == "target":  # i steps after the same time, step h - i reaches the same minute
+            step = h[None, :, None] - _seasonal_shifts(cal)[None, None, :]  # [1, H, K]
         seasonal, seasonal_d = scores_at(
-            np.broadcast_to(origins[:, None, None] - back[None, None, :], (N, H, len(back)))
+            np.broadcast_to(origins[:, None, None] - back[None, None, :], (N, H, len(back))), step
         )
     out = np.ones((N, H, Q))
     for q, level in enumerate(quantiles):

@@ -823,7 +823,11 @@ class Forecaster:
             profile_state = manifest.get("event_profile")
             event_profile = EventProfile.from_dict(profile_state) if profile_state else None
             network = cls.build_network(
-                spec=spec, n_quantiles=len(quantiles), architecture=arch, events=events
+                spec=spec,
+                n_quantiles=len(quantiles),
+                architecture=arch,
+                events=events,
+                median=quantiles.index(0.5) if 0.5 in quantiles else None,
             )
             blend = _check_blend(manifest.get("blend"), where=where)
             weighting_state = manifest.get("weighting")
@@ -884,6 +888,7 @@ class Forecaster:
         n_quantiles: int,
         architecture: Mapping[str, Any],
         events: EventFeatures | None = None,
+        median: int | None = None,
     ) -> QuantileLSTM | EnsembleLSTM:
         n_events = events.n_features if events is not None else 0
 
@@ -898,11 +903,15 @@ class Forecaster:
                 dropout=float(architecture.get("dropout", 0.0)),
             )
 
-        # A seed ensemble (TrainSettings.ensemble_members); models without the key are one network, as before.
+        # A seed ensemble (TrainSettings.ensemble_members); models without the key are one network, as before,
+        # and ensembles saved without ``ensemble_band`` average every quantile, as they did.
         members = int(architecture.get("ensemble", 1))
         if not 1 <= members <= _MAX_ENSEMBLE:
             raise ValueError(f"architecture.ensemble {members} is not between 1 and {_MAX_ENSEMBLE}")
-        return one() if members == 1 else EnsembleLSTM([one() for _ in range(members)])
+        if members == 1:
+            return one()
+        band = str(architecture.get("ensemble_band", "mean"))
+        return EnsembleLSTM([one() for _ in range(members)], band=band, median=median)
 
 
 def events_note(spec: EventFeatures | None, calendar: Calendar | None) -> str:

@@ -81,21 +81,50 @@ class QuantileLSTM(nn.Module):
         return torch.cat([base, base + torch.cumsum(steps, dim=-1)], dim=-1)  # [B, H, Q]
 
 
-class EnsembleLSTM(nn.Module):
-    """K quantile LSTMs of the same shape trained from different seeds; the forecast is the mean of theirs.
+ENSEMBLE_BANDS = ("mean", "widest")
 
-    The mean of non-decreasing quantile vectors is non-decreasing, so quantiles still cannot cross. Outside
+
+class EnsembleLSTM(nn.Module):
+    """K quantile LSTMs of the same shape trained from different seeds, forecasting together.
+
+    ``band``: how the members' quantiles combine. ``"mean"`` (models saved before ``ensemble_band``): the mean
+    of every quantile. Averaging the members' p90 paths smooths them: where the members put their peaks at
+    different steps the mean's peak is lower than any member's, and the true 30-minute peak beat the p90
+    peak by >10% more often (Twitter IBM 0.10 -> 0.18 of windows at the same per-step coverage).
+    ``"widest"``: the p50 is the members' mean and each other quantile is the mean p50 plus the widest
+    member's distance to its own p50 at that step (the largest above the median, the most negative below),
+    so every member's peak is kept in the band. Neither can cross: the mean of non-decreasing vectors is
+    non-decreasing, and so is the elementwise max (min) of non-decreasing distances above (below) the
+    median. ``median``: the p50's index among the quantiles (needed by ``"widest"``). Outside
     training the K networks run as one (:meth:`_fused`): one LSTM whose hidden state is the K members' side by
     side (block-diagonal weights) and batched heads, so a forecast costs one pass, not K (``predict`` runs a
     single window, where the per-call overhead, not the arithmetic, is the cost).
     """
 
-    def __init__(self, members: list[QuantileLSTM]) -> None:
+    def __init__(self, members: list[QuantileLSTM], *, band: str = "mean", median: int | None = None) -> None:
         super().__init__()
+        if band not in ENSEMBLE_BANDS:
+            raise ValueError(f"ensemble band {band!r} is not one of {', '.join(ENSEMBLE_BANDS)}")
+        n_quantiles = members[0].n_quantiles
+        if band == "widest" and not (median is not None and 0 <= median < n_quantiles):
+            raise ValueError(f"the widest-member band needs the median's index among {n_quantiles} quantiles")
         self.members = nn.ModuleList(members)
         self.horizon = members[0].horizon
-        self.n_quantiles = members[0].n_quantiles
+        self.n_quantiles = n_quantiles
+        self.band = band
+        self.median = median
         self._fused_state: dict[str, Any] | None = None
+
+    def _together(self, each: torch.Tensor) -> torch.Tensor:
+        """The members' forecasts ``[K, B, H, Q]`` as one ``[B, H, Q]`` (see ``band``)."""
+        if self.band == "mean" or self.n_quantiles == 1:
+            return each.mean(0)
+        i = self.median
+        p50 = each[..., i : i + 1]  # [K, B, H, 1]
+        dist = each - p50
+        # [B, H, Q]: the most negative distance below the median, the largest from it up (0 at the median).
+        wide = torch.cat([dist[..., :i].amin(0), dist[..., i:].amax(0)], dim=-1)
+        return p50.mean(0) + wide
 
     def train(self, mode: bool = True) -> EnsembleLSTM:
         self._fused_state = None  # weights may change: fuse again when next used for forecasting
@@ -107,7 +136,7 @@ class EnsembleLSTM(nn.Module):
 
     def forward(self, past: torch.Tensor, future: torch.Tensor, level: torch.Tensor) -> torch.Tensor:
         if self.training or torch.is_grad_enabled() or self.members[0].lstm.num_layers != 1:
-            return torch.stack([m(past, future, level) for m in self.members]).mean(0)
+            return self._together(torch.stack([m(past, future, level) for m in self.members]))
         return self._fused_forward(past, future, level)
 
     @torch.no_grad()
@@ -159,4 +188,4 @@ class EnsembleLSTM(nn.Module):
         if self.n_quantiles > 1:
             steps = nn.functional.softplus(raw[..., 1:])
             base = torch.cat([base, base + torch.cumsum(steps, dim=-1)], dim=-1)
-        return base.mean(0)
+        return self._together(base)

@@ -38,7 +38,9 @@ def _setup(values: np.ndarray, first: int) -> dict:
     }
 
 
-def _calibration(*, prior_spread: float = 1.0, seasonal_days: int = 0) -> BandCalibration:
+def _calibration(
+    *, prior_spread: float = 1.0, seasonal_days: int = 0, halfwidth: int = 5, align: str = "origin"
+) -> BandCalibration:
     """A prior of validation scores spread like N(0, prior_spread) (its 0.9 quantile ~ 1.28 * spread)."""
     rng = np.random.default_rng(1)
     r = rng.normal(0, prior_spread, (2000, H, 1))
@@ -48,8 +50,9 @@ def _calibration(*, prior_spread: float = 1.0, seasonal_days: int = 0) -> BandCa
         half_life_steps=12,
         window=36,
         season_steps=DAY if seasonal_days else 0,
-        seasonal_halfwidth=5 if seasonal_days else 0,
+        seasonal_halfwidth=halfwidth if seasonal_days else 0,
         seasonal_days=seasonal_days,
+        seasonal_align=align,
     )
 
 
@@ -131,6 +134,36 @@ def test_errors_at_the_same_time_on_previous_days_widen_the_band_at_that_time_on
         _scale(_calibration(), values, origin=before)[:, 1], rel=0.25
     )
     assert cal.lookback_origins(H) == 3 * DAY + 5
+
+
+def test_same_minute_scores_cover_a_one_minute_burst_that_same_origin_scores_dilute():
+    # One step a day far above the forecast, at the same minute. The forecasts made around the same time on
+    # the last days, each at the same step (origin-aligned), reach that minute once in 2 * H + 1: their p90
+    # is an ordinary error. The forecasts *of* that minute (target-aligned), at every lead, all missed it.
+    rng = np.random.default_rng(0)
+    values = 100 + rng.normal(0, 1.0, 8 * DAY)
+    burst_at = 30
+    values[burst_at::DAY] += 8.0
+    origin = 7 * DAY + burst_at - 4  # the burst is this forecast's step 4
+    same_origin = _calibration(seasonal_days=3, halfwidth=H)
+    same_minute = _calibration(seasonal_days=3, halfwidth=H, align="target")
+    by_origin = _scale(same_origin, values, origin=origin)[:, 1]
+    by_target = _scale(same_minute, values, origin=origin)[:, 1]
+    plain = _scale(_calibration(), values, origin=origin)[:, 1]
+    assert by_target[4] >= 7.0, "the band reaches the burst (8 band widths above) at its step"
+    assert by_target[4] > 2 * by_origin[4], "same-origin scores: one burst score in 13 a day"
+    # The other steps' targets were ordinary minutes on every day: the band stays about as the recent errors
+    # say (18 scores a step: their p90 is noisy), where same-origin scores widened every step alike.
+    others = np.arange(H) != 4
+    assert np.median(by_target[others]) == pytest.approx(plain[0], rel=0.3)
+    assert by_origin[others].min() > 1.5 * plain[0]
+    # The same scores, through the round trip a saved model makes.
+    back = BandCalibration.from_dict(_calibration(seasonal_days=3, halfwidth=H, align="target").to_dict())
+    assert back.seasonal_align == "target"
+    saved_before = {k: v for k, v in back.to_dict().items() if k != "seasonal_align"}
+    assert BandCalibration.from_dict(saved_before).seasonal_align == "origin", "models saved before it"
+    with pytest.raises(ValueError, match="seasonal_align"):
+        BandCalibration.from_dict({**back.to_dict(), "seasonal_align": "minute"})
 
 
 def test_without_enough_scores_the_validation_scale_decides():

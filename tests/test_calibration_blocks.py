@@ -56,15 +56,17 @@ def _reference_scales(
     h = np.arange(H)
     i50 = list(quantiles).index(0.5)
 
-    def scores_at(s_abs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def scores_at(s_abs: np.ndarray, step: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Scores ``[N, H, K, Q]`` and residuals ``y - point`` ``[N, H, K]`` of the forecasts made at
-        origins ``s_abs [N, H, K]`` for step h, with the combination weights of now; NaN where the origin
-        is not kept or its target not yet seen."""
-        target = s_abs + h[None, :, None]
+        origins ``s_abs [N, H, K]`` for step h (or ``step``), with the combination weights of now; NaN
+        where the origin is not kept, the step outside the horizon or its target not yet seen."""
+        step = np.broadcast_to(h[None, :, None] if step is None else step, s_abs.shape)
+        target = s_abs + step
         ok = (s_abs >= first) & (s_abs < first + S) & (target < origins[:, None, None]) & (target >= 0)
+        ok = ok & (step >= 0) & (step < H)
         s_rel = np.clip(s_abs - first, 0, S - 1)
         y = np.where(ok, values[np.clip(target, 0, len(values) - 1)], np.nan)  # [N, H, K]
-        hh = np.broadcast_to(h[None, :, None], s_rel.shape)
+        hh = np.clip(step, 0, H - 1)
         past = np.zeros(s_rel.shape)
         for name, w in weights.items():
             past += w[:, :, None] * members[name][s_rel, hh]  # [N, H, K]
@@ -83,8 +85,11 @@ def _reference_scales(
     if cal.season_steps and cal.seasonal_days:
         i = np.arange(-cal.seasonal_halfwidth, cal.seasonal_halfwidth + 1)
         back = (np.arange(1, cal.seasonal_days + 1)[:, None] * cal.season_steps - i[None, :]).ravel()  # [K]
+        step = None
+        if cal.seasonal_align == "target":  # the origin i steps after the same time reaches it at step h - i
+            step = h[None, :, None] - np.tile(i, cal.seasonal_days)[None, None, :]
         seasonal, seasonal_d = scores_at(
-            np.broadcast_to(origins[:, None, None] - back[None, None, :], (N, H, len(back)))
+            np.broadcast_to(origins[:, None, None] - back[None, None, :], (N, H, len(back))), step
         )
     out = np.ones((N, H, Q))
     for q, level in enumerate(quantiles):
@@ -149,7 +154,9 @@ def _reference_quantile(
     return np.where(np.isfinite(k) | (k == -np.inf), k, beyond)
 
 
-def _inputs(seed: int, *, quantiles: tuple[float, ...], seasonal: bool) -> tuple[BandCalibration, dict]:
+def _inputs(
+    seed: int, *, quantiles: tuple[float, ...], seasonal: bool, align: str = "origin"
+) -> tuple[BandCalibration, dict]:
     """Three components at consecutive origins from ``first``, a network band whose p50 is near zero in
     places (the band is absolute there), gaps in the values, per-origin weights; origins scattered over the
     range (some before any score is kept, some at its end)."""
@@ -180,6 +187,7 @@ def _inputs(seed: int, *, quantiles: tuple[float, ...], seasonal: bool) -> tuple
         season_steps=DAY if seasonal else 0,
         seasonal_halfwidth=H if seasonal else 0,
         seasonal_days=3 if seasonal else 0,
+        seasonal_align=align,
     )
     point = sum(weights[k] * members[k][origins - first] for k in members)
     unit = carried_width(raw[origins - first], point, i50=quantiles.index(0.5), floor=1.0)
@@ -197,14 +205,19 @@ def _inputs(seed: int, *, quantiles: tuple[float, ...], seasonal: bool) -> tuple
     return cal, kw
 
 
-@pytest.mark.parametrize("seasonal", [False, True])
+@pytest.mark.parametrize("seasonal", [False, "origin", "target"])
 @pytest.mark.parametrize("quantiles", [(0.5, 0.9), (0.1, 0.5, 0.9)])
 @pytest.mark.parametrize("validation_scale", [None, "given"])
 @pytest.mark.parametrize("block_elements", [1, 5000, 1 << 21])
 def test_blocks_of_origins_give_the_one_pass_numbers(
     monkeypatch, seasonal, quantiles, validation_scale, block_elements
 ):
-    cal, kw = _inputs(len(quantiles) + 2 * seasonal, quantiles=quantiles, seasonal=seasonal)
+    cal, kw = _inputs(
+        len(quantiles) + 2 * bool(seasonal),
+        quantiles=quantiles,
+        seasonal=bool(seasonal),
+        align=seasonal or "origin",
+    )
     vs = None if validation_scale is None else [1.3 if q != 0.5 else 1.0 for q in quantiles]
     expected = _reference_scales(cal, validation_scale=vs, **kw)
     monkeypatch.setattr(calibration, "_BLOCK_ELEMENTS", block_elements)  # 1: one origin a block

@@ -17,11 +17,13 @@ from forecaster.settings import ModelSettings, TrainSettings, target_config_from
 from forecaster.sources.synthetic import live_streaming
 
 
-def _members(k: int) -> list[QuantileLSTM]:
+def _members(k: int, *, n_quantiles: int = 2) -> list[QuantileLSTM]:
     out = []
     for seed in range(k):
         torch.manual_seed(seed)
-        net = QuantileLSTM(past_features=6, future_features=5, horizon=4, n_quantiles=2, hidden_size=8)
+        net = QuantileLSTM(
+            past_features=6, future_features=5, horizon=4, n_quantiles=n_quantiles, hidden_size=8
+        )
         with torch.no_grad():  # away from the persistence start, so that members differ
             for p in net.parameters():
                 p.add_(0.3 * torch.randn_like(p))
@@ -51,6 +53,36 @@ def test_fused_forecast_is_the_mean_of_the_members():
     assert torch.allclose(again, expected, atol=1e-5)
 
 
+def test_widest_band_keeps_every_members_peak_around_the_mean_median():
+    # Averaging the members' p90 paths lowers their peak where the members peak at different steps (the
+    # true 30-minute peak then beats the p90's peak more often); the widest member's distance keeps it.
+    members = _members(3, n_quantiles=3)
+    past, future, level = torch.randn(5, 12, 6), torch.randn(5, 4, 5), torch.randn(5, 1)
+    with torch.no_grad():
+        each = torch.stack([m(past, future, level) for m in members])  # [K, B, H, Q]
+    ensemble = EnsembleLSTM(members, band="widest", median=1).eval()
+    with torch.inference_mode():
+        fused = ensemble(past, future, level)
+    with torch.no_grad():
+        unfused = ensemble._together(each)
+    assert torch.allclose(fused, unfused, atol=1e-5), "the fused pass combines the members alike"
+    p50 = each[..., 1].mean(0)
+    assert torch.allclose(fused[..., 1], p50, atol=1e-5), "the median is the members' mean"
+    up = (each[..., 2] - each[..., 1]).amax(0)
+    down = (each[..., 0] - each[..., 1]).amin(0)
+    assert torch.allclose(fused[..., 2], p50 + up, atol=1e-5)
+    assert torch.allclose(fused[..., 0], p50 + down, atol=1e-5)
+    assert torch.all(fused[..., 2] >= fused[..., 1]) and torch.all(fused[..., 1] >= fused[..., 0])
+    # Wider than the mean of the bands wherever the members' widths differ, and never narrower.
+    mean = each.mean(0)
+    assert torch.all(fused[..., 2] - fused[..., 1] >= mean[..., 2] - mean[..., 1] - 1e-6)
+    assert torch.any(fused[..., 2] - fused[..., 1] > mean[..., 2] - mean[..., 1] + 1e-3)
+    with pytest.raises(ValueError, match="median"):
+        EnsembleLSTM(members, band="widest")
+    with pytest.raises(ValueError, match="band"):
+        EnsembleLSTM(members, band="max")
+
+
 @pytest.fixture(scope="module")
 def series() -> pd.Series:
     return live_streaming(days=4, seed=5)
@@ -63,13 +95,20 @@ def test_members_within_budget_and_saved_as_one_model(series, tmp_path, monkeypa
         train=TrainSettings(epochs=2, max_windows_per_epoch=256, blend=False, ensemble_members=2),
     )
     assert isinstance(model.network, EnsembleLSTM) and model.architecture["ensemble"] == 2
+    assert model.architecture["ensemble_band"] == "widest" and model.network.band == "widest"
     assert len(model.info["training"]["ensemble_members"]) == 2
-    loaded = Forecaster.load(model.save(tmp_path / "m"))
-    assert isinstance(loaded.network, EnsembleLSTM)
+    saved = model.save(tmp_path / "m")
+    loaded = Forecaster.load(saved)
+    assert isinstance(loaded.network, EnsembleLSTM) and loaded.network.band == "widest"
     history = series.iloc[:-30]
     np.testing.assert_allclose(
         loaded.predict(history).to_numpy(), model.predict(history).to_numpy(), rtol=1e-5
     )
+    # An ensemble saved before the band was named averaged every quantile, and still does.
+    manifest = json.loads((saved / "manifest.json").read_text())
+    del manifest["architecture"]["ensemble_band"]
+    (saved / "manifest.json").write_text(json.dumps(manifest))
+    assert Forecaster.load(saved).network.band == "mean"
     # A budget too small for a second member keeps one network, saved as before (no ``ensemble`` key).
     monkeypatch.setattr(training, "_ENSEMBLE_BUDGET", 1)
     single = training.fit_forecaster(
