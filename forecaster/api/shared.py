@@ -95,6 +95,7 @@ def snapshot_document(service: ForecastService, *, written_at: pd.Timestamp) -> 
                 },
                 "model_name": entry.model_name,
                 "note": entry.note,
+                "events": entry.events,
             }
         targets[name] = item
     return {"version": SNAPSHOT_VERSION, "written_at_ns": _ns(written_at), "targets": targets}
@@ -153,6 +154,7 @@ def apply_snapshot(service: ForecastService, doc: dict[str, Any]) -> int:
             model=model,
             model_name=data["model_name"],
             note=data.get("note"),
+            events=list(data.get("events") or []),
         )
         changed += 1
     return changed
