@@ -317,6 +317,15 @@ def test_invalid_selector_terms_are_named(term):
     assert repr(term.strip()) in str(info.value) or "label" in str(info.value)
 
 
+def test_a_prefixed_label_key_may_be_longer_than_63_characters():
+    # Kubernetes allows a DNS-subdomain prefix (up to 253 characters) before the 63-character name:
+    # app.kubernetes.io/... and vendor keys are often longer than 63 in all, and must still filter.
+    key = "team." + "platform-" * 8 + "example.com/" + "n" * 63
+    assert len(key) > 63
+    match = parse_selector(f"{key}=payments")
+    assert match({key: "payments"}) and not match({key: "search"})
+
+
 def test_the_selector_term_limit():
     parse_selector(",".join(f"k{i}=v" for i in range(MAX_SELECTOR_TERMS)))
     with pytest.raises(DataError, match="more than 20"):

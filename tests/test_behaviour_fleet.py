@@ -142,6 +142,16 @@ def test_template_boundaries_are_accepted():
     assert Template(("service",)).max_targets == DEFAULT_MAX_TARGETS == 100
 
 
+def test_a_template_may_split_by_a_label_with_capitals():
+    # Prometheus label names allow capitals (e.g. serviceName from a Kubernetes annotation): the fleet can be
+    # templated on them, and each member's query selects its own value of that label.
+    query = "sum by (serviceName, Zone_2) (rate(http_requests_total[5m]))"
+    check_template(query, Template(("serviceName", "Zone_2")), where="ForecastTarget web", name="web")
+    assert 'on (serviceName) label_replace(vector(1), "serviceName", "checkout"' in member_query(
+        query, ("serviceName",), ("checkout",)
+    )
+
+
 # -- shards ------------------------------------------------------------------------------------------------------
 
 

@@ -59,6 +59,13 @@ def test_the_learnt_lateness_covers_the_late_starts_rounded_up_to_a_minute(delay
     assert profile.late_s == late_s
 
 
+def test_five_starts_are_enough_to_learn_the_lateness():
+    # The fewest starts the lateness is learnt from (fewer keep the default): exactly five must count.
+    y, index, calendar = _history([0, 0, 0, 0, 5])
+    profile = fit_event_profile(y, index, calendar, season=1440, horizon=10)
+    assert profile.late_s == 240.0 != DEFAULT_LATE_S  # the 95th percentile of 0, 0, 0, 0, 300 s: 240 s
+
+
 def test_without_enough_starts_the_default_lateness_is_kept():
     y, index, calendar = _history([0, 0, 5])
     profile = fit_event_profile(y, index, calendar, season=1440, horizon=10)

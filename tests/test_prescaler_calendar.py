@@ -444,3 +444,28 @@ def test_a_calendar_read_again_is_not_a_status_change_of_its_own():
     }
     assert material(before) == material(later)
     assert material(before) != material(down)
+
+
+def test_a_problem_with_the_target_keeps_the_calendar_condition_as_it_was(fake_api, kube):
+    """A missing scale target says nothing about the calendar: its condition stays in the status with its
+    transition time (no flap to absent and back, no second Event) while the policy is Degraded."""
+    _cluster(fake_api)
+    ctl, _ = _controller(kube, FlakyCalendar())
+    ctl.tick(NOW - 2 * MIN)
+    before = _calendar_condition(fake_api)
+    assert before["status"] == "True"
+
+    hpa_object = fake_api.get("horizontalpodautoscalers", NS, "live-api")
+    fake_api.remove("horizontalpodautoscalers", NS, "live-api")
+    fake_api.remove("deployments", NS, "live-api")
+    [outcome] = ctl.tick(NOW - MIN)
+    assert not outcome.ready
+    conditions = {c["type"]: c for c in _status(fake_api)["conditions"]}
+    assert conditions["Degraded"]["status"] == "True"
+    assert conditions["CalendarAvailable"] == before
+
+    fake_api.put(deployment(replicas=3))
+    fake_api.put(hpa_object)
+    ctl.tick(NOW)
+    assert _calendar_condition(fake_api)["lastTransitionTime"] == before["lastTransitionTime"]
+    assert _calendar_events(fake_api) == []
