@@ -52,7 +52,27 @@ class Module:
 
 # Priority order: the decision and replay models first, then the store and the data layer, then the API.
 MODULES = (
-    Module("scaling", "forecaster/scaling.py", ("tests/test_scaling.py", "tests/test_guarantees_scaling.py")),
+    # quantile_outside_events' own tests, but its replay equivalence (5 s a mutant; decide's cases cover it).
+    Module(
+        "scaling",
+        "forecaster/scaling.py",
+        (
+            "tests/test_scaling.py",
+            "tests/test_guarantees_scaling.py",
+            *(
+                f"tests/test_quantile_outside_events.py::{name}"
+                for name in (
+                    "test_a_quantile_between_two_columns_is_read_linearly_between_them",
+                    "test_a_quantile_outside_the_columns_is_a_clear_error",
+                    "test_outside_events_the_lower_quantile_at_events_the_policy_quantile",
+                    "test_quantile_outside_events_must_be_a_fraction",
+                    "test_event_steps_are_the_profile_steps_of_each_entry",
+                    "test_marking_a_forecast_function_keeps_a_repeated_frame_one_object",
+                    "test_the_policy_spec_carries_quantile_outside_events",
+                )
+            ),
+        ),
+    ),
     Module(
         "hpa",
         "forecaster/hpa.py",

@@ -174,3 +174,124 @@ def test_the_planning_window_ends_at_lead_plus_interval_to_the_nanosecond():
     decision = decide(forecast=forecast, policy=POLICY, state=ScalingState(), now=NOW, current_replicas=2)
 
     assert (decision.desired_replicas, decision.forecast_peak_at) == (7, end), decision.message
+
+
+# -- planned quantiles: interpolation and quantile_outside_events (found unpinned by bench/mutation.py) ------------
+
+# Non-quantile columns first ("event" and "pod" start a scan), odd names that are not quantiles ("pX", "p0",
+# "p100"), and quantiles that are not evenly spaced, so that the nearest two around a quantile matter.
+_COLUMNS = {
+    "event": np.array([0.0, 1.0, np.nan]),
+    "pod": np.array([7.0, 7.0, 7.0]),
+    "pX": np.array([1.0, 1.0, 1.0]),
+    "p0": np.array([0.0, 0.0, 0.0]),
+    "p10": np.array([10.0, 20.0, 30.0]),
+    "p50": np.array([50.0, 60.0, 70.0]),
+    "p75": np.array([80.0, 90.0, 100.0]),
+    "p90": np.array([110.0, 130.0, 150.0]),
+    "p100": np.array([1000.0, 1000.0, 1000.0]),
+}
+
+
+@pytest.mark.parametrize(
+    ("quantile", "expected"),
+    [
+        (0.75, [80.0, 90.0, 100.0]),  # a column of its own
+        (0.8, [90.0, 103.33333333333333, 116.66666666666667]),  # p75 + 1/3 of (p90 - p75)
+        (0.6, [62.0, 72.0, 82.0]),  # p50 + 0.4 x (p75 - p50)
+        (0.2, [20.0, 30.0, 40.0]),  # p10 + 0.25 x (p50 - p10)
+        (0.95, None),  # above p90: p100 is no quantile (a quantile lies strictly between 0 and 1)
+        (0.05, None),  # below p10: nor is p0
+    ],
+)
+def test_planned_values_read_between_the_nearest_two_quantiles(quantile, expected):
+    from forecaster.scaling import planned_values
+
+    got = planned_values(_COLUMNS, POLICY.replace(quantile=quantile))
+    if expected is None:
+        assert got is None
+    else:
+        np.testing.assert_allclose(got, expected, rtol=1e-12)
+
+
+def test_planned_values_outside_events_use_their_own_quantile_only_where_no_event_is_known():
+    from forecaster.scaling import planned_values
+
+    policy = POLICY.replace(quantile=0.9, quantile_outside_events=0.6)
+    # Step 0: clear of events -> p60; step 1: an event -> p90; step 2: unknown (NaN) -> p90, the safe side.
+    np.testing.assert_allclose(planned_values(_COLUMNS, policy), [62.0, 130.0, 150.0], rtol=1e-12)
+    without_event = {k: v for k, v in _COLUMNS.items() if k != "event"}
+    np.testing.assert_allclose(planned_values(without_event, policy), [110.0, 130.0, 150.0], rtol=1e-12)
+    assert planned_values(_COLUMNS, POLICY.replace(quantile=0.9, quantile_outside_events=0.05)) is None
+    assert planned_values(_COLUMNS, POLICY.replace(quantile=0.95, quantile_outside_events=0.6)) is None
+
+
+def test_a_policy_planning_a_quantile_the_forecast_cannot_give_names_what_it_has():
+    index = pd.date_range(NOW + pd.Timedelta(minutes=1), periods=30, freq="1min")
+    forecast = pd.DataFrame({"p50": np.full(30, 400.0), "p90": np.full(30, 500.0)}, index=index)
+    policy = POLICY.replace(quantile=0.9, quantile_outside_events=0.3)
+    with pytest.raises(Exception) as info:
+        decide(forecast=forecast, policy=policy, state=ScalingState(), now=NOW, current_replicas=2)
+    assert str(info.value).startswith("the forecast has no p30 column (it has p50, p90)")
+
+
+@pytest.mark.parametrize("bad", [0.0, 1.0, 1.5, -0.2, float("nan"), float("inf")])
+def test_a_quantile_outside_events_that_is_no_fraction_is_refused_with_what_to_do(bad):
+    from forecaster.errors import ConfigError
+
+    with pytest.raises(ConfigError) as info:
+        POLICY.replace(quantile_outside_events=bad)
+    assert info.value.problem == (
+        f"scaling policy: quantile_outside_events must be between 0 and 1 exclusive, got {bad!r}"
+    )
+    assert info.value.hint == "e.g. 0.8, or leave it unset to plan on quantile everywhere"
+
+
+@pytest.mark.parametrize("fine", [None, 1e-9, 0.5, 1 - 1e-9])
+def test_a_quantile_outside_events_strictly_between_0_and_1_or_unset_is_accepted(fine):
+    assert POLICY.replace(quantile_outside_events=fine).quantile_outside_events == fine
+
+
+def _frame(**columns: float | str) -> pd.DataFrame:
+    index = pd.date_range(NOW + pd.Timedelta(minutes=1), periods=30, freq="1min")
+    return pd.DataFrame({name: [value] * 30 for name, value in columns.items()}, index=index)
+
+
+def _desired(forecast: pd.DataFrame, policy: ScalingPolicy) -> int:
+    return decide(
+        forecast=forecast, policy=policy, state=ScalingState(), now=NOW, current_replicas=2
+    ).desired_replicas
+
+
+def test_a_text_column_starting_with_p_beside_interpolated_quantiles_changes_nothing():
+    # Only quantile columns (p<number>) are read as numbers: a "phase" label must not be converted.
+    forecast = _frame(p50=400.0, p90=800.0, phase="prime time")
+    assert _desired(forecast, POLICY.replace(quantile=0.8)) == 7  # 400 + 0.75 x 400 = 700 -> 7
+
+
+def test_max_over_median_caps_at_the_median_even_with_quantile_outside_events():
+    forecast = _frame(p50=400.0, p90=800.0, event=1.0)
+    policy = POLICY.replace(quantile=0.9, quantile_outside_events=0.6, max_over_median=0.25)
+    assert _desired(forecast, policy) == 5  # p90 800 capped at p50 x 1.25 = 500
+
+
+def test_a_forecast_without_a_median_still_interpolates_with_quantile_outside_events():
+    forecast = _frame(p10=100.0, p90=900.0, event=0.0)
+    policy = POLICY.replace(quantile=0.9, quantile_outside_events=0.5)
+    assert _desired(forecast, policy) == 5  # outside events: p10 + 0.5 x (p90 - p10) = 500
+
+
+def test_the_missing_median_for_max_over_median_is_named_with_what_to_do():
+    from forecaster.errors import ConfigError
+
+    with pytest.raises(ConfigError) as info:
+        _desired(_frame(p90=800.0), POLICY.replace(quantile=0.9, max_over_median=0.25))
+    assert info.value.problem == "the forecast has no p50 column (it has p90)"
+    with pytest.raises(ConfigError) as info:
+        _desired(_frame(p90=800.0, p95=900.0), POLICY.replace(quantile=0.9, max_over_median=0.25))
+    assert info.value.problem == "the forecast has no p50 column (it has p90, p95)"
+    assert info.value.hint == "plan on a quantile the model predicts, or retrain the model with that quantile"
+    # Two columns missing at once are both named.
+    with pytest.raises(ConfigError) as info:
+        _desired(_frame(p50=1.0, p90=2.0), POLICY.replace(quantile=0.95, quantile_outside_events=0.3))
+    assert info.value.problem == "the forecast has no p95, p30 column (it has p50, p90)"
