@@ -798,20 +798,25 @@ def tune(
         raise DataError(
             f"tune: {len(replayed)} minutes to tune on is too short", hint="tune on at least a day of history"
         )
-    points = evaluate(
-        trace,
-        settings=grid,
-        forecasts=forecasts,
-        capacity_per_replica=capacity_per_replica,
-        pod_startup_s=pod_startup_s,
-        slo=slo,
-        replay_start=start,
-        confidence=confidence,
-        margin=margin,
-        max_replicas=max_replicas,
-        min_replicas=min_replicas,
-        progress=progress,
-    )
+
+    def replay_settings(settings: Sequence[Setting], **kwargs: Any) -> list[Point]:
+        """The grid's settings (or the reach's) replayed on the same trace, forecasts and SLO."""
+        return evaluate(
+            trace,
+            settings=settings,
+            forecasts=forecasts,
+            capacity_per_replica=capacity_per_replica,
+            pod_startup_s=pod_startup_s,
+            slo=slo,
+            replay_start=start,
+            confidence=confidence,
+            margin=margin,
+            max_replicas=max_replicas,
+            min_replicas=min_replicas,
+            **kwargs,
+        )
+
+    points = replay_settings(grid, progress=progress)
     recommended = _cheapest(points)
     hpa_alone = _cheapest(p for p in points if not p.setting.prescaler)
     reached = 0
@@ -823,19 +828,7 @@ def tune(
             if recommended is None or not s.prescaler  # only the HPA alone's comparison needs them
         ]
         if extra:
-            more = evaluate(
-                trace,
-                settings=extra,
-                forecasts=forecasts,
-                capacity_per_replica=capacity_per_replica,
-                pod_startup_s=pod_startup_s,
-                slo=slo,
-                replay_start=start,
-                confidence=confidence,
-                margin=margin,
-                max_replicas=max_replicas,
-                min_replicas=min_replicas,
-            )
+            more = replay_settings(extra)
             for p in more:
                 p.reach = True
             points = [*points, *more]
