@@ -33,9 +33,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import events as bench_events  # noqa: E402
 from replay import load_table, save_table  # noqa: E402
 
-from forecaster.event_profile import USE_AFTER_S, USE_BEFORE_S  # noqa: E402
+from forecaster.event_profile import with_event_steps  # noqa: E402
 from forecaster.event_scores import EVENT_WINDOW, event_window_mask  # noqa: E402
 from forecaster.events import Calendar, bind_calendar  # noqa: E402
+from forecaster.scaling import EVENT_COLUMN, ScalingPolicy, planned_values  # noqa: E402
 from forecaster.settings import TrainSettings  # noqa: E402
 from forecaster.simulate import ForecastTable, precompute_forecasts, prepare_trace, replay  # noqa: E402
 from forecaster.sources.synthetic import live_streaming_events  # noqa: E402
@@ -65,20 +66,21 @@ def setup(seed: int, *, cache: Path | None, tables: Path) -> tuple:
     return scenario, trace, split, cap, table
 
 
-def transformed(table: ForecastTable, change: dict, starts_s: np.ndarray) -> ForecastTable:
-    """The table with its p90 column replaced by what ``change`` plans on (each frame once)."""
-    w = (change["q"] - 0.5) / 0.4
+def transformed(table: ForecastTable, change: dict, calendar: Calendar) -> ForecastTable:
+    """The table with its p90 column replaced by what ``change`` plans on (each frame once): the quantile read
+    as the prescaler reads it (:func:`forecaster.scaling.planned_values`), capped, and with ``split`` the p90
+    at the steps the calendar's entries reach (:func:`forecaster.event_profile.with_event_steps`)."""
+    policy = ScalingPolicy(capacity_per_replica=1.0, quantile=change["q"])
     done: dict[int, pd.DataFrame] = {}
 
     def one(frame: pd.DataFrame) -> pd.DataFrame:
         out = frame.copy()
         p50, p90 = out["p50"].to_numpy(float), out["p90"].to_numpy(float)
-        planned = p50 + w * (p90 - p50)
+        planned = planned_values({"p50": p50, "p90": p90}, policy)
         if change.get("cap") is not None:
             planned = np.minimum(planned, p50 * (1 + change["cap"]))
         if change.get("split"):
-            lag = out.index.as_unit("ns").asi8[:, None] / 1e9 - starts_s[None, :]
-            near = ((lag >= -USE_BEFORE_S) & (lag < USE_AFTER_S)).any(axis=1)
+            near = with_event_steps(frame, calendar)[EVENT_COLUMN].to_numpy() > 0
             planned = np.where(near, p90, planned)
         out["p90"] = planned
         return out
@@ -127,10 +129,9 @@ def main() -> None:
     rows: dict[str, list[dict]] = {}
     for seed in (int(s) for s in args.seeds.split(",")):
         scenario, trace, split, cap, table = setup(seed, cache=args.cache, tables=args.tables)
-        starts_s = np.array([e.start.timestamp() for e in scenario.calendar.events])
         fixed: dict = {}
         for name, change in variants.items():
-            planned = table if "q" not in change else transformed(table, change, starts_s)
+            planned = table if "q" not in change else transformed(table, change, scenario.calendar)
             row = evaluate(scenario, trace, split, cap, planned, fixed)
             rows.setdefault(name, []).append(row)
             print(seed, name, json.dumps(row), flush=True)
