@@ -444,8 +444,12 @@ class TuneResult:
     """Which bound of ``MARGINS`` set the margin."""
     nearest: Point | None = None
     """Where no setting meets the SLO with the margin: the one with the lowest bound (reported, never applied)."""
-    reached: int = 0
-    """How many settings of :func:`reach_grid` were replayed because the grid missed the SLO (0: none)."""
+
+    @property
+    def reached(self) -> int:
+        """How many settings of :func:`reach_grid` were replayed because the grid missed the SLO (0: none): the
+        points flagged ``reach``, counted, so the count cannot disagree with the frontier."""
+        return sum(1 for p in self.points if p.reach)
 
     def margin_info(self) -> dict[str, Any]:
         """How the margin was set: the rule, its blocks, and what it added to the recommended setting's rate."""
@@ -819,7 +823,6 @@ def tune(
     points = replay_settings(grid, progress=progress)
     recommended = _cheapest(points)
     hpa_alone = _cheapest(p for p in points if not p.setting.prescaler)
-    reached = 0
     if reach and (recommended is None or hpa_alone is None):
         qs = [q for q in (_quantile_of(c) for c in columns) if q is not None]
         extra = [
@@ -832,7 +835,6 @@ def tune(
             for p in more:
                 p.reach = True
             points = [*points, *more]
-            reached = len(more)
             recommended = recommended or _cheapest(points)
             hpa_alone = hpa_alone or _cheapest(p for p in points if not p.setting.prescaler)
     for group in (
@@ -863,7 +865,6 @@ def tune(
         hpa_alone=hpa_alone,
         margin=margin,
         nearest=None if recommended else min(points, key=lambda p: (p.rate_upper, p.replica_minutes)),
-        reached=reached,
     )
 
 
