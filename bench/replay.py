@@ -1782,8 +1782,29 @@ def _bound(point: dict, rule: str) -> float:
             spread = max(float(np.std(per, ddof=1)), float(np.std(per[n // 2 :], ddof=1)))
             rate = float(num.sum() / max(den.sum(), 1e-12))
             return rate + t_quantile(0.9, n - 1) * spread / math.sqrt(n)
+        if (
+            rule == "recent-decay"
+        ):  # weights halving every quarter of the range back: weighted mean, spread, n
+            w = 0.5 ** ((n - 1 - np.arange(n)) / (n / 4))
+            ww = w / w.sum()
+            rate = float((w * num).sum() / max((w * den).sum(), 1e-12))
+            eff = 1.0 / float((ww**2).sum())
+            var = float((ww * (per - (ww * per).sum()) ** 2).sum()) * n / max(n - 1, 1)
+            return rate + t_quantile(0.9, max(round(eff) - 1, 1)) * math.sqrt(var / eff)
+        if rule == "trend":  # the blocks' linear trend, its prediction bound at the middle of a next range
+            x = np.arange(n, dtype=float)
+            if n < 4 or np.ptp(per) == 0:
+                return point["bounds"]["hours"]
+            slope, icept = np.polyfit(x, per, 1)
+            at = n - 1 + n / 2
+            resid = per - (slope * x + icept)
+            se = float(np.std(resid, ddof=2)) * math.sqrt(
+                1 / n + (at - x.mean()) ** 2 / ((x - x.mean()) ** 2).sum()
+            )
+            return max(point["bounds"]["hours"], slope * at + icept + t_quantile(0.9, n - 2) * se)
         # "lost-hpa": the 2-hour bound; prescaler points are priced out in oos_at where the forecast lost the
-        # series on the tuning range's last quarter (forecast_lost)
+        # series on the tuning range's last quarter (forecast_lost). "hpa-trend": the 2-hour bound, scaled in
+        # oos_at by how much harder the recent half was for the HPA alone (difficulty_trend).
         return point["bounds"]["hours"]
     bounds = point.get("bounds")
     return bounds[rule] if bounds else point["rate_upper"]
@@ -1804,6 +1825,22 @@ def forecast_lost(res: dict) -> bool:
 
     hpa = recent(first["hpa@1"])
     return hpa > 0 and recent(first["shift-p50 hpa@1"]) >= hpa
+
+
+def difficulty_trend(res: dict) -> float:
+    """How much harder the tuning range's recent half was than the whole for the HPA alone at 1.0 (its
+    short-minute rate there over its rate on the whole range), clipped to [1, 2]: the ``hpa-trend`` rule
+    multiplies every bound by it, a margin that grows where the series is getting harder to follow
+    (level or volatility) without seeing what comes after."""
+    first = {p["label"]: p for p in res["grid_first_half"]}
+    if "hpa@1" not in first:
+        return 1.0
+    num = np.asarray(first["hpa@1"]["block_short"], dtype=float)
+    den = np.asarray(first["hpa@1"]["block_total"], dtype=float)
+    whole = float(num.sum() / max(den.sum(), 1e-12))
+    half = len(num) // 2
+    recent = float(num[half:].sum() / max(den[half:].sum(), 1e-12))
+    return 1.0 if whole <= 0 else min(2.0, max(1.0, recent / whole))
 
 
 def oos_at(res: dict, limit: float, rule: str | None = None, *, reach: bool = True) -> dict:
@@ -1831,9 +1868,10 @@ def oos_at(res: dict, limit: float, rule: str | None = None, *, reach: bool = Tr
         return None if p is None else second[p["label"]]
 
     lost = rule == "lost-hpa" and forecast_lost(res)
+    scale = difficulty_trend(res) if rule == "hpa-trend" else 1.0
 
     def bound(p: dict) -> float:
-        return math.inf if lost and p["prescaler"] else _bound(p, rule)
+        return math.inf if lost and p["prescaler"] else _bound(p, rule) * scale
 
     first = res["grid_first_half"]
     rec = cheapest(first, bound) or cheapest([*first, *extra_first], bound)
@@ -1852,7 +1890,7 @@ def oos_at(res: dict, limit: float, rule: str | None = None, *, reach: bool = Tr
         "cost": a["replica_minutes"] if a else None,
         "rate": a["rate"] if a else None,
         "first_rate": rec["rate"] if rec else None,
-        "first_bound": _bound(rec, rule) if rec else None,
+        "first_bound": bound(rec) if rec else None,
         "hpa_rule": hpa_rule["label"] if hpa_rule else None,
         "hpa_rule_met": h_met,
         "hpa_rule_cost": h["replica_minutes"] if h else None,
@@ -1896,9 +1934,9 @@ def oos_counts(
 
 FOLD_RULES = ("recent-half", "both-halves", "3-of-4-folds")
 """Cross-validation-like rules over the tuning range's blocks (see _bound), measured, not in forecaster.tuning."""
-ADAPT_RULES = ("recent-double", "recent-spread", "lost-hpa")
-"""Rules meant to follow a change between the tuning range and what comes after it, without seeing it (session
-10; see _bound and forecast_lost), measured, not in forecaster.tuning."""
+ADAPT_RULES = ("recent-double", "recent-spread", "lost-hpa", "recent-decay", "trend", "hpa-trend")
+"""Rules meant to follow a change between the tuning range and what comes after it, without seeing it (sessions
+10-11; see _bound, forecast_lost and difficulty_trend), measured, not in forecaster.tuning."""
 OOS_RULES = ("none", "hours", "confidence", "prediction", "bootstrap", *FOLD_RULES, *ADAPT_RULES)
 """The margin rules the bench compares out of sample (``none``: the first half's rate itself)."""
 
@@ -1945,13 +1983,18 @@ def oos_summary(results: dict, names: list[str]) -> list[str]:
         "`recent-double` the last quarter of the blocks counting double (weighted mean and spread, effective "
         "n), `recent-spread` the bound with the recent half's spread where wider, `lost-hpa` the HPA alone only "
         "where the forecast lost the series on the last quarter (the median plan no better than the HPA at 1.0 "
-        "there). Every rule takes the reach settings (forecaster.tuning.reach_grid) where the grid "
+        "there); and three more (session 11): `recent-decay` weights halving every quarter of the range back, "
+        "`trend` each setting's linear trend over the blocks, its 90% prediction bound at the middle of a next "
+        "range as long (at least the 2-hour bound), `hpa-trend` the 2-hour bound times how much harder the "
+        "recent half was for the HPA alone at 1.0 (its rate there over the whole range's, within 1-2x). "
+        "Every rule takes the reach settings (forecaster.tuning.reach_grid) where the grid "
         "misses the SLO, as `forecaster tune` does; the run's rule is also shown on the grid only. 'Cost vs "
         "none': second-half replica-minutes summed over the traces where the rule and `none` both recommend, "
         "against `none`'s.",
         "",
-        "| rule | SLO | tuned | met | no dearer than the HPA alone (same rule) | in hindsight | cost vs none |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| rule | SLO | tuned | met | no dearer than the HPA alone (same rule) | in hindsight | cost vs none | "
+        "HPA alone (same rule): met |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for limit in OOS_LIMITS:
         base = oos_counts(results, names, limit, "none")["rows"]
@@ -1980,7 +2023,7 @@ def oos_summary(results: dict, names: list[str]) -> list[str]:
                 f"| {label} | {limit:.1%} | {c['recommends']}/{n} | "
                 f"{c['met']}/{n} | {c['no_dearer']}/{n} | {c['no_dearer_hindsight']}/{n} | "
                 + ("n/a" if not math.isfinite(extra) else f"{extra:+.1%}")
-                + " |"
+                + f" | {c['hpa_rule_met']}/{n} |"
             )
     lines += oos_why(results, names, rule)
     return lines

@@ -145,3 +145,31 @@ def test_recent_double_weighs_the_last_quarter_and_lost_hpa_drops_the_prescaler(
         assert bench.oos_at(res, 0.5, "lost-hpa")["recommended"] == "hpa@1"  # cheapest, and an HPA alone
         o = bench.oos_at(res, 0.03, "lost-hpa")  # within 3%: only the median plan or the HPA at 0.5
         assert o["recommended"] == ("hpa@0.5" if is_lost else "shift-p50 hpa@1")
+
+
+def test_recent_decay_and_trend_price_rising_shortfalls_up_and_hpa_trend_follows_the_hpas_difficulty(
+    bench,
+) -> None:
+    early = blocks_point("a", prescaler=True, short=[6, 3, 0, 0, 0, 0, 0, 0], cost=1)
+    late = blocks_point("b", prescaler=True, short=[0, 0, 0, 0, 0, 0, 3, 6], cost=1)
+    assert bench._bound(late, "recent-decay") > bench._bound(early, "recent-decay")
+    # A falling series keeps the 2-hour bound (the trend never loosens it); a rising one is extrapolated up.
+    assert bench._bound(early, "trend") == bench._bound(early, "hours")
+    assert bench._bound(late, "trend") > bench._bound(late, "hours")
+    flat = blocks_point("c", prescaler=True, short=[0] * 8, cost=1)
+    assert bench._bound(flat, "trend") == flat["bounds"]["hours"]  # nothing to fit: the 2-hour bound
+    # hpa-trend: every bound times how much harder the recent half was for the HPA at 1.0, within 1-2x.
+    spare = blocks_point("hpa@0.5", prescaler=False, short=[1, 0, 0, 0, 0, 0, 0, 1], cost=200)
+    for hpa_short, factor in (
+        ([6] * 8, 1.0),
+        ([0, 0, 0, 0, 4, 4, 4, 4], 2.0),
+        ([4, 4, 4, 4, 6, 6, 6, 6], 1.2),
+    ):
+        hpa = blocks_point("hpa@1", prescaler=False, short=hpa_short, cost=100)
+        res = {"grid_first_half": [hpa, spare], "grid": [dict(hpa), dict(spare)], "margin": "hours"}
+        assert bench.difficulty_trend(res) == pytest.approx(factor)
+        limit = spare["rate"] * 1.5  # within the limit unless the factor is above 1.5
+        o = bench.oos_at(res, limit, "hpa-trend")
+        assert o["recommended"] == (None if factor > 1.5 else "hpa@0.5")
+        if o["recommended"]:
+            assert o["first_bound"] == pytest.approx(spare["bounds"]["hours"] * factor)
