@@ -498,12 +498,18 @@ def reach_halves(trace: pd.Series, *, table, split: pd.Timestamp, cap: float, sl
     tuner would (nothing in the grid meets the SLO with the margin)."""
     first, mid = halves(trace, split)
     common = {"capacity_per_replica": cap, "pod_startup_s": 180.0, "slo": slo, "max_replicas": 200}
-    settings = reach_grid(grid=joint_grid())
+    rounds = {1: reach_grid(grid=joint_grid())}
+    rounds[2] = reach_grid(grid=[*joint_grid(), *rounds[1]], stage=2)
+    settings = [*rounds[1], *rounds[2]]
+    stage = {s: k for k, group in rounds.items() for s in group}
     t0 = time.process_time()
     out = {}
     for key, part, at in (("reach_first_half", first, split), ("reach_grid", trace, mid)):
         points = evaluate(part, settings=settings, forecasts=table, replay_start=at, **common)
-        out[key] = [{**_point_dict(q), "default": False, "reach": True} for q in points]
+        out[key] = [
+            {**_point_dict(q), "default": False, "reach": True, "reach_round": stage[q.setting]}
+            for q in points
+        ]
     out["reach_seconds"] = time.process_time() - t0
     return out
 
@@ -1874,10 +1880,21 @@ def oos_at(res: dict, limit: float, rule: str | None = None, *, reach: bool = Tr
         return math.inf if lost and p["prescaler"] else _bound(p, rule) * scale
 
     first = res["grid_first_half"]
-    rec = cheapest(first, bound) or cheapest([*first, *extra_first], bound)
-    hpa_rule = cheapest([p for p in first if not p["prescaler"]], bound) or cheapest(
-        [p for p in [*first, *extra_first] if not p["prescaler"]], bound
-    )
+    # As forecaster.tune reaches: the grid, then each reach round only where the grid and the rounds before
+    # it missed (points stored before session 11 are the first round).
+    tiers = [first]
+    for stage in sorted({p.get("reach_round", 1) for p in extra_first}):
+        tiers.append([*tiers[-1], *(p for p in extra_first if p.get("reach_round", 1) == stage)])
+
+    def tiered(keep) -> dict | None:
+        for points in tiers:
+            found = cheapest([p for p in points if keep(p)], bound)
+            if found is not None:
+                return found
+        return None
+
+    rec = tiered(lambda p: True)
+    hpa_rule = tiered(lambda p: not p["prescaler"])
     hindsight = cheapest([p for p in second.values() if not p["prescaler"]], lambda p: p["rate"])
     considered = [*first, *extra_first]
     nearest = None if rec else min(considered, key=lambda p: (bound(p), p["replica_minutes"]))

@@ -173,3 +173,18 @@ def test_recent_decay_and_trend_price_rising_shortfalls_up_and_hpa_trend_follows
         assert o["recommended"] == (None if factor > 1.5 else "hpa@0.5")
         if o["recommended"]:
             assert o["first_bound"] == pytest.approx(spare["bounds"]["hours"] * factor)
+
+
+def test_the_second_reach_round_is_a_candidate_only_where_the_first_misses(bench) -> None:
+    base = trace({"hpa@1": 0.03, "hpa@0.7": 0.008, "hpa@0.5": 0.0009, "shift-p90 hpa@1": 0.009})
+    res = with_reach(base, {"shift-p90-+40% hpa@1": 0.0004, "hpa@0.4": 0.0003})
+    # A second round, cheaper here than the first (as it can be on another trace): not looked at where the
+    # first round meets the limit with the margin.
+    extra = point("shift-p90 hpa@0.2", prescaler=True, rate=0.00005, cost=220, hours=0.0001, days=0.0001)
+    res["reach_first_half"] = [*res["reach_first_half"], {**extra, "reach_round": 2}]
+    res["reach_grid"] = [*res["reach_grid"], {**extra, "reach_round": 2, "rate": 0.00004}]
+    assert bench.oos_at(res, 0.001)["recommended"] == "shift-p90-+40% hpa@1"
+    # 0.02%: the first round misses too: the second round's point is picked; the HPA alone finds none.
+    o = bench.oos_at(res, 0.0002)
+    assert o["recommended"] == "shift-p90 hpa@0.2" and o["met"] and o["reach_used"]
+    assert o["hpa_rule"] is None and o["no_dearer"]

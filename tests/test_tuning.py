@@ -563,3 +563,36 @@ def test_reach_changes_nothing_where_the_grid_meets_the_slo(trace, reach_case) -
     assert all(not p.setting.prescaler for p in hpa_short.points if p.reach)
     assert hpa_short.recommended.setting == Setting(1.0, "shift", 0.5)
     assert hpa_short.hpa_alone is not None and hpa_short.hpa_alone.reach
+
+
+def test_the_second_reach_round_is_dearer_still_and_replayed_only_where_the_first_missed(
+    trace, reach_case, monkeypatch
+) -> None:
+    first = tuning.reach_grid(grid=tuning.joint_grid())
+    second = tuning.reach_grid(grid=tuning.joint_grid(), stage=2)
+    assert second and not set(second) & set(first)
+    assert [s.target_utilisation for s in second if not s.prescaler] == list(tuning.REACH2_HPA_TARGETS)
+    assert min(s.target_utilisation for s in first) > max(
+        s.target_utilisation for s in second if not s.prescaler
+    )
+    assert max(s.headroom for s in second) > max(s.headroom for s in first)
+    with pytest.raises(ConfigError, match="reach round 3"):
+        tuning.reach_grid(stage=3)
+    # 1%: the first round meets it (above): the second is not replayed.
+    once = tune(trace, slo=SLO.parse("short-minutes=1%"), **reach_case)
+    assert not any(p.setting in set(second) for p in once.points)
+    # Where the first round misses too (here a first round of one HPA alone at 0.9, which misses 1% as the
+    # grid's 0.8 does), the second is replayed after it, and the pick is the cheapest of all that meets it.
+    real = tuning.reach_grid
+
+    def reach(*, quantiles=(0.5, 0.9), grid=(), stage=1):
+        return [Setting(0.9)] if stage == 1 else real(quantiles=quantiles, grid=grid, stage=stage)
+
+    monkeypatch.setattr(tuning, "reach_grid", reach)
+    twice = tune(trace, slo=SLO.parse("short-minutes=1%"), **reach_case)
+    extra2 = real(grid=[*REACH_TEST_GRID, Setting(0.9)], stage=2)
+    assert [p.setting for p in twice.points] == [*REACH_TEST_GRID, Setting(0.9), *extra2]
+    assert twice.reached == 1 + len(extra2) and not twice.points[3].meets
+    rec = twice.recommended
+    assert rec is not None and rec.setting in set(extra2) and rec.meets
+    assert rec.replica_minutes == min(p.replica_minutes for p in twice.points if p.meets)
