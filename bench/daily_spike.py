@@ -19,6 +19,8 @@ test days never change what the network trained on.
                                                                        # combination and band calibration
     python bench/daily_spike.py --models /tmp/spike-models --recombine --seasonal origin:30:3
                                      # the band's seasonal scores as ALIGN:HALFWIDTH:DAYS (an experiment)
+    python bench/daily_spike.py --models /tmp/spike-models --recombine --peaks 0:0:0
+                                     # recurring excursions judged as DAYS:HALFWIDTH:RATIO (0:0:0: not at all)
 
 Writes ``bench/results/daily_spike.md`` and ``.json`` (``--out``).
 """
