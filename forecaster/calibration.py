@@ -31,6 +31,12 @@ truth landed: ``r = (y - point) / width`` with ``width`` the network's band carr
   of a spike's scores were of minutes before it or of forecasts made once it had started (both easy), and
   the p90 of the mixture missed the spike minutes forecast from before it (``bench/daily_spike.py``).
 
+At a recurring excursion's steps (``peaks``, from :func:`forecaster.combine.peak_steps`: a daily spike) the
+seasonal scores of all its steps are pooled, each minute of each day one sample: the forecasts of one minute
+on one day share that minute's noise and that day's level, so a step alone holds as many samples as days
+(three), and the p90 of ~60 near-copies of three numbers missed the spike as often as not. With fewer minutes
+than the quantile needs, the largest of them.
+
 Past forecasts are re-scored with the combination weights of *now* (the forecast being calibrated), applied
 to the components kept at those origins: that is the error this forecast's recipe made there. The forecast
 being calibrated counts as a score at +infinity of unit weight (the conformal finite-sample correction);

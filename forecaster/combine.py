@@ -15,6 +15,10 @@ origins ``s <= t - 1 - h`` are used: their targets ``y[s + h]`` were observed be
 With seasonal memory (:func:`with_seasonal_memory`) the errors made around the same time on the last days
 join the recent ones: a spike that recurs daily is judged by who got it right on the previous days.
 
+At a recurring excursion (:func:`peak_losses`: a step whose target minute was far from the origin's level on
+each of the last days, a daily spike) the components are judged by their forecasts of that minute on those
+days, pooled over the excursion's steps: the recent window holds only the quiet minutes before it.
+
 With a guard (:func:`with_guard`) the skill-weighted forecast is itself one expert among its components,
 judged over a longer window (two days): the final forecast is their exponentially weighted average with
 the Hedge learning rate ``sqrt(8 ln(N) / T)`` over the ``T`` origins judged, on losses measured in units
