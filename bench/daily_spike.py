@@ -19,6 +19,8 @@ test days never change what the network trained on.
                                                                        # combination and band calibration
     python bench/daily_spike.py --models /tmp/spike-models --recombine --seasonal origin:30:3
                                      # the band's seasonal scores as ALIGN:HALFWIDTH:DAYS (an experiment)
+    python bench/daily_spike.py --models /tmp/spike-models --recombine --peaks 0:0:0
+                                     # recurring excursions judged as DAYS:HALFWIDTH:RATIO (0:0:0: not at all)
 
 Writes ``bench/results/daily_spike.md`` and ``.json`` (``--out``).
 """
@@ -68,6 +70,7 @@ def run_seed(
     models: Path | None,
     recombine: bool,
     seasonal: tuple[str, int, int] | None = None,
+    peaks: tuple[int, int, float] | None = None,
 ) -> dict:
     series = daily_spike_series(days, seed=seed)
     train_days = days - test_days
@@ -88,6 +91,15 @@ def run_seed(
         align, halfwidth, seasonal_days = seasonal
         model.calibration = dataclasses.replace(
             model.calibration, seasonal_align=align, seasonal_halfwidth=halfwidth, seasonal_days=seasonal_days
+        )
+        model.reset()
+    if peaks is not None and model.weighting is not None:
+        model.weighting = dataclasses.replace(
+            model.weighting,
+            season_steps=model.spec.season,
+            peak_days=peaks[0],
+            peak_halfwidth=peaks[1],
+            peak_ratio=peaks[2],
         )
         model.reset()
     fit_cpu = time.process_time() - cpu0
@@ -140,12 +152,19 @@ def main(argv: list[str] | None = None) -> int:
         "--seasonal",
         help="experiment: the band's seasonal scores as ALIGN:HALFWIDTH:DAYS (origin or target), e.g. target:10:3",
     )
+    ap.add_argument(
+        "--peaks", help="experiment: recurring excursions judged as DAYS:HALFWIDTH:RATIO (0:0:0: off)"
+    )
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     args = ap.parse_args(argv)
     seasonal = None
     if args.seasonal:
         align, halfwidth, seasonal_days = args.seasonal.split(":")
         seasonal = (align, int(halfwidth), int(seasonal_days))
+    peaks = None
+    if args.peaks:
+        d, hw, ratio = args.peaks.split(":")
+        peaks = (int(d), int(hw), float(ratio))
     if not 1 <= args.test_days < args.days - 3:
         ap.error("--test-days must be at least 1 and leave more than 3 days to train on")
     torch.set_num_threads(1)
@@ -159,6 +178,7 @@ def main(argv: list[str] | None = None) -> int:
             models=args.models,
             recombine=args.recombine,
             seasonal=seasonal,
+            peaks=peaks,
         )
         rows.append(row)
         print(

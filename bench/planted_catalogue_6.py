@@ -644,8 +644,8 @@ CATALOGUE_6: tuple[tuple[str, str, str, str, str], ...] = (
     (
         "calibration6-seasonal-only-narrows",
         CAL,
-        "            k = np.maximum(k, _weighted_quantile(seasonal[q], None, prior=prior, at=at))  # [N, H]",
-        "            k = np.minimum(k, _weighted_quantile(seasonal[q], None, prior=prior, at=at))  # [N, H]",
+        "            k = np.maximum(k, ks)  # [N, H]",
+        "            k = np.minimum(k, ks)  # [N, H]",
         "the seasonal scale can only narrow the band: a spike that recurs at the same minute every day, which "
         "the seasonal scores exist to widen the band for, gets the narrower of the two and the floor misses it",
     ),

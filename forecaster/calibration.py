@@ -31,6 +31,12 @@ truth landed: ``r = (y - point) / width`` with ``width`` the network's band carr
   of a spike's scores were of minutes before it or of forecasts made once it had started (both easy), and
   the p90 of the mixture missed the spike minutes forecast from before it (``bench/daily_spike.py``).
 
+At a recurring excursion's steps (``peaks``, from :func:`forecaster.combine.peak_steps`: a daily spike) the
+seasonal scores of all its steps are pooled, each minute of each day one sample: the forecasts of one minute
+on one day share that minute's noise and that day's level, so a step alone holds as many samples as days
+(three), and the p90 of ~60 near-copies of three numbers missed the spike as often as not. With fewer minutes
+than the quantile needs, the largest of them.
+
 Past forecasts are re-scored with the combination weights of *now* (the forecast being calibrated), applied
 to the components kept at those origins: that is the error this forecast's recipe made there. The forecast
 being calibrated counts as a score at +infinity of unit weight (the conformal finite-sample correction);
@@ -189,6 +195,7 @@ def conformal_width(
     quantiles: Sequence[float],
     floor: float,
     validation_scale: Sequence[float] | None = None,
+    peaks: np.ndarray | None = None,
 ) -> np.ndarray:
     """Each quantile's distance from the point forecast ``[N, H, Q]`` at ``origins`` (0 for the median).
 
@@ -211,6 +218,7 @@ def conformal_width(
         floor=floor,
         validation_scale=validation_scale,
         unit=unit,
+        peaks=peaks,
     )
     return unit * scale
 
@@ -228,6 +236,7 @@ def conformal_scales(
     floor: float,
     validation_scale: Sequence[float] | None = None,
     unit: np.ndarray | None = None,
+    peaks: np.ndarray | None = None,
 ) -> np.ndarray:
     """The scale ``[N, H, Q]`` of the network's carried band at ``origins`` (1 for the median).
 
@@ -272,6 +281,7 @@ def conformal_scales(
             quantiles=quantiles,
             validation_scale=validation_scale,
             unit=None if unit is None else unit[rows],
+            peaks=None if peaks is None else peaks[rows],
         )
     return out
 
@@ -306,6 +316,7 @@ def _block_scales(
     quantiles: Sequence[float],
     validation_scale: Sequence[float] | None,
     unit: np.ndarray | None,
+    peaks: np.ndarray | None = None,
 ) -> np.ndarray:
     """:func:`conformal_scales` for one block of origins."""
     N = len(origins)
@@ -355,6 +366,16 @@ def _block_scales(
         seasonal, seasonal_d = scores_at(
             np.broadcast_to(origins[:, None, None] - back[None, None, :], (N, H, len(back))), step
         )
+    # At a recurring excursion's steps (``peaks``, from the skill weighting: a daily spike), the seasonal
+    # scores of all its steps together, each minute of each day one sample (its forecasts share that
+    # minute's noise and that day's level: a step alone holds three samples).
+    pooled = pooled_d = pooled_w = pooled_dw = None
+    if seasonal is not None and peaks is not None and peaks.any() and cal.seasonal_align == "target":
+        m = peaks[:, :, None]
+        pooled = {q: np.where(m, r, np.nan).reshape(N, 1, -1) for q, r in seasonal.items()}  # [N, 1, H K]
+        pooled_d = np.where(m, seasonal_d, np.nan).reshape(N, 1, -1)
+        pooled_w = {q: _per_minute_weights(r, H=H, days=cal.seasonal_days) for q, r in pooled.items()}
+        pooled_dw = _per_minute_weights(pooled_d, H=H, days=cal.seasonal_days)
     out = np.ones((N, H, Q))
     for q, level in enumerate(quantiles):
         if level == 0.5:
@@ -366,7 +387,10 @@ def _block_scales(
         at = level if level > 0.5 else 1 - level
         k = _weighted_quantile(recent[q], recent_w, prior=prior, at=at)  # [N, 1]
         if seasonal is not None:
-            k = np.maximum(k, _weighted_quantile(seasonal[q], None, prior=prior, at=at))  # [N, H]
+            ks = _weighted_quantile(seasonal[q], None, prior=prior, at=at)  # [N, H]
+            if pooled is not None:
+                ks = np.where(peaks, _peak_quantile(pooled[q], pooled_w[q], at=at), ks)
+            k = np.maximum(k, ks)  # [N, H]
         if unit is not None:
             # Never beyond the errors themselves: the same quantile of the raw residuals, in the band's
             # direction. Scores divide by the network's band at past origins; where that band had
@@ -375,9 +399,10 @@ def _block_scales(
             none = np.zeros(0)
             cap = _weighted_quantile(sign * recent_d, recent_w, prior=none, at=at, beyond=np.inf)
             if seasonal_d is not None:
-                cap = np.maximum(
-                    cap, _weighted_quantile(sign * seasonal_d, None, prior=none, at=at, beyond=np.inf)
-                )
+                cs = _weighted_quantile(sign * seasonal_d, None, prior=none, at=at, beyond=np.inf)
+                if pooled_d is not None:
+                    cs = np.where(peaks, _peak_quantile(sign * pooled_d, pooled_dw, at=at, beyond=np.inf), cs)
+                cap = np.maximum(cap, cs)
             cap = np.where(cap == -np.inf, np.inf, cap)  # too few residuals: no cap
             size = np.abs(unit[..., q])  # [N, H]
             k = np.minimum(k, np.where(size > 0, cap / np.where(size > 0, size, 1.0), np.inf))
@@ -388,6 +413,25 @@ def _block_scales(
             k = np.maximum(k, np.quantile(prior, at) if len(prior) else 1.0)
         out[..., q] = np.clip(k, MIN_SCALE, MAX_SCALE)
     return out
+
+
+def _per_minute_weights(r: np.ndarray, *, H: int, days: int) -> np.ndarray:
+    """Weights of the pooled seasonal scores ``r [N, 1, H D I]`` (NaN: not scored): each (step, day), one
+    target minute, weighs 1 in all, shared by the forecasts of it from the origins around the same time."""
+    N = r.shape[0]
+    found = np.isfinite(r).reshape(N, H, days, -1)  # [N, H, D, I]
+    per_minute = np.sum(found, axis=3, keepdims=True)
+    return np.where(found, 1.0 / np.maximum(per_minute, 1), 0.0).reshape(N, 1, -1)
+
+
+def _peak_quantile(r: np.ndarray, w: np.ndarray, *, at: float, beyond: float = MAX_SCALE) -> np.ndarray:
+    """The ``at`` quantile ``[N, 1]`` of a recurring excursion's pooled scores, each minute of each day one
+    sample (``w``), with the conformal correction and no validation scores (ordinary minutes are not the
+    excursion's); with fewer minutes than that quantile needs, the largest score (a p90 of three days of
+    one minute: the largest of the three, not nothing)."""
+    k = _weighted_quantile(r, w, prior=np.zeros(0), at=at, beyond=beyond)
+    largest = np.max(np.where(np.isfinite(r), r, -np.inf), axis=2)
+    return np.where(k == -np.inf, largest, k)
 
 
 def _weighted_quantile(

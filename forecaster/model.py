@@ -27,7 +27,7 @@ from safetensors.torch import save as save_safetensors
 
 from forecaster import __version__
 from forecaster.calibration import BandCalibration, carried_width, conformal_width
-from forecaster.combine import Skill, SkillWeighting, combine, skill_points
+from forecaster.combine import Skill, SkillWeighting, combine, peak_steps, skill_points
 from forecaster.errors import DataError, ModelStoreError, NonFiniteForecastError
 from forecaster.event_profile import EventProfile, apply_event_profile
 from forecaster.events import Calendar
@@ -637,6 +637,7 @@ class Forecaster:
                 quantiles=self.quantiles,
                 floor=self.floor,
                 validation_scale=self.band_scale,
+                peaks=peak_steps(members, values, first=lo, origins=origins, weighting=self.weighting),
             )  # [N, H, Q]
             out = point[..., None] + width
         return self._finish(self._with_event_profile(out, values, index, origins, events), values)

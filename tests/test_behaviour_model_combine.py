@@ -222,7 +222,10 @@ def test_seasonal_memory_and_the_guard_settings():
     g = with_guard(SkillWeighting(), step_s=60)
     assert (g.guard_window, g.guard_stride) == (2880, 5)
     assert SkillWeighting(window=48).lookback_origins(6) == 54
-    assert g.lookback_origins(6) == 54 + 2880 + 6
+    # At 1-minute steps the weighting also judges recurring excursions by the same minute on the last 3 days
+    # (tests/test_recurring_peaks.py): each origin the guard judges looks back that far.
+    assert g.lookback_origins(6) == 3 * 1440 + 10 + 2880 + 6
+    assert with_guard(SkillWeighting(window=48), step_s=300).lookback_origins(6) == 54 + 576 + 6
 
 
 def test_the_hedge_rate():
