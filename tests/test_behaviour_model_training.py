@@ -84,6 +84,11 @@ def test_window_weights_share_the_loss_by_window():
     assert float(peak_pinball_loss(pred, target, 0.9, torch.tensor([0.0, 2.0]))) == pytest.approx(0.2)
     both = training_loss(pred, target, q, peak_weight=0.5, weights=torch.tensor([0.0, 2.0]))
     assert float(both) == pytest.approx(0.6 + 0.5 * 0.2)
+    # The median's share alone: p50 costs 1 (window 0) and 1 (window 1), p90 1.8 and 0.2, peak 1.8 and 0.2.
+    median = training_loss(
+        pred, target, q, peak_weight=0.5, weights=torch.tensor([0.0, 2.0]), median_only=True
+    )
+    assert float(median) == pytest.approx((0 * 1 + 2 * 1 + 1.8 + 0.2) / 4 + 0.5 * (1.8 + 0.2) / 2)
 
 
 def test_level_weights_are_the_scale_to_the_power_relative_to_the_batch():
