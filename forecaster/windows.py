@@ -69,11 +69,9 @@ class WindowSpec:
     @property
     def history_needed(self) -> int:
         """Points of history an origin needs: the lookback, or a season (a week) back for the lags."""
-        return max(
-            self.lookback,
-            self.season + self.lookback if self.season else 0,
-            self.week + self.lookback if self.week else 0,
-        )
+        if self.week:  # the weekly lags reach a week back
+            return max(self.week, self.season) + self.lookback
+        return max(self.lookback, self.season + self.lookback if self.season else 0)
 
 
 @dataclass(frozen=True)
