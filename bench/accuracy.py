@@ -11,6 +11,7 @@ latency of one forecast on one core.
     python bench/accuracy.py                      # every CSV in ../shared/data/traffic/
     python bench/accuracy.py --csv a.csv b.csv    # any CSVs
     python bench/accuracy.py --only nasa --epochs 5
+    python bench/accuracy.py --save-models DIR      # keep the models (bench/accuracy_lstm.py --models DIR)
 
 Writes ``bench/results/accuracy.md`` and ``bench/results/accuracy.json``.
 """
@@ -44,7 +45,14 @@ LSTM = "lstm"
 LSTM_PLAIN = "lstm_plain"
 
 
-def evaluate(path: Path, *, model: ModelSettings, train: TrainSettings, with_mstl: bool = True) -> dict:
+def evaluate(
+    path: Path,
+    *,
+    model: ModelSettings,
+    train: TrainSettings,
+    with_mstl: bool = True,
+    save_models: Path | None = None,
+) -> dict:
     series = read_series(path, duplicates="mean")
     step = pd.Timedelta(series.index.freq)
     horizon_steps = int(pd.Timedelta(HORIZON) / step)
@@ -53,6 +61,8 @@ def evaluate(path: Path, *, model: ModelSettings, train: TrainSettings, with_mst
     t0 = time.perf_counter()
     lstm = fit_forecaster(train_part, model=model, train=train, name=LSTM)
     train_s = time.perf_counter() - t0
+    if save_models is not None:  # as bench/accuracy_lstm.py keeps them: re-scored or recombined later
+        lstm.save(save_models / path.stem)
     t0 = time.perf_counter()
     baselines = baselines_for(train_part, step=step, horizon_steps=horizon_steps, quantiles=model.quantiles)
     baselines_fit_s = time.perf_counter() - t0
@@ -213,6 +223,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--peak-weight", type=float, default=TrainSettings().peak_weight)
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     ap.add_argument(
+        "--save-models",
+        type=Path,
+        help="keep each trained model in DIR/<series> (the layout bench/accuracy_lstm.py --models reads)",
+    )
+    ap.add_argument(
         "--without-mstl",
         action="store_true",
         help="skip the MSTL + AutoETS yardstick (it needs statsforecast, see bench/yardsticks.py)",
@@ -236,7 +251,9 @@ def main(argv: list[str] | None = None) -> int:
     train = TrainSettings(epochs=args.epochs, peak_weight=args.peak_weight, threads=args.threads)
     rows = []
     for f in files:
-        row = evaluate(f, model=model, train=train, with_mstl=not args.without_mstl)
+        row = evaluate(
+            f, model=model, train=train, with_mstl=not args.without_mstl, save_models=args.save_models
+        )
         sc = row["scores"]
         print(
             f"{row['series']:45s} "

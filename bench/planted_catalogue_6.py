@@ -378,8 +378,8 @@ CATALOGUE_6: tuple[tuple[str, str, str, str, str], ...] = (
     (
         "windows6-season-zero-refused",
         WINDOWS,
-        "        if self.lookback < 1 or self.horizon < 1 or self.season < 0:",
-        "        if self.lookback < 1 or self.horizon < 1 or self.season < 1:",
+        "        if self.lookback < 1 or self.horizon < 1 or self.season < 0 or self.week < 0:",
+        "        if self.lookback < 1 or self.horizon < 1 or self.season < 1 or self.week < 0:",
         "season 0 (documented: disables the seasonal lags, for series without a daily cycle or coarser than a "
         "day) is refused: such a target cannot be trained",
     ),

@@ -815,6 +815,8 @@ class Forecaster:
                 lookback=int(manifest["lookback_steps"]),
                 horizon=int(manifest["horizon_steps"]),
                 season=int(manifest["season_steps"]),
+                # Weekly-lag inputs: models saved before them have no such key and read none.
+                week=int(arch.get("week_steps", 0)),
             )
             scaler = Scaler(**manifest["scaler"])
             quantiles = tuple(float(q) for q in manifest["quantiles"])
@@ -892,11 +894,12 @@ class Forecaster:
         median: int | None = None,
     ) -> QuantileLSTM | EnsembleLSTM:
         n_events = events.n_features if events is not None else 0
+        n_weekly = 1 if spec.week else 0  # the weekly lag (architecture.week_steps), after any event inputs
 
         def one() -> QuantileLSTM:
             return QuantileLSTM(
-                past_features=_PAST_FEATURES + n_events,
-                future_features=_FUTURE_FEATURES + n_events,
+                past_features=_PAST_FEATURES + n_events + n_weekly,
+                future_features=_FUTURE_FEATURES + n_events + n_weekly,
                 horizon=spec.horizon,
                 n_quantiles=n_quantiles,
                 hidden_size=int(architecture["hidden_size"]),

@@ -48,16 +48,29 @@ class WindowSpec:
     lookback: int
     horizon: int
     season: int  # steps in a day; 0 disables the seasonal-lag inputs
+    week: int = 0
+    """Steps in a week for the weekly-lag inputs (models trained on two weeks or more); 0: none."""
+
+    def __repr__(self) -> str:  # as before weekly lags when there are none (messages name the spec)
+        week = f", week={self.week}" if self.week else ""
+        return f"WindowSpec(lookback={self.lookback}, horizon={self.horizon}, season={self.season}{week})"
 
     def __post_init__(self) -> None:
-        if self.lookback < 1 or self.horizon < 1 or self.season < 0:
+        if self.lookback < 1 or self.horizon < 1 or self.season < 0 or self.week < 0:
             raise DataError(
                 f"invalid window spec {self}", hint="lookback and horizon must be at least one step"
+            )
+        if self.week and self.week < self.horizon:
+            raise DataError(
+                f"invalid window spec {self}: the weekly lag of a forecast step would lie after the origin",
+                hint="a week must be longer than the horizon",
             )
 
     @property
     def history_needed(self) -> int:
-        """Points of history an origin needs: the lookback, or a season back for the lags."""
+        """Points of history an origin needs: the lookback, or a season (a week) back for the lags."""
+        if self.week:  # the weekly lags reach a week back
+            return max(self.week, self.season) + self.lookback
         return max(self.lookback, self.season + self.lookback if self.season else 0)
 
 
@@ -259,8 +272,10 @@ def _time_inputs(ns: np.ndarray, events: Calendar | None, event_spec: EventFeatu
 class Windows:
     """Model inputs for ``N`` origins.
 
-    past:   [N, L, 2 + 4 (+ 5K)]  y/scale, daily-lag y/lag-scale, calendar (, event inputs)
-    future: [N, H, 1 + 4 (+ 5K)]  daily-lag y/lag-scale for each forecast step, calendar (, event inputs)
+    past:   [N, L, 2 + 4 (+ 5K) (+ 1)]  y/scale, daily-lag y/lag-scale, calendar (, event inputs)
+                                        (, weekly-lag y/its scale)
+    future: [N, H, 1 + 4 (+ 5K) (+ 1)]  daily-lag y/lag-scale for each forecast step, calendar (, event
+                                        inputs) (, weekly-lag y/its scale)
     level:  [N, 1]         normalised log of the window scale
     scale:  [N]            the per-window scale (multiply outputs by it)
     target: [N, H] | None  y/scale for the forecast steps
@@ -292,6 +307,8 @@ def valid_origins(values: np.ndarray, spec: WindowSpec, *, with_target: bool) ->
     if spec.season:
         # Lags for the lookback and for every forecast step: y[t - L - m : t + H - m].
         ok &= clean(t - spec.lookback - spec.season, np.minimum(t + spec.horizon - spec.season, n))
+    if spec.week:  # the same a week back (the horizon is shorter than a week: all before t)
+        ok &= clean(t - spec.lookback - spec.week, t + spec.horizon - spec.week)
     if with_target:
         ok &= clean(t, t + spec.horizon)
     return t[ok]
@@ -351,8 +368,19 @@ def make_windows(
         cal_past = _time_inputs((t0 + past_idx * step_ns).ravel(), events, event_spec).reshape(n, L, -1)
         cal_future = _time_inputs((t0 + future_idx * step_ns).ravel(), events, event_spec).reshape(n, H, -1)
 
-    past = np.concatenate([y_past[..., None], lag_past[..., None], cal_past], axis=2).astype(np.float32)
-    future = np.concatenate([lag_future[..., None], cal_future], axis=2).astype(np.float32)
+    past_parts = [y_past[..., None], lag_past[..., None], cal_past]
+    future_parts = [lag_future[..., None], cal_future]
+    if spec.week:
+        # Last week's shape relative to its own level, as the daily lag: the inputs of a model trained on two
+        # weeks or more, last so that every other input keeps its position. Every forecast step's value a
+        # week back lies before the origin (a week is longer than the horizon).
+        week_raw = values[past_idx - spec.week]  # [N, L]
+        week_scale = np.maximum(np.mean(np.abs(week_raw), axis=1), scaler.floor)[:, None]  # [N, 1]
+        week_future = values[origins[:, None] + np.arange(H)[None, :] - spec.week]  # [N, H]
+        past_parts.append(np.clip(week_raw / week_scale, -_LAG_CLIP, _LAG_CLIP)[..., None])
+        future_parts.append(np.clip(week_future / week_scale, -_LAG_CLIP, _LAG_CLIP)[..., None])
+    past = np.concatenate(past_parts, axis=2).astype(np.float32)
+    future = np.concatenate(future_parts, axis=2).astype(np.float32)
     level = (np.log(scale) - scaler.log_level_mean) / scaler.log_level_std
     level = np.clip(level, -_LEVEL_CLIP, _LEVEL_CLIP)[:, None].astype(np.float32)  # [N, 1]
     target = None

@@ -18,6 +18,7 @@ from forecaster.settings import ModelSettings
 from forecaster.training import (
     fit_early_stopping,
     fit_forecaster,
+    level_weights,
     peak_pinball_loss,
     pinball_loss,
     training_loss,
@@ -69,6 +70,37 @@ def test_the_training_loss_adds_the_peak_term_of_the_highest_quantile_at_its_wei
     assert float(training_loss(one, target, q[:1], peak_weight=0.5)) == pytest.approx(
         float(pinball_loss(one, target, q[:1]))
     )
+
+
+def test_window_weights_share_the_loss_by_window():
+    q = torch.tensor([0.5, 0.9])
+    target = torch.tensor([[10.0], [10.0]])
+    pred = torch.tensor([[[8.0, 8.0]], [[12.0, 12.0]]])  # window 0 costs 1.4, window 1 costs 0.6 (above)
+    assert float(pinball_loss(pred, target, q)) == pytest.approx(1.0)
+    assert float(pinball_loss(pred, target, q, torch.tensor([1.5, 0.5]))) == pytest.approx(
+        (1.5 * 1.4 + 0.5 * 0.6) / 2
+    )
+    # The peak term by window too: window 0's p90 peak is 2 under (0.9 * 2), window 1's 2 over (0.1 * 2).
+    assert float(peak_pinball_loss(pred, target, 0.9, torch.tensor([0.0, 2.0]))) == pytest.approx(0.2)
+    both = training_loss(pred, target, q, peak_weight=0.5, weights=torch.tensor([0.0, 2.0]))
+    assert float(both) == pytest.approx(0.6 + 0.5 * 0.2)
+    # The median's share alone: p50 costs 1 (window 0) and 1 (window 1), p90 1.8 and 0.2, peak 1.8 and 0.2.
+    median = training_loss(
+        pred, target, q, peak_weight=0.5, weights=torch.tensor([0.0, 2.0]), median_only=True
+    )
+    assert float(median) == pytest.approx((0 * 1 + 2 * 1 + 1.8 + 0.2) / 4 + 0.5 * (1.8 + 0.2) / 2)
+
+
+def test_level_weights_are_the_scale_to_the_power_relative_to_the_batch():
+    # Normalised log levels 0 and 1 with a log-level spread of ln 2: scales in the ratio 1 : 2.
+    level = torch.tensor([[0.0], [1.0], [1.0]])
+    assert level_weights(level, power=0.0, log_level_std=float(np.log(2))) is None
+    w = level_weights(level, power=1.0, log_level_std=float(np.log(2)))
+    assert w.tolist() == pytest.approx([0.6, 1.2, 1.2])  # 1 : 2 : 2, mean 1
+    half = level_weights(level, power=0.5, log_level_std=float(np.log(2)))
+    assert half.tolist() == pytest.approx(np.array([1, 2**0.5, 2**0.5]) / ((1 + 2 * 2**0.5) / 3))
+    far = level_weights(torch.tensor([[-4.0], [4.0]]), power=1.0, log_level_std=60.0)  # e^480: no overflow
+    assert torch.isfinite(far).all() and far.tolist() == pytest.approx([0.0, 2.0])
 
 
 # -- early stopping on a scripted validation curve --------------------------------------------------------
@@ -194,6 +226,17 @@ def _series(span: pd.Timedelta, step: str = "5min") -> pd.Series:
 def test_daily_lags_need_three_days_of_history(span, season):
     spec = window_spec_for(_series(span), step=pd.Timedelta("5min"), model=TINY_MODEL)
     assert (spec.lookback, spec.horizon, spec.season) == (12, 6, season)
+
+
+@pytest.mark.parametrize(
+    ("span", "week"),
+    [(pd.Timedelta(days=14, minutes=30), 2016), (pd.Timedelta(days=14, minutes=25), 0)],
+)
+def test_weekly_lags_need_two_weeks_and_the_horizon_of_history(span, week):
+    weekly = dataclasses.replace(TINY_MODEL, weekly_lags=True)
+    spec = window_spec_for(_series(span), step=pd.Timedelta("5min"), model=weekly)
+    assert (spec.season, spec.week) == (288, week)
+    assert window_spec_for(_series(span), step=pd.Timedelta("5min"), model=TINY_MODEL).week == 0  # opt-in
 
 
 def test_the_window_is_the_lookback_and_horizon_in_steps_at_least_one_each():

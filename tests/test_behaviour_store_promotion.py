@@ -1,5 +1,5 @@
 """The nightly training's promotion as operators read it (:func:`forecaster.promotion.train_target`), with a
-one-epoch budget: what is held out, what the current model is compared with (or why not), what a damaged
+budget of three short epochs: what is held out, what the current model is compared with (or why not), what a damaged
 or unloadable current model does, and the refusals.
 """
 
@@ -19,7 +19,9 @@ from forecaster.store import POINTER_FILE, ModelStore
 from tests.helpers import TINY_MODEL, daily_sine
 
 NOW = pd.Timestamp("2026-03-10")
-FAST = TrainSettings(epochs=1, batch_size=32, max_windows_per_epoch=32, patience=1, seed=0, backtest="1d")
+FAST = TrainSettings(epochs=3, batch_size=32, max_windows_per_epoch=128, patience=1, seed=0, backtest="1d")
+"""Three short epochs: enough for the tiny candidate to beat last value on the drifting series (one gradient
+step was, until the loss weighted windows by their level; then the static blend kept last value alone)."""
 CFG = TargetConfig(name="svc", model=TINY_MODEL, train=FAST)
 
 

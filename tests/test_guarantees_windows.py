@@ -225,3 +225,54 @@ def test_scaler_edges_two_levels_and_zeros():
     two = Scaler.fit(np.array([1.0, 1.0, 1.0]), lookback=1)  # levels before indices 1 and 2: two of them
     assert two.log_level_std == 0.5  # their spread (0) floored, not the single-level default of 1
     assert Scaler.fit(np.array([0.0, 1.0, 2.0]), lookback=1).nonnegative is True  # zeros are not negative
+
+
+def test_weekly_lags_by_hand_come_last_and_never_read_past_the_origin():
+    values = np.array([1.0, 3.0, 5.0, 2.0, 6.0, 4.0, 8.0, 9.0, 10.0, 11.0])
+    spec = WindowSpec(lookback=2, horizon=2, season=2, week=4)  # a "week" of 4 steps
+    assert spec.history_needed == 6
+    w = make_windows(
+        values, _index(10), spec=spec, scaler=UNIT, origins=np.array([7]), with_target=True, step=STEP
+    )
+    # lookback y[5:7] = [4, 8]; a week back y[1:3] = [3, 5], level 4; the steps' week-ago values y[3], y[4]
+    assert w.past.shape == (1, 2, 7) and w.future.shape == (1, 2, 6)
+    np.testing.assert_allclose(w.past[0, :, -1], [0.75, 1.25])
+    np.testing.assert_allclose(w.future[0, :, -1], [0.5, 1.5])
+    np.testing.assert_allclose(w.past[0, :, 1], [0.5, 1.5])  # the daily lag where it was: y[3:5] / 4
+    np.testing.assert_allclose(w.future[0, :, 0], [1.0, 2.0])  # y[5], y[6]
+    np.testing.assert_allclose(w.past[0, :, 2:6], [_cal(k) for k in (5, 6)], atol=1e-6)
+    changed = values.copy()
+    changed[7:] = 1e6  # the origin and after: nothing a window reads may move
+    again = make_windows(
+        changed, _index(10), spec=spec, scaler=UNIT, origins=np.array([7]), with_target=False, step=STEP
+    )
+    np.testing.assert_array_equal(again.past, w.past)
+    np.testing.assert_array_equal(again.future, w.future)
+
+
+def test_weekly_lags_are_clipped_and_a_gap_a_week_back_excludes_its_windows():
+    values = np.ones(40)
+    values[3] = 1000.0  # read a week back (12 steps) as lookback by origins 16-18, as a step by 15 and 14
+    spec = WindowSpec(lookback=3, horizon=2, season=4, week=12)
+    w = make_windows(
+        values, _index(40), spec=spec, scaler=UNIT, origins=np.array([16, 15]), with_target=False, step=STEP
+    )
+    assert w.past[0, -1, -1] == pytest.approx(1000 / (1002 / 3))  # y[3] / mean(y[1:4]): within the clip
+    assert w.future[1, 0, -1] == 10.0  # 1000 / 1 clipped
+    gap = values.copy()
+    gap[3] = np.nan
+    origins = valid_origins(gap, spec, with_target=True).tolist()
+    assert origins[0] == 19 and origins[-1] == 38  # 15 (the first a week and a lookback in) to 18 read y[3]
+    assert not {15, 16, 17, 18} & set(origins)
+
+
+@pytest.mark.parametrize(("week", "need"), [(0, 300), (2016, 2028)])
+def test_history_needed_with_weekly_lags(week, need):
+    assert WindowSpec(12, 6, 288, week).history_needed == need
+
+
+def test_a_week_shorter_than_the_horizon_is_refused():
+    with pytest.raises(DataError) as err:
+        WindowSpec(lookback=2, horizon=5, season=0, week=4)
+    assert "would lie after the origin" in err.value.problem
+    assert repr(WindowSpec(2, 5, 0, 5)) == "WindowSpec(lookback=2, horizon=5, season=0, week=5)"

@@ -1,0 +1,112 @@
+"""Training variants of the network, scored as ``bench/accuracy_lstm.py`` scores them (not a test).
+
+The same protocol as ``bench/accuracy.py`` (train on the first 80%, an origin every hour over the last 20%,
+every step up to 30 minutes), the LSTM only, against the last full run's baselines
+(``bench/results/accuracy.json``); what changes is how the network is trained. With no variant flag it
+reproduces the last full run's LSTM (training is seeded). The seed alone moves a Twitter series' ratio by
+1-3% (AAPL 0.904 / 0.931 / 0.921 for seeds 0 / 1 / 2, ``bench/results/accuracy-seeds.md``), so compare a
+variant with main at several seeds.
+
+    python bench/accuracy_training.py --models DIR --seed 1 --weekly-lags --only AAPL,CRM,IBM
+    python bench/accuracy_training.py --models DIR --level-weight 1 --only c6585a,5abac7
+    python bench/accuracy_training.py --models DIR --drop-first-week --only AAPL   # why weekly lags lose
+
+``--weekly-lags``: the network reads last week's values (``model.weekly_lags``). ``--drop-first-week``: no
+weekly input, but training windows only from a week into the history, as weekly lags need (their cost in
+windows, without the input). ``--level-weight P``: each window's loss weighted by its scale to the power P
+(``training._LEVEL_WEIGHT_POWER``; ``--median-only``: the median's loss only, the band's and the peak term
+every window alike). ``--lookback``: the network's input window. Models are kept in
+``DIR/<variant>-s<seed>/<series>`` and reused. Appends a line a series to ``--out``
+(``bench/results/accuracy-training.log``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import accuracy_lstm  # noqa: E402
+
+from forecaster import settings, training  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _drop_first_week() -> None:
+    plain = training.valid_origins
+
+    def dropped(values: np.ndarray, spec, *, with_target: bool) -> np.ndarray:  # noqa: ANN001
+        origins = plain(values, spec, with_target=with_target)
+        week = 7 * spec.season
+        if not spec.season or len(values) < 2 * week + spec.horizon:
+            return origins  # weekly lags would not be given either
+        return origins[origins >= week + spec.lookback]
+
+    training.valid_origins = dropped
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--models", type=Path, required=True, help="directory of trained models (kept, reused)")
+    ap.add_argument("--only", help="comma-separated substrings of series names (default: every series)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--weekly-lags", action="store_true")
+    ap.add_argument("--drop-first-week", action="store_true")
+    ap.add_argument("--level-weight", type=float, default=0.0)
+    ap.add_argument("--median-only", action="store_true", help="the level weights on the median's loss only")
+    ap.add_argument("--lookback", default=settings.ModelSettings().lookback)
+    ap.add_argument("--baselines", type=Path, default=ROOT / "bench" / "results" / "accuracy.json")
+    ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "accuracy-training.log")
+    args = ap.parse_args(argv)
+    torch.set_num_threads(1)
+    model_kw = {"lookback": args.lookback, "weekly_lags": args.weekly_lags}
+    accuracy_lstm.ModelSettings = lambda: settings.ModelSettings(**model_kw)
+    accuracy_lstm.TrainSettings = lambda: settings.TrainSettings(seed=args.seed)
+    training._LEVEL_WEIGHT_POWER = args.level_weight
+    training._LEVEL_WEIGHT_MEDIAN_ONLY = args.median_only
+    if args.drop_first_week:
+        _drop_first_week()
+    variant = (
+        "-".join(
+            part
+            for part in (
+                "weekly" if args.weekly_lags else "",
+                "dropweek" if args.drop_first_week else "",
+                f"level{args.level_weight:g}{'-median' if args.median_only else ''}"
+                if args.level_weight
+                else "",
+                f"lookback{args.lookback}" if args.lookback != settings.ModelSettings().lookback else "",
+            )
+            if part
+        )
+        or "main"
+    )
+    full = {r["series"]: r for r in json.loads(args.baselines.read_text())["rows"]}
+    wanted = args.only.split(",") if args.only else [""]
+    names = [n for n in full if any(w in n for w in wanted)]
+    models = args.models / f"{variant}-s{args.seed}"
+    for name in names:
+        cpu = time.process_time()
+        row = accuracy_lstm.evaluate(name, models=models, baseline_row=full[name])
+        line = (
+            f"{variant} seed {args.seed} {name} ratio {row['ratio_vs_best_baseline']:.3f} "
+            f"(main seed 0 {row['last_full_run_ratio']:.3f}) wape {row['lstm']['wape']:.4f} "
+            f"p90 cov {row['lstm']['coverage']:.2f} peak miss {row['lstm']['peak_miss']:.2f} "
+            f"cpu {time.process_time() - cpu:.0f} s at {pd.Timestamp.now(tz='UTC'):%H:%M} UTC"
+        )
+        print(line, flush=True)
+        with args.out.open("a") as f:
+            f.write(line + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
