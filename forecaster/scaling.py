@@ -69,9 +69,9 @@ REASONS = (
 PLANS = ("peak", "rise", "shift")
 
 EVENT_COLUMN = "event"
-"""A forecast column some forecasts carry: > 0 at the steps a scheduled event reaches (from 30 minutes
-before an announced start to an hour after it, where the event profile answers), 0 elsewhere. Added by the
-forecasts made with a calendar (:func:`forecaster.event_profile.with_event_steps`);
+"""A forecast column some forecasts carry: > 0 at the steps a scheduled event can still add load at (from
+its start, real or still awaited, to an hour after it; an entry judged cancelled marks none), 0 elsewhere.
+Added by the forecasts made with a calendar (:func:`forecaster.event_profile.with_event_steps`);
 ``ScalingPolicy.quantile_outside_events`` plans on its own quantile where it is 0."""
 
 
