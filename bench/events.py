@@ -538,7 +538,15 @@ def _outside(results: list[dict]) -> str:
     qs = sorted({r.get("quantile_outside_events") for r in results}, key=lambda q: -1 if q is None else q)
     if qs in ([None], [0.9]):
         return ""
-    return " (" + ", ".join("p90" if q is None else f"p{q * 100:g}" for q in qs) + " outside the event steps)"
+    marks = {r.get("judged_marks") for r in results}
+    steps = (
+        "the event steps: from the start of each entry still live as judged from the load"
+        if marks == {True}
+        else "the event steps: 30 minutes before each announced start to an hour after it"
+        if marks <= {False, None}
+        else "the event steps (mixed runs)"
+    )
+    return " (" + ", ".join("p90" if q is None else f"p{q * 100:g}" for q in qs) + f" outside {steps})"
 
 
 def _pct_cut(before: float, after: float) -> str:
