@@ -7,8 +7,10 @@ policy in ``--variants``: a JSON object ``name -> changes``, where ``changes`` m
 
 - ``"q"``: plan on this quantile, read linearly between the p50 and p90 the networks predict;
 - ``"cap"``: cap that at the p50 x (1 + cap);
-- ``"split": 1``: only at the steps no calendar entry reaches (30 minutes before to an hour after a start),
-  the p90 at those (what ``ScalingPolicy.quantile_outside_events`` does);
+- ``"split": 1``: only at the steps no calendar entry reaches, the p90 at those (what
+  ``ScalingPolicy.quantile_outside_events`` does): the table's own event column (the entries judged live from
+  the load, as ``bench/events.py`` marks them), or for a table without it every announced entry's steps;
+- ``"stab"``: the policy's ``scale_down_stabilization_s`` (``bench/events.py``: 0);
 
 Prints, per policy, the short minutes in the 30 minutes after scheduled starts and over every replayed
 minute, and the replica-minutes against the HPA alone and the oracle. The baseline (``{}``) and the kept
@@ -21,6 +23,7 @@ setting equal ``bench/events.py``'s runs to the replica-minute (checked on seed 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
@@ -80,7 +83,8 @@ def transformed(table: ForecastTable, change: dict, calendar: Calendar) -> Forec
         if change.get("cap") is not None:
             planned = np.minimum(planned, p50 * (1 + change["cap"]))
         if change.get("split"):
-            near = with_event_steps(frame, calendar)[EVENT_COLUMN].to_numpy() > 0
+            marked = frame if EVENT_COLUMN in frame.columns else with_event_steps(frame, calendar)
+            near = marked[EVENT_COLUMN].to_numpy() > 0
             planned = np.where(near, p90, planned)
         out["p90"] = planned
         return out
@@ -93,8 +97,12 @@ def transformed(table: ForecastTable, change: dict, calendar: Calendar) -> Forec
     return ForecastTable(start=table.start, frames=tuple(frames))
 
 
-def evaluate(scenario, trace, split, cap, table, fixed: dict) -> dict:  # noqa: ANN001
+def evaluate(scenario, trace, split, cap, table, fixed: dict, change: dict | None = None) -> dict:  # noqa: ANN001
     config = bench_events._config(cap, None)  # the p90 column, replaced by what a variant plans on
+    if change and change.get("stab") is not None:
+        config = dataclasses.replace(
+            config, policy=config.policy.replace(scale_down_stabilization_s=float(change["stab"]))
+        )
     include = ("prescaler",) if fixed else ("hpa", "prescaler", "oracle")
     result = replay(
         trace, config=config, forecast_fn=None, forecasts=table, replay_start=split, include=include
@@ -132,7 +140,7 @@ def main() -> None:
         fixed: dict = {}
         for name, change in variants.items():
             planned = table if "q" not in change else transformed(table, change, scenario.calendar)
-            row = evaluate(scenario, trace, split, cap, planned, fixed)
+            row = evaluate(scenario, trace, split, cap, planned, fixed, change)
             rows.setdefault(name, []).append(row)
             print(seed, name, json.dumps(row), flush=True)
     print("\n| policy | short in windows (HPA) | short, all minutes (HPA) | over the HPA | over the oracle |")

@@ -153,7 +153,14 @@ def _fit_or_load(  # noqa: ANN202
     return model
 
 
-def _forecasts(model, native: pd.Series, *, start: pd.Timestamp, by_minute: bool = True):  # noqa: ANN001, ANN202
+def _forecasts(  # noqa: ANN202
+    model,  # noqa: ANN001
+    native: pd.Series,
+    *,
+    start: pd.Timestamp,
+    by_minute: bool = True,
+    judged_marks: bool = True,
+):
     """The replay's forecast function for ``model``: its forecasts on its own grid and, for a model with an
     event profile and a calendar, revised with every minute of load the prescaler reads
     (:func:`forecaster.event_profile.judged_by_minute`)."""
@@ -163,8 +170,9 @@ def _forecasts(model, native: pd.Series, *, start: pd.Timestamp, by_minute: bool
     if calendar is not None:
         if by_minute and profile is not None:
             fn = judged_by_minute(fn, profile=profile, calendar=calendar)
-        # The steps the calendar's entries reach, for a policy with quantile_outside_events.
-        fn = marking_event_steps(fn, calendar)
+        # The steps the calendar's entries reach, for a policy with quantile_outside_events: with the profile,
+        # only those of the entries still live as judged from the load read so far (a cancelled one marks none).
+        fn = marking_event_steps(fn, calendar, profile=profile if judged_marks else None)
     return fn
 
 
@@ -178,6 +186,7 @@ def run_seed(
     ghosts_per_seed: int = 4,
     late_s: float | None = None,
     by_minute: bool = True,
+    judged_marks: bool = True,
     hold_share: bool = False,
     dump: Path | None = None,
     quantile_outside_events: float | None = QUANTILE_OUTSIDE_EVENTS,
@@ -195,6 +204,7 @@ def run_seed(
         "replay_start": str(split),
         "replay_end": str(trace.index[-1]),
         "quantile_outside_events": quantile_outside_events,
+        "judged_marks": judged_marks,
     }
     # The same settings as `forecaster simulate` (make_forecast_fn): a few epochs on a bounded sample.
     settings = TrainSettings(seed=seed, epochs=epochs, max_windows_per_epoch=8000)
@@ -227,7 +237,8 @@ def run_seed(
         models["calendar"]._inner, Calendar.of([*calendar.events, *ghosts])
     )
     fns = {
-        name: _forecasts(model, native, start=split, by_minute=by_minute) for name, model in models.items()
+        name: _forecasts(model, native, start=split, by_minute=by_minute, judged_marks=judged_marks)
+        for name, model in models.items()
     }
     results = {
         "calendar": replay(trace, config=config, forecast_fn=fns["calendar"], replay_start=split),
@@ -527,7 +538,15 @@ def _outside(results: list[dict]) -> str:
     qs = sorted({r.get("quantile_outside_events") for r in results}, key=lambda q: -1 if q is None else q)
     if qs in ([None], [0.9]):
         return ""
-    return " (" + ", ".join("p90" if q is None else f"p{q * 100:g}" for q in qs) + " outside the event steps)"
+    marks = {r.get("judged_marks") for r in results}
+    steps = (
+        "the event steps: from the start of each entry still live as judged from the load"
+        if marks == {True}
+        else "the event steps: 30 minutes before each announced start to an hour after it"
+        if marks <= {False, None}
+        else "the event steps (mixed runs)"
+    )
+    return " (" + ", ".join("p90" if q is None else f"p{q * 100:g}" for q in qs) + f" outside {steps})"
 
 
 def _pct_cut(before: float, after: float) -> str:
@@ -785,6 +804,11 @@ def main() -> None:
         help="write one report from the events.json of runs made one seed per process (their --out folders)",
     )
     p.add_argument(
+        "--announced-marks",
+        action="store_true",
+        help="mark every announced entry's steps for the event quantile, cancelled or not (as before; to compare)",
+    )
+    p.add_argument(
         "--judge-every-step",
         action="store_true",
         help="judge entries only at the model's origins (every 5 minutes), not every minute (to compare)",
@@ -807,6 +831,7 @@ def main() -> None:
                 late_s=args.late_s,
                 hold_share=args.hold_share,
                 by_minute=not args.judge_every_step,
+                judged_marks=not args.announced_marks,
                 dump=args.out if args.dump else None,
                 quantile_outside_events=args.quantile_outside_events,
             )

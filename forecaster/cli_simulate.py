@@ -319,7 +319,7 @@ def make_forecast_fn(
         # every minute, not only at the model's origins, as bench/events.py measures it.
         fn = judged_by_minute(fn, profile=profile, calendar=events)
     # The steps the calendar's entries reach, for --quantile-outside-events (as the live prescaler marks them).
-    return marking_event_steps(fn, events)
+    return marking_event_steps(fn, events, profile=profile if not retrain_daily else None)
 
 
 def read_trace(args: argparse.Namespace) -> pd.Series:

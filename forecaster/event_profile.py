@@ -59,6 +59,7 @@ __all__ = [
     "still_comes_table",
     "with_event_steps",
     "marking_event_steps",
+    "MARK_BEFORE_S",
 ]
 
 PROFILE_S = 4 * 3600.0
@@ -67,6 +68,10 @@ USE_BEFORE_S = 30 * 60.0
 USE_AFTER_S = 60 * 60.0
 """The forecast steps taken from the profile: from this long before a start to this long after it. Later the
 event is in the data, and the network (which reads it) follows its decay at least as well."""
+MARK_BEFORE_S = 0.0
+"""The steps a live entry marks for the policy's event quantile start this long before its start (see
+:meth:`EventProfile.live_steps`): the profile adds no load before a start, and the shift plan sizes the
+steps a lead time ahead, so the ramp reads the marked start itself."""
 CONFIRM_S = 10 * 60.0
 """A stream that has started is forecast at its announced size until this long after its real start: the
 first points of a rise say little about how high it will go (a scale fitted on them overshoots)."""
@@ -360,11 +365,33 @@ class EventProfile:
         calendar: Calendar | None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """:meth:`judged_uplift` and its ``upper`` version from one judgement."""
+        judged = self._judge(values, times_s, last_s=last_s, until_s=float(np.max(at_s)), calendar=calendar)
+        if judged is None:
+            return np.zeros(len(at_s)), np.zeros(len(at_s))
+        timed, scales, fresh, big = judged
+        at = np.asarray(at_s, dtype=float)
+        return self._uplift(at, timed, scales), self._uplift(
+            at, timed, big, hold=fresh if self.young_upper is not None else None
+        )
+
+    def _judge(
+        self,
+        values: np.ndarray,
+        times_s: np.ndarray,
+        *,
+        last_s: float,
+        until_s: float,
+        calendar: Calendar | None,
+    ) -> tuple[list[tuple[float, float, np.ndarray]], list[float], list[float], list[float]] | None:
+        """The calendar's events whose profile reaches the load observed up to ``last_s`` (the last
+        :data:`LEVEL_S` of it) or the times up to ``until_s``, judged from that load: (start, size, uplift)
+        with each start moved to its real one, their scales, whether each is still a bet, and their scales
+        for the quantiles above the median (:meth:`_rescale`); None when no event or no load is there."""
         keep = (times_s <= last_s) & (times_s > last_s - LEVEL_S) & np.isfinite(values)
         y, past_s = values[keep], times_s[keep]
-        events = self._events_near(calendar, past_s[0] if len(past_s) else last_s, float(np.max(at_s)))
+        events = self._events_near(calendar, past_s[0] if len(past_s) else last_s, until_s)
         if not events or not len(y):
-            return np.zeros(len(at_s)), np.zeros(len(at_s))
+            return None
         shape_past = self.shape_at(past_s)
         scales = [1.0] * len(events)
         timed = events
@@ -376,10 +403,42 @@ class EventProfile:
             scales, timed, fresh, big = self._rescale(
                 events, y=y, past_s=past_s, shape=shape_past, level=level, last_s=float(past_s[-1])
             )
+        return timed, scales, fresh, big
+
+    def live_steps(
+        self,
+        values: np.ndarray,
+        times_s: np.ndarray,
+        *,
+        last_s: float,
+        at_s: np.ndarray,
+        calendar: Calendar | None,
+    ) -> np.ndarray:
+        """``[T]`` bool: the epoch seconds ``at_s`` (ascending) an entry of ``calendar`` can still add load at,
+        as judged from the load ``values`` observed at ``times_s`` up to ``last_s`` (pure): from
+        :data:`MARK_BEFORE_S` before each entry's start (its real start once seen; while it is awaited, the
+        earliest its rise can still come) to :data:`USE_AFTER_S` after it, for every entry not judged
+        cancelled (:func:`judge_start`). An entry whose start is ahead of ``last_s`` marks its announced
+        steps; one judged cancelled marks nothing; without load to judge from, every entry counts as live."""
         at = np.asarray(at_s, dtype=float)
-        return self._uplift(at, timed, scales), self._uplift(
-            at, timed, big, hold=fresh if self.young_upper is not None else None
-        )
+        out = np.zeros(len(at), dtype=bool)
+        if calendar is None or not len(at) or not len(calendar):
+            return out
+        starts = np.array([e.start.timestamp() for e in calendar.events], dtype=float)
+        # Only the entries whose steps can reach [at[0], at[-1]] (a late stream: up to MAX_LATE_S later).
+        near = (starts >= at[0] - USE_AFTER_S - MAX_LATE_S) & (starts <= at[-1] + MARK_BEFORE_S)
+        live = list(starts[near & (starts > last_s)])
+        if (near & (starts <= last_s)).any():
+            judged = self._judge(values, times_s, last_s=last_s, until_s=float(at[-1]), calendar=calendar)
+            if judged is None:
+                live += list(starts[near & (starts <= last_s)])
+            else:
+                timed, scales, _, _ = judged
+                live += [start for (start, _, _), a in zip(timed, scales, strict=True) if a > 0]
+        for start in live:
+            lag = at - start
+            out |= (lag >= -MARK_BEFORE_S) & (lag < USE_AFTER_S)
+        return out
 
     def _fit_start(
         self,
@@ -636,44 +695,77 @@ def judged_by_minute(
     return fn
 
 
-def with_event_steps(frame: pd.DataFrame, calendar: Calendar | None) -> pd.DataFrame:
+def with_event_steps(
+    frame: pd.DataFrame,
+    calendar: Calendar | None,
+    *,
+    profile: EventProfile | None = None,
+    history: pd.Series | None = None,
+) -> pd.DataFrame:
     """``frame`` with the column :data:`forecaster.scaling.EVENT_COLUMN`: 1.0 at the steps a calendar entry
-    reaches (from :data:`USE_BEFORE_S` before its start to :data:`USE_AFTER_S` after it, the steps the
-    profile answers), 0.0 elsewhere (pure). A policy's ``quantile_outside_events`` plans on its own quantile
-    where it is 0. ``calendar`` None (not read, or unavailable) returns the frame as it is: without the
-    column every step is planned on the policy's ``quantile``, the safe side."""
+    reaches, 0.0 elsewhere (pure). A policy's ``quantile_outside_events`` plans on its own quantile where it
+    is 0. With the model's ``profile`` and ``history`` (the load read up to now, any spacing), the steps of
+    the entries still live as judged from that load (:meth:`EventProfile.live_steps`: from their start, real
+    or still awaited, to :data:`USE_AFTER_S` after it; an entry judged cancelled marks nothing, so its steps
+    go back to the outside quantile at the minute it is judged so); without them, from :data:`USE_BEFORE_S`
+    before each announced start to :data:`USE_AFTER_S` after it (the steps the profile answers).
+    ``calendar`` None (not read, or unavailable) returns the frame as it is: without the column every step
+    is planned on the policy's ``quantile``, the safe side."""
     from forecaster.scaling import EVENT_COLUMN
 
     if calendar is None or not len(frame):
         return frame
-    at_s = _epoch_s(pd.DatetimeIndex(frame.index))  # [T]
-    starts_s = np.array([e.start.timestamp() for e in calendar.events], dtype=float)  # [E]
-    lag = at_s[:, None] - starts_s[None, :]  # [T, E]
-    used = (
-        ((lag >= -USE_BEFORE_S) & (lag < USE_AFTER_S)).any(axis=1)
-        if len(starts_s)
-        else np.zeros(len(at_s), bool)
-    )
+    at_s = _epoch_s(pd.DatetimeIndex(frame.index))  # [T], ascending
+    if profile is not None and history is not None and len(history):
+        times_s = _epoch_s(pd.DatetimeIndex(history.index))
+        used = profile.live_steps(
+            history.to_numpy(dtype=float), times_s, last_s=float(times_s[-1]), at_s=at_s, calendar=calendar
+        )
+    else:
+        used = _steps_near(at_s, calendar, before_s=USE_BEFORE_S)
     out = frame.copy()
     out[EVENT_COLUMN] = used.astype(float)
     return out
 
 
+def _steps_near(at_s: np.ndarray, calendar: Calendar, *, before_s: float) -> np.ndarray:
+    """``[T]`` bool: the times ``at_s`` (ascending) from ``before_s`` before a start to :data:`USE_AFTER_S`
+    after it; only the entries whose window can reach ``at_s`` are compared (a sorted search), not all."""
+    starts_s = np.sort(np.array([e.start.timestamp() for e in calendar.events], dtype=float))  # [E]
+    used = np.zeros(len(at_s), bool)
+    if not len(starts_s) or not len(at_s):
+        return used
+    lo = int(np.searchsorted(starts_s, at_s[0] - USE_AFTER_S, side="left"))
+    hi = int(np.searchsorted(starts_s, at_s[-1] + before_s, side="right"))
+    for start in starts_s[lo:hi]:
+        lag = at_s - start
+        used |= (lag >= -before_s) & (lag < USE_AFTER_S)
+    return used
+
+
 def marking_event_steps(
-    forecast_fn: Callable[[pd.Series, pd.Timestamp], pd.DataFrame | None], calendar: Calendar
+    forecast_fn: Callable[[pd.Series, pd.Timestamp], pd.DataFrame | None],
+    calendar: Calendar,
+    *,
+    profile: EventProfile | None = None,
 ) -> Callable[[pd.Series, pd.Timestamp], pd.DataFrame | None]:
-    """A forecast function (``fn(history, now)``) whose answers carry :func:`with_event_steps`' column; a frame
-    returned again for the next tick (a 5-minute model between its origins) is marked once and returned as
-    the same object, so that the replay's caches keyed by frame still hit."""
+    """A forecast function (``fn(history, now)``) whose answers carry :func:`with_event_steps`' column (with
+    ``profile``: the entries judged live from ``history`` at every call); a frame returned again for the next
+    tick (a 5-minute model between its origins) with the same marks is returned as the same marked object,
+    so that the replay's caches keyed by frame still hit."""
     last: list[tuple[pd.DataFrame, pd.DataFrame]] = []
 
     def fn(history: pd.Series, now: pd.Timestamp) -> pd.DataFrame | None:
         frame = forecast_fn(history, now)
         if frame is None:
             return None
-        if last and last[0][0] is frame:
-            return last[0][1]
-        marked = with_event_steps(frame, calendar)
+        marked = with_event_steps(frame, calendar, profile=profile, history=history)
+        if last and last[0][0] is frame and marked is not frame:
+            from forecaster.scaling import EVENT_COLUMN
+
+            same = np.array_equal(last[0][1][EVENT_COLUMN].to_numpy(), marked[EVENT_COLUMN].to_numpy())
+            if same:
+                return last[0][1]
         last[:] = [(frame, marked)]
         return marked
 

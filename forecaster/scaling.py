@@ -69,9 +69,9 @@ REASONS = (
 PLANS = ("peak", "rise", "shift")
 
 EVENT_COLUMN = "event"
-"""A forecast column some forecasts carry: > 0 at the steps a scheduled event reaches (from 30 minutes
-before an announced start to an hour after it, where the event profile answers), 0 elsewhere. Added by the
-forecasts made with a calendar (:func:`forecaster.event_profile.with_event_steps`);
+"""A forecast column some forecasts carry: > 0 at the steps a scheduled event can still add load at (from
+its start, real or still awaited, to an hour after it; an entry judged cancelled marks none), 0 elsewhere.
+Added by the forecasts made with a calendar (:func:`forecaster.event_profile.with_event_steps`);
 ``ScalingPolicy.quantile_outside_events`` plans on its own quantile where it is 0."""
 
 
@@ -243,18 +243,22 @@ def _float_columns(forecast: pd.DataFrame, *names: str) -> list[np.ndarray]:
 
 
 def _quantile_columns(columns: object) -> list[tuple[float, str]]:
-    """The forecast's quantile columns as (quantile, name), sorted: ``p50`` -> 0.5; other names are skipped."""
+    """The forecast's quantile columns as (quantile, name), sorted: ``p50`` -> 0.5, read by the one parser of
+    quantile labels (:func:`forecaster.predictors.parse_quantile_label`); other names are skipped, and so are
+    names not starting with a lower-case ``p`` (which that parser would lower-case: a forecast's own columns
+    are :func:`~forecaster.predictors.quantile_label`'s, and ``P90`` was never read as one)."""
+    from forecaster.errors import DataError
+    from forecaster.predictors import parse_quantile_label
+
     out = []
     for name in columns:  # type: ignore[attr-defined]
         text = str(name)
         if text[:1] != "p":
             continue
         try:
-            q = float(text[1:]) / 100
-        except ValueError:
+            out.append((parse_quantile_label(text), text))
+        except DataError:
             continue
-        if 0 < q < 1:
-            out.append((q, text))
     return sorted(out)
 
 

@@ -574,3 +574,79 @@ def test_the_young_band_is_learnt_from_how_big_past_starts_were_and_round_trips(
     assert all(wide > narrow + 0.05 for wide, narrow in zip(bands[0.4], bands[0.0], strict=True)), bands
     with pytest.raises(ValueError, match="event_profile"):
         EventProfile.from_dict({**profile.to_dict(), "young_upper": [0.5, 1.2]})
+
+
+def _marks(profile: EventProfile, calendar: Calendar, trace: pd.Series, now: pd.Timestamp) -> pd.Series:
+    """The event column :func:`with_event_steps` gives a 2-hour minute frame at ``now`` judged from the
+    minutes before it."""
+    from forecaster.event_profile import with_event_steps
+
+    index = pd.date_range(now, periods=120, freq="1min")
+    history = trace.loc[trace.index < now]
+    frame = with_event_steps(
+        pd.DataFrame({"p50": 1.0}, index=index), calendar, profile=profile, history=history
+    )
+    return frame["event"]
+
+
+def _first_last(marks: pd.Series) -> tuple[pd.Timestamp | None, pd.Timestamp | None]:
+    on = marks.index[marks.to_numpy() > 0]
+    return (on[0], on[-1]) if len(on) else (None, None)
+
+
+def test_a_cancelled_entry_marks_no_step_for_the_event_quantile_once_judged_so():
+    """The entry at 20:07 never starts (late_s 4 min): while it may still come its steps are marked from the
+    earliest its rise can come; once judged cancelled (20:13, late_s + DETECT_S after it), none."""
+    profile, calendar, trace, _, at = _minute_case(late_s=240.0)
+    ahead = _marks(profile, calendar, trace, at - pd.Timedelta(minutes=20))
+    assert _first_last(ahead) == (at, at + pd.Timedelta(minutes=59))  # its announced steps, from its start
+    waiting = _marks(profile, calendar, trace, at + pd.Timedelta(minutes=4))  # last point 20:10
+    assert _first_last(waiting) == (at + pd.Timedelta(minutes=4), at + pd.Timedelta(minutes=60))
+    assert waiting.sum() == 57  # 20:11 .. 21:07 (from 20:08, the last point less DETECT_S)
+    cancelled = _marks(profile, calendar, trace, at + pd.Timedelta(minutes=7))  # last point 20:13
+    assert cancelled.sum() == 0
+    # Without a profile (or without load to judge from): every announced entry's steps, cancelled or not.
+    from forecaster.event_profile import with_event_steps
+
+    index = pd.date_range(at + pd.Timedelta(minutes=7), periods=120, freq="1min")
+    plain = with_event_steps(pd.DataFrame({"p50": 1.0}, index=index), calendar)
+    assert plain["event"].sum() == 53
+    empty = with_event_steps(
+        pd.DataFrame({"p50": 1.0}, index=index), calendar, profile=profile, history=trace.iloc[:0]
+    )
+    assert empty["event"].sum() == 53
+
+
+@pytest.mark.parametrize("late_min", [0, 3])
+def test_a_stream_that_started_marks_the_hour_from_its_real_start(late_min):
+    profile = dataclasses.replace(_hand_made(), late_s=300.0)
+    minutes = pd.date_range("2026-03-05 17:00", "2026-03-05 22:00", freq="1min")
+    announced = pd.Timestamp("2026-03-05 20:07")
+    lag = ((minutes - announced).total_seconds().to_numpy() / 60 - late_min).astype(float)
+    g = profile.uplift[0][np.clip(lag, 0, 239).astype(int)] * (lag >= 0)
+    trace = pd.Series(100.0 * (1 + g), index=minutes)
+    calendar = Calendar.of([Event(start=announced.tz_localize("UTC"), kind="final")])
+    marks = _marks(profile, calendar, trace, announced + pd.Timedelta(minutes=late_min + 12))
+    real = announced + pd.Timedelta(minutes=late_min)
+    assert _first_last(marks) == (marks.index[0], real + pd.Timedelta(minutes=59))
+
+
+def test_marking_with_a_profile_follows_the_judgement_minute_by_minute():
+    """One forecast frame returned for several ticks (a 5-minute model between origins): marked again at
+    each tick from the minutes read, the same object while the marks do not change."""
+    from forecaster.event_profile import marking_event_steps
+
+    profile, calendar, trace, _, at = _minute_case(late_s=240.0)
+    frame = pd.DataFrame({"p50": 100.0, "p90": 120.0}, index=pd.date_range(at, periods=90, freq="1min"))
+    fn = marking_event_steps(lambda history, now: frame, calendar, profile=profile)
+
+    def at_tick(minutes: int) -> pd.DataFrame:
+        now = at + pd.Timedelta(minutes=minutes)
+        return fn(trace.loc[trace.index < now], now)
+
+    early, again = at_tick(-10), at_tick(-9)
+    assert early is again and early["event"].sum() == 60
+    assert _first_last(early["event"]) == (at, at + pd.Timedelta(minutes=59))
+    waiting = at_tick(4)["event"]  # from 20:08: the last point (20:10) less DETECT_S
+    assert _first_last(waiting) == (at + pd.Timedelta(minutes=1), at + pd.Timedelta(minutes=60))
+    assert at_tick(7)["event"].sum() == 0  # judged cancelled at 20:13

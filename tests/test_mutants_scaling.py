@@ -295,3 +295,13 @@ def test_the_missing_median_for_max_over_median_is_named_with_what_to_do():
     with pytest.raises(ConfigError) as info:
         _desired(_frame(p50=1.0, p90=2.0), POLICY.replace(quantile=0.95, quantile_outside_events=0.3))
     assert info.value.problem == "the forecast has no p95, p30 column (it has p50, p90)"
+
+
+def test_the_quantile_columns_are_read_by_the_one_label_parser_and_only_lower_case_p():
+    """``_quantile_columns`` reads names through ``predictors.parse_quantile_label``; what it keeps is what the
+    hand-written parser kept: a lower-case ``p`` and a number strictly between 0 and 100 (trailing spaces as
+    ``float`` allows them), nothing else (``P80``, ``p0``, ``p100``, ``pnan``, text, the event column)."""
+    from forecaster.scaling import EVENT_COLUMN, _quantile_columns
+
+    names = ["p90", "P80", "p12.5", "p50", "pfoo", "p0", "p100", "pnan", " p70", "p75 ", EVENT_COLUMN, 7]
+    assert _quantile_columns(names) == [(0.125, "p12.5"), (0.5, "p50"), (0.75, "p75 "), (0.9, "p90")]

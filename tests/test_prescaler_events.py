@@ -10,7 +10,7 @@ import torch
 import yaml
 
 from forecaster.errors import SourceError
-from forecaster.event_profile import USE_AFTER_S, USE_BEFORE_S
+from forecaster.event_profile import MARK_BEFORE_S, USE_AFTER_S
 from forecaster.events import calendar_to_csv
 from forecaster.prescaler.forecasts import StoreForecastProvider, fetch_forecast
 from forecaster.prescaler.policy import parse_policy
@@ -76,11 +76,11 @@ def test_forecasts_read_the_targets_calendar_and_name_upcoming_events(target):
     assert start in [e.start for e in result.upcoming]
     without = model.predict(result.history, events=None)
     assert not np.allclose(without["p50"].to_numpy(), expected["p50"].to_numpy()), "the calendar is read"
-    # The steps the entries reach (spec.quantileOutsideEvents plans its own quantile elsewhere).
+    # The steps the entry reaches from its start (spec.quantileOutsideEvents plans its own quantile elsewhere).
     lag = (result.frame.index - start.tz_localize(None)).total_seconds()
-    near = (lag >= -USE_BEFORE_S) & (lag < USE_AFTER_S)
-    assert near.any()
-    assert (result.frame[EVENT_COLUMN].to_numpy()[near] == 1.0).all()
+    near = (lag >= -MARK_BEFORE_S) & (lag < USE_AFTER_S)
+    assert near.any() and (~near).any()
+    np.testing.assert_array_equal(result.frame[EVENT_COLUMN].to_numpy(), near.astype(float))
 
 
 def test_a_calendar_that_goes_away_is_forecast_with_the_last_good_copy_then_without(target, tmp_path):
@@ -277,13 +277,17 @@ def test_an_entry_without_a_rise_is_released_a_minute_after_the_evidence_not_at_
     without = model.predict(result.history, events=calendar)  # as if the entry had never been announced
     rows = pd.DatetimeIndex(held.index) < ghost.start.tz_localize(None) + pd.Timedelta(seconds=USE_AFTER_S)
     assert (held["p50"].to_numpy()[rows] > 1.2 * without["p50"].to_numpy()[rows]).all(), "the origin held it"
-    # Released: as if never announced (within the level read from the minute load instead of the 5-minute one).
+    # Released: as if never announced (within the level read from the minute load instead of the 5-minute one),
+    # and its steps no longer marked for the event quantile (spec.quantileOutsideEvents plans them again).
     np.testing.assert_allclose(result.frame["p50"].to_numpy(), without["p50"].to_numpy(), rtol=0.05)
+    assert (result.frame[EVENT_COLUMN].to_numpy()[rows] == 0.0).all()
 
     failing: list[str] = []
     safe = _minute_provider(series, training, reads=failing, fail=True).forecast(parse_policy(policy()), now)
     assert failing == ["5m", "1m"]
     np.testing.assert_allclose(safe.frame["p50"].to_numpy(), held["p50"].to_numpy())
+    # Judged from the model's own history (its origin still waits for the stream): still marked.
+    assert (safe.frame[EVENT_COLUMN].to_numpy()[rows] == 1.0).all()
 
 
 def test_no_minute_read_far_from_any_entry(target, tmp_path):

@@ -167,3 +167,33 @@ def test_the_policy_spec_carries_quantile_outside_events() -> None:
     obj["spec"]["quantileOutsideEvents"] = "low"
     with pytest.raises(ConfigError, match="quantileOutsideEvents: must be a number"):
         parse_policy(obj)
+
+
+def _brute_force_steps(index: pd.DatetimeIndex, calendar: Calendar) -> np.ndarray:
+    """Every step against every entry ([T, E]): what the sorted search must equal."""
+    at = index.as_unit("ns").asi8 / 1e9
+    starts = np.array([e.start.timestamp() for e in calendar.events])
+    lag = at[:, None] - starts[None, :]
+    return ((lag >= -USE_BEFORE_S) & (lag < USE_AFTER_S)).any(axis=1).astype(float)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_the_event_steps_compare_only_the_entries_near_the_frame_with_the_same_result(seed) -> None:
+    rng = np.random.default_rng(seed)
+    base = pd.Timestamp("2026-01-05", tz="UTC")
+    # Entries on a few days, some on the same minute, some exactly a window's edge from the frame.
+    starts = [base + pd.Timedelta(minutes=int(m)) for m in rng.integers(0, 3 * 1440, size=40)]
+    frame_start = base + pd.Timedelta(minutes=int(rng.integers(0, 3 * 1440)))
+    index = pd.date_range(frame_start.tz_localize(None), periods=int(rng.integers(1, 240)), freq="1min")
+    frame_end = index[-1].tz_localize("UTC")
+    after, before = pd.Timedelta(seconds=USE_AFTER_S), pd.Timedelta(seconds=USE_BEFORE_S)
+    minute = pd.Timedelta(minutes=1)
+    starts += [
+        frame_start - after,
+        frame_start - after + minute,
+        frame_end + before,
+        frame_end + before + minute,
+    ]
+    calendar = Calendar.of([Event(start=s, kind="match") for s in starts])
+    got = with_event_steps(pd.DataFrame({"p50": 1.0}, index=index), calendar)[EVENT_COLUMN].to_numpy()
+    np.testing.assert_array_equal(got, _brute_force_steps(index, calendar))

@@ -365,16 +365,25 @@ class StoreForecastProvider:
             reading.calendar
         )  # None while the calendar is unavailable: forecast as if nothing were scheduled
         frame = model.predict(history, events=events)
+        read: list[pd.Series] = []
+
+        def read_minutes(span: pd.Timedelta) -> pd.Series:
+            read.append(self._read_minutes(settings, now=now, span=span))
+            return read[-1]
+
         frame = judged_by_minute_live(
-            frame,
-            model=model,
-            calendar=events,
-            history=history,
-            now=now,
-            read_minutes=lambda span: self._read_minutes(settings, now=now, span=span),
+            frame, model=model, calendar=events, history=history, now=now, read_minutes=read_minutes
         )
-        # The steps the entries reach (spec.quantileOutsideEvents); none without the calendar: the safe side.
-        frame = with_event_steps(frame, events)
+        # The steps the entries still live reach (spec.quantileOutsideEvents), judged from the minutes read
+        # when there were any, else from the model's own history: an entry judged cancelled marks none. No
+        # calendar: no column, the policy's quantile everywhere (the safe side).
+        minutes = read[-1].dropna() if read and read[-1] is not None else None
+        frame = with_event_steps(
+            frame,
+            events,
+            profile=getattr(model, "event_profile", None),
+            history=minutes if minutes is not None and len(minutes) else history,
+        )
         horizon = pd.Timedelta(model.step) * int(model.horizon_steps)
         last = pd.Timestamp(history.index[-1]).tz_localize("UTC")
         upcoming = tuple(events.upcoming(last, within=horizon)) if events is not None else ()
