@@ -276,3 +276,39 @@ def test_a_week_shorter_than_the_horizon_is_refused():
         WindowSpec(lookback=2, horizon=5, season=0, week=4)
     assert "would lie after the origin" in err.value.problem
     assert repr(WindowSpec(2, 5, 0, 5)) == "WindowSpec(lookback=2, horizon=5, season=0, week=5)"
+
+
+@pytest.mark.parametrize("sign", [1.0, -1.0])
+def test_weekly_lags_are_clipped_both_ways_in_the_lookback_and_at_the_steps(sign):
+    """A burst (or a negative glitch) a week back is clipped at +-10 times that week's level, in the lookback and
+    at every forecast step: an outage or a spike last week must not blow up this week's inputs."""
+    spec = WindowSpec(lookback=30, horizon=2, season=0, week=40)
+    values = np.ones(140)
+    values[35] = sign * 1000.0
+    w = make_windows(
+        values, _index(140), spec=spec, scaler=UNIT, origins=np.array([75, 95]), with_target=False, step=STEP
+    )
+    # origin 75: the steps' week-ago values are y[35], y[36]; its lookback a week back y[5:35], all ones
+    np.testing.assert_array_equal(w.future[0, :, -1], [sign * 10.0, 1.0])
+    # origin 95: the lookback a week back is y[25:55], y[35] at position 10: 1000 / (1029 / 30) = 29 -> 10
+    assert w.past[1, 10, -1] == sign * 10.0
+    np.testing.assert_allclose(w.past[1, 9, -1], 30 / 1029, rtol=1e-6)  # the others, by the week's level
+
+
+def test_with_weekly_lags_a_gap_in_the_lookback_still_excludes_its_windows():
+    """The week-back check adds to the others: a gap in this week's lookback (not a week back) still excludes
+    every origin whose lookback holds it."""
+    spec = WindowSpec(lookback=3, horizon=2, season=0, week=40)
+    values = np.ones(120)
+    values[100] = np.nan
+    for with_target in (True, False):
+        origins = set(valid_origins(values, spec, with_target=with_target).tolist())
+        assert not {101, 102, 103} & origins
+        assert {97, 104} <= origins
+    assert not {99, 100} & set(valid_origins(values, spec, with_target=True).tolist())
+
+
+def test_a_week_shorter_than_the_horizon_says_what_to_do():
+    with pytest.raises(DataError) as err:
+        WindowSpec(lookback=2, horizon=5, season=0, week=4)
+    assert err.value.hint == "a week must be longer than the horizon"
