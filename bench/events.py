@@ -5,7 +5,10 @@ For each seed, the synthetic live-streaming scenario with irregularly scheduled 
 entries cancelled, ~30% starting late, unannounced spikes on top) at 5 minutes, ``--days`` long; the last
 ``--replay-days`` are replayed minute by minute (pods ready 3 minutes after start, the prescaler's lead 3
 minutes, policy ``shift-p90`` as in bench/replay.py), the LSTM (15 epochs by default) fitted on
-everything before, once with the calendar and once without. Scaled so that the replayed peak needs 30 replicas.
+everything before, once with the calendar and once without. Scaled so that the replayed peak of the 5-minute
+samples needs 30 replicas. The replayed minutes are the scenario's own 1-minute load (:func:`minute_load`:
+equal to the 5-minute series at its samples, a stream coming at its real minute);
+``--linear-minutes`` replays a straight line between the 5-minute samples instead (as before, to compare).
 
 Measured against the issue-12 targets:
 
@@ -64,7 +67,7 @@ from forecaster.model import Forecaster
 from forecaster.scaling import ScalingPolicy
 from forecaster.settings import ModelSettings, TrainSettings
 from forecaster.simulate import ClusterConfig, ReplayConfig, predictor_forecasts, prepare_trace, replay
-from forecaster.sources.synthetic import live_streaming_events
+from forecaster.sources.synthetic import LiveStreamingShape, live_streaming_events
 from forecaster.training import fit_forecaster
 
 HERE = Path(__file__).resolve().parent
@@ -89,6 +92,30 @@ def _config(cap: float, quantile_outside_events: float | None = QUANTILE_OUTSIDE
         ),
         cluster=ClusterConfig(pod_startup_s=180),
     )
+
+
+def minute_load(native: pd.Series, *, days: float, seed: int) -> pd.Series:
+    """The scenario's load every minute, equal to ``native`` (its 5-minute series, what the models train on)
+    at each 5-minute instant.
+
+    The generator's noise is drawn per step, so a 1-minute scenario has other noise (and other 5-minute
+    values) than the 5-minute one. The same seed draws the same events before any noise, so the clean load
+    (daily cycle, streams, spikes) is computed every minute: a stream starts at its real minute, not on a
+    straight line from the 5-minute sample before it. Only the noise factor (``native`` / clean load at
+    5 minutes) is interpolated between the samples, linearly in its logarithm. The grid ends at the last
+    5-minute instant, as :func:`forecaster.simulate.prepare_trace` ends its interpolation."""
+    quiet = LiveStreamingShape(noise=0.0)
+    clean = live_streaming_events(days=days, step="1m", seed=seed, shape=quiet).series
+    clean_native = live_streaming_events(days=days, step="5m", seed=seed, shape=quiet).series
+    if not clean_native.index.equals(native.index):
+        raise ValueError("minute_load: native is not the scenario's 5-minute series for these days")
+    clean = clean.loc[: native.index[-1]]
+    log_noise = np.log(native.to_numpy(dtype=float) / clean_native.to_numpy(dtype=float))
+    minutes = clean.index.as_unit("ns").asi8
+    factor = np.exp(np.interp(minutes, native.index.as_unit("ns").asi8, log_noise))
+    out = pd.Series(clean.to_numpy(dtype=float) * factor, index=clean.index, name=native.name)
+    out.loc[native.index] = native.to_numpy(dtype=float)  # exactly the samples (not just to rounding)
+    return out
 
 
 def _fit(  # noqa: ANN202
@@ -190,14 +217,20 @@ def run_seed(
     hold_share: bool = False,
     dump: Path | None = None,
     quantile_outside_events: float | None = QUANTILE_OUTSIDE_EVENTS,
+    linear_minutes: bool = False,
 ) -> dict:
     started = time.perf_counter()
     cpu_started = time.process_time()
     scenario = live_streaming_events(days=days, step="5m", seed=seed)
     native, calendar = scenario.series, scenario.calendar
     split = native.index[-1] - pd.Timedelta(days=replay_days) + pd.Timedelta(minutes=5)
-    trace = prepare_trace(native, name=f"seed {seed}")
-    cap = float(trace.loc[split:].max()) / REPLICAS_AT_PEAK
+    # The replay's load every minute: the scenario's own (a start at 19:07 comes at 19:07), or, with
+    # linear_minutes, a straight line between the 5-minute samples (as before). The models read ``native``.
+    trace = prepare_trace(
+        native if linear_minutes else minute_load(native, days=days, seed=seed), name=f"seed {seed}"
+    )
+    # The 5-minute samples' replayed peak = 30 replicas (the same capacity per replica for both loads).
+    cap = float(native.loc[split:].max()) / REPLICAS_AT_PEAK
     config = _config(cap, quantile_outside_events)
     out: dict = {
         "seed": seed,
@@ -205,6 +238,8 @@ def run_seed(
         "replay_end": str(trace.index[-1]),
         "quantile_outside_events": quantile_outside_events,
         "judged_marks": judged_marks,
+        "linear_minutes": linear_minutes,
+        "minute_peak_replicas": float(trace.loc[split:].max()) / cap,
     }
     # The same settings as `forecaster simulate` (make_forecast_fn): a few epochs on a bounded sample.
     settings = TrainSettings(seed=seed, epochs=epochs, max_windows_per_epoch=8000)
@@ -580,7 +615,15 @@ def report(results: list[dict], args: argparse.Namespace) -> str:
         f"{args.days:g} days at 5 minutes, the last {args.replay_days:g} replayed minute by minute "
         f"({days:.1f} replayed days, {starts} scheduled starts that happened); LSTM {args.epochs} epochs trained "
         "on everything before the replay, once with the calendar and once without; pods ready 3 minutes after "
-        f"start, prescaler lead 3 minutes, policy shift-p90{_outside(results)}; replayed peak = 30 replicas.",
+        f"start, prescaler lead 3 minutes, policy shift-p90{_outside(results)}; replayed peak of the 5-minute "
+        "samples = 30 replicas. Replayed load: "
+        + (
+            "a straight line between the 5-minute samples (`--linear-minutes`)."
+            if results[0].get("linear_minutes")
+            else "the scenario's 1-minute load (the 5-minute samples at theirs, the noise interpolated "
+            f"between them); its replayed peak needs {max(r['minute_peak_replicas'] for r in results):.1f} "
+            "replicas."
+        ),
         "",
         "| target | measured | met |",
         "|---|---|---|",
@@ -813,6 +856,11 @@ def main() -> None:
         action="store_true",
         help="judge entries only at the model's origins (every 5 minutes), not every minute (to compare)",
     )
+    p.add_argument(
+        "--linear-minutes",
+        action="store_true",
+        help="replay a straight line between the 5-minute samples, not the scenario's 1-minute load (as before)",
+    )
     args = p.parse_args()
     torch.set_num_threads(1)
     results = []
@@ -834,6 +882,7 @@ def main() -> None:
                 judged_marks=not args.announced_marks,
                 dump=args.out if args.dump else None,
                 quantile_outside_events=args.quantile_outside_events,
+                linear_minutes=args.linear_minutes,
             )
         )
         print(

@@ -123,3 +123,37 @@ def test_replica_minutes_are_split_by_zone(bench):
         "around unannounced spikes": 30.0,
         "elsewhere": 0.0,
     }
+
+
+def test_the_minute_load_is_the_5_minute_series_at_its_samples_and_starts_at_the_real_minute(bench):
+    from forecaster.sources.synthetic import LiveStreamingShape, live_streaming_events
+
+    scenario = live_streaming_events(days=3, step="5m", seed=0)
+    native = scenario.series
+    got = bench.minute_load(native, days=3, seed=0)
+    assert got.index.freq == pd.Timedelta(minutes=1) and got.index[-1] == native.index[-1]
+    # What the models train on is unchanged: every 5-minute sample, exactly.
+    assert np.array_equal(got.loc[native.index].to_numpy(), native.to_numpy())
+    clean = live_streaming_events(days=3, step="1m", seed=0, shape=LiveStreamingShape(noise=0.0)).series
+    # Only the noise is interpolated: each minute's factor on the clean load lies between its samples'.
+    factor = (got / clean.loc[got.index]).to_numpy()
+    lo, hi = factor[:-1:5], factor[5::5]  # the samples either side of each 4 minutes between
+    between = factor[:-1].reshape(-1, 5)[:, 1:]
+    assert np.all(between >= np.minimum(lo, hi)[:, None] - 1e-12)
+    assert np.all(between <= np.maximum(lo, hi)[:, None] + 1e-12)
+    # A stream that starts between two samples is not there the minute before it; a straight line between
+    # the samples already ramps it in.
+    line = native.reindex(got.index).interpolate()
+    ahead = []
+    for at, _ in scenario.actual_starts:
+        before = at.tz_localize(None).ceil("1min") - pd.Timedelta(minutes=1)
+        if before.minute % 5 and before in got.index:
+            ahead.append(line[before] / got[before] - 1)
+    assert ahead and max(ahead) > 0.1
+    assert min(ahead) > -0.05  # never the other way round beyond the noise
+
+
+def test_the_minute_load_refuses_a_series_that_is_not_the_scenarios(bench):
+    native = pd.Series(1.0, index=pd.date_range("2026-01-05", periods=10, freq="5min"))
+    with pytest.raises(ValueError, match="not the scenario"):
+        bench.minute_load(native, days=3, seed=0)
