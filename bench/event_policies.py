@@ -14,7 +14,9 @@ policy in ``--variants``: a JSON object ``name -> changes``, where ``changes`` m
 
 Prints, per policy, the short minutes in the 30 minutes after scheduled starts and over every replayed
 minute, and the replica-minutes against the HPA alone and the oracle. The baseline (``{}``) and the kept
-setting equal ``bench/events.py``'s runs to the replica-minute (checked on seed 0).
+setting equal ``bench/events.py``'s runs to the replica-minute (checked on seed 0 with the straight line;
+the kept setting with the scenario's minute load, bench/events.py's default since session 11, on seed 6).
+Replays the same minute load as ``bench/events.py``; ``--linear-minutes`` the straight line, as before.
 
     python bench/event_policies.py --seeds 0,1,2,6,7,8 --cache DIR --tables DIR \\
         --variants '{"base": {}, "s80": {"q": 0.8, "split": 1}}'
@@ -45,13 +47,16 @@ from forecaster.simulate import ForecastTable, precompute_forecasts, prepare_tra
 from forecaster.sources.synthetic import live_streaming_events  # noqa: E402
 
 
-def setup(seed: int, *, cache: Path | None, tables: Path) -> tuple:
+def setup(seed: int, *, cache: Path | None, tables: Path, linear_minutes: bool = False) -> tuple:
     scenario = live_streaming_events(days=28, step="5m", seed=seed)
     native, calendar = scenario.series, scenario.calendar
     split = native.index[-1] - pd.Timedelta(days=8) + pd.Timedelta(minutes=5)
-    trace = prepare_trace(native, name=f"seed {seed}")
-    cap = float(trace.loc[split:].max()) / bench_events.REPLICAS_AT_PEAK
-    kept = tables / f"seed{seed}.npz"
+    # The replayed minutes as bench/events.py replays them (the forecasts are judged from them, so a table is
+    # kept per load: ``seedN.npz`` for the straight line, as before, ``seedN-1m.npz`` for the minute load).
+    load = native if linear_minutes else bench_events.minute_load(native, days=28, seed=seed)
+    trace = prepare_trace(load, name=f"seed {seed}")
+    cap = float(native.loc[split:].max()) / bench_events.REPLICAS_AT_PEAK
+    kept = tables / (f"seed{seed}.npz" if linear_minutes else f"seed{seed}-1m.npz")
     if kept.exists():
         table = load_table(kept)  # plain arrays (no pickle), written below
     else:
@@ -132,11 +137,18 @@ def main() -> None:
     p.add_argument("--cache", type=Path, default=None, help="bench/events.py's --cache (trained networks)")
     p.add_argument("--tables", type=Path, required=True, help="keep each seed's forecasts here")
     p.add_argument("--variants", default='{"base": {}, "s80": {"q": 0.8, "split": 1}}')
+    p.add_argument(
+        "--linear-minutes",
+        action="store_true",
+        help="replay a straight line between the 5-minute samples (bench/events.py --linear-minutes)",
+    )
     args = p.parse_args()
     variants = json.loads(args.variants)
     rows: dict[str, list[dict]] = {}
     for seed in (int(s) for s in args.seeds.split(",")):
-        scenario, trace, split, cap, table = setup(seed, cache=args.cache, tables=args.tables)
+        scenario, trace, split, cap, table = setup(
+            seed, cache=args.cache, tables=args.tables, linear_minutes=args.linear_minutes
+        )
         fixed: dict = {}
         for name, change in variants.items():
             planned = table if "q" not in change else transformed(table, change, scenario.calendar)
