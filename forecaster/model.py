@@ -15,6 +15,7 @@ import hashlib
 import json
 import os
 import tempfile
+import threading
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -446,24 +447,29 @@ class Forecaster:
         """
         reused = self._reuse(values, index, first=first, last=last, events=events)
         if reused is not None:
-            done, raw_old, members_old, hw_state = reused
+            done, rows, at, hw_state = reused
+            kept = done - first + 1
             if done == last:
-                return raw_old, members_old
+                return rows.view(at, kept)
             raw_new, members_new, hw_state = self._compute_components(
                 values, index, first=done + 1, last=last, hw_state=hw_state, events=events
             )
-            if set(members_new) == set(members_old):
-                raw = np.concatenate([raw_old, raw_new])
-                members = {k: np.concatenate([members_old[k], members_new[k]]) for k in members_old}
+            if set(members_new) == set(rows.members):
+                if not rows.append(at + kept, raw_new, members_new):  # no room: a new buffer, with room
+                    raw_old, members_old = rows.view(at, kept)
+                    rows, at = _Rows.of(raw_old, members_old, raw_new, members_new, room=True), 0
                 self._remember(
-                    values, index, first=first, last=last, found=(raw, members, hw_state), events=events
+                    values, index, first=first, last=last, rows=(rows, at), hw_state=hw_state, events=events
                 )
-                return raw, members
+                return rows.view(at, last - first + 1)
         raw, members, hw_state = self._compute_components(
             values, index, first=first, last=last, events=events
         )
-        self._remember(values, index, first=first, last=last, found=(raw, members, hw_state), events=events)
-        return raw, members
+        rows = _Rows.of(raw, members)
+        self._remember(
+            values, index, first=first, last=last, rows=(rows, 0), hw_state=hw_state, events=events
+        )
+        return rows.view(0, last - first + 1)
 
     def reset(self) -> None:
         """Forget the components kept from previous calls (the next ``predict`` computes them afresh)."""
@@ -514,9 +520,17 @@ class Forecaster:
         self._skill_cache = (key, int(index[0].value), values.copy(), start, points)
         return Skill(start=start, points=points, weights=weights, phase=phase)
 
-    def _remember(self, values, index, *, first, last, found, events=None) -> None:  # noqa: ANN001
+    def _remember(self, values, index, *, first, last, rows, hw_state, events=None) -> None:  # noqa: ANN001
         # One entry, replaced whole (a reference swap: safe for the service's concurrent readers).
-        self._cache = (self._cache_key(events), int(index[0].value), values.copy(), first, last, *found)
+        self._cache = (
+            self._cache_key(events),
+            int(index[0].value),
+            values.copy(),
+            first,
+            last,
+            *rows,
+            hw_state,
+        )
 
     def _cache_key(self, events: Calendar | None = None) -> tuple:
         """What the kept components depend on besides the data (the blend and its Holt-Winters member, and
@@ -532,12 +546,13 @@ class Forecaster:
         first: int,
         last: int,
         events: Calendar | None = None,
-    ) -> tuple[int, np.ndarray, dict[str, np.ndarray], HoltWintersState | None] | None:
-        """Cached components for origins ``first..done`` when computed before on identical data."""
+    ) -> tuple[int, _Rows, int, HoltWintersState | None] | None:
+        """Cached components for origins ``first..done`` when computed before on identical data: ``done``,
+        the rows kept and where origin ``first``'s row lies in them, and Holt-Winters' state."""
         cache = getattr(self, "_cache", None)
         if cache is None or len(index) == 0:
             return None
-        key, t0, old_values, old_first, old_last, raw, members, hw_state = cache
+        key, t0, old_values, old_first, old_last, rows, at, hw_state = cache
         if key != self._cache_key(events):
             return None
         shift, rem = divmod(t0 - int(index[0].value), self.step.value)  # old position 0 in new positions
@@ -550,10 +565,9 @@ class Forecaster:
         a, b = max(0, shift), min(done, shift + len(old_values))
         if b - a < done - a or not np.array_equal(values[a:done], old_values[a - shift : done - shift]):
             return None
-        rows = slice(first - lo, done - lo + 1)
         if hw_state is not None:  # the recursion's state, moved to the new positions
             hw_state = dataclasses.replace(hw_state, origin=hw_state.origin + shift)
-        return done, raw[rows], {k: v[rows] for k, v in members.items()}, hw_state
+        return done, rows, at + first - lo, hw_state
 
     def _compute_components(
         self,
@@ -916,6 +930,72 @@ class Forecaster:
             return one()
         band = str(architecture.get("ensemble_band", "mean"))
         return EnsembleLSTM([one() for _ in range(members)], band=band, median=median)
+
+
+class _Rows:
+    """The components kept between ``predict`` calls: the network's quantiles ``[S, H, Q]`` and every
+    component's point forecasts ``[S, H]`` at consecutive origins, in buffers with room to grow.
+
+    The service calls ``predict`` once a step on a history one step longer: the new origin's rows are
+    written after the kept ones in place, and the days kept are handed out as views, not copied (a 1-minute
+    model keeps five days: copying them cost more than the rest of the combination). A row once handed out
+    is never written again: only rows past every row written so far are filled in place (claimed under a
+    lock, so two concurrent callers never fill the same rows), anything else goes to a new buffer, and the
+    views handed out are read-only."""
+
+    ROOM = 0.5
+    """Room for this share of the rows kept more (a buffer is copied once every that many steps)."""
+
+    def __init__(self, raw: np.ndarray, members: Mapping[str, np.ndarray], used: int) -> None:
+        self.raw = raw
+        self.members = dict(members)
+        self.used = used
+        self._lock = threading.Lock()
+
+    @classmethod
+    def of(cls, *parts: Any, room: bool = False) -> _Rows:
+        """Rows from ``raw, members`` pairs, one after the other (``room``: with room to grow)."""
+        pairs = list(zip(parts[::2], parts[1::2], strict=True))
+        n = sum(len(raw) for raw, _ in pairs)
+        if len(pairs) == 1 and not room:
+            return cls(pairs[0][0], pairs[0][1], n)
+        cap = n + (max(64, int(cls.ROOM * n)) if room else 0)
+        raw0, members0 = pairs[0]
+        out = cls(
+            np.empty((cap, *raw0.shape[1:]), dtype=raw0.dtype),
+            {k: np.empty((cap, *v.shape[1:]), dtype=v.dtype) for k, v in members0.items()},
+            0,
+        )
+        at = 0
+        for raw, members in pairs:
+            out.raw[at : at + len(raw)] = raw
+            for k, v in members.items():
+                out.members[k][at : at + len(v)] = v
+            at += len(raw)
+        out.used = n
+        return out
+
+    def append(self, at: int, raw: np.ndarray, members: Mapping[str, np.ndarray]) -> bool:
+        """Write ``raw, members`` at row ``at`` when no row from there on was ever written and they fit."""
+        n = len(raw)
+        with self._lock:
+            if at != self.used or at + n > len(self.raw):
+                return False
+            self.used = at + n
+        self.raw[at : at + n] = raw
+        for k, v in members.items():
+            self.members[k][at : at + n] = v
+        return True
+
+    def view(self, at: int, n: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """Rows ``at .. at + n - 1``, read-only."""
+        raw = self.raw[at : at + n].view()
+        raw.flags.writeable = False
+        members = {}
+        for k, v in self.members.items():
+            members[k] = v[at : at + n].view()
+            members[k].flags.writeable = False
+        return raw, members
 
 
 def events_note(spec: EventFeatures | None, calendar: Calendar | None) -> str:
