@@ -44,6 +44,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
+from typing import Any
 
 import numpy as np
 
@@ -375,6 +376,7 @@ def peak_losses(
     origins: np.ndarray,
     weighting: SkillWeighting,
     recent: Mapping[str, np.ndarray],
+    mask: np.ndarray | None = None,
 ) -> tuple[dict[str, np.ndarray] | None, np.ndarray]:
     """Where each origin's steps are a recurring excursion ``[N, H]``, and each component's relative error
     there ``[N, 1]`` (None where no step is one): its forecasts *of the same minute* as those steps' targets
@@ -386,12 +388,16 @@ def peak_losses(
     at the origin's time, every day. The recent window (all before the origin) cannot tell who forecasts
     such a minute: it holds the quiet minutes before it, where the smoothest components win (a daily spike:
     the static blend and Holt-Winters, 0.94x of the spike, bench/daily_spike.py). Pooled over the
-    excursion's steps because one minute a day is a handful of samples sharing that minute's noise."""
+    excursion's steps because one minute a day is a handful of samples sharing that minute's noise.
+
+    ``mask``: where the steps are recurring excursions, already found by :func:`peak_steps` with the same
+    weighting (the same numbers: last value's errors alone decide), not found again."""
     S, H = next(iter(forecasts.values())).shape
     N = len(origins)
-    mask = np.zeros((N, H), dtype=bool)
-    if "last_value" not in forecasts or "last_value" not in recent:
+    if mask is not None and not mask.any():
         return None, mask
+    if mask is None and ("last_value" not in forecasts or "last_value" not in recent):
+        return None, np.zeros((N, H), dtype=bool)
     at, ok, y = _same_minute(values, first=first, S=S, origins=origins, H=H, weighting=weighting)
 
     def day_errors(fc: np.ndarray) -> np.ndarray:  # [N, H, D]
@@ -399,10 +405,11 @@ def peak_losses(
 
     count = np.sum(ok, axis=3)  # [N, H, D]
     size = count * np.abs(y)  # [N, H, D]
-    lv = day_errors(forecasts["last_value"]) / np.maximum(size, _EPS)
-    usual = recent["last_value"]  # [N, H]
-    mask = np.all((count > 0) & (size > 0) & (lv > weighting.peak_ratio * usual[..., None]), axis=2)
-    mask &= np.isfinite(usual)
+    if mask is None:
+        lv = day_errors(forecasts["last_value"]) / np.maximum(size, _EPS)
+        usual = recent["last_value"]  # [N, H]
+        mask = np.all((count > 0) & (size > 0) & (lv > weighting.peak_ratio * usual[..., None]), axis=2)
+        mask &= np.isfinite(usual)
     if not mask.any():
         return None, mask
     m = mask[..., None]
@@ -440,6 +447,8 @@ def combine(
     weighting: SkillWeighting,
     losses: Mapping[str, np.ndarray] | None = None,
     skill: Skill | None = None,
+    memo: dict[str, Any] | None = None,
+    peaks: np.ndarray | None = None,
 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """The skill-weighted point forecast ``[N, H]`` at ``origins`` and the weights used (name -> ``[N, H]``).
 
@@ -450,10 +459,22 @@ def combine(
 
     With ``weighting.guard_window`` the result is guarded (module docstring); ``skill``: the unguarded
     forecasts already computed at consecutive origins (:class:`Skill`), reused where they cover what the
-    guard reads.
+    guard reads. ``memo``: what a call a step later can reuse (:class:`WindowTotals`, under ``"window"``):
+    read when the caller has checked it is still valid (same components, skill-weighted points and values
+    for the origins it covers), replaced by this call's. ``peaks``: the recurring excursions' steps at
+    ``origins`` ``[N, H]`` (:func:`peak_steps` with this weighting), when the caller has found them already.
     """
     if weighting.guard_window:
-        return _guarded(forecasts, values, first=first, origins=origins, weighting=weighting, skill=skill)
+        return _guarded(
+            forecasts,
+            values,
+            first=first,
+            origins=origins,
+            weighting=weighting,
+            skill=skill,
+            memo=memo,
+            peaks=peaks,
+        )
     names = list(forecasts)
     anchor = "blend" if "blend" in forecasts else "lstm"
     pri = np.array([weighting.prior if n == anchor else 1.0 for n in names])  # [C]
@@ -461,7 +482,7 @@ def combine(
         losses = recent_losses(forecasts, values, first=first, origins=origins, weighting=weighting)
     if weighting.peak_days:  # at a recurring excursion: judged by the previous days' same minutes
         peak, at_peak = peak_losses(
-            forecasts, values, first=first, origins=origins, weighting=weighting, recent=losses
+            forecasts, values, first=first, origins=origins, weighting=weighting, recent=losses, mask=peaks
         )
         if peak is not None:
             losses = {n: np.where(at_peak, peak[n], losses[n]) for n in names}
@@ -492,6 +513,8 @@ def _guarded(
     origins: np.ndarray,
     weighting: SkillWeighting,
     skill: Skill | None,
+    memo: dict[str, Any] | None = None,
+    peaks: np.ndarray | None = None,
 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """The exponentially weighted mixture of the skill-weighted forecast and each component, judged by
     their mean relative error over the guard window (pooled over the steps), at the Hedge rate."""
@@ -513,7 +536,12 @@ def _guarded(
     now = points[at]  # the origins' own skill-weighted forecasts (off the grid: computed here)
     if w1 is None or not np.isfinite(now).all():
         now, w1 = combine(
-            forecasts, values, first=first, origins=origins, weighting=replace(weighting, guard_window=0)
+            forecasts,
+            values,
+            first=first,
+            origins=origins,
+            weighting=replace(weighting, guard_window=0),
+            peaks=peaks,
         )
     judged = (start + np.arange(len(points)) + phase) % weighting.guard_stride == 0
     experts = {"skill": points}
@@ -526,14 +554,18 @@ def _guarded(
         ):
             experts[n] = rows
     names = list(experts)
-    L, rounds = _window_losses(
+    kept = (memo or {}).get("window")
+    L, rounds, totals = _window_losses(
         experts,
         values,
         first=start,
         origins=origins,
         window=G,
         judged=judged & np.isfinite(points).all(axis=1),
+        kept=kept if kept is not None and kept.names == tuple(names) else None,
     )  # [E, N], [N]
+    if memo is not None:
+        memo["window"] = totals
     finite = np.isfinite(L).all(axis=0)  # [N]
     best = np.min(np.where(np.isfinite(L), L, np.inf), axis=0)  # [N]
     eta = hedge_rate(len(names), rounds)  # [N]
@@ -568,13 +600,85 @@ def _window_losses(
     origins: np.ndarray,
     window: int,
     judged: np.ndarray | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
+    kept: WindowTotals | None = None,
+) -> tuple[np.ndarray, np.ndarray, WindowTotals | None]:
     """Each expert's relative error ``[E, N]`` over the forecasts of the last ``window`` origins whose
     target was observed before each origin (``s + h <= t - 1``), pooled over the steps, and the rounds
     judged ``[N]`` (NaN losses where none); ``judged`` ``[S]``: the origins on the guard's grid (all when
-    None). Running sums over the origins: O(E S H)."""
+    None). Running sums over the origins: O(E S H).
+
+    One origin (the service's): the origins in every step's window with all their targets observed are
+    summed from their totals (:class:`WindowTotals`), the ones ``kept`` from the previous call and the new
+    ones (a call a step later: one), and the totals returned for the next call; the window's edges (a
+    horizon of origins at either end) are summed step by step. O(E H^2) a call instead of O(E S H)."""
     S = len(next(iter(experts.values())))
-    pos = np.arange(S) if judged is None else np.flatnonzero(judged)  # [P] the judged origins' rows
+    H = next(iter(experts.values())).shape[1]
+    judged = np.ones(S, dtype=bool) if judged is None else judged
+    if len(origins) != 1:
+        return (
+            *_window_sums(experts, values, first=first, origins=origins, window=window, judged=judged),
+            None,
+        )
+    t = int(origins[0])
+    lo, hi = max(t - window, first), min(t - H, first + S - 1)  # in every step's window, targets observed
+    if hi < lo:
+        return (
+            *_window_sums(experts, values, first=first, origins=origins, window=window, judged=judged),
+            None,
+        )
+    rows = np.full((len(experts) + 2, hi - lo + 1), np.nan)  # the totals of origins lo..hi
+    if kept is not None:
+        a, b = max(lo, kept.start), min(hi, kept.start + kept.totals.shape[1] - 1)
+        if a <= b:
+            rows[:, a - lo : b - lo + 1] = kept.totals[:, a - kept.start : b - kept.start + 1]
+    new = np.flatnonzero(np.isnan(rows[0]))  # rows not kept (a call a step later: the newest)
+    rows[:, new] = 0.0  # an origin not judged counts nothing
+    new = new[judged[lo - first + new]]
+    if len(new):
+        pos = lo - first + new  # [R] rows of the expert arrays
+        target = first + pos[:, None] + np.arange(H)[None, :]  # [R, H] all observed: before t
+        y = values[target]
+        ok = np.isfinite(y)
+        y = np.where(ok, y, 0.0)
+        for i, e in enumerate(experts.values()):
+            rows[i, new] = np.sum(np.where(ok, np.abs(e[pos] - y), 0.0), axis=1)
+        rows[-2, new] = np.sum(np.abs(y), axis=1)
+        rows[-1, new] = np.sum(ok, axis=1)
+    edges = judged.copy()
+    edges[lo - first : hi - first + 1] = False  # the rest of the window: its edges, step by step
+    sums = np.sum(rows, axis=1)[:, None] + _window_sums(
+        experts, values, first=first, origins=origins, window=window, judged=edges, raw=True
+    )
+    rounds = sums[-1] / H
+    losses = np.where(rounds > 0, sums[:-2] / np.maximum(sums[-2], _EPS), np.nan)
+    return losses, rounds, WindowTotals(start=lo, totals=rows, names=tuple(experts))
+
+
+@dataclass(frozen=True)
+class WindowTotals:
+    """The guard's per-origin totals over all steps ``[E + 2, M]`` at the consecutive origins from
+    ``start``: each expert's absolute error (in ``names``' order), the targets' absolute sum and the steps
+    scored (all 0 for an origin not judged). Only origins whose targets were all observed."""
+
+    start: int
+    totals: np.ndarray
+    names: tuple[str, ...]
+
+
+def _window_sums(
+    experts: Mapping[str, np.ndarray],
+    values: np.ndarray,
+    *,
+    first: int,
+    origins: np.ndarray,
+    window: int,
+    judged: np.ndarray,
+    raw: bool = False,
+) -> tuple[np.ndarray, np.ndarray] | np.ndarray:
+    """:func:`_window_losses` over the ``judged`` origins, step by step (``raw``: the sums ``[E + 2, N]``
+    of the errors, the targets' absolute values and the steps scored, instead of losses and rounds)."""
+    S = len(next(iter(experts.values())))
+    pos = np.flatnonzero(judged)  # [P] the judged origins' rows
     H = next(iter(experts.values())).shape[1]
     h = np.arange(H)
     hi = np.clip(origins[:, None] - h[None, :] - first, 0, S)  # [N, H] exclusive: s <= t - 1 - h
@@ -605,6 +709,8 @@ def _window_losses(
         c = np.concatenate([np.zeros((E + 2, H, 1)), np.cumsum(rows, axis=2)], axis=2)  # [E + 2, H, P + 1]
         hi_i, lo_i = np.searchsorted(pos, hi), np.searchsorted(pos, lo)  # rows before hi / lo
         sums = np.sum(c[:, h[None, :], hi_i] - c[:, h[None, :], lo_i], axis=2)  # [E + 2, N]
+    if raw:
+        return sums
     rounds = sums[E + 1] / H  # judged origins (one round each)
     losses = np.where(rounds > 0, sums[:E] / np.maximum(sums[E], _EPS), np.nan)
     return losses, rounds

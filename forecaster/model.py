@@ -445,12 +445,27 @@ class Forecaster:
         first origin, so a reused row can differ from a fresh one in the fourth digit
         (:meth:`reset` drops what was kept).
         """
+        raw, members, _ = self._components(values, index, first=first, last=last, events=events)
+        return raw, members
+
+    def _components(
+        self,
+        values: np.ndarray,
+        index: pd.DatetimeIndex,
+        *,
+        first: int,
+        last: int,
+        events: Calendar | None = None,
+    ) -> tuple[np.ndarray, dict[str, np.ndarray], tuple[_Rows, int]]:
+        """:meth:`components`, and where their rows lie: the buffer and the time (ns) of its first row's
+        origin (two calls given the same rows of one buffer at the same times read the same numbers)."""
         reused = self._reuse(values, index, first=first, last=last, events=events)
+        step, t0 = self.step.value, int(index[0].value)
         if reused is not None:
             done, rows, at, hw_state = reused
             kept = done - first + 1
             if done == last:
-                return rows.view(at, kept)
+                return (*rows.view(at, kept), (rows, t0 + (first - at) * step))
             raw_new, members_new, hw_state = self._compute_components(
                 values, index, first=done + 1, last=last, hw_state=hw_state, events=events
             )
@@ -461,7 +476,7 @@ class Forecaster:
                 self._remember(
                     values, index, first=first, last=last, rows=(rows, at), hw_state=hw_state, events=events
                 )
-                return rows.view(at, last - first + 1)
+                return (*rows.view(at, last - first + 1), (rows, t0 + (first - at) * step))
         raw, members, hw_state = self._compute_components(
             values, index, first=first, last=last, events=events
         )
@@ -469,7 +484,7 @@ class Forecaster:
         self._remember(
             values, index, first=first, last=last, rows=(rows, 0), hw_state=hw_state, events=events
         )
-        return rows.view(0, last - first + 1)
+        return (*rows.view(0, last - first + 1), (rows, t0 + first * step))
 
     def reset(self) -> None:
         """Forget the components kept from previous calls (the next ``predict`` computes them afresh)."""
@@ -485,10 +500,16 @@ class Forecaster:
         first: int,
         origins: np.ndarray,
         events: Calendar | None = None,
-    ) -> Skill:
+        anchor: tuple[_Rows, int] | None = None,
+    ) -> tuple[Skill, dict[str, Any]]:
         """The unguarded skill-weighted forecasts over the guard window of ``origins``: the guard judges
         them at every call, so those computed on identical data by the previous call are reused, as the
-        components are (a call a step later computes one new origin)."""
+        components are (a call a step later computes one new origin).
+
+        And the guard's memo for :func:`forecaster.combine.combine`: the per-origin error totals of the
+        previous call (:class:`forecaster.combine.WindowTotals`), where they still hold: the skill-weighted
+        points they were summed from are the ones kept, and the components (``anchor``, from
+        :meth:`_components`) the same rows of the same buffer at the same times; never otherwise."""
         weighting = self.weighting
         assert weighting is not None
         H = self.spec.horizon
@@ -496,10 +517,11 @@ class Forecaster:
         last = int(origins.max())
         key = (self._cache_key(events), weighting)
         cache = getattr(self, "_skill_cache", None)
+        totals = None
         if cache is None or cache[0] != key or not len(index):
             kept = None
         else:
-            _, t0, old_values, old_first, old_points = cache
+            _, t0, old_values, old_first, old_points, old_anchor, old_memo = cache
             shift, rem = divmod(t0 - int(index[0].value), self.step.value)  # old position 0 in new positions
             lo, done = old_first + shift, min(old_first + shift + len(old_points) - 1, last - 1)
             a = max(0, shift)
@@ -510,15 +532,22 @@ class Forecaster:
                 and np.array_equal(values[a:done], old_values[a - shift : done - shift])
             )
             kept = old_points[start - lo : done - lo + 1] if ok else None
+            same_rows = anchor is not None and old_anchor is not None and old_anchor[0] is anchor[0]
+            if kept is not None and len(kept) and same_rows and old_anchor[1] == anchor[1]:
+                totals = old_memo.get("window")
+                if totals is not None:  # to this call's positions
+                    totals = dataclasses.replace(totals, start=totals.start + shift)
         if kept is None or int(origins.min()) < start + len(kept):
             kept = np.empty((0, H))  # the origins' own weights come from the new rows
+            totals = None
         phase = (int(index[0].value) // self.step.value) % weighting.guard_stride  # the grid, fixed in time
         new, weights = skill_points(
             members, values, first=first, start=start + len(kept), last=last, weighting=weighting, phase=phase
         )
         points = np.concatenate([kept, new])
-        self._skill_cache = (key, int(index[0].value), values.copy(), start, points)
-        return Skill(start=start, points=points, weights=weights, phase=phase)
+        memo: dict[str, Any] = {"window": totals}  # the guard puts this call's totals there
+        self._skill_cache = (key, int(index[0].value), values.copy(), start, points, anchor, memo)
+        return Skill(start=start, points=points, weights=weights, phase=phase), memo
 
     def _remember(self, values, index, *, first, last, rows, hw_state, events=None) -> None:  # noqa: ANN001
         # One entry, replaced whole (a reference swap: safe for the service's concurrent readers).
@@ -631,11 +660,19 @@ class Forecaster:
                 values,
             )
         lo = self.components_first(int(origins.min()))
-        raw_all, members = self.components(values, index, first=lo, last=int(origins.max()), events=events)
-        skill = None
+        raw_all, members, anchor = self._components(
+            values, index, first=lo, last=int(origins.max()), events=events
+        )
+        skill = memo = None
         if self.weighting.guard_window:
-            skill = self._skill_points(members, values, index, first=lo, origins=origins, events=events)
-        point, weights = self._combine(members, values, first=lo, origins=origins, skill=skill)
+            skill, memo = self._skill_points(
+                members, values, index, first=lo, origins=origins, events=events, anchor=anchor
+            )
+        # The recurring excursions' steps, found once for the combination and the band.
+        peaks = peak_steps(members, values, first=lo, origins=origins, weighting=self.weighting)
+        point, weights = self._combine(
+            members, values, first=lo, origins=origins, skill=skill, memo=memo, peaks=peaks
+        )
         if self.calibration is None:
             out = self.band_around(raw_all[origins - lo], point)
         else:
@@ -651,7 +688,7 @@ class Forecaster:
                 quantiles=self.quantiles,
                 floor=self.floor,
                 validation_scale=self.band_scale,
-                peaks=peak_steps(members, values, first=lo, origins=origins, weighting=self.weighting),
+                peaks=peaks,
             )  # [N, H, Q]
             out = point[..., None] + width
         return self._finish(self._with_event_profile(out, values, index, origins, events), values)
@@ -664,6 +701,8 @@ class Forecaster:
         first: int,
         origins: np.ndarray,
         skill: Skill | None,
+        memo: dict[str, Any] | None = None,
+        peaks: np.ndarray | None = None,
     ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """The skill-weighted p50 and its weights at ``origins`` (:func:`forecaster.combine.combine`).
 
@@ -676,9 +715,25 @@ class Forecaster:
         offsets, _ = weighting.offsets(self.spec.horizon)
         block = max(1, _COMBINE_BLOCK_ELEMENTS // offsets.size)
         if weighting.guard_window or len(origins) <= block:
-            return combine(members, values, first=first, origins=origins, weighting=weighting, skill=skill)
+            return combine(
+                members,
+                values,
+                first=first,
+                origins=origins,
+                weighting=weighting,
+                skill=skill,
+                memo=memo,
+                peaks=peaks,
+            )
         parts = [
-            combine(members, values, first=first, origins=origins[b : b + block], weighting=weighting)
+            combine(
+                members,
+                values,
+                first=first,
+                origins=origins[b : b + block],
+                weighting=weighting,
+                peaks=None if peaks is None else peaks[b : b + block],
+            )
             for b in range(0, len(origins), block)
         ]
         point = np.concatenate([p for p, _ in parts])

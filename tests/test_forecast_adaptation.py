@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 import torch
 
+import forecaster.combine as combine_module
 from forecaster.combine import (
     GUARD_MARGIN,
     Skill,
@@ -446,3 +447,74 @@ def test_kept_components_grow_in_place_and_rows_handed_out_never_change(model, s
     np.testing.assert_array_equal(raw1, before[0])  # what the first calls were given is as it was
     for name, kept in before[1].items():
         np.testing.assert_array_equal(members1[name], kept)
+
+
+@pytest.mark.parametrize("stride", [1, 3])
+def test_the_guards_totals_kept_between_calls_give_what_summing_the_window_afresh_gives(stride):
+    """One origin a step after another (the service): the guard sums the origins inside every step's window
+    from the totals kept by the previous call (plus the newest), the window's edges step by step; the
+    forecast, its weights and the totals it keeps are those of a call that sums everything afresh."""
+    season = 48
+    values, comps, first = _daily_spike(season)
+    guarded = SkillWeighting(
+        eta=8, half_life_steps=6, window=18, guard_window=2 * season, guard_stride=stride
+    )
+    memo: dict = {}
+    used = 0
+    for t in range(6 * season + 20, 6 * season + 40):  # across the spike
+        origin = np.array([t])
+        used += memo.get("window") is not None
+        kept, w_kept = combine(comps, values, first=first, origins=origin, weighting=guarded, memo=memo)
+        afresh: dict = {}
+        want, w_want = combine(comps, values, first=first, origins=origin, weighting=guarded, memo=afresh)
+        np.testing.assert_allclose(kept, want, rtol=1e-12)
+        for name in w_want:
+            np.testing.assert_allclose(w_kept[name], w_want[name], rtol=1e-12, atol=1e-15)
+        assert memo["window"].start == afresh["window"].start == t - 2 * season
+        np.testing.assert_allclose(memo["window"].totals, afresh["window"].totals, rtol=1e-12)
+        assert memo["window"].totals[-1].sum() > 0  # origins judged
+    assert used == 19  # every call after the first read the previous call's totals
+    # Totals of other experts are not read (a component more, a static blend of one member less).
+    other = {**comps, "extra": comps["flat"] * 1.5}
+    more, _ = combine(other, values, first=first, origins=origin, weighting=guarded, memo=memo)
+    alone, _ = combine(other, values, first=first, origins=origin, weighting=guarded)
+    np.testing.assert_allclose(more, alone, rtol=1e-12)
+
+
+def test_a_model_never_sums_the_guard_from_totals_of_another_history(model, shifted, monkeypatch):
+    """The totals kept between predict calls are read only while the skill-weighted points and the
+    components they were summed from are the ones kept: after a changed past or on another series they are
+    summed afresh; a shorter history or a gap over the same kept rows reads them. Either way the forecast
+    and the totals a model keeps are those of a model that kept none."""
+    model.reset()
+    twin = copy.deepcopy(model)
+    end = len(shifted) - 150
+    other = shifted * 1.3
+    edited = shifted.copy()
+    edited.iloc[end - 60] *= 3.0
+    calls = [shifted.iloc[: end + k] for k in range(6)]
+    calls += [edited.iloc[: end + 5], shifted.iloc[: end + 6], shifted.iloc[: end + 20]]  # changed past, gap
+    calls += [shifted.iloc[end - 1200 : end + 21], shifted.iloc[: end + 30]]  # shorter (same rows), a gap
+    calls += [other.iloc[: end + 31], shifted.iloc[: end + 32]]
+    read = []
+    window_losses = combine_module._window_losses
+
+    def spy(*args, **kw):  # noqa: ANN002, ANN003, ANN202
+        read.append(kw.get("kept") is not None)
+        return window_losses(*args, **kw)
+
+    monkeypatch.setattr(combine_module, "_window_losses", spy)
+    reused = []
+    for history in calls:
+        read.clear()
+        got = model.predict(history)
+        reused.append(read == [True])
+        twin._skill_cache = None  # nothing kept: the guard's totals summed afresh
+        want = twin.predict(history)
+        np.testing.assert_allclose(got.to_numpy(), want.to_numpy(), rtol=1e-12)
+        kept, fresh = model._skill_cache[-1]["window"], twin._skill_cache[-1]["window"]
+        assert kept.start == fresh.start
+        np.testing.assert_allclose(kept.totals, fresh.totals, rtol=1e-12)
+    # Not read by the first two calls (the second builds the buffer the components grow in), after the
+    # changed past (and the call after it, and the gap after that: new buffers), nor on the other series.
+    assert reused == [False, False, True, True, True, True, False, False, False, True, True, False, False]

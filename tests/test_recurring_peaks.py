@@ -4,6 +4,8 @@ same-minute scores of the spike's steps (:mod:`forecaster.calibration`)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -180,3 +182,34 @@ def test_at_a_recurring_excursion_the_band_reaches_a_miss_of_any_of_its_minutes_
     # Pooled: nine minutes (three steps, three days), too few for a p90: the largest of them, at every step.
     assert pooled[3:] == pytest.approx([alone[4]] * 3, rel=0.02)
     assert pooled[:3] == pytest.approx(alone[:3]), "steps off the excursion as before"
+
+
+def test_excursions_found_once_by_the_caller_give_the_very_combination():
+    """The model finds the excursion steps once (:func:`peak_steps`) for the combination and the band: the
+    combination given them is the one that finds them itself, and given none it skips the judging."""
+    values = _series()
+    fc = _components(values)
+    weighting = _weighting(**PEAKS)
+    origins = np.arange(3 * DAY + 20, 3 * DAY + 40)
+    mask = peak_steps(fc, values, first=0, origins=origins, weighting=weighting)
+    assert mask.any() and not mask.all()
+    alone = combine(fc, values, first=0, origins=origins, weighting=weighting)
+    given = combine(fc, values, first=0, origins=origins, weighting=weighting, peaks=mask)
+    np.testing.assert_array_equal(given[0], alone[0])
+    for name in fc:
+        np.testing.assert_array_equal(given[1][name], alone[1][name])
+    quiet = np.zeros_like(mask)  # told there are none: judged as without the excursion judging
+    no_peaks = combine(fc, values, first=0, origins=origins, weighting=_weighting())
+    assert not np.array_equal(no_peaks[0], alone[0])
+    told = combine(fc, values, first=0, origins=origins, weighting=weighting, peaks=quiet)
+    np.testing.assert_array_equal(told[0], no_peaks[0])
+    guarded = replace(with_guard(weighting, step_s=86400.0 / DAY), guard_stride=1000)  # off the grid
+    differs = 0
+    for at in np.flatnonzero(mask.any(axis=1)):  # the guard's own combination at the origin, told or not
+        origin = origins[at : at + 1]
+        found = combine(fc, values, first=0, origins=origin, weighting=guarded)[0]
+        told = combine(fc, values, first=0, origins=origin, weighting=guarded, peaks=mask[at : at + 1])[0]
+        np.testing.assert_array_equal(told, found)
+        none = combine(fc, values, first=0, origins=origin, weighting=guarded, peaks=quiet[at : at + 1])[0]
+        differs += not np.array_equal(none, found)
+    assert differs
