@@ -335,9 +335,10 @@ def recent_losses(
     if weighting.pooled:
         denom = np.repeat(np.sum(denom, axis=1, keepdims=True), H, axis=1)
         seen = np.repeat(np.sum(seen, axis=1, keepdims=True), H, axis=1)
+    at = s_rel_c * H + h[None, :, None]  # [N, H, K] positions in the flattened [S, H] arrays
     out = {}
     for name, fc in forecasts.items():
-        pred = fc[s_rel_c, h[None, :, None]]  # [N, H, K]
+        pred = np.take(fc, at)  # [N, H, K] (a flat take: several times cheaper than a 2-d fancy index)
         err = np.where(ok, np.abs(y - pred), 0.0)
         num = np.sum(wts * err, axis=2)  # [N, H]
         if weighting.pooled:

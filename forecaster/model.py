@@ -335,12 +335,15 @@ class Forecaster:
         with np.errstate(over="ignore", invalid="ignore"):  # overflow is reported by _finish, as an error
             out = self._run(values, index, np.asarray(origins, dtype=np.int64), events=events)  # [N, H, Q]
         note = events_note(self.events, events)
-        columns = pd.Index(self.columns)
+        labels = getattr(self, "_labels", None)  # building the column index costs as much as the frame
+        if labels is None or labels[0] != self.quantiles:
+            labels = self._labels = (self.quantiles, pd.Index(self.columns))
+        columns = labels[1]
         frames = []
         for i, t in enumerate(origins):
             # The steps after the origin's last observed point (t - 1), whatever the history's anchor.
             future = pd.date_range(index[int(t) - 1] + self.step, periods=self.horizon_steps, freq=self.step)
-            frames.append(pd.DataFrame(out[i], index=future, columns=columns))
+            frames.append(pd.DataFrame(out[i], index=future, columns=columns.copy()))  # its own, to rename
             if note:
                 frames[-1].attrs["note"] = note
         return frames
@@ -362,6 +365,8 @@ class Forecaster:
         index = pd.DatetimeIndex(history.index).as_unit("ns")
         if index.freq is not None:
             step = pd.Timedelta(index.freq)
+        elif len(index) >= 3 and self.step.value % 10**9 == 0 and _evenly(index[-50:], self.step.value):
+            step = self.step  # what infer_step says of evenly spaced points, without its median
         elif len(index) >= 2:
             step = infer_step(index[-min(len(index), 50) :])
         else:  # one point (the fallback's shortest history) carries no step of its own
@@ -1030,6 +1035,9 @@ class _Rows:
         out.used = n
         return out
 
+    def __deepcopy__(self, memo: dict[int, Any]) -> _Rows:  # a lock of its own (a lock is not copied)
+        return _Rows(self.raw.copy(), {k: v.copy() for k, v in self.members.items()}, self.used)
+
     def append(self, at: int, raw: np.ndarray, members: Mapping[str, np.ndarray]) -> bool:
         """Write ``raw, members`` at row ``at`` when no row from there on was ever written and they fit."""
         n = len(raw)
@@ -1051,6 +1059,11 @@ class _Rows:
             members[k] = v[at : at + n].view()
             members[k].flags.writeable = False
         return raw, members
+
+
+def _evenly(index: pd.DatetimeIndex, step_ns: int) -> bool:
+    """Whether consecutive timestamps of ``index`` (nanoseconds) are all ``step_ns`` apart."""
+    return bool(np.all(np.diff(index.asi8) == step_ns))
 
 
 def events_note(spec: EventFeatures | None, calendar: Calendar | None) -> str:

@@ -447,6 +447,11 @@ def test_kept_components_grow_in_place_and_rows_handed_out_never_change(model, s
     np.testing.assert_array_equal(raw1, before[0])  # what the first calls were given is as it was
     for name, kept in before[1].items():
         np.testing.assert_array_equal(members1[name], kept)
+    twin = copy.deepcopy(model)  # a model that kept components can be copied (their lock is not)
+    # (Its own network and Holt-Winters: the kept rows are not its, and it computes them in one batch.)
+    np.testing.assert_allclose(
+        components(twin, values, n - 1)[0], components(model, values, n - 1)[0], rtol=1e-6
+    )
 
 
 @pytest.mark.parametrize("stride", [1, 3])
