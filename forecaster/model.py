@@ -514,7 +514,8 @@ class Forecaster:
         And the guard's memo for :func:`forecaster.combine.combine`: the per-origin error totals of the
         previous call (:class:`forecaster.combine.WindowTotals`), where they still hold: the skill-weighted
         points they were summed from are the ones kept, and the components (``anchor``, from
-        :meth:`_components`) the same rows of the same buffer at the same times; never otherwise."""
+        :meth:`_components`) the same rows of the same buffer at the same times, and the values their targets
+        read unchanged; never otherwise."""
         weighting = self.weighting
         assert weighting is not None
         H = self.spec.horizon
@@ -540,8 +541,11 @@ class Forecaster:
             same_rows = anchor is not None and old_anchor is not None and old_anchor[0] is anchor[0]
             if kept is not None and len(kept) and same_rows and old_anchor[1] == anchor[1]:
                 totals = old_memo.get("window")
-                if totals is not None:  # to this call's positions
-                    totals = dataclasses.replace(totals, start=totals.start + shift)
+            if totals is not None:  # to this call's positions, where the targets they summed are unchanged
+                totals = dataclasses.replace(totals, start=totals.start + shift)
+                end = min(totals.start + totals.totals.shape[1] - 1 + H, len(values))  # past the last target
+                if not np.array_equal(values[a:end], old_values[a - shift : end - shift]):
+                    totals = None
         if kept is None or int(origins.min()) < start + len(kept):
             kept = np.empty((0, H))  # the origins' own weights come from the new rows
             totals = None

@@ -500,7 +500,9 @@ def test_a_model_never_sums_the_guard_from_totals_of_another_history(model, shif
     calls = [shifted.iloc[: end + k] for k in range(6)]
     calls += [edited.iloc[: end + 5], shifted.iloc[: end + 6], shifted.iloc[: end + 20]]  # changed past, gap
     calls += [shifted.iloc[end - 1200 : end + 21], shifted.iloc[: end + 30]]  # shorter (same rows), a gap
-    calls += [other.iloc[: end + 31], shifted.iloc[: end + 32]]
+    revised = shifted.iloc[: end + 32].copy()
+    revised.iloc[-1] *= 2.0  # the newest point revised (a late scrape): the window's newest target
+    calls += [other.iloc[: end + 31], shifted.iloc[: end + 32], revised]
     read = []
     window_losses = combine_module._window_losses
 
@@ -521,5 +523,6 @@ def test_a_model_never_sums_the_guard_from_totals_of_another_history(model, shif
         assert kept.start == fresh.start
         np.testing.assert_allclose(kept.totals, fresh.totals, rtol=1e-12)
     # Not read by the first two calls (the second builds the buffer the components grow in), after the
-    # changed past (and the call after it, and the gap after that: new buffers), nor on the other series.
-    assert reused == [False, False, True, True, True, True, False, False, False, True, True, False, False]
+    # changed past (and the call after it, and the gap after that: new buffers), nor on the other series,
+    # nor after the newest point was revised.
+    assert reused == [k in (2, 3, 4, 5, 9, 10) for k in range(len(calls))]
