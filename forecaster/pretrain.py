@@ -80,6 +80,9 @@ class PretrainSettings:
     """Length of each synthetic series: a week plus the day the daily lags need, so weekends appear."""
     windows_per_series: int = 250
     """Windows drawn once per series (evenly spread origins): bounds memory and epoch time."""
+    extra_windows_per_series: int | None = None
+    """Windows drawn from each real (``extra``) series; None: ``windows_per_series``. Real series are
+    weeks long where a synthetic one is 9 days, so they can give more windows than 250."""
     epochs: int = 20
     batch_size: int = 256
     learning_rate: float = 2e-3
@@ -259,11 +262,15 @@ def pretrain(
     bar = _progress(
         settings.series + len(extra), enabled=progress, desc=f"corpus {variant_name(step, daily=daily)}"
     )
-    for s in [*corpus(settings, step=step), *extra]:
-        w = _windows(s, spec=spec, step=step, n_windows=settings.windows_per_series, rng=rng)
+    n_extra = settings.extra_windows_per_series or settings.windows_per_series
+    synthetic = list(corpus(settings, step=step))
+    for s in [*synthetic, *extra]:
+        is_extra = not any(s is x for x in synthetic)
+        n_windows = n_extra if is_extra else settings.windows_per_series
+        w = _windows(s, spec=spec, step=step, n_windows=n_windows, rng=rng)
         if w is not None:
             parts.append(w)
-            kept_extra += int(any(s is e for e in extra))
+            kept_extra += int(is_extra)
         bar.update(1)
     bar.close()
     if len(parts) < 2:
@@ -373,6 +380,7 @@ def _load(path: str, mtime_ns: int) -> Forecaster:
     net.info["weights_sha256"] = (manifest.get("weights") or {}).get(
         "sha256"
     )  # which weights a target started from
+    net.info["loaded_from"] = str(Path(path).resolve())
     return net
 
 
@@ -426,6 +434,8 @@ class ColdStartPlan:
     pretrained: Forecaster | None
     reason: str
     span: pd.Timedelta
+    full_history: bool = False
+    """Fine-tuned on a history of ``cold_start_span`` or more (``train.init: pretrained``), not a cold start."""
 
     @property
     def fine_tune(self) -> bool:
@@ -440,7 +450,8 @@ def cold_start_plan(
     train: TrainSettings,
     with_events: bool = False,
 ) -> ColdStartPlan:
-    """Fine-tune when the history spans less than ``train.cold_start_span`` and a matching network exists.
+    """Fine-tune when the history spans less than ``train.cold_start_span`` (or whatever its span with
+    ``train.init: pretrained``) and a matching network exists.
 
     From two days of history the ``daily`` variant (it reads yesterday), below that the ``flat`` one.
     """
@@ -454,7 +465,8 @@ def cold_start_plan(
         ) from exc
     if train.pretrained == "off":
         return ColdStartPlan(None, "pretrained networks are turned off (train.pretrained: off)", span)
-    if span >= limit:
+    full_history = span >= limit
+    if full_history and train.init != "pretrained":
         return ColdStartPlan(
             None,
             f"{format_duration(span)} of history is at least {format_duration(limit)}: trained from scratch",
@@ -462,6 +474,8 @@ def cold_start_plan(
         )
     if with_events:
         return ColdStartPlan(None, "the pretrained networks read no calendar: trained from scratch", span)
+    if full_history and model.weekly_lags:
+        return ColdStartPlan(None, "the pretrained networks read no weekly lags: trained from scratch", span)
     spec = spec_for(step, model=model, daily=span >= DAILY_MIN_SPAN)
     architecture = {"hidden_size": model.hidden_size, "num_layers": model.num_layers}
     net, why = find_pretrained(
@@ -472,7 +486,14 @@ def cold_start_plan(
         architecture=architecture,
     )
     if net is None:
-        return ColdStartPlan(None, f"{why}: trained from scratch", span)
+        return ColdStartPlan(None, f"{why}: trained from scratch", span, full_history)
+    if full_history:
+        return ColdStartPlan(
+            net,
+            f"train.init: pretrained: fine-tuned the {why} on {format_duration(span)} of history",
+            span,
+            True,
+        )
     return ColdStartPlan(
         net,
         f"{format_duration(span)} of history is less than {format_duration(limit)}: fine-tuned the {why}",

@@ -6,6 +6,7 @@ Tiny networks pretrained here in seconds (the shipped ones are checked for loadi
 from __future__ import annotations
 
 import dataclasses
+import json
 import pickle
 import re
 from pathlib import Path
@@ -16,6 +17,7 @@ import pytest
 import torch
 
 from forecaster.cli import main
+from forecaster.errors import ConfigError
 from forecaster.model import MANIFEST_FILE, WEIGHTS_FILE, Forecaster
 from forecaster.pretrain import (
     DEFAULT_PRETRAINED_DIR,
@@ -25,7 +27,7 @@ from forecaster.pretrain import (
     synthetic_series,
     variant_name,
 )
-from forecaster.settings import TrainSettings
+from forecaster.settings import TrainSettings, target_config_from_dict
 from forecaster.sources.files import write_csv
 from forecaster.training import fit_forecaster
 from tests.helpers import TINY_MODEL, TINY_TRAIN, daily_sine
@@ -195,3 +197,72 @@ def test_cli_pretrain_writes_the_variants_and_a_card_and_train_says_it_fine_tune
         r"cold start: 2d9h\d*m? of history is less than 7d: fine-tuned the pretrained network 5m-daily",
         capsys.readouterr().out,
     )
+
+
+def _level_powers(monkeypatch) -> list[float]:
+    """The powers training asks :func:`forecaster.training.level_weights` for (0: every window alike)."""
+    from forecaster import training
+
+    seen: list[float] = []
+    plain = training.level_weights
+
+    def recording(level, *, power, log_level_std):
+        seen.append(power)
+        return plain(level, power=power, log_level_std=log_level_std)
+
+    monkeypatch.setattr(training, "level_weights", recording)
+    return seen
+
+
+def test_init_pretrained_fine_tunes_a_full_history_and_the_manifest_says_from_which_network(
+    pretrained_dir, monkeypatch
+):
+    series = daily_sine(days=8, noise=0.05, seed=3)  # more than cold_start_span: from scratch by default
+    train = dataclasses.replace(TINY_TRAIN, pretrained=str(pretrained_dir), blend=False)
+    assert (
+        "at least 7d: trained from scratch"
+        in cold_start_plan(series, step=STEP, model=TINY_MODEL, train=train).reason
+    )
+    powers = _level_powers(monkeypatch)
+    frozen = dataclasses.replace(train, init="pretrained", learning_rate=0.0)
+    model = fit_forecaster(series, model=TINY_MODEL, train=frozen, name="svc")
+    cold = model.info["training"]["cold_start"]
+    assert cold["init"] == "pretrained" and cold["full_history"] is True and cold["fine_tuned"] is True
+    assert "train.init: pretrained: fine-tuned the pretrained network 5m-daily" in cold["reason"]
+    assert "on 8d of history" in cold["reason"]
+    where = pretrained_dir / "5m-daily"
+    assert cold["pretrained_from"] == str(where.resolve())
+    manifest = json.loads((where / MANIFEST_FILE).read_text())
+    assert cold["pretrained_weights_sha256"] == manifest["weights"]["sha256"]
+    net = Forecaster.load(where)
+    for key, value in net.network.state_dict().items():  # no epoch kept: it IS the pretrained network
+        assert torch.equal(model.network.state_dict()[key], value), key
+    # A full history is fine-tuned on the level-weighted loss, as from scratch; a cold start every window alike.
+    assert set(powers) == {1.0}
+    powers.clear()
+    fit_forecaster(daily_sine(days=3, noise=0.05, seed=3), model=TINY_MODEL, train=frozen)
+    assert set(powers) == {0.0}
+
+
+def test_init_pretrained_trains_from_scratch_when_the_network_does_not_fit_and_says_why(pretrained_dir):
+    series = daily_sine(days=15)
+    train = dataclasses.replace(TrainSettings(), pretrained=str(pretrained_dir), init="pretrained")
+    weekly = dataclasses.replace(TINY_MODEL, weekly_lags=True)
+    plan = cold_start_plan(series, step=STEP, model=weekly, train=train)
+    assert plan.pretrained is None and "read no weekly lags: trained from scratch" in plan.reason
+    plan = cold_start_plan(
+        series, step=STEP, model=dataclasses.replace(TINY_MODEL, hidden_size=16), train=train
+    )
+    assert plan.pretrained is None and "the settings ask" in plan.reason
+    off = dataclasses.replace(train, pretrained="off")
+    assert "turned off" in cold_start_plan(series, step=STEP, model=TINY_MODEL, train=off).reason
+    plan = cold_start_plan(series, step=STEP, model=TINY_MODEL, train=train)
+    assert plan.pretrained is not None and plan.full_history
+
+
+@pytest.mark.parametrize("init", ["fresh", "", None, "Pretrained"])
+def test_an_unknown_init_is_refused_before_training(init):
+    with pytest.raises(ConfigError, match="train.init"):
+        fit_forecaster(daily_sine(days=3), model=TINY_MODEL, train=dataclasses.replace(TINY_TRAIN, init=init))
+    with pytest.raises(ConfigError, match="train.init"):
+        target_config_from_dict({"name": "web", "train": {"init": init}})
