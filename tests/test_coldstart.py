@@ -266,3 +266,79 @@ def test_an_unknown_init_is_refused_before_training(init):
         fit_forecaster(daily_sine(days=3), model=TINY_MODEL, train=dataclasses.replace(TINY_TRAIN, init=init))
     with pytest.raises(ConfigError, match="train.init"):
         target_config_from_dict({"name": "web", "train": {"init": init}})
+
+
+FLEET_TARGET = """apiVersion: forecasting.forecaster.io/v1alpha1
+kind: ForecastTarget
+metadata: {{name: {name}}}
+spec:
+  prometheus: {{query: 'sum(rate(http_requests_total{{service="{name}"}}[1m]))', step: 5m, history: 4d}}
+  model: {{lookback: 2h, horizon: 30m}}
+  train: {{backtest: 12h, init: pretrained}}
+"""
+
+
+def test_fleet_pretrain_learns_every_target_up_to_its_backtest_and_skips_a_broken_one(
+    tmp_path, monkeypatch, capsys
+):
+    import forecaster.pretrain as pretrain_module
+    import forecaster.sources.prometheus as prometheus_source
+    from forecaster.sources.synthetic import live_streaming
+
+    torch.set_num_threads(1)
+    targets = tmp_path / "targets"
+    targets.mkdir()
+    for name in ("alpha", "beta", "broken"):
+        (targets / f"{name}.yaml").write_text(FLEET_TARGET.format(name=name))
+    (targets / "gamma.yaml").write_text(FLEET_TARGET.format(name="gamma").replace("30m", "soon"))
+    ends: dict[str, pd.Timestamp] = {}
+
+    def fetch_history(settings, *, now, history=None):
+        if "broken" in settings.query:
+            raise prometheus_source.SourceError("Prometheus answered 503", hint="try again")
+        s = live_streaming(
+            days=4, step=settings.step, seed=len(settings.query), start=now.floor("D") - pd.Timedelta(days=4)
+        )
+        ends[settings.query] = s.index[-1]
+        return s
+
+    given: list[pd.Series] = []
+    real = pretrain_module.pretrain
+
+    def recording(**kwargs):
+        given.extend(kwargs["extra"])
+        return real(**kwargs)
+
+    monkeypatch.setattr(prometheus_source, "fetch_history", fetch_history)
+    monkeypatch.setattr(pretrain_module, "pretrain", recording)
+    out = tmp_path / "fleet"
+    args = [
+        "pretrain",
+        "--step",
+        "5m",
+        "--variant",
+        "daily",
+        "--out",
+        str(out),
+        "--series",
+        "2",
+        "--days",
+        "3",
+    ]
+    assert (
+        main(
+            [*args, "--windows-per-series", "20", "--epochs", "1", "--no-progress", "--targets", str(targets)]
+        )
+        == 0
+    )
+    captured = capsys.readouterr()
+    assert "skipped broken: Prometheus answered 503" in captured.err
+    assert "skipped gamma" in captured.err and "spec.model.horizon" in captured.err
+    assert len(given) == 2 and len(ends) == 2
+    for series, end in zip(given, ends.values(), strict=True):
+        # The promotion backtest (12h) stays unseen by the network the target will start from.
+        assert series.index[-1] < end - pd.Timedelta(hours=12)
+        assert series.index[-1] >= end - pd.Timedelta(hours=12, minutes=5)
+        assert pd.Timedelta(series.index.freq) == STEP
+    corpus = Forecaster.load(out / "5m-daily").info["pretrained"]["corpus"]
+    assert corpus["extra_series"] == 2 and corpus["synthetic_series"] == 2
