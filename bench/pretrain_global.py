@@ -53,6 +53,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, required=True, help="directory of pretrained networks to write")
     ap.add_argument("--extra-windows", type=int, default=1000, help="windows drawn from each real series")
     ap.add_argument("--no-real", action="store_true", help="the synthetic corpus only")
+    ap.add_argument(
+        "--level-weight",
+        type=float,
+        default=0.0,
+        help="each window's loss weighted by its scale to this power, within its series (PretrainSettings)",
+    )
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--epochs", type=int, default=PretrainSettings().epochs)
     args = ap.parse_args(argv)
@@ -66,7 +72,11 @@ def main(argv: list[str] | None = None) -> int:
             f"{'' if s.index[-1] + STEP >= own_cut else f' (cut {own_cut - s.index[-1] - STEP} before its own 80%)'}"
         )
     settings = dataclasses.replace(
-        PretrainSettings(), seed=args.seed, epochs=args.epochs, extra_windows_per_series=args.extra_windows
+        PretrainSettings(),
+        seed=args.seed,
+        epochs=args.epochs,
+        extra_windows_per_series=args.extra_windows,
+        level_weight_power=args.level_weight,
     )
     cpu = time.process_time()
     net = pretrain(step=STEP, daily=True, settings=settings, extra=list(parts.values()))

@@ -89,6 +89,12 @@ class PretrainSettings:
     patience: int = 4
     seed: int = 0
     peak_weight: float = TrainSettings().peak_weight
+    level_weight_power: float = 0.0
+    """Each window's weight in the loss: its scale to this power relative to the mean over its own series'
+    windows (0: every window alike, how the shipped networks were trained). Real series have windows whose
+    scaled targets run into the thousands where the level is near zero (``ec2_network_in_5abac7`` up to
+    50,000); at 1 they weigh what their absolute error does, as when a target trains
+    (``forecaster.training._LEVEL_WEIGHT_POWER``)."""
 
 
 # -- the corpus ----------------------------------------------------------------------------------------------
@@ -206,8 +212,16 @@ def spec_for(step: pd.Timedelta, *, model: ModelSettings, daily: bool) -> Window
 
 
 def _windows(
-    series: pd.Series, *, spec: WindowSpec, step: pd.Timedelta, n_windows: int, rng: np.random.Generator
+    series: pd.Series,
+    *,
+    spec: WindowSpec,
+    step: pd.Timedelta,
+    n_windows: int,
+    rng: np.random.Generator,
+    level_weight_power: float = 0.0,
 ) -> tuple[np.ndarray, ...] | None:
+    """``(past, future, level, target, weight)`` of up to ``n_windows`` windows; ``weight`` [N]: each window's
+    scale to ``level_weight_power`` over the mean of the series' (ones at 0)."""
     values = series.to_numpy(dtype=float)
     origins = valid_origins(values, spec, with_target=True)
     if len(origins) == 0:
@@ -225,7 +239,9 @@ def _windows(
         step=step,
     )
     assert w.target is not None
-    return w.past, w.future, w.level, w.target
+    log_scale = w.level[:, 0].astype(np.float64) * scaler.log_level_std  # up to a constant
+    weight = np.exp(level_weight_power * (log_scale - log_scale.max()))
+    return w.past, w.future, w.level, w.target, (weight / weight.mean()).astype(np.float32)
 
 
 def pretrain(
@@ -267,7 +283,14 @@ def pretrain(
     for s in [*synthetic, *extra]:
         is_extra = not any(s is x for x in synthetic)
         n_windows = n_extra if is_extra else settings.windows_per_series
-        w = _windows(s, spec=spec, step=step, n_windows=n_windows, rng=rng)
+        w = _windows(
+            s,
+            spec=spec,
+            step=step,
+            n_windows=n_windows,
+            rng=rng,
+            level_weight_power=settings.level_weight_power,
+        )
         if w is not None:
             parts.append(w)
             kept_extra += int(is_extra)
@@ -285,7 +308,7 @@ def pretrain(
     device = device or (torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu"))
 
     def stack(ps: list[tuple[np.ndarray, ...]]) -> tuple[torch.Tensor, ...]:
-        return tuple(torch.from_numpy(np.concatenate([p[i] for p in ps])).to(device) for i in range(4))
+        return tuple(torch.from_numpy(np.concatenate([p[i] for p in ps])).to(device) for i in range(5))
 
     train_t, val_t = stack(train_parts), stack(val_parts)
     architecture = {
@@ -305,9 +328,9 @@ def pretrain(
         for s in range(0, len(val_t[0]), _EVAL_BATCH):
             sl = slice(s, s + _EVAL_BATCH)
             pred = network(val_t[0][sl], val_t[1][sl], val_t[2][sl])
-            total += float(training_loss(pred, val_t[3][sl], q, peak_weight=settings.peak_weight)) * len(
-                val_t[0][sl]
-            )
+            weights = val_t[4][sl] / val_t[4].mean() if settings.level_weight_power else None
+            loss = training_loss(pred, val_t[3][sl], q, peak_weight=settings.peak_weight, weights=weights)
+            total += float(loss) * len(val_t[0][sl])
         return total / len(val_t[0])
 
     n = len(train_t[0])
@@ -316,7 +339,10 @@ def pretrain(
         perm = torch.from_numpy(rng.permutation(n)).to(device)
         for s in range(0, n, settings.batch_size):
             batch = perm[s : s + settings.batch_size]
-            yield train_t[0][batch], train_t[1][batch], train_t[2][batch], train_t[3][batch]
+            if settings.level_weight_power:
+                yield tuple(t[batch] for t in train_t)
+            else:
+                yield train_t[0][batch], train_t[1][batch], train_t[2][batch], train_t[3][batch]
 
     run = fit_early_stopping(
         network,

@@ -237,7 +237,8 @@ def fit_early_stopping(
     """Train ``network`` in place on the pinball loss, keeping the weights with the best ``validation_loss``.
 
     The network as given is epoch 0 (untrained, or pretrained): it is kept unless an epoch beats it.
-    ``epoch_batches()`` yields one epoch's ``(past, future, level, target)`` batches; training stops after
+    ``epoch_batches()`` yields one epoch's ``(past, future, level, target)`` batches (or ``(past, future,
+    level, target, weight)``: each window's weight in the batch's loss, rescaled to mean 1); training stops after
     ``patience`` epochs without improvement, or earlier when the validation loss has clearly turned up
     (:func:`_turned_up`), and the best weights are loaded back. ``window_weights``: each window's share of
     a batch's loss from its level input (:func:`level_weights`); every window alike without. The one loop
@@ -255,10 +256,13 @@ def fit_early_stopping(
         epochs_run += 1
         network.train()
         total, seen = 0.0, 0
-        for past, future, level, target in epoch_batches():
+        for past, future, level, target, *given in epoch_batches():
             optimiser.zero_grad()
             pred = network(past, future, level)
-            weights = window_weights(level) if window_weights is not None else None
+            if given:  # the batch carries its windows' weights (pretraining across series)
+                weights = given[0] / given[0].mean()
+            else:
+                weights = window_weights(level) if window_weights is not None else None
             loss = training_loss(
                 pred, target, quantiles, peak_weight=peak_weight, weights=weights, median_only=median_only
             )

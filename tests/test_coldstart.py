@@ -342,3 +342,23 @@ def test_fleet_pretrain_learns_every_target_up_to_its_backtest_and_skips_a_broke
         assert pd.Timedelta(series.index.freq) == STEP
     corpus = Forecaster.load(out / "5m-daily").info["pretrained"]["corpus"]
     assert corpus["extra_series"] == 2 and corpus["synthetic_series"] == 2
+
+
+def test_pretraining_can_weight_each_window_by_its_level_within_its_series():
+    from forecaster.pretrain import _windows, spec_for
+
+    series = daily_sine(days=3, noise=0.05, seed=2)
+    spec = spec_for(STEP, model=TINY_MODEL, daily=True)
+    kw = {"spec": spec, "step": STEP, "n_windows": 200, "rng": np.random.default_rng(0)}
+    *_, alike = _windows(series, **kw)
+    past, future, level, target, weight = _windows(
+        series, **{**kw, "rng": np.random.default_rng(0)}, level_weight_power=1.0
+    )
+    assert np.all(alike == 1.0)
+    assert weight.mean() == pytest.approx(1.0, rel=1e-5)
+    # The busiest window weighs the most: the daily cycle runs 0.5x-1.5x, so about three times the quietest.
+    assert np.argmax(weight) == np.argmax(level[:, 0]) and 2.0 < weight.max() / weight.min() < 4.0
+    settings = dataclasses.replace(TINY_CORPUS, level_weight_power=1.0, series=3, epochs=1)
+    net = pretrain(step=STEP, daily=True, model=TINY_MODEL, settings=settings)
+    assert net.info["pretrained"]["settings"]["level_weight_power"] == 1.0
+    assert np.isfinite(net.info["pretrained"]["validation_pinball"])
