@@ -215,8 +215,9 @@ def write_model_card(root: Path) -> Path:
 
 What they are for: a target with less history than `train.cold_start_span` (7 days by default) fine-tunes one
 of these instead of training from scratch (`forecaster train` says so, and the version's manifest records it
-under `training.cold_start`); a forecast asked with a history too short for the target's own network is
-answered by the `flat` variant (`answered_by: fallback:pretrained:<variant>`).
+under `training.cold_start`); with `train.init: pretrained` a target with a longer history fine-tunes the
+`daily` one on its whole history too; a forecast asked with a history too short for the target's own network
+is answered by the `flat` variant (`answered_by: fallback:pretrained:<variant>`).
 
 How they were trained: one quantile LSTM (the same architecture as every target's, p50 and p90, pinball loss
 with the peak term) across many synthetic series from `forecaster.pretrain.synthetic_series` -- random daily
@@ -225,7 +226,8 @@ Poisson-like and flat CPU-like noise, quantised readings, and the live-streaming
 -- one seed per series. Inputs are scale-free (each window divided by its own level, the log-level input
 normalised per series), which is what lets the weights transfer. 10% of the series are held out for early
 stopping; "validation pinball" is on them, starting from the network's persistence initialisation.
-The benchmark series in `../shared/data/traffic` were NOT used.
+Real series join only when given (`--csv`, `--targets`, `--from-cluster`: the "real" count below); the
+shipped networks used none, and never the benchmark series in `../shared/data/traffic`.
 
 Variants: `daily` reads yesterday's values at the same time (needs a day plus the lookback before each
 window; used from two days of history), `flat` the lookback only.
