@@ -10,12 +10,17 @@ variant with main at several seeds.
     python bench/accuracy_training.py --models DIR --seed 1 --weekly-lags --only AAPL,CRM,IBM
     python bench/accuracy_training.py --models DIR --level-weight 1 --only c6585a,5abac7
     python bench/accuracy_training.py --models DIR --drop-first-week --only AAPL   # why weekly lags lose
+    python bench/accuracy_training.py --models DIR --init /tmp/fleet --seed 1 --only AAPL,CRM,c6585a
 
 ``--weekly-lags``: the network reads last week's values (``model.weekly_lags``). ``--drop-first-week``: no
 weekly input, but training windows only from a week into the history, as weekly lags need (their cost in
 windows, without the input). ``--level-weight P``: each window's loss weighted by its scale to the power P
 (``training._LEVEL_WEIGHT_POWER``; ``--median-only``: the median's loss only, the band's and the peak term
-every window alike). ``--lookback``: the network's input window. Models are kept in
+every window alike). ``--lookback``: the network's input window. ``--init DIR``: every target's network starts
+from DIR's pretrained ``daily`` network (``bench/pretrain_global.py`` writes one; ``models/_pretrained`` is the
+shipped one) and is fine-tuned on the whole training history (``train.init: pretrained``), with
+``--ft-level-weight P`` (default 1), ``--ft-lr F`` (a factor on the learning rate), ``--ft-epochs N`` and
+``--ft-freeze-lstm`` (the heads only) as the fine-tuning's knobs. Models are kept in
 ``DIR/<variant>-s<seed>/<series>`` and reused. Appends a line a series to ``--out``
 (``bench/results/accuracy-training.log``).
 """
@@ -51,6 +56,20 @@ def _drop_first_week() -> None:
         return origins[origins >= week + spec.lookback]
 
     training.valid_origins = dropped
+
+
+def _freeze_lstm() -> None:
+    """Fine-tune the heads only: the recurrent layer keeps the pretrained weights (no gradient, so Adam skips
+    them)."""
+    plain = training.fit_early_stopping
+
+    def frozen(network, **kwargs):  # noqa: ANN001, ANN003, ANN202
+        for name, p in network.named_parameters():
+            if name.startswith("lstm."):
+                p.requires_grad_(False)
+        return plain(network, **kwargs)
+
+    training.fit_early_stopping = frozen
 
 
 def _training_summary(manifest: Path) -> str:
@@ -94,6 +113,11 @@ def main(argv: list[str] | None = None) -> int:
         "--ft-lr", type=float, default=1.0, help="fine-tuning learning rate / training's (--init)"
     )
     ap.add_argument("--ft-epochs", type=int, help="at most this many fine-tuning epochs (--init)")
+    ap.add_argument(
+        "--ft-freeze-lstm",
+        action="store_true",
+        help="fine-tune the heads only: the pretrained LSTM layer's weights stay as they are (--init)",
+    )
     ap.add_argument("--median-only", action="store_true", help="the level weights on the median's loss only")
     ap.add_argument("--lookback", default=settings.ModelSettings().lookback)
     ap.add_argument("--baselines", type=Path, default=ROOT / "bench" / "results" / "accuracy.json")
@@ -109,6 +133,8 @@ def main(argv: list[str] | None = None) -> int:
             train_kw["epochs"] = args.ft_epochs
         pretrain.FINE_TUNE_LR_FACTOR = args.ft_lr
         training._FINE_TUNE_LEVEL_WEIGHT_POWER = args.ft_level_weight
+        if args.ft_freeze_lstm:
+            _freeze_lstm()
     accuracy_lstm.TrainSettings = lambda: settings.TrainSettings(**train_kw)
     training._LEVEL_WEIGHT_POWER = args.level_weight
     training._LEVEL_WEIGHT_MEDIAN_ONLY = args.median_only
@@ -125,6 +151,7 @@ def main(argv: list[str] | None = None) -> int:
                 else "",
                 f"init-{args.init.name}-ftlevel{args.ft_level_weight:g}-lr{args.ft_lr:g}"
                 + (f"-ep{args.ft_epochs}" if args.ft_epochs else "")
+                + ("-freezelstm" if args.ft_freeze_lstm else "")
                 if args.init
                 else "",
                 f"lookback{args.lookback}" if args.lookback != settings.ModelSettings().lookback else "",
