@@ -10,12 +10,17 @@ variant with main at several seeds.
     python bench/accuracy_training.py --models DIR --seed 1 --weekly-lags --only AAPL,CRM,IBM
     python bench/accuracy_training.py --models DIR --level-weight 1 --only c6585a,5abac7
     python bench/accuracy_training.py --models DIR --drop-first-week --only AAPL   # why weekly lags lose
+    python bench/accuracy_training.py --models DIR --init /tmp/fleet --seed 1 --only AAPL,CRM,c6585a
 
 ``--weekly-lags``: the network reads last week's values (``model.weekly_lags``). ``--drop-first-week``: no
 weekly input, but training windows only from a week into the history, as weekly lags need (their cost in
 windows, without the input). ``--level-weight P``: each window's loss weighted by its scale to the power P
 (``training._LEVEL_WEIGHT_POWER``; ``--median-only``: the median's loss only, the band's and the peak term
-every window alike). ``--lookback``: the network's input window. Models are kept in
+every window alike). ``--lookback``: the network's input window. ``--init DIR``: every target's network starts
+from DIR's pretrained ``daily`` network (``bench/pretrain_global.py`` writes one; ``models/_pretrained`` is the
+shipped one) and is fine-tuned on the whole training history (``train.init: pretrained``), with
+``--ft-level-weight P`` (default 1), ``--ft-lr F`` (a factor on the learning rate), ``--ft-epochs N`` and
+``--ft-freeze-lstm`` (the heads only) as the fine-tuning's knobs. Models are kept in
 ``DIR/<variant>-s<seed>/<series>`` and reused. Appends a line a series to ``--out``
 (``bench/results/accuracy-training.log``).
 """
@@ -35,7 +40,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import accuracy_lstm  # noqa: E402
 
-from forecaster import settings, training  # noqa: E402
+from forecaster import pretrain, settings, training  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -53,6 +58,32 @@ def _drop_first_week() -> None:
     training.valid_origins = dropped
 
 
+def _freeze_lstm() -> None:
+    """Fine-tune the heads only: the recurrent layer keeps the pretrained weights (no gradient, so Adam skips
+    them)."""
+    plain = training.fit_early_stopping
+
+    def frozen(network, **kwargs):  # noqa: ANN001, ANN003, ANN202
+        for name, p in network.named_parameters():
+            if name.startswith("lstm."):
+                p.requires_grad_(False)
+        return plain(network, **kwargs)
+
+    training.fit_early_stopping = frozen
+
+
+def _training_summary(manifest: Path) -> str:
+    """Epochs, the validation loss at the start and the best, and the training CPU seconds of a saved model."""
+    t = json.loads(manifest.read_text()).get("training") or {}
+    curve = t.get("validation_curve") or [float("nan")]
+    epochs_cpu = ((t.get("phases") or {}).get("epochs") or {}).get("cpu_s", float("nan"))
+    return (
+        f" | epochs {t.get('epochs_run')} val {curve[0]:.4f} -> {min(curve):.4f}"
+        f" (best epoch {curve.index(min(curve))}) epochs cpu {epochs_cpu:.0f} s"
+        f" fine-tuned {(t.get('cold_start') or {}).get('fine_tuned')}"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--models", type=Path, required=True, help="directory of trained models (kept, reused)")
@@ -60,7 +91,33 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--weekly-lags", action="store_true")
     ap.add_argument("--drop-first-week", action="store_true")
-    ap.add_argument("--level-weight", type=float, default=0.0)
+    ap.add_argument(
+        "--level-weight",
+        type=float,
+        default=training._LEVEL_WEIGHT_POWER,
+        help=f"training from scratch (default {training._LEVEL_WEIGHT_POWER:g}, as main trains)",
+    )
+    ap.add_argument(
+        "--init",
+        type=Path,
+        help="a directory of pretrained networks (bench/pretrain_global.py): every target's network starts from "
+        "its 5m-daily network and is fine-tuned on the full training history instead of trained from scratch",
+    )
+    ap.add_argument(
+        "--ft-level-weight",
+        type=float,
+        default=training._FINE_TUNE_LEVEL_WEIGHT_POWER,
+        help="the level weights' power when fine-tuning (--init)",
+    )
+    ap.add_argument(
+        "--ft-lr", type=float, default=1.0, help="fine-tuning learning rate / training's (--init)"
+    )
+    ap.add_argument("--ft-epochs", type=int, help="at most this many fine-tuning epochs (--init)")
+    ap.add_argument(
+        "--ft-freeze-lstm",
+        action="store_true",
+        help="fine-tune the heads only: the pretrained LSTM layer's weights stay as they are (--init)",
+    )
     ap.add_argument("--median-only", action="store_true", help="the level weights on the median's loss only")
     ap.add_argument("--lookback", default=settings.ModelSettings().lookback)
     ap.add_argument("--baselines", type=Path, default=ROOT / "bench" / "results" / "accuracy.json")
@@ -69,7 +126,16 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(1)
     model_kw = {"lookback": args.lookback, "weekly_lags": args.weekly_lags}
     accuracy_lstm.ModelSettings = lambda: settings.ModelSettings(**model_kw)
-    accuracy_lstm.TrainSettings = lambda: settings.TrainSettings(seed=args.seed)
+    train_kw: dict = {"seed": args.seed}
+    if args.init:  # fine-tune the pretrained network whatever the history's length
+        train_kw |= {"pretrained": str(args.init), "init": "pretrained"}
+        if args.ft_epochs:
+            train_kw["epochs"] = args.ft_epochs
+        pretrain.FINE_TUNE_LR_FACTOR = args.ft_lr
+        training._FINE_TUNE_LEVEL_WEIGHT_POWER = args.ft_level_weight
+        if args.ft_freeze_lstm:
+            _freeze_lstm()
+    accuracy_lstm.TrainSettings = lambda: settings.TrainSettings(**train_kw)
     training._LEVEL_WEIGHT_POWER = args.level_weight
     training._LEVEL_WEIGHT_MEDIAN_ONLY = args.median_only
     if args.drop_first_week:
@@ -81,7 +147,12 @@ def main(argv: list[str] | None = None) -> int:
                 "weekly" if args.weekly_lags else "",
                 "dropweek" if args.drop_first_week else "",
                 f"level{args.level_weight:g}{'-median' if args.median_only else ''}"
-                if args.level_weight
+                if args.level_weight != 1 or args.median_only
+                else "",
+                f"init-{args.init.name}-ftlevel{args.ft_level_weight:g}-lr{args.ft_lr:g}"
+                + (f"-ep{args.ft_epochs}" if args.ft_epochs else "")
+                + ("-freezelstm" if args.ft_freeze_lstm else "")
+                if args.init
                 else "",
                 f"lookback{args.lookback}" if args.lookback != settings.ModelSettings().lookback else "",
             )
@@ -101,6 +172,7 @@ def main(argv: list[str] | None = None) -> int:
             f"(main seed 0 {row['last_full_run_ratio']:.3f}) wape {row['lstm']['wape']:.4f} "
             f"p90 cov {row['lstm']['coverage']:.2f} peak miss {row['lstm']['peak_miss']:.2f} "
             f"cpu {time.process_time() - cpu:.0f} s at {pd.Timestamp.now(tz='UTC'):%H:%M} UTC"
+            + _training_summary(models / name / "manifest.json")
         )
         print(line, flush=True)
         with args.out.open("a") as f:

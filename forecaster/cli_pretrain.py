@@ -47,6 +47,19 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         default=[],
         help="real series to add to the corpus (those at the same step); keep evaluation series out",
     )
+    p.add_argument(
+        "--targets",
+        type=Path,
+        help="fleet-wide: also every target declared in this directory, its history fetched from Prometheus "
+        "(up to its promotion backtest, which stays unseen)",
+    )
+    p.add_argument(
+        "--from-cluster",
+        action="store_true",
+        help="fleet-wide: also every ForecastTarget in --namespace (a CronJob's pod: its own namespace)",
+    )
+    p.add_argument("--namespace", help="with --from-cluster: the ForecastTargets' namespace")
+    p.add_argument("--kubeconfig", help="with --from-cluster: outside the cluster")
     p.add_argument("--replace", action="store_true", help="overwrite variants that already exist")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=run_pretrain)
@@ -67,6 +80,8 @@ def run_pretrain(args: argparse.Namespace) -> int:
     steps = [parse_duration(s) for s in (args.step or ["5m", "1m"])]
     variants = {"daily": [True], "flat": [False], "both": [True, False]}[args.variant]
     extra = [read_series(p, duplicates="mean") for p in args.csv]
+    if args.targets or args.from_cluster:
+        extra += fleet_series(args)
     progress = not args.no_progress and sys.stderr.isatty()
     for step in steps:
         base = PretrainSettings()
@@ -94,9 +109,21 @@ def run_pretrain(args: argparse.Namespace) -> int:
             net = pretrain(step=step, daily=daily, settings=settings, extra=same_step, progress=progress)
             given = sys.argv[sys.argv.index("pretrain") + 1 :] if "pretrain" in sys.argv else []
             net.info["pretrained"]["command"] = " ".join(["forecaster pretrain", *given])
+            # Written beside it and swapped in: a training run reading the directory meanwhile finds the old
+            # network or the new one, never half of one (a fleet's CronJob rewrites it under the trainers).
+            fresh = target.with_name(f".{target.name}.new")
+            if fresh.exists():
+                shutil.rmtree(fresh)
+            net.save(fresh)
             if target.exists():
-                shutil.rmtree(target)
-            net.save(target)
+                old = target.with_name(f".{target.name}.old")
+                if old.exists():
+                    shutil.rmtree(old)
+                target.rename(old)
+                fresh.rename(target)
+                shutil.rmtree(old)
+            else:
+                fresh.rename(target)
             info = net.info["pretrained"]
             print(
                 f"{name}: {info['corpus']['windows']} windows from {info['corpus']['synthetic_series']} synthetic "
@@ -107,6 +134,66 @@ def run_pretrain(args: argparse.Namespace) -> int:
     write_model_card(args.out)
     print(f"model card: {args.out / 'MODEL_CARD.md'}")
     return 0
+
+
+def fleet_series(args: argparse.Namespace) -> list:
+    """Every declared target's history from Prometheus, up to its promotion backtest (so that the range a
+    candidate is judged on stays unseen by the network it starts from). Templates give each of their series.
+    A target that cannot be fetched is skipped and named (one target never stops the fleet's pretraining)."""
+    import pandas as pd
+
+    from forecaster.cli_fleet import _kube_client, pod_namespace
+    from forecaster.errors import ConfigError, ForecasterError
+    from forecaster.series import parse_duration
+    from forecaster.sources.prometheus import fetch_history, fetch_history_split
+    from forecaster.target_sources import ClusterTargetSource, FileTargetSource
+
+    if args.targets and args.from_cluster:
+        raise ConfigError("--targets and --from-cluster are exclusive", hint="name one source of targets")
+    kube = None
+    if args.from_cluster:
+        namespace = args.namespace or pod_namespace()
+        if not namespace:
+            raise ConfigError("no namespace for the ForecastTargets", hint="pass --namespace")
+        kube = _kube_client(args.kubeconfig)
+        source = ClusterTargetSource(kube, namespace=namespace)
+    else:
+        source = FileTargetSource(args.targets)
+    now = pd.Timestamp.now(tz="UTC").tz_localize(None)
+    out: list[pd.Series] = []
+    try:
+        for entry in source.list():
+            cfg = entry.config
+            if cfg is None:
+                print(f"pretrain: skipped {entry.name}: {entry.error}", file=sys.stderr)
+                continue
+            try:
+                if entry.template is not None:
+                    got = list(
+                        fetch_history_split(
+                            cfg.prometheus,
+                            now=now,
+                            split_by=entry.template.split_by,
+                            max_series=entry.template.max_targets,
+                        ).values()
+                    )
+                else:
+                    got = [fetch_history(cfg.prometheus, now=now)]
+            except ForecasterError as exc:
+                print(f"pretrain: skipped {entry.name}: {exc}", file=sys.stderr)
+                continue
+            held_out = parse_duration(cfg.train.backtest)
+            for series in got:
+                if not len(series):
+                    continue
+                kept = series.iloc[: int(series.index.searchsorted(series.index[-1] - held_out))]
+                if len(kept):
+                    out.append(kept)
+            print(f"pretrain: {entry.name}: {len(got)} series", flush=True)
+    finally:
+        if kube is not None:
+            kube.close()
+    return out
 
 
 def write_model_card(root: Path) -> Path:
@@ -128,8 +215,9 @@ def write_model_card(root: Path) -> Path:
 
 What they are for: a target with less history than `train.cold_start_span` (7 days by default) fine-tunes one
 of these instead of training from scratch (`forecaster train` says so, and the version's manifest records it
-under `training.cold_start`); a forecast asked with a history too short for the target's own network is
-answered by the `flat` variant (`answered_by: fallback:pretrained:<variant>`).
+under `training.cold_start`); with `train.init: pretrained` a target with a longer history fine-tunes the
+`daily` one on its whole history too; a forecast asked with a history too short for the target's own network
+is answered by the `flat` variant (`answered_by: fallback:pretrained:<variant>`).
 
 How they were trained: one quantile LSTM (the same architecture as every target's, p50 and p90, pinball loss
 with the peak term) across many synthetic series from `forecaster.pretrain.synthetic_series` -- random daily
@@ -138,7 +226,8 @@ Poisson-like and flat CPU-like noise, quantised readings, and the live-streaming
 -- one seed per series. Inputs are scale-free (each window divided by its own level, the log-level input
 normalised per series), which is what lets the weights transfer. 10% of the series are held out for early
 stopping; "validation pinball" is on them, starting from the network's persistence initialisation.
-The benchmark series in `../shared/data/traffic` were NOT used.
+Real series join only when given (`--csv`, `--targets`, `--from-cluster`: the "real" count below); the
+shipped networks used none, and never the benchmark series in `../shared/data/traffic`.
 
 Variants: `daily` reads yesterday's values at the same time (needs a day plus the lookback before each
 window; used from two days of history), `flat` the lookback only.

@@ -80,12 +80,21 @@ class PretrainSettings:
     """Length of each synthetic series: a week plus the day the daily lags need, so weekends appear."""
     windows_per_series: int = 250
     """Windows drawn once per series (evenly spread origins): bounds memory and epoch time."""
+    extra_windows_per_series: int | None = None
+    """Windows drawn from each real (``extra``) series; None: ``windows_per_series``. Real series are
+    weeks long where a synthetic one is 9 days, so they can give more windows than 250."""
     epochs: int = 20
     batch_size: int = 256
     learning_rate: float = 2e-3
     patience: int = 4
     seed: int = 0
     peak_weight: float = TrainSettings().peak_weight
+    level_weight_power: float = 0.0
+    """Each window's weight in the loss: its scale to this power relative to the mean over its own series'
+    windows (0: every window alike, how the shipped networks were trained). Real series have windows whose
+    scaled targets run into the thousands where the level is near zero (``ec2_network_in_5abac7`` up to
+    50,000); at 1 they weigh what their absolute error does, as when a target trains
+    (``forecaster.training._LEVEL_WEIGHT_POWER``)."""
 
 
 # -- the corpus ----------------------------------------------------------------------------------------------
@@ -203,8 +212,16 @@ def spec_for(step: pd.Timedelta, *, model: ModelSettings, daily: bool) -> Window
 
 
 def _windows(
-    series: pd.Series, *, spec: WindowSpec, step: pd.Timedelta, n_windows: int, rng: np.random.Generator
+    series: pd.Series,
+    *,
+    spec: WindowSpec,
+    step: pd.Timedelta,
+    n_windows: int,
+    rng: np.random.Generator,
+    level_weight_power: float = 0.0,
 ) -> tuple[np.ndarray, ...] | None:
+    """``(past, future, level, target, weight)`` of up to ``n_windows`` windows; ``weight`` [N]: each window's
+    scale to ``level_weight_power`` over the mean of the series' (ones at 0)."""
     values = series.to_numpy(dtype=float)
     origins = valid_origins(values, spec, with_target=True)
     if len(origins) == 0:
@@ -222,7 +239,9 @@ def _windows(
         step=step,
     )
     assert w.target is not None
-    return w.past, w.future, w.level, w.target
+    log_scale = w.level[:, 0].astype(np.float64) * scaler.log_level_std  # up to a constant
+    weight = np.exp(level_weight_power * (log_scale - log_scale.max()))
+    return w.past, w.future, w.level, w.target, (weight / weight.mean()).astype(np.float32)
 
 
 def pretrain(
@@ -259,11 +278,22 @@ def pretrain(
     bar = _progress(
         settings.series + len(extra), enabled=progress, desc=f"corpus {variant_name(step, daily=daily)}"
     )
-    for s in [*corpus(settings, step=step), *extra]:
-        w = _windows(s, spec=spec, step=step, n_windows=settings.windows_per_series, rng=rng)
+    n_extra = settings.extra_windows_per_series or settings.windows_per_series
+    synthetic = list(corpus(settings, step=step))
+    for s in [*synthetic, *extra]:
+        is_extra = not any(s is x for x in synthetic)
+        n_windows = n_extra if is_extra else settings.windows_per_series
+        w = _windows(
+            s,
+            spec=spec,
+            step=step,
+            n_windows=n_windows,
+            rng=rng,
+            level_weight_power=settings.level_weight_power,
+        )
         if w is not None:
             parts.append(w)
-            kept_extra += int(any(s is e for e in extra))
+            kept_extra += int(is_extra)
         bar.update(1)
     bar.close()
     if len(parts) < 2:
@@ -278,7 +308,7 @@ def pretrain(
     device = device or (torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu"))
 
     def stack(ps: list[tuple[np.ndarray, ...]]) -> tuple[torch.Tensor, ...]:
-        return tuple(torch.from_numpy(np.concatenate([p[i] for p in ps])).to(device) for i in range(4))
+        return tuple(torch.from_numpy(np.concatenate([p[i] for p in ps])).to(device) for i in range(5))
 
     train_t, val_t = stack(train_parts), stack(val_parts)
     architecture = {
@@ -298,9 +328,9 @@ def pretrain(
         for s in range(0, len(val_t[0]), _EVAL_BATCH):
             sl = slice(s, s + _EVAL_BATCH)
             pred = network(val_t[0][sl], val_t[1][sl], val_t[2][sl])
-            total += float(training_loss(pred, val_t[3][sl], q, peak_weight=settings.peak_weight)) * len(
-                val_t[0][sl]
-            )
+            weights = val_t[4][sl] / val_t[4].mean() if settings.level_weight_power else None
+            loss = training_loss(pred, val_t[3][sl], q, peak_weight=settings.peak_weight, weights=weights)
+            total += float(loss) * len(val_t[0][sl])
         return total / len(val_t[0])
 
     n = len(train_t[0])
@@ -309,7 +339,10 @@ def pretrain(
         perm = torch.from_numpy(rng.permutation(n)).to(device)
         for s in range(0, n, settings.batch_size):
             batch = perm[s : s + settings.batch_size]
-            yield train_t[0][batch], train_t[1][batch], train_t[2][batch], train_t[3][batch]
+            if settings.level_weight_power:
+                yield tuple(t[batch] for t in train_t)
+            else:
+                yield train_t[0][batch], train_t[1][batch], train_t[2][batch], train_t[3][batch]
 
     run = fit_early_stopping(
         network,
@@ -373,6 +406,7 @@ def _load(path: str, mtime_ns: int) -> Forecaster:
     net.info["weights_sha256"] = (manifest.get("weights") or {}).get(
         "sha256"
     )  # which weights a target started from
+    net.info["loaded_from"] = str(Path(path).resolve())
     return net
 
 
@@ -426,6 +460,8 @@ class ColdStartPlan:
     pretrained: Forecaster | None
     reason: str
     span: pd.Timedelta
+    full_history: bool = False
+    """Fine-tuned on a history of ``cold_start_span`` or more (``train.init: pretrained``), not a cold start."""
 
     @property
     def fine_tune(self) -> bool:
@@ -440,7 +476,8 @@ def cold_start_plan(
     train: TrainSettings,
     with_events: bool = False,
 ) -> ColdStartPlan:
-    """Fine-tune when the history spans less than ``train.cold_start_span`` and a matching network exists.
+    """Fine-tune when the history spans less than ``train.cold_start_span`` (or whatever its span with
+    ``train.init: pretrained``) and a matching network exists.
 
     From two days of history the ``daily`` variant (it reads yesterday), below that the ``flat`` one.
     """
@@ -454,7 +491,8 @@ def cold_start_plan(
         ) from exc
     if train.pretrained == "off":
         return ColdStartPlan(None, "pretrained networks are turned off (train.pretrained: off)", span)
-    if span >= limit:
+    full_history = span >= limit
+    if full_history and train.init != "pretrained":
         return ColdStartPlan(
             None,
             f"{format_duration(span)} of history is at least {format_duration(limit)}: trained from scratch",
@@ -462,6 +500,8 @@ def cold_start_plan(
         )
     if with_events:
         return ColdStartPlan(None, "the pretrained networks read no calendar: trained from scratch", span)
+    if full_history and model.weekly_lags:
+        return ColdStartPlan(None, "the pretrained networks read no weekly lags: trained from scratch", span)
     spec = spec_for(step, model=model, daily=span >= DAILY_MIN_SPAN)
     architecture = {"hidden_size": model.hidden_size, "num_layers": model.num_layers}
     net, why = find_pretrained(
@@ -472,7 +512,14 @@ def cold_start_plan(
         architecture=architecture,
     )
     if net is None:
-        return ColdStartPlan(None, f"{why}: trained from scratch", span)
+        return ColdStartPlan(None, f"{why}: trained from scratch", span, full_history)
+    if full_history:
+        return ColdStartPlan(
+            net,
+            f"train.init: pretrained: fine-tuned the {why} on {format_duration(span)} of history",
+            span,
+            True,
+        )
     return ColdStartPlan(
         net,
         f"{format_duration(span)} of history is less than {format_duration(limit)}: fine-tuned the {why}",

@@ -121,6 +121,10 @@ class ModelSettings:
             )
 
 
+TRAIN_INITS = ("scratch", "pretrained")
+"""What ``train.init`` accepts."""
+
+
 @dataclass(frozen=True)
 class TrainSettings:
     """How to fit the model."""
@@ -158,6 +162,13 @@ class TrainSettings:
     cold_start_span: str = "7d"
     """Histories shorter than this fine-tune the pretrained network instead of training from scratch (a
     network trained from scratch on a few days sees too few windows of each time of day)."""
+    init: str = "scratch"
+    """Where the network starts when the history is at least ``cold_start_span``: "scratch" (a fresh network,
+    what training always did) or "pretrained": the pretrained ``daily`` network of ``pretrained`` (a
+    directory written by ``forecaster pretrain``, e.g. a fleet's own store-wide one) is fine-tuned on the whole
+    history, the loss weighted by each window's level as from scratch. The version's manifest records which
+    network it started from (``training.cold_start``). Settings the network does not fit (another lookback,
+    hidden size or quantiles, a calendar, weekly lags) train from scratch and say why."""
     ensemble_members: int = 1
     """Seed ensemble: train up to this many networks (seeds ``seed``, ``seed + 1``, ...) and average their
     forecasts, 1 to 8. A member is added only while the training cost stays within a budget (four weeks of
@@ -362,6 +373,11 @@ def _first_problem(cfg: TargetConfig) -> tuple[str, str | None] | None:
         return "quantiles must include 0.5 (the point forecast)", None
     if cfg.train.epochs < 1 or cfg.train.batch_size < 1:
         return "train.epochs and train.batch_size must be at least 1", None
+    if cfg.train.init not in TRAIN_INITS:
+        return (
+            f"train.init must be one of {', '.join(TRAIN_INITS)}, got {cfg.train.init!r}",
+            "scratch (a fresh network) or pretrained (fine-tune the pretrained network on the whole history)",
+        )
     if type(cfg.train.ensemble_members) is not int or not 1 <= cfg.train.ensemble_members <= 8:
         return (
             f"train.ensemble_members must be a whole number from 1 to 8, got {cfg.train.ensemble_members!r}",

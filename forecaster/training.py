@@ -36,7 +36,7 @@ from forecaster.model import (
 from forecaster.nn import EnsembleLSTM
 from forecaster.predictors import HoltWinters
 from forecaster.series import format_duration, infer_step, parse_duration
-from forecaster.settings import ModelSettings, TrainSettings
+from forecaster.settings import TRAIN_INITS, ModelSettings, TrainSettings
 from forecaster.windows import EventFeatures, Scaler, WindowSpec, make_windows, valid_origins
 
 __all__ = ["fit_forecaster", "pinball_loss", "window_spec_for", "pick_device"]
@@ -114,6 +114,13 @@ worse; the rest within 0.005. The median stays put (seed 0: 0.878 -> 0.885, CRM 
 the median's loss only (the band's and the peak term every window alike) was worse: 5abac7 1.120 at seed 0.
 The price: the true 30-minute peak beat the p90 peak by >10% more often on several Twitter series (CVS 0.08
 -> 0.14, CRM 0.11 -> 0.14; median over the 16 0.083 -> 0.09, target 0.10)."""
+_FINE_TUNE_LEVEL_WEIGHT_POWER = 1.0
+""":data:`_LEVEL_WEIGHT_POWER` when fine-tuning a pretrained network on a full history (``train.init:
+pretrained``; a cold start's short history keeps every window alike, as it was measured). Why 1: the scaled
+targets of a few windows run into the thousands where the level is near zero (ec2_network_in_5abac7 up to
+50,000), and with every window alike they ruled the fine-tuning (its validation pinball 1,500);
+weighted, AAPL 0.924 -> 0.857, 5abac7 1.099 -> 1.018, c6585a 1.014 -> 0.988 at seed 0
+(bench/accuracy_training.py --init)."""
 _LEVEL_WEIGHT_MEDIAN_ONLY = False
 """Weight the median's loss only (:func:`training_loss`'s ``median_only``)."""
 _WEEKLY_MIN_SPAN = pd.Timedelta(days=14)
@@ -230,7 +237,8 @@ def fit_early_stopping(
     """Train ``network`` in place on the pinball loss, keeping the weights with the best ``validation_loss``.
 
     The network as given is epoch 0 (untrained, or pretrained): it is kept unless an epoch beats it.
-    ``epoch_batches()`` yields one epoch's ``(past, future, level, target)`` batches; training stops after
+    ``epoch_batches()`` yields one epoch's ``(past, future, level, target)`` batches (or ``(past, future,
+    level, target, weight)``: each window's weight in the batch's loss, rescaled to mean 1); training stops after
     ``patience`` epochs without improvement, or earlier when the validation loss has clearly turned up
     (:func:`_turned_up`), and the best weights are loaded back. ``window_weights``: each window's share of
     a batch's loss from its level input (:func:`level_weights`); every window alike without. The one loop
@@ -248,10 +256,13 @@ def fit_early_stopping(
         epochs_run += 1
         network.train()
         total, seen = 0.0, 0
-        for past, future, level, target in epoch_batches():
+        for past, future, level, target, *given in epoch_batches():
             optimiser.zero_grad()
             pred = network(past, future, level)
-            weights = window_weights(level) if window_weights is not None else None
+            if given:  # the batch carries its windows' weights (pretraining across series)
+                weights = given[0] / given[0].mean()
+            else:
+                weights = window_weights(level) if window_weights is not None else None
             loss = training_loss(
                 pred, target, quantiles, peak_weight=peak_weight, weights=weights, median_only=median_only
             )
@@ -411,6 +422,11 @@ def _fit_forecaster(
             f"{name}: train.ensemble_members must be a whole number from 1 to 8, got {train.ensemble_members!r}",
             hint="1 (one network, the default) or a few seeds, e.g. 2",
         )
+    if train.init not in TRAIN_INITS:
+        raise ConfigError(
+            f"{name}: train.init must be one of {', '.join(TRAIN_INITS)}, got {train.init!r}",
+            hint="scratch (a fresh network) or pretrained (fine-tune the pretrained network on the whole history)",
+        )
     if len(series) < 3:
         raise DataError(f"{name}: history of {len(series)} points is too short to train on")
     index = pd.DatetimeIndex(series.index).as_unit("ns")
@@ -500,7 +516,9 @@ def _fit_forecaster(
     val = tensors(scored)
     # The loss weights windows by their level (see _LEVEL_WEIGHT_POWER); validation by the same rule over
     # all its windows at once, so that early stopping ranks epochs on what training minimises.
-    power = _LEVEL_WEIGHT_POWER if pretrained is None else 0.0
+    power = _LEVEL_WEIGHT_POWER
+    if pretrained is not None:
+        power = _FINE_TUNE_LEVEL_WEIGHT_POWER if plan.full_history else 0.0
     val_weights = level_weights(val[2], power=power, log_level_std=scaler.log_level_std)
     clock.lap("prepare")
 
@@ -637,7 +655,10 @@ def _fit_forecaster(
             "horizon": model.horizon,
             "cold_start": {
                 "fine_tuned": pretrained is not None,
+                "init": "pretrained" if pretrained is not None else "scratch",
+                "full_history": plan.full_history and pretrained is not None,
                 "pretrained": pretrained.name if pretrained is not None else None,
+                "pretrained_from": pretrained.info.get("loaded_from") if pretrained is not None else None,
                 "pretrained_weights_sha256": pretrained.info.get("weights_sha256") if pretrained else None,
                 "history": format_duration(plan.span),
                 "reason": plan.reason,

@@ -6,6 +6,7 @@ Tiny networks pretrained here in seconds (the shipped ones are checked for loadi
 from __future__ import annotations
 
 import dataclasses
+import json
 import pickle
 import re
 from pathlib import Path
@@ -16,6 +17,7 @@ import pytest
 import torch
 
 from forecaster.cli import main
+from forecaster.errors import ConfigError
 from forecaster.model import MANIFEST_FILE, WEIGHTS_FILE, Forecaster
 from forecaster.pretrain import (
     DEFAULT_PRETRAINED_DIR,
@@ -25,7 +27,7 @@ from forecaster.pretrain import (
     synthetic_series,
     variant_name,
 )
-from forecaster.settings import TrainSettings
+from forecaster.settings import TrainSettings, target_config_from_dict
 from forecaster.sources.files import write_csv
 from forecaster.training import fit_forecaster
 from tests.helpers import TINY_MODEL, TINY_TRAIN, daily_sine
@@ -195,3 +197,168 @@ def test_cli_pretrain_writes_the_variants_and_a_card_and_train_says_it_fine_tune
         r"cold start: 2d9h\d*m? of history is less than 7d: fine-tuned the pretrained network 5m-daily",
         capsys.readouterr().out,
     )
+
+
+def _level_powers(monkeypatch) -> list[float]:
+    """The powers training asks :func:`forecaster.training.level_weights` for (0: every window alike)."""
+    from forecaster import training
+
+    seen: list[float] = []
+    plain = training.level_weights
+
+    def recording(level, *, power, log_level_std):
+        seen.append(power)
+        return plain(level, power=power, log_level_std=log_level_std)
+
+    monkeypatch.setattr(training, "level_weights", recording)
+    return seen
+
+
+def test_init_pretrained_fine_tunes_a_full_history_and_the_manifest_says_from_which_network(
+    pretrained_dir, monkeypatch
+):
+    series = daily_sine(days=8, noise=0.05, seed=3)  # more than cold_start_span: from scratch by default
+    train = dataclasses.replace(TINY_TRAIN, pretrained=str(pretrained_dir), blend=False)
+    assert (
+        "at least 7d: trained from scratch"
+        in cold_start_plan(series, step=STEP, model=TINY_MODEL, train=train).reason
+    )
+    powers = _level_powers(monkeypatch)
+    frozen = dataclasses.replace(train, init="pretrained", learning_rate=0.0)
+    model = fit_forecaster(series, model=TINY_MODEL, train=frozen, name="svc")
+    cold = model.info["training"]["cold_start"]
+    assert cold["init"] == "pretrained" and cold["full_history"] is True and cold["fine_tuned"] is True
+    assert "train.init: pretrained: fine-tuned the pretrained network 5m-daily" in cold["reason"]
+    assert "on 8d of history" in cold["reason"]
+    where = pretrained_dir / "5m-daily"
+    assert cold["pretrained_from"] == str(where.resolve())
+    manifest = json.loads((where / MANIFEST_FILE).read_text())
+    assert cold["pretrained_weights_sha256"] == manifest["weights"]["sha256"]
+    net = Forecaster.load(where)
+    for key, value in net.network.state_dict().items():  # no epoch kept: it IS the pretrained network
+        assert torch.equal(model.network.state_dict()[key], value), key
+    # A full history is fine-tuned on the level-weighted loss, as from scratch; a cold start every window alike.
+    assert set(powers) == {1.0}
+    powers.clear()
+    fit_forecaster(daily_sine(days=3, noise=0.05, seed=3), model=TINY_MODEL, train=frozen)
+    assert set(powers) == {0.0}
+
+
+def test_init_pretrained_trains_from_scratch_when_the_network_does_not_fit_and_says_why(pretrained_dir):
+    series = daily_sine(days=15)
+    train = dataclasses.replace(TrainSettings(), pretrained=str(pretrained_dir), init="pretrained")
+    weekly = dataclasses.replace(TINY_MODEL, weekly_lags=True)
+    plan = cold_start_plan(series, step=STEP, model=weekly, train=train)
+    assert plan.pretrained is None and "read no weekly lags: trained from scratch" in plan.reason
+    plan = cold_start_plan(
+        series, step=STEP, model=dataclasses.replace(TINY_MODEL, hidden_size=16), train=train
+    )
+    assert plan.pretrained is None and "the settings ask" in plan.reason
+    off = dataclasses.replace(train, pretrained="off")
+    assert "turned off" in cold_start_plan(series, step=STEP, model=TINY_MODEL, train=off).reason
+    plan = cold_start_plan(series, step=STEP, model=TINY_MODEL, train=train)
+    assert plan.pretrained is not None and plan.full_history
+
+
+@pytest.mark.parametrize("init", ["fresh", "", None, "Pretrained"])
+def test_an_unknown_init_is_refused_before_training(init):
+    with pytest.raises(ConfigError, match="train.init"):
+        fit_forecaster(daily_sine(days=3), model=TINY_MODEL, train=dataclasses.replace(TINY_TRAIN, init=init))
+    with pytest.raises(ConfigError, match="train.init"):
+        target_config_from_dict({"name": "web", "train": {"init": init}})
+
+
+FLEET_TARGET = """apiVersion: forecasting.forecaster.io/v1alpha1
+kind: ForecastTarget
+metadata: {{name: {name}}}
+spec:
+  prometheus: {{query: 'sum(rate(http_requests_total{{service="{name}"}}[1m]))', step: 5m, history: 4d}}
+  model: {{lookback: 2h, horizon: 30m}}
+  train: {{backtest: 12h, init: pretrained}}
+"""
+
+
+def test_fleet_pretrain_learns_every_target_up_to_its_backtest_and_skips_a_broken_one(
+    tmp_path, monkeypatch, capsys
+):
+    import forecaster.pretrain as pretrain_module
+    import forecaster.sources.prometheus as prometheus_source
+    from forecaster.sources.synthetic import live_streaming
+
+    torch.set_num_threads(1)
+    targets = tmp_path / "targets"
+    targets.mkdir()
+    for name in ("alpha", "beta", "broken"):
+        (targets / f"{name}.yaml").write_text(FLEET_TARGET.format(name=name))
+    (targets / "gamma.yaml").write_text(FLEET_TARGET.format(name="gamma").replace("30m", "soon"))
+    ends: dict[str, pd.Timestamp] = {}
+
+    def fetch_history(settings, *, now, history=None):
+        if "broken" in settings.query:
+            raise prometheus_source.SourceError("Prometheus answered 503", hint="try again")
+        s = live_streaming(
+            days=4, step=settings.step, seed=len(settings.query), start=now.floor("D") - pd.Timedelta(days=4)
+        )
+        ends[settings.query] = s.index[-1]
+        return s
+
+    given: list[pd.Series] = []
+    real = pretrain_module.pretrain
+
+    def recording(**kwargs):
+        given.extend(kwargs["extra"])
+        return real(**kwargs)
+
+    monkeypatch.setattr(prometheus_source, "fetch_history", fetch_history)
+    monkeypatch.setattr(pretrain_module, "pretrain", recording)
+    out = tmp_path / "fleet"
+    args = [
+        "pretrain",
+        "--step",
+        "5m",
+        "--variant",
+        "daily",
+        "--out",
+        str(out),
+        "--series",
+        "2",
+        "--days",
+        "3",
+    ]
+    assert (
+        main(
+            [*args, "--windows-per-series", "20", "--epochs", "1", "--no-progress", "--targets", str(targets)]
+        )
+        == 0
+    )
+    captured = capsys.readouterr()
+    assert "skipped broken: Prometheus answered 503" in captured.err
+    assert "skipped gamma" in captured.err and "spec.model.horizon" in captured.err
+    assert len(given) == 2 and len(ends) == 2
+    for series, end in zip(given, ends.values(), strict=True):
+        # The promotion backtest (12h) stays unseen by the network the target will start from.
+        assert series.index[-1] < end - pd.Timedelta(hours=12)
+        assert series.index[-1] >= end - pd.Timedelta(hours=12, minutes=5)
+        assert pd.Timedelta(series.index.freq) == STEP
+    corpus = Forecaster.load(out / "5m-daily").info["pretrained"]["corpus"]
+    assert corpus["extra_series"] == 2 and corpus["synthetic_series"] == 2
+
+
+def test_pretraining_can_weight_each_window_by_its_level_within_its_series():
+    from forecaster.pretrain import _windows, spec_for
+
+    series = daily_sine(days=3, noise=0.05, seed=2)
+    spec = spec_for(STEP, model=TINY_MODEL, daily=True)
+    kw = {"spec": spec, "step": STEP, "n_windows": 200, "rng": np.random.default_rng(0)}
+    *_, alike = _windows(series, **kw)
+    past, future, level, target, weight = _windows(
+        series, **{**kw, "rng": np.random.default_rng(0)}, level_weight_power=1.0
+    )
+    assert np.all(alike == 1.0)
+    assert weight.mean() == pytest.approx(1.0, rel=1e-5)
+    # The busiest window weighs the most: the daily cycle runs 0.5x-1.5x, so about three times the quietest.
+    assert np.argmax(weight) == np.argmax(level[:, 0]) and 2.0 < weight.max() / weight.min() < 4.0
+    settings = dataclasses.replace(TINY_CORPUS, level_weight_power=1.0, series=3, epochs=1)
+    net = pretrain(step=STEP, daily=True, model=TINY_MODEL, settings=settings)
+    assert net.info["pretrained"]["settings"]["level_weight_power"] == 1.0
+    assert np.isfinite(net.info["pretrained"]["validation_pinball"])

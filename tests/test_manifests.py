@@ -137,6 +137,7 @@ def test_builds_are_found():
         "overlays/prometheus-operator",
         "examples/live-streaming",
         "examples/fleet-template",
+        "examples/global-pretrain",
     } <= set(BUILDS)
 
 
@@ -442,6 +443,35 @@ def test_one_indexed_training_cronjob_trains_every_target():
         "operator": "In",
         "values": [EXIT_SOME_FAILED],
     }
+
+
+def test_the_global_pretrain_example_runs_as_the_trainer_and_writes_into_the_model_store():
+    """k8s/examples/global-pretrain: the weekly store-wide pretraining a target opts into with
+    ``train: {init: pretrained, pretrained: <its --out>}``; it must list ForecastTargets as the trainer does
+    (its ServiceAccount), reach Prometheus (the trainer's pod labels, which the network policies select) and
+    write where the trainers read (the same volume)."""
+    from forecaster.cli import build_parser
+
+    (cj,) = objects("examples/global-pretrain", "CronJob")
+    trainer = one("base", "CronJob", TRAINING_CRONJOB)
+    assert cj["metadata"]["namespace"] == NAMESPACE
+    assert pod_spec(cj)["serviceAccountName"] == pod_spec(trainer)["serviceAccountName"]
+    assert pod_labels(cj) == pod_labels(trainer)
+    assert cj["spec"]["concurrencyPolicy"] == "Forbid"
+    (container,) = pod_spec(cj)["containers"]
+    env = {e["name"]: "value" for e in container["env"]}
+    args = [_expand(a, env) for a in container["args"]]
+    parsed = build_parser().parse_args(args)
+    assert parsed.command == "pretrain" and parsed.from_cluster and parsed.namespace == "value"
+    assert parsed.replace, "a weekly run rewrites last week's network"
+    mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+    claims = {v["name"]: v.get("persistentVolumeClaim", {}).get("claimName") for v in pod_spec(cj)["volumes"]}
+    trainer_claims = {
+        v.get("persistentVolumeClaim", {}).get("claimName") for v in pod_spec(trainer)["volumes"]
+    }
+    store = next(name for name, claim in claims.items() if claim in trainer_claims - {None})
+    assert parsed.out.parent == Path(mounts[store])
+    assert parsed.out.name.startswith("_"), "the model store lists every other directory as a target"
 
 
 @pytest.mark.parametrize("name", [TRAINING_CRONJOB])
