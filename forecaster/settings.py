@@ -162,11 +162,14 @@ class TrainSettings:
     cold_start_span: str = "7d"
     """Histories shorter than this fine-tune the pretrained network instead of training from scratch (a
     network trained from scratch on a few days sees too few windows of each time of day)."""
-    init: str = "scratch"
-    """Where the network starts when the history is at least ``cold_start_span``: "scratch" (a fresh network,
-    what training always did) or "pretrained": the pretrained ``daily`` network of ``pretrained`` (a
-    directory written by ``forecaster pretrain``, e.g. a fleet's own store-wide one) is fine-tuned on the whole
-    history, the loss weighted by each window's level as from scratch. The version's manifest records which
+    init: str = "pretrained"
+    """Where the network starts when the history is at least ``cold_start_span``: "pretrained" (the default
+    since session 12) fine-tunes the pretrained ``daily`` network of ``pretrained`` (the shipped synthetic-only
+    one, or a directory written by ``forecaster pretrain``, e.g. a fleet's own store-wide one) on the whole
+    history, the loss weighted by each window's level as from scratch; "scratch" trains a fresh network (what
+    training did before; also what ``pretrained: off`` gives). Measured over seeds 0-2 on the 16 development
+    series (README, issue 10): median WAPE ratio 0.885 / 0.869 / 0.875 from scratch, 0.858 / 0.858 / 0.860
+    fine-tuned from the shipped network. The version's manifest records which
     network it started from (``training.cold_start``). Settings the network does not fit (another lookback,
     hidden size or quantiles, a calendar, weekly lags) train from scratch and say why."""
     ensemble_members: int = 1

@@ -25,6 +25,9 @@ def _points(span: pd.Timedelta) -> pd.Series:
 
 
 def _plan(series, tmp_path, **settings):
+    # These tests are about the span: a full history trains from scratch under ``init: scratch`` (the
+    # default ``init: pretrained`` fine-tunes it instead; tests/test_coldstart.py covers that).
+    settings.setdefault("init", "scratch")
     train = dataclasses.replace(TrainSettings(), pretrained=str(tmp_path / "none"), **settings)
     return cold_start_plan(series, step=STEP, model=TINY_MODEL, train=train)
 

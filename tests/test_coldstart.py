@@ -217,11 +217,15 @@ def _level_powers(monkeypatch) -> list[float]:
 def test_init_pretrained_fine_tunes_a_full_history_and_the_manifest_says_from_which_network(
     pretrained_dir, monkeypatch
 ):
-    series = daily_sine(days=8, noise=0.05, seed=3)  # more than cold_start_span: from scratch by default
+    series = daily_sine(days=8, noise=0.05, seed=3)  # more than cold_start_span
     train = dataclasses.replace(TINY_TRAIN, pretrained=str(pretrained_dir), blend=False)
+    assert TrainSettings().init == "pretrained"  # the default since session 12 (README, issue 10)
+    default = cold_start_plan(series, step=STEP, model=TINY_MODEL, train=train)
+    assert default.pretrained is not None and default.full_history
+    scratch = dataclasses.replace(train, init="scratch")
     assert (
         "at least 7d: trained from scratch"
-        in cold_start_plan(series, step=STEP, model=TINY_MODEL, train=train).reason
+        in cold_start_plan(series, step=STEP, model=TINY_MODEL, train=scratch).reason
     )
     powers = _level_powers(monkeypatch)
     frozen = dataclasses.replace(train, init="pretrained", learning_rate=0.0)
