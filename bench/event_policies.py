@@ -11,6 +11,7 @@ policy in ``--variants``: a JSON object ``name -> changes``, where ``changes`` m
   ``ScalingPolicy.quantile_outside_events`` does): the table's own event column (the entries judged live from
   the load, as ``bench/events.py`` marks them), or for a table without it every announced entry's steps;
 - ``"stab"``: the policy's ``scale_down_stabilization_s`` (``bench/events.py``: 0);
+- ``"ahead"``: the policy's ``event_lookahead_s`` (seconds; the table's event column says which steps);
 
 Prints, per policy, the short minutes in the 30 minutes after scheduled starts and over every replayed
 minute, and the replica-minutes against the HPA alone and the oracle. The baseline (``{}``) and the kept
@@ -103,10 +104,14 @@ def transformed(table: ForecastTable, change: dict, calendar: Calendar) -> Forec
 
 
 def evaluate(scenario, trace, split, cap, table, fixed: dict, change: dict | None = None) -> dict:  # noqa: ANN001
-    config = bench_events._config(cap, None)  # the p90 column, replaced by what a variant plans on
+    config = bench_events._config(cap, None, 0.0)  # the p90 column, replaced by what a variant plans on
     if change and change.get("stab") is not None:
         config = dataclasses.replace(
             config, policy=config.policy.replace(scale_down_stabilization_s=float(change["stab"]))
+        )
+    if change and change.get("ahead") is not None:
+        config = dataclasses.replace(
+            config, policy=config.policy.replace(event_lookahead_s=float(change["ahead"]))
         )
     include = ("prescaler",) if fixed else ("hpa", "prescaler", "oracle")
     result = replay(
