@@ -11,6 +11,7 @@ policy in ``--variants``: a JSON object ``name -> changes``, where ``changes`` m
   ``ScalingPolicy.quantile_outside_events`` does): the table's own event column (the entries judged live from
   the load, as ``bench/events.py`` marks them), or for a table without it every announced entry's steps;
 - ``"stab"``: the policy's ``scale_down_stabilization_s`` (``bench/events.py``: 0);
+- ``"ahead"``: the policy's ``event_lookahead_s`` (seconds; the table's event column says which steps);
 
 Prints, per policy, the short minutes in the 30 minutes after scheduled starts and over every replayed
 minute, and the replica-minutes against the HPA alone and the oracle. The baseline (``{}``) and the kept
@@ -57,8 +58,9 @@ def setup(seed: int, *, cache: Path | None, tables: Path, linear_minutes: bool =
     trace = prepare_trace(load, name=f"seed {seed}")
     cap = float(native.loc[split:].max()) / bench_events.REPLICAS_AT_PEAK
     kept = tables / (f"seed{seed}.npz" if linear_minutes else f"seed{seed}-1m.npz")
-    if kept.exists():
-        table = load_table(kept)  # plain arrays (no pickle), written below
+    marks = kept.with_name(kept.stem + "-marks.npz")
+    if kept.exists() and marks.exists():
+        table = _with_marks(load_table(kept), marks)  # plain arrays (no pickle), written below
     else:
         settings = TrainSettings(seed=seed, epochs=15, max_windows_per_epoch=8000)
         train_part = native.loc[native.index < split]
@@ -71,7 +73,50 @@ def setup(seed: int, *, cache: Path | None, tables: Path, linear_minutes: bool =
         print(f"seed {seed}: forecasts in {time.process_time() - started:.0f} CPU s", file=sys.stderr)
         tables.mkdir(parents=True, exist_ok=True)
         save_table(table, kept)
+        _save_marks(table, marks)
     return scenario, trace, split, cap, table
+
+
+def _unique_frames(table: ForecastTable) -> list[pd.DataFrame]:
+    """The table's frames once each, in the order ``replay.save_table`` writes them."""
+    seen: dict[int, pd.DataFrame] = {}
+    for frame in table.frames:
+        if frame is not None and id(frame) not in seen:
+            seen[id(frame)] = frame
+    return list(seen.values())
+
+
+def _save_marks(table: ForecastTable, path: Path) -> None:
+    """The frames' event column (the entries judged live when the table was made), which ``save_table`` does
+    not keep: a table read back without it would be marked from the announced entries, not as judged."""
+    frames = _unique_frames(table)
+    np.savez_compressed(
+        path,
+        event=np.concatenate(
+            [
+                f[EVENT_COLUMN].to_numpy(dtype=float)
+                if EVENT_COLUMN in f.columns
+                else np.full(len(f), np.nan)
+                for f in frames
+            ]
+        )
+        if frames
+        else np.zeros(0),
+    )
+
+
+def _with_marks(table: ForecastTable, path: Path) -> ForecastTable:
+    """``table`` (read back) with each frame's event column from :func:`_save_marks`."""
+    event = np.load(path)["event"]
+    at = 0
+    for frame in _unique_frames(table):
+        values = event[at : at + len(frame)]
+        at += len(frame)
+        if not np.isnan(values).all():
+            frame[EVENT_COLUMN] = values  # the frames are the table's own, shared where they were
+    if at != len(event):
+        raise ValueError(f"{path}: {len(event)} marks for {at} forecast rows: remake the table")
+    return table
 
 
 def transformed(table: ForecastTable, change: dict, calendar: Calendar) -> ForecastTable:
@@ -103,10 +148,14 @@ def transformed(table: ForecastTable, change: dict, calendar: Calendar) -> Forec
 
 
 def evaluate(scenario, trace, split, cap, table, fixed: dict, change: dict | None = None) -> dict:  # noqa: ANN001
-    config = bench_events._config(cap, None)  # the p90 column, replaced by what a variant plans on
+    config = bench_events._config(cap, None, 0.0)  # the p90 column, replaced by what a variant plans on
     if change and change.get("stab") is not None:
         config = dataclasses.replace(
             config, policy=config.policy.replace(scale_down_stabilization_s=float(change["stab"]))
+        )
+    if change and change.get("ahead") is not None:
+        config = dataclasses.replace(
+            config, policy=config.policy.replace(event_lookahead_s=float(change["ahead"]))
         )
     include = ("prescaler",) if fixed else ("hpa", "prescaler", "oracle")
     result = replay(

@@ -77,15 +77,25 @@ QUANTILE_OUTSIDE_EVENTS = 0.8
 """The policy's ``quantile_outside_events``: p90 at the steps scheduled starts reach, this quantile (linear
 between the networks' p50 and p90) elsewhere; the best of 0.6-0.9 on the development seeds 0-2, 6-8
 (README, Scheduled events). ``--quantile-outside-events 0.9`` plans on the p90 everywhere, as before."""
+EVENT_LOOKAHEAD_S = 180.0
+"""The policy's ``event_lookahead_s``: at the event steps, plan the largest planned load of the event steps up
+to this long ahead (README, Scheduled events: 60-600 s measured on the development seeds with
+bench/event_policies.py; 180 s, one pod start-up, is the longest that kept +10% over the HPA on both groups).
+``--event-lookahead 0``: each step its own value, as before."""
 
 
-def _config(cap: float, quantile_outside_events: float | None = QUANTILE_OUTSIDE_EVENTS) -> ReplayConfig:
+def _config(
+    cap: float,
+    quantile_outside_events: float | None = QUANTILE_OUTSIDE_EVENTS,
+    event_lookahead_s: float = EVENT_LOOKAHEAD_S,
+) -> ReplayConfig:
     return ReplayConfig(
         hpa=HPAConfig(capacity_per_replica=cap, max_replicas=200),
         policy=ScalingPolicy(
             capacity_per_replica=cap,
             max_replicas=200,
             quantile_outside_events=quantile_outside_events,
+            event_lookahead_s=event_lookahead_s,
             lead_time_s=LEAD_S,
             plan="shift",
             scale_down_stabilization_s=0.0,
@@ -218,6 +228,7 @@ def run_seed(
     dump: Path | None = None,
     quantile_outside_events: float | None = QUANTILE_OUTSIDE_EVENTS,
     linear_minutes: bool = False,
+    event_lookahead_s: float = EVENT_LOOKAHEAD_S,
 ) -> dict:
     started = time.perf_counter()
     cpu_started = time.process_time()
@@ -231,12 +242,13 @@ def run_seed(
     )
     # The 5-minute samples' replayed peak = 30 replicas (the same capacity per replica for both loads).
     cap = float(native.loc[split:].max()) / REPLICAS_AT_PEAK
-    config = _config(cap, quantile_outside_events)
+    config = _config(cap, quantile_outside_events, event_lookahead_s)
     out: dict = {
         "seed": seed,
         "replay_start": str(split),
         "replay_end": str(trace.index[-1]),
         "quantile_outside_events": quantile_outside_events,
+        "event_lookahead_s": event_lookahead_s,
         "judged_marks": judged_marks,
         "linear_minutes": linear_minutes,
         "minute_peak_replicas": float(trace.loc[split:].max()) / cap,
@@ -584,6 +596,18 @@ def _outside(results: list[dict]) -> str:
     return " (" + ", ".join("p90" if q is None else f"p{q * 100:g}" for q in qs) + f" outside {steps})"
 
 
+def _lookahead(results: list[dict]) -> str:
+    """The runs' ``event_lookahead_s``, when any is set."""
+    found = sorted({float(r.get("event_lookahead_s") or 0.0) for r in results})
+    if found == [0.0]:
+        return ""
+    return (
+        ", each event step planned on the largest of the event steps up to "
+        + " / ".join(f"{v / 60:g}" for v in found)
+        + " minutes after it"
+    )
+
+
 def _pct_cut(before: float, after: float) -> str:
     return f"{(1 - after / before):.0%}" if before else "-"
 
@@ -615,7 +639,8 @@ def report(results: list[dict], args: argparse.Namespace) -> str:
         f"{args.days:g} days at 5 minutes, the last {args.replay_days:g} replayed minute by minute "
         f"({days:.1f} replayed days, {starts} scheduled starts that happened); LSTM {args.epochs} epochs trained "
         "on everything before the replay, once with the calendar and once without; pods ready 3 minutes after "
-        f"start, prescaler lead 3 minutes, policy shift-p90{_outside(results)}; replayed peak of the 5-minute "
+        f"start, prescaler lead 3 minutes, policy shift-p90{_outside(results)}{_lookahead(results)}; replayed "
+        "peak of the 5-minute "
         "samples = 30 replicas. Replayed load: "
         + (
             "a straight line between the 5-minute samples (`--linear-minutes`)."
@@ -832,6 +857,12 @@ def main() -> None:
         help="the policy's quantile at steps no calendar entry reaches (0.9: the p90 everywhere, as before)",
     )
     p.add_argument(
+        "--event-lookahead",
+        type=float,
+        default=EVENT_LOOKAHEAD_S,
+        help="the policy's event_lookahead_s (seconds; 0: each event step its own value, as before)",
+    )
+    p.add_argument(
         "--hold-share",
         action="store_true",
         help="a waiting entry holds the learnt P(the stream still comes) share of its uplift (not all of it)",
@@ -883,6 +914,7 @@ def main() -> None:
                 dump=args.out if args.dump else None,
                 quantile_outside_events=args.quantile_outside_events,
                 linear_minutes=args.linear_minutes,
+                event_lookahead_s=args.event_lookahead,
             )
         )
         print(

@@ -71,6 +71,19 @@ MODULES = (
                     "test_the_policy_spec_carries_quantile_outside_events",
                 )
             ),
+            # event_lookahead_s: all but the batched replay's equivalence (seconds a mutant).
+            *(
+                f"tests/test_event_lookahead.py::{name}"
+                for name in (
+                    "test_an_event_step_holds_the_largest_of_the_event_steps_ahead",
+                    "test_steps_outside_events_and_forecasts_without_marks_are_unchanged",
+                    "test_a_quantile_outside_events_and_the_look_ahead_combine",
+                    "test_an_unknown_step_stays_unknown_and_an_unknown_later_step_is_not_counted",
+                    "test_the_look_ahead_equals_the_brute_force_on_regular_and_irregular_grids",
+                    "test_planned_values_looks_ahead_only_with_the_times_and_the_setting",
+                    "test_event_lookahead_must_be_seconds_in_range",
+                )
+            ),
         ),
     ),
     Module(

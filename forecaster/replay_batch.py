@@ -81,10 +81,10 @@ class FrameArrays:
 
     def planned(self, frame: pd.DataFrame, policy: ScalingPolicy) -> np.ndarray | None:
         """:func:`forecaster.scaling.planned_values` of ``frame`` for the policy's quantiles (kept per frame)."""
-        _, cols = self.get(frame)
-        key = (id(frame), policy.quantile, policy.quantile_outside_events)
+        times, cols = self.get(frame)
+        key = (id(frame), policy.quantile, policy.quantile_outside_events, policy.event_lookahead_s)
         if key not in self._planned:
-            self._planned[key] = planned_values(cols, policy)
+            self._planned[key] = planned_values(cols, policy, times)
         return self._planned[key]
 
     def peak(
@@ -105,6 +105,7 @@ class FrameArrays:
             now_ns,
             policy.quantile,
             policy.quantile_outside_events,
+            policy.event_lookahead_s,
             cap_factor,
             start_ns,
             end_ns,

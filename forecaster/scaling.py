@@ -95,6 +95,12 @@ class ScalingPolicy:
     be read: the safe side). None: ``quantile`` everywhere. Measured on
     bench/events.py (README, Scheduled events): the shift-p90 plan's margin on ordinary traffic is most of
     what a floor costs over the HPA, while a start's first minutes need the upper band."""
+    event_lookahead_s: float = 0.0
+    """At the forecast steps a scheduled event reaches (the forecast's :data:`EVENT_COLUMN` > 0), plan each
+    step on the largest planned load of the event steps up to this long after it: the capacity for a
+    start is then the step's size from its first minute, not a rise interpolated between forecast steps
+    (when in a model step a stream ramps is exactly what the forecast does not know). 0: off (each step
+    its own value); steps without the column, or outside events, are unchanged."""
     headroom: float = 0.0
     """Extra fraction on top of the planned load (0.1 = +10%)."""
     lead_time_s: float = 180.0
@@ -148,6 +154,12 @@ class ScalingPolicy:
                 "quantile_outside_events",
                 f"must be between 0 and 1 exclusive, got {self.quantile_outside_events!r}",
                 "e.g. 0.8, or leave it unset to plan on quantile everywhere",
+            )
+        if not _finite(self.event_lookahead_s) or not 0 <= self.event_lookahead_s <= 86400:
+            raise bad(
+                "event_lookahead_s",
+                f"must be seconds in [0, 86400], got {self.event_lookahead_s!r}",
+                "e.g. 300 (one 5-minute model step), or 0 for none",
             )
         if not _finite(self.headroom) or not 0 <= self.headroom <= 10:
             raise bad("headroom", f"must be a fraction in [0, 10], got {self.headroom!r}", "0.1 = +10%")
@@ -280,21 +292,50 @@ def _quantile_values(columns: dict[str, np.ndarray], q: float) -> np.ndarray | N
     return columns[n0] + w * (columns[n1] - columns[n0])
 
 
-def planned_values(columns: dict[str, np.ndarray], policy: ScalingPolicy) -> np.ndarray | None:
+def planned_values(
+    columns: dict[str, np.ndarray], policy: ScalingPolicy, times_ns: np.ndarray | None = None
+) -> np.ndarray | None:
     """The load the policy plans on at each forecast row (before ``max_over_median``), from the forecast's
     columns as float arrays: the ``quantile`` (interpolated if need be), and with ``quantile_outside_events``
     that quantile where :data:`EVENT_COLUMN` is 0 (a forecast without that column, made without a calendar,
-    is planned on ``quantile`` everywhere). None when a quantile cannot be read."""
+    is planned on ``quantile`` everywhere). With ``event_lookahead_s`` and the rows' times (``times_ns``,
+    ascending), each event row holds the largest of that over the event rows up to that long after it
+    (:func:`_looked_ahead`). None when a quantile cannot be read."""
     planned = _quantile_values(columns, policy.quantile)
-    if planned is None or policy.quantile_outside_events is None:
-        return planned
-    outside = _quantile_values(columns, policy.quantile_outside_events)
-    if outside is None:
+    if planned is None:
         return None
     event = columns.get(EVENT_COLUMN)
-    if event is None:  # a forecast that knows no calendar cannot say a step is clear of events
-        return planned
-    return np.where(event <= 0, outside, planned)  # NaN: not known to be clear, the policy's quantile
+    if policy.quantile_outside_events is not None:
+        outside = _quantile_values(columns, policy.quantile_outside_events)
+        if outside is None:
+            return None
+        if event is not None:  # a forecast that knows no calendar cannot say a step is clear of events
+            planned = np.where(event <= 0, outside, planned)  # NaN: not known to be clear, the quantile
+    if policy.event_lookahead_s > 0 and event is not None and times_ns is not None:
+        planned = _looked_ahead(planned, event > 0, times_ns, int(policy.event_lookahead_s * 1e9))
+    return planned
+
+
+def _looked_ahead(values: np.ndarray, event: np.ndarray, times_ns: np.ndarray, ahead_ns: int) -> np.ndarray:
+    """``values`` with each ``event`` row raised to the largest value of the event rows in [its time, its
+    time + ``ahead_ns``] (a row that is NaN stays NaN, a later NaN is not counted); other rows unchanged
+    (pure)."""
+    if not event.any():
+        return values
+    masked = np.where(event, values, -np.inf)
+    n = len(values)
+    steps = np.diff(times_ns)
+    out = masked.copy()
+    if n > 1 and steps[0] > 0 and (steps == steps[0]).all():
+        width = int(ahead_ns // int(steps[0]))  # rows after each one inside the look-ahead
+        for k in range(1, min(width, n - 1) + 1):
+            np.fmax(out[:-k], masked[k:], out=out[:-k])  # a later step not known: not counted
+    else:
+        ends = np.searchsorted(times_ns, times_ns + ahead_ns, side="right")
+        for i in np.flatnonzero(event):
+            out[i] = np.fmax.reduce(masked[i : ends[i]])
+    nan = np.isnan(values)
+    return np.where(event & ~nan, out, values)
 
 
 def _no_quantile(forecast: pd.DataFrame, policy: ScalingPolicy) -> ConfigError:
@@ -323,13 +364,19 @@ def _planning_window(
     column = policy.column
     columns = forecast.columns
     has_median = "p50" in columns
-    if column in columns and policy.quantile_outside_events is None:
+    index = forecast.index
+    # An index already in ns (as precompute_forecasts keeps them) is read as is: a tuning grid asks this
+    # for every setting at every simulated minute, and building a new DatetimeIndex was a tenth of its time.
+    ns = isinstance(index, pd.DatetimeIndex) and index.unit == "ns"
+    times = index.asi8 if ns else pd.DatetimeIndex(index).as_unit("ns").asi8
+    lookahead = policy.event_lookahead_s > 0 and EVENT_COLUMN in columns
+    if column in columns and policy.quantile_outside_events is None and not lookahead:
         planned, median_all = _float_columns(forecast, column, "p50" if has_median else column)
     else:
         names = [c for c in dict.fromkeys(map(str, columns)) if c in columns]
         wanted = [n for n in names if n == EVENT_COLUMN or (n[:1] == "p" and _quantile_columns([n]))]
         arrays = dict(zip(wanted, _float_columns(forecast, *wanted), strict=True)) if wanted else {}
-        found = planned_values(arrays, policy)
+        found = planned_values(arrays, policy, times)
         if found is None:
             raise _no_quantile(forecast, policy)
         planned = found
@@ -339,11 +386,6 @@ def _planning_window(
     now_ns = pd.Timestamp(now).as_unit("ns").value
     start = now_ns + int(policy.lead_time_s * 1e9 if policy.plan in ("rise", "shift") else 0)
     end = now_ns + int((policy.lead_time_s + policy.interval_s) * 1e9)
-    index = forecast.index
-    # An index already in ns (as precompute_forecasts keeps them) is read as is: a tuning grid asks this
-    # for every setting at every simulated minute, and building a new DatetimeIndex was a tenth of its time.
-    ns = isinstance(index, pd.DatetimeIndex) and index.unit == "ns"
-    times = index.asi8 if ns else pd.DatetimeIndex(index).as_unit("ns").asi8
     inside = (times >= start) & (times <= end)
     if not inside.any():
         return None

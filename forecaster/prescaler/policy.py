@@ -369,6 +369,7 @@ def _scaling(spec: Mapping[str, Any], where: str, *, floor: bool) -> ScalingPoli
                 if spec.get("quantileOutsideEvents") is not None
                 else None
             ),
+            event_lookahead_s=_seconds(spec, "eventLookahead", where, "0", zero_ok=True),
             headroom=headroom / 100.0,
             lead_time_s=_seconds(spec, "leadTime", where, "3m", zero_ok=True),
             interval_s=_seconds(spec, "interval", where, "1m"),
@@ -399,6 +400,7 @@ _SPEC_KEYS = {
     "capacityPerReplica",
     "quantile",
     "quantileOutsideEvents",
+    "eventLookahead",
     "headroomPercent",
     "leadTime",
     "interval",
