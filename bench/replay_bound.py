@@ -113,6 +113,7 @@ def run_trace(
     slo: SLO,
     previous: dict | None = None,
     lstm_too: bool = True,
+    lstm_now: Path | None = None,
 ) -> dict:
     """One trace's second half on every forecast source; with ``previous`` (an earlier run's result for it),
     only the settings it lacks are replayed, and merged into it."""
@@ -136,7 +137,8 @@ def run_trace(
     )
     hpa_points = previous["hpa"] + hpa_points
     sources = dict(previous["sources"])
-    for source in ["lstm"] * lstm_too + [f"sigma-{s:g}" for s in sigmas]:
+    now = ["lstm-now"] * (lstm_now is not None)
+    for source in ["lstm"] * lstm_too + [f"sigma-{s:g}" for s in sigmas] + now:
         old = sources.get(source, {"points": [], "cpu_s": 0.0, "table_cpu_s": 0.0})
         have = {p["label"] for p in old["points"]}
         todo = [s for s in pre_settings if s.label not in have]
@@ -145,6 +147,8 @@ def run_trace(
         t0 = time.process_time()
         if source == "lstm":
             table = lstm
+        elif source == "lstm-now":
+            table = R.forecasts(name, native, trace, split, model="lstm", cache=lstm_now)
         else:
             sigma = float(source.split("-", 1)[1])
             table = precompute_forecasts(
@@ -524,6 +528,12 @@ def main() -> int:
         "--add", action="store_true", help="replay only the settings the traces in --out lack (new levers)"
     )
     ap.add_argument("--no-lstm", action="store_true", help="known-error sources only (with --add)")
+    ap.add_argument(
+        "--lstm-now",
+        type=Path,
+        default=None,
+        help="also the LSTM fitted on the current code (source lstm-now), its tables cached in this folder",
+    )
     ap.add_argument("--out", type=Path, default=R.HERE / "results" / "replay-bound.json")
     ap.add_argument("--render-only", action="store_true")
     ap.add_argument("--check-cache", default="")
@@ -555,6 +565,7 @@ def main() -> int:
                 slo=SLO.parse(R.DEFAULT_SLO),
                 previous=results.get(name) if args.add else None,
                 lstm_too=not args.no_lstm,
+                lstm_now=args.lstm_now,
             )
             results[name]["cpu_s"] = before + time.process_time() - t0
             print(f"{name}: {results[name]['cpu_s']:.0f} CPU s", flush=True)
