@@ -250,6 +250,8 @@ def best_within(res: dict, source: str, grid: str, budget: float) -> dict:
 def label_of(source: str) -> str:
     if source == "lstm":
         return "LSTM (cached)"
+    if source == "lstm-now":
+        return "LSTM refitted on the current code"
     if source == "sigma-0":
         return "perfect foresight (sigma 0)"
     return f"known error, sigma {source[6:]}"
@@ -272,7 +274,7 @@ def ratio_table(results: dict, names: list[str], sources: list[str], grid: str) 
 
 
 def sources_of(results: dict, names: list[str]) -> list[str]:
-    every = ["lstm", *(f"sigma-{x:g}" for x in SIGMAS)]
+    every = ["lstm", "lstm-now", *(f"sigma-{x:g}" for x in SIGMAS)]
     return [s for s in every if all(s in results[n]["sources"] for n in names)]
 
 
@@ -325,6 +327,9 @@ def report(results: dict, *, command: str, load: str, notes: str | None = None) 
     lines += ["", *mechanism(results, names, sources), "", *hold_table(results, names)]
     if levers:
         lines += ["", *levers_report(results, names, sources)]
+    refitted = [n for n in names if "lstm-now" in results[n]["sources"]]
+    if refitted and "lstm-now" not in sources:
+        lines += ["", *refit_report(results, refitted)]
     return "\n".join(lines) + "\n"
 
 
@@ -463,6 +468,26 @@ def hold_table(results: dict, names: list[str], source: str = "sigma-0") -> list
     return lines
 
 
+def refit_report(results: dict, names: list[str]) -> list[str]:
+    """The cached LSTM against the LSTM refitted on the current code, on the traces refitted."""
+    lines = [
+        f"## The cached LSTM against the LSTM refitted on the current code ({len(names)} traces: "
+        f"{', '.join(names)})",
+        "",
+        "| grid | forecasts | +5% together | +5% median | +10% together | +10% median | +20% together | "
+        "+20% median |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for grid in ("default", "joint", "joint+window"):
+        for src in ("lstm", "lstm-now"):
+            mc = matched(results, names, src, grid)
+            cells = " | ".join(
+                f"{R._ratio(mc[b]['ratio'])} | {R._ratio(mc[b]['median_ratio'])}" for b in R.BUDGETS
+            )
+            lines.append(f"| {GRIDS[grid]} | {label_of(src)} | {cells} |")
+    return lines
+
+
 def levers_report(results: dict, names: list[str], sources: list[str]) -> list[str]:
     lines = [
         "## Levers the grid lacks (every forecast source)",
@@ -491,7 +516,9 @@ def plot(results: dict, names: list[str], path: Path) -> None:
     sources = sources_of(results, names)
     budgets = [b / 100 for b in range(0, 41)]
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.5), sharey=True)
-    colours = dict(zip(sources, ["black", "tab:blue", "tab:green", "tab:orange", "tab:red"], strict=False))
+    every = ["lstm", "lstm-now", *(f"sigma-{x:g}" for x in SIGMAS)]
+    palette = ["black", "grey", "tab:blue", "tab:green", "tab:orange", "tab:red", "tab:purple"]
+    colours = dict(zip(every, palette, strict=False))
     for ax, grid in zip(axes, ("default", "joint+window"), strict=True):
         for src in sources:
             mc = matched(results, names, src, grid, budgets)
