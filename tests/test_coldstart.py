@@ -106,7 +106,7 @@ def test_fine_tuning_starts_from_the_pretrained_weights(pretrained_dir):
 @pytest.mark.parametrize(
     ("days", "changes", "settings", "reason"),
     [
-        (8, {}, {}, "at least 7d: trained from scratch"),
+        (8, {}, {"init": "scratch"}, "at least 7d: trained from scratch"),
         (3, {"hidden_size": 16}, {}, "the settings ask"),
         (3, {"lookback": "2h"}, {}, "the settings ask"),
         (3, {}, {"pretrained": "off"}, "turned off"),
