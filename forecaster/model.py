@@ -234,8 +234,8 @@ class Forecaster:
 
     @property
     def answered_by(self) -> str:
-        """``lstm`` (``lstm-fine-tuned``: a pretrained network fine-tuned on a short history, see
-        :mod:`forecaster.pretrain`), with ``+skill-weighted`` or ``+blend`` when combined with baselines."""
+        """``lstm`` (``lstm-fine-tuned``: a pretrained network fine-tuned on the target's history, a cold
+        start or ``train.init: pretrained``, the default; see :mod:`forecaster.pretrain`), with ``+skill-weighted`` or ``+blend`` when combined with baselines."""
         cold = (self.info.get("training") or {}).get("cold_start") or {}
         net = "lstm-fine-tuned" if cold.get("fine_tuned") else "lstm"
         if self.weighting is not None:
