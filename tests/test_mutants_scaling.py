@@ -5,7 +5,9 @@ reason and its message, a bound equal to the forecast's leaves the forecast as t
 observation changes nothing, and the bound is carried into the scale-down stabilisation like any
 recommendation. Also what a forecast frame may hold: a text column beside the quantiles changes nothing (float64
 or float32), a gap in nullable floats is no usable forecast, and the planning window ends at lead + interval to the
-nanosecond. Table-driven, through :func:`forecaster.scaling.decide` only, with a fixed clock.
+nanosecond. And ``event_lookahead_s`` on short, sub-minute, nanosecond-bounded and repeated-time grids, with its
+accepted range and its error. Table-driven, through :func:`forecaster.scaling.decide` (or planned_values and the
+policy, where they are the subject), with a fixed clock.
 """
 
 from __future__ import annotations
@@ -305,3 +307,99 @@ def test_the_quantile_columns_are_read_by_the_one_label_parser_and_only_lower_ca
 
     names = ["p90", "P80", "p12.5", "p50", "pfoo", "p0", "p100", "pnan", " p70", "p75 ", EVENT_COLUMN, 7]
     assert _quantile_columns(names) == [(0.125, "p12.5"), (0.5, "p50"), (0.75, "p75 "), (0.9, "p90")]
+
+
+# -- event_lookahead_s: short and odd grids, the bounds and the setting (found unpinned by bench/mutation.py) ------
+
+# The planning window at NOW is [now + 3 min, now + 4 min] with plan 'shift'; the look-ahead lets an event step in
+# it hold the larger event steps after it, outside it.
+_SHIFT = ScalingPolicy(
+    capacity_per_replica=10, max_replicas=100, lead_time_s=180, interval_s=60, plan="shift",
+    scale_down_stabilization_s=0,
+)  # fmt: skip
+
+
+def _marked(times: list[pd.Timestamp], p90: list[float], event: list[float]) -> pd.DataFrame:
+    p90_values = np.asarray(p90, dtype=float)
+    return pd.DataFrame(
+        {"p50": p90_values * 0.8, "p90": p90_values, "event": np.asarray(event, dtype=float)},
+        index=pd.DatetimeIndex(times),
+    )
+
+
+def _shift_desired(forecast: pd.DataFrame, lookahead_s: float) -> int:
+    policy = _SHIFT.replace(event_lookahead_s=lookahead_s)
+    return decide(
+        forecast=forecast, policy=policy, state=ScalingState(), now=NOW, current_replicas=1
+    ).desired_replicas
+
+
+def test_a_forecast_of_one_or_two_event_steps_is_looked_ahead_to_its_last_step():
+    """A forecast as short as one or two steps (the end of a horizon, a model with a coarse step) is read like any
+    other: one step holds itself, and with two the first holds the second when the look-ahead reaches it."""
+    at = NOW + pd.Timedelta(minutes=4)  # the window's last minute
+    assert _shift_desired(_marked([at], [100.0], [1.0]), 600) == 10
+    two = [at, at + pd.Timedelta(minutes=1)]
+    assert _shift_desired(_marked(two, [100.0, 300.0], [1.0, 1.0]), 0) == 10
+    assert _shift_desired(_marked(two, [100.0, 300.0], [1.0, 1.0]), 60) == 30
+    assert _shift_desired(_marked(two, [100.0, 300.0], [1.0, 1.0]), 3600) == 30
+    assert _shift_desired(_marked(two, [100.0, 300.0], [1.0, 0.0]), 3600) == 10  # the second is no event step
+    # Three steps, the largest the last: a look-ahead over the whole horizon reaches it from the first.
+    three = [at, at + pd.Timedelta(minutes=1), at + pd.Timedelta(minutes=2)]
+    assert _shift_desired(_marked(three, [100.0, 200.0, 300.0], [1.0, 1.0, 1.0]), 3600) == 30
+    assert _shift_desired(_marked(three, [100.0, 200.0, 300.0], [1.0, 1.0, 1.0]), 60) == 20
+
+
+def test_the_look_ahead_ends_at_its_length_to_the_nanosecond():
+    """An event step holds the event steps up to exactly ``event_lookahead_s`` after it, not one nanosecond more
+    (on an irregular grid, and on a regular one whose step is just longer than the look-ahead)."""
+    at = NOW + pd.Timedelta(minutes=4)
+    inside = [at, at + pd.Timedelta(seconds=60), at + pd.Timedelta(seconds=61)]
+    assert _shift_desired(_marked(inside, [100.0, 300.0, 500.0], [1.0, 1.0, 1.0]), 60) == 30
+    past = [at, at + pd.Timedelta(seconds=60, nanoseconds=1), at + pd.Timedelta(seconds=61)]
+    assert _shift_desired(_marked(past, [100.0, 300.0, 500.0], [1.0, 1.0, 1.0]), 60) == 10
+    regular = [at + k * pd.Timedelta(seconds=60, nanoseconds=1) for k in range(4)]
+    assert _shift_desired(_marked(regular, [100.0, 300.0, 400.0, 500.0], [1.0] * 4), 60) == 10
+    assert _shift_desired(_marked(regular, [100.0, 300.0, 400.0, 500.0], [1.0] * 4), 120) == 30
+
+
+def test_a_look_ahead_of_one_second_reads_a_forecast_by_the_second():
+    """The setting is seconds, not model steps: on a forecast by the second a 1 s look-ahead holds the next second's
+    step (and a half second, none)."""
+    index = pd.date_range(NOW, NOW + pd.Timedelta(minutes=6), freq="1s")
+    p90 = np.full(len(index), 100.0)
+    p90[index > NOW + pd.Timedelta(minutes=4)] = 300.0  # from the first second after the window
+    forecast = _marked(list(index), list(p90), [1.0] * len(index))
+    assert _shift_desired(forecast, 0) == 10
+    assert _shift_desired(forecast, 0.5) == 10
+    assert _shift_desired(forecast, 1) == 30
+
+
+def test_rows_at_the_same_time_are_within_any_look_ahead_and_none_without_one():
+    """A forecast whose times repeat (a frame joined from two sources): with a look-ahead each event row holds the
+    larger event rows after it at its time, and with none (0) every row keeps its own value."""
+    from forecaster.scaling import planned_values
+
+    times = np.full(3, NOW.as_unit("ns").value, dtype=np.int64)
+    unordered = {"p90": np.array([100.0, 300.0, 200.0]), "event": np.array([1.0, 1.0, 1.0])}
+    np.testing.assert_array_equal(planned_values(unordered, _SHIFT, times), [100.0, 300.0, 200.0])
+    rising = {"p90": np.array([100.0, 200.0, 300.0]), "event": np.array([1.0, 1.0, 1.0])}
+    ahead = planned_values(rising, _SHIFT.replace(event_lookahead_s=60), times)
+    np.testing.assert_array_equal(ahead, [300.0, 300.0, 300.0])
+
+
+@pytest.mark.parametrize("fine", [0.0, 0.5, 300.0, 86400.0])
+def test_event_lookahead_from_0_to_a_day_is_accepted(fine):
+    assert _SHIFT.replace(event_lookahead_s=fine).event_lookahead_s == fine
+
+
+@pytest.mark.parametrize("bad", [-1.0, 86400.5, float("nan")])
+def test_an_event_lookahead_out_of_range_is_refused_with_what_to_do(bad):
+    from forecaster.errors import ConfigError
+
+    with pytest.raises(ConfigError) as info:
+        _SHIFT.replace(event_lookahead_s=bad)
+    assert (
+        info.value.problem == f"scaling policy: event_lookahead_s must be seconds in [0, 86400], got {bad!r}"
+    )
+    assert info.value.hint == "e.g. 300 (one 5-minute model step), or 0 for none"
