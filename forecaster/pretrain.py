@@ -279,9 +279,8 @@ def pretrain(
         settings.series + len(extra), enabled=progress, desc=f"corpus {variant_name(step, daily=daily)}"
     )
     n_extra = settings.extra_windows_per_series or settings.windows_per_series
-    synthetic = list(corpus(settings, step=step))
-    for s in [*synthetic, *extra]:
-        is_extra = not any(s is x for x in synthetic)
+    tagged = [(s, False) for s in corpus(settings, step=step)] + [(s, True) for s in extra]
+    for s, is_extra in tagged:
         n_windows = n_extra if is_extra else settings.windows_per_series
         w = _windows(
             s,
