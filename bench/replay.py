@@ -1622,11 +1622,11 @@ def frontiers(res: dict) -> tuple[list[tuple[float, float]], list[tuple[float, f
     return _frontier(hpa), _frontier(pre), res["oracle_replica_minutes"]
 
 
-def matched_cost(results: dict, names: list[str]) -> dict:
+def matched_cost(results: dict, names: list[str], budgets=BUDGETS) -> dict:
     """Per budget over the oracle: each trace's HPA-alone and tuned prescaler + HPA short minutes at that
     budget (interpolated on its frontiers), their sums, and the median of the per-trace ratios."""
     out = {}
-    for budget in BUDGETS:
+    for budget in budgets:
         per = {}
         for name in names:
             hpa, pre, oracle = frontiers(results[name])

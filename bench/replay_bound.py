@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 import time
 from pathlib import Path
@@ -211,24 +210,8 @@ def view(res: dict, source: str, grid: str) -> dict:
 
 def matched(results: dict, names: list[str], source: str, grid: str, budgets=R.BUDGETS) -> dict:
     """bench/replay.py's :func:`matched_cost` on one forecast source and grid, at any budgets."""
-    out = {}
-    for budget in budgets:
-        per = {}
-        for name in names:
-            hpa, pre, oracle = R.frontiers(view(results[name], source, grid))
-            cost = oracle * (1 + budget)
-            per[name] = (R._at(hpa, cost), R._at(pre, cost))
-        hpa_sum = sum(h for h, _ in per.values())
-        pre_sum = sum(p for _, p in per.values())
-        ratios = [p / h for h, p in per.values() if h > 0]
-        out[budget] = {
-            "per_trace": per,
-            "hpa": hpa_sum,
-            "prescaler": pre_sum,
-            "ratio": pre_sum / hpa_sum if hpa_sum else math.nan,
-            "median_ratio": float(np.median(ratios)) if ratios else math.nan,
-        }
-    return out
+    views = {name: view(results[name], source, grid) for name in names}
+    return R.matched_cost(views, names, budgets)
 
 
 def hpa_base(res: dict) -> dict:
