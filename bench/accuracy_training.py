@@ -124,15 +124,21 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="train every network from scratch (train.init: scratch; the default fine-tunes the shipped network)",
     )
+    ap.add_argument("--ensemble", type=int, default=1, help="train.ensemble_members (seed ensemble)")
     ap.add_argument("--median-only", action="store_true", help="the level weights on the median's loss only")
     ap.add_argument("--lookback", default=settings.ModelSettings().lookback)
+    ap.add_argument("--value-transform", default=settings.ModelSettings().value_transform)
     ap.add_argument("--baselines", type=Path, default=ROOT / "bench" / "results" / "accuracy.json")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "accuracy-training.log")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
-    model_kw = {"lookback": args.lookback, "weekly_lags": args.weekly_lags}
+    model_kw = {
+        "lookback": args.lookback,
+        "weekly_lags": args.weekly_lags,
+        "value_transform": args.value_transform,
+    }
     accuracy_lstm.ModelSettings = lambda: settings.ModelSettings(**model_kw)
-    train_kw: dict = {"seed": args.seed}
+    train_kw: dict = {"seed": args.seed, "ensemble_members": args.ensemble}
     if args.scratch and args.init:
         ap.error("--scratch and --init contradict each other")
     if args.scratch:  # what training did before session 12 made train.init: pretrained the default
@@ -164,6 +170,10 @@ def main(argv: list[str] | None = None) -> int:
                 + (f"-ep{args.ft_epochs}" if args.ft_epochs else "")
                 + ("-freezelstm" if args.ft_freeze_lstm else "")
                 if args.init
+                else "",
+                f"ens{args.ensemble}" if args.ensemble != 1 else "",
+                f"vt-{args.value_transform}"
+                if args.value_transform != settings.ModelSettings().value_transform
                 else "",
                 f"lookback{args.lookback}" if args.lookback != settings.ModelSettings().lookback else "",
             )

@@ -457,10 +457,11 @@ def _fit_forecaster(
 
     torch.manual_seed(train.seed)
     rng = np.random.default_rng(train.seed)
-    # Count-like series are fed to the network variance-stabilised (a pretrained network keeps its own unit).
+    # Count-like series are fed to the network variance-stabilised, a pretrained one too: its inputs are
+    # scale-free (each window divided by its level), and fine-tuning learns the transformed unit's shapes.
     transform = model.value_transform
     if transform == "auto":
-        transform = choose_value_transform(values[:split]) if pretrained is None else "none"
+        transform = choose_value_transform(values[:split])
     net_values = to_network_scale(values, transform)
     scaler = Scaler.fit(net_values[:split], lookback=spec.lookback)
     event_spec = (
@@ -573,14 +574,17 @@ def _fit_forecaster(
     runs: list[EarlyStoppingRun] = []
     cost = 0
     per_epoch = min(len(train_origins), train.max_windows_per_epoch) * (spec.lookback + spec.horizon)
-    for k in range(1 if pretrained is not None else train.ensemble_members):
+    for k in range(train.ensemble_members):
         if k and cost * (k + 1) / k > _ENSEMBLE_BUDGET:
             break
         if k:  # member 0 is the single network as it always was (seed, draws, weights)
             torch.manual_seed(train.seed + k)  # member k: what training with seed + k trains alone
             member = Forecaster.build_network(
                 spec=spec, n_quantiles=len(quantiles), architecture=architecture, events=event_spec
-            ).to(device)
+            )
+            if pretrained is not None:  # fine-tuned from the same start, on its own draws of the windows
+                member.load_state_dict(pretrained.network.state_dict())
+            member = member.to(device)
         else:
             member = network
         member_rng = rng if k == 0 else np.random.default_rng(train.seed + k)

@@ -248,6 +248,43 @@ def test_init_pretrained_fine_tunes_a_full_history_and_the_manifest_says_from_wh
     assert set(powers) == {0.0}
 
 
+def test_an_ensemble_fine_tunes_every_member_from_the_pretrained_network_on_its_own_draws(pretrained_dir):
+    # train.ensemble_members was ignored when fine-tuning (one network) until session 13.
+    from forecaster.nn import EnsembleLSTM
+
+    series = daily_sine(days=8, noise=0.05, seed=3)
+    train = dataclasses.replace(TINY_TRAIN, pretrained=str(pretrained_dir), blend=False, ensemble_members=2)
+    start = Forecaster.load(pretrained_dir / "5m-daily").network.state_dict()
+    frozen = fit_forecaster(series, model=TINY_MODEL, train=dataclasses.replace(train, learning_rate=0.0))
+    assert isinstance(frozen.network, EnsembleLSTM) and frozen.architecture["ensemble"] == 2
+    assert frozen.info["training"]["cold_start"]["fine_tuned"] is True
+    for member in frozen.network.members:  # every member starts from the pretrained weights
+        for key, value in start.items():
+            assert torch.equal(member.state_dict()[key], value), key
+    model = fit_forecaster(series, model=TINY_MODEL, train=train)
+    assert len(model.info["training"]["ensemble_members"]) == 2
+    first, second = (m.state_dict() for m in model.network.members)
+    assert any(not torch.equal(first[k], start[k]) for k in start), "the first member was fine-tuned"
+    assert any(not torch.equal(first[k], second[k]) for k in start), "the members saw different draws"
+
+
+def test_a_count_series_fine_tunes_the_pretrained_network_on_the_anscombe_scale(pretrained_dir):
+    # value_transform: auto (the default) holds for a fine-tuned network too (until session 13 it read raw counts).
+    base = daily_sine(days=8, noise=0.05, seed=3).clip(lower=0)
+    counts = pd.Series(
+        np.random.default_rng(0).poisson(base.to_numpy() * 0.3).astype(float), index=base.index
+    )
+    train = dataclasses.replace(TINY_TRAIN, pretrained=str(pretrained_dir), blend=False)
+    model = fit_forecaster(counts, model=TINY_MODEL, train=train)
+    assert model.info["training"]["cold_start"]["fine_tuned"] is True
+    assert model.value_transform == "anscombe"
+    forecast = model.predict(counts)
+    assert np.isfinite(forecast.to_numpy()).all() and (forecast.to_numpy() >= 0).all()
+    assert 0.3 < forecast["p50"].mean() / counts.iloc[-12:].mean() < 3  # the series' unit, not the network's
+    raw = dataclasses.replace(TINY_MODEL, value_transform="none")
+    assert fit_forecaster(counts, model=raw, train=train).value_transform == "none"
+
+
 def test_init_pretrained_trains_from_scratch_when_the_network_does_not_fit_and_says_why(pretrained_dir):
     series = daily_sine(days=15)
     train = dataclasses.replace(TrainSettings(), pretrained=str(pretrained_dir), init="pretrained")

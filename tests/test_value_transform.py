@@ -65,8 +65,13 @@ def test_a_model_trained_on_counts_states_the_transform_and_round_trips(counts):
     assert np.isfinite(short.to_numpy()).all() and short.attrs["answered_by"].startswith("fallback")
 
 
-def test_the_transform_is_off_by_default(counts):
-    assert ModelSettings().value_transform == "none"
+def test_by_default_counts_get_the_transform_and_other_series_none(counts):
+    assert ModelSettings().value_transform == "auto"  # since session 13 (README, issue 10)
     model = fit_forecaster(counts, model=TINY_MODEL, train=TINY_TRAIN)
-    assert model.value_transform == "none"
-    assert "value_transform" not in model.architecture
+    assert model.value_transform == "anscombe" and model.architecture["value_transform"] == "anscombe"
+    fractional = counts + 0.5 * np.random.default_rng(1).random(len(counts))
+    model = fit_forecaster(fractional, model=TINY_MODEL, train=TINY_TRAIN)
+    assert model.value_transform == "none" and "value_transform" not in model.architecture
+    off = ModelSettings(**{**TINY_MODEL.__dict__, "value_transform": "none"})
+    model = fit_forecaster(counts, model=off, train=TINY_TRAIN)
+    assert model.value_transform == "none" and "value_transform" not in model.architecture
