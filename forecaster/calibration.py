@@ -82,7 +82,8 @@ this quantile of the recent window's error sizes, in band widths, either side of
 would have held 95% of the last window's errors on both sides, about 97.5% above the point for a p90, is
 wide enough whatever validation said: the floor gives way only in a regime much quieter than validation's
 (``ec2_cpu_utilization_ac20cd`` pinned at 99% for a day and a half of its test range: the band stayed 13% of
-the level over errors of 0.7%, and covered 0.96-0.97 of the whole range). A lower quantile let the band
+the level over errors of 0.7%, and the whole range's coverage was 0.96-0.97; 0.94-0.955 with this floor,
+seeds 0-2, ``bench/results/accuracy-band.md``). A lower quantile let the band
 narrow in the calm hours of bursty series and missed their next peaks (0.9: median peak miss 0.101 ->
 0.114 over the five-minute development series)."""
 
