@@ -495,8 +495,8 @@ CATALOGUE_2: tuple[tuple[str, str, str, str, str], ...] = (
     (
         "calibration2-validation-floor-cap",
         "forecaster/calibration.py",
-        "k = np.maximum(k, validation_scale[q])",
-        "k = np.minimum(k, validation_scale[q])",
+        "k = np.maximum(k, np.minimum(floor, held))",
+        "k = np.minimum(k, np.minimum(floor, held))",
         "the validation scale caps the band instead of flooring it: bands too narrow after a calm week",
     ),
     (

@@ -293,12 +293,22 @@ def test_both_tails_cover_what_they_say_and_the_median_is_one():
     assert 3.8 <= k[0] <= 4.7, k
 
 
-def test_the_band_is_never_narrower_than_validation_asked_and_bounded():
-    grid = np.tile(np.linspace(-0.1, 0.1, 21), 25)[:420]
+def test_the_band_is_never_narrower_than_validation_asked_while_recent_errors_reach_it_and_bounded():
+    """Errors over [-5, 5]: a p90 needs ~4 band widths, 95% of the error sizes reach 4.75: a validation
+    scale of 4.5 holds on both tails. Errors over [-0.1, 0.1], a regime twenty times quieter: the band
+    narrows to what held 95% of their sizes (0.095), never below the p90 of them."""
+    grid = np.tile(np.linspace(-5, 5, 101), 5)[:420]
     cal, kw = _setup(grid)
+    k = _scales(cal, kw, [400], validation_scale=[4.5, 1.0, 4.5])[0, 0]
+    np.testing.assert_allclose(k, [4.5, 1.0, 4.5])
+    quiet = np.tile(np.linspace(-0.1, 0.1, 21), 25)[:420]
+    cal, kw = _setup(quiet)
     k = _scales(cal, kw, [400], validation_scale=[2.0, 1.0, 3.0])[0, 0]
-    np.testing.assert_allclose(k, [2.0, 1.0, 3.0])
-    tiny = _scales(cal, kw, [400], validation_scale=[0.0, 1.0, 0.0])[0, 0]
+    assert k[1] == 1.0
+    np.testing.assert_allclose(k[[0, 2]], 0.1, atol=0.006)
+    still = np.tile(np.linspace(-1e-3, 1e-3, 21), 25)[:420]
+    cal, kw = _setup(still)
+    tiny = _scales(cal, kw, [400], validation_scale=[2.0, 1.0, 3.0])[0, 0]
     np.testing.assert_allclose(tiny[[0, 2]], MIN_SCALE)
     huge = np.tile(np.linspace(-1e6, 1e6, 21), 25)[:420]
     cal, kw = _setup(huge)

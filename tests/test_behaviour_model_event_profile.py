@@ -88,9 +88,11 @@ def test_the_documented_times_and_shares_of_the_event_profile_and_the_band():
     np.testing.assert_array_equal(knots[:11], np.arange(0.0, 601.0, 60.0))
     assert knots[11] == 900.0 and np.all(np.diff(knots[11:]) == 300.0) and knots[-1] < 4 * 3600
     assert lag_knots(60.0)[-1] < 4 * 3600 and np.all(np.diff(lag_knots(60.0)) == 60.0)
-    # The band: never narrower than a quarter of the network's, at most 100 times it; the validation scores
-    # weigh a quarter of a full window of recent ones.
-    assert (calibration.MIN_SCALE, calibration.MAX_SCALE, calibration.PRIOR_WEIGHT) == (0.25, 100.0, 0.25)
+    # The band: never narrower than a twentieth of the network's, at most 100 times it; the validation scores
+    # weigh a quarter of a full window of recent ones; the validation floor gives way to the size of 95% of
+    # the recent errors.
+    assert (calibration.MIN_SCALE, calibration.MAX_SCALE, calibration.PRIOR_WEIGHT) == (0.05, 100.0, 0.25)
+    assert calibration.REGIME_QUANTILE == 0.95
 
 
 def test_delays_beyond_the_longest_searched_are_not_late_streams():

@@ -1,6 +1,7 @@
 """Calibrating a backtest's thousands of origins in blocks (forecaster.calibration, Forecaster.predict_many)
 gives the very numbers the one-pass implementation gave: the reference below is conformal_scales and
-_weighted_quantile as they were before the blocks (commit 64d9e0e), verbatim but for their names."""
+_weighted_quantile as they were before the blocks (commit 64d9e0e), verbatim but for their names and the
+validation floor's giving way to the recent errors' sizes (``REGIME_QUANTILE``, session 13)."""
 
 import dataclasses
 from collections.abc import Mapping, Sequence
@@ -16,6 +17,7 @@ from forecaster.calibration import (
     MAX_SCALE,
     MIN_SCALE,
     PRIOR_WEIGHT,
+    REGIME_QUANTILE,
     BandCalibration,
     carried_width,
     conformal_scales,
@@ -117,11 +119,15 @@ def _reference_scales(
             cap = np.where(cap == -np.inf, np.inf, cap)  # too few residuals: no cap
             size = np.abs(unit[..., q])  # [N, H]
             k = np.minimum(k, np.where(size > 0, cap / np.where(size > 0, size, 1.0), np.inf))
-        # Never narrower than validation asked for (the network's own band without validation scores).
-        if validation_scale is not None:
-            k = np.maximum(k, validation_scale[q])
-        else:
-            k = np.maximum(k, np.quantile(prior, at) if len(prior) else 1.0)
+        # Never narrower than validation asked for (the network's own band without validation scores),
+        # nor than 95% of the recent errors' sizes where they fit inside less.
+        floor = validation_scale[q] if validation_scale is not None else None
+        if floor is None:
+            floor = np.quantile(prior, at) if len(prior) else 1.0
+        held = _reference_quantile(
+            np.abs(recent[..., q]), recent_w, prior=np.zeros(0), at=REGIME_QUANTILE, beyond=np.inf
+        )
+        k = np.maximum(k, np.minimum(floor, np.where(held == -np.inf, np.inf, held)))
         out[..., q] = np.clip(k, MIN_SCALE, MAX_SCALE)
     return out
 
@@ -207,7 +213,7 @@ def _inputs(
 
 @pytest.mark.parametrize("seasonal", [False, "origin", "target"])
 @pytest.mark.parametrize("quantiles", [(0.5, 0.9), (0.1, 0.5, 0.9)])
-@pytest.mark.parametrize("validation_scale", [None, "given"])
+@pytest.mark.parametrize("validation_scale", [None, "given", "above the recent errors"])
 @pytest.mark.parametrize("block_elements", [1, 5000, 1 << 21])
 def test_blocks_of_origins_give_the_one_pass_numbers(
     monkeypatch, seasonal, quantiles, validation_scale, block_elements
@@ -218,7 +224,8 @@ def test_blocks_of_origins_give_the_one_pass_numbers(
         seasonal=bool(seasonal),
         align=seasonal or "origin",
     )
-    vs = None if validation_scale is None else [1.3 if q != 0.5 else 1.0 for q in quantiles]
+    wide = {"given": 1.3, "above the recent errors": 30.0}.get(validation_scale)
+    vs = None if wide is None else [wide if q != 0.5 else 1.0 for q in quantiles]
     expected = _reference_scales(cal, validation_scale=vs, **kw)
     monkeypatch.setattr(calibration, "_BLOCK_ELEMENTS", block_elements)  # 1: one origin a block
     got = conformal_scales(cal, validation_scale=vs, **kw)
@@ -226,6 +233,9 @@ def test_blocks_of_origins_give_the_one_pass_numbers(
     # Not a vacuous comparison: the scales move with the errors, and some are capped or floored.
     moved = got[..., [i for i, q in enumerate(quantiles) if q != 0.5]]
     assert len(np.unique(moved)) > 50
+    if wide == 30.0:  # the validation floor holds at some origins, gives way to the recent errors at others
+        below = (moved < 30.0) & (moved > MIN_SCALE)
+        assert (moved == 30.0).any() and below.mean() > 0.2, (np.mean(moved == 30.0), below.mean())
     without_cap = conformal_scales(cal, validation_scale=vs, **{**kw, "unit": None})
     np.testing.assert_array_equal(
         without_cap, _reference_scales(cal, validation_scale=vs, **{**kw, "unit": None})
