@@ -12,6 +12,9 @@ policy in ``--variants``: a JSON object ``name -> changes``, where ``changes`` m
   the load, as ``bench/events.py`` marks them), or for a table without it every announced entry's steps;
 - ``"stab"``: the policy's ``scale_down_stabilization_s`` (``bench/events.py``: 0);
 - ``"ahead"``: the policy's ``event_lookahead_s`` (seconds; the table's event column says which steps);
+- ``"behind"``: the policy's ``event_lookbehind_s`` (seconds; the same steps);
+- ``"evk"``: at the table's event steps, plan the p50 + this x (p90 - p50) (1: the p90; above 1 a wider band
+  than the networks' p90, to measure what the size of a start's upper band is worth);
 
 Prints, per policy, the short minutes in the 30 minutes after scheduled starts and over every replayed
 minute, and the replica-minutes against the HPA alone and the oracle. The baseline (``{}``) and the kept
@@ -136,6 +139,9 @@ def transformed(table: ForecastTable, change: dict, calendar: Calendar) -> Forec
             marked = frame if EVENT_COLUMN in frame.columns else with_event_steps(frame, calendar)
             near = marked[EVENT_COLUMN].to_numpy() > 0
             planned = np.where(near, p90, planned)
+        if change.get("evk") is not None and EVENT_COLUMN in frame.columns:
+            near = frame[EVENT_COLUMN].to_numpy() > 0
+            planned = np.where(near, p50 + float(change["evk"]) * (p90 - p50), planned)
         out["p90"] = planned
         return out
 
@@ -148,7 +154,7 @@ def transformed(table: ForecastTable, change: dict, calendar: Calendar) -> Forec
 
 
 def evaluate(scenario, trace, split, cap, table, fixed: dict, change: dict | None = None) -> dict:  # noqa: ANN001
-    config = bench_events._config(cap, None, 0.0)  # the p90 column, replaced by what a variant plans on
+    config = bench_events._config(cap, None, 0.0, 0.0)  # the p90 column, replaced by what a variant plans on
     if change and change.get("stab") is not None:
         config = dataclasses.replace(
             config, policy=config.policy.replace(scale_down_stabilization_s=float(change["stab"]))
@@ -156,6 +162,10 @@ def evaluate(scenario, trace, split, cap, table, fixed: dict, change: dict | Non
     if change and change.get("ahead") is not None:
         config = dataclasses.replace(
             config, policy=config.policy.replace(event_lookahead_s=float(change["ahead"]))
+        )
+    if change and change.get("behind") is not None:
+        config = dataclasses.replace(
+            config, policy=config.policy.replace(event_lookbehind_s=float(change["behind"]))
         )
     include = ("prescaler",) if fixed else ("hpa", "prescaler", "oracle")
     result = replay(

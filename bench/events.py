@@ -82,12 +82,18 @@ EVENT_LOOKAHEAD_S = 180.0
 to this long ahead (README, Scheduled events: 60-600 s measured on the development seeds with
 bench/event_policies.py; 180 s, one pod start-up, is the longest that kept +10% over the HPA on both groups).
 ``--event-lookahead 0``: each step its own value, as before."""
+EVENT_LOOKBEHIND_S = 120.0
+"""The policy's ``event_lookbehind_s``: at the event steps, also the largest planned load of the event steps up
+to this long before (a started stream's capacity steps down that much later than its forecast falls; README,
+Scheduled events, session 13: 60-300 s measured on the development seeds with bench/event_policies.py).
+``--event-lookbehind 0``: none, as before."""
 
 
 def _config(
     cap: float,
     quantile_outside_events: float | None = QUANTILE_OUTSIDE_EVENTS,
     event_lookahead_s: float = EVENT_LOOKAHEAD_S,
+    event_lookbehind_s: float = EVENT_LOOKBEHIND_S,
 ) -> ReplayConfig:
     return ReplayConfig(
         hpa=HPAConfig(capacity_per_replica=cap, max_replicas=200),
@@ -96,6 +102,7 @@ def _config(
             max_replicas=200,
             quantile_outside_events=quantile_outside_events,
             event_lookahead_s=event_lookahead_s,
+            event_lookbehind_s=event_lookbehind_s,
             lead_time_s=LEAD_S,
             plan="shift",
             scale_down_stabilization_s=0.0,
@@ -229,6 +236,7 @@ def run_seed(
     quantile_outside_events: float | None = QUANTILE_OUTSIDE_EVENTS,
     linear_minutes: bool = False,
     event_lookahead_s: float = EVENT_LOOKAHEAD_S,
+    event_lookbehind_s: float = EVENT_LOOKBEHIND_S,
 ) -> dict:
     started = time.perf_counter()
     cpu_started = time.process_time()
@@ -242,13 +250,14 @@ def run_seed(
     )
     # The 5-minute samples' replayed peak = 30 replicas (the same capacity per replica for both loads).
     cap = float(native.loc[split:].max()) / REPLICAS_AT_PEAK
-    config = _config(cap, quantile_outside_events, event_lookahead_s)
+    config = _config(cap, quantile_outside_events, event_lookahead_s, event_lookbehind_s)
     out: dict = {
         "seed": seed,
         "replay_start": str(split),
         "replay_end": str(trace.index[-1]),
         "quantile_outside_events": quantile_outside_events,
         "event_lookahead_s": event_lookahead_s,
+        "event_lookbehind_s": event_lookbehind_s,
         "judged_marks": judged_marks,
         "linear_minutes": linear_minutes,
         "minute_peak_replicas": float(trace.loc[split:].max()) / cap,
@@ -599,13 +608,22 @@ def _outside(results: list[dict]) -> str:
 def _lookahead(results: list[dict]) -> str:
     """The runs' ``event_lookahead_s``, when any is set."""
     found = sorted({float(r.get("event_lookahead_s") or 0.0) for r in results})
-    if found == [0.0]:
-        return ""
-    return (
-        ", each event step planned on the largest of the event steps up to "
-        + " / ".join(f"{v / 60:g}" for v in found)
-        + " minutes after it"
-    )
+    behind = sorted({float(r.get("event_lookbehind_s") or 0.0) for r in results})
+    text = ""
+    if found != [0.0]:
+        text = (
+            ", each event step planned on the largest of the event steps up to "
+            + " / ".join(f"{v / 60:g}" for v in found)
+            + " minutes after it"
+        )
+    if behind != [0.0]:
+        text += (
+            (" and " if text else ", each event step planned on the largest of the event steps ")
+            + "up to "
+            + " / ".join(f"{v / 60:g}" for v in behind)
+            + " minutes before it"
+        )
+    return text
 
 
 def _pct_cut(before: float, after: float) -> str:
@@ -863,6 +881,12 @@ def main() -> None:
         help="the policy's event_lookahead_s (seconds; 0: each event step its own value, as before)",
     )
     p.add_argument(
+        "--event-lookbehind",
+        type=float,
+        default=EVENT_LOOKBEHIND_S,
+        help="the policy's event_lookbehind_s (seconds; 0: none, as before session 13)",
+    )
+    p.add_argument(
         "--hold-share",
         action="store_true",
         help="a waiting entry holds the learnt P(the stream still comes) share of its uplift (not all of it)",
@@ -915,6 +939,7 @@ def main() -> None:
                 quantile_outside_events=args.quantile_outside_events,
                 linear_minutes=args.linear_minutes,
                 event_lookahead_s=args.event_lookahead,
+                event_lookbehind_s=args.event_lookbehind,
             )
         )
         print(

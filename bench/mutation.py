@@ -84,6 +84,17 @@ MODULES = (
                     "test_event_lookahead_must_be_seconds_in_range",
                 )
             ),
+            # event_lookbehind_s: the same, but the batched replay's equivalence.
+            *(
+                f"tests/test_event_lookbehind.py::{name}"
+                for name in (
+                    "test_an_event_step_holds_the_largest_of_the_event_steps_before_it",
+                    "test_steps_outside_events_and_forecasts_without_marks_are_unchanged",
+                    "test_the_look_behind_and_the_look_ahead_combine",
+                    "test_the_look_behind_equals_the_brute_force_on_regular_and_irregular_grids",
+                    "test_event_lookbehind_must_be_seconds_in_range",
+                )
+            ),
         ),
     ),
     Module(

@@ -82,7 +82,13 @@ class FrameArrays:
     def planned(self, frame: pd.DataFrame, policy: ScalingPolicy) -> np.ndarray | None:
         """:func:`forecaster.scaling.planned_values` of ``frame`` for the policy's quantiles (kept per frame)."""
         times, cols = self.get(frame)
-        key = (id(frame), policy.quantile, policy.quantile_outside_events, policy.event_lookahead_s)
+        key = (
+            id(frame),
+            policy.quantile,
+            policy.quantile_outside_events,
+            policy.event_lookahead_s,
+            policy.event_lookbehind_s,
+        )
         if key not in self._planned:
             self._planned[key] = planned_values(cols, policy, times)
         return self._planned[key]
@@ -106,6 +112,7 @@ class FrameArrays:
             policy.quantile,
             policy.quantile_outside_events,
             policy.event_lookahead_s,
+            policy.event_lookbehind_s,
             cap_factor,
             start_ns,
             end_ns,

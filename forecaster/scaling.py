@@ -101,6 +101,11 @@ class ScalingPolicy:
     start is then the step's size from its first minute, not a rise interpolated between forecast steps
     (when in a model step a stream ramps is exactly what the forecast does not know). 0: off (each step
     its own value); steps without the column, or outside events, are unchanged."""
+    event_lookbehind_s: float = 0.0
+    """At the same event steps, plan each step also on the largest planned load of the event steps up to this
+    long before it (in the same forecast): a started stream's capacity then steps down this much later than
+    its forecast falls after the peak, a stabilisation only inside scheduled events (the steps before an
+    entry's start, and those of an entry judged cancelled, are not event steps: they hold nothing). 0: off."""
     headroom: float = 0.0
     """Extra fraction on top of the planned load (0.1 = +10%)."""
     lead_time_s: float = 180.0
@@ -160,6 +165,12 @@ class ScalingPolicy:
                 "event_lookahead_s",
                 f"must be seconds in [0, 86400], got {self.event_lookahead_s!r}",
                 "e.g. 300 (one 5-minute model step), or 0 for none",
+            )
+        if not _finite(self.event_lookbehind_s) or not 0 <= self.event_lookbehind_s <= 86400:
+            raise bad(
+                "event_lookbehind_s",
+                f"must be seconds in [0, 86400], got {self.event_lookbehind_s!r}",
+                "e.g. 180 (one pod start-up), or 0 for none",
             )
         if not _finite(self.headroom) or not 0 <= self.headroom <= 10:
             raise bad("headroom", f"must be a fraction in [0, 10], got {self.headroom!r}", "0.1 = +10%")
@@ -300,7 +311,8 @@ def planned_values(
     that quantile where :data:`EVENT_COLUMN` is 0 (a forecast without that column, made without a calendar,
     is planned on ``quantile`` everywhere). With ``event_lookahead_s`` and the rows' times (``times_ns``,
     ascending), each event row holds the largest of that over the event rows up to that long after it
-    (:func:`_looked_ahead`). None when a quantile cannot be read."""
+    (:func:`_looked_ahead`), and with ``event_lookbehind_s`` also over the event rows up to that long before it.
+    None when a quantile cannot be read."""
     planned = _quantile_values(columns, policy.quantile)
     if planned is None:
         return None
@@ -313,6 +325,11 @@ def planned_values(
             planned = np.where(event <= 0, outside, planned)  # NaN: not known to be clear, the quantile
     if policy.event_lookahead_s > 0 and event is not None and times_ns is not None:
         planned = _looked_ahead(planned, event > 0, times_ns, int(policy.event_lookahead_s * 1e9))
+    if policy.event_lookbehind_s > 0 and event is not None and times_ns is not None:
+        # The same window backwards: reversed rows, times negated (ascending again).
+        planned = _looked_ahead(
+            planned[::-1], (event > 0)[::-1], -times_ns[::-1], int(policy.event_lookbehind_s * 1e9)
+        )[::-1]
     return planned
 
 
@@ -369,7 +386,7 @@ def _planning_window(
     # for every setting at every simulated minute, and building a new DatetimeIndex was a tenth of its time.
     ns = isinstance(index, pd.DatetimeIndex) and index.unit == "ns"
     times = index.asi8 if ns else pd.DatetimeIndex(index).as_unit("ns").asi8
-    lookahead = policy.event_lookahead_s > 0 and EVENT_COLUMN in columns
+    lookahead = (policy.event_lookahead_s > 0 or policy.event_lookbehind_s > 0) and EVENT_COLUMN in columns
     if column in columns and policy.quantile_outside_events is None and not lookahead:
         planned, median_all = _float_columns(forecast, column, "p50" if has_median else column)
     else:

@@ -370,6 +370,7 @@ def _scaling(spec: Mapping[str, Any], where: str, *, floor: bool) -> ScalingPoli
                 else None
             ),
             event_lookahead_s=_seconds(spec, "eventLookahead", where, "0", zero_ok=True),
+            event_lookbehind_s=_seconds(spec, "eventLookbehind", where, "0", zero_ok=True),
             headroom=headroom / 100.0,
             lead_time_s=_seconds(spec, "leadTime", where, "3m", zero_ok=True),
             interval_s=_seconds(spec, "interval", where, "1m"),
@@ -401,6 +402,7 @@ _SPEC_KEYS = {
     "quantile",
     "quantileOutsideEvents",
     "eventLookahead",
+    "eventLookbehind",
     "headroomPercent",
     "leadTime",
     "interval",
