@@ -6,8 +6,9 @@ observation changes nothing, and the bound is carried into the scale-down stabil
 recommendation. Also what a forecast frame may hold: a text column beside the quantiles changes nothing (float64
 or float32), a gap in nullable floats is no usable forecast, and the planning window ends at lead + interval to the
 nanosecond. And ``event_lookahead_s`` on short, sub-minute, nanosecond-bounded and repeated-time grids, with its
-accepted range and its error. Table-driven, through :func:`forecaster.scaling.decide` (or planned_values and the
-policy, where they are the subject), with a fixed clock.
+accepted range and its error, and ``event_lookbehind_s`` (the same window backwards) on sub-minute and
+nanosecond-bounded grids, with its range and its error. Table-driven, through :func:`forecaster.scaling.decide`
+(or planned_values and the policy, where they are the subject), with a fixed clock.
 """
 
 from __future__ import annotations
@@ -403,3 +404,68 @@ def test_an_event_lookahead_out_of_range_is_refused_with_what_to_do(bad):
         info.value.problem == f"scaling policy: event_lookahead_s must be seconds in [0, 86400], got {bad!r}"
     )
     assert info.value.hint == "e.g. 300 (one 5-minute model step), or 0 for none"
+
+
+# -- event_lookbehind_s: the same window backwards, on odd grids, with its range and its error -------------------
+
+
+def _behind_desired(forecast: pd.DataFrame, lookbehind_s: float) -> int:
+    policy = _SHIFT.replace(event_lookbehind_s=lookbehind_s)
+    return decide(
+        forecast=forecast, policy=policy, state=ScalingState(), now=NOW, current_replicas=1
+    ).desired_replicas
+
+
+def test_a_look_behind_of_one_second_reads_a_forecast_by_the_second():
+    """The setting is seconds, not model steps: on a forecast by the second a 1 s look-behind makes the window's
+    first step hold the second before it (and a half second, none), with or without a look-ahead beside it."""
+    index = pd.date_range(NOW, NOW + pd.Timedelta(minutes=6), freq="1s")
+    p90 = np.full(len(index), 100.0)
+    p90[index < NOW + pd.Timedelta(minutes=3)] = 300.0  # up to the last second before the window
+    forecast = _marked(list(index), list(p90), [1.0] * len(index))
+    assert _behind_desired(forecast, 0) == 10
+    assert _behind_desired(forecast, 0.5) == 10
+    assert _behind_desired(forecast, 1) == 30
+    policy = _SHIFT.replace(event_lookahead_s=1, event_lookbehind_s=1)
+    assert (
+        decide(
+            forecast=forecast, policy=policy, state=ScalingState(), now=NOW, current_replicas=1
+        ).desired_replicas
+        == 30
+    )
+    from forecaster.scaling import planned_values
+
+    cols = {"p90": p90, "event": np.ones(len(index))}
+    times = index.as_unit("ns").asi8
+    behind = planned_values(cols, _SHIFT.replace(event_lookbehind_s=1), times)
+    assert behind[180] == 300.0 and behind[181] == 100.0  # the window's first second, then the next one
+
+
+def test_the_look_behind_ends_at_its_length_to_the_nanosecond():
+    """An event step holds the event steps up to exactly ``event_lookbehind_s`` before it, not one nanosecond more
+    (on an irregular grid, and on a regular one whose step is just longer than the look-behind)."""
+    at = NOW + pd.Timedelta(minutes=3)  # the window's first minute
+    inside = [at - pd.Timedelta(seconds=61), at - pd.Timedelta(seconds=60), at]
+    assert _behind_desired(_marked(inside, [500.0, 300.0, 100.0], [1.0, 1.0, 1.0]), 60) == 30
+    past = [at - pd.Timedelta(seconds=61), at - pd.Timedelta(seconds=60, nanoseconds=1), at]
+    assert _behind_desired(_marked(past, [500.0, 300.0, 100.0], [1.0, 1.0, 1.0]), 60) == 10
+    regular = [at - k * pd.Timedelta(seconds=60, nanoseconds=1) for k in range(3, -1, -1)]
+    assert _behind_desired(_marked(regular, [500.0, 400.0, 300.0, 100.0], [1.0] * 4), 60) == 10
+    assert _behind_desired(_marked(regular, [500.0, 400.0, 300.0, 100.0], [1.0] * 4), 120) == 30
+
+
+@pytest.mark.parametrize("fine", [0.0, 0.5, 180.0, 86400.0])
+def test_event_lookbehind_from_0_to_a_day_is_accepted(fine):
+    assert _SHIFT.replace(event_lookbehind_s=fine).event_lookbehind_s == fine
+
+
+@pytest.mark.parametrize("bad", [-1.0, 86400.5, float("nan")])
+def test_an_event_lookbehind_out_of_range_is_refused_with_what_to_do(bad):
+    from forecaster.errors import ConfigError
+
+    with pytest.raises(ConfigError) as info:
+        _SHIFT.replace(event_lookbehind_s=bad)
+    assert (
+        info.value.problem == f"scaling policy: event_lookbehind_s must be seconds in [0, 86400], got {bad!r}"
+    )
+    assert info.value.hint == "e.g. 180 (one pod start-up), or 0 for none"
