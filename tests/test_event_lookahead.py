@@ -10,9 +10,7 @@ import pandas as pd
 import pytest
 
 from forecaster.errors import ConfigError
-from forecaster.hpa import HPAConfig
 from forecaster.prescaler.policy import parse_policy
-from forecaster.replay_batch import replay_many
 from forecaster.scaling import (
     EVENT_COLUMN,
     ScalingPolicy,
@@ -21,9 +19,8 @@ from forecaster.scaling import (
     decide,
     planned_values,
 )
-from forecaster.simulate import ClusterConfig, ReplayConfig, precompute_forecasts, prepare_trace, replay
-from forecaster.sources.synthetic import live_streaming
 from tests.prescaler_helpers import policy as policy_object
+from tests.replay_helpers import batched_floors_as_decide
 
 NOW = pd.Timestamp("2026-01-05 20:00:00")
 SHIFT = ScalingPolicy(
@@ -165,41 +162,8 @@ def test_the_policy_spec_carries_event_lookahead() -> None:
 
 def test_the_batched_replay_looks_ahead_as_decide_does() -> None:
     """replay_many (the tuning grid) reads the look-ahead as decide does, to the floor and the pod."""
-    trace = prepare_trace(live_streaming(days=1, step="5m", seed=3), name="synthetic")
-    values, index = trace.to_numpy(), trace.index
-    rng = np.random.default_rng(7)
-
-    def fn(history: pd.Series, now: pd.Timestamp) -> pd.DataFrame:
-        t = int(index.searchsorted(now))
-        p50 = values[t : t + 30] * rng.uniform(0.85, 1.15)
-        out = pd.DataFrame({"p50": p50, "p90": p50 * rng.uniform(1.05, 1.6)}, index=index[t : t + 30])
-        out[EVENT_COLUMN] = ((np.arange(len(out)) + t) // 45 % 3 == 0).astype(float)  # blocks of events
-        return out
-
-    start = index[120]
-    table = precompute_forecasts(trace, forecast_fn=fn, replay_start=start)
-    cap = float(values.max()) / 30
-
-    def config(**changes) -> ReplayConfig:
-        return ReplayConfig(
-            hpa=HPAConfig(capacity_per_replica=cap, max_replicas=100),
-            policy=SHIFT.replace(capacity_per_replica=cap, **changes),
-            cluster=ClusterConfig(pod_startup_s=180.0),
-        )
-
-    configs = [
-        config(),
-        config(event_lookahead_s=300),
-        config(quantile_outside_events=0.7, event_lookahead_s=300),
-    ]
-    many = replay_many(trace, configs=configs, runs=["prescaler"] * 3, forecasts=table, replay_start=start)
-    floors = []
-    for cfg, got in zip(configs, many, strict=True):
-        want = replay(
-            trace, config=cfg, forecast_fn=None, forecasts=table, replay_start=start, include=("prescaler",)
-        )
-        np.testing.assert_array_equal(got.runs["prescaler"].floor, want.runs["prescaler"].floor)
-        np.testing.assert_array_equal(got.runs["prescaler"].pods, want.runs["prescaler"].pods)
-        floors.append(want.runs["prescaler"].floor)
+    floors = batched_floors_as_decide(
+        SHIFT, [{}, {"event_lookahead_s": 300}, {"quantile_outside_events": 0.7, "event_lookahead_s": 300}]
+    )
     plain, ahead, _ = floors
     assert (ahead >= plain).all() and (ahead > plain).any()

@@ -10,13 +10,10 @@ import pandas as pd
 import pytest
 
 from forecaster.errors import ConfigError
-from forecaster.hpa import HPAConfig
 from forecaster.prescaler.policy import parse_policy
-from forecaster.replay_batch import replay_many
 from forecaster.scaling import EVENT_COLUMN, planned_values
-from forecaster.simulate import ClusterConfig, ReplayConfig, precompute_forecasts, prepare_trace, replay
-from forecaster.sources.synthetic import live_streaming
 from tests.prescaler_helpers import policy as policy_object
+from tests.replay_helpers import batched_floors_as_decide
 from tests.test_event_lookahead import NOW, SHIFT, desired, frame
 
 # An event from minute 2: a peak of 300 at minute 4, then a fast decay; the entry's steps end at minute 9
@@ -107,41 +104,13 @@ def test_the_policy_spec_carries_event_lookbehind() -> None:
 
 def test_the_batched_replay_looks_behind_as_decide_does() -> None:
     """replay_many (the tuning grid) reads the look-behind as decide does, to the floor and the pod."""
-    trace = prepare_trace(live_streaming(days=1, step="5m", seed=3), name="synthetic")
-    values, index = trace.to_numpy(), trace.index
-    rng = np.random.default_rng(7)
-
-    def fn(history: pd.Series, now: pd.Timestamp) -> pd.DataFrame:
-        t = int(index.searchsorted(now))
-        p50 = values[t : t + 30] * rng.uniform(0.85, 1.15)
-        out = pd.DataFrame({"p50": p50, "p90": p50 * rng.uniform(1.05, 1.6)}, index=index[t : t + 30])
-        out[EVENT_COLUMN] = ((np.arange(len(out)) + t) // 45 % 3 == 0).astype(float)  # blocks of events
-        return out
-
-    start = index[120]
-    table = precompute_forecasts(trace, forecast_fn=fn, replay_start=start)
-    cap = float(values.max()) / 30
-
-    def config(**changes) -> ReplayConfig:
-        return ReplayConfig(
-            hpa=HPAConfig(capacity_per_replica=cap, max_replicas=100),
-            policy=SHIFT.replace(capacity_per_replica=cap, **changes),
-            cluster=ClusterConfig(pod_startup_s=180.0),
-        )
-
-    configs = [
-        config(),
-        config(event_lookbehind_s=600),
-        config(quantile_outside_events=0.7, event_lookahead_s=300, event_lookbehind_s=600),
-    ]
-    many = replay_many(trace, configs=configs, runs=["prescaler"] * 3, forecasts=table, replay_start=start)
-    floors = []
-    for cfg, got in zip(configs, many, strict=True):
-        want = replay(
-            trace, config=cfg, forecast_fn=None, forecasts=table, replay_start=start, include=("prescaler",)
-        )
-        np.testing.assert_array_equal(got.runs["prescaler"].floor, want.runs["prescaler"].floor)
-        np.testing.assert_array_equal(got.runs["prescaler"].pods, want.runs["prescaler"].pods)
-        floors.append(want.runs["prescaler"].floor)
+    floors = batched_floors_as_decide(
+        SHIFT,
+        [
+            {},
+            {"event_lookbehind_s": 600},
+            {"quantile_outside_events": 0.7, "event_lookahead_s": 300, "event_lookbehind_s": 600},
+        ],
+    )
     plain, behind, _ = floors
     assert (behind >= plain).all() and (behind > plain).any()

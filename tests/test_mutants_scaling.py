@@ -389,23 +389,6 @@ def test_rows_at_the_same_time_are_within_any_look_ahead_and_none_without_one():
     np.testing.assert_array_equal(ahead, [300.0, 300.0, 300.0])
 
 
-@pytest.mark.parametrize("fine", [0.0, 0.5, 300.0, 86400.0])
-def test_event_lookahead_from_0_to_a_day_is_accepted(fine):
-    assert _SHIFT.replace(event_lookahead_s=fine).event_lookahead_s == fine
-
-
-@pytest.mark.parametrize("bad", [-1.0, 86400.5, float("nan")])
-def test_an_event_lookahead_out_of_range_is_refused_with_what_to_do(bad):
-    from forecaster.errors import ConfigError
-
-    with pytest.raises(ConfigError) as info:
-        _SHIFT.replace(event_lookahead_s=bad)
-    assert (
-        info.value.problem == f"scaling policy: event_lookahead_s must be seconds in [0, 86400], got {bad!r}"
-    )
-    assert info.value.hint == "e.g. 300 (one 5-minute model step), or 0 for none"
-
-
 # -- event_lookbehind_s: the same window backwards, on odd grids, with its range and its error -------------------
 
 
@@ -454,18 +437,24 @@ def test_the_look_behind_ends_at_its_length_to_the_nanosecond():
     assert _behind_desired(_marked(regular, [500.0, 400.0, 300.0, 100.0], [1.0] * 4), 120) == 30
 
 
-@pytest.mark.parametrize("fine", [0.0, 0.5, 180.0, 86400.0])
-def test_event_lookbehind_from_0_to_a_day_is_accepted(fine):
-    assert _SHIFT.replace(event_lookbehind_s=fine).event_lookbehind_s == fine
+_LOOK_HINTS = {
+    "event_lookahead_s": "e.g. 300 (one 5-minute model step), or 0 for none",
+    "event_lookbehind_s": "e.g. 180 (one pod start-up), or 0 for none",
+}
 
 
+@pytest.mark.parametrize("field", sorted(_LOOK_HINTS))
+@pytest.mark.parametrize("fine", [0.0, 0.5, 180.0, 300.0, 86400.0])
+def test_an_event_look_window_from_0_to_a_day_is_accepted(field, fine):
+    assert getattr(_SHIFT.replace(**{field: fine}), field) == fine
+
+
+@pytest.mark.parametrize("field", sorted(_LOOK_HINTS))
 @pytest.mark.parametrize("bad", [-1.0, 86400.5, float("nan")])
-def test_an_event_lookbehind_out_of_range_is_refused_with_what_to_do(bad):
+def test_an_event_look_window_out_of_range_is_refused_with_what_to_do(field, bad):
     from forecaster.errors import ConfigError
 
     with pytest.raises(ConfigError) as info:
-        _SHIFT.replace(event_lookbehind_s=bad)
-    assert (
-        info.value.problem == f"scaling policy: event_lookbehind_s must be seconds in [0, 86400], got {bad!r}"
-    )
-    assert info.value.hint == "e.g. 180 (one pod start-up), or 0 for none"
+        _SHIFT.replace(**{field: bad})
+    assert info.value.problem == f"scaling policy: {field} must be seconds in [0, 86400], got {bad!r}"
+    assert info.value.hint == _LOOK_HINTS[field]

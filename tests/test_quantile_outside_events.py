@@ -11,13 +11,10 @@ import pytest
 from forecaster.errors import ConfigError
 from forecaster.event_profile import USE_AFTER_S, USE_BEFORE_S, marking_event_steps, with_event_steps
 from forecaster.events import Calendar, Event
-from forecaster.hpa import HPAConfig
 from forecaster.prescaler.policy import parse_policy
-from forecaster.replay_batch import replay_many
 from forecaster.scaling import EVENT_COLUMN, ScalingPolicy, ScalingState, decide
-from forecaster.simulate import ClusterConfig, ReplayConfig, precompute_forecasts, prepare_trace, replay
-from forecaster.sources.synthetic import live_streaming
 from tests.prescaler_helpers import policy as policy_object
+from tests.replay_helpers import batched_floors_as_decide
 
 NOW = pd.Timestamp("2026-01-05 20:00:00")
 SHIFT = ScalingPolicy(
@@ -112,45 +109,10 @@ def test_marking_a_forecast_function_keeps_a_repeated_frame_one_object() -> None
     assert marking_event_steps(lambda history, now: None, calendar)(pd.Series(dtype=float), NOW) is None
 
 
-@pytest.fixture(scope="module")
-def trace() -> pd.Series:
-    return prepare_trace(live_streaming(days=1, step="5m", seed=3), name="synthetic")
-
-
-def test_the_batched_replay_plans_the_same_quantiles_as_decide(trace: pd.Series) -> None:
+def test_the_batched_replay_plans_the_same_quantiles_as_decide() -> None:
     """replay_many (the tuning grid) reads the interpolated quantile and the event column as decide does."""
-    values, index = trace.to_numpy(), trace.index
-    rng = np.random.default_rng(7)
-
-    def fn(history: pd.Series, now: pd.Timestamp) -> pd.DataFrame:
-        t = int(index.searchsorted(now))
-        p50 = values[t : t + 30] * rng.uniform(0.85, 1.15)
-        out = pd.DataFrame({"p50": p50, "p90": p50 * rng.uniform(1.05, 1.6)}, index=index[t : t + 30])
-        out[EVENT_COLUMN] = ((np.arange(len(out)) + t) // 45 % 3 == 0).astype(float)  # blocks of events
-        return out
-
-    start = index[120]
-    table = precompute_forecasts(trace, forecast_fn=fn, replay_start=start)
-    cap = float(values.max()) / 30
-
-    def config(**changes) -> ReplayConfig:
-        return ReplayConfig(
-            hpa=HPAConfig(capacity_per_replica=cap, max_replicas=100),
-            policy=SHIFT.replace(capacity_per_replica=cap, **changes),
-            cluster=ClusterConfig(pod_startup_s=180.0),
-        )
-
-    configs = [config(), config(quantile=0.8), config(quantile_outside_events=0.7)]
-    many = replay_many(trace, configs=configs, runs=["prescaler"] * 3, forecasts=table, replay_start=start)
-    floors = []
-    for cfg, got in zip(configs, many, strict=True):
-        want = replay(
-            trace, config=cfg, forecast_fn=None, forecasts=table, replay_start=start, include=("prescaler",)
-        )
-        np.testing.assert_array_equal(got.runs["prescaler"].floor, want.runs["prescaler"].floor)
-        np.testing.assert_array_equal(got.runs["prescaler"].pods, want.runs["prescaler"].pods)
-        floors.append(want.runs["prescaler"].floor)
-    p90, p80, outside = floors
+    changes = [{}, {"quantile": 0.8}, {"quantile_outside_events": 0.7}]
+    p90, p80, outside = batched_floors_as_decide(SHIFT, changes)
     assert (p80 <= p90).all() and (p80 < p90).any()
     assert (outside <= p90).all() and (outside < p90).any()
     assert (outside == p90).any()  # at the event steps
