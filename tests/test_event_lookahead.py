@@ -19,18 +19,9 @@ from forecaster.scaling import (
     decide,
     planned_values,
 )
+from tests.event_helpers import NOW, SHIFT, batched_floors_as_decide
 from tests.prescaler_helpers import policy as policy_object
-from tests.replay_helpers import batched_floors_as_decide
 
-NOW = pd.Timestamp("2026-01-05 20:00:00")
-SHIFT = ScalingPolicy(
-    capacity_per_replica=10,
-    max_replicas=100,
-    lead_time_s=180,
-    interval_s=60,
-    plan="shift",
-    scale_down_stabilization_s=0,
-)
 # A start at minute 5 (the planning window at NOW is [now + 3, now + 4]): 50 before it, then a rise of
 # 50 a minute to 300 and a slow decay.
 P90 = [50, 50, 50, 50, 50, 100, 150, 200, 250, 300, 290, 280]

@@ -12,9 +12,9 @@ import pytest
 from forecaster.errors import ConfigError
 from forecaster.prescaler.policy import parse_policy
 from forecaster.scaling import EVENT_COLUMN, planned_values
+from tests.event_helpers import NOW, SHIFT, batched_floors_as_decide
 from tests.prescaler_helpers import policy as policy_object
-from tests.replay_helpers import batched_floors_as_decide
-from tests.test_event_lookahead import NOW, SHIFT, desired, frame
+from tests.test_event_lookahead import desired, frame
 
 # An event from minute 2: a peak of 300 at minute 4, then a fast decay; the entry's steps end at minute 9
 # (e.g. judged over, or the table's end of the event), where the load without it is 40.

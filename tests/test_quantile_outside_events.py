@@ -13,18 +13,8 @@ from forecaster.event_profile import USE_AFTER_S, USE_BEFORE_S, marking_event_st
 from forecaster.events import Calendar, Event
 from forecaster.prescaler.policy import parse_policy
 from forecaster.scaling import EVENT_COLUMN, ScalingPolicy, ScalingState, decide
+from tests.event_helpers import NOW, SHIFT, batched_floors_as_decide
 from tests.prescaler_helpers import policy as policy_object
-from tests.replay_helpers import batched_floors_as_decide
-
-NOW = pd.Timestamp("2026-01-05 20:00:00")
-SHIFT = ScalingPolicy(
-    capacity_per_replica=10,
-    max_replicas=100,
-    lead_time_s=180,
-    interval_s=60,
-    plan="shift",
-    scale_down_stabilization_s=0,
-)
 
 
 def frame(p50: float, p90: float, *, event: list[float] | None = None, minutes: int = 8) -> pd.DataFrame:

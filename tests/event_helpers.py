@@ -1,4 +1,5 @@
-"""The batched replay (``replay_many``, the tuning grid's) checked against ``replay`` (``decide`` at each tick)."""
+"""Shared by the event-planning tests: a fixed clock, a shift policy, and the batched replay (``replay_many``,
+the tuning grid's) checked against ``replay`` (``decide`` at each tick)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,16 @@ from forecaster.replay_batch import replay_many
 from forecaster.scaling import EVENT_COLUMN, ScalingPolicy
 from forecaster.simulate import ClusterConfig, ReplayConfig, precompute_forecasts, prepare_trace, replay
 from forecaster.sources.synthetic import live_streaming
+
+NOW = pd.Timestamp("2026-01-05 20:00:00")
+SHIFT = ScalingPolicy(
+    capacity_per_replica=10,
+    max_replicas=100,
+    lead_time_s=180,
+    interval_s=60,
+    plan="shift",
+    scale_down_stabilization_s=0,
+)
 
 
 def batched_floors_as_decide(policy: ScalingPolicy, changes: list[dict]) -> list[np.ndarray]:
