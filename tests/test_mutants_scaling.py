@@ -328,11 +328,16 @@ def _marked(times: list[pd.Timestamp], p90: list[float], event: list[float]) -> 
     )
 
 
-def _shift_desired(forecast: pd.DataFrame, lookahead_s: float) -> int:
-    policy = _SHIFT.replace(event_lookahead_s=lookahead_s)
+def _desired_with(forecast: pd.DataFrame, **changes: float) -> int:
+    """The replicas ``decide`` asks for at NOW from one replica, with the shift policy so changed."""
+    policy = _SHIFT.replace(**changes)
     return decide(
         forecast=forecast, policy=policy, state=ScalingState(), now=NOW, current_replicas=1
     ).desired_replicas
+
+
+def _shift_desired(forecast: pd.DataFrame, lookahead_s: float) -> int:
+    return _desired_with(forecast, event_lookahead_s=lookahead_s)
 
 
 def test_a_forecast_of_one_or_two_event_steps_is_looked_ahead_to_its_last_step():
@@ -393,10 +398,7 @@ def test_rows_at_the_same_time_are_within_any_look_ahead_and_none_without_one():
 
 
 def _behind_desired(forecast: pd.DataFrame, lookbehind_s: float) -> int:
-    policy = _SHIFT.replace(event_lookbehind_s=lookbehind_s)
-    return decide(
-        forecast=forecast, policy=policy, state=ScalingState(), now=NOW, current_replicas=1
-    ).desired_replicas
+    return _desired_with(forecast, event_lookbehind_s=lookbehind_s)
 
 
 def test_a_look_behind_of_one_second_reads_a_forecast_by_the_second():
@@ -409,13 +411,7 @@ def test_a_look_behind_of_one_second_reads_a_forecast_by_the_second():
     assert _behind_desired(forecast, 0) == 10
     assert _behind_desired(forecast, 0.5) == 10
     assert _behind_desired(forecast, 1) == 30
-    policy = _SHIFT.replace(event_lookahead_s=1, event_lookbehind_s=1)
-    assert (
-        decide(
-            forecast=forecast, policy=policy, state=ScalingState(), now=NOW, current_replicas=1
-        ).desired_replicas
-        == 30
-    )
+    assert _desired_with(forecast, event_lookahead_s=1, event_lookbehind_s=1) == 30
     from forecaster.scaling import planned_values
 
     cols = {"p90": p90, "event": np.ones(len(index))}
