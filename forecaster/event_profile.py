@@ -24,7 +24,8 @@ when the load after it fits the kind's rise (then followed from its real start, 
 still come (the share of the announced size held is P(the stream still comes | no start yet), learnt at fit
 time from the delays of the calendar's past entries and the share that never started, ``still_comes``; the
 rise is kept ahead of the origin), *cancelled* past that table's end (profiles saved before it: the whole
-size held until ``late_s``, the :data:`LATE_QUANTILE` of those delays, plus :data:`DETECT_S`) without a rise
+size held until ``late_s``, a :data:`LATE_CONFIDENCE` bound of the :data:`LATE_QUANTILE` of those delays,
+plus :data:`DETECT_S`) without a rise
 (dropped at once: its extra capacity is released at the next origin; :func:`judged_by_minute` judges again at every minute of load the prescaler reads, so the release
 and a late stream's rise come a minute after the evidence rather than at the next origin). The forecast is
 that level times the daily shape times ``1 + uplift`` of every event in the calendar at each step. Axis
@@ -35,6 +36,7 @@ schedule.
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from statistics import NormalDist
@@ -84,8 +86,13 @@ before it was learnt): how late a stream may start before its entry counts as ca
 MAX_LATE_S = 30 * 60.0
 """Delays searched at fit time: a start later than this is not the entry's stream."""
 LATE_QUANTILE = 0.95
-"""``late_s`` is this quantile of the delays of the training starts that showed up (not their maximum: one
-start misread next to an unannounced spike must not hold every later entry)."""
+"""``late_s`` bounds this quantile of the delays of the training starts that showed up (not their maximum,
+once there are starts enough, 77 or more: one start misread next to an unannounced spike must not hold every
+later entry; with fewer the bound is the largest delay, and a misread holds entries longer, never shorter)."""
+LATE_CONFIDENCE = 0.9
+"""... with this confidence (:func:`quantile_upper_bound`): a few dozen starts read from 5-minute samples put
+their plain 95th percentile a minute or two under the delays to come as often as not, and every late stream
+released before it starts is short for a pod start-up."""
 STARTED_SCALE = 0.3
 """A start counts as seen when the load after it fits at least this fraction of its announced uplift."""
 LEVEL_S = 2 * 3600.0
@@ -121,8 +128,8 @@ class EventProfile:
     steps around starts (row 1)."""
     upper_quantile: float = 0.9
     late_s: float = DEFAULT_LATE_S
-    """How late a stream may start after its announced time: the :data:`LATE_QUANTILE` of the delays of the
-    training starts (a start that has not shown by then, plus :data:`DETECT_S`, counts as cancelled)."""
+    """How late a stream may start after its announced time: a :data:`LATE_CONFIDENCE` upper bound of the
+    :data:`LATE_QUANTILE` of the delays of the training starts (a start that has not shown by then, plus :data:`DETECT_S`, counts as cancelled)."""
 
     still_comes: tuple[float, ...] | None = None
     """P(the stream still comes | no rise yet) ``m`` minutes after its announced start plus :data:`DETECT_S`,
@@ -872,6 +879,30 @@ def _epoch_s(index: pd.DatetimeIndex) -> np.ndarray:
     return idx.as_unit("ns").asi8 / 1e9
 
 
+def quantile_upper_bound(values: list[float], q: float, confidence: float) -> float:
+    """A distribution-free upper confidence bound of the ``q`` quantile of what ``values`` are a sample of: the
+    smallest order statistic ``x_(k)`` with P(x_(k) >= that quantile) >= ``confidence``, i.e. P(Binomial(n,
+    q) <= k - 1) >= ``confidence`` (the binomial bound for quantiles); the largest value when no order
+    statistic reaches the confidence (n too small: the largest one misses the quantile too often). Pure."""
+    x = np.sort(np.asarray(values, dtype=float))
+    n = len(x)
+    if n == 0:
+        raise ValueError("quantile_upper_bound needs at least one value")
+    below = 0.0  # P(Binomial(n, q) <= k - 1), summed up k by k
+    for k in range(1, n + 1):
+        j = k - 1  # the binomial term P(exactly j below), in logs: n may be thousands of starts
+        below += math.exp(
+            math.lgamma(n + 1)
+            - math.lgamma(j + 1)
+            - math.lgamma(n - j + 1)
+            + j * math.log(q)
+            + (n - j) * math.log1p(-q)
+        )
+        if below >= confidence:
+            return float(x[k - 1])
+    return float(x[-1])
+
+
 def _fitted_delays(
     values: np.ndarray,
     t_s: np.ndarray,
@@ -1097,7 +1128,7 @@ def fit_event_profile(
         profile = profile_of(g, shape)
     delays, never = _fitted_delays(y, t_s, calendar, profile=profile, base=base)
     if len(delays) >= 5:
-        late = float(np.quantile(list(delays.values()), LATE_QUANTILE))
+        late = quantile_upper_bound(list(delays.values()), LATE_QUANTILE, LATE_CONFIDENCE)
         late_s = float(np.ceil(late / _DELAY_STEP_S - 1e-9) * _DELAY_STEP_S)
         # The delays are read on the training grid: a gap of more than one step between two is no spread.
         still = (
