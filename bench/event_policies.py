@@ -154,7 +154,8 @@ def transformed(table: ForecastTable, change: dict, calendar: Calendar) -> Forec
 
 
 def evaluate(scenario, trace, split, cap, table, fixed: dict, change: dict | None = None) -> dict:  # noqa: ANN001
-    config = bench_events._config(cap, None, 0.0, 0.0)  # the p90 column, replaced by what a variant plans on
+    # The p90 column, replaced by what a variant plans on: no quantile split, look-ahead, look-behind or band.
+    config = bench_events._config(cap, None, 0.0, 0.0, 1.0)
     if change and change.get("stab") is not None:
         config = dataclasses.replace(
             config, policy=config.policy.replace(scale_down_stabilization_s=float(change["stab"]))

@@ -88,6 +88,7 @@ class FrameArrays:
             policy.quantile_outside_events,
             policy.event_lookahead_s,
             policy.event_lookbehind_s,
+            policy.event_band_scale,
         )
         if key not in self._planned:
             self._planned[key] = planned_values(cols, policy, times)
@@ -113,6 +114,7 @@ class FrameArrays:
             policy.quantile_outside_events,
             policy.event_lookahead_s,
             policy.event_lookbehind_s,
+            policy.event_band_scale,
             cap_factor,
             start_ns,
             end_ns,

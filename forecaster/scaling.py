@@ -106,6 +106,11 @@ class ScalingPolicy:
     long before it (in the same forecast): a started stream's capacity then steps down this much later than
     its forecast falls after the peak, a stabilisation only inside scheduled events (the steps before an
     entry's start, and those of an entry judged cancelled, are not event steps: they hold nothing). 0: off."""
+    event_band_scale: float = 1.0
+    """At the same event steps, plan on ``p50 + event_band_scale x (quantile - p50)``: the upper band widened
+    where a scheduled stream's size is least known (how big it will be is only seen once viewers arrive, a
+    start-up too late). Applied before the look-ahead and look-behind; needs the forecast's ``p50``. 1: off
+    (the quantile itself). Pair it with a lower ``quantile_outside_events`` to keep the cost."""
     headroom: float = 0.0
     """Extra fraction on top of the planned load (0.1 = +10%)."""
     lead_time_s: float = 180.0
@@ -171,6 +176,12 @@ class ScalingPolicy:
                 "event_lookbehind_s",
                 f"must be seconds in [0, 86400], got {self.event_lookbehind_s!r}",
                 "e.g. 180 (one pod start-up), or 0 for none",
+            )
+        if not _finite(self.event_band_scale) or not 1 <= self.event_band_scale <= 10:
+            raise bad(
+                "event_band_scale",
+                f"must be a factor in [1, 10], got {self.event_band_scale!r}",
+                "e.g. 1.15 (the band 15% wider at event steps), or 1 for the quantile itself",
             )
         if not _finite(self.headroom) or not 0 <= self.headroom <= 10:
             raise bad("headroom", f"must be a fraction in [0, 10], got {self.headroom!r}", "0.1 = +10%")
@@ -309,10 +320,11 @@ def planned_values(
     """The load the policy plans on at each forecast row (before ``max_over_median``), from the forecast's
     columns as float arrays: the ``quantile`` (interpolated if need be), and with ``quantile_outside_events``
     that quantile where :data:`EVENT_COLUMN` is 0 (a forecast without that column, made without a calendar,
-    is planned on ``quantile`` everywhere). With ``event_lookahead_s`` and the rows' times (``times_ns``,
+    is planned on ``quantile`` everywhere). With ``event_band_scale``, the event rows' band over ``p50``
+    widened that much. With ``event_lookahead_s`` and the rows' times (``times_ns``,
     ascending), each event row holds the largest of that over the event rows up to that long after it
     (:func:`_looked_ahead`), and with ``event_lookbehind_s`` also over the event rows up to that long before it.
-    None when a quantile cannot be read."""
+    None when a quantile (or, with ``event_band_scale`` and event rows, ``p50``) cannot be read."""
     planned = _quantile_values(columns, policy.quantile)
     if planned is None:
         return None
@@ -323,6 +335,11 @@ def planned_values(
             return None
         if event is not None:  # a forecast that knows no calendar cannot say a step is clear of events
             planned = np.where(event <= 0, outside, planned)  # NaN: not known to be clear, the quantile
+    if policy.event_band_scale != 1 and event is not None:
+        median = columns.get("p50")
+        if median is None:
+            return None
+        planned = np.where(event > 0, median + policy.event_band_scale * (planned - median), planned)
     if policy.event_lookahead_s > 0 and event is not None and times_ns is not None:
         planned = _looked_ahead(planned, event > 0, times_ns, int(policy.event_lookahead_s * 1e9))
     if policy.event_lookbehind_s > 0 and event is not None and times_ns is not None:
@@ -358,8 +375,10 @@ def _looked_ahead(values: np.ndarray, event: np.ndarray, times_ns: np.ndarray, a
 def _no_quantile(forecast: pd.DataFrame, policy: ScalingPolicy) -> ConfigError:
     from forecaster.predictors import quantile_label
 
-    wanted = [policy.quantile] + (
-        [policy.quantile_outside_events] if policy.quantile_outside_events is not None else []
+    wanted = (
+        [policy.quantile]
+        + ([policy.quantile_outside_events] if policy.quantile_outside_events is not None else [])
+        + ([0.5] if policy.event_band_scale != 1 and EVENT_COLUMN in forecast.columns else [])
     )
     names = ", ".join(quantile_label(q) for q in wanted if quantile_label(q) not in forecast.columns)
     # A quantile between two the forecast has is read between them: this one is outside them all.
@@ -386,7 +405,9 @@ def _planning_window(
     # for every setting at every simulated minute, and building a new DatetimeIndex was a tenth of its time.
     ns = isinstance(index, pd.DatetimeIndex) and index.unit == "ns"
     times = index.asi8 if ns else pd.DatetimeIndex(index).as_unit("ns").asi8
-    lookahead = (policy.event_lookahead_s > 0 or policy.event_lookbehind_s > 0) and EVENT_COLUMN in columns
+    lookahead = (
+        policy.event_lookahead_s > 0 or policy.event_lookbehind_s > 0 or policy.event_band_scale != 1
+    ) and EVENT_COLUMN in columns
     if column in columns and policy.quantile_outside_events is None and not lookahead:
         planned, median_all = _float_columns(forecast, column, "p50" if has_median else column)
     else:
