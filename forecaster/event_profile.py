@@ -129,7 +129,7 @@ class EventProfile:
     upper_quantile: float = 0.9
     late_s: float = DEFAULT_LATE_S
     """How late a stream may start after its announced time: a :data:`LATE_CONFIDENCE` upper bound of the
-    :data:`LATE_QUANTILE` of the delays of the training starts (a start that has not shown by then, plus :data:`DETECT_S`, counts as cancelled)."""
+    :data:`LATE_QUANTILE` of the delays of the training starts (misreads left out, :func:`without_misreads`) (a start that has not shown by then, plus :data:`DETECT_S`, counts as cancelled)."""
 
     still_comes: tuple[float, ...] | None = None
     """P(the stream still comes | no rise yet) ``m`` minutes after its announced start plus :data:`DETECT_S`,
@@ -879,6 +879,24 @@ def _epoch_s(index: pd.DatetimeIndex) -> np.ndarray:
     return idx.as_unit("ns").asi8 / 1e9
 
 
+MISREAD_FENCE = 3.0
+"""A delay beyond the late delays' outer fence, Q3 + this x IQR (Tukey's "far out"; the IQR at least one
+training step), is a start misread next to an unannounced spike, not a late stream: see :func:`without_misreads`."""
+
+
+def without_misreads(delays_s: list[float], *, step_s: float) -> list[float]:
+    """``delays_s`` without the misread ones (pure): among the late delays (> 0), those above Q3 + :data:`MISREAD_FENCE`
+    x max(IQR, ``step_s``) of the late delays. With the bound of :func:`quantile_upper_bound` near the largest
+    delay for a few dozen starts, one entry that never started but was followed by a spike (read, say, 27
+    minutes late among streams up to 6 minutes late) would otherwise hold every later entry that long."""
+    late = np.asarray([d for d in delays_s if d > 0], dtype=float)
+    if len(late) == 0:
+        return list(delays_s)
+    q1, q3 = np.quantile(late, [0.25, 0.75])
+    fence = q3 + MISREAD_FENCE * max(q3 - q1, step_s)
+    return [d for d in delays_s if d <= fence]
+
+
 def quantile_upper_bound(values: list[float], q: float, confidence: float) -> float:
     """A distribution-free upper confidence bound of the ``q`` quantile of what ``values`` are a sample of: the
     smallest order statistic ``x_(k)`` with P(x_(k) >= that quantile) >= ``confidence``, i.e. P(Binomial(n,
@@ -1128,7 +1146,8 @@ def fit_event_profile(
         profile = profile_of(g, shape)
     delays, never = _fitted_delays(y, t_s, calendar, profile=profile, base=base)
     if len(delays) >= 5:
-        late = quantile_upper_bound(list(delays.values()), LATE_QUANTILE, LATE_CONFIDENCE)
+        kept = without_misreads(list(delays.values()), step_s=max(step_s, 60.0))
+        late = quantile_upper_bound(kept, LATE_QUANTILE, LATE_CONFIDENCE)
         late_s = float(np.ceil(late / _DELAY_STEP_S - 1e-9) * _DELAY_STEP_S)
         # The delays are read on the training grid: a gap of more than one step between two is no spread.
         still = (

@@ -21,6 +21,7 @@ from forecaster.event_profile import (
     lag_knots,
     quantile_upper_bound,
     still_comes_table,
+    without_misreads,
 )
 from forecaster.events import Calendar, Event
 from tests.helpers import ProfileOnly
@@ -76,6 +77,43 @@ def test_with_a_hundred_starts_the_bound_steps_below_the_largest_delays():
     y, index, calendar = _history(delays, days=57)
     profile = fit_event_profile(y, index, calendar, season=1440, horizon=10)
     assert profile.late_s == 300.0
+
+
+def test_a_delay_far_beyond_the_late_ones_is_a_misread_not_the_hold():
+    """Forty starts, seven late by 1-6 minutes and one read 27 minutes late (an entry that never started,
+    followed by an unannounced spike): with forty starts the bound is the largest delay, so without the
+    misread rule every later entry would be held 27 minutes; beyond the late delays' outer fence it is left
+    out and the hold is the latest real delay, 6 minutes."""
+    delays = [0] * 32 + [1, 2, 3, 4, 5, 6, 6, 27]
+    y, index, calendar = _history(delays, days=23)
+    profile = fit_event_profile(y, index, calendar, season=1440, horizon=10)
+    assert profile.late_s == 360.0
+
+
+@pytest.mark.parametrize(
+    ("delays_min", "kept_min"),
+    [
+        ([0, 0, 5], [0, 0, 5]),  # one late delay: the fence is 5 + 3 x one step
+        ([0, 0, 5, 8], [0, 0, 5, 8]),
+        ([0, 0, 5, 9], [0, 0, 5, 9]),  # Q3 + 3 max(IQR, 1 min) = 8.25 + 3 x 1.5 = 12.75
+        ([0, 1, 2, 3, 4, 5, 6, 27], [0, 1, 2, 3, 4, 5, 6]),  # fence 4.5 + 3 x 3 = 13.5
+        ([0, 5, 10, 15, 20, 25], [0, 5, 10, 15, 20, 25]),  # a long tail spread evenly is no misread
+        ([0, 0, 0], [0, 0, 0]),
+    ],
+)
+def test_without_misreads_leaves_out_the_late_delays_beyond_the_outer_fence(delays_min, kept_min):
+    got = without_misreads([m * 60.0 for m in delays_min], step_s=60.0)
+    assert got == [m * 60.0 for m in kept_min]
+
+
+def test_the_misread_fence_is_at_least_three_training_steps_above_the_late_delays():
+    # Four late streams read 2 minutes late (no spread: IQR 0) and one 400 s late: on a 1-minute grid the
+    # fence is 120 + 3 x 60 = 300 s and the 400 s is left out; read on a 5-minute grid (a delay is known to a
+    # few minutes there) the fence is 120 + 3 x 300 = 1020 s and it is a late stream.
+    delays = [0.0, 120.0, 120.0, 120.0, 120.0]
+    assert without_misreads([*delays, 400.0], step_s=60.0) == delays
+    assert without_misreads([*delays, 400.0], step_s=300.0) == [*delays, 400.0]
+    assert without_misreads([*delays, 1100.0], step_s=300.0) == delays
 
 
 def test_the_quantile_bound_is_the_binomial_order_statistic():
