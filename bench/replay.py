@@ -648,10 +648,21 @@ def tuning_halves(trace: pd.Series, *, table, split: pd.Timestamp, cap: float, s
         trace, capacity_per_replica=cap, pod_startup_s=180.0, replay_start=mid, max_replicas=200
     )
 
+    # tune() replays its reach settings where nothing in the grid meets the SLO with the margin
+    # (forecaster.tuning.reach_grid), so its pick may be one the grid does not hold: replay it here too.
+    picks = [p.setting for p in (tuned.recommended, tuned.hpa_alone) if p is not None]
+    beyond = [s for s in dict.fromkeys(picks) if s not in second]
+    picked = dict(second)
+    if beyond:
+        picked.update(
+            (q.setting, q)
+            for q in evaluate(trace, settings=beyond, forecasts=table, replay_start=mid, **common)
+        )
+
     def applied(p) -> dict | None:
         if p is None:
             return None
-        q = second[p.setting]
+        q = picked[p.setting]
         return {
             "label": p.setting.label,
             "rate": q.rate,
