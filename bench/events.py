@@ -626,8 +626,6 @@ def _lookahead(results: list[dict]) -> str:
             + " minutes after it"
         )
     band = sorted({float(r.get("event_band_scale") or 1.0) for r in results})
-    if band != [1.0]:
-        text += ", event steps on p50 + " + " / ".join(f"{v:g}" for v in band) + " x (p90 - p50)"
     if behind != [0.0]:
         text += (
             (" and " if text else ", each event step planned on the largest of the event steps ")
@@ -635,11 +633,13 @@ def _lookahead(results: list[dict]) -> str:
             + " / ".join(f"{v / 60:g}" for v in behind)
             + " minutes before it"
         )
+    if band != [1.0]:
+        text += ", the event steps on p50 + " + " / ".join(f"{v:g}" for v in band) + " x (p90 - p50)"
     return text
 
 
 def _pct_cut(before: float, after: float) -> str:
-    return f"{(1 - after / before):.0%}" if before else "-"
+    return f"{(1 - after / before):.1%}" if before else "-"
 
 
 def report(results: list[dict], args: argparse.Namespace) -> str:
