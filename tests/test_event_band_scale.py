@@ -68,10 +68,38 @@ def test_a_forecast_without_the_median_is_a_clear_error() -> None:
     assert desired(frame(P90, None).drop(columns="p50"), SHIFT.replace(event_band_scale=1.2)) == 30
 
 
+@pytest.mark.parametrize(
+    ("forecast", "policy", "problem"),
+    [
+        # The median is named only when this forecast has event steps and the band is widened.
+        (frame(P90, MARKS), SHIFT.replace(event_band_scale=2.0), "no p50 column (it has p90, event)"),
+        (
+            frame(P90, MARKS),
+            SHIFT.replace(quantile=0.99, event_band_scale=1.2),
+            "no p99, p50 column (it has p90, event)",
+        ),
+        (frame(P90, MARKS), SHIFT.replace(quantile=0.99), "no p99 column (it has p90, event)"),
+        (frame(P90, None), SHIFT.replace(quantile=0.99, event_band_scale=1.2), "no p99 column (it has p90)"),
+    ],
+)
+def test_a_missing_column_error_names_what_this_forecast_and_policy_need(forecast, policy, problem) -> None:
+    with pytest.raises(ConfigError) as info:
+        desired(forecast.drop(columns="p50"), policy)
+    assert info.value.problem == f"the forecast has {problem}"
+    assert info.value.hint == "plan on a quantile the model predicts, or retrain the model with that quantile"
+
+
+@pytest.mark.parametrize("fine", [1.0, 1.15, 10.0])
+def test_event_band_scale_from_1_to_10_is_accepted(fine) -> None:
+    assert SHIFT.replace(event_band_scale=fine).event_band_scale == fine
+
+
 @pytest.mark.parametrize("bad", [0.99, 0.0, float("nan"), float("inf"), 10.5])
 def test_event_band_scale_must_be_a_factor_in_range(bad) -> None:
-    with pytest.raises(ConfigError, match="event_band_scale must be a factor"):
+    with pytest.raises(ConfigError) as info:
         SHIFT.replace(event_band_scale=bad)
+    assert info.value.problem == f"scaling policy: event_band_scale must be a factor in [1, 10], got {bad!r}"
+    assert info.value.hint == "e.g. 1.15 (the band 15% wider at event steps), or 1 for the quantile itself"
 
 
 def test_the_policy_spec_carries_event_band_scale() -> None:
