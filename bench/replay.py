@@ -678,8 +678,12 @@ def tuning_halves(trace: pd.Series, *, table, split: pd.Timestamp, cap: float, s
         "slo": str(slo),
         "load_ratio_halves": load_ratio(trace, split),
         "grid": [{**_point_dict(second[g]), "default": g.label in default_labels} for g in grid],
+        # tune()'s points include its reach settings where it reached; they are stored apart
+        # (reach_halves), so the first half's grid is the grid's settings only, as the second half's.
         "grid_first_half": [
-            {**_point_dict(p), "default": p.setting.label in default_labels} for p in tuned.points
+            {**_point_dict(p), "default": p.setting.label in default_labels}
+            for p in tuned.points
+            if p.setting in set(grid)
         ],
         "causes": causes,
         "oracle_replica_minutes": oracle,
