@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import tempfile
 from pathlib import Path
@@ -109,6 +110,25 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="with --events: the quantile planned at forecast steps no calendar entry reaches (e.g. p80; "
         "default: --quantile everywhere); the policy field quantileOutsideEvents",
     )
+    s.add_argument(
+        "--event-lookahead",
+        default="0",
+        help="with --events: at the steps a calendar entry reaches, plan the largest of those steps up to this "
+        "long ahead (e.g. 3m; default 0, off); the policy field eventLookahead",
+    )
+    s.add_argument(
+        "--event-lookbehind",
+        default="0",
+        help="with --events: ... and up to this long before (e.g. 2m; default 0, off); the policy field "
+        "eventLookbehind",
+    )
+    s.add_argument(
+        "--event-band-scale",
+        type=float,
+        default=1.0,
+        help="with --events: at those steps plan p50 + this x (quantile - p50) (e.g. 1.15; default 1, the "
+        "quantile itself); the policy field eventBandScale",
+    )
     s.add_argument("--headroom", type=float, default=0.0, help="fraction, 0.1 = +10%%")
     s.add_argument("--lead-time", help="default: the pod start-up")
     s.add_argument("--interval", default="1m")
@@ -190,12 +210,36 @@ def build_config(args: argparse.Namespace) -> Any:
             outside = parse_quantile_label(outside)
         except DataError as exc:
             raise ConfigError(f"--quantile-outside-events: {exc.problem}", hint="e.g. p80") from exc
+    event_flags = {
+        "--event-lookahead": _seconds(
+            getattr(args, "event_lookahead", "0"), "--event-lookahead", zero_ok=True
+        ),
+        "--event-lookbehind": _seconds(
+            getattr(args, "event_lookbehind", "0"), "--event-lookbehind", zero_ok=True
+        ),
+        "--event-band-scale": float(getattr(args, "event_band_scale", 1.0)),
+    }
+    unused = [flag for flag, v in event_flags.items() if v != (1.0 if flag == "--event-band-scale" else 0.0)]
+    if unused and getattr(args, "events", None) is None:
+        raise ConfigError(
+            f"{unused[0]} needs --events (without a calendar no forecast step is an event step)",
+            hint=f"give the calendar with --events FILE, or drop {unused[0]}",
+        )
+    band = event_flags["--event-band-scale"]
+    if not (math.isfinite(band) and 1 <= band <= 10):
+        raise ConfigError(
+            f"--event-band-scale must be a factor in [1, 10], got {band:g}",
+            hint="e.g. 1.15 (the band 15% wider at event steps), or 1 for the quantile itself",
+        )
     policy = ScalingPolicy(
         capacity_per_replica=args.capacity_per_replica,
         min_replicas=args.min_replicas,
         max_replicas=args.max_replicas,
         quantile=quantile,
         quantile_outside_events=outside,
+        event_lookahead_s=event_flags["--event-lookahead"],
+        event_lookbehind_s=event_flags["--event-lookbehind"],
+        event_band_scale=band,
         headroom=args.headroom,
         lead_time_s=_seconds(args.lead_time, "--lead-time") if args.lead_time else pod_startup_s,
         interval_s=_seconds(args.interval, "--interval"),

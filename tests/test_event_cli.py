@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 
 import numpy as np
@@ -168,17 +169,45 @@ def test_train_config_reads_the_targets_events_section(scenario_files, tmp_path,
 
 def test_simulate_plans_a_lower_quantile_away_from_the_calendar(scenario_files, tmp_path, capsys):
     """--quantile-outside-events: the replay plans p50 where no calendar entry reaches and p90 where one does,
-    so it spends fewer replica-minutes than p90 everywhere on the same forecasts (same seed, same network)."""
+    so it spends fewer replica-minutes than p90 everywhere on the same forecasts (same seed, same network); the
+    event flags (a wider band, the look-ahead and look-behind at the calendar's steps) spend more."""
     root, _ = scenario_files
     argv = ["simulate", "--csv", str(root / "load.csv"), "--capacity-per-replica", "100"]
     argv += ["--train-fraction", "0.7", "--events", str(root / "events.csv"), "--epochs", "1"]
     spent = {}
-    for name, extra in (("p90", []), ("p50 outside", ["--quantile-outside-events", "p50"])):
+    event_flags = ["--event-band-scale", "2", "--event-lookahead", "3m", "--event-lookbehind", "2m"]
+    for name, extra in (
+        ("p90", []),
+        ("p50 outside", ["--quantile-outside-events", "p50"]),
+        ("wider at events", event_flags),
+    ):
         out = tmp_path / f"{len(spent)}.json"
         assert main([*argv, *extra, "--json", str(out)]) == 0
         spent[name] = json.loads(out.read_text())["runs"]["prescaler"]["replica_minutes"]
     capsys.readouterr()
-    assert spent["p50 outside"] < spent["p90"]
+    assert spent["p50 outside"] < spent["p90"] < spent["wider at events"]
+
+
+def test_simulate_reads_the_event_planning_flags_into_the_policy(scenario_files):
+    from forecaster.cli_simulate import add_parser, build_config
+
+    root, _ = scenario_files
+    parser = argparse.ArgumentParser()
+    add_parser(parser.add_subparsers(dest="command"))
+    base = ["simulate", "--csv", str(root / "load.csv"), "--capacity-per-replica", "100"]
+    policy = build_config(parser.parse_args(base)).policy
+    assert (policy.event_lookahead_s, policy.event_lookbehind_s, policy.event_band_scale) == (0.0, 0.0, 1.0)
+    args = parser.parse_args(
+        [*base, "--events", str(root / "events.csv"), "--event-lookahead", "3m", "--event-lookbehind", "90s"]
+        + ["--event-band-scale", "1.15", "--quantile-outside-events", "p78"]
+    )
+    policy = build_config(args).policy
+    assert (policy.event_lookahead_s, policy.event_lookbehind_s, policy.event_band_scale) == (
+        180.0,
+        90.0,
+        1.15,
+    )
+    assert policy.quantile_outside_events == 0.78
 
 
 @pytest.mark.parametrize(
@@ -186,6 +215,18 @@ def test_simulate_plans_a_lower_quantile_away_from_the_calendar(scenario_files, 
     [
         (["--quantile-outside-events", "p80"], "--quantile-outside-events needs --events"),
         (["--quantile-outside-events", "eighty", "--events", "EVENTS"], "--quantile-outside-events:"),
+        (["--event-band-scale", "1.2"], "--event-band-scale needs --events"),
+        (["--event-lookahead", "3m"], "--event-lookahead needs --events"),
+        (["--event-lookbehind", "2m"], "--event-lookbehind needs --events"),
+        (
+            ["--event-band-scale", "0.5", "--events", "EVENTS"],
+            "--event-band-scale must be a factor in [1, 10]",
+        ),
+        (
+            ["--event-band-scale", "nan", "--events", "EVENTS"],
+            "--event-band-scale must be a factor in [1, 10]",
+        ),
+        (["--event-lookahead", "soon", "--events", "EVENTS"], "--event-lookahead:"),
     ],
 )
 def test_simulate_refuses_a_quantile_outside_events_it_cannot_use(scenario_files, capsys, extra, message):
