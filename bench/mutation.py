@@ -100,7 +100,6 @@ MODULES = (
                 f"tests/test_event_band_scale.py::{name}"
                 for name in (
                     "test_an_event_step_plans_the_p50_plus_the_scaled_margin",
-                    "test_steps_outside_events_and_forecasts_without_marks_are_unchanged",
                     "test_the_outside_quantile_is_not_widened_and_the_look_ahead_reads_the_widened_band",
                     "test_a_forecast_without_the_median_is_a_clear_error",
                     "test_a_missing_column_error_names_what_this_forecast_and_policy_need",

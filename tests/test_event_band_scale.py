@@ -36,13 +36,6 @@ def test_an_event_step_plans_the_p50_plus_the_scaled_margin(scale, minute, repli
     assert desired(frame(P90, MARKS), policy, NOW + pd.Timedelta(minutes=minute)) == replicas
 
 
-def test_steps_outside_events_and_forecasts_without_marks_are_unchanged() -> None:
-    policy = SHIFT.replace(event_band_scale=3.0)
-    at = NOW + pd.Timedelta(minutes=3)
-    assert desired(frame(P90, [0] * len(P90)), policy, at) == 15
-    assert desired(frame(P90, None), policy, at) == 15
-
-
 def test_the_outside_quantile_is_not_widened_and_the_look_ahead_reads_the_widened_band() -> None:
     p90 = np.asarray(P90, dtype=float)
     cols = {"p50": 0.8 * p90, "p90": p90, EVENT_COLUMN: np.asarray(MARKS, dtype=float)}

@@ -42,8 +42,10 @@ def test_an_event_step_holds_the_largest_of_the_event_steps_before_it(lookbehind
     assert desired(frame(P90, MARKS), policy, NOW + pd.Timedelta(minutes=minute)) == replicas
 
 
-def test_steps_outside_events_and_forecasts_without_marks_are_unchanged() -> None:
-    policy = SHIFT.replace(event_lookbehind_s=600)
+@pytest.mark.parametrize("change", [{"event_lookbehind_s": 600}, {"event_band_scale": 3.0}])
+def test_steps_outside_events_and_forecasts_without_marks_are_unchanged(change) -> None:
+    """The look-behind and the band scale (tests/test_event_band_scale.py) act at event steps only."""
+    policy = SHIFT.replace(**change)
     at = NOW + pd.Timedelta(minutes=3)
     assert desired(frame(P90, [0] * len(P90)), policy, at) == 15
     assert desired(frame(P90, None), policy, at) == 15
