@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import tempfile
 from pathlib import Path
@@ -168,7 +167,6 @@ def build_config(args: argparse.Namespace) -> Any:
     """ReplayConfig from the parsed flags."""
     from forecaster.hpa import HPAConfig, HPAPolicy, HPARules
     from forecaster.predictors import parse_quantile_label
-    from forecaster.scaling import ScalingPolicy
     from forecaster.simulate import ClusterConfig, ReplayConfig
 
     pod_startup_s = _seconds(args.pod_startup, "--pod-startup", zero_ok=True)
@@ -225,13 +223,35 @@ def build_config(args: argparse.Namespace) -> Any:
             f"{unused[0]} needs --events (without a calendar no forecast step is an event step)",
             hint=f"give the calendar with --events FILE, or drop {unused[0]}",
         )
-    band = event_flags["--event-band-scale"]
-    if not (math.isfinite(band) and 1 <= band <= 10):
-        raise ConfigError(
-            f"--event-band-scale must be a factor in [1, 10], got {band:g}",
-            hint="e.g. 1.15 (the band 15% wider at event steps), or 1 for the quantile itself",
-        )
-    policy = ScalingPolicy(
+    try:
+        policy = _policy(args, quantile, outside, event_flags, pod_startup_s)
+    except ConfigError as exc:  # the policy's own range checks, told with the flag a user typed
+        fields = {
+            "event_lookahead_s": "--event-lookahead",
+            "event_lookbehind_s": "--event-lookbehind",
+            "event_band_scale": "--event-band-scale",
+        }
+        for field, flag in fields.items():
+            if exc.problem.startswith(f"scaling policy: {field} "):
+                raise ConfigError(
+                    flag + exc.problem.removeprefix(f"scaling policy: {field}"), hint=exc.hint
+                ) from exc
+        raise
+    cluster = ClusterConfig(
+        pod_startup_s=pod_startup_s,
+        pods_per_node=args.pods_per_node,
+        node_startup_s=_seconds(args.node_startup, "--node-startup", zero_ok=True),
+    )
+    return ReplayConfig(hpa=hpa, policy=policy, cluster=cluster, seed=args.seed)
+
+
+def _policy(
+    args: argparse.Namespace, quantile: float, outside: float | None, event_flags: dict, pod_startup_s: float
+) -> Any:
+    """The prescaler policy from the parsed flags (its own checks raise ConfigError)."""
+    from forecaster.scaling import ScalingPolicy
+
+    return ScalingPolicy(
         capacity_per_replica=args.capacity_per_replica,
         min_replicas=args.min_replicas,
         max_replicas=args.max_replicas,
@@ -239,7 +259,7 @@ def build_config(args: argparse.Namespace) -> Any:
         quantile_outside_events=outside,
         event_lookahead_s=event_flags["--event-lookahead"],
         event_lookbehind_s=event_flags["--event-lookbehind"],
-        event_band_scale=band,
+        event_band_scale=event_flags["--event-band-scale"],
         headroom=args.headroom,
         lead_time_s=_seconds(args.lead_time, "--lead-time") if args.lead_time else pod_startup_s,
         interval_s=_seconds(args.interval, "--interval"),
@@ -250,12 +270,6 @@ def build_config(args: argparse.Namespace) -> Any:
         rise_threshold=args.rise_threshold,
         max_over_median=args.max_over_median,
     )
-    cluster = ClusterConfig(
-        pod_startup_s=pod_startup_s,
-        pods_per_node=args.pods_per_node,
-        node_startup_s=_seconds(args.node_startup, "--node-startup", zero_ok=True),
-    )
-    return ReplayConfig(hpa=hpa, policy=policy, cluster=cluster, seed=args.seed)
 
 
 def model_quantiles(text: str | None, *, planned: float) -> tuple[float, ...]:

@@ -129,7 +129,8 @@ class EventProfile:
     upper_quantile: float = 0.9
     late_s: float = DEFAULT_LATE_S
     """How late a stream may start after its announced time: a :data:`LATE_CONFIDENCE` upper bound of the
-    :data:`LATE_QUANTILE` of the delays of the training starts (misreads left out, :func:`without_misreads`) (a start that has not shown by then, plus :data:`DETECT_S`, counts as cancelled)."""
+    :data:`LATE_QUANTILE` of the delays of the training starts, misreads left out (:func:`without_misreads`);
+    a start that has not shown by then, plus :data:`DETECT_S`, counts as cancelled."""
 
     still_comes: tuple[float, ...] | None = None
     """P(the stream still comes | no rise yet) ``m`` minutes after its announced start plus :data:`DETECT_S`,
